@@ -1,0 +1,123 @@
+/**
+ * Splits: the official train/test parts by default; seeded, stratified subsets for smaller runs;
+ * an optional validation part carved from the official training set, disjoint from train.
+ * A split's fingerprint hashes the dataset content and the chosen indices.
+ */
+import { z } from 'zod';
+import { sha256 } from '../engine/hash.ts';
+import { createRng } from '../engine/rng.ts';
+import { takeLabels, takeRows, type Matrix } from '../engine/matrix.ts';
+import type { Dataset } from './datasets.ts';
+
+export const splitSpecSchema = z
+  .object({
+    /** Training rows (default: all of the official training set not used for validation). */
+    train: z.number().int().positive().optional(),
+    /** Test rows from the official test set (default: all). */
+    test: z.number().int().positive().optional(),
+    /** Validation rows, carved from the official training set (default: none). */
+    validation: z.number().int().nonnegative().default(0),
+    seed: z.number().int().default(0),
+  })
+  .strict();
+
+export type SplitSpec = z.input<typeof splitSpecSchema>;
+
+export interface Split {
+  /** Indices into dataset.train. */
+  train: Int32Array;
+  /** Indices into dataset.train, disjoint from `train`. */
+  validation: Int32Array;
+  /** Indices into dataset.test. */
+  test: Int32Array;
+  seed: number;
+  fingerprint: string;
+}
+
+export interface SplitData {
+  train: { x: Matrix; y: Int32Array };
+  validation?: { x: Matrix; y: Int32Array };
+  test: { x: Matrix; y: Int32Array };
+}
+
+/** Per-class counts summing to n, proportional to the class counts (largest remainder). */
+export function proportionalCounts(classCounts: number[], n: number): number[] {
+  const total = classCounts.reduce((a, b) => a + b, 0);
+  const exact = classCounts.map((c) => (c * n) / total);
+  const counts = exact.map(Math.floor);
+  let left = n - counts.reduce((a, b) => a + b, 0);
+  const order = exact.map((e, i) => [e - Math.floor(e), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (let k = 0; left > 0; k++, left--) counts[order[k % order.length]![1]]! += 1;
+  return counts;
+}
+
+function byClass(labels: Int32Array, classes: number): number[][] {
+  const out: number[][] = Array.from({ length: classes }, () => []);
+  for (let i = 0; i < labels.length; i++) out[labels[i]!]!.push(i);
+  return out;
+}
+
+/** Seeded stratified draw of `sizes` disjoint parts (in order) from one labelled set. */
+function stratifiedParts(labels: Int32Array, classes: number, sizes: number[], seed: string): Int32Array[] {
+  const groups = byClass(labels, classes).map((g, c) => createRng(`${seed}:${c}`).shuffle(g));
+  const parts = sizes.map(() => [] as number[]);
+  const perPart = sizes.map((n) => proportionalCounts(groups.map((g) => g.length), n));
+  groups.forEach((g, c) => {
+    let at = 0;
+    perPart.forEach((counts, p) => {
+      const k = counts[c]!;
+      parts[p]!.push(...g.slice(at, at + k));
+      at += k;
+    });
+  });
+  return parts.map((p) => Int32Array.from(p).sort());
+}
+
+function allIndices(n: number): Int32Array {
+  return Int32Array.from({ length: n }, (_, i) => i);
+}
+
+export function makeSplit(dataset: Dataset, spec: SplitSpec = {}): Split {
+  const s = splitSpecSchema.parse(spec);
+  const nTrainAll = dataset.train.labels.length;
+  const nTestAll = dataset.test.labels.length;
+  const nVal = s.validation;
+  const nTrain = s.train ?? nTrainAll - nVal;
+  const nTest = s.test ?? nTestAll;
+  if (nTrain + nVal > nTrainAll) {
+    throw new Error(
+      `Split asks for ${nTrain} training + ${nVal} validation rows but ${dataset.name} has ${nTrainAll} training images; lower split.train or split.validation.`,
+    );
+  }
+  if (nTrain < 1) throw new Error(`Split leaves no training rows; lower split.validation.`);
+  if (nTest > nTestAll) {
+    throw new Error(`Split asks for ${nTest} test rows but ${dataset.name} has ${nTestAll} test images; lower split.test.`);
+  }
+  const k = dataset.classes.length;
+  let train: Int32Array;
+  let validation: Int32Array = new Int32Array(0);
+  if (nTrain + nVal === nTrainAll && nVal === 0) train = allIndices(nTrainAll);
+  else [validation, train] = stratifiedParts(dataset.train.labels, k, [nVal, nTrain], `${s.seed}:train`) as [Int32Array, Int32Array];
+  const test = nTest === nTestAll ? allIndices(nTestAll) : stratifiedParts(dataset.test.labels, k, [nTest], `${s.seed}:test`)[0]!;
+  const fingerprint = sha256(dataset.contentHash, train, validation, test).slice(0, 16);
+  return { train, validation, test, seed: s.seed, fingerprint };
+}
+
+function isIdentity(idx: Int32Array): boolean {
+  for (let i = 0; i < idx.length; i++) if (idx[i] !== i) return false;
+  return true;
+}
+
+/** Copies the split's rows out of the dataset (raw pixels). */
+export function applySplit(dataset: Dataset, split: Split): SplitData {
+  // The whole official part is used as it is (no copy): 60k×784 floats are 188 MB.
+  const part = (src: Dataset['train'], idx: Int32Array) =>
+    idx.length === src.labels.length && isIdentity(idx)
+      ? { x: src.images, y: src.labels }
+      : { x: takeRows(src.images, idx), y: takeLabels(src.labels, idx) };
+  return {
+    train: part(dataset.train, split.train),
+    ...(split.validation.length ? { validation: part(dataset.train, split.validation) } : {}),
+    test: part(dataset.test, split.test),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * The tensor engine: one tfjs instance for the whole process, on the fastest backend that loads here.
+ * Order: tfjs-node ("tensorflow", native, only when the optional dependency installed), then wasm
+ * (SIMD, one thread in Node), then the pure-JS cpu backend. Which one ran is reported with every result.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type Tf = typeof tf;
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+
+export interface EngineInfo {
+  /** tfjs backend name, e.g. "wasm". */
+  backend: BackendName;
+  /** Human-readable: "tfjs-wasm 4.22.0 (SIMD, 1 thread)". */
+  description: string;
+  threads: number;
+  tfjsVersion: string;
+}
+
+let ready: Promise<EngineInfo> | undefined;
+
+async function tryNode(): Promise<boolean> {
+  try {
+    // Optional dependency: absent on machines that cannot download libtensorflow.
+    const mod = '@tensorflow/tfjs-node';
+    await import(mod);
+    return await tf.setBackend('tensorflow');
+  } catch {
+    return false;
+  }
+}
+
+async function tryWasm(): Promise<boolean> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+    const { registerWasmKernels } = await import('./wasm-kernels.ts');
+    registerWasmKernels();
+    // setBackend resolves false (it does not throw) when the backend fails to initialise.
+    return await tf.setBackend('wasm');
+  } catch {
+    return false;
+  }
+}
+
+async function select(preferred?: BackendName): Promise<EngineInfo> {
+  const order: BackendName[] = preferred ? [preferred] : ['tensorflow', 'wasm', 'cpu'];
+  for (const name of order) {
+    const ok = name === 'tensorflow' ? await tryNode() : name === 'wasm' ? await tryWasm() : await tf.setBackend('cpu');
+    if (ok) {
+      await tf.ready();
+      return describe(name);
+    }
+  }
+  throw new Error(`The tfjs backend "${preferred}" could not be loaded; unset DIGITBENCH_BACKEND to pick one automatically.`);
+}
+
+function describe(backend: BackendName): EngineInfo {
+  const version = tf.version.tfjs;
+  if (backend === 'tensorflow') {
+    return { backend, threads: 0, tfjsVersion: version, description: `tfjs-node ${version} (libtensorflow, native threads)` };
+  }
+  if (backend === 'wasm') {
+    const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+    return { backend, threads: 1, tfjsVersion: version, description: `tfjs-wasm ${version} (${simd ? 'SIMD' : 'no SIMD'}, 1 thread)` };
+  }
+  return { backend, threads: 1, tfjsVersion: version, description: `tfjs-cpu ${version} (pure JS, 1 thread)` };
+}
+
+/**
+ * The tfjs module, initialised once. `DIGITBENCH_BACKEND=wasm|cpu|tensorflow` forces a backend
+ * (an error if it cannot load).
+ */
+export async function getTf(): Promise<{ tf: Tf; engine: EngineInfo }> {
+  if (!ready) {
+    const forced = process.env.DIGITBENCH_BACKEND as BackendName | undefined;
+    if (forced && !['tensorflow', 'wasm', 'cpu'].includes(forced)) {
+      throw new Error(`DIGITBENCH_BACKEND="${forced}" is not a tfjs backend; use tensorflow, wasm or cpu.`);
+    }
+    ready = select(forced);
+  }
+  const engine = await ready;
+  return { tf, engine };
+}
