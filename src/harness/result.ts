@@ -1,0 +1,216 @@
+/**
+ * One result row = one run of one classifier on one split (one line of reports/<experiment>/results.jsonl).
+ * Rows are flat JSON holding everything the report needs, so the report re-renders without re-running.
+ *
+ * Writers: `id` should hash (canonical JSON) everything that changes the outcome: dataset content hash,
+ * split fingerprint, feature steps, classifier name and parsed params, seed, repetition, package versions.
+ * Predictions and test labels are stored with `encodeLabels` (compact base64), in test-split order.
+ */
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { z } from 'zod';
+import { sha256 } from '../engine/hash.ts';
+
+const count = z.number().int().nonnegative();
+const seconds = z.number().nonnegative();
+/** One line of text, no line breaks (reasons, descriptions). */
+const oneLine = z.string().min(1).regex(/^[^\r\n]*$/, 'must be one line');
+/** "u8:<base64>" (every label in 0..255) or "i32:<base64>" (little-endian int32). */
+const encodedLabels = z.string().regex(/^(u8|i32):[A-Za-z0-9+/]*={0,2}$/, 'must come from encodeLabels()');
+
+export const splitInfoSchema = z
+  .object({
+    train: count,
+    validation: count,
+    test: count,
+    seed: z.number().int(),
+    /** Hash of the dataset content and the chosen indices: equal fingerprints = the same test rows. */
+    fingerprint: z.string().min(1),
+  })
+  .strict();
+
+export const envSchema = z
+  .object({
+    node: z.string(),
+    platform: z.string(),
+    cpu: z.string(),
+    cores: z.number().int().positive(),
+    /** tfjs backend in use ("wasm", "tensorflow", "cpu"), or null when the run did not load tfjs. */
+    tfjsBackend: z.string().nullable(),
+    threads: z.number().int().positive(),
+    /** Versions of the packages that did the work, e.g. {"ml-knn": "3.0.0"}. */
+    packages: z.record(z.string(), z.string()),
+    /** null outside a git checkout. */
+    gitCommit: z.string().nullable(),
+  })
+  .strict();
+
+export const timingSchema = z
+  .object({
+    /** Fitting and applying the feature pipeline (train + test). */
+    featureSeconds: seconds,
+    fitSeconds: seconds,
+    /** Predicting the whole test set in one call. */
+    predictSeconds: seconds,
+    /** Per-sample latency (one row per predict call), median and 95th percentile. */
+    latencyMsP50: seconds.optional(),
+    latencyMsP95: seconds.optional(),
+  })
+  .strict();
+
+export const metricsSchema = z
+  .object({
+    accuracy: z.number().min(0).max(1),
+    macroF1: z.number().min(0).max(1),
+    correct: count,
+    total: count,
+  })
+  .strict();
+
+const baseShape = {
+  id: z.string().min(1),
+  experiment: z.string().min(1),
+  dataset: z.string().min(1),
+  split: splitInfoSchema,
+  /** Feature step descriptions in order, e.g. ["scale", "pca(50)"]; [] for raw pixels. */
+  features: z.array(z.string()),
+  /** Plugin name, e.g. "knn". */
+  classifier: z.string().min(1),
+  /** e.g. "ml-knn 3.0.0 (patched)". */
+  library: z.string(),
+  /** e.g. "tfjs-wasm 4.22.0 (SIMD, 1 thread)" or "js". */
+  engine: z.string(),
+  /** Parsed (defaults filled in) classifier params. */
+  params: z.record(z.string(), z.unknown()),
+  seed: z.number().int(),
+  /** 0-based index among runs of the same classifier + params. */
+  repetition: count,
+  /** ISO 8601 time the run started. */
+  startedAt: z.iso.datetime({ offset: true }),
+  env: envSchema,
+};
+
+export const okRowSchema = z
+  .object({
+    ...baseShape,
+    status: z.literal('ok'),
+    metrics: metricsSchema,
+    timing: timingSchema,
+    peakRssMb: z.number().nonnegative(),
+    /** Length of `serialize()` bytes, when the plugin can serialize. */
+    modelBytes: count.optional(),
+    /** Predicted labels of the test rows (encodeLabels). */
+    predictions: encodedLabels,
+    /** True labels of the test rows (encodeLabels). May be left out when another row with the same hash holds them. */
+    testLabels: encodedLabels.optional(),
+    /** labelsHash() of the true test labels: links rows that share them. */
+    testLabelsHash: z.string().min(1),
+  })
+  .strict();
+
+export const notOkRowSchema = z
+  .object({
+    ...baseShape,
+    status: z.enum(['failed', 'timeout', 'skipped']),
+    /** One line: what went wrong (the error message, "no result after 600 s", why it was skipped). */
+    reason: oneLine,
+    /** Time spent before the run stopped, when known. */
+    elapsedSeconds: seconds.optional(),
+  })
+  .strict();
+
+export const resultRowSchema = z.discriminatedUnion('status', [okRowSchema, notOkRowSchema]);
+
+export type SplitInfo = z.infer<typeof splitInfoSchema>;
+export type Env = z.infer<typeof envSchema>;
+export type Timing = z.infer<typeof timingSchema>;
+export type RunMetrics = z.infer<typeof metricsSchema>;
+export type OkRow = z.infer<typeof okRowSchema>;
+export type NotOkRow = z.infer<typeof notOkRowSchema>;
+export type ResultRow = z.infer<typeof resultRowSchema>;
+export type RunStatus = ResultRow['status'];
+
+/** Labels as a compact string: one byte each when all fit in 0..255, else little-endian int32. */
+export function encodeLabels(labels: Int32Array): string {
+  let small = true;
+  for (let i = 0; i < labels.length; i++) {
+    const v = labels[i]!;
+    if (v < 0 || v > 255) {
+      small = false;
+      break;
+    }
+  }
+  if (small) return 'u8:' + Buffer.from(Uint8Array.from(labels)).toString('base64');
+  const le = Buffer.alloc(labels.length * 4);
+  for (let i = 0; i < labels.length; i++) le.writeInt32LE(labels[i]!, i * 4);
+  return 'i32:' + le.toString('base64');
+}
+
+export function decodeLabels(encoded: string): Int32Array {
+  const colon = encoded.indexOf(':');
+  const kind = encoded.slice(0, colon);
+  const bytes = Buffer.from(encoded.slice(colon + 1), 'base64');
+  if (kind === 'u8') return Int32Array.from(bytes);
+  if (kind === 'i32' && bytes.length % 4 === 0) {
+    const out = new Int32Array(bytes.length / 4);
+    for (let i = 0; i < out.length; i++) out[i] = bytes.readInt32LE(i * 4);
+    return out;
+  }
+  throw new Error(`Encoded labels "${encoded.slice(0, 20)}…" are not in the u8:/i32: base64 format; write them with encodeLabels().`);
+}
+
+/** Short hash of a label vector, for `testLabelsHash`. */
+export function labelsHash(labels: Int32Array): string {
+  return sha256(labels).slice(0, 16);
+}
+
+function describeIssue(error: z.ZodError): string {
+  const issue = error.issues[0]!;
+  return `${issue.path.length ? issue.path.join('.') : 'row'}: ${issue.message}`;
+}
+
+/** Parses the text of a results.jsonl file; `file` only names it in errors. Blank lines are skipped. */
+export function parseRows(text: string, file: string): ResultRow[] {
+  const rows: ResultRow[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (!line) continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch (e) {
+      throw new Error(`${file} line ${i + 1} is not valid JSON (${(e as Error).message}); fix or delete that line.`);
+    }
+    const r = resultRowSchema.safeParse(json);
+    if (!r.success) {
+      throw new Error(`${file} line ${i + 1} is not a valid result row (${describeIssue(r.error)}); fix or delete that line.`);
+    }
+    rows.push(r.data);
+  }
+  return rows;
+}
+
+/** Reads and validates every row of a results.jsonl file. */
+export async function readRows(file: string): Promise<ResultRow[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(`Results file ${file} does not exist; run the experiment first.`);
+    }
+    throw e;
+  }
+  return parseRows(text, file);
+}
+
+/** Validates a row and appends it as one line (creating the file and its folder if needed). */
+export async function appendRow(file: string, row: ResultRow): Promise<void> {
+  const r = resultRowSchema.safeParse(row);
+  if (!r.success) {
+    throw new Error(`Result row for "${String((row as { classifier?: unknown }).classifier)}" is invalid (${describeIssue(r.error)}); it was not written to ${file}.`);
+  }
+  await mkdir(dirname(file), { recursive: true });
+  await appendFile(file, JSON.stringify(r.data) + '\n', 'utf8');
+}
