@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getTf, type Tf } from '../src/engine/tf.ts';
 import { registerWasmKernels } from '../src/engine/wasm-kernels.ts';
+import type { Tensor4D } from '@tensorflow/tfjs';
 import { createRng } from '../src/engine/rng.ts';
 
 let tf: Tf;
@@ -128,7 +129,7 @@ describe('training a conv layer on wasm', () => {
       const x = tf.tensor4d(xs, [4, 10, 10, 2]);
       const w = tf.tensor4d(ws, [3, 3, 2, 3]);
       const g = tf.grads((a: import('@tensorflow/tfjs').Tensor, b: import('@tensorflow/tfjs').Tensor) =>
-        tf.fused.conv2d({ x: a as never, filter: b as never, strides: 1, pad: 'same', activation: 'relu' }).square().sum(),
+        tf.sum(tf.square(tf.fused.conv2d({ x: a as Tensor4D, filter: b as Tensor4D, strides: 1, pad: 'same', activation: 'relu' }))),
       );
       const [gx, gw] = g([x, w]);
       const out = [await gx!.data(), await gw!.data()] as Float32Array[];
