@@ -36,9 +36,10 @@ async function readBytes(file: string): Promise<Uint8Array> {
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
-function header(file: string, bytes: Uint8Array, words: number): number[] {
+/** The first `words` big-endian words; `headerWords` is the whole header's size, for the message. */
+function header(file: string, bytes: Uint8Array, words: number, headerWords = words): number[] {
   if (bytes.length < 4 * words) {
-    throw new Error(`${file}: the file is truncated: ${bytes.length} bytes is shorter than the ${4 * words}-byte idx header.`);
+    throw new Error(`${file}: the file is truncated: ${bytes.length} bytes is shorter than the ${4 * headerWords}-byte idx header.`);
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return Array.from({ length: words }, (_, i) => view.getUint32(4 * i, false));
@@ -61,16 +62,16 @@ function checkLength(file: string, actual: number, expected: number, what: strin
 }
 
 export function parseIdxImages(file: string, bytes: Uint8Array): IdxImages {
-  const [magic, count, rows, cols] = header(file, bytes, 4) as [number, number, number, number];
-  checkMagic(file, magic, IMAGE_MAGIC, 'images');
+  checkMagic(file, header(file, bytes, 1, 4)[0]!, IMAGE_MAGIC, 'images');
+  const [, count, rows, cols] = header(file, bytes, 4) as [number, number, number, number];
   if (rows === 0 || cols === 0) throw new Error(`${file}: images of ${rows}×${cols} pixels are empty; the header is damaged.`);
   checkLength(file, bytes.length, 16 + count * rows * cols, `${count} images of ${rows}×${cols}`);
   return { count, rows, cols, pixels: bytes.subarray(16) };
 }
 
 export function parseIdxLabels(file: string, bytes: Uint8Array): Uint8Array {
-  const [magic, count] = header(file, bytes, 2) as [number, number];
-  checkMagic(file, magic, LABEL_MAGIC, 'labels');
+  checkMagic(file, header(file, bytes, 1, 2)[0]!, LABEL_MAGIC, 'labels');
+  const [, count] = header(file, bytes, 2) as [number, number];
   checkLength(file, bytes.length, 8 + count, `${count} labels`);
   return bytes.subarray(8);
 }

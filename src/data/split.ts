@@ -57,20 +57,23 @@ function byClass(labels: Int32Array, classes: number): number[][] {
   return out;
 }
 
-/** Seeded stratified draw of `sizes` disjoint parts (in order) from one labelled set. */
+/**
+ * Seeded stratified draw of disjoint parts (in order) from one labelled set. The first part's
+ * per-class sizes are proportional to the class sizes; each later part is proportional to what
+ * the earlier parts left, so parts that together take everything stay exact.
+ */
 function stratifiedParts(labels: Int32Array, classes: number, sizes: number[], seed: string): Int32Array[] {
   const groups = byClass(labels, classes).map((g, c) => createRng(`${seed}:${c}`).shuffle(g));
-  const parts = sizes.map(() => [] as number[]);
-  const perPart = sizes.map((n) => proportionalCounts(groups.map((g) => g.length), n));
-  groups.forEach((g, c) => {
-    let at = 0;
-    perPart.forEach((counts, p) => {
-      const k = counts[c]!;
-      parts[p]!.push(...g.slice(at, at + k));
-      at += k;
+  const taken = groups.map(() => 0);
+  return sizes.map((n) => {
+    const counts = proportionalCounts(groups.map((g, c) => g.length - taken[c]!), n);
+    const part: number[] = [];
+    groups.forEach((g, c) => {
+      part.push(...g.slice(taken[c]!, taken[c]! + counts[c]!));
+      taken[c]! += counts[c]!;
     });
+    return Int32Array.from(part).sort();
   });
-  return parts.map((p) => Int32Array.from(p).sort());
 }
 
 function allIndices(n: number): Int32Array {
@@ -97,7 +100,7 @@ export function makeSplit(dataset: Dataset, spec: SplitSpec = {}): Split {
   let train: Int32Array;
   let validation: Int32Array = new Int32Array(0);
   if (nTrain + nVal === nTrainAll && nVal === 0) train = allIndices(nTrainAll);
-  else [validation, train] = stratifiedParts(dataset.train.labels, k, [nVal, nTrain], `${s.seed}:train`) as [Int32Array, Int32Array];
+  else [train, validation] = stratifiedParts(dataset.train.labels, k, [nTrain, nVal], `${s.seed}:train`) as [Int32Array, Int32Array];
   const test = nTest === nTestAll ? allIndices(nTestAll) : stratifiedParts(dataset.test.labels, k, [nTest], `${s.seed}:test`)[0]!;
   const fingerprint = sha256(dataset.contentHash, train, validation, test).slice(0, 16);
   return { train, validation, test, seed: s.seed, fingerprint };

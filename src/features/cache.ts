@@ -1,0 +1,61 @@
+/**
+ * On-disk cache of fitted features (git-ignored, under data/cache/features/). The key hashes
+ * everything that changes the output; a half-written entry is never read (written to a temporary
+ * folder, then renamed). Only successful results are stored.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { hashJson } from '../engine/hash.ts';
+import type { Matrix } from '../engine/matrix.ts';
+import type { StepSpec } from './pipeline.ts';
+
+/** Bump when a step's output changes for the same spec. */
+export const FEATURES_VERSION = 1;
+
+export function cacheRoot(): string {
+  return process.env.DIGITBENCH_CACHE_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../data/cache');
+}
+
+export function featureCacheKey(input: { datasetHash: string; splitFingerprint: string; steps: StepSpec[]; seed: number }): string {
+  return hashJson({ v: FEATURES_VERSION, ...input }).slice(0, 24);
+}
+
+interface Meta {
+  parts: Record<string, { rows: number; cols: number }>;
+}
+
+export async function readCachedFeatures(key: string): Promise<Record<string, Matrix> | undefined> {
+  const dir = join(cacheRoot(), 'features', key);
+  if (!existsSync(join(dir, 'meta.json'))) return undefined;
+  try {
+    const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as Meta;
+    const out: Record<string, Matrix> = {};
+    for (const [name, { rows, cols }] of Object.entries(meta.parts)) {
+      const buf = await readFile(join(dir, `${name}.f32`));
+      if (buf.byteLength !== rows * cols * 4) return undefined;
+      const data = new Float32Array(rows * cols);
+      new Uint8Array(data.buffer).set(buf);
+      out[name] = { rows, cols, data };
+    }
+    return out;
+  } catch {
+    return undefined; // a damaged entry is recomputed, never trusted
+  }
+}
+
+export async function writeCachedFeatures(key: string, parts: Record<string, Matrix>): Promise<void> {
+  const root = join(cacheRoot(), 'features');
+  const dir = join(root, key);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await mkdir(tmp, { recursive: true });
+  const meta: Meta = { parts: {} };
+  for (const [name, m] of Object.entries(parts)) {
+    meta.parts[name] = { rows: m.rows, cols: m.cols };
+    await writeFile(join(tmp, `${name}.f32`), new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength));
+  }
+  await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta));
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+}

@@ -1,0 +1,33 @@
+import { mapRows, requireImage, type CreatedStep, type ImageShape } from './step.ts';
+
+/** Averages each factor×factor block of pixels: 28×28 → 14×14 for factor 2. Stateless. */
+export function downsampleStep(image: ImageShape, factor: number): CreatedStep {
+  const [h, w] = requireImage('downsample', image);
+  if (h % factor !== 0 || w % factor !== 0) {
+    throw new Error(`Feature step "downsample": factor ${factor} does not divide the ${h}×${w} images; use a factor that divides both sides.`);
+  }
+  const oh = h / factor;
+  const ow = w / factor;
+  const norm = 1 / (factor * factor);
+  return {
+    step: {
+      label: `downsample(${factor})`,
+      fit() {},
+      transform: (x) =>
+        mapRows(x, oh * ow, (src, dst) => {
+          for (let r = 0; r < oh; r++) {
+            for (let c = 0; c < ow; c++) {
+              let s = 0;
+              for (let dr = 0; dr < factor; dr++) {
+                const o = (r * factor + dr) * w + c * factor;
+                for (let dc = 0; dc < factor; dc++) s += src[o + dc]!;
+              }
+              dst[r * ow + c] = s * norm;
+            }
+          }
+        }),
+      state: () => ({}),
+    },
+    image: [oh, ow],
+  };
+}

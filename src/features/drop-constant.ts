@@ -1,0 +1,24 @@
+import { mapRows, type CreatedStep, type FeatureStep, type ImageShape } from './step.ts';
+
+/** Drops features that take one value on every training row (67 MNIST pixels are always 0). */
+export function dropConstantStep(_image: ImageShape): CreatedStep {
+  let keep: Int32Array = new Int32Array(0);
+  const step: FeatureStep = {
+    label: 'drop-constant',
+    fit(x) {
+      const kept: number[] = [];
+      for (let j = 0; j < x.cols; j++) {
+        const first = x.data[j];
+        let constant = true;
+        for (let i = 1; i < x.rows && constant; i++) constant = x.data[i * x.cols + j] === first;
+        if (!constant) kept.push(j);
+      }
+      keep = Int32Array.from(kept);
+    },
+    transform: (x) => mapRows(x, keep.length, (src, dst) => {
+      for (let k = 0; k < keep.length; k++) dst[k] = src[keep[k]!]!;
+    }),
+    state: () => ({ keep }),
+  };
+  return { step, image: undefined };
+}

@@ -1,0 +1,207 @@
+/**
+ * PCA by randomized subspace iteration (Halko, Martinsson & Tropp 2011), the method scikit-learn
+ * uses for a few components of a large matrix. The big products (n × d by d × l, and their
+ * transposes) run on the tensor engine in row blocks, so the training matrix is never copied whole
+ * into it; the small work (orthonormalising d × l bases, the l × l eigenproblem) runs in float64
+ * on ml-matrix. Centering is implicit: (X − 1μᵀ)Z = XZ − 1(μᵀZ).
+ *
+ * Why not ml-pca: it computes all d components with a full decomposition and then slices, which
+ * takes minutes on 60,000 × 784 (libraries.md); this needs about 2q + 1 passes over X.
+ */
+import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
+import type { Matrix } from '../engine/matrix.ts';
+import { createRng } from '../engine/rng.ts';
+import { getTf } from '../engine/tf.ts';
+import type { CreatedStep, ImageShape } from './step.ts';
+
+export interface PcaOptions {
+  components: number;
+  /** Extra basis vectors carried along for accuracy (scikit-learn: 10). */
+  oversamples: number;
+  /** Power iterations (scikit-learn's 'auto' uses 7 for few components). */
+  iterations: number;
+  seed: number;
+  /** Rows per block sent to the tensor engine. */
+  blockRows?: number;
+}
+
+export interface PcaModel {
+  mean: Float64Array;
+  /** k × d, one unit-length component per row, in decreasing order of variance. */
+  components: Float64Array;
+  k: number;
+  d: number;
+  /** Variance along each component (ddof = 1, as scikit-learn). */
+  explainedVariance: Float64Array;
+  explainedVarianceRatio: Float64Array;
+}
+
+const BLOCK = 8192;
+
+/** Modified Gram–Schmidt on the columns of a d × l row-major float64 matrix, in place. */
+function orthonormalizeColumns(a: Float64Array, d: number, l: number): void {
+  for (let j = 0; j < l; j++) {
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < j; i++) {
+        let dot = 0;
+        for (let r = 0; r < d; r++) dot += a[r * l + i]! * a[r * l + j]!;
+        for (let r = 0; r < d; r++) a[r * l + j]! -= dot * a[r * l + i]!;
+      }
+    }
+    let norm = 0;
+    for (let r = 0; r < d; r++) norm += a[r * l + j]! ** 2;
+    norm = Math.sqrt(norm);
+    if (norm === 0) throw new Error('PCA: the data has fewer independent directions than components requested; lower "components".');
+    for (let r = 0; r < d; r++) a[r * l + j]! /= norm;
+  }
+}
+
+export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel> {
+  const { tf } = await getTf();
+  const n = x.rows;
+  const d = x.cols;
+  const k = opts.components;
+  if (k > Math.min(n, d)) {
+    throw new Error(`Feature step "pca": ${k} components requested but the data has ${n} rows × ${d} features; ask for at most ${Math.min(n, d)}.`);
+  }
+  const l = Math.min(k + opts.oversamples, Math.min(n, d));
+  const block = opts.blockRows ?? BLOCK;
+
+  // Mean and total variance in float64.
+  const mean = new Float64Array(d);
+  const sq = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    for (let j = 0; j < d; j++) {
+      const v = x.data[o + j]!;
+      mean[j]! += v;
+      sq[j]! += v * v;
+    }
+  }
+  let totalVar = 0;
+  for (let j = 0; j < d; j++) {
+    mean[j]! /= n;
+    totalVar += (sq[j]! - n * mean[j]! * mean[j]!) / (n - 1);
+  }
+
+  // Random start: a d × l Gaussian matrix, seeded.
+  const rng = createRng(`pca:${opts.seed}`);
+  const z = new Float64Array(d * l);
+  for (let i = 0; i < z.length; i += 2) {
+    const u = Math.max(rng.next(), 1e-12);
+    const v = rng.next();
+    const rad = Math.sqrt(-2 * Math.log(u));
+    z[i] = rad * Math.cos(2 * Math.PI * v);
+    if (i + 1 < z.length) z[i + 1] = rad * Math.sin(2 * Math.PI * v);
+  }
+  orthonormalizeColumns(z, d, l);
+
+  const meanT = tf.tensor2d(Float32Array.from(mean), [1, d]);
+  /** One pass over X: for the current basis Z, returns X̃ᵀX̃Z (d × l) or (X̃Z)ᵀ(X̃Z) (l × l). */
+  const pass = async (basis: Float64Array, gram: boolean): Promise<Float64Array> => {
+    const out = gram ? new Float64Array(l * l) : new Float64Array(l * d);
+    const zT = tf.tensor2d(Float32Array.from(basis), [d, l]);
+    const muZ = tf.matMul(meanT, zT);
+    for (let start = 0; start < n; start += block) {
+      const end = Math.min(n, start + block);
+      const part = tf.tidy(() => {
+        const xb = tf.tensor2d(x.data.subarray(start * d, end * d), [end - start, d]);
+        const y = tf.sub(tf.matMul(xb, zT), muZ); // centred X̃_b Z
+        const yT = tf.transpose(y);
+        // X̃_bᵀ Y_b = X_bᵀ Y_b − μ (1ᵀ Y_b); computed as (Y_bᵀ X_b)ᵀ, fast on every backend.
+        return gram ? tf.matMul(yT, y) : tf.sub(tf.matMul(yT, xb), tf.matMul(tf.sum(y, 0).reshape([l, 1]), meanT));
+      });
+      const vals = await part.data();
+      part.dispose();
+      for (let i = 0; i < vals.length; i++) out[i]! += vals[i]!;
+    }
+    zT.dispose();
+    muZ.dispose();
+    return out;
+  };
+
+  try {
+    for (let it = 0; it < opts.iterations; it++) {
+      const t = await pass(z, false); // l × d
+      for (let a = 0; a < l; a++) for (let j = 0; j < d; j++) z[j * l + a] = t[a * d + j]!;
+      orthonormalizeColumns(z, d, l);
+    }
+    // Rayleigh–Ritz: eigen-decompose the projected covariance in the subspace.
+    const g = await pass(z, true);
+    const gm = new MlMatrix(l, l);
+    for (let a = 0; a < l; a++) for (let b = 0; b < l; b++) gm.set(a, b, (g[a * l + b]! + g[b * l + a]!) / 2);
+    const evd = new EigenvalueDecomposition(gm, { assumeSymmetric: true });
+    const values = evd.realEigenvalues;
+    const vectors = evd.eigenvectorMatrix;
+    const order = values.map((v, i) => [v, i] as const).sort((p, q) => q[0] - p[0]).map((p) => p[1]);
+    const components = new Float64Array(k * d);
+    const explainedVariance = new Float64Array(k);
+    for (let c = 0; c < k; c++) {
+      const col = order[c]!;
+      explainedVariance[c] = Math.max(0, values[col]!) / (n - 1);
+      let maxAbs = 0;
+      let sign = 1;
+      for (let j = 0; j < d; j++) {
+        let s = 0;
+        for (let a = 0; a < l; a++) s += z[j * l + a]! * vectors.get(a, col);
+        components[c * d + j] = s;
+        if (Math.abs(s) > maxAbs) {
+          maxAbs = Math.abs(s);
+          sign = Math.sign(s);
+        }
+      }
+      // Deterministic sign: the largest entry of each component is positive.
+      if (sign < 0) for (let j = 0; j < d; j++) components[c * d + j]! *= -1;
+    }
+    const explainedVarianceRatio = explainedVariance.map((v) => (totalVar > 0 ? v / totalVar : 0));
+    return { mean, components, k, d, explainedVariance, explainedVarianceRatio };
+  } finally {
+    meanT.dispose();
+  }
+}
+
+/** Projects rows onto the components: (X − 1μᵀ) Cᵀ, in row blocks on the tensor engine. */
+export async function projectPca(model: PcaModel, x: Matrix, blockRows = BLOCK): Promise<Matrix> {
+  if (x.cols !== model.d) {
+    throw new Error(`Feature step "pca" was fitted on ${model.d} features but got rows of ${x.cols}; apply the same steps before it.`);
+  }
+  const { tf } = await getTf();
+  const { k, d } = model;
+  const cT = new Float32Array(d * k);
+  for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) cT[j * k + c] = model.components[c * d + j]!;
+  const cTensor = tf.tensor2d(cT, [d, k]);
+  const muC = tf.tidy(() => tf.matMul(tf.tensor2d(Float32Array.from(model.mean), [1, d]), cTensor));
+  const out = new Float32Array(x.rows * k);
+  try {
+    for (let start = 0; start < x.rows; start += blockRows) {
+      const end = Math.min(x.rows, start + blockRows);
+      const y = tf.tidy(() => tf.sub(tf.matMul(tf.tensor2d(x.data.subarray(start * d, end * d), [end - start, d]), cTensor), muC));
+      out.set(await y.data(), start * k);
+      y.dispose();
+    }
+  } finally {
+    cTensor.dispose();
+    muC.dispose();
+  }
+  return { rows: x.rows, cols: k, data: out };
+}
+
+export function pcaStep(_image: ImageShape, opts: PcaOptions): CreatedStep {
+  let model: PcaModel | undefined;
+  return {
+    step: {
+      label: `pca(${opts.components})`,
+      async fit(x) {
+        model = await fitPca(x, opts);
+      },
+      transform(x) {
+        if (!model) throw new Error('Feature step "pca" was used before it was fitted.');
+        return projectPca(model, x);
+      },
+      state(): Record<string, ArrayLike<number>> {
+        return model ? { mean: model.mean, components: model.components, explainedVariance: model.explainedVariance } : {};
+      },
+    },
+    image: undefined,
+  };
+}

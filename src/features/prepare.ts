@@ -1,0 +1,48 @@
+/** Dataset + split + pipeline → the feature matrices every vector classifier of a run receives. */
+import type { Dataset } from '../data/datasets.ts';
+import { applySplit, type Split } from '../data/split.ts';
+import type { Matrix } from '../engine/matrix.ts';
+import { featureCacheKey, readCachedFeatures, writeCachedFeatures } from './cache.ts';
+import { createPipeline, fitTransform, type StepSpec } from './pipeline.ts';
+import type { ImageShape } from './step.ts';
+
+export interface PreparedFeatures {
+  train: { x: Matrix; y: Int32Array };
+  validation?: { x: Matrix; y: Int32Array };
+  test: { x: Matrix; y: Int32Array };
+  /** Image shape of the rows, when they are still images. */
+  image: ImageShape;
+  /** Step labels, e.g. ["scale", "pca(50)"]. */
+  labels: string[];
+  /** Seconds to fit and apply the pipeline (0 when read from the cache). */
+  seconds: number;
+  cacheKey?: string;
+  fromCache: boolean;
+}
+
+export async function prepareFeatures(
+  dataset: Dataset,
+  split: Split,
+  specs: StepSpec[],
+  opts: { seed?: number; cache?: boolean } = {},
+): Promise<PreparedFeatures> {
+  const seed = opts.seed ?? split.seed;
+  const pipeline = createPipeline(specs, dataset.imageShape, seed);
+  const data = applySplit(dataset, split);
+  const withParts = (parts: Record<string, Matrix>) => ({
+    train: { x: parts.train!, y: data.train.y },
+    ...(data.validation ? { validation: { x: parts.validation!, y: data.validation.y } } : {}),
+    test: { x: parts.test!, y: data.test.y },
+  });
+  const useCache = (opts.cache ?? true) && pipeline.expensive;
+  const key = useCache ? featureCacheKey({ datasetHash: dataset.contentHash, splitFingerprint: split.fingerprint, steps: specs, seed }) : undefined;
+  if (key) {
+    const hit = await readCachedFeatures(key);
+    if (hit) return { ...withParts(hit), image: pipeline.outputImage, labels: pipeline.labels, seconds: 0, cacheKey: key, fromCache: true };
+  }
+  const parts: Record<string, Matrix> = { train: data.train.x, test: data.test.x };
+  if (data.validation) parts.validation = data.validation.x;
+  const fitted = await fitTransform(pipeline, parts as { train: Matrix }, data.train.y);
+  if (key) await writeCachedFeatures(key, fitted.parts);
+  return { ...withParts(fitted.parts), image: pipeline.outputImage, labels: pipeline.labels, seconds: fitted.seconds, cacheKey: key, fromCache: false };
+}

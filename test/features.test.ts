@@ -1,0 +1,220 @@
+import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
+import { describe, expect, it } from 'vitest';
+import { takeRows, type Matrix } from '../src/engine/matrix.ts';
+import { deskewImage } from '../src/features/deskew.ts';
+import { hogImage, hogLength } from '../src/features/hog.ts';
+import { fitPca, projectPca } from '../src/features/pca.ts';
+import { createPipeline, fitTransform, parsePipeline, type StepSpec } from '../src/features/pipeline.ts';
+import { mnistSubset } from './helpers/mnist.ts';
+
+function moments(img: Float32Array, h: number, w: number) {
+  let t = 0, sr = 0, sc = 0;
+  for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) { const p = img[r * w + c]!; t += p; sr += r * p; sc += c * p; }
+  const mr = sr / t, mc = sc / t;
+  let vr = 0, crc = 0;
+  for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) { const p = img[r * w + c]!; vr += (r - mr) ** 2 * p; crc += (r - mr) * (c - mc) * p; }
+  return { mr, mc, skew: crc / vr };
+}
+
+describe('deskew', () => {
+  it('straightens a slanted bar and centres it', () => {
+    const h = 28, w = 28;
+    const img = new Float32Array(h * w);
+    // A bar leaning right by 0.5 px per row, off-centre.
+    for (let r = 4; r < 24; r++) for (let d = 0; d < 3; d++) img[r * w + Math.round(6 + 0.5 * (24 - r)) + d] = 1;
+    expect(moments(img, h, w).skew).toBeLessThan(-0.4);
+    const out = new Float32Array(h * w);
+    deskewImage(img, out, h, w);
+    const m = moments(out, h, w);
+    expect(Math.abs(m.skew)).toBeLessThan(0.02);
+    expect(m.mr).toBeCloseTo(14, 0);
+    expect(m.mc).toBeCloseTo(14, 0);
+  });
+
+  it('removes most of the skew of real digits and keeps blank images blank', async () => {
+    const { xTrain } = await mnistSubset(200, 10, 5);
+    const out = new Float32Array(784);
+    let before = 0, after = 0;
+    for (let i = 0; i < 200; i++) {
+      const img = xTrain.data.subarray(i * 784, (i + 1) * 784);
+      deskewImage(img, out, 28, 28);
+      before += Math.abs(moments(img, 28, 28).skew);
+      after += Math.abs(moments(out, 28, 28).skew);
+    }
+    expect(after).toBeLessThan(before * 0.15);
+    const blank = new Float32Array(784);
+    deskewImage(new Float32Array(784), blank, 28, 28);
+    expect(blank.every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('downsample', () => {
+  it('averages 2×2 blocks exactly like a direct computation', async () => {
+    const { xTrain } = await mnistSubset(50, 10, 2);
+    const p = createPipeline(parsePipeline([{ step: 'downsample' }]), [28, 28]);
+    expect(p.outputImage).toEqual([14, 14]);
+    const out = (await p.steps[0]!.transform(xTrain)) as Matrix;
+    expect(out.cols).toBe(196);
+    for (let i = 0; i < 50; i += 7) {
+      for (let r = 0; r < 14; r++) {
+        for (let c = 0; c < 14; c++) {
+          const at = (rr: number, cc: number) => xTrain.data[i * 784 + rr * 28 + cc]!;
+          const want = (at(2 * r, 2 * c) + at(2 * r + 1, 2 * c) + at(2 * r, 2 * c + 1) + at(2 * r + 1, 2 * c + 1)) / 4;
+          expect(out.data[i * 196 + r * 14 + c]).toBeCloseTo(want, 6);
+        }
+      }
+    }
+  });
+});
+
+describe('hog', () => {
+  const params = { cellSize: 4, bins: 9, blockSize: 2 };
+
+  it('has the expected length (7×7 cells, 6×6 blocks of 2×2 cells × 9 bins)', () => {
+    expect(hogLength(28, 28, params)).toBe(6 * 6 * 4 * 9);
+  });
+
+  it('puts a vertical edge in the 0° bin and a horizontal edge in the 90° bin', () => {
+    const v = new Float32Array(784);
+    const hz = new Float32Array(784);
+    for (let r = 0; r < 28; r++) for (let c = 14; c < 28; c++) v[r * 28 + c] = 1;
+    for (let r = 14; r < 28; r++) for (let c = 0; c < 28; c++) hz[r * 28 + c] = 1;
+    const len = hogLength(28, 28, params);
+    const hv = new Float32Array(len);
+    const hh = new Float32Array(len);
+    hogImage(v, hv, 28, 28, params);
+    hogImage(hz, hh, 28, 28, params);
+    const binTotals = (hist: Float32Array) => {
+      const t = new Array(9).fill(0);
+      hist.forEach((x, i) => (t[i % 9] += x));
+      return t;
+    };
+    const tv = binTotals(hv);
+    const th = binTotals(hh);
+    expect(tv[0]).toBeGreaterThan(0);
+    expect(tv.slice(1).every((x: number) => x === 0)).toBe(true);
+    expect(th[4]).toBeGreaterThan(0); // 90° falls in [80°, 100°)
+    expect(th.filter((_: number, i: number) => i !== 4).every((x: number) => x === 0)).toBe(true);
+  });
+
+  it('matches a direct re-computation (gradients, cells, L2-Hys blocks) on real digits', async () => {
+    const { xTrain } = await mnistSubset(20, 10, 4);
+    const len = hogLength(28, 28, params);
+    const got = new Float32Array(len);
+    for (let i = 0; i < 20; i += 3) {
+      const img = xTrain.data.subarray(i * 784, (i + 1) * 784);
+      hogImage(img, got, 28, 28, params);
+      // Reference, written independently: gradient images first, then cell histograms, then blocks.
+      const px = (r: number, c: number) => img[r * 28 + c]!;
+      const cells = Array.from({ length: 7 }, () => Array.from({ length: 7 }, () => new Array(9).fill(0)));
+      for (let r = 0; r < 28; r++) {
+        for (let c = 0; c < 28; c++) {
+          const gx = c === 0 || c === 27 ? 0 : px(r, c + 1) - px(r, c - 1);
+          const gy = r === 0 || r === 27 ? 0 : px(r + 1, c) - px(r - 1, c);
+          const mag = Math.sqrt(gx * gx + gy * gy);
+          if (!mag) continue;
+          const deg = ((Math.atan2(gy, gx) * 180) / Math.PI + 180) % 180;
+          cells[Math.floor(r / 4)]![Math.floor(c / 4)]![Math.min(8, Math.floor(deg / 20))] += mag / 16;
+        }
+      }
+      const want: number[] = [];
+      for (let br = 0; br < 6; br++) {
+        for (let bc = 0; bc < 6; bc++) {
+          let v = [...cells[br]![bc]!, ...cells[br]![bc + 1]!, ...cells[br + 1]![bc]!, ...cells[br + 1]![bc + 1]!];
+          const n1 = Math.sqrt(v.reduce((a, b) => a + b * b, 0) + 1e-10);
+          v = v.map((x) => Math.min(0.2, x / n1));
+          const n2 = Math.sqrt(v.reduce((a, b) => a + b * b, 0) + 1e-10);
+          want.push(...v.map((x) => x / n2));
+        }
+      }
+      for (let j = 0; j < len; j++) expect(got[j]).toBeCloseTo(want[j]!, 5);
+    }
+  });
+});
+
+describe('pca', () => {
+  it('matches a direct eigen-decomposition of the covariance', async () => {
+    const { xTrain } = await mnistSubset(1500, 10, 9);
+    // 14×14 images keep the exact decomposition quick.
+    const ds = createPipeline(parsePipeline([{ step: 'downsample' }]), [28, 28]);
+    const x = (await ds.steps[0]!.transform(xTrain)) as Matrix;
+    const n = x.rows, d = x.cols, k = 10;
+    const model = await fitPca(x, { components: k, oversamples: 20, iterations: 4, seed: 1 });
+
+    const xm = new MlMatrix(n, d);
+    for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) xm.set(i, j, x.data[i * d + j]!);
+    const centred = xm.clone().subRowVector(xm.mean('column'));
+    const cov = centred.transpose().mmul(centred).div(n - 1);
+    const evd = new EigenvalueDecomposition(cov, { assumeSymmetric: true });
+    const order = evd.realEigenvalues.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
+    const total = evd.realEigenvalues.reduce((a, b) => a + b, 0);
+    for (let c = 0; c < k; c++) {
+      const [value, col] = order[c]!;
+      expect(model.explainedVariance[c]! / value).toBeCloseTo(1, 4);
+      expect(model.explainedVarianceRatio[c]! / (value / total)).toBeCloseTo(1, 4);
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += model.components[c * d + j]! * evd.eigenvectorMatrix.get(j, col);
+      expect(Math.abs(dot)).toBeGreaterThan(0.999);
+    }
+    // Projection = centred rows times components.
+    const proj = await projectPca(model, x);
+    for (const i of [0, 17, 1499]) {
+      for (let c = 0; c < k; c++) {
+        let s = 0;
+        for (let j = 0; j < d; j++) s += centred.get(i, j) * model.components[c * d + j]!;
+        expect(proj.data[i * k + c]).toBeCloseTo(s, 3);
+      }
+    }
+  });
+
+  it('refuses more components than the data has', async () => {
+    const x: Matrix = { rows: 5, cols: 3, data: new Float32Array(15).map((_, i) => (i * 37) % 11) };
+    await expect(fitPca(x, { components: 4, oversamples: 2, iterations: 1, seed: 0 })).rejects.toThrow(
+      'Feature step "pca": 4 components requested but the data has 5 rows × 3 features; ask for at most 3.',
+    );
+  });
+});
+
+describe('pipeline', () => {
+  it('validates steps as data, naming the bad step and field', () => {
+    expect(() => parsePipeline([{ step: 'scale' }, { step: 'pca' }])).toThrow('pipeline[1] (pca): components: Invalid input: expected number, received undefined.');
+    expect(() => parsePipeline([{ step: 'blur' }])).toThrow(
+      'pipeline[0]: unknown step "blur"; use one of scale, standardize, drop-constant, deskew, downsample, hog, pca.',
+    );
+    expect(() => parsePipeline([{ step: 'pca', components: 5, whiten: true }])).toThrow('pipeline[0] (pca): Unrecognized key: "whiten".');
+    expect(() => createPipeline(parsePipeline([{ step: 'pca', components: 5 }, { step: 'deskew' }]), [28, 28])).toThrow(
+      'pipeline[1] (deskew): Feature step "deskew" needs images, but an earlier step turned the rows into plain vectors; move "deskew" before it.',
+    );
+  });
+
+  it('fits on the training part only: no statistic changes when the test part changes', async () => {
+    const a = await mnistSubset(600, 200, 11);
+    const b = await mnistSubset(600, 200, 12);
+    const specs: StepSpec[] = parsePipeline([
+      { step: 'scale', max: 1 },
+      { step: 'deskew' },
+      { step: 'downsample' },
+      { step: 'drop-constant' },
+      { step: 'standardize' },
+      { step: 'pca', components: 8 },
+    ]);
+    const hogSpecs = parsePipeline([{ step: 'hog' }, { step: 'standardize' }]);
+    for (const s of [specs, hogSpecs]) {
+      const p1 = createPipeline(s, [28, 28], 3);
+      const p2 = createPipeline(s, [28, 28], 3);
+      const r1 = await fitTransform(p1, { train: a.xTrain, test: a.xTest }, a.yTrain);
+      const r2 = await fitTransform(p2, { train: a.xTrain, test: takeRows(b.xTest, Array.from({ length: 150 }, (_, i) => i)) }, a.yTrain);
+      p1.steps.forEach((step, i) => expect(p2.steps[i]!.state()).toEqual(step.state()));
+      expect(r2.parts.train!.data).toEqual(r1.parts.train!.data);
+      expect(r2.parts.test!.rows).toBe(150);
+    }
+  });
+
+  it('does not mutate its inputs', async () => {
+    const a = await mnistSubset(300, 100, 13);
+    const before = a.xTrain.data.slice();
+    const p = createPipeline(parsePipeline([{ step: 'scale', max: 1 }, { step: 'standardize' }, { step: 'pca', components: 5 }]), [28, 28]);
+    await fitTransform(p, { train: a.xTrain, test: a.xTest }, a.yTrain);
+    expect(a.xTrain.data).toEqual(before);
+  });
+});
