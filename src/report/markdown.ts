@@ -1,0 +1,688 @@
+/**
+ * The report: a pure function of result rows (no I/O, no clock). Same rows and options → same bytes.
+ * Returns the Markdown text and the files it links to (SVG charts, PNG grids), for write.ts to save.
+ */
+import { canonicalJson } from '../engine/hash.ts';
+import type { Matrix } from '../engine/matrix.ts';
+import { decodeLabels, type Env, type NotOkRow, type OkRow, type ResultRow } from '../harness/result.ts';
+import { correctCount } from '../metrics/accuracy.ts';
+import { confusionMatrix, type ConfusionMatrix } from '../metrics/confusion.ts';
+import { mean, sampleSd, wilson } from '../metrics/intervals.ts';
+import { deploymentPareto } from '../metrics/pareto.ts';
+import { perClass, type PerClassReport } from '../metrics/per-class.ts';
+import { EXACT_BELOW, holm, mcnemar, type McNemarResult } from '../metrics/significance.ts';
+import { accuracyLatencySvg, confusionSvg } from './charts.ts';
+import { misclassifiedGrid, pickMisclassified } from './images.ts';
+
+export interface DeployLimits {
+  /** Largest acceptable per-sample latency, in milliseconds. */
+  maxLatencyMs?: number;
+  /** Largest acceptable serialized model, in bytes. */
+  maxModelBytes?: number;
+}
+
+export interface ReportOptions {
+  /** The experiment config, shown as JSON; its `deploy` field (DeployLimits) sets the deployment limits. */
+  config?: unknown;
+  title?: string;
+  /** Overrides config.deploy. */
+  deploy?: DeployLimits;
+  /**
+   * Raw (0..255) test images, one row each, in the order of the split's test rows, for the grids of
+   * misclassified digits. Either one matrix (used for every run whose test set has that many rows)
+   * or a record keyed by split fingerprint.
+   */
+  testImages?: Matrix | Readonly<Record<string, Matrix>>;
+  /** Height × width of a test image (default: square, from the matrix width). */
+  imageShape?: readonly [number, number];
+  /** Class names by label (e.g. the dataset's `classes`); default: the label number. */
+  classNames?: readonly string[];
+  /** Most misclassified digits drawn per classifier (default 40). */
+  maxMisclassified?: number;
+}
+
+export interface ReportFile {
+  name: string;
+  bytes: Uint8Array;
+}
+
+export interface Report {
+  markdown: string;
+  files: ReportFile[];
+}
+
+/** One ok run with what can be derived from its predictions. */
+interface Run {
+  row: OkRow;
+  predictions: Int32Array;
+  labels?: Int32Array;
+  correct: number;
+  total: number;
+  accuracy: number;
+  macroF1: number;
+  latencyMs: number;
+  /** Latency is predict time / test rows (no single-row measurement in the row). */
+  latencyEstimated: boolean;
+  cm?: ConfusionMatrix;
+  classes?: PerClassReport;
+}
+
+/** Runs of one classifier + params + features on same-sized splits (repetitions differ by seed). */
+interface Group {
+  key: string;
+  label: string;
+  slug: string;
+  classifier: string;
+  params: Record<string, unknown>;
+  features: string[];
+  rows: ResultRow[];
+  runs: Run[];
+  failures: NotOkRow[];
+  accuracyMean: number;
+  accuracySd: number;
+  ci?: { low: number; high: number };
+  macroF1: number;
+  fitSeconds: number;
+  predictSeconds: number;
+  latencyMs: number;
+  latencyEstimated: boolean;
+  latencyP50?: number;
+  latencyP95?: number;
+  modelBytes?: number;
+  peakRssMb: number;
+}
+
+// ---------------------------------------------------------------- formatting
+
+const DASH = '—';
+
+function cell(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+function table(header: string[], rows: string[][], align?: ('l' | 'r' | 'c')[]): string {
+  const sep = header.map((_, i) => ({ l: ':---', r: '---:', c: ':---:' })[align?.[i] ?? 'l']);
+  return [header, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+function pct(x: number, digits = 2): string {
+  return Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : DASH;
+}
+
+/** 3 significant figures without exponent notation for everyday magnitudes. */
+function num(x: number | undefined): string {
+  if (x === undefined || !Number.isFinite(x)) return DASH;
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a >= 100) return Math.round(x).toString();
+  if (a < 0.001) return x.toExponential(1);
+  return Number(x.toPrecision(3)).toString();
+}
+
+/** SI units (1 MB = 10^6 bytes), so sizes compare directly with limits given in bytes. */
+function bytes(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return DASH;
+  if (n < 1000) return `${Math.round(n)} B`;
+  if (n < 1e6) return `${num(n / 1e3)} kB`;
+  if (n < 1e9) return `${num(n / 1e6)} MB`;
+  return `${num(n / 1e9)} GB`;
+}
+
+function pValue(p: number): string {
+  if (p === 0) return '< 1e-300';
+  if (p < 1e-4) return p.toExponential(1);
+  return p.toFixed(4);
+}
+
+function paramValue(v: unknown): string {
+  return typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+}
+
+function paramsShort(params: Record<string, unknown>, max = 60): string {
+  const s = Object.entries(params)
+    .map(([k, v]) => `${k}=${paramValue(v)}`)
+    .join(', ');
+  if (!s) return DASH;
+  return s.length > max ? s.slice(0, max - 1) + '…' : s;
+}
+
+function featuresText(features: readonly string[]): string {
+  return features.length ? features.join(' → ') : 'raw';
+}
+
+function code(s: string): string {
+  const ticks = s.includes('`') ? '``' : '`';
+  return `${ticks}${s}${ticks}`;
+}
+
+function slugify(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'run';
+}
+
+function distinct<T>(xs: readonly T[]): T[] {
+  return [...new Set(xs)];
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+// ---------------------------------------------------------------- analysis
+
+function deployLimits(opts: ReportOptions): DeployLimits {
+  const fromConfig = (opts.config as { deploy?: unknown } | undefined)?.deploy;
+  const src = (opts.deploy ?? fromConfig ?? {}) as Record<string, unknown>;
+  const pick = (k: string) => (typeof src[k] === 'number' && Number.isFinite(src[k]) ? (src[k] as number) : undefined);
+  const out: DeployLimits = {};
+  const lat = pick('maxLatencyMs');
+  const size = pick('maxModelBytes');
+  if (lat !== undefined) out.maxLatencyMs = lat;
+  if (size !== undefined) out.maxModelBytes = size;
+  return out;
+}
+
+function analyseRun(row: OkRow, labelsByHash: Map<string, Int32Array>, warnings: string[]): Run {
+  const predictions = decodeLabels(row.predictions);
+  let labels = labelsByHash.get(row.testLabelsHash);
+  if (labels && labels.length !== predictions.length) {
+    warnings.push(`Run ${row.id.slice(0, 12)} (${row.classifier}) has ${predictions.length} predictions for ${labels.length} test labels; its confusion matrix is left out.`);
+    labels = undefined;
+  }
+  const estimated = row.timing.latencyMsP50 === undefined;
+  const latencyMs = row.timing.latencyMsP50 ?? (row.metrics.total ? (row.timing.predictSeconds * 1000) / row.metrics.total : NaN);
+  const run: Run = {
+    row,
+    predictions,
+    correct: row.metrics.correct,
+    total: row.metrics.total,
+    accuracy: row.metrics.accuracy,
+    macroF1: row.metrics.macroF1,
+    latencyMs,
+    latencyEstimated: estimated,
+  };
+  if (labels) {
+    run.labels = labels;
+    run.correct = correctCount(labels, predictions);
+    run.total = labels.length;
+    run.accuracy = run.total ? run.correct / run.total : NaN;
+    run.cm = confusionMatrix(labels, predictions);
+    run.classes = perClass(run.cm);
+    run.macroF1 = run.classes.macroF1;
+    if (Math.abs(run.accuracy - row.metrics.accuracy) > 1e-9) {
+      warnings.push(`Run ${row.id.slice(0, 12)} (${row.classifier}) stores accuracy ${pct(row.metrics.accuracy, 4)} but its predictions give ${pct(run.accuracy, 4)}; the report uses the predictions.`);
+    }
+  }
+  return run;
+}
+
+function groupKey(r: ResultRow): string {
+  return canonicalJson({
+    dataset: r.dataset,
+    classifier: r.classifier,
+    params: r.params,
+    features: r.features,
+    split: { train: r.split.train, validation: r.split.validation, test: r.split.test },
+  });
+}
+
+function byRepetition(a: ResultRow, b: ResultRow): number {
+  return a.repetition - b.repetition || a.seed - b.seed || cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id);
+}
+
+function buildGroups(rows: readonly ResultRow[], warnings: string[]): Group[] {
+  const labelsByHash = new Map<string, Int32Array>();
+  for (const r of rows) if (r.status === 'ok' && r.testLabels && !labelsByHash.has(r.testLabelsHash)) labelsByHash.set(r.testLabelsHash, decodeLabels(r.testLabels));
+  const missing = distinct(rows.filter((r): r is OkRow => r.status === 'ok' && !labelsByHash.has(r.testLabelsHash)).map((r) => r.testLabelsHash));
+  if (missing.length) warnings.push(`No row holds the test labels with hash ${missing.join(', ')}; confusion matrices and significance tests need them.`);
+
+  const map = new Map<string, ResultRow[]>();
+  for (const r of rows) {
+    const k = groupKey(r);
+    const list = map.get(k);
+    if (list) list.push(r);
+    else map.set(k, [r]);
+  }
+  const groups: Group[] = [...map.entries()].map(([key, list]) => {
+    list.sort(byRepetition);
+    const first = list[0]!;
+    const runs = list.filter((r): r is OkRow => r.status === 'ok').map((r) => analyseRun(r, labelsByHash, warnings));
+    const failures = list.filter((r): r is NotOkRow => r.status !== 'ok');
+    const accs = runs.map((r) => r.accuracy);
+    const opt = (xs: (number | undefined)[]) => (xs.length && xs.every((x) => x !== undefined) ? mean(xs as number[]) : undefined);
+    const g: Group = {
+      key,
+      label: first.classifier,
+      slug: '',
+      classifier: first.classifier,
+      params: first.params,
+      features: first.features,
+      rows: list,
+      runs,
+      failures,
+      accuracyMean: mean(accs),
+      accuracySd: sampleSd(accs),
+      macroF1: mean(runs.map((r) => r.macroF1)),
+      fitSeconds: mean(runs.map((r) => r.row.timing.fitSeconds)),
+      predictSeconds: mean(runs.map((r) => r.row.timing.predictSeconds)),
+      latencyMs: mean(runs.map((r) => r.latencyMs)),
+      latencyEstimated: runs.some((r) => r.latencyEstimated),
+      peakRssMb: runs.length ? Math.max(...runs.map((r) => r.row.peakRssMb)) : NaN,
+    };
+    const p50 = opt(runs.map((r) => r.row.timing.latencyMsP50));
+    const p95 = opt(runs.map((r) => r.row.timing.latencyMsP95));
+    const size = opt(runs.map((r) => r.row.modelBytes));
+    if (p50 !== undefined) g.latencyP50 = p50;
+    if (p95 !== undefined) g.latencyP95 = p95;
+    if (size !== undefined) g.modelBytes = size;
+    if (runs.length) {
+      // Test-set sampling uncertainty: Wilson on one run's test size, at the mean number correct.
+      const total = runs[0]!.total;
+      const correct = Math.round(mean(runs.map((r) => r.correct)));
+      if (total > 0 && runs.every((r) => r.total === total)) g.ci = wilson(correct, total);
+    }
+    return g;
+  });
+
+  // Labels: the classifier name, then params, then features, then a number, until unique.
+  const labelers: ((g: Group) => string)[] = [
+    (g) => g.classifier,
+    (g) => (Object.keys(g.params).length ? `${g.classifier} (${paramsShort(g.params, 40)})` : g.classifier),
+    (g) => `${g.classifier} (${paramsShort(g.params, 40)}; ${featuresText(g.features)})`,
+  ];
+  for (const g of groups) {
+    for (const f of labelers) {
+      g.label = f(g);
+      if (groups.every((o) => o === g || f(o) !== g.label)) break;
+    }
+  }
+  const seenLabels = new Map<string, number>();
+  for (const g of groups) {
+    const n = (seenLabels.get(g.label) ?? 0) + 1;
+    seenLabels.set(g.label, n);
+    if (n > 1) g.label = `${g.label} #${n}`;
+  }
+  const seenSlugs = new Set<string>();
+  for (const g of groups) {
+    let s = slugify(g.label);
+    for (let n = 2; seenSlugs.has(s); n++) s = `${slugify(g.label)}-${n}`;
+    seenSlugs.add(s);
+    g.slug = s;
+  }
+  return rankGroups(groups);
+}
+
+/** Finished groups by mean accuracy (ties: faster, then name); groups with no finished run last. */
+function rankGroups(groups: Group[]): Group[] {
+  const done = groups.filter((g) => g.runs.length > 0);
+  const notDone = groups.filter((g) => g.runs.length === 0);
+  done.sort((a, b) => b.accuracyMean - a.accuracyMean || a.latencyMs - b.latencyMs || cmp(a.label, b.label));
+  notDone.sort((a, b) => cmp(a.label, b.label));
+  return [...done, ...notDone];
+}
+
+function statusText(g: Group): string {
+  const counts = new Map<string, number>();
+  for (const r of g.rows) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+  if (counts.size === 1) return g.rows.length === 1 ? g.rows[0]!.status : `${g.rows[0]!.status} ×${g.rows.length}`;
+  const order = ['ok', 'failed', 'timeout', 'skipped'];
+  return order.filter((s) => counts.has(s)).map((s) => `${s} ${counts.get(s)}/${g.rows.length}`).join(', ');
+}
+
+function accuracyText(g: Group): string {
+  if (!g.runs.length) return DASH;
+  if (g.runs.length === 1) return pct(g.accuracyMean);
+  return `${pct(g.accuracyMean)} ± ${(g.accuracySd * 100).toFixed(2)} (n=${g.runs.length})`;
+}
+
+function latencyText(g: Group): string {
+  if (!g.runs.length) return DASH;
+  if (g.latencyP50 === undefined) return `≈${num(g.latencyMs)}*`;
+  return `${num(g.latencyP50)} / ${num(g.latencyP95)}`;
+}
+
+function distinctJoin(values: string[]): string {
+  return distinct(values).join(' / ') || DASH;
+}
+
+// ---------------------------------------------------------------- sections
+
+function headerSection(rows: readonly ResultRow[], title: string, warnings: string[]): string {
+  const lines = [`# ${title}`, ''];
+  const counts = ['ok', 'failed', 'timeout', 'skipped'].map((s) => [s, rows.filter((r) => r.status === s).length] as const).filter(([, n]) => n > 0);
+  const splits = distinct(rows.map((r) => canonicalJson(r.split))).map((s) => JSON.parse(s) as ResultRow['split']);
+  const starts = rows.map((r) => r.startedAt).sort(cmp);
+  lines.push(`- **Experiment:** ${distinct(rows.map((r) => r.experiment)).map(code).join(', ') || DASH}`);
+  lines.push(`- **Dataset:** ${distinct(rows.map((r) => r.dataset)).join(', ') || DASH}`);
+  for (const s of splits) {
+    lines.push(`- **Split:** ${s.train} train, ${s.validation} validation, ${s.test} test rows; split seed ${s.seed}; fingerprint ${code(s.fingerprint)}`);
+  }
+  lines.push(`- **Runs:** ${rows.length}${counts.length ? ` (${counts.map(([s, n]) => `${n} ${s}`).join(', ')})` : ''}`);
+  if (starts.length) lines.push(`- **Started:** ${starts[0]} to ${starts[starts.length - 1]}`);
+  if (warnings.length) {
+    lines.push('', '> [!WARNING]');
+    for (const w of warnings) lines.push(`> ${w}`);
+  }
+  return lines.join('\n');
+}
+
+function summarySection(groups: Group[]): string {
+  const header = ['#', 'classifier', 'params', 'features', 'library', 'engine', 'accuracy', '95% CI', 'macro-F1', 'fit s', 'predict s', 'latency p50 / p95 ms', 'model size', 'peak RSS', 'status'];
+  let rank = 0;
+  const body = groups.map((g) => {
+    const done = g.runs.length > 0;
+    return [
+      done ? String(++rank) : DASH,
+      `**${cell(g.label)}**`,
+      cell(paramsShort(g.params)),
+      cell(featuresText(g.features)),
+      cell(distinctJoin(g.rows.map((r) => r.library))),
+      cell(distinctJoin(g.rows.map((r) => r.engine))),
+      accuracyText(g),
+      g.ci ? `${pct(g.ci.low, 1)} – ${pct(g.ci.high, 1)}` : DASH,
+      done ? g.macroF1.toFixed(4) : DASH,
+      done ? num(g.fitSeconds) : DASH,
+      done ? num(g.predictSeconds) : DASH,
+      latencyText(g),
+      done ? bytes(g.modelBytes) : DASH,
+      done ? `${Math.round(g.peakRssMb)} MB` : DASH,
+      statusText(g),
+    ];
+  });
+  const notes = [
+    'Ranked by test accuracy. **95% CI**: Wilson score interval for the test-set size (the spread expected from the choice of test rows); ' +
+      'with repetitions, accuracy is the mean ± standard deviation (percentage points) over the n runs and the interval is taken at the mean.',
+    'Times are means over repetitions: **fit** and **predict** (whole test set in one call) in seconds; **latency** is one row per predict call. ' +
+      '**Model size** is the length of the serialized model; **peak RSS** is the largest over repetitions.',
+  ];
+  if (groups.some((g) => g.runs.length && g.latencyP50 === undefined)) notes.push('\\* No single-row latency was measured: predict time ÷ test rows.');
+  return ['## Results', '', table(header, body, ['r', 'l', 'l', 'l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']), '', notes.join('\n\n')].join('\n');
+}
+
+function failuresSection(groups: Group[]): string {
+  const failed = groups.flatMap((g) => g.failures.map((r) => ({ g, r })));
+  const lines = ['## Failed, timed-out and skipped runs', ''];
+  if (!failed.length) {
+    lines.push('None: every run finished.');
+    return lines.join('\n');
+  }
+  lines.push(
+    table(
+      ['classifier', 'params', 'seed', 'rep', 'status', 'after', 'reason'],
+      failed.map(({ g, r }) => [
+        `**${cell(g.label)}**`,
+        cell(paramsShort(r.params)),
+        String(r.seed),
+        String(r.repetition),
+        `**${r.status}**`,
+        r.elapsedSeconds === undefined ? DASH : `${num(r.elapsedSeconds)} s`,
+        cell(r.reason),
+      ]),
+    ),
+  );
+  return lines.join('\n');
+}
+
+function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportFile[]): string {
+  const done = groups.filter((g) => g.runs.length > 0);
+  const lines = ['## Deployment', ''];
+  if (!done.length) {
+    lines.push('No run finished; nothing to deploy.');
+    return lines.join('\n');
+  }
+  const svg = accuracyLatencySvg(done.map((g) => ({ label: g.label, latencyMs: g.latencyMs, accuracy: g.accuracyMean })));
+  files.push({ name: 'accuracy-latency.svg', bytes: new TextEncoder().encode(svg) });
+  lines.push('![Accuracy vs per-sample latency](accuracy-latency.svg)', '');
+  const cands = done.map((g) => ({ g, accuracy: g.accuracyMean, latencyMs: g.latencyMs, ...(g.modelBytes !== undefined ? { modelBytes: g.modelBytes } : {}) }));
+  const front = deploymentPareto(cands).map((i) => cands[i]!.g);
+  lines.push(
+    `**Pareto set** (no other classifier is at least as accurate, as fast and as small, and better in one): ${front.length} of ${done.length}. ` +
+      'A missing model size counts as the largest.',
+    '',
+    table(
+      ['classifier', 'accuracy', 'latency ms / sample', 'model size'],
+      front.map((g) => [`**${cell(g.label)}**`, pct(g.accuracyMean), g.latencyEstimated ? `≈${num(g.latencyMs)}*` : num(g.latencyMs), bytes(g.modelBytes)]),
+      ['l', 'r', 'r', 'r'],
+    ),
+    '',
+  );
+  const describe = (g: Group) => `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.latencyMs)} ms per sample, model ${bytes(g.modelBytes)}`;
+  const { maxLatencyMs, maxModelBytes } = limits;
+  if (maxLatencyMs === undefined && maxModelBytes === undefined) {
+    const fastest = [...done].sort((a, b) => a.latencyMs - b.latencyMs || b.accuracyMean - a.accuracyMean)[0]!;
+    lines.push(
+      'No deployment limits were set (add `"deploy": {"maxLatencyMs": …, "maxModelBytes": …}` to the experiment config).',
+      '',
+      `- Most accurate: ${describe(done[0]!)}`,
+      `- Fastest: ${describe(fastest)}`,
+    );
+    const sized = done.filter((g) => g.modelBytes !== undefined).sort((a, b) => a.modelBytes! - b.modelBytes! || b.accuracyMean - a.accuracyMean);
+    if (sized.length) lines.push(`- Smallest: ${describe(sized[0]!)}`);
+    return lines.join('\n');
+  }
+  const limitText = [
+    maxLatencyMs !== undefined ? `latency ≤ ${num(maxLatencyMs)} ms per sample` : '',
+    maxModelBytes !== undefined ? `model ≤ ${bytes(maxModelBytes)}` : '',
+  ]
+    .filter(Boolean)
+    .join(' and ');
+  const fits = done.filter(
+    (g) =>
+      (maxLatencyMs === undefined || g.latencyMs <= maxLatencyMs) &&
+      (maxModelBytes === undefined || (g.modelBytes !== undefined && g.modelBytes <= maxModelBytes)),
+  );
+  if (fits.length) lines.push(`**Best within the limits** (${limitText}): ${describe(fits[0]!)}.`);
+  else lines.push(`**No classifier meets the limits** (${limitText}).`);
+  if (maxModelBytes !== undefined) {
+    const unsized = done.filter((g) => g.modelBytes === undefined).map((g) => g.label);
+    if (unsized.length) lines.push('', `Excluded for lack of a model size: ${unsized.join(', ')}.`);
+  }
+  return lines.join('\n');
+}
+
+interface Comparison {
+  g: Group;
+  result?: McNemarResult;
+  a?: Run;
+}
+
+function significanceSection(groups: Group[]): string {
+  const done = groups.filter((g) => g.runs.length > 0);
+  const lines = ['## Significance', ''];
+  if (done.length < 2) {
+    lines.push('Fewer than two classifiers finished; nothing to compare.');
+    return lines.join('\n');
+  }
+  const best = done[0]!;
+  const comparisons: Comparison[] = done.slice(1).map((g) => {
+    for (const b of best.runs) {
+      for (const a of g.runs) {
+        if (a.row.split.fingerprint === b.row.split.fingerprint && b.labels && a.predictions.length === b.labels.length) {
+          return { g, a, result: mcnemar(b.labels, b.predictions, a.predictions) };
+        }
+      }
+    }
+    return { g };
+  });
+  const tested = comparisons.filter((c) => c.result);
+  const adjusted = holm(tested.map((c) => c.result!.pValue));
+  const adj = new Map(tested.map((c, i) => [c, adjusted[i]!]));
+  lines.push(
+    `Each classifier against the most accurate, **${best.label}** (${pct(best.accuracyMean)}), on the same test rows (same split fingerprint), by McNemar's test: ` +
+      `exact binomial when fewer than ${EXACT_BELOW} rows are discordant, otherwise chi-square with continuity correction. ` +
+      `**b** = rows the best gets right and the other wrong, **c** = the reverse. Holm's correction covers the ${tested.length} comparison${tested.length === 1 ? '' : 's'}. ` +
+      'With repetitions, the first run of each that shares a test split is used.',
+    '',
+    table(
+      ['classifier', 'accuracy of the run', 'b', 'c', 'test', 'p-value', 'Holm p', 'differs at 5%?'],
+      comparisons.map((c) => {
+        if (!c.result) return [`**${cell(c.g.label)}**`, pct(c.g.accuracyMean), DASH, DASH, DASH, DASH, DASH, 'not tested: no run on the same test rows with stored labels'];
+        const h = adj.get(c)!;
+        return [
+          `**${cell(c.g.label)}**`,
+          pct(c.a!.accuracy),
+          String(c.result.b),
+          String(c.result.c),
+          c.result.method === 'exact' ? 'exact' : `χ² = ${num(c.result.statistic)}`,
+          pValue(c.result.pValue),
+          pValue(h),
+          h < 0.05 ? 'yes' : 'no',
+        ];
+      }),
+      ['l', 'r', 'r', 'r', 'l', 'r', 'r', 'l'],
+    ),
+  );
+  return lines.join('\n');
+}
+
+function confusionTable(cm: ConfusionMatrix, name: (l: number) => string): string {
+  return table(
+    ['true \\ pred', ...cm.labels.map((l) => cell(name(l)))],
+    cm.counts.map((r, t) => [`**${cell(name(cm.labels[t]!))}**`, ...r.map((c, p) => (t === p ? `**${c}**` : c === 0 ? '·' : String(c)))]),
+    ['l', ...cm.labels.map(() => 'r' as const)],
+  );
+}
+
+function imagesFor(run: Run, opts: ReportOptions): Matrix | undefined {
+  const t = opts.testImages;
+  if (!t) return undefined;
+  if ('data' in t && 'rows' in t && 'cols' in t && t.data instanceof Float32Array) {
+    const m = t as Matrix;
+    return m.rows === run.predictions.length ? m : undefined;
+  }
+  const m = (t as Record<string, Matrix>)[run.row.split.fingerprint];
+  return m && m.rows === run.predictions.length ? m : undefined;
+}
+
+function detailsSection(groups: Group[], opts: ReportOptions, files: ReportFile[]): string {
+  const done = groups.filter((g) => g.runs.length > 0);
+  const lines = ['## Per classifier', ''];
+  if (!done.length) {
+    lines.push('No run finished.');
+    return lines.join('\n');
+  }
+  const name = (l: number) => opts.classNames?.[l] ?? String(l);
+  for (const g of done) {
+    const run = g.runs[0]!;
+    const r = run.row;
+    lines.push('<details>', `<summary><b>${escapeHtml(g.label)}</b>: ${pct(g.accuracyMean)}, macro-F1 ${g.macroF1.toFixed(4)}</summary>`, '');
+    lines.push(
+      `- **Params:** ${code(JSON.stringify(g.params))}`,
+      `- **Features:** ${featuresText(g.features)}`,
+      `- **Library / engine:** ${distinctJoin(g.rows.map((x) => x.library))}; ${distinctJoin(g.rows.map((x) => x.engine))}`,
+      `- **Runs:** ${g.rows.map((x) => `seed ${x.seed} (${x.status === 'ok' ? pct(g.runs.find((u) => u.row === x)!.accuracy) : x.status})`).join(', ')}`,
+      `- **Shown below:** the run with seed ${r.seed} (repetition ${r.repetition}), id ${code(r.id.slice(0, 16))}`,
+      '',
+    );
+    if (!run.cm || !run.classes || !run.labels) {
+      lines.push('The test labels of this run were not stored, so there is no confusion matrix.', '', '</details>', '');
+      continue;
+    }
+    const svgName = `confusion-${g.slug}.svg`;
+    files.push({ name: svgName, bytes: new TextEncoder().encode(confusionSvg(run.cm, { title: `${g.label}: confusion matrix`, ...(opts.classNames ? { classNames: opts.classNames } : {}) })) });
+    lines.push(`![Confusion matrix of ${escapeHtml(g.label)}](${svgName})`, '', 'Rows are true classes, columns predicted ones.', '', confusionTable(run.cm, name), '');
+    lines.push(
+      table(
+        ['class', 'precision', 'recall', 'F1', 'support'],
+        [
+          ...run.classes.classes.map((c) => [cell(name(c.label)), c.precision.toFixed(4), c.recall.toFixed(4), c.f1.toFixed(4), String(c.support)]),
+          ['**macro**', run.classes.macroPrecision.toFixed(4), run.classes.macroRecall.toFixed(4), `**${run.classes.macroF1.toFixed(4)}**`, String(run.total)],
+        ],
+        ['l', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+    const images = imagesFor(run, opts);
+    const wrong = run.total - run.correct;
+    if (images && wrong > 0) {
+      const shape = opts.imageShape ?? ([Math.round(Math.sqrt(images.cols)), Math.round(Math.sqrt(images.cols))] as const);
+      const items = pickMisclassified(run.labels, run.predictions, opts.maxMisclassified ?? 40);
+      const columns = 10;
+      const grid = misclassifiedGrid(images, shape, items, { columns });
+      const pngName = `misclassified-${g.slug}.png`;
+      files.push({ name: pngName, bytes: grid.png });
+      lines.push(
+        `**Misclassified test digits** (first ${items.length} of ${wrong}, in test order; caption: true → predicted):`,
+        '',
+        `![Misclassified digits of ${escapeHtml(g.label)}](${pngName})`,
+        '',
+        table(
+          ['', ...Array.from({ length: grid.columns }, (_, i) => String(i + 1))],
+          Array.from({ length: grid.rows }, (_, rr) => [
+            `**${rr + 1}**`,
+            ...Array.from({ length: grid.columns }, (_, cc) => {
+              const it = items[rr * grid.columns + cc];
+              return it ? `${cell(name(it.actual))} → ${cell(name(it.predicted))}` : '';
+            }),
+          ]),
+        ),
+        '',
+      );
+    }
+    lines.push('</details>', '');
+  }
+  return lines.join('\n').trimEnd();
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]!);
+}
+
+function envSection(rows: readonly ResultRow[]): string {
+  const lines = ['## Environment', ''];
+  const envs = new Map<string, { env: Env; n: number }>();
+  for (const r of rows) {
+    const k = canonicalJson(r.env);
+    const e = envs.get(k);
+    if (e) e.n++;
+    else envs.set(k, { env: r.env, n: 1 });
+  }
+  if (!envs.size) {
+    lines.push('No runs.');
+    return lines.join('\n');
+  }
+  const list = [...envs.values()];
+  const header = ['', ...list.map((e, i) => (list.length === 1 ? 'value' : `environment ${i + 1} (${e.n} runs)`))];
+  const field = (f: (e: Env) => string) => list.map((e) => cell(f(e.env)));
+  const pkgNames = distinct(list.flatMap((e) => Object.keys(e.env.packages))).sort(cmp);
+  lines.push(
+    table(header, [
+      ['Node.js', ...field((e) => e.node)],
+      ['platform', ...field((e) => e.platform)],
+      ['CPU', ...field((e) => e.cpu)],
+      ['cores', ...field((e) => String(e.cores))],
+      ['tfjs backend', ...field((e) => e.tfjsBackend ?? 'not loaded')],
+      ['threads', ...field((e) => String(e.threads))],
+      ['git commit', ...field((e) => e.gitCommit ?? 'unknown')],
+      ...pkgNames.map((p) => [code(p), ...field((e) => e.packages[p] ?? DASH)]),
+    ]),
+  );
+  return lines.join('\n');
+}
+
+function configSection(config: unknown): string {
+  const lines = ['## Configuration', ''];
+  if (config === undefined) lines.push('No experiment config was given to the report.');
+  else lines.push('```json', JSON.stringify(config, null, 2), '```');
+  return lines.join('\n');
+}
+
+/** Renders the report from result rows. Pure: no files read or written, no clock. */
+export function renderReport(input: readonly ResultRow[], opts: ReportOptions = {}): Report {
+  // A fixed order, so the text does not depend on the order rows were appended in.
+  const rows = [...input].sort((a, b) => cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id));
+  const warnings: string[] = [];
+  const files: ReportFile[] = [];
+  const groups = buildGroups(rows, warnings);
+  const experiments = distinct(rows.map((r) => r.experiment));
+  const title = opts.title ?? (experiments.length === 1 ? `digitbench: ${experiments[0]}` : 'digitbench report');
+  const body = [
+    summarySection(groups),
+    failuresSection(groups),
+    deploymentSection(groups, deployLimits(opts), files),
+    significanceSection(groups),
+    detailsSection(groups, opts, files),
+    envSection(rows),
+    configSection(opts.config),
+  ];
+  // The header goes last in code (warnings are collected while the sections render) but first in the text.
+  const markdown = [headerSection(rows, title, warnings), ...body].join('\n\n') + '\n';
+  return { markdown, files };
+}
