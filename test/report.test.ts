@@ -110,8 +110,29 @@ describe('renderReport on a fixed set of rows', () => {
     expect(failedOnly).toContain('| **cnn** | epochs=2, batchSize=128 | 1 | 0 | **timeout** |');
     const noLabels = rows.map((r) => (r.status === 'ok' ? ({ ...r, testLabels: undefined } as ResultRow) : r));
     const md2 = renderReport(noLabels).markdown;
-    expect(md2).toContain(`> No row holds the test labels with hash ${labelsHash(Int32Array.from({ length: 100 }, (_, i) => i % 10))}; confusion matrices and significance tests need them.`);
+    expect(md2).toContain(`> - No row holds the test labels with hash ${labelsHash(Int32Array.from({ length: 100 }, (_, i) => i % 10))}; confusion matrices and significance tests need them.`);
     expect(md2).toContain('The test labels of this run were not stored, so there is no confusion matrix.');
+  });
+});
+
+describe('labels of classifiers that share a name', () => {
+  it('adds the params, then the features, then the engine, and keeps file names unique', () => {
+    const [knn] = fixtureRows();
+    const rows = [
+      knn!,
+      { ...knn!, id: 'b', params: { k: 1, distance: 'euclidean' } },
+      { ...knn!, id: 'c', params: { k: 1, distance: 'euclidean' }, features: ['scale', 'pca(50)'] },
+      { ...knn!, id: 'd', params: { k: 1, distance: 'euclidean' }, features: ['scale', 'pca(50)'], engine: 'tfjs-wasm' },
+    ] as ResultRow[];
+    const { markdown, files } = renderReport(rows);
+    const labels = [...markdown.matchAll(/^\| \d+ \| \*\*([^*]+)\*\* \|/gm)].map((m) => m[1]).sort();
+    expect(labels).toEqual([
+      'knn (k=1, distance=euclidean; scale → pca(50); js (brute force))',
+      'knn (k=1, distance=euclidean; scale → pca(50); tfjs-wasm)',
+      'knn (k=1, distance=euclidean; scale)',
+      'knn (k=3, distance=euclidean)',
+    ]);
+    expect(new Set(files.map((f) => f.name)).size).toBe(files.length);
   });
 });
 

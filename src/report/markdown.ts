@@ -67,7 +67,7 @@ interface Run {
   classes?: PerClassReport;
 }
 
-/** Runs of one classifier + params + features on same-sized splits (repetitions differ by seed). */
+/** Runs of one classifier + params + features + engine on same-sized splits (repetitions differ by seed). */
 interface Group {
   key: string;
   label: string;
@@ -219,6 +219,7 @@ function groupKey(r: ResultRow): string {
     classifier: r.classifier,
     params: r.params,
     features: r.features,
+    engine: r.engine,
     split: { train: r.split.train, validation: r.split.validation, test: r.split.test },
   });
 }
@@ -286,6 +287,7 @@ function buildGroups(rows: readonly ResultRow[], warnings: string[]): Group[] {
     (g) => g.classifier,
     (g) => (Object.keys(g.params).length ? `${g.classifier} (${paramsShort(g.params, 40)})` : g.classifier),
     (g) => `${g.classifier} (${paramsShort(g.params, 40)}; ${featuresText(g.features)})`,
+    (g) => `${g.classifier} (${paramsShort(g.params, 40)}; ${featuresText(g.features)}; ${g.rows[0]!.engine})`,
   ];
   for (const g of groups) {
     for (const f of labelers) {
@@ -358,7 +360,7 @@ function headerSection(rows: readonly ResultRow[], title: string, warnings: stri
   if (starts.length) lines.push(`- **Started:** ${starts[0]} to ${starts[starts.length - 1]}`);
   if (warnings.length) {
     lines.push('', '> [!WARNING]');
-    for (const w of warnings) lines.push(`> ${w}`);
+    for (const w of warnings) lines.push(`> - ${w}`);
   }
   return lines.join('\n');
 }
