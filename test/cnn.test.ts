@@ -1,0 +1,184 @@
+/** The cnn plugin on real MNIST subsets, on the wasm backend (tfjs-node cannot be installed here). */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { cnn } from '../src/classifiers/cnn.ts';
+import { parseParams, type Classifier, type ClassifierContext } from '../src/classifiers/plugin.ts';
+import { getTf, type Tf } from '../src/engine/tf.ts';
+import { sliceRows, type Matrix } from '../src/engine/matrix.ts';
+import { mnistSubset, type Subset } from './helpers/mnist.ts';
+
+let tf: Tf;
+let d: Subset;
+const silent = { info() {}, warn() {} };
+const ctx = (seed: number): ClassifierContext => ({ seed, log: silent, imageShape: [28, 28] });
+// The plugin's testParams (lenet, 2 epochs, batch 64) with batch 32 and 3 epochs: more steps, better floor.
+const small = () => parseParams(cnn, { ...cnn.testParams, epochs: 3, batchSize: 32 });
+
+function accuracy(pred: Int32Array, y: Int32Array): number {
+  let ok = 0;
+  for (let i = 0; i < y.length; i++) if (pred[i] === y[i]) ok++;
+  return ok / y.length;
+}
+
+beforeAll(async () => {
+  ({ tf } = await getTf());
+  d = await mnistSubset(2000, 1000, 1);
+});
+
+describe('cnn params', () => {
+  it('parses {} to the defaults and names a bad field', () => {
+    expect(parseParams(cnn, {})).toEqual({
+      architecture: 'lenet',
+      epochs: 12,
+      batchSize: 128,
+      learningRate: 0.001,
+      learningRateDecay: 1,
+      patience: 3,
+    });
+    expect(() => parseParams(cnn, { architecture: 'vgg' })).toThrow(/^Invalid params for classifier "cnn": architecture: /);
+    expect(() => parseParams(cnn, { epochs: 0 })).toThrow('Invalid params for classifier "cnn": epochs: Too small: expected number to be >0.');
+    expect(() => parseParams(cnn, { dropout: 0.1 })).toThrow(/^Invalid params for classifier "cnn": params: Unrecognized key/);
+  });
+});
+
+describe('cnn lenet on MNIST 2000/1000', () => {
+  let first: Classifier;
+  let firstPred: Int32Array;
+  const ticks: Record<string, string | number>[] = [];
+
+  beforeAll(async () => {
+    first = cnn.create(small(), ctx(7));
+    let started: [number, string] | undefined;
+    const random = Math.random;
+    await first.fit(d.xTrain, d.yTrain, { progress: { start: (n, u) => (started = [n, u]), tick: (i) => void ticks.push(i ?? {}) } });
+    expect(Math.random).toBe(random);
+    expect(started).toEqual([3, 'epoch']);
+    firstPred = await first.predict(d.xTest);
+  });
+
+  it('reaches the accuracy floor and reports per-epoch loss and accuracy', () => {
+    // Measured 0.932 (seed 7); floor with a margin.
+    expect(accuracy(firstPred, d.yTest)).toBeGreaterThanOrEqual(0.9);
+    expect(ticks).toHaveLength(3);
+    expect(ticks[2]!.loss).toBeLessThan(ticks[0]!.loss as number);
+    expect(ticks[2]!.acc).toBeGreaterThan(0.85);
+    expect(first.engine()).toMatch(/^tfjs-wasm 4\.22\.0 \(SIMD, 1 thread\)$/);
+  });
+
+  it('scores are softmax probabilities whose argmax is the prediction', async () => {
+    const x = sliceRows(d.xTest, 0, 50);
+    const s = await first.scores!(x);
+    expect([s.rows, s.cols]).toEqual([50, 10]);
+    const pred = await first.predict(x);
+    for (let r = 0; r < 50; r++) {
+      const row = s.data.subarray(r * 10, r * 10 + 10);
+      expect(row.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+      expect(row.indexOf(Math.max(...row))).toBe(pred[r]);
+    }
+  });
+
+  it('gives identical predictions for the same seed, different ones for another seed', async () => {
+    const again = cnn.create(small(), ctx(7));
+    await again.fit(d.xTrain, d.yTrain);
+    expect(await again.predict(d.xTest)).toEqual(firstPred);
+    again.dispose();
+    const other = cnn.create(parseParams(cnn, { ...cnn.testParams, epochs: 1, batchSize: 32 }), ctx(8));
+    const one = cnn.create(parseParams(cnn, { ...cnn.testParams, epochs: 1, batchSize: 32 }), ctx(7));
+    await other.fit(d.xTrain, d.yTrain);
+    await one.fit(d.xTrain, d.yTrain);
+    expect(await other.predict(d.xTest)).not.toEqual(await one.predict(d.xTest));
+    other.dispose();
+    one.dispose();
+  });
+
+  it('serialize → load gives identical predictions and scores', async () => {
+    const bytes = await first.serialize!();
+    expect(bytes.length).toBeGreaterThan(61_706 * 4); // LeNet's weights as float32, plus the topology
+    const loaded = await cnn.load!(bytes, small(), ctx(99));
+    expect(await loaded.predict(d.xTest)).toEqual(firstPred);
+    const x = sliceRows(d.xTest, 0, 20);
+    expect((await loaded.scores!(x)).data).toEqual((await first.scores!(x)).data);
+    loaded.dispose();
+    await expect(cnn.load!(bytes.slice(0, 6), small(), ctx(1))).rejects.toThrow(
+      "cnn.load: these 6 bytes are not a saved cnn model (wrong header); pass the bytes from a cnn classifier's serialize().",
+    );
+  });
+
+  it('dispose frees every tensor it made; a second dispose is harmless', () => {
+    const before = tf.memory().numTensors;
+    first.dispose();
+    first.dispose();
+    expect(tf.memory().numTensors).toBeLessThan(before);
+  });
+});
+
+describe('cnn tensor bookkeeping', () => {
+  it('returns numTensors to the baseline after fit/predict/dispose and after a fit that throws', async () => {
+    const x = sliceRows(d.xTrain, 0, 200);
+    const y = d.yTrain.subarray(0, 200);
+    await getTf();
+    const baseline = tf.memory().numTensors;
+    const c = cnn.create(parseParams(cnn, { epochs: 1, batchSize: 50 }), ctx(1));
+    await c.fit(x, y, { validation: { x: sliceRows(d.xTest, 0, 100), y: d.yTest.subarray(0, 100) } });
+    await c.predict(x);
+    await c.serialize!();
+    c.dispose();
+    expect(tf.memory().numTensors).toBe(baseline);
+
+    const failing = cnn.create(parseParams(cnn, { epochs: 2, batchSize: 50 }), ctx(1));
+    const random = Math.random;
+    const progress = { start() {}, tick() { throw new Error('progress display broke'); } };
+    await expect(failing.fit(x, y, { progress })).rejects.toThrow('progress display broke');
+    expect(Math.random).toBe(random);
+    failing.dispose();
+    expect(tf.memory().numTensors).toBe(baseline);
+  });
+
+  it('rejects input that is not images of ctx.imageShape, and predict before fit', async () => {
+    const c = cnn.create(small(), ctx(1));
+    const wrong: Matrix = { rows: 2, cols: 50, data: new Float32Array(100) };
+    await expect(c.fit(wrong, new Int32Array([0, 1]))).rejects.toThrow(
+      'cnn.fit: each row must be one 28×28 image (784 values) but has 50; give the cnn plugin image input with ctx.imageShape set.',
+    );
+    await expect(c.predict(sliceRows(d.xTest, 0, 2))).rejects.toThrow('cnn.predict: the model is not trained; call fit() (or plugin.load()) first.');
+    await expect(c.fit(sliceRows(d.xTrain, 0, 3), new Int32Array([4, 4, 4]))).rejects.toThrow(
+      'cnn.fit: the training labels hold 1 class(es); a classifier needs at least 2.',
+    );
+    c.dispose();
+  });
+});
+
+describe('cnn keras-mnist and early stopping', () => {
+  it('keras-mnist (with dropout) trains deterministically for a seed', async () => {
+    const x = sliceRows(d.xTrain, 0, 300);
+    const y = d.yTrain.subarray(0, 300);
+    const p = parseParams(cnn, { architecture: 'keras-mnist', epochs: 1, batchSize: 50 });
+    const preds: Int32Array[] = [];
+    for (let k = 0; k < 2; k++) {
+      const c = cnn.create(p, ctx(3));
+      await c.fit(x, y);
+      preds.push(await c.predict(sliceRows(d.xTest, 0, 300)));
+      c.dispose();
+    }
+    expect(preds[1]).toEqual(preds[0]);
+    // 6 steps of Adam: well above chance (0.1) already.
+    expect(accuracy(preds[0]!, d.yTest.subarray(0, 300))).toBeGreaterThan(0.5);
+  });
+
+  it('stops when the validation loss stops improving and reports valAcc', async () => {
+    const ticks: Record<string, string | number>[] = [];
+    const logs: string[] = [];
+    // A far too large learning rate: the validation loss gets worse after the first epochs.
+    const c = cnn.create(parseParams(cnn, { epochs: 10, batchSize: 50, learningRate: 0.05, patience: 1 }), {
+      ...ctx(5),
+      log: { info: (m) => logs.push(m), warn() {} },
+    });
+    await c.fit(sliceRows(d.xTrain, 0, 500), d.yTrain.subarray(0, 500), {
+      validation: { x: sliceRows(d.xTest, 0, 200), y: d.yTest.subarray(0, 200) },
+      progress: { start() {}, tick: (i) => void ticks.push(i ?? {}) },
+    });
+    expect(ticks.length).toBeLessThan(10);
+    expect(ticks[0]).toHaveProperty('valAcc');
+    expect(logs.join('\n')).toMatch(/^cnn: early stop after epoch \d+: validation loss did not improve for 1 epochs\.$/);
+    c.dispose();
+  });
+});
