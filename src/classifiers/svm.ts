@@ -1,0 +1,604 @@
+/**
+ * Support vector classifier: libsvm-js 0.2.1 (libsvm compiled to wasm) trains a C-SVC; prediction runs in
+ * JS on the model libsvm wrote (its own model text, parsed once after training).
+ *
+ * Why not call the library for everything:
+ * - Its `kernel` option takes numeric enums; a string such as 'rbf' silently trains a linear kernel, and
+ *   bad values (cost: '') silently give a model with no support vectors. Our zod params are checked first and
+ *   mapped to the enums.
+ * - Its `predictOneProbability` leaks (785×16 bytes per call for 784 features) and returns garbage for
+ *   models trained without probabilities; it exposes no decision values at all.
+ * - Its per-row predict is slow (a sparse node loop per kernel value); a dense JS loop over the same model
+ *   text reproduces libsvm's decision function (same summation order) and is several times faster.
+ * So after `train` we take `serializeModel()` (libsvm's standard model file), free the wasm memory at once
+ * (the training problem alone is rows × (features+1) × 16 bytes of a 2 GB heap shared by every instance),
+ * and predict, score and save from the parsed text. `serialize()` bytes hold that text unchanged.
+ *
+ * libsvm writes gamma, coef0, rho and probA/B with 6 significant digits; we round gamma and coef0 to 6
+ * digits before training, so the saved model predicts with exactly the kernel it was trained with.
+ * libsvm has no seed: training without probability estimates is deterministic; with them, probA/probB come
+ * from an internal 5-fold split drawn with the wasm module's rand(), so scores (not labels) can differ
+ * slightly between fits in one process.
+ */
+import { createRequire } from 'node:module';
+import { z } from 'zod';
+import { createMatrix, row, type Matrix } from '../engine/matrix.ts';
+import { defineClassifier, type Classifier } from './plugin.ts';
+
+const LIBSVM_VERSION = '0.2.1';
+const ENGINE = `libsvm-js ${LIBSVM_VERSION} (wasm) fit; js predict`;
+const FORMAT = 'digitbench-libsvm';
+
+/** libsvm's kernel_type numbers (what its `-t` flag takes). */
+const KERNEL_CODES = { linear: 0, poly: 1, rbf: 2, sigmoid: 3 } as const;
+type KernelName = keyof typeof KERNEL_CODES;
+/** Names libsvm writes in the model file. */
+const KERNEL_FROM_FILE: Record<string, KernelName> = { linear: 'linear', polynomial: 'poly', rbf: 'rbf', sigmoid: 'sigmoid' };
+
+/** The wasm heap cannot grow past 2 GB; leave room for libsvm's own arrays and the saved model text. */
+const HEAP_BUDGET_MB = 1900;
+
+export const svmParams = z
+  .object({
+    kernel: z.enum(['rbf', 'linear', 'poly', 'sigmoid']).default('rbf'),
+    /** Cost of a margin violation (libsvm -c). */
+    C: z.number().positive().default(10),
+    /** 'scale' = 1 / (features × variance of all training values), as scikit-learn; 'auto' = 1 / features. */
+    gamma: z
+      .union([z.enum(['scale', 'auto']), z.number().positive()], { error: 'expected "scale", "auto" or a positive number' })
+      .default('scale'),
+    /** Degree of the polynomial kernel. */
+    degree: z.number().int().min(1).max(20).default(3),
+    /** Constant term of the poly and sigmoid kernels (rounded to 6 significant digits, as libsvm saves it). */
+    coef0: z.number().default(0),
+    /** Also fit Platt-scaled pairwise probabilities (about 5× slower to train); scores() then gives probabilities. */
+    probability: z.boolean().default(false),
+    /** libsvm's kernel cache in MB (part of the 2 GB wasm heap). */
+    cacheSizeMb: z.number().positive().max(1000).default(500),
+    /** Stopping tolerance (libsvm -e). */
+    tolerance: z.number().positive().default(0.001),
+    /** libsvm's shrinking heuristic (-h). */
+    shrinking: z.boolean().default(true),
+  })
+  .strict();
+
+export type SvmParams = z.infer<typeof svmParams>;
+
+// ---------------------------------------------------------------------------------------------------
+// The library
+
+interface LibsvmInstance {
+  train(samples: ArrayLike<number>[], labels: number[]): void;
+  predict(samples: ArrayLike<number>[]): number[];
+  predictOneProbability(sample: ArrayLike<number>): { prediction: number; estimates: { label: number; probability: number }[] };
+  serializeModel(): string;
+  getLabels(): number[];
+  free(): void;
+  model: number | null;
+}
+
+export interface LibsvmClass {
+  new (options: Record<string, unknown>): LibsvmInstance;
+  load(serialized: string): LibsvmInstance;
+  prototype: LibsvmInstance;
+}
+
+let libsvmPromise: Promise<LibsvmClass> | undefined;
+
+/**
+ * The wasm build of libsvm-js (one module instance per process, shared by every model).
+ * Node 20 has a global `fetch`, which makes the emscripten loader try (and fail, noisily) to stream the
+ * .wasm file by URL before reading it from disk; hiding fetch while the loader starts skips that attempt.
+ */
+export function loadLibsvm(): Promise<LibsvmClass> {
+  if (!libsvmPromise) {
+    const require = createRequire(import.meta.url);
+    const g = globalThis as { fetch?: unknown };
+    const savedFetch = g.fetch;
+    try {
+      g.fetch = undefined;
+      libsvmPromise = require('libsvm-js') as Promise<LibsvmClass>;
+    } finally {
+      g.fetch = savedFetch;
+    }
+  }
+  return libsvmPromise;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The model, as libsvm writes it
+
+export interface SvmModel {
+  kernel: KernelName;
+  gamma: number;
+  coef0: number;
+  degree: number;
+  nrClass: number;
+  /** Number of support vectors. */
+  l: number;
+  /** Features per support vector. */
+  d: number;
+  /** Class labels in libsvm's order (first appearance in the training labels). */
+  labels: Int32Array;
+  /** Support vectors per class, and where each class's block starts. */
+  nSV: Int32Array;
+  start: Int32Array;
+  /** (nrClass − 1) rows of l coefficients. */
+  coef: Float64Array;
+  /** One per class pair (i < j, in libsvm order). */
+  rho: Float64Array;
+  probA?: Float64Array;
+  probB?: Float64Array;
+  /** l × d support vectors, dense. */
+  sv: Float64Array;
+}
+
+function parseNumbers(s: string, what: string): number[] {
+  const v = s.trim().split(/\s+/).map(Number);
+  if (v.some((x) => !Number.isFinite(x))) throw new Error(`svm: the libsvm model has a bad "${what}" line; pass the bytes that serialize() returned.`);
+  return v;
+}
+
+/** Parses libsvm's model file (svm_save_model) for a C-SVC. */
+export function parseLibsvmModel(text: string, features: number): SvmModel {
+  const bad = (why: string) => new Error(`svm: the libsvm model is not usable (${why}); pass the bytes that serialize() returned.`);
+  const lines = text.split('\n');
+  const header = new Map<string, string>();
+  let at = 0;
+  for (; at < lines.length; at++) {
+    const line = lines[at]!.trim();
+    if (line === 'SV') break;
+    if (!line) continue;
+    const sp = line.indexOf(' ');
+    header.set(sp < 0 ? line : line.slice(0, sp), sp < 0 ? '' : line.slice(sp + 1));
+  }
+  if (at >= lines.length) throw bad('no SV section');
+  if (header.get('svm_type') !== 'c_svc') throw bad(`svm_type ${header.get('svm_type')}, expected c_svc`);
+  const kernel = KERNEL_FROM_FILE[header.get('kernel_type') ?? ''];
+  if (!kernel) throw bad(`kernel_type ${header.get('kernel_type')}`);
+  const nrClass = Number(header.get('nr_class'));
+  const l = Number(header.get('total_sv'));
+  if (!Number.isInteger(nrClass) || nrClass < 2 || !Number.isInteger(l) || l < 1) throw bad('nr_class or total_sv');
+  const pairs = (nrClass * (nrClass - 1)) / 2;
+  const get = (key: string, n: number, required = true): Float64Array | undefined => {
+    const s = header.get(key);
+    if (s === undefined) {
+      if (required) throw bad(`no ${key}`);
+      return undefined;
+    }
+    const v = parseNumbers(s, key);
+    if (v.length !== n) throw bad(`${key} has ${v.length} values, expected ${n}`);
+    return Float64Array.from(v);
+  };
+  const labels = Int32Array.from(get('label', nrClass)!);
+  const nSV = Int32Array.from(get('nr_sv', nrClass)!);
+  const start = new Int32Array(nrClass);
+  for (let i = 1; i < nrClass; i++) start[i] = start[i - 1]! + nSV[i - 1]!;
+  if (start[nrClass - 1]! + nSV[nrClass - 1]! !== l) throw bad('nr_sv does not add up to total_sv');
+  const model: SvmModel = {
+    kernel,
+    gamma: Number(header.get('gamma') ?? 0),
+    coef0: Number(header.get('coef0') ?? 0),
+    degree: Number(header.get('degree') ?? 3),
+    nrClass,
+    l,
+    d: features,
+    labels,
+    nSV,
+    start,
+    coef: new Float64Array((nrClass - 1) * l),
+    rho: get('rho', pairs)!,
+    probA: get('probA', pairs, false),
+    probB: get('probB', pairs, false),
+    sv: new Float64Array(l * features),
+  };
+  for (let i = 0; i < l; i++) {
+    const line = lines[at + 1 + i];
+    if (line === undefined) throw bad(`only ${i} of ${l} support vectors`);
+    const parts = line.trim().split(/\s+/);
+    for (let m = 0; m < nrClass - 1; m++) {
+      const c = Number(parts[m]);
+      if (!Number.isFinite(c)) throw bad(`support vector ${i} has a bad coefficient`);
+      model.coef[m * l + i] = c;
+    }
+    for (let k = nrClass - 1; k < parts.length; k++) {
+      const p = parts[k]!;
+      const colon = p.indexOf(':');
+      const index = Number(p.slice(0, colon));
+      const value = Number(p.slice(colon + 1));
+      if (colon < 0 || !Number.isInteger(index) || index < 1 || index > features || !Number.isFinite(value)) {
+        throw bad(`support vector ${i} has a bad feature "${p}" (features 1..${features})`);
+      }
+      model.sv[i * features + index - 1] = value;
+    }
+  }
+  return model;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// libsvm's decision function, in JS
+
+/** libsvm's powi (repeated squaring), so poly kernels match it bit for bit. */
+function powi(base: number, times: number): number {
+  let tmp = base;
+  let ret = 1.0;
+  for (let t = times; t > 0; t = Math.floor(t / 2)) {
+    if (t % 2 === 1) ret *= tmp;
+    tmp = tmp * tmp;
+  }
+  return ret;
+}
+
+const BLOCK = 4;
+
+/**
+ * Kernel values of BLOCK rows (xb, BLOCK × d) against every support vector → kv (BLOCK × l).
+ * Each value is summed in feature order, as libsvm's k_function does.
+ */
+function kernelBlock(m: SvmModel, xb: Float64Array, kv: Float64Array): void {
+  const { l, d, sv, gamma, coef0, degree } = m;
+  const rbf = m.kernel === 'rbf';
+  for (let i = 0; i < l; i++) {
+    const o = i * d;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    if (rbf) {
+      for (let j = 0; j < d; j++) {
+        const v = sv[o + j]!;
+        const a = xb[j]! - v;
+        const b = xb[d + j]! - v;
+        const c = xb[2 * d + j]! - v;
+        const e = xb[3 * d + j]! - v;
+        s0 += a * a;
+        s1 += b * b;
+        s2 += c * c;
+        s3 += e * e;
+      }
+      kv[i] = Math.exp(-gamma * s0);
+      kv[l + i] = Math.exp(-gamma * s1);
+      kv[2 * l + i] = Math.exp(-gamma * s2);
+      kv[3 * l + i] = Math.exp(-gamma * s3);
+    } else {
+      for (let j = 0; j < d; j++) {
+        const v = sv[o + j]!;
+        s0 += xb[j]! * v;
+        s1 += xb[d + j]! * v;
+        s2 += xb[2 * d + j]! * v;
+        s3 += xb[3 * d + j]! * v;
+      }
+      const f = (s: number) => (m.kernel === 'linear' ? s : m.kernel === 'poly' ? powi(gamma * s + coef0, degree) : Math.tanh(gamma * s + coef0));
+      kv[i] = f(s0);
+      kv[l + i] = f(s1);
+      kv[2 * l + i] = f(s2);
+      kv[3 * l + i] = f(s3);
+    }
+  }
+}
+
+/** Pairwise decision values (rows × pairs, libsvm's pair order) of every row of x. */
+export function decisionValues(m: SvmModel, x: Matrix): Float64Array {
+  const { l, d, nrClass, coef, rho, start, nSV } = m;
+  const pairs = rho.length;
+  const out = new Float64Array(x.rows * pairs);
+  const xb = new Float64Array(BLOCK * d);
+  const kv = new Float64Array(BLOCK * l);
+  for (let r0 = 0; r0 < x.rows; r0 += BLOCK) {
+    const nb = Math.min(BLOCK, x.rows - r0);
+    xb.fill(0);
+    for (let b = 0; b < nb; b++) xb.set(row(x, r0 + b), b * d);
+    kernelBlock(m, xb, kv);
+    for (let b = 0; b < nb; b++) {
+      const k = kv.subarray(b * l, (b + 1) * l);
+      let p = 0;
+      for (let i = 0; i < nrClass; i++) {
+        for (let j = i + 1; j < nrClass; j++) {
+          const si = start[i]!;
+          const sj = start[j]!;
+          const c1 = (j - 1) * l;
+          const c2 = i * l;
+          let sum = 0;
+          for (let t = 0; t < nSV[i]!; t++) sum += coef[c1 + si + t]! * k[si + t]!;
+          for (let t = 0; t < nSV[j]!; t++) sum += coef[c2 + sj + t]! * k[sj + t]!;
+          out[(r0 + b) * pairs + p] = sum - rho[p]!;
+          p++;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** libsvm's vote: index (libsvm order) of the class with most pairwise wins, first on ties. */
+function vote(m: SvmModel, dec: Float64Array, r: number, votes: Int32Array): number {
+  const pairs = m.rho.length;
+  votes.fill(0);
+  let p = 0;
+  for (let i = 0; i < m.nrClass; i++) {
+    for (let j = i + 1; j < m.nrClass; j++) {
+      if (dec[r * pairs + p]! > 0) votes[i]!++;
+      else votes[j]!++;
+      p++;
+    }
+  }
+  let best = 0;
+  for (let i = 1; i < m.nrClass; i++) if (votes[i]! > votes[best]!) best = i;
+  return best;
+}
+
+function sigmoidPredict(dec: number, a: number, b: number): number {
+  const fApB = dec * a + b;
+  return fApB >= 0 ? Math.exp(-fApB) / (1.0 + Math.exp(-fApB)) : 1.0 / (1 + Math.exp(fApB));
+}
+
+/** libsvm's multiclass_probability (Wu, Lin and Weng's second method): pairwise r → class probabilities p. */
+function multiclassProbability(k: number, r: Float64Array, p: Float64Array): void {
+  const maxIter = Math.max(100, k);
+  const Q = new Float64Array(k * k);
+  const Qp = new Float64Array(k);
+  const eps = 0.005 / k;
+  for (let t = 0; t < k; t++) {
+    p[t] = 1.0 / k;
+    Q[t * k + t] = 0;
+    for (let j = 0; j < t; j++) {
+      Q[t * k + t] += r[j * k + t]! * r[j * k + t]!;
+      Q[t * k + j] = Q[j * k + t]!;
+    }
+    for (let j = t + 1; j < k; j++) {
+      Q[t * k + t] += r[j * k + t]! * r[j * k + t]!;
+      Q[t * k + j] = -r[j * k + t]! * r[t * k + j]!;
+    }
+  }
+  for (let iter = 0; iter < maxIter; iter++) {
+    let pQp = 0;
+    for (let t = 0; t < k; t++) {
+      Qp[t] = 0;
+      for (let j = 0; j < k; j++) Qp[t] += Q[t * k + j]! * p[j]!;
+      pQp += p[t]! * Qp[t]!;
+    }
+    let maxError = 0;
+    for (let t = 0; t < k; t++) {
+      const error = Math.abs(Qp[t]! - pQp);
+      if (error > maxError) maxError = error;
+    }
+    if (maxError < eps) break;
+    for (let t = 0; t < k; t++) {
+      const diff = (-Qp[t]! + pQp) / Q[t * k + t]!;
+      p[t] += diff;
+      pQp = (pQp + diff * (diff * Q[t * k + t]! + 2 * Qp[t]!)) / (1 + diff) / (1 + diff);
+      for (let j = 0; j < k; j++) {
+        Qp[j] = (Qp[j]! + diff * Q[t * k + j]!) / (1 + diff);
+        p[j] /= 1 + diff;
+      }
+    }
+  }
+}
+
+/** Class probabilities of one row (libsvm order), as libsvm's svm_predict_probability computes them. */
+function probabilities(m: SvmModel, dec: Float64Array, r: number, out: Float64Array, pairwise: Float64Array): void {
+  const k = m.nrClass;
+  const pairs = m.rho.length;
+  const minProb = 1e-7;
+  let p = 0;
+  for (let i = 0; i < k; i++) {
+    for (let j = i + 1; j < k; j++) {
+      const v = Math.min(Math.max(sigmoidPredict(dec[r * pairs + p]!, m.probA![p]!, m.probB![p]!), minProb), 1 - minProb);
+      pairwise[i * k + j] = v;
+      pairwise[j * k + i] = 1 - v;
+      p++;
+    }
+  }
+  if (k === 2) {
+    out[0] = pairwise[1]!;
+    out[1] = pairwise[k]!;
+  } else {
+    multiclassProbability(k, pairwise, out);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The plugin
+
+function checkFinite(x: Matrix, where: string): void {
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) {
+      throw new Error(`svm: ${where} has a non-finite value (${d[i]}) at row ${Math.floor(i / x.cols)}, column ${i % x.cols}; clean or impute the features first.`);
+    }
+  }
+}
+
+/** Rounds to the 6 significant digits libsvm keeps in its model file. */
+const sixDigits = (v: number) => Number(v.toPrecision(6));
+
+/** The gamma libsvm gets: 'scale' is scikit-learn's 1 / (features × var(X)) over all training values. */
+export function resolveGamma(gamma: SvmParams['gamma'], x: Matrix): number {
+  if (typeof gamma === 'number') return sixDigits(gamma);
+  if (gamma === 'auto') return sixDigits(1 / x.cols);
+  let sum = 0;
+  let sum2 = 0;
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    sum += d[i]!;
+    sum2 += d[i]! * d[i]!;
+  }
+  const mean = sum / d.length;
+  const variance = sum2 / d.length - mean * mean;
+  return variance > 0 ? sixDigits(1 / (x.cols * variance)) : 1;
+}
+
+/** The options object libsvm-js gets (numeric enums, explicit gamma, always quiet). */
+export function libsvmOptions(params: SvmParams, x: Matrix): Record<string, number | boolean> {
+  return {
+    type: 0, // C_SVC
+    kernel: KERNEL_CODES[params.kernel],
+    degree: params.degree,
+    gamma: resolveGamma(params.gamma, x),
+    coef0: sixDigits(params.coef0),
+    cost: params.C,
+    cacheSize: params.cacheSizeMb,
+    tolerance: params.tolerance,
+    shrinking: params.shrinking,
+    probabilityEstimates: params.probability,
+    quiet: true,
+  };
+}
+
+interface Trained {
+  model: SvmModel;
+  text: string;
+  /** Column (ascending label order) of each libsvm class index. */
+  column: Int32Array;
+  classes: Int32Array;
+}
+
+function prepare(text: string, features: number): Trained {
+  const model = parseLibsvmModel(text, features);
+  const classes = Int32Array.from(model.labels).sort();
+  const column = Int32Array.from(model.labels, (label) => classes.indexOf(label));
+  return { model, text, column, classes };
+}
+
+function makeClassifier(params: SvmParams, initial?: Trained): Classifier {
+  let trained: Trained | undefined = initial;
+  let disposed = false;
+
+  function ready(x: Matrix, what: string): Trained {
+    if (disposed) throw new Error(`svm: this classifier was disposed; create a new one to ${what}.`);
+    if (!trained) throw new Error(`svm: ${what} was called before fit; call fit(x, y) first.`);
+    if (x.cols !== trained.model.d) {
+      throw new Error(`svm: the model was trained on ${trained.model.d} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
+    }
+    checkFinite(x, `the input to ${what}`);
+    return trained;
+  }
+
+  const classifier: Classifier = {
+    async fit(x, y, options) {
+      if (disposed) throw new Error('svm: this classifier was disposed; create a new one to fit.');
+      if (x.rows !== y.length) throw new Error(`svm: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
+      if (x.rows === 0 || x.cols === 0) throw new Error('svm: fit got no training data; pass at least two rows with at least one feature.');
+      checkFinite(x, 'the training data');
+      const distinct = new Set(y);
+      if (distinct.size < 2) throw new Error(`svm: the training labels hold only one class (${y[0]}); a classifier needs at least two.`);
+      const problemMb = (x.rows * (x.cols + 1) * 16) / 2 ** 20;
+      if (problemMb + params.cacheSizeMb > HEAP_BUDGET_MB) {
+        throw new Error(
+          `svm: libsvm-js would need about ${Math.round(problemMb + params.cacheSizeMb)} MB of its 2 GB wasm heap (${x.rows} rows × ${x.cols} features stored densely, ${Math.round(problemMb)} MB, plus a ${params.cacheSizeMb} MB kernel cache); lower cacheSizeMb, train on fewer rows or reduce the features (e.g. PCA).`,
+        );
+      }
+      options?.progress?.start(1, 'libsvm train');
+      const SVM = await loadLibsvm();
+      const svm = new SVM(libsvmOptions(params, x));
+      let text: string;
+      try {
+        const rows = Array.from({ length: x.rows }, (_, i) => row(x, i));
+        svm.train(rows, Array.from(y));
+        text = svm.serializeModel();
+      } finally {
+        svm.free();
+      }
+      trained = prepare(text, x.cols);
+      options?.progress?.tick({ supportVectors: trained.model.l });
+    },
+
+    async predict(x) {
+      const t = ready(x, 'predict');
+      const dec = decisionValues(t.model, x);
+      const out = new Int32Array(x.rows);
+      const votes = new Int32Array(t.model.nrClass);
+      for (let r = 0; r < x.rows; r++) out[r] = t.model.labels[vote(t.model, dec, r, votes)]!;
+      return out;
+    },
+
+    /**
+     * With probability: true, libsvm's pairwise-coupled probabilities. Otherwise scikit-learn's one-vs-rest
+     * decision function (votes + confidences / (3·(|confidences| + 1))), whose argmax is the predicted
+     * class except on tied votes.
+     */
+    async scores(x) {
+      const t = ready(x, 'score');
+      const m = t.model;
+      const k = m.nrClass;
+      const dec = decisionValues(m, x);
+      const out = new Float32Array(x.rows * k);
+      if (m.probA && m.probB) {
+        const prob = new Float64Array(k);
+        const pairwise = new Float64Array(k * k);
+        for (let r = 0; r < x.rows; r++) {
+          probabilities(m, dec, r, prob, pairwise);
+          for (let c = 0; c < k; c++) out[r * k + t.column[c]!] = prob[c]!;
+        }
+      } else {
+        const pairs = m.rho.length;
+        const votes = new Float64Array(k);
+        const conf = new Float64Array(k);
+        for (let r = 0; r < x.rows; r++) {
+          votes.fill(0);
+          conf.fill(0);
+          let p = 0;
+          for (let i = 0; i < k; i++) {
+            for (let j = i + 1; j < k; j++) {
+              const v = dec[r * pairs + p]!;
+              if (v > 0) votes[i]!++;
+              else votes[j]!++;
+              conf[i] += v;
+              conf[j] -= v;
+              p++;
+            }
+          }
+          for (let c = 0; c < k; c++) out[r * k + t.column[c]!] = votes[c]! + conf[c]! / (3 * (Math.abs(conf[c]!) + 1));
+        }
+      }
+      return createMatrix(x.rows, k, out);
+    },
+
+    async serialize() {
+      if (disposed) throw new Error('svm: this classifier was disposed; serialize before dispose.');
+      if (!trained) throw new Error('svm: serialize was called before fit; call fit(x, y) first.');
+      const saved = { format: FORMAT, version: 1, features: trained.model.d, libsvmModel: trained.text };
+      return new TextEncoder().encode(JSON.stringify(saved));
+    },
+
+    engine: () => ENGINE,
+
+    dispose() {
+      // The wasm model and problem are freed right after training; this drops the parsed model.
+      disposed = true;
+      trained = undefined;
+    },
+  };
+  return classifier;
+}
+
+const savedSchema = z.object({
+  format: z.literal(FORMAT),
+  version: z.literal(1),
+  features: z.number().int().positive(),
+  libsvmModel: z.string().min(1),
+});
+
+export const svm = defineClassifier<SvmParams>({
+  name: 'svm',
+  summary: 'C-SVC trained by libsvm (wasm): rbf/linear/poly/sigmoid kernels, one-vs-one; optional Platt probabilities',
+  input: 'vector',
+  library: `libsvm-js ${LIBSVM_VERSION}`,
+  params: svmParams,
+  testParams: { cacheSizeMb: 100 },
+  create: (params) => makeClassifier(params),
+  async load(bytes, params) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      throw new Error('svm: the saved model is not valid JSON; pass the bytes that serialize() returned.');
+    }
+    const r = savedSchema.safeParse(raw);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      throw new Error(`svm: the saved model is not a digitbench libsvm model (${issue.path.join('.') || 'root'}: ${issue.message}); pass the bytes that serialize() returned.`);
+    }
+    return makeClassifier(params, prepare(r.data.libsvmModel, r.data.features));
+  },
+});

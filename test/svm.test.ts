@@ -1,0 +1,197 @@
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { libsvmOptions, loadLibsvm, svm } from '../src/classifiers/svm.ts';
+import { parseParams } from '../src/classifiers/plugin.ts';
+import { fromArrays, row, sliceRows, takeLabels, type Matrix } from '../src/engine/matrix.ts';
+import { mnistSubset, type Subset } from './helpers/mnist.ts';
+
+const ctx = { seed: 1, log: { info() {}, warn() {} } };
+const accuracy = (p: Int32Array, y: Int32Array) => p.reduce((n, v, i) => n + (v === y[i] ? 1 : 0), 0) / y.length;
+const rows = (x: Matrix) => Array.from({ length: x.rows }, (_, i) => row(x, i));
+const savedText = (bytes: Uint8Array) => (JSON.parse(new TextDecoder().decode(bytes)) as { libsvmModel: string }).libsvmModel;
+
+/** Three 2-D blobs with labels given in first-appearance order 7, -2, 40 (not ascending). */
+function blobs(n: number, offset = 0): { x: Matrix; y: Int32Array } {
+  const labels = [7, -2, 40];
+  const centres = [[0, 0], [3, 1], [1, 4]];
+  const x: number[][] = [];
+  const y: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = i % 3;
+    const t = i + offset;
+    x.push([centres[c]![0]! + 0.8 * Math.sin(t * 1.7), centres[c]![1]! + 0.7 * Math.cos(t * 2.9)]);
+    y.push(labels[c]!);
+  }
+  return { x: fromArrays(x), y: Int32Array.from(y) };
+}
+
+let d: Subset;
+beforeAll(async () => {
+  d = await mnistSubset(2000, 1000, 1);
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('svm on MNIST (2000 train / 1000 test, raw pixels / 255)', () => {
+  let rbfAccuracy = 0;
+
+  it('rbf (C=10, gamma=scale) reaches the measured accuracy; serialize → load predicts identically', async () => {
+    const c = svm.create(parseParams(svm, {}), ctx);
+    await c.fit(d.xTrain, d.yTrain);
+    const pred = await c.predict(d.xTest);
+    rbfAccuracy = accuracy(pred, d.yTest);
+    // Measured 0.953.
+    expect(rbfAccuracy).toBeGreaterThan(0.93);
+    const bytes = await c.serialize!();
+    expect(savedText(bytes)).toMatch(/^svm_type c_svc\nkernel_type rbf\ngamma /);
+    const back = await svm.load!(bytes, parseParams(svm, {}), ctx);
+    expect(await back.predict(d.xTest)).toEqual(pred);
+    const x = sliceRows(d.xTest, 0, 100);
+    expect((await back.scores!(x)).data).toEqual((await c.scores!(x)).data);
+    expect(c.engine()).toBe('libsvm-js 0.2.1 (wasm) fit; js predict');
+    c.dispose();
+    back.dispose();
+  });
+
+  it("kernel 'linear' really trains a linear kernel (different model, lower accuracy than rbf)", async () => {
+    const c = svm.create(parseParams(svm, { kernel: 'linear' }), ctx);
+    await c.fit(d.xTrain, d.yTrain);
+    const acc = accuracy(await c.predict(d.xTest), d.yTest);
+    expect(savedText(await c.serialize!())).toMatch(/^svm_type c_svc\nkernel_type linear\n/);
+    // Measured 0.907 (rbf: 0.953).
+    expect(acc).toBeGreaterThan(0.88);
+    expect(rbfAccuracy - acc).toBeGreaterThan(0.02);
+    c.dispose();
+  });
+});
+
+describe('svm matches libsvm itself', () => {
+  it('predictions equal libsvm-js predict on the same training run (rbf and poly)', async () => {
+    const SVM = await loadLibsvm();
+    const xTrain = sliceRows(d.xTrain, 0, 400);
+    const yTrain = d.yTrain.subarray(0, 400);
+    const xTest = sliceRows(d.xTest, 0, 300);
+    for (const kernel of ['rbf', 'poly'] as const) {
+      const params = parseParams(svm, { kernel, coef0: 1 });
+      const c = svm.create(params, ctx);
+      await c.fit(xTrain, yTrain);
+      const lib = new SVM(libsvmOptions(params, xTrain));
+      lib.train(rows(xTrain), Array.from(yTrain));
+      const expected = lib.predict(rows(xTest));
+      lib.free();
+      expect(Array.from(await c.predict(xTest))).toEqual(expected);
+      c.dispose();
+    }
+  });
+
+  it('probability scores equal libsvm-js predictOneProbability, columns in ascending label order', async () => {
+    const SVM = await loadLibsvm();
+    // Labels 10·digit + 3 for digits 0..3: libsvm lists them in first-appearance order.
+    const keep = Array.from(d.yTrain.keys()).filter((i) => d.yTrain[i]! < 4).slice(0, 300);
+    const x = fromArrays(keep.map((i) => Array.from(row(d.xTrain, i))));
+    const y = Int32Array.from(takeLabels(d.yTrain, keep), (v) => 10 * v + 3);
+    const params = parseParams(svm, { probability: true });
+    const lib = new SVM(libsvmOptions(params, x));
+    lib.train(rows(x), Array.from(y));
+    const text = lib.serializeModel();
+    const libLabels = lib.getLabels();
+    expect(libLabels).not.toEqual([...libLabels].sort((a, b) => a - b));
+    // Score the library's own model (probA/probB come from libsvm's internal random split).
+    const c = await svm.load!(new TextEncoder().encode(JSON.stringify({ format: 'digitbench-libsvm', version: 1, features: 784, libsvmModel: text })), params, ctx);
+    const xt = sliceRows(d.xTest, 0, 8);
+    const s = await c.scores!(xt);
+    expect([s.rows, s.cols]).toEqual([8, 4]);
+    for (let i = 0; i < 8; i++) {
+      // A few calls only: predictOneProbability leaks its input copy in wasm memory.
+      const ref = lib.predictOneProbability(row(xt, i));
+      for (const e of ref.estimates) expect(s.data[i * 4 + (e.label - 3) / 10]).toBeCloseTo(e.probability, 5);
+    }
+    lib.free();
+    c.dispose();
+  });
+});
+
+describe('svm plugin contract', () => {
+  it('maps labels: predictions are training labels; decision scores follow ascending labels', async () => {
+    const train = blobs(60);
+    const test = blobs(30, 500);
+    const c = svm.create(parseParams(svm, {}), ctx);
+    await c.fit(train.x, train.y);
+    const pred = await c.predict(test.x);
+    expect(pred).toEqual(test.y);
+    const s = await c.scores!(test.x);
+    const asc = [-2, 7, 40];
+    for (let i = 0; i < test.x.rows; i++) {
+      const r = Array.from(s.data.subarray(i * 3, i * 3 + 3));
+      expect(asc[r.indexOf(Math.max(...r))]).toBe(pred[i]);
+    }
+    c.dispose();
+  });
+
+  it('same seed and data give identical predictions', async () => {
+    const x = sliceRows(d.xTrain, 0, 300);
+    const y = d.yTrain.subarray(0, 300);
+    const xt = sliceRows(d.xTest, 0, 200);
+    const a = svm.create(parseParams(svm, {}), ctx);
+    const b = svm.create(parseParams(svm, {}), ctx);
+    await a.fit(x, y);
+    await b.fit(x, y);
+    expect(await a.predict(xt)).toEqual(await b.predict(xt));
+    a.dispose();
+    b.dispose();
+  });
+
+  it('frees the wasm model and problem after fit; dispose twice is safe', async () => {
+    const SVM = await loadLibsvm();
+    const free = vi.spyOn(SVM.prototype, 'free');
+    const { x, y } = blobs(30);
+    const c = svm.create(parseParams(svm, {}), ctx);
+    await c.fit(x, y);
+    expect(free).toHaveBeenCalled();
+    for (const instance of free.mock.contexts as unknown as { model: unknown; problem: unknown }[]) {
+      expect(instance.model).toBeNull();
+      expect(instance.problem).toBeNull();
+    }
+    c.dispose();
+    c.dispose();
+    await expect(c.predict(x)).rejects.toThrow('svm: this classifier was disposed; create a new one to predict.');
+  });
+
+  it('rejects bad params with our errors, never a silent degenerate model', () => {
+    const bad: [object, string][] = [
+      [{ C: -1 }, 'C: Too small: expected number to be >0.'],
+      [{ C: '' }, 'C: Invalid input: expected number, received string.'],
+      [{ kernel: 'foo' }, 'kernel: Invalid option: expected one of "rbf"|"linear"|"poly"|"sigmoid".'],
+      [{ gamma: 'big' }, 'gamma: expected "scale", "auto" or a positive number.'],
+      [{ gamma: 0 }, 'gamma: Too small: expected number to be >0.'],
+      [{ degree: 2.5 }, 'degree: Invalid input: expected int, received number.'],
+      [{ cacheSizeMb: 2000 }, 'cacheSizeMb: Too big: expected number to be <=1000.'],
+      [{ tolerance: 0 }, 'tolerance: Too small: expected number to be >0.'],
+      [{ cost: 10 }, 'params: Unrecognized key: "cost".'],
+    ];
+    for (const [raw, message] of bad) expect(() => parseParams(svm, raw)).toThrow(`Invalid params for classifier "svm": ${message}`);
+    expect(parseParams(svm, {})).toEqual({
+      kernel: 'rbf', C: 10, gamma: 'scale', degree: 3, coef0: 0, probability: false, cacheSizeMb: 500, tolerance: 0.001, shrinking: true,
+    });
+  });
+
+  it('rejects unusable inputs with clear errors', async () => {
+    const c = svm.create(parseParams(svm, {}), ctx);
+    const { x, y } = blobs(30);
+    await expect(c.predict(x)).rejects.toThrow('svm: predict was called before fit; call fit(x, y) first.');
+    await expect(c.fit(x, y.subarray(0, 29))).rejects.toThrow('svm: fit got 30 rows but 29 labels; pass one label per row.');
+    await expect(c.fit(x, new Int32Array(30).fill(4))).rejects.toThrow('svm: the training labels hold only one class (4); a classifier needs at least two.');
+    await expect(c.fit(fromArrays([[0, 1], [Infinity, 2]]), Int32Array.from([0, 1]))).rejects.toThrow(
+      'svm: the training data has a non-finite value (Infinity) at row 1, column 0; clean or impute the features first.',
+    );
+    await c.fit(x, y);
+    await expect(c.predict(fromArrays([[1, 2, 3]]))).rejects.toThrow(
+      'svm: the model was trained on 2 features but got rows of 3; use the same feature pipeline for fit and predict.',
+    );
+    await expect(svm.load!(new TextEncoder().encode('{"format":"other"}'), parseParams(svm, {}), ctx)).rejects.toThrow(
+      'svm: the saved model is not a digitbench libsvm model (format: Invalid input: expected "digitbench-libsvm"); pass the bytes that serialize() returned.',
+    );
+    c.dispose();
+  });
+});
