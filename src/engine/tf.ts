@@ -18,6 +18,12 @@ export interface EngineInfo {
 }
 
 let ready: Promise<EngineInfo> | undefined;
+let selected: EngineInfo | undefined;
+
+/** The engine this process selected, or undefined when nothing here has used tfjs. */
+export function loadedEngine(): EngineInfo | undefined {
+  return selected;
+}
 
 async function tryNode(): Promise<boolean> {
   try {
@@ -79,5 +85,6 @@ export async function getTf(): Promise<{ tf: Tf; engine: EngineInfo }> {
     ready = select(forced);
   }
   const engine = await ready;
+  selected = engine;
   return { tf, engine };
 }

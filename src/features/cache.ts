@@ -24,9 +24,16 @@ export function featureCacheKey(input: { datasetHash: string; splitFingerprint: 
 
 interface Meta {
   parts: Record<string, { rows: number; cols: number }>;
+  /** Seconds it took to compute the entry. */
+  seconds: number;
 }
 
-export async function readCachedFeatures(key: string): Promise<Record<string, Matrix> | undefined> {
+export interface CachedFeatures {
+  parts: Record<string, Matrix>;
+  seconds: number;
+}
+
+export async function readCachedFeatures(key: string): Promise<CachedFeatures | undefined> {
   const dir = join(cacheRoot(), 'features', key);
   if (!existsSync(join(dir, 'meta.json'))) return undefined;
   try {
@@ -39,18 +46,18 @@ export async function readCachedFeatures(key: string): Promise<Record<string, Ma
       new Uint8Array(data.buffer).set(buf);
       out[name] = { rows, cols, data };
     }
-    return out;
+    return { parts: out, seconds: meta.seconds };
   } catch {
     return undefined; // a damaged entry is recomputed, never trusted
   }
 }
 
-export async function writeCachedFeatures(key: string, parts: Record<string, Matrix>): Promise<void> {
+export async function writeCachedFeatures(key: string, parts: Record<string, Matrix>, seconds: number): Promise<void> {
   const root = join(cacheRoot(), 'features');
   const dir = join(root, key);
   const tmp = `${dir}.tmp-${process.pid}`;
   await mkdir(tmp, { recursive: true });
-  const meta: Meta = { parts: {} };
+  const meta: Meta = { parts: {}, seconds };
   for (const [name, m] of Object.entries(parts)) {
     meta.parts[name] = { rows: m.rows, cols: m.cols };
     await writeFile(join(tmp, `${name}.f32`), new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength));

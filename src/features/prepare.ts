@@ -14,7 +14,7 @@ export interface PreparedFeatures {
   image: ImageShape;
   /** Step labels, e.g. ["scale", "pca(50)"]. */
   labels: string[];
-  /** Seconds to fit and apply the pipeline (0 when read from the cache). */
+  /** Seconds it took to fit and apply the pipeline (when read from the cache: when it was computed). */
   seconds: number;
   cacheKey?: string;
   fromCache: boolean;
@@ -38,11 +38,11 @@ export async function prepareFeatures(
   const key = useCache ? featureCacheKey({ datasetHash: dataset.contentHash, splitFingerprint: split.fingerprint, steps: specs, seed }) : undefined;
   if (key) {
     const hit = await readCachedFeatures(key);
-    if (hit) return { ...withParts(hit), image: pipeline.outputImage, labels: pipeline.labels, seconds: 0, cacheKey: key, fromCache: true };
+    if (hit) return { ...withParts(hit.parts), image: pipeline.outputImage, labels: pipeline.labels, seconds: hit.seconds, cacheKey: key, fromCache: true };
   }
   const parts: Record<string, Matrix> = { train: data.train.x, test: data.test.x };
   if (data.validation) parts.validation = data.validation.x;
   const fitted = await fitTransform(pipeline, parts as { train: Matrix }, data.train.y);
-  if (key) await writeCachedFeatures(key, fitted.parts);
+  if (key) await writeCachedFeatures(key, fitted.parts, fitted.seconds);
   return { ...withParts(fitted.parts), image: pipeline.outputImage, labels: pipeline.labels, seconds: fitted.seconds, cacheKey: key, fromCache: false };
 }

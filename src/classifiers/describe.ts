@@ -1,0 +1,50 @@
+/** Parameters of a plugin as rows (name, type, default, description), read from its zod schema. */
+import { z } from 'zod';
+import type { ClassifierPlugin } from './plugin.ts';
+
+interface JsonSchema {
+  type?: string | string[];
+  enum?: unknown[];
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  const?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  default?: unknown;
+  description?: string;
+  items?: JsonSchema;
+}
+
+function typeOf(s: JsonSchema): string {
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
+  if (s.const !== undefined) return JSON.stringify(s.const);
+  const alts = s.anyOf ?? s.oneOf;
+  if (alts) return alts.map(typeOf).join(' | ');
+  let t = Array.isArray(s.type) ? s.type.join(' | ') : (s.type ?? 'any');
+  if (t === 'array' && s.items) t = `${typeOf(s.items)}[]`;
+  const lo = s.minimum ?? s.exclusiveMinimum;
+  const max = s.maximum !== undefined && s.maximum < 1e15 ? s.maximum : undefined;
+  const range = lo !== undefined || max !== undefined ? ` ${s.exclusiveMinimum !== undefined ? '>' : '≥'}${lo ?? '-∞'}${max !== undefined ? `, ≤${max}` : ''}` : '';
+  return `${t}${range}`;
+}
+
+export function describeParams(plugin: ClassifierPlugin): { name: string; type: string; default: string; description: string }[] {
+  let defaults: Record<string, unknown> = {};
+  try {
+    defaults = plugin.params.parse({}) as Record<string, unknown>;
+  } catch {
+    // some params have no default
+  }
+  let schema: { properties?: Record<string, JsonSchema> } = {};
+  try {
+    schema = z.toJSONSchema(plugin.params, { io: 'input', unrepresentable: 'any' }) as typeof schema;
+  } catch {
+    // not representable: list the defaults only
+  }
+  const names = new Set([...Object.keys(schema.properties ?? {}), ...Object.keys(defaults)]);
+  return [...names].map((name) => {
+    const s = schema.properties?.[name] ?? {};
+    return { name, type: typeOf(s), default: name in defaults ? JSON.stringify(defaults[name]) : '(required)', description: s.description ?? '' };
+  });
+}

@@ -1,0 +1,115 @@
+/** The `digitbench` command line. Every command has --help; errors print one line and exit non-zero. */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { listDatasets, loadDataset } from './data/datasets.ts';
+
+/** What `npm run experiment` runs with no argument. */
+export const DEFAULT_EXPERIMENT = 'quick';
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+export function buildProgram(out: (s: string) => void): Command {
+  const program = new Command('digitbench')
+    .description('Compare machine-learning classifiers on handwritten digits (MNIST).')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('datasets')
+    .description('List the datasets, where each comes from and its sizes.')
+    .action(async () => {
+      const rows: string[][] = [];
+      for (const d of listDatasets()) {
+        let sizes = '-';
+        if (d.available) {
+          const ds = await loadDataset(d.name);
+          sizes = `${ds.train.labels.length} / ${ds.test.labels.length}, ${ds.imageShape.join('×')}, ${ds.classes.length} classes`;
+        }
+        rows.push([d.name, d.available ? 'yes' : 'no', sizes, d.source, d.available ? '' : d.install]);
+      }
+      out(`${table(['name', 'available', 'train / test, image, classes', 'source', 'to install'], rows)}\n`);
+    });
+
+  program
+    .command('bench')
+    .description('Time loading and the heavy steps on full MNIST; prints medians.')
+    .addOption(new Option('--repeats <n>', 'runs per row (the median is printed)').default('3').argParser((v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('use a positive whole number.');
+      return n;
+    }))
+    .option('--only <rows...>', 'only these rows (load, pca)')
+    .action(async (opts: { repeats: number | string; only?: string[] }) => {
+      const { runBench, formatBench } = await import('./bench/bench.ts');
+      const rows = await runBench({ repeats: Number(opts.repeats), only: opts.only, log: (l) => process.stderr.write(`${l}\n`) });
+      out(`${formatBench(rows)}\n`);
+    });
+
+  program
+    .command('experiment')
+    .description('Run an experiment file (default: the default comparison) and write its report.')
+    .argument('[config]', `a name in experiments/ or a path to a .json file`, DEFAULT_EXPERIMENT)
+    .option('--fresh', 'start over instead of resuming (the old results file is kept as a .bak)')
+    .option('--out <dir>', 'folder for results.jsonl and report.md (default: reports/<experiment>)')
+    .action(async (ref: string, opts: { fresh?: boolean; out?: string }) => {
+      const { experimentPath, loadExperiment } = await import('./harness/experiment.ts');
+      const { runExperiment } = await import('./harness/run.ts');
+      const { consoleEvents } = await import('./harness/console.ts');
+      const exp = await loadExperiment(experimentPath(ref));
+      const summary = await runExperiment(exp, { fresh: opts.fresh, outDir: opts.out, events: consoleEvents(exp.runs.length) });
+      out(`${summary.ran} run(s) done, ${summary.skipped} already finished, ${summary.failed} failed. Report: ${summary.report}\n`);
+      if (summary.rows.some((r) => r.status !== 'ok')) {
+        throw new Error(`${summary.rows.filter((r) => r.status !== 'ok').length} run(s) did not finish; see the report's failures section, fix, and run again to retry only those.`);
+      }
+    });
+
+  program
+    .command('report')
+    .description('Re-render reports/<experiment>/report.md from its results.jsonl, without running anything.')
+    .argument('<dir>', 'the experiment folder, e.g. reports/quick')
+    .action(async (dir: string) => {
+      const { rerender } = await import('./harness/rerender.ts');
+      const r = await rerender(dir);
+      out(`Rendered ${r.rows} run(s) into ${r.report}\n`);
+    });
+
+  program
+    .command('list')
+    .description('List the classifier plugins with their parameters and defaults.')
+    .option('--json', 'print JSON instead of text')
+    .action(async (opts: { json?: boolean }) => {
+      const { builtins } = await import('./classifiers/registry.ts');
+      const { describeParams } = await import('./classifiers/describe.ts');
+      const list = builtins.map((p) => ({ name: p.name, summary: p.summary, input: p.input, library: p.library, params: describeParams(p) }));
+      if (opts.json) {
+        out(`${JSON.stringify(list, null, 2)}\n`);
+        return;
+      }
+      for (const p of list) {
+        out(`${p.name} — ${p.summary}\n  input: ${p.input}; library: ${p.library}\n`);
+        out(`${table(['  param', 'type', 'default', 'description'], p.params.map((q) => [`  ${q.name}`, q.type, q.default, q.description]))}\n\n`);
+      }
+    });
+
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const program = buildProgram(out);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
+      return e.exitCode || 1;
+    }
+    process.stderr.write(`digitbench: ${(e as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,68 @@
+/** Progress for people: bars with ETA on a terminal (cli-progress), plain lines elsewhere (CI, pipes). */
+import cliProgress from 'cli-progress';
+import type { ResultRow } from './result.ts';
+import type { RunEvents } from './run.ts';
+import type { RunSpec } from './experiment.ts';
+
+function describe(row: ResultRow): string {
+  if (row.status !== 'ok') return `${row.status}: ${row.reason}`;
+  const t = row.timing;
+  return `ok ${(row.metrics.accuracy * 100).toFixed(2)}% (fit ${t.fitSeconds.toFixed(1)} s, predict ${t.predictSeconds.toFixed(2)} s)`;
+}
+
+function name(run: RunSpec): string {
+  return `${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''}`;
+}
+
+export function consoleEvents(total: number, stream: NodeJS.WriteStream = process.stderr): Partial<RunEvents> {
+  if (!stream.isTTY) {
+    let todo = total;
+    return {
+      note: (m) => stream.write(`${m}\n`),
+      skip: (run) => stream.write(`skip ${name(run)} (finished in an earlier run)\n`),
+      start: (run, pos, n) => {
+        todo = n;
+        stream.write(`[${pos + 1}/${n}] ${name(run)} …\n`);
+      },
+      progress: (run, m) => {
+        if (m.phase === 'tick' && m.info) stream.write(`  ${name(run)}: ${Object.entries(m.info).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+      },
+      done: (run, row) => stream.write(`  ${name(run)}: ${describe(row)}${todo ? '' : ''}\n`),
+    };
+  }
+  const multi = new cliProgress.MultiBar(
+    { stream, clearOnComplete: false, hideCursor: true, format: ' {bar} {value}/{total} {label} | ETA {eta_formatted} {info}', etaBuffer: 20 },
+    cliProgress.Presets.shades_classic,
+  );
+  let runs: cliProgress.SingleBar | undefined;
+  let inner: cliProgress.SingleBar | undefined;
+  return {
+    note: (m) => multi.log(`${m}\n`),
+    skip: (run) => multi.log(`skip ${name(run)} (finished in an earlier run)\n`),
+    start: (run, pos, n) => {
+      runs ??= multi.create(n, 0, { label: 'runs', info: '' });
+      runs.update(pos, { info: `now: ${name(run)}` });
+    },
+    progress: (run, m) => {
+      if (m.phase === 'fit' && m.total) {
+        inner?.stop();
+        if (inner) multi.remove(inner);
+        inner = multi.create(m.total, 0, { label: `${name(run)} ${m.unit ?? 'steps'}`, info: '' });
+      } else if (m.phase === 'tick') {
+        inner?.increment(1, { info: m.info ? Object.entries(m.info).map(([k, v]) => `${k}=${v}`).join(' ') : '' });
+      } else if (runs) {
+        runs.update({ info: `now: ${name(run)} (${m.phase})` });
+      }
+    },
+    done: (run, row) => {
+      if (inner) {
+        inner.stop();
+        multi.remove(inner);
+        inner = undefined;
+      }
+      multi.log(`${name(run)}: ${describe(row)}\n`);
+      runs?.increment(1, { info: '' });
+      if (runs && runs.getProgress() >= 1) multi.stop();
+    },
+  };
+}

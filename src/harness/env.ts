@@ -1,0 +1,57 @@
+/** The environment a run happened in: Node, CPU, package versions, git commit. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, platform, release } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+const WORK_PACKAGES = [
+  'ml-knn',
+  'ml-cart',
+  'ml-random-forest',
+  'ml-naivebayes',
+  'libsvm-js',
+  'ml-matrix',
+  '@tensorflow/tfjs',
+  '@tensorflow/tfjs-backend-wasm',
+  '@tensorflow/tfjs-node',
+] as const;
+
+/** Installed versions of the packages that do the numeric work (absent ones left out). */
+export function packageVersions(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  const out: Record<string, string> = {};
+  for (const name of WORK_PACKAGES) {
+    try {
+      const dir = dirname(require.resolve(`${name}/package.json`));
+      out[name] = (JSON.parse(readFileSync(resolve(dir, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      // not installed (e.g. the optional @tensorflow/tfjs-node)
+    }
+  }
+  return out;
+}
+
+/** HEAD's sha, with "+dirty" when tracked source files differ from it; null outside git. */
+export function gitCommit(): string | null {
+  try {
+    const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no', '--', 'src', 'package.json', 'package-lock.json', 'patches'], {
+      cwd: PROJECT_ROOT,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .toString()
+      .trim();
+    return dirty ? `${sha}+dirty` : sha;
+  } catch {
+    return null;
+  }
+}
+
+export function machine(): { node: string; platform: string; cpu: string; cores: number } {
+  const c = cpus();
+  return { node: process.version, platform: `${platform()} ${release()}`, cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length || 1 };
+}

@@ -1,0 +1,27 @@
+/** `digitbench report <dir>`: re-renders a report from its rows and config, without running anything. */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadDataset } from '../data/datasets.ts';
+import { makeSplit, splitSpecSchema } from '../data/split.ts';
+import { takeRows } from '../engine/matrix.ts';
+import { writeReport } from '../report/write.ts';
+import { latestPerId } from './run.ts';
+import { readRows } from './result.ts';
+
+export async function rerender(dir: string): Promise<{ report: string; rows: number }> {
+  const resultsFile = join(dir, 'results.jsonl');
+  const rows = latestPerId(await readRows(resultsFile));
+  const configFile = join(dir, 'experiment.json');
+  const config: { dataset?: string; split?: unknown; name?: string } = existsSync(configFile) ? JSON.parse(await readFile(configFile, 'utf8')) : {};
+  let images = {};
+  try {
+    const dataset = await loadDataset(config.dataset ?? rows[0]?.dataset ?? 'mnist');
+    const split = makeSplit(dataset, splitSpecSchema.parse(config.split ?? {}));
+    images = { testImages: takeRows(dataset.test.images, split.test), imageShape: dataset.imageShape, classNames: dataset.classes };
+  } catch {
+    // Without the dataset the report is still complete, only without the grids of misclassified digits.
+  }
+  const written = await writeReport(dir, rows, { config, title: rows[0]?.experiment ?? config.name, ...images });
+  return { report: written.report, rows: rows.length };
+}

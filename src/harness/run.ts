@@ -1,0 +1,248 @@
+/**
+ * Runs an experiment: every run in its own child process with a timeout and a memory limit,
+ * one row appended to reports/<experiment>/results.jsonl as each run finishes, the report
+ * re-rendered after each row. Finished (ok) runs are skipped on the next start; failures never count
+ * as finished.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadDataset } from '../data/datasets.ts';
+import { makeSplit } from '../data/split.ts';
+import { hashJson } from '../engine/hash.ts';
+import { takeRows } from '../engine/matrix.ts';
+import { createPipeline } from '../features/pipeline.ts';
+import { prepareFeatures } from '../features/prepare.ts';
+import { writeReport } from '../report/write.ts';
+import type { ChildMessage, ChildRequest } from './child.ts';
+import { gitCommit, machine, packageVersions, PROJECT_ROOT } from './env.ts';
+import type { Experiment, RunSpec } from './experiment.ts';
+import { appendRow, readRows, type ResultRow } from './result.ts';
+
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'child.ts');
+
+export interface RunEvents {
+  /** A run is starting (index among runs to do now, how many to do). */
+  start(run: RunSpec, position: number, todo: number): void;
+  progress(run: RunSpec, m: Extract<ChildMessage, { type: 'progress' }>): void;
+  done(run: RunSpec, row: ResultRow): void;
+  skip(run: RunSpec): void;
+  note(message: string): void;
+}
+
+export interface RunOptions {
+  /** Folder for results.jsonl and the report (default reports/<name>). */
+  outDir?: string;
+  /** Start over: the old results file is kept beside as results.<time>.jsonl.bak. */
+  fresh?: boolean;
+  events?: Partial<RunEvents>;
+}
+
+export interface RunSummary {
+  outDir: string;
+  rows: ResultRow[];
+  ran: number;
+  skipped: number;
+  failed: number;
+  report: string;
+}
+
+function oneLine(s: string): string {
+  const line = s.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
+  return line.length > 400 ? `${line.slice(0, 397)}…` : line;
+}
+
+/** Resident memory of a process in MB, from /proc (Linux); undefined elsewhere. */
+function rssMb(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type Outcome =
+  | { status: 'ok'; result: Extract<ChildMessage, { type: 'result' }>['result'] }
+  | { status: 'failed' | 'timeout'; reason: string; elapsedSeconds: number };
+
+/** Runs one request in a child process, enforcing the timeout and memory limit. */
+export function runIsolated(
+  req: ChildRequest,
+  limits: { timeoutSeconds: number; memoryLimitMb: number },
+  onProgress: (m: Extract<ChildMessage, { type: 'progress' }>) => void = () => {},
+): Promise<Outcome> {
+  const t0 = performance.now();
+  const elapsed = () => (performance.now() - t0) / 1000;
+  return new Promise((resolvePromise) => {
+    let settled = false;
+    let stderrTail = '';
+    let child: ChildProcess;
+    const finish = (o: Outcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearInterval(watch);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      resolvePromise(o);
+    };
+    child = fork(CHILD, [], {
+      execArgv: ['--import', 'tsx', `--max-old-space-size=${limits.memoryLimitMb}`],
+      env: { ...process.env, DIGITBENCH_CHILD: '1' },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      stderrTail = (stderrTail + d.toString()).slice(-4000);
+    });
+    child.on('message', (m: ChildMessage) => {
+      if (m.type === 'progress') onProgress(m);
+      else if (m.type === 'result') finish({ status: 'ok', result: m.result });
+      else finish({ status: 'failed', reason: oneLine(m.message), elapsedSeconds: elapsed() });
+    });
+    child.on('exit', (code, signal) => {
+      if (settled) return;
+      const oom = /heap out of memory|Out of memory|Cannot allocate|RangeError: Array buffer allocation failed/i.test(stderrTail);
+      const lastLine = stderrTail.trim().split('\n').filter((l) => l.trim()).pop();
+      const reason = oom
+        ? `ran out of memory (limit ${limits.memoryLimitMb} MB); raise memoryLimitMb or use a smaller split`
+        : `the run process crashed (${signal ? `signal ${signal}` : `exit code ${code}`})${lastLine ? `: ${oneLine(lastLine)}` : ''}`;
+      finish({ status: 'failed', reason, elapsedSeconds: elapsed() });
+    });
+    child.on('error', (e) => finish({ status: 'failed', reason: `could not start the run process: ${oneLine(e.message)}`, elapsedSeconds: elapsed() }));
+    const timer = setTimeout(
+      () => finish({ status: 'timeout', reason: `no result after ${limits.timeoutSeconds} s; raise timeoutSeconds or use smaller params`, elapsedSeconds: elapsed() }),
+      limits.timeoutSeconds * 1000,
+    );
+    const watch = setInterval(() => {
+      const mb = child.pid ? rssMb(child.pid) : undefined;
+      if (mb !== undefined && mb > limits.memoryLimitMb) {
+        finish({ status: 'failed', reason: `used ${Math.round(mb)} MB, over the memory limit of ${limits.memoryLimitMb} MB; raise memoryLimitMb or use a smaller split`, elapsedSeconds: elapsed() });
+      }
+    }, 200);
+    child.send(req);
+  });
+}
+
+export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Promise<RunSummary> {
+  const ev = opts.events ?? {};
+  const outDir = opts.outDir ?? join(PROJECT_ROOT, 'reports', exp.name);
+  const resultsFile = join(outDir, 'results.jsonl');
+  if (opts.fresh && existsSync(resultsFile)) {
+    const backup = join(outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl.bak`);
+    await rename(resultsFile, backup);
+    ev.note?.(`--fresh: the previous results were moved to ${backup}`);
+  }
+  await mkdir(outDir, { recursive: true });
+  // The config beside its results, so the report can be re-rendered (and the run repeated) from the folder alone.
+  await writeFile(join(outDir, 'experiment.json'), `${JSON.stringify(exp.raw, null, 2)}\n`);
+  const cfg = exp.config;
+  const dataset = await loadDataset(cfg.dataset);
+  const split = makeSplit(dataset, cfg.split);
+  const versions = packageVersions();
+  const env = { ...machine(), packages: versions, gitCommit: gitCommit() };
+  const baseDir = dirname(exp.file);
+
+  const ids = exp.runs.map((run) =>
+    hashJson({
+      dataset: dataset.contentHash,
+      split: split.fingerprint,
+      features: run.features,
+      plugin: run.plugin.name,
+      library: run.plugin.library,
+      params: run.params,
+      seed: run.seed,
+      versions,
+    }).slice(0, 16),
+  );
+  const existing = existsSync(resultsFile) ? await readRows(resultsFile) : [];
+  const finished = new Set(existing.filter((r) => r.status === 'ok' && r.experiment === exp.name).map((r) => r.id));
+  const todo = exp.runs.filter((_, i) => !finished.has(ids[i]!));
+  for (const run of exp.runs) if (finished.has(ids[run.index]!)) ev.skip?.(run);
+
+  // Fit each distinct pipeline once, here, so every run reads the same cached features.
+  const pipelines = new Map<string, RunSpec['features']>();
+  for (const run of todo) pipelines.set(hashJson(run.features), run.features);
+  for (const features of pipelines.values()) {
+    if (createPipeline(features, dataset.imageShape).expensive) {
+      ev.note?.(`fitting features ${createPipeline(features, dataset.imageShape).labels.join(' → ')} …`);
+      await prepareFeatures(dataset, split, features, { seed: split.seed });
+    }
+  }
+
+  const testImages = takeRows(dataset.test.images, split.test);
+  const render = async (rows: ResultRow[]) =>
+    writeReport(outDir, latestPerId(rows), { config: exp.raw, title: exp.name, testImages, imageShape: dataset.imageShape, classNames: dataset.classes });
+
+  let failed = 0;
+  for (const [pos, run] of todo.entries()) {
+    ev.start?.(run, pos, todo.length);
+    const startedAt = new Date().toISOString();
+    const req: ChildRequest = {
+      dataset: cfg.dataset,
+      split: cfg.split,
+      features: run.features,
+      pluginRef: run.pluginRef,
+      baseDir,
+      params: run.params,
+      seed: run.seed,
+      latencySamples: cfg.latencySamples,
+    };
+    const outcome = await runIsolated(req, run, (m) => ev.progress?.(run, m));
+    const base = {
+      id: ids[run.index]!,
+      experiment: exp.name,
+      dataset: cfg.dataset,
+      split: { train: split.train.length, validation: split.validation.length, test: split.test.length, seed: split.seed, fingerprint: split.fingerprint },
+      features: createPipeline(run.features, dataset.imageShape).labels,
+      classifier: run.label,
+      library: run.plugin.library,
+      params: run.params,
+      seed: run.seed,
+      repetition: run.repetition,
+      startedAt,
+    };
+    let row: ResultRow;
+    if (outcome.status === 'ok') {
+      const r = outcome.result;
+      row = {
+        ...base,
+        engine: r.engine,
+        env: { ...env, tfjsBackend: r.tfjsBackend, threads: r.threads },
+        status: 'ok',
+        metrics: r.metrics,
+        timing: r.timing,
+        peakRssMb: r.peakRssMb,
+        ...(r.modelBytes !== undefined ? { modelBytes: r.modelBytes } : {}),
+        predictions: r.predictions,
+        testLabels: r.testLabels,
+        testLabelsHash: r.testLabelsHash,
+      };
+    } else {
+      failed++;
+      row = {
+        ...base,
+        engine: 'unknown (the run did not finish)',
+        env: { ...env, tfjsBackend: null, threads: 1 },
+        status: outcome.status,
+        reason: outcome.reason,
+        elapsedSeconds: outcome.elapsedSeconds,
+      };
+    }
+    await appendRow(resultsFile, row);
+    ev.done?.(run, row);
+    await render(await readRows(resultsFile));
+  }
+  const rows = existsSync(resultsFile) ? await readRows(resultsFile) : [];
+  const written = await render(rows);
+  return { outDir, rows: latestPerId(rows), ran: todo.length, skipped: exp.runs.length - todo.length, failed, report: written.report };
+}
+
+/** The newest row of each run id (a re-run after a failure replaces the failure). */
+export function latestPerId(rows: readonly ResultRow[]): ResultRow[] {
+  const byId = new Map<string, ResultRow>();
+  for (const r of rows) byId.set(r.id, r);
+  return [...byId.values()];
+}
