@@ -340,22 +340,24 @@ function multiclassProbability(k: number, r: Float64Array, p: Float64Array): voi
   const eps = 0.005 / k;
   for (let t = 0; t < k; t++) {
     p[t] = 1.0 / k;
-    Q[t * k + t] = 0;
+    let qtt = 0;
     for (let j = 0; j < t; j++) {
-      Q[t * k + t] += r[j * k + t]! * r[j * k + t]!;
+      qtt += r[j * k + t]! * r[j * k + t]!;
       Q[t * k + j] = Q[j * k + t]!;
     }
     for (let j = t + 1; j < k; j++) {
-      Q[t * k + t] += r[j * k + t]! * r[j * k + t]!;
+      qtt += r[j * k + t]! * r[j * k + t]!;
       Q[t * k + j] = -r[j * k + t]! * r[t * k + j]!;
     }
+    Q[t * k + t] = qtt;
   }
   for (let iter = 0; iter < maxIter; iter++) {
     let pQp = 0;
     for (let t = 0; t < k; t++) {
-      Qp[t] = 0;
-      for (let j = 0; j < k; j++) Qp[t] += Q[t * k + j]! * p[j]!;
-      pQp += p[t]! * Qp[t]!;
+      let qp = 0;
+      for (let j = 0; j < k; j++) qp += Q[t * k + j]! * p[j]!;
+      Qp[t] = qp;
+      pQp += p[t]! * qp;
     }
     let maxError = 0;
     for (let t = 0; t < k; t++) {
@@ -365,11 +367,11 @@ function multiclassProbability(k: number, r: Float64Array, p: Float64Array): voi
     if (maxError < eps) break;
     for (let t = 0; t < k; t++) {
       const diff = (-Qp[t]! + pQp) / Q[t * k + t]!;
-      p[t] += diff;
+      p[t] = p[t]! + diff;
       pQp = (pQp + diff * (diff * Q[t * k + t]! + 2 * Qp[t]!)) / (1 + diff) / (1 + diff);
       for (let j = 0; j < k; j++) {
         Qp[j] = (Qp[j]! + diff * Q[t * k + j]!) / (1 + diff);
-        p[j] /= 1 + diff;
+        p[j] = p[j]! / (1 + diff);
       }
     }
   }
@@ -543,8 +545,8 @@ function makeClassifier(params: SvmParams, initial?: Trained): Classifier {
               const v = dec[r * pairs + p]!;
               if (v > 0) votes[i]!++;
               else votes[j]!++;
-              conf[i] += v;
-              conf[j] -= v;
+              conf[i] = conf[i]! + v;
+              conf[j] = conf[j]! - v;
               p++;
             }
           }
