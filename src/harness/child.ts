@@ -117,6 +117,8 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
 
 // Entry point when forked by the harness.
 if (process.send && process.env.DIGITBENCH_CHILD === '1') {
+  // If the harness dies (killed, Ctrl-C), do not live on as an orphan.
+  process.on('disconnect', () => process.exit(1));
   process.once('message', (req: ChildRequest) => {
     runOne(req, (m) => void send(m))
       .then((result) => send({ type: 'result', result }))

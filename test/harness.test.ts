@@ -1,0 +1,134 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadExperiment, parseExperiment } from '../src/harness/experiment.ts';
+import { rerender } from '../src/harness/rerender.ts';
+import { readRows } from '../src/harness/result.ts';
+import { runExperiment } from '../src/harness/run.ts';
+
+const ROOT = resolve(__dirname, '..');
+const FIXTURE = resolve(__dirname, 'fixtures/plugins/misbehaving.ts');
+const EXAMPLE = resolve(ROOT, 'examples/nearest-centroid.ts');
+
+function tmp(): string {
+  // Inside the project (git-ignored), so that plugin files resolve the project's node_modules.
+  const base = join(ROOT, '.tmp');
+  mkdirSync(base, { recursive: true });
+  return mkdtempSync(join(base, 'harness-'));
+}
+
+function config(dir: string, body: object): string {
+  const file = join(dir, 'exp.json');
+  writeFileSync(file, JSON.stringify(body, null, 2));
+  return file;
+}
+
+const small = { split: { train: 300, test: 100, seed: 2 }, features: [{ step: 'scale' }], latencySamples: 10 };
+
+describe('experiment files', () => {
+  it('rejects unknown fields, classifiers, steps and params with the file and path', async () => {
+    const f = '/x/exp.json';
+    await expect(parseExperiment({ classifiers: [{ plugin: 'knn' }], colour: 1 }, f)).rejects.toThrow('/x/exp.json: Unrecognized key: "colour".');
+    await expect(parseExperiment({ classifiers: [{ plugin: 'perceptron' }] }, f)).rejects.toThrow(
+      /^\/x\/exp.json: classifiers\[0\]\.plugin: Unknown classifier "perceptron"; use one of .*naive-bayes.* or a plugin file path like \.\/my-plugin\.ts\.$/,
+    );
+    await expect(parseExperiment({ classifiers: [{ plugin: 'naive-bayes' }], features: [{ step: 'blur' }] }, f)).rejects.toThrow(
+      '/x/exp.json: features[0]: unknown step "blur"; use one of scale, standardize, drop-constant, deskew, downsample, hog, pca.',
+    );
+    await expect(parseExperiment({ classifiers: [{ plugin: 'naive-bayes', params: { varSmoothing: -1 } }] }, f)).rejects.toThrow(
+      '/x/exp.json: classifiers[0]: Invalid params for classifier "naive-bayes": varSmoothing: Too small: expected number to be >0.',
+    );
+    await expect(parseExperiment({ classifiers: [] }, f)).rejects.toThrow('/x/exp.json: classifiers: Too small: expected array to have >=1 items.');
+    await expect(parseExperiment({ classifiers: [{ plugin: 'naive-bayes' }], split: { train: 'all' } }, f)).rejects.toThrow(
+      '/x/exp.json: split.train: Invalid input: expected number, received string.',
+    );
+    await expect(loadExperiment('/nope/missing.json')).rejects.toThrow(
+      'Experiment file /nope/missing.json not found; name one in experiments/ (e.g. quick) or give a path to a .json file.',
+    );
+  });
+
+  it('expands grids and repetitions into runs with seeds', async () => {
+    const exp = await parseExperiment(
+      { classifiers: [{ plugin: EXAMPLE, grid: { metric: ['l1', 'l2'] } }], repetitions: 2, seed: 5 },
+      '/x/grid.json',
+    );
+    expect(exp.runs.map((r) => [r.params.metric, r.seed])).toEqual([
+      ['l1', 5],
+      ['l1', 6],
+      ['l2', 5],
+      ['l2', 6],
+    ]);
+  });
+});
+
+describe('running', () => {
+  it('turns a throw, a hang, a crash and an out-of-memory into rows while the others finish', async () => {
+    const dir = tmp();
+    const file = config(dir, {
+      ...small,
+      classifiers: [
+        { plugin: FIXTURE, label: 'thrower', params: { mode: 'throw' } },
+        { plugin: EXAMPLE },
+        { plugin: FIXTURE, label: 'hanger', params: { mode: 'hang' }, timeoutSeconds: 4 },
+        { plugin: FIXTURE, label: 'crasher', params: { mode: 'crash' } },
+        { plugin: FIXTURE, label: 'hog', params: { mode: 'memory' }, memoryLimitMb: 900 },
+      ],
+    });
+    const summary = await runExperiment(await loadExperiment(file), { outDir: join(dir, 'out') });
+    const by = Object.fromEntries(summary.rows.map((r) => [r.classifier, r]));
+    expect(by.thrower).toMatchObject({ status: 'failed', reason: 'misbehaving: fit failed on purpose' });
+    expect(by.hanger).toMatchObject({ status: 'timeout', reason: 'no result after 4 s; raise timeoutSeconds or use smaller params' });
+    expect(by.crasher).toMatchObject({ status: 'failed', reason: 'the run process crashed (exit code 3)' });
+    expect(by.hog!.status).toBe('failed');
+    expect(by.hog!.status !== 'ok' && by.hog!.reason).toMatch(/(over the memory limit of 900 MB|ran out of memory \(limit 900 MB\)); raise memoryLimitMb or use a smaller split$/);
+    expect(by['nearest-centroid']!.status).toBe('ok');
+    if (by['nearest-centroid']!.status === 'ok') expect(by['nearest-centroid']!.metrics.accuracy).toBeGreaterThan(0.6);
+    expect(summary.failed).toBe(4);
+    const report = readFileSync(summary.report, 'utf8');
+    expect(report).toContain('misbehaving: fit failed on purpose');
+    expect(report).toContain('no result after 4 s');
+    // The report is a pure function of the rows: re-rendering gives the same text.
+    await rerender(join(dir, 'out'));
+    expect(readFileSync(summary.report, 'utf8')).toBe(report);
+  });
+
+  it('resumes after being killed mid-run: finished rows stay intact and are skipped, failures are retried', async () => {
+    const dir = tmp();
+    const out = join(dir, 'out');
+    const body = { ...small, classifiers: [{ plugin: EXAMPLE }, { plugin: FIXTURE, label: 'slow', params: { mode: 'slow', sleepMs: 4000 } }] };
+    const file = config(dir, body);
+    const cli = spawn(process.execPath, [join(ROOT, 'bin/digitbench.js'), 'experiment', file, '--out', out], { stdio: 'ignore', detached: true });
+    const results = join(out, 'results.jsonl');
+    const deadline = Date.now() + 90_000;
+    while (!(existsSync(results) && readFileSync(results, 'utf8').trim()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 1000)); // the slow run is now under way
+    process.kill(-cli.pid!, 'SIGKILL');
+    const firstText = readFileSync(results, 'utf8');
+    const first = await readRows(results);
+    expect(first).toHaveLength(1);
+    expect(first[0]!.classifier).toBe('nearest-centroid');
+
+    // Start again with a short timeout: the finished run is skipped, the slow one runs (and times out).
+    writeFileSync(file, JSON.stringify({ ...body, timeoutSeconds: 2 }));
+    const skipped: string[] = [];
+    const summary = await runExperiment(await loadExperiment(file), { outDir: out, events: { skip: (r) => skipped.push(r.label) } });
+    expect(skipped).toEqual(['nearest-centroid']);
+    expect(summary.ran).toBe(1);
+    const text = readFileSync(results, 'utf8');
+    expect(text.startsWith(firstText)).toBe(true);
+    const rows = await readRows(results);
+    expect(rows.map((r) => [r.classifier, r.status])).toEqual([
+      ['nearest-centroid', 'ok'],
+      ['slow', 'timeout'],
+    ]);
+    // A third start, with time enough, retries the same failed run (failures never count as finished).
+    writeFileSync(file, JSON.stringify({ ...body, timeoutSeconds: 60 }));
+    const again = await runExperiment(await loadExperiment(file), { outDir: out });
+    expect(again.skipped).toBe(1);
+    const all = await readRows(results);
+    expect(all.map((r) => r.status)).toEqual(['ok', 'timeout', 'ok']);
+    expect(all[2]!.id).toBe(all[1]!.id);
+    expect(again.rows.map((r) => r.status)).toEqual(['ok', 'ok']);
+  });
+});
