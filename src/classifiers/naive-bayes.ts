@@ -7,8 +7,9 @@
  * This wrapper maps arbitrary labels to the 0..k−1 the library needs and back.
  */
 import { createRequire } from 'node:module';
+import { Matrix as MlMatrix } from 'ml-matrix';
 import { z } from 'zod';
-import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
+import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { defineClassifier, type Classifier } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
@@ -21,10 +22,10 @@ interface GaussianNBModel {
 }
 
 interface GaussianNBInstance {
-  train(x: number[][], y: number[], options?: { varSmoothing?: number }): void;
-  predict(x: number[][]): number[];
+  train(x: MlMatrix, y: number[], options?: { varSmoothing?: number }): void;
+  predict(x: MlMatrix): number[];
   /** Added by our patch. */
-  predictLogJoint(x: number[][]): number[][];
+  predictLogJoint(x: MlMatrix): number[][];
   toJSON(): GaussianNBModel;
 }
 
@@ -68,6 +69,15 @@ function checkFinite(x: Matrix, where: string): void {
       );
     }
   }
+}
+
+/** The library's input type, filled row by row (nested number[] arrays are several times slower to build). */
+function toMl(x: Matrix): MlMatrix {
+  const m = new MlMatrix(x.rows, x.cols);
+  // ml-matrix keeps one Float64Array per row in `data` (not in its .d.ts).
+  const rows = (m as unknown as { data: Float64Array[] }).data;
+  for (let i = 0; i < x.rows; i++) rows[i]!.set(x.data.subarray(i * x.cols, (i + 1) * x.cols));
+  return m;
 }
 
 /** Row-wise softmax of log joint probabilities → posterior probabilities (float32, rows × classes). */
@@ -116,7 +126,7 @@ function makeClassifier(params: NaiveBayesParams, initial?: Trained): Classifier
       classes.forEach((c, i) => index.set(c, i));
       const mapped = Array.from(y, (v) => index.get(v)!);
       const nb = new GaussianNB();
-      nb.train(toArrays(x), mapped, { varSmoothing: params.varSmoothing });
+      nb.train(toMl(x), mapped, { varSmoothing: params.varSmoothing });
       const model = nb.toJSON();
       if (!model.calculateProbabilities.every((c) => c.every((v) => (typeof v === 'number' ? Number.isFinite(v) : Number.isFinite(v[0]) && Number.isFinite(v[1]))))) {
         throw new Error('naive-bayes: every feature is constant over the training data, so no variance can be estimated; check the features (or the split) before fitting.');
@@ -127,14 +137,14 @@ function makeClassifier(params: NaiveBayesParams, initial?: Trained): Classifier
     async predict(x) {
       const t = ready(x);
       if (x.rows === 0) return new Int32Array(0);
-      const idx = t.nb.predict(toArrays(x));
+      const idx = t.nb.predict(toMl(x));
       return Int32Array.from(idx, (i) => t.classes[i]!);
     },
 
     async scores(x) {
       const t = ready(x);
       if (x.rows === 0) return createMatrix(0, t.classes.length);
-      return softmaxRows(t.nb.predictLogJoint(toArrays(x)), t.classes.length);
+      return softmaxRows(t.nb.predictLogJoint(toMl(x)), t.classes.length);
     },
 
     async serialize() {
