@@ -1,0 +1,284 @@
+/**
+ * k-nearest neighbours (Euclidean), two exact search engines:
+ * - 'kd-tree': ml-knn 3.0.0's k-d tree, patched (patches/ml-knn+3.0.0.patch). Unpatched, its
+ *   pruning bound was always 0, so every query visited every training point; it also split on the
+ *   label column it appends to each point. Used only as a neighbour index: it is given row indices as
+ *   "labels", and this wrapper votes.
+ * - 'brute': exact distances as matrix products on the tensor engine (src/engine/distance.ts).
+ * - 'auto' (default): the k-d tree up to KD_TREE_MAX_FEATURES features, brute force above (measured:
+ *   in more dimensions the tree visits most points and loses to the matrix product).
+ *
+ * ml-knn's other defects, handled here rather than patched: its vote gives ties to the farthest of the
+ * tied neighbours (this wrapper breaks ties towards the nearest neighbour, or the smallest label as
+ * scikit-learn does, see `ties`); its default k is classes + 1 (ours is 3, as in the scikit-learn
+ * comparison); `toJSON` stores the whole tree as JSON numbers (we serialize the training set as float32
+ * bytes); Float64Array rows throw (we pass number[] rows); NaN queries silently get a label (we reject
+ * non-finite values with an error).
+ */
+import { createRequire } from 'node:module';
+import { z } from 'zod';
+import { BruteForceIndex, type Neighbours } from '../engine/distance.ts';
+import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
+import { defineClassifier, type Classifier } from './plugin.ts';
+
+const require = createRequire(import.meta.url);
+
+type KdPoint = number[];
+interface KdTree {
+  /** [point (features then the appended "label"), Euclidean distance] pairs, in heap order. */
+  nearest(point: number[], maxNodes: number): Array<[KdPoint, number]>;
+}
+interface KnnInstance {
+  kdTree: KdTree;
+}
+type KnnClass = new (dataset: number[][], labels: number[], options: { k: number }) => KnnInstance;
+
+const KNN = require('ml-knn') as KnnClass;
+
+/** Up to this many features 'auto' uses the k-d tree; above it, brute force (see the report for the measurement). */
+export const KD_TREE_MAX_FEATURES = 5;
+export const KD_TREE_ENGINE = 'js k-d tree (ml-knn 3.0.0, patched)';
+const FORMAT = 'digitbench-knn';
+
+export const knnParams = z
+  .object({
+    /** Neighbours that vote (scikit-learn's default is 5; its MNIST comparison uses 3). */
+    k: z.number().int().positive().default(3),
+    /** Exact search engine; 'auto' picks by the number of features. */
+    algorithm: z.enum(['auto', 'kd-tree', 'brute']).default('auto'),
+    /**
+     * When several classes get the most votes: 'nearest' picks the one holding the nearest of their
+     * neighbours; 'smallest-label' picks the smallest label (scikit-learn's rule, via its mode).
+     */
+    ties: z.enum(['nearest', 'smallest-label']).default('nearest'),
+  })
+  .strict();
+
+export type KnnParams = z.infer<typeof knnParams>;
+
+const headerSchema = z
+  .object({
+    format: z.literal(FORMAT),
+    version: z.literal(1),
+    rows: z.number().int().positive(),
+    cols: z.number().int().positive(),
+    /** The params at save time, for inspection; `load` uses the params it is given. */
+    params: z.record(z.string(), z.unknown()),
+  })
+  .strict();
+
+function checkFinite(x: Matrix, where: string): void {
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) {
+      throw new Error(
+        `knn: ${where} has a non-finite value (${d[i]}) at row ${Math.floor(i / x.cols)}, column ${i % x.cols}; clean or impute the features first.`,
+      );
+    }
+  }
+}
+
+interface Model {
+  /** Training rows (a private copy) and their labels. */
+  x: Matrix;
+  y: Int32Array;
+  /** Distinct labels, ascending, and each training row's index into it. */
+  classes: Int32Array;
+  classOf: Int32Array;
+  algorithm: 'kd-tree' | 'brute';
+  kd?: KnnInstance;
+  brute?: BruteForceIndex;
+}
+
+async function buildModel(x: Matrix, y: Int32Array, params: KnnParams): Promise<Model> {
+  const classes = Int32Array.from(new Set(y)).sort();
+  const index = new Map<number, number>();
+  classes.forEach((c, i) => index.set(c, i));
+  const classOf = Int32Array.from(y, (v) => index.get(v)!);
+  const algorithm = params.algorithm === 'auto' ? (x.cols <= KD_TREE_MAX_FEATURES ? 'kd-tree' : 'brute') : params.algorithm;
+  const model: Model = { x, y, classes, classOf, algorithm };
+  if (algorithm === 'kd-tree') {
+    // Row indices stand in for labels: the tree then returns which rows are nearest, and we vote.
+    model.kd = new KNN(toArrays(x), Array.from({ length: x.rows }, (_, i) => i), { k: params.k });
+  } else {
+    model.brute = await BruteForceIndex.create(x);
+  }
+  return model;
+}
+
+/** The k nearest training rows of each query row, nearest first (equal distances: lower row first). */
+async function neighbours(model: Model, q: Matrix, k: number): Promise<Neighbours> {
+  if (model.brute) return model.brute.query(q, k);
+  const kd = model.kd!.kdTree;
+  const indices = new Int32Array(q.rows * k);
+  const distances = new Float64Array(q.rows * k);
+  const last = model.x.cols;
+  const point = new Array<number>(q.cols);
+  for (let r = 0; r < q.rows; r++) {
+    for (let j = 0; j < q.cols; j++) point[j] = q.data[r * q.cols + j]!;
+    const found = kd.nearest(point, k).map(([p, d]) => [d, p[last]!] as const);
+    found.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (let t = 0; t < k; t++) {
+      distances[r * k + t] = found[t]![0];
+      indices[r * k + t] = found[t]![1];
+    }
+  }
+  return { k, indices, distances };
+}
+
+/** Votes per class (rows × classes) and the winner of each row under the tie rule. */
+function vote(model: Model, nb: Neighbours, ties: KnnParams['ties']): { counts: Int32Array; winners: Int32Array } {
+  const c = model.classes.length;
+  const rows = nb.indices.length / nb.k;
+  const counts = new Int32Array(rows * c);
+  const winners = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const o = r * c;
+    let top = 0;
+    for (let t = 0; t < nb.k; t++) {
+      const v = ++counts[o + model.classOf[nb.indices[r * nb.k + t]!]!]!;
+      if (v > top) top = v;
+    }
+    let win = -1;
+    if (ties === 'nearest') {
+      for (let t = 0; t < nb.k && win < 0; t++) {
+        const cls = model.classOf[nb.indices[r * nb.k + t]!]!;
+        if (counts[o + cls] === top) win = cls;
+      }
+    } else {
+      for (let cls = 0; cls < c && win < 0; cls++) if (counts[o + cls] === top) win = cls;
+    }
+    winners[r] = model.classes[win]!;
+  }
+  return { counts, winners };
+}
+
+function makeClassifier(params: KnnParams, initial?: Model): Classifier {
+  let model: Model | undefined = initial;
+  let disposed = false;
+
+  function ready(x: Matrix): Model {
+    if (disposed) throw new Error('knn: this classifier was disposed; create a new one to predict.');
+    if (!model) throw new Error('knn: predict was called before fit; call fit(x, y) first.');
+    if (x.cols !== model.x.cols) {
+      throw new Error(`knn: the model was trained on ${model.x.cols} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
+    }
+    checkFinite(x, 'the input to predict');
+    return model;
+  }
+
+  return {
+    async fit(x, y) {
+      if (disposed) throw new Error('knn: this classifier was disposed; create a new one to fit.');
+      if (x.rows !== y.length) throw new Error(`knn: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
+      if (x.rows === 0 || x.cols === 0) throw new Error('knn: fit got no training data; pass at least one row with at least one feature.');
+      if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} training rows; lower k or train on more rows.`);
+      checkFinite(x, 'the training data');
+      model?.brute?.dispose();
+      model = undefined;
+      // A private copy: the model is the training set, and the caller may reuse its buffers.
+      model = await buildModel(createMatrix(x.rows, x.cols, x.data.slice()), y.slice(), params);
+    },
+
+    async predict(x) {
+      const m = ready(x);
+      if (x.rows === 0) return new Int32Array(0);
+      return vote(m, await neighbours(m, x, params.k), params.ties).winners;
+    },
+
+    /** Fraction of the k neighbours in each class (columns: labels ascending). */
+    async scores(x) {
+      const m = ready(x);
+      const c = m.classes.length;
+      if (x.rows === 0) return createMatrix(0, c);
+      const { counts } = vote(m, await neighbours(m, x, params.k), params.ties);
+      const out = new Float32Array(counts.length);
+      for (let i = 0; i < out.length; i++) out[i] = counts[i]! / params.k;
+      return createMatrix(x.rows, c, out);
+    },
+
+    /** Header (JSON) + training rows as float32 + labels as int32, little-endian. */
+    async serialize() {
+      if (disposed) throw new Error('knn: this classifier was disposed; serialize before dispose.');
+      if (!model) throw new Error('knn: serialize was called before fit; call fit(x, y) first.');
+      checkLittleEndian();
+      const header = new TextEncoder().encode(
+        JSON.stringify({ format: FORMAT, version: 1, rows: model.x.rows, cols: model.x.cols, params }),
+      );
+      const start = align4(4 + header.length);
+      const xBytes = model.x.data.length * 4;
+      const out = new Uint8Array(start + xBytes + model.y.length * 4);
+      new DataView(out.buffer).setUint32(0, header.length, true);
+      out.set(header, 4);
+      out.set(new Uint8Array(model.x.data.buffer, model.x.data.byteOffset, xBytes), start);
+      out.set(new Uint8Array(model.y.buffer, model.y.byteOffset, model.y.length * 4), start + xBytes);
+      return out;
+    },
+
+    engine() {
+      const algorithm = model?.algorithm ?? params.algorithm;
+      if (algorithm === 'kd-tree') return KD_TREE_ENGINE;
+      if (model?.brute) return model.brute.engine;
+      return 'not fitted yet (k-d tree or tfjs brute force, chosen at fit)';
+    },
+
+    dispose() {
+      disposed = true;
+      model?.brute?.dispose();
+      model = undefined;
+    },
+  };
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
+}
+
+function checkLittleEndian(): void {
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+    throw new Error('knn: saved models are little-endian and this machine is big-endian; save and load on a little-endian machine.');
+  }
+}
+
+function parseSaved(bytes: Uint8Array): { x: Matrix; y: Int32Array } {
+  const bad = (why: string) => new Error(`knn: the saved model is not a digitbench knn model (${why}); pass the bytes that serialize() returned.`);
+  checkLittleEndian();
+  if (bytes.length < 4) throw bad('too short');
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(0, true);
+  if (4 + headerLength > bytes.length) throw bad('header length past the end');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headerLength)));
+  } catch {
+    throw bad('header is not JSON');
+  }
+  const r = headerSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw bad(`${issue.path.join('.') || 'header'}: ${issue.message}`);
+  }
+  const { rows, cols } = r.data;
+  const start = align4(4 + headerLength);
+  if (bytes.length !== start + rows * cols * 4 + rows * 4) throw bad(`expected ${start + rows * cols * 4 + rows * 4} bytes, got ${bytes.length}`);
+  // Copies (also aligns): the caller's buffer may be reused.
+  const body = bytes.slice(start);
+  const x = new Float32Array(body.buffer, 0, rows * cols);
+  const y = new Int32Array(body.buffer, rows * cols * 4, rows);
+  return { x: createMatrix(rows, cols, x), y };
+}
+
+export const knn = defineClassifier<KnnParams>({
+  name: 'knn',
+  summary: 'k-nearest neighbours, Euclidean, exact (k-d tree for few features, brute force on tfjs otherwise); scores are vote fractions',
+  input: 'vector',
+  library: 'ml-knn 3.0.0 (patched)',
+  params: knnParams,
+  testParams: {},
+  create: (params) => makeClassifier(params),
+  async load(bytes, params) {
+    const { x, y } = parseSaved(bytes);
+    checkFinite(x, 'the saved training data');
+    if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} saved training rows; lower k.`);
+    return makeClassifier(params, await buildModel(x, y, params));
+  },
+});

@@ -1,0 +1,208 @@
+/**
+ * Exact k-nearest-neighbour search by brute force on the tensor engine.
+ *
+ * The heavy part is one matrix product per block of queries: with xa = [x, ‖x‖²] and qa = [−2q, 1],
+ * qa·xaᵀ = ‖x‖² − 2 q·x, which is the squared distance minus ‖q‖² (the same for every training row).
+ * Downloading and sorting all B × n scores in JS would cost more than the product, so the engine also
+ * reduces them to the minimum of each chunk of `chunk` consecutive training rows, and only those
+ * B × n / chunk minima come back. JS then rescans exactly (float64, in the same order ml-distance-euclidean
+ * sums) only the chunks whose minimum could still hold a neighbour. The float32 minima carry rounding
+ * error, so a chunk is skipped only when its minimum exceeds the current k-th distance by more than a
+ * bound on that error: the result is the exact k nearest, ordered by (distance, training index).
+ */
+import type { Matrix } from './matrix.ts';
+import { getTf, type Tf } from './tf.ts';
+
+export interface Neighbours {
+  /** Neighbours per query row. */
+  k: number;
+  /** rows × k training-row indices, nearest first (ties: lower index first). */
+  indices: Int32Array;
+  /** rows × k Euclidean distances, ascending. */
+  distances: Float64Array;
+}
+
+/** Euclidean distance between query row `qo` of `q` and training row `xo` of `x` (float64, in column order). */
+export function euclideanAt(q: Float32Array, qo: number, x: Float32Array, xo: number, cols: number): number {
+  let s = 0;
+  for (let j = 0; j < cols; j++) {
+    const a = q[qo + j]! - x[xo + j]!;
+    s += a * a;
+  }
+  return Math.sqrt(s);
+}
+
+/** A k-best list ordered by (distance, index); `insert` keeps the k smallest. */
+export class KBest {
+  readonly d: Float64Array;
+  readonly i: Int32Array;
+  constructor(readonly k: number) {
+    this.d = new Float64Array(k).fill(Infinity);
+    this.i = new Int32Array(k).fill(-1);
+  }
+  reset(): void {
+    this.d.fill(Infinity);
+    this.i.fill(-1);
+  }
+  /** The k-th smallest distance so far (Infinity until k were inserted). */
+  get worst(): number {
+    return this.d[this.k - 1]!;
+  }
+  insert(dist: number, index: number): void {
+    const d = this.d;
+    const ix = this.i;
+    let p = this.k - 1;
+    if (dist > d[p]! || (dist === d[p]! && (ix[p]! === -1 ? false : index >= ix[p]!))) return;
+    while (p > 0 && (d[p - 1]! > dist || (d[p - 1]! === dist && ix[p - 1]! > index))) {
+      d[p] = d[p - 1]!;
+      ix[p] = ix[p - 1]!;
+      p--;
+    }
+    d[p] = dist;
+    ix[p] = index;
+  }
+}
+
+export interface BruteForceOptions {
+  /** Training rows per chunk whose minimum score the engine returns (default 16). */
+  chunk?: number;
+  /** Upper bound on the B × n score block, in float32 values (default 4M = 16 MB). */
+  blockValues?: number;
+}
+
+export class BruteForceIndex {
+  private xaT: import('@tensorflow/tfjs').Tensor2D | undefined;
+  private readonly chunks: number;
+  /** Largest ‖x‖ over the training rows, for the rounding-error bound. */
+  private readonly maxNorm: number;
+  /** Work done so far: queries answered and training rows whose exact distance was computed. */
+  readonly stats = { queries: 0, rowsScanned: 0 };
+
+  private constructor(
+    private readonly tf: Tf,
+    private readonly x: Float32Array,
+    readonly rows: number,
+    readonly cols: number,
+    private readonly chunk: number,
+    private readonly blockValues: number,
+    readonly engine: string,
+  ) {
+    this.chunks = Math.ceil(rows / chunk);
+    const padded = this.chunks * chunk;
+    const w = cols + 1;
+    // Transposed ([cols + 1, padded]) once here: a product with transposeB re-transposes n rows per call.
+    const xaT = new Float32Array(w * padded);
+    let maxNorm2 = 0;
+    for (let i = 0; i < rows; i++) {
+      let s = 0;
+      for (let j = 0; j < cols; j++) {
+        const v = x[i * cols + j]!;
+        xaT[j * padded + i] = v;
+        s += v * v;
+      }
+      xaT[cols * padded + i] = s;
+      if (s > maxNorm2) maxNorm2 = s;
+    }
+    // Padding columns score +3e38 (x = 0, ‖x‖² huge): never a chunk minimum below a real row's score.
+    for (let i = rows; i < padded; i++) xaT[cols * padded + i] = 3e38;
+    this.maxNorm = Math.sqrt(maxNorm2);
+    this.xaT = tf.tensor2d(xaT, [w, padded]);
+  }
+
+  /** Uploads the training rows (kept by reference: do not mutate `x.data` afterwards). */
+  static async create(x: Matrix, options: BruteForceOptions = {}): Promise<BruteForceIndex> {
+    const { tf, engine } = await getTf();
+    const chunk = options.chunk ?? 16;
+    return new BruteForceIndex(tf, x.data, x.rows, x.cols, chunk, options.blockValues ?? 4_000_000, engine.description);
+  }
+
+  /** The k nearest training rows of every query row (exact). */
+  async query(q: Matrix, k: number): Promise<Neighbours> {
+    const xaT = this.xaT;
+    if (!xaT) throw new Error('The brute-force neighbour index was disposed; fit the classifier again.');
+    if (q.cols !== this.cols) throw new Error(`Queries have ${q.cols} features but the index holds ${this.cols}.`);
+    if (k < 1 || k > this.rows) throw new Error(`k = ${k} neighbours requested from ${this.rows} training rows.`);
+    const { tf, cols, chunk, chunks } = this;
+    const w = cols + 1;
+    const padded = chunks * chunk;
+    const indices = new Int32Array(q.rows * k);
+    const distances = new Float64Array(q.rows * k);
+    const block = Math.max(1, Math.min(q.rows, Math.floor(this.blockValues / padded)));
+    const qa = new Float32Array(block * w);
+    const best = new KBest(k);
+    const order = new Int32Array(chunks);
+    const scanned = new Uint8Array(chunks);
+    for (let start = 0; start < q.rows; start += block) {
+      const b = Math.min(block, q.rows - start);
+      for (let r = 0; r < b; r++) {
+        for (let j = 0; j < cols; j++) qa[r * w + j] = -2 * q.data[(start + r) * cols + j]!;
+        qa[r * w + cols] = 1;
+      }
+      const minsT = tf.tidy(() => {
+        const scores = tf.matMul(tf.tensor2d(qa.subarray(0, b * w), [b, w]), xaT);
+        return tf.min(tf.reshape(scores, [b, chunks, chunk]), 2);
+      });
+      const mins = (await minsT.data()) as Float32Array;
+      minsT.dispose();
+      for (let r = 0; r < b; r++) {
+        const qi = start + r;
+        this.searchOne(q.data, qi * cols, mins, r * chunks, k, best, order, scanned);
+        indices.set(best.i, qi * k);
+        distances.set(best.d, qi * k);
+      }
+    }
+    return { k, indices, distances };
+  }
+
+  private searchOne(
+    q: Float32Array,
+    qo: number,
+    mins: Float32Array,
+    mo: number,
+    k: number,
+    best: KBest,
+    order: Int32Array,
+    scanned: Uint8Array,
+  ): void {
+    const { x, cols, chunk, chunks, rows } = this;
+    let qn2 = 0;
+    for (let j = 0; j < cols; j++) qn2 += q[qo + j]! * q[qo + j]!;
+    // Float32 rounding of ‖x‖² − 2q·x over cols + 1 terms is far below 1e-5 · (‖q‖ + ‖x‖)².
+    const tol = 1e-5 * (Math.sqrt(qn2) + this.maxNorm) ** 2 + 1e-30;
+    best.reset();
+    scanned.fill(0);
+    this.stats.queries++;
+    const scan = (c: number) => {
+      scanned[c] = 1;
+      const end = Math.min(rows, (c + 1) * chunk);
+      this.stats.rowsScanned += end - c * chunk;
+      for (let i = c * chunk; i < end; i++) best.insert(euclideanAt(q, qo, x, i * cols, cols), i);
+    };
+    // 1. The chunks holding the k smallest minima: at least k real rows, so a finite k-th distance.
+    let m = 0;
+    for (let c = 0; c < chunks; c++) {
+      const v = mins[mo + c]!;
+      if (m < k) {
+        let p = m++;
+        while (p > 0 && mins[mo + order[p - 1]!]! > v) { order[p] = order[p - 1]!; p--; }
+        order[p] = c;
+      } else if (v < mins[mo + order[k - 1]!]!) {
+        let p = k - 1;
+        while (p > 0 && mins[mo + order[p - 1]!]! > v) { order[p] = order[p - 1]!; p--; }
+        order[p] = c;
+      }
+    }
+    for (let t = 0; t < m; t++) scan(order[t]!);
+    // 2. Every other chunk whose minimum could beat the k-th distance (squared, minus ‖q‖²).
+    for (let c = 0; c < chunks; c++) {
+      if (scanned[c]) continue;
+      const worst = best.worst;
+      if (mins[mo + c]! - tol <= worst * worst - qn2) scan(c);
+    }
+  }
+
+  dispose(): void {
+    this.xaT?.dispose();
+    this.xaT = undefined;
+  }
+}
