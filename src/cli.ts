@@ -5,6 +5,12 @@ import { listDatasets, loadDataset } from './data/datasets.ts';
 /** What `npm run experiment` runs with no argument. */
 export const DEFAULT_EXPERIMENT = 'quick';
 
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('use a positive whole number.');
+  return n;
+}
+
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
@@ -37,16 +43,22 @@ export function buildProgram(out: (s: string) => void): Command {
   program
     .command('bench')
     .description('Time loading and the heavy steps on full MNIST; prints medians.')
-    .addOption(new Option('--repeats <n>', 'runs per row (the median is printed)').default('3').argParser((v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('use a positive whole number.');
-      return n;
-    }))
-    .option('--only <rows...>', 'only these rows (load, pca)')
-    .action(async (opts: { repeats: number | string; only?: string[] }) => {
-      const { runBench, formatBench } = await import('./bench/bench.ts');
-      const rows = await runBench({ repeats: Number(opts.repeats), only: opts.only, log: (l) => process.stderr.write(`${l}\n`) });
-      out(`${formatBench(rows)}\n`);
+    .addOption(new Option('--repeats <n>', 'runs per row (the median is printed)').default('3').argParser(positiveInt))
+    .addOption(new Option('--heavy-repeats <n>', 'runs of the rows that take minutes (forest, SVM, CNN)').default('1').argParser(positiveInt))
+    .option('--only <rows...>', 'only these rows: load, pca, nb, tree, forest, knn, svm, lenet, keras')
+    .option('--vs-peers', 'also run scikit-learn / PyTorch on the same work when they are installed, and print the ratios')
+    .action(async (opts: { repeats: number | string; heavyRepeats: number | string; only?: string[]; vsPeers?: boolean }) => {
+      const { runBench, formatBench, BENCH_KEYS } = await import('./bench/bench.ts');
+      const unknown = (opts.only ?? []).filter((k) => !BENCH_KEYS.includes(k));
+      if (unknown.length) throw new Error(`--only: unknown row ${unknown.join(', ')}; use ${BENCH_KEYS.join(', ')}.`);
+      const log = (l: string) => process.stderr.write(`${l}\n`);
+      const rows = await runBench({ repeats: Number(opts.repeats), heavyRepeats: Number(opts.heavyRepeats), only: opts.only, log });
+      let peers;
+      if (opts.vsPeers) {
+        const { runPeers } = await import('./bench/peers.ts');
+        peers = await runPeers(rows.map((r) => r.key), log);
+      }
+      out(`${formatBench(rows, peers)}\n`);
     });
 
   program

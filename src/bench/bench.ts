@@ -1,39 +1,77 @@
 /**
- * `digitbench bench`: times the heavy steps on full MNIST and prints a table of medians.
- * Figures, not assertions: the machines are shared and noisy, so each row is a median of repeats.
+ * `digitbench bench`: the heavy work on full MNIST (official 60,000 / 10,000 split), timed, with the
+ * accuracy and the engine of each row. Figures, not assertions: the machines are shared and noisy, so
+ * each row is the median of its repeats. Classifier rows run in a child process each, like experiment
+ * runs, so one row's memory does not weigh on the next.
  */
-import { load } from '../data/datasets.ts';
+import { load, loadDataset } from '../data/datasets.ts';
+import { makeSplit } from '../data/split.ts';
 import { getTf } from '../engine/tf.ts';
 import { fitPca, projectPca } from '../features/pca.ts';
+import { parsePipeline } from '../features/pipeline.ts';
+import { prepareFeatures } from '../features/prepare.ts';
 import { mapRows } from '../features/step.ts';
+import type { ChildRequest } from '../harness/child.ts';
+import { runIsolated } from '../harness/run.ts';
 import { median, timeRepeated } from './stats.ts';
 
 export interface BenchRow {
+  key: string;
   work: string;
   medianSeconds: number;
   runs: number;
   engine: string;
+  accuracy?: number;
   note?: string;
 }
 
 export interface BenchOptions {
   repeats: number;
+  /** Repeats for rows that take more than a minute (forest, SVM, CNN epochs). */
+  heavyRepeats: number;
   only?: string[];
   log?: (line: string) => void;
 }
 
+const PCA50 = parsePipeline([{ step: 'scale' }, { step: 'pca', components: 50 }]);
+const RAW = parsePipeline([{ step: 'scale' }]);
+
+interface ClassifierWork {
+  key: string;
+  work: string;
+  plugin: string;
+  params: Record<string, unknown>;
+  features: typeof RAW;
+  heavy: boolean;
+  /** Which time the row reports. */
+  measure: 'fit' | 'predict' | 'fit+predict' | 'fit-per-epoch';
+  epochs?: number;
+}
+
+export const CLASSIFIER_WORK: ClassifierWork[] = [
+  { key: 'nb', work: 'Gaussian NB on PCA-50, fit + predict', plugin: 'naive-bayes', params: {}, features: PCA50, heavy: false, measure: 'fit+predict' },
+  { key: 'tree', work: 'decision tree, raw pixels, fit', plugin: 'decision-tree', params: {}, features: RAW, heavy: false, measure: 'fit' },
+  { key: 'forest', work: 'random forest, 100 trees, raw pixels, fit', plugin: 'random-forest', params: { nEstimators: 100 }, features: RAW, heavy: true, measure: 'fit' },
+  { key: 'knn', work: 'k-NN k=3 on PCA-50, predict 10k', plugin: 'knn', params: { k: 3 }, features: PCA50, heavy: false, measure: 'predict' },
+  { key: 'svm', work: 'SVM RBF C=10 gamma=scale on PCA-50, fit + predict', plugin: 'svm', params: { kernel: 'rbf', C: 10, gamma: 'scale' }, features: PCA50, heavy: true, measure: 'fit+predict' },
+  { key: 'lenet', work: 'CNN lenet, 1 epoch', plugin: 'cnn', params: { architecture: 'lenet', epochs: 1 }, features: RAW, heavy: true, measure: 'fit-per-epoch', epochs: 1 },
+  { key: 'keras', work: 'CNN keras-mnist, 1 epoch', plugin: 'cnn', params: { architecture: 'keras-mnist', epochs: 1 }, features: RAW, heavy: true, measure: 'fit-per-epoch', epochs: 1 },
+];
+
+export const BENCH_KEYS = ['load', 'pca', ...CLASSIFIER_WORK.map((w) => w.key)];
+
 export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
   const log = opts.log ?? (() => {});
   const rows: BenchRow[] = [];
-  const want = (name: string) => !opts.only?.length || opts.only.includes(name);
+  const want = (key: string) => !opts.only?.length || opts.only.includes(key);
   const { engine } = await getTf();
 
-  log('loading MNIST …');
-  const loadRuns = await timeRepeated(opts.repeats, () => load('mnist'));
-  const ds = loadRuns.result;
   if (want('load')) {
-    rows.push({ work: 'load MNIST (60k + 10k idx files → Float32)', medianSeconds: median(loadRuns.seconds), runs: opts.repeats, engine: 'node fs' });
+    log('load …');
+    const runs = await timeRepeated(opts.repeats, () => load('mnist'));
+    rows.push({ key: 'load', work: 'load MNIST (60k + 10k idx files → Float32)', medianSeconds: median(runs.seconds), runs: opts.repeats, engine: 'node fs' });
   }
+  const ds = await loadDataset('mnist');
   if (want('pca')) {
     const scale = (m: typeof ds.train.images) => mapRows(m, m.cols, (s, d) => { for (let j = 0; j < s.length; j++) d[j] = s[j]! / 255; });
     const xTrain = scale(ds.train.images);
@@ -41,22 +79,53 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
     log('PCA fit …');
     const fit = await timeRepeated(opts.repeats, () => fitPca(xTrain, { components: 50, oversamples: 20, iterations: 4, seed: 0 }));
     const ratio = fit.result.explainedVarianceRatio.reduce((a, b) => a + b, 0);
-    rows.push({
-      work: 'PCA to 50 components, fit on 60k×784',
-      medianSeconds: median(fit.seconds),
-      runs: opts.repeats,
-      engine: engine.description,
-      note: `explained variance ${(ratio * 100).toFixed(2)}%`,
-    });
-    log('PCA project …');
+    rows.push({ key: 'pca', work: 'PCA to 50 components, fit on 60k×784', medianSeconds: median(fit.seconds), runs: opts.repeats, engine: engine.description, note: `explained variance ${(ratio * 100).toFixed(2)}%` });
     const proj = await timeRepeated(opts.repeats, () => projectPca(fit.result, xTest));
-    rows.push({ work: 'PCA-50 projection of 10k test rows', medianSeconds: median(proj.seconds), runs: opts.repeats, engine: engine.description });
+    rows.push({ key: 'pca-project', work: 'PCA-50 projection of 10k test rows', medianSeconds: median(proj.seconds), runs: opts.repeats, engine: engine.description });
+  }
+
+  const split = makeSplit(ds, { seed: 1 });
+  const work = CLASSIFIER_WORK.filter((w) => want(w.key));
+  if (work.some((w) => w.features === PCA50)) await prepareFeatures(ds, split, PCA50, { seed: 1 }); // cached for the child runs
+  for (const w of work) {
+    const times: number[] = [];
+    let accuracy: number | undefined;
+    let eng = '';
+    let failure: string | undefined;
+    const n = w.heavy ? opts.heavyRepeats : opts.repeats;
+    for (let i = 0; i < n && !failure; i++) {
+      log(`${w.work} (${i + 1}/${n}) …`);
+      const req: ChildRequest = { dataset: 'mnist', split: { seed: 1 }, features: w.features, pluginRef: w.plugin, baseDir: process.cwd(), params: w.params, seed: 1, latencySamples: 0 };
+      const o = await runIsolated(req, { timeoutSeconds: 3600, memoryLimitMb: 12000 });
+      if (o.status !== 'ok') {
+        failure = o.reason;
+        break;
+      }
+      const t = o.result.timing;
+      times.push(w.measure === 'fit' ? t.fitSeconds : w.measure === 'predict' ? t.predictSeconds : w.measure === 'fit+predict' ? t.fitSeconds + t.predictSeconds : t.fitSeconds / (w.epochs ?? 1));
+      accuracy = o.result.metrics.accuracy;
+      eng = o.result.engine;
+    }
+    rows.push(
+      failure
+        ? { key: w.key, work: w.work, medianSeconds: NaN, runs: 0, engine: eng || '?', note: `failed: ${failure}` }
+        : { key: w.key, work: w.work, medianSeconds: median(times), runs: times.length, engine: eng, ...(accuracy !== undefined ? { accuracy } : {}) },
+    );
   }
   return rows;
 }
 
-export function formatBench(rows: BenchRow[]): string {
-  const lines = ['| work | median | runs | engine | note |', '|---|---:|---:|---|---|'];
-  for (const r of rows) lines.push(`| ${r.work} | ${r.medianSeconds.toFixed(3)} s | ${r.runs} | ${r.engine} | ${r.note ?? ''} |`);
+export function formatBench(rows: BenchRow[], peers?: Record<string, { seconds: number; accuracy?: number; engine: string }>): string {
+  const head = ['work', 'median', 'runs', 'accuracy', 'engine', 'note'];
+  if (peers) head.push('peer', 'peer time', 'peer acc.', 'ratio');
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((h) => (['median', 'runs', 'accuracy', 'peer time', 'peer acc.', 'ratio'].includes(h) ? '---:' : '---')).join('|')}|`];
+  for (const r of rows) {
+    const cells = [r.work, Number.isFinite(r.medianSeconds) ? `${r.medianSeconds.toFixed(3)} s` : '—', String(r.runs), r.accuracy !== undefined ? `${(r.accuracy * 100).toFixed(2)}%` : '', r.engine, r.note ?? ''];
+    if (peers) {
+      const p = peers[r.key];
+      cells.push(p?.engine ?? '', p ? `${p.seconds.toFixed(3)} s` : '', p?.accuracy !== undefined ? `${(p.accuracy * 100).toFixed(2)}%` : '', p && Number.isFinite(r.medianSeconds) ? `${(r.medianSeconds / p.seconds).toFixed(2)}×` : '');
+    }
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
   return lines.join('\n');
 }
