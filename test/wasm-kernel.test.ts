@@ -68,10 +68,10 @@ describe('Conv2DBackpropFilter on wasm', () => {
   it('is registered for the wasm backend only, and registering again is a no-op', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
     const config = tf.getKernel('Conv2DBackpropFilter', 'wasm');
-    const matMul = tf.getKernel('BatchMatMul', 'wasm');
+    const wrapped = ['BatchMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum'].map((k) => tf.getKernel(k, 'wasm'));
     registerWasmKernels();
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBe(config);
-    expect(tf.getKernel('BatchMatMul', 'wasm')).toBe(matMul);
+    expect(['BatchMatMul', 'Conv2DBackpropInput', 'MaxPoolGrad', 'Sum'].map((k) => tf.getKernel(k, 'wasm'))).toEqual(wrapped);
     expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')).not.toBe(config);
   });
 
@@ -117,6 +117,57 @@ describe('BatchMatMul on wasm', () => {
     const got = await run('wasm', 'BatchMatMul', inputs, attrs);
     expect(got.shape).toEqual([2, m, n]);
     expect(maxAbsDiff(got.data, ref.data)).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe('MaxPoolGrad on wasm (JS on the heap)', () => {
+  const pools: { x: number[]; filterSize: [number, number]; strides: [number, number]; pad: 'valid' | 'same' }[] = [
+    { x: [2, 8, 8, 5], filterSize: [2, 2], strides: [2, 2], pad: 'valid' },
+    { x: [2, 9, 7, 3], filterSize: [3, 3], strides: [2, 2], pad: 'same' }, // overlapping windows, padding
+    { x: [1, 6, 6, 4], filterSize: [3, 2], strides: [1, 1], pad: 'same' },
+    { x: [2, 7, 9, 3], filterSize: [2, 2], strides: [2, 3], pad: 'valid' },
+  ];
+  it.each(pools.map((c) => [JSON.stringify(c), c] as const))('matches the cpu kernel, ties included: %s', async (_n, c) => {
+    const probe = tf.backend_util.computePool2DInfo(c.x as [number, number, number, number], c.filterSize, c.strides, 1, c.pad);
+    // Values from {0, 0.25, 0.5, 0.75}: many ties, as after a ReLU. The first maximum gets the gradient.
+    const xData = randomData(c.x, 9).map((v) => Math.max(0, Math.round(v * 4) / 4));
+    await tf.setBackend('cpu');
+    const y = tf.maxPool(tf.tensor4d(xData, c.x as [number, number, number, number]), c.filterSize, c.strides, c.pad);
+    const yData = (await y.data()) as Float32Array;
+    y.dispose();
+    await tf.setBackend('wasm');
+    const dyShape = [c.x[0]!, probe.outHeight, probe.outWidth, c.x[3]!];
+    const inputs = {
+      dy: { shape: dyShape, data: randomData(dyShape, 10) },
+      input: { shape: c.x, data: xData },
+      output: { shape: dyShape, data: yData },
+    };
+    const attrs = { filterSize: c.filterSize, strides: c.strides, pad: c.pad };
+    const ref = await run('cpu', 'MaxPoolGrad', inputs, attrs);
+    const got = await run('wasm', 'MaxPoolGrad', inputs, attrs);
+    expect(got.shape).toEqual(ref.shape);
+    expect(maxAbsDiff(got.data, ref.data)).toBeLessThanOrEqual(1e-6);
+  });
+});
+
+describe('Sum on wasm (leading axes as a matMul)', () => {
+  it.each([
+    [[128, 6, 6, 8], [0, 1, 2], false],
+    [[128, 6, 6, 8], [2, 0, 1], true],
+    [[200, 30], 0, false],
+    [[20, 30], 0, false], // too small: the backend's kernel
+    [[128, 6, 7], [1], false], // not leading: the backend's kernel
+    [[128, 6, 7], [0, 1, 2], false], // all axes: the backend's kernel
+  ] as const)('matches the cpu kernel for shape %j, axis %j, keepDims %s', async (shape, axis, keepDims) => {
+    const inputs = { x: { shape: [...shape], data: randomData([...shape], 11) } };
+    const attrs = { axis, keepDims };
+    const ref = await run('cpu', 'Sum', inputs, attrs);
+    const got = await run('wasm', 'Sum', inputs, attrs);
+    expect(got.shape).toEqual(ref.shape);
+    // float32 accumulation of m values in [-1, 1] (the cpu backend sums in float64): error ≲ m·ε.
+    const axes: number[] = typeof axis === 'number' ? [axis] : [...axis];
+    const m = axes.reduce((p: number, a) => p * shape[a]!, 1);
+    expect(maxAbsDiff(got.data, ref.data)).toBeLessThanOrEqual(m * 1.2e-7);
   });
 });
 
