@@ -129,16 +129,20 @@ describe('knn plugin', () => {
   it('brute force returns the exact k nearest, in order (checked against a plain loop)', async () => {
     const x = sliceRows(s.xTrain, 0, 700); // 700 rows: a partial last chunk
     const q = sliceRows(s.xTest, 0, 40);
-    const index = await BruteForceIndex.create(x);
-    const nb = await index.query(q, 5);
-    index.dispose();
     const xs = toArrays(x);
     const qs = toArrays(q);
-    for (let r = 0; r < q.rows; r++) {
-      const all = xs.map((row, i) => [euclidean(qs[r]!, row), i] as const);
-      all.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-      expect(Array.from(nb.indices.subarray(r * 5, r * 5 + 5))).toEqual(all.slice(0, 5).map((e) => e[1]));
-      expect(Array.from(nb.distances.subarray(r * 5, r * 5 + 5))).toEqual(all.slice(0, 5).map((e) => e[0]));
+    const expected = qs.map((qr) => xs.map((row, i) => [euclidean(qr, row), i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]).slice(0, 5));
+    // Default: the product uses the ~300 highest-variance pixels (a lower bound); 1: all 784.
+    for (const boundVariance of [0.9, 1]) {
+      const index = await BruteForceIndex.create(x, { boundVariance });
+      if (boundVariance === 1) expect(index.features.length).toBe(784);
+      else expect(index.features.length).toBeLessThan(0.7 * 784);
+      const nb = await index.query(q, 5);
+      index.dispose();
+      for (let r = 0; r < q.rows; r++) {
+        expect(Array.from(nb.indices.subarray(r * 5, r * 5 + 5))).toEqual(expected[r]!.map((e) => e[1]));
+        expect(Array.from(nb.distances.subarray(r * 5, r * 5 + 5))).toEqual(expected[r]!.map((e) => e[0]));
+      }
     }
   });
 

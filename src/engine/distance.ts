@@ -9,6 +9,12 @@
  * sums) only the chunks whose minimum could still hold a neighbour. The float32 minima carry rounding
  * error, so a chunk is skipped only when its minimum exceeds the current k-th distance by more than a
  * bound on that error: the result is the exact k nearest, ordered by (distance, training index).
+ *
+ * Fewer columns for the product: the squared distance over any subset S of the features is a lower
+ * bound of the full one, so the product may use only the highest-variance features, as long as they
+ * hold most of the variance (PCA output: its first components; raw MNIST: ~300 of 784 pixels hold
+ * 90%). The bound then lets a few more chunks through to the exact rescan, which uses every feature.
+ * The subset is used only when it is clearly smaller than all the features.
  */
 import type { Matrix } from './matrix.ts';
 import { getTf, type Tf } from './tf.ts';
@@ -68,6 +74,36 @@ export interface BruteForceOptions {
   chunk?: number;
   /** Upper bound on the B × n score block, in float32 values (default 4M = 16 MB). */
   blockValues?: number;
+  /** Share of the total variance the product's feature subset must hold (default 0.9; 1 = all features). */
+  boundVariance?: number;
+  /** Use the subset only when it has at most this fraction of the features (default 0.7). */
+  maxBoundFraction?: number;
+}
+
+/**
+ * The highest-variance features holding `share` of the total variance, in decreasing variance order,
+ * or every feature in natural order when that subset is not below `maxFraction` of them.
+ */
+export function boundFeatures(x: Matrix, share: number, maxFraction: number): Int32Array {
+  const { rows, cols, data } = x;
+  const all = Int32Array.from({ length: cols }, (_, j) => j);
+  if (share >= 1 || rows < 2) return all;
+  const mean = new Float64Array(cols);
+  const variance = new Float64Array(cols);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) mean[j]! += data[i * cols + j]!;
+  for (let j = 0; j < cols; j++) mean[j]! /= rows;
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) {
+      const a = data[i * cols + j]! - mean[j]!;
+      variance[j]! += a * a;
+    }
+  }
+  const total = variance.reduce((a, b) => a + b, 0);
+  if (!(total > 0)) return all;
+  const order = Array.from(all).sort((a, b) => variance[b]! - variance[a]! || a - b);
+  let m = 0;
+  for (let cum = 0; m < cols && cum < share * total; m++) cum += variance[order[m]!]!;
+  return m <= maxFraction * cols ? Int32Array.from(order.slice(0, m)) : all;
 }
 
 export class BruteForceIndex {
@@ -83,37 +119,40 @@ export class BruteForceIndex {
     private readonly x: Float32Array,
     readonly rows: number,
     readonly cols: number,
+    /** Features used by the matrix product (all of them, or a high-variance subset giving a lower bound). */
+    readonly features: Int32Array,
     private readonly chunk: number,
     private readonly blockValues: number,
     readonly engine: string,
   ) {
     this.chunks = Math.ceil(rows / chunk);
     const padded = this.chunks * chunk;
-    const w = cols + 1;
-    // Transposed ([cols + 1, padded]) once here: a product with transposeB re-transposes n rows per call.
-    const xaT = new Float32Array(w * padded);
+    const m = features.length;
+    // Transposed ([m + 1, padded]) once here: a product with transposeB re-transposes n rows per call.
+    const xaT = new Float32Array((m + 1) * padded);
     let maxNorm2 = 0;
     for (let i = 0; i < rows; i++) {
       let s = 0;
-      for (let j = 0; j < cols; j++) {
-        const v = x[i * cols + j]!;
-        xaT[j * padded + i] = v;
+      for (let t = 0; t < m; t++) {
+        const v = x[i * cols + features[t]!]!;
+        xaT[t * padded + i] = v;
         s += v * v;
       }
-      xaT[cols * padded + i] = s;
+      xaT[m * padded + i] = s;
       if (s > maxNorm2) maxNorm2 = s;
     }
     // Padding columns score +3e38 (x = 0, ‖x‖² huge): never a chunk minimum below a real row's score.
-    for (let i = rows; i < padded; i++) xaT[cols * padded + i] = 3e38;
+    for (let i = rows; i < padded; i++) xaT[m * padded + i] = 3e38;
     this.maxNorm = Math.sqrt(maxNorm2);
-    this.xaT = tf.tensor2d(xaT, [w, padded]);
+    this.xaT = tf.tensor2d(xaT, [m + 1, padded]);
   }
 
   /** Uploads the training rows (kept by reference: do not mutate `x.data` afterwards). */
   static async create(x: Matrix, options: BruteForceOptions = {}): Promise<BruteForceIndex> {
     const { tf, engine } = await getTf();
+    const features = boundFeatures(x, options.boundVariance ?? 0.9, options.maxBoundFraction ?? 0.7);
     const chunk = options.chunk ?? 16;
-    return new BruteForceIndex(tf, x.data, x.rows, x.cols, chunk, options.blockValues ?? 4_000_000, engine.description);
+    return new BruteForceIndex(tf, x.data, x.rows, x.cols, features, chunk, options.blockValues ?? 4_000_000, engine.description);
   }
 
   /** The k nearest training rows of every query row (exact). */
@@ -122,8 +161,9 @@ export class BruteForceIndex {
     if (!xaT) throw new Error('The brute-force neighbour index was disposed; fit the classifier again.');
     if (q.cols !== this.cols) throw new Error(`Queries have ${q.cols} features but the index holds ${this.cols}.`);
     if (k < 1 || k > this.rows) throw new Error(`k = ${k} neighbours requested from ${this.rows} training rows.`);
-    const { tf, cols, chunk, chunks } = this;
-    const w = cols + 1;
+    const { tf, cols, chunk, chunks, features } = this;
+    const m = features.length;
+    const w = m + 1;
     const padded = chunks * chunk;
     const indices = new Int32Array(q.rows * k);
     const distances = new Float64Array(q.rows * k);
@@ -135,8 +175,8 @@ export class BruteForceIndex {
     for (let start = 0; start < q.rows; start += block) {
       const b = Math.min(block, q.rows - start);
       for (let r = 0; r < b; r++) {
-        for (let j = 0; j < cols; j++) qa[r * w + j] = -2 * q.data[(start + r) * cols + j]!;
-        qa[r * w + cols] = 1;
+        for (let t = 0; t < m; t++) qa[r * w + t] = -2 * q.data[(start + r) * cols + features[t]!]!;
+        qa[r * w + m] = 1;
       }
       const minsT = tf.tidy(() => {
         const scores = tf.matMul(tf.tensor2d(qa.subarray(0, b * w), [b, w]), xaT);
@@ -164,10 +204,11 @@ export class BruteForceIndex {
     order: Int32Array,
     scanned: Uint8Array,
   ): void {
-    const { x, cols, chunk, chunks, rows } = this;
+    const { x, cols, chunk, chunks, rows, features } = this;
+    // ‖q‖² over the product's features: chunk minimum + qn2 is a lower bound of the squared distance.
     let qn2 = 0;
-    for (let j = 0; j < cols; j++) qn2 += q[qo + j]! * q[qo + j]!;
-    // Float32 rounding of ‖x‖² − 2q·x over cols + 1 terms is far below 1e-5 · (‖q‖ + ‖x‖)².
+    for (let t = 0; t < features.length; t++) qn2 += q[qo + features[t]!]! ** 2;
+    // Float32 rounding of ‖x‖² − 2q·x over m + 1 terms is far below 1e-5 · (‖q‖ + ‖x‖)².
     const tol = 1e-5 * (Math.sqrt(qn2) + this.maxNorm) ** 2 + 1e-30;
     best.reset();
     scanned.fill(0);
@@ -193,7 +234,7 @@ export class BruteForceIndex {
       }
     }
     for (let t = 0; t < m; t++) scan(order[t]!);
-    // 2. Every other chunk whose minimum could beat the k-th distance (squared, minus ‖q‖²).
+    // 2. Every other chunk whose lower bound could beat the k-th distance (squared, minus ‖q‖²).
     for (let c = 0; c < chunks; c++) {
       if (scanned[c]) continue;
       const worst = best.worst;
