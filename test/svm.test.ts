@@ -45,6 +45,12 @@ describe('svm on MNIST (2000 train / 1000 test, raw pixels / 255)', () => {
     expect(rbfAccuracy).toBeGreaterThan(0.93);
     const bytes = await c.serialize!();
     expect(savedText(bytes)).toMatch(/^svm_type c_svc\nkernel_type rbf\ngamma /);
+    // gamma 'scale' is scikit-learn's 1 / (features × var(X)), var over every training value.
+    const v = d.xTrain.data;
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length;
+    const gamma = Number(/\ngamma (\S+)\n/.exec(savedText(bytes))![1]);
+    expect(gamma).toBeCloseTo(1 / (784 * variance), 6);
     const back = await svm.load!(bytes, parseParams(svm, {}), ctx);
     expect(await back.predict(d.xTest)).toEqual(pred);
     const x = sliceRows(d.xTest, 0, 100);

@@ -418,15 +418,13 @@ const sixDigits = (v: number) => Number(v.toPrecision(6));
 export function resolveGamma(gamma: SvmParams['gamma'], x: Matrix): number {
   if (typeof gamma === 'number') return sixDigits(gamma);
   if (gamma === 'auto') return sixDigits(1 / x.cols);
-  let sum = 0;
-  let sum2 = 0;
   const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    sum += d[i]!;
-    sum2 += d[i]! * d[i]!;
-  }
+  let sum = 0;
+  for (let i = 0; i < d.length; i++) sum += d[i]!;
   const mean = sum / d.length;
-  const variance = sum2 / d.length - mean * mean;
+  let sum2 = 0;
+  for (let i = 0; i < d.length; i++) sum2 += (d[i]! - mean) ** 2;
+  const variance = sum2 / d.length;
   return variance > 0 ? sixDigits(1 / (x.cols * variance)) : 1;
 }
 
