@@ -189,7 +189,7 @@ function makeClassifier(params: KnnParams, initial?: Model): Classifier {
       return vote(m, await neighbours(m, x, params.k), params.ties).winners;
     },
 
-    /** Fraction of the k neighbours in each class (columns: labels ascending). */
+    /** Fraction of the k neighbours in each class (columns: labels ascending). Its first argmax is the 'smallest-label' rule. */
     async scores(x) {
       const m = ready(x);
       const c = m.classes.length;
