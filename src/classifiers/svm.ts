@@ -8,11 +8,15 @@
  *   mapped to the enums.
  * - Its `predictOneProbability` leaks (785×16 bytes per call for 784 features) and returns garbage for
  *   models trained without probabilities; it exposes no decision values at all.
- * - Its per-row predict is slow (a sparse node loop per kernel value); a dense JS loop over the same model
- *   text reproduces libsvm's decision function (same summation order) and is several times faster.
+ * - `SVM.load` passes the model text through emscripten's stack (length × 4 bytes on a 5 MB stack, unchecked):
+ *   a model text over ~1.3 MB overruns it, and the loaded model silently predicts differently (30 of 300 labels
+ *   changed at 4.6 MB; 273 of 1,000 for the 7 MB full-MNIST PCA-50 model).
+ * - A dense JS loop over the model reproduces libsvm's decision function (same summation order: no label
+ *   differed in our checks) and is as fast as the library's per-row predict (2× faster at 784 features).
  * So after `train` we take `serializeModel()` (libsvm's standard model file), free the wasm memory at once
  * (the training problem alone is rows × (features+1) × 16 bytes of a 2 GB heap shared by every instance),
- * and predict, score and save from the parsed text. `serialize()` bytes hold that text unchanged.
+ * and predict, score and save from the parsed text. `serialize()` bytes hold that text unchanged, so a
+ * model file written by native libsvm's svm-train (same format) loads too.
  *
  * libsvm writes gamma, coef0, rho and probA/B with 6 significant digits; we round gamma and coef0 to 6
  * digits before training, so the saved model predicts with exactly the kernel it was trained with.
