@@ -150,12 +150,12 @@ describe('MaxPoolGrad on wasm (JS on the heap)', () => {
   });
 });
 
-describe('Sum on wasm (leading axes as a matMul)', () => {
+describe('Sum on wasm (leading axes in JS)', () => {
   it.each([
     [[128, 6, 6, 8], [0, 1, 2], false],
     [[128, 6, 6, 8], [2, 0, 1], true],
     [[200, 30], 0, false],
-    [[20, 30], 0, false], // too small: the backend's kernel
+    [[20, 30], 0, false],
     [[128, 6, 7], [1], false], // not leading: the backend's kernel
     [[128, 6, 7], [0, 1, 2], false], // all axes: the backend's kernel
   ] as const)('matches the cpu kernel for shape %j, axis %j, keepDims %s', async (shape, axis, keepDims) => {
@@ -164,10 +164,8 @@ describe('Sum on wasm (leading axes as a matMul)', () => {
     const ref = await run('cpu', 'Sum', inputs, attrs);
     const got = await run('wasm', 'Sum', inputs, attrs);
     expect(got.shape).toEqual(ref.shape);
-    // float32 accumulation of m values in [-1, 1] (the cpu backend sums in float64): error ≲ m·ε.
-    const axes: number[] = typeof axis === 'number' ? [axis] : [...axis];
-    const m = axes.reduce((p: number, a) => p * shape[a]!, 1);
-    expect(maxAbsDiff(got.data, ref.data)).toBeLessThanOrEqual(m * 1.2e-7);
+    // Both accumulate in float64 where the kernel is ours; the backend's own (fallback cases) in float32.
+    expect(maxAbsDiff(got.data, ref.data)).toBeLessThanOrEqual(1e-4);
   });
 });
 
