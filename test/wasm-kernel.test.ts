@@ -152,10 +152,10 @@ describe('MaxPoolGrad on wasm (JS on the heap)', () => {
 
 describe('Sum on wasm (leading axes in JS)', () => {
   it.each([
-    [[128, 6, 6, 8], [0, 1, 2], false],
-    [[128, 6, 6, 8], [2, 0, 1], true],
+    [[128, 6, 6, 16], [0, 1, 2], false],
+    [[128, 6, 6, 32], [2, 0, 1], true],
     [[200, 30], 0, false],
-    [[20, 30], 0, false],
+    [[128, 6, 6, 8], [0, 1, 2], false], // few columns: the backend's kernel
     [[128, 6, 7], [1], false], // not leading: the backend's kernel
     [[128, 6, 7], [0, 1, 2], false], // all axes: the backend's kernel
   ] as const)('matches the cpu kernel for shape %j, axis %j, keepDims %s', async (shape, axis, keepDims) => {
@@ -164,8 +164,11 @@ describe('Sum on wasm (leading axes in JS)', () => {
     const ref = await run('cpu', 'Sum', inputs, attrs);
     const got = await run('wasm', 'Sum', inputs, attrs);
     expect(got.shape).toEqual(ref.shape);
-    // Both accumulate in float64 where the kernel is ours; the backend's own (fallback cases) in float32.
-    expect(maxAbsDiff(got.data, ref.data)).toBeLessThanOrEqual(1e-4);
+    // The cpu backend and ours accumulate in float64; the backend's own kernel (fallback cases) in
+    // float32, whose error grows with the count m of values summed (in [-1, 1]): ≲ m·ε.
+    const axes: number[] = typeof axis === 'number' ? [axis] : [...axis];
+    const m = axes.reduce((p: number, a) => p * shape[a]!, 1);
+    expect(maxAbsDiff(got.data, ref.data)).toBeLessThanOrEqual(Math.max(1e-5, m * 1.2e-7));
   });
 });
 
