@@ -31,7 +31,7 @@ describe('cnn params', () => {
       epochs: 12,
       batchSize: 128,
       learningRate: 0.001,
-      learningRateDecay: 1,
+      learningRateDecay: 0.8,
       patience: 3,
     });
     expect(() => parseParams(cnn, { architecture: 'vgg' })).toThrow(/^Invalid params for classifier "cnn": architecture: /);
@@ -56,8 +56,8 @@ describe('cnn lenet on MNIST 2000/1000', () => {
   });
 
   it('reaches the accuracy floor and reports per-epoch loss and accuracy', () => {
-    // Measured 0.932 (seed 7); floor with a margin.
-    expect(accuracy(firstPred, d.yTest)).toBeGreaterThanOrEqual(0.9);
+    // Measured 0.933 (seed 7, 3 epochs of batch 32); floor with a margin.
+    expect(accuracy(firstPred, d.yTest)).toBeGreaterThanOrEqual(0.91);
     expect(ticks).toHaveLength(3);
     expect(ticks[2]!.loss).toBeLessThan(ticks[0]!.loss as number);
     expect(ticks[2]!.acc).toBeGreaterThan(0.85);

@@ -32,7 +32,7 @@ const params = z
     /** Adam's step size. */
     learningRate: z.number().positive().default(0.001),
     /** The learning rate is multiplied by this after every epoch (1 = constant). */
-    learningRateDecay: z.number().positive().max(1).default(1),
+    learningRateDecay: z.number().positive().max(1).default(0.8),
     /**
      * Early stopping: stop after this many epochs without a lower validation loss, and keep the
      * weights of the best epoch. Needs a validation part (FitOptions.validation); 0 turns it off.
@@ -100,13 +100,21 @@ class CnnClassifier implements Classifier {
   private tf: Tf | undefined;
   private description = 'tfjs (engine not started yet)';
   private model: LayersModel | undefined;
+  private architecture: CnnParams['architecture'];
   private classes: number[] = [];
   private disposed = false;
 
   constructor(
     private readonly params: CnnParams,
     private readonly ctx: ClassifierContext,
-  ) {}
+  ) {
+    this.architecture = params.architecture;
+    // Start the engine now so engine() can name it before the first fit; fit/load await it anyway.
+    getTf().then(
+      ({ engine }) => (this.description = engine.description),
+      () => undefined,
+    );
+  }
 
   private get imageShape(): readonly [number, number] {
     return this.ctx.imageShape ?? [28, 28];
@@ -130,10 +138,11 @@ class CnnClassifier implements Classifier {
   }
 
   /** Adopts a trained model (from fit or load). */
-  adopt(tf: Tf, model: LayersModel, classes: number[]): void {
+  adopt(tf: Tf, model: LayersModel, classes: number[], architecture: CnnParams['architecture']): void {
     this.tf = tf;
     this.model = model;
     this.classes = classes;
+    this.architecture = architecture;
   }
 
   async fit(x: Matrix, y: Int32Array, options: FitOptions = {}): Promise<void> {
@@ -154,9 +163,10 @@ class CnnClassifier implements Classifier {
     this.model = undefined;
     const { architecture, epochs, batchSize, learningRate, learningRateDecay, patience } = this.params;
     const [h, w] = this.imageShape;
+    options.progress?.start(epochs, 'epoch');
     const model = buildModel(tf, architecture, this.imageShape, classes.length, this.ctx.seed);
-    this.adopt(tf, model, classes);
-    const optimizer = tf.train.adam(learningRate);
+    this.adopt(tf, model, classes, architecture);
+    const optimizer = tf.train.adam(learningRate); // holds two scalar variables from here on
     const vars = model.trainableWeights.map((v) => v.read()) as import('@tensorflow/tfjs').Variable[];
     const order = createRng(`${this.ctx.seed}:cnn-shuffle`);
     const prng = seedrandom(`${this.ctx.seed}:cnn-dropout`);
@@ -167,7 +177,6 @@ class CnnClassifier implements Classifier {
     const stats: Tensor[] = [];
     let best: { loss: number; weights: Tensor[] } | undefined;
     let waited = 0;
-    options.progress?.start(epochs, 'epoch');
     try {
       for (let epoch = 0; epoch < epochs; epoch++) {
         // Adam reads its (protected) learningRate at every step.
@@ -315,7 +324,7 @@ class CnnClassifier implements Classifier {
     const header: SavedHeader = {
       format: FORMAT,
       version: 1,
-      architecture: this.params.architecture,
+      architecture: this.architecture,
       imageShape: [...this.imageShape],
       classes: this.classes,
       modelTopology: artifacts!.modelTopology,
@@ -367,7 +376,7 @@ class CnnClassifier implements Classifier {
         weightData,
       }),
     );
-    this.adopt(tf, model, header.classes);
+    this.adopt(tf, model, header.classes, header.architecture);
   }
 }
 
