@@ -1,0 +1,329 @@
+/**
+ * Shared by the decision-tree and random-forest plugins: the typed binding to ml-cart 2.1.1 (patched,
+ * see patches/ml-cart+2.1.1.patch), one forest tree grown from its seed, and trained trees as flat typed
+ * arrays (fast to evaluate, compact to save, transferable between worker threads).
+ */
+import { createRequire } from 'node:module';
+import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { createRng } from '../engine/rng.ts';
+
+const require = createRequire(import.meta.url);
+
+/** The parts of an ml-cart TreeNode read here. */
+export interface CartNode {
+  splitColumn?: number;
+  splitValue?: number;
+  left?: CartNode;
+  right?: CartNode;
+  /** Leaf: class probabilities as a 1 × (max label + 1) ml-matrix row vector. */
+  distribution?: { columns: number; get(row: number, column: number): number };
+}
+
+export interface CartOptions {
+  gainFunction: 'gini' | 'entropy';
+  minNumSamples: number;
+  maxDepth: number;
+  gainThreshold: number;
+  /** Features drawn per split (patch); all when undefined. */
+  maxFeatures?: number;
+  seed?: number;
+}
+
+/** Opaque: a training set sorted once per feature (patch), shareable by many trees and threads. */
+export interface PreparedTrainingSet {
+  readonly nSamples: number;
+  readonly nFeatures: number;
+  readonly nClasses: number;
+}
+
+interface CartTree {
+  root: CartNode;
+  train(x: unknown, y: ArrayLike<number> | undefined, options?: { sampleCounts?: ArrayLike<number> }): void;
+  predict(x: number[][]): number[];
+  toJSON(): unknown;
+}
+
+export interface CartModule {
+  DecisionTreeClassifier: new (options: Partial<CartOptions>) => CartTree;
+  PreparedTrainingSet: new (parts: Record<string, unknown>) => PreparedTrainingSet;
+  prepareTrainingSet(x: unknown, y: ArrayLike<number>): PreparedTrainingSet;
+  /** Work counters of the patched split search (tests guard its complexity with them). */
+  splitSearchStats: {
+    nodes: number;
+    sweptSamples: number;
+    gatheredSamples: number;
+    partitionedSamples: number;
+    exactEvaluations: number;
+    exactEvaluationWork: number;
+  };
+  resetSplitSearchStats(): void;
+}
+
+interface WrapperMatrix1DClass {
+  new (data: ArrayLike<number>, options: { rows: number }): unknown;
+}
+
+export const cart = require('ml-cart') as CartModule;
+const { WrapperMatrix1D } = require('ml-matrix') as { WrapperMatrix1D: WrapperMatrix1DClass };
+
+/** Sorts every feature of x once (the patched ml-cart reads x through a view, without copying it to number[][]). */
+export function prepare(x: Matrix, y: Int32Array): PreparedTrainingSet {
+  return cart.prepareTrainingSet(new WrapperMatrix1D(x.data, { rows: x.rows }), y);
+}
+
+/** The typed-array fields of a prepared set, for sharing it with worker threads. */
+export function preparedParts(p: PreparedTrainingSet): Record<string, unknown> {
+  return { ...(p as unknown as Record<string, unknown>) };
+}
+
+export function preparedFromParts(parts: Record<string, unknown>): PreparedTrainingSet {
+  return new cart.PreparedTrainingSet(parts);
+}
+
+/**
+ * A tree: nodes in pre-order, so a split node's left child is the next node.
+ * feature[i] ≥ 0: x[feature] < threshold[i] goes to i + 1, else to child[i].
+ * feature[i] = -1: a leaf predicting class index child[i] (into the model's ascending classes).
+ */
+export interface FlatTree {
+  feature: Int32Array;
+  threshold: Float64Array;
+  child: Int32Array;
+  /** Optional leaf class probabilities, nodes × classes (zero rows at split nodes). */
+  proba?: Float32Array;
+}
+
+/**
+ * Flattens an ml-cart tree. A leaf predicts what ml-cart's predict returns: the first most probable
+ * label of its distribution (Matrix#maxRowIndex), mapped to its index in `classes`.
+ */
+export function flattenTree(root: CartNode, classes: Int32Array, withProba: boolean): FlatTree {
+  const classIndex = new Map<number, number>();
+  classes.forEach((c, i) => classIndex.set(c, i));
+  const feature: number[] = [];
+  const threshold: number[] = [];
+  const child: number[] = [];
+  const proba: number[] = [];
+  const C = classes.length;
+  // explicit stack: [node, index of the parent whose right child this is (or -1)]
+  const stack: Array<[CartNode, number]> = [[root, -1]];
+  while (stack.length > 0) {
+    const [node, parent] = stack.pop()!;
+    const i = feature.length;
+    if (parent >= 0) child[parent] = i;
+    if (node.left && node.right) {
+      feature.push(node.splitColumn!);
+      threshold.push(node.splitValue!);
+      child.push(-1);
+      if (withProba) for (let c = 0; c < C; c++) proba.push(0);
+      stack.push([node.right, i], [node.left, -1]);
+    } else {
+      const d = node.distribution!;
+      let best = 0;
+      for (let j = 1; j < d.columns; j++) if (d.get(0, j) > d.get(0, best)) best = j;
+      const index = classIndex.get(best);
+      if (index === undefined) throw new Error(`cart: a leaf predicts label ${best}, which is not a training label; this is a bug.`);
+      feature.push(-1);
+      threshold.push(0);
+      child.push(index);
+      if (withProba) {
+        for (let c = 0; c < C; c++) {
+          const label = classes[c]!;
+          proba.push(label < d.columns ? d.get(0, label) : 0);
+        }
+      }
+    }
+  }
+  return {
+    feature: Int32Array.from(feature),
+    threshold: Float64Array.from(threshold),
+    child: Int32Array.from(child),
+    ...(withProba ? { proba: Float32Array.from(proba) } : {}),
+  };
+}
+
+/** The leaf each row of x reaches. */
+export function leaves(tree: FlatTree, x: Matrix): Int32Array {
+  const { feature, threshold, child } = tree;
+  const out = new Int32Array(x.rows);
+  const data = x.data;
+  for (let r = 0; r < x.rows; r++) {
+    const base = r * x.cols;
+    let node = 0;
+    let f = feature[0]!;
+    while (f >= 0) {
+      node = data[base + f]! < threshold[node]! ? node + 1 : child[node]!;
+      f = feature[node]!;
+    }
+    out[r] = node;
+  }
+  return out;
+}
+
+/** Adds one vote per row for the class each row's leaf predicts (votes: rows × classes). */
+export function addVotes(tree: FlatTree, x: Matrix, votes: Int32Array, nClasses: number): void {
+  const reached = leaves(tree, x);
+  for (let r = 0; r < x.rows; r++) votes[r * nClasses + tree.child[reached[r]!]!]!++;
+}
+
+/** Per-row vote fractions (rows × classes) and the winners (first most voted class index: the smallest label). */
+export function tally(votes: Int32Array, rows: number, nClasses: number, nTrees: number): { scores: Matrix; winners: Int32Array } {
+  const scores = new Float32Array(rows * nClasses);
+  const winners = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 0; c < nClasses; c++) {
+      const v = votes[r * nClasses + c]!;
+      scores[r * nClasses + c] = v / nTrees;
+      if (v > votes[r * nClasses + best]!) best = c;
+    }
+    winners[r] = best;
+  }
+  return { scores: createMatrix(rows, nClasses, scores), winners };
+}
+
+export interface ForestTreeSettings {
+  /** Rows drawn with replacement per tree (bootstrap), or null: every row once. */
+  draws: number | null;
+  /** ctx.seed of the run; tree t's randomness depends only on (seed, t). */
+  seed: number;
+  cartOptions: CartOptions;
+}
+
+/**
+ * Grows forest tree number t: a bootstrap sample (row counts, no copy of the data) and a split seed,
+ * both from (seed, t) only, so a forest is the same whatever the number of threads building it.
+ */
+export function growForestTree(prepared: PreparedTrainingSet, t: number, settings: ForestTreeSettings, classes: Int32Array): FlatTree {
+  const rng = createRng(`${settings.seed}/tree/${t}`);
+  let counts: Int32Array | undefined;
+  if (settings.draws !== null) {
+    const n = prepared.nSamples;
+    counts = new Int32Array(n);
+    for (let i = 0; i < settings.draws; i++) counts[rng.int(n)]!++;
+  }
+  const tree = new cart.DecisionTreeClassifier({ ...settings.cartOptions, seed: rng.int(2 ** 31) });
+  tree.train(prepared, undefined, counts ? { sampleCounts: counts } : {});
+  return flattenTree(tree.root, classes, false);
+}
+
+/** Distinct labels, ascending, after checking they are integers ≥ 0 (ml-cart indexes class counts by label). */
+export function labelClasses(y: Int32Array, who: string): Int32Array {
+  for (let i = 0; i < y.length; i++) {
+    if (y[i]! < 0) throw new Error(`${who}: label ${y[i]} at row ${i} is negative; ml-cart needs labels ≥ 0, so map the labels to 0..k−1 first.`);
+  }
+  return Int32Array.from(new Set(y)).sort();
+}
+
+export function checkTrainingData(x: Matrix, y: Int32Array, who: string): void {
+  if (x.rows !== y.length) throw new Error(`${who}: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
+  if (x.rows === 0 || x.cols === 0) throw new Error(`${who}: fit got no training data; pass at least one row with at least one feature.`);
+  checkFinite(x, who, 'the training data');
+}
+
+export function checkFinite(x: Matrix, who: string, where: string): void {
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) {
+      throw new Error(
+        `${who}: ${where} has a non-finite value (${d[i]}) at row ${Math.floor(i / x.cols)}, column ${i % x.cols}; clean or impute the features first.`,
+      );
+    }
+  }
+}
+
+// ---- saved models: a JSON header, then each tree's arrays (little-endian, 8-byte aligned) ----
+
+export interface SavedHeader {
+  format: 'digitbench-cart';
+  version: 1;
+  kind: string;
+  nFeatures: number;
+  classes: number[];
+  /** Node count of each tree. */
+  nodes: number[];
+  withProba: boolean;
+  params: Record<string, unknown>;
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+function checkLittleEndian(who: string): void {
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+    throw new Error(`${who}: saved models are little-endian and this machine is big-endian; save and load on a little-endian machine.`);
+  }
+}
+
+function treeBytes(nodes: number, nClasses: number, withProba: boolean): number {
+  return align8(nodes * 16 + (withProba ? nodes * nClasses * 4 : 0));
+}
+
+export function saveTrees(header: Omit<SavedHeader, 'format' | 'version' | 'nodes' | 'withProba'>, trees: FlatTree[], who: string): Uint8Array {
+  checkLittleEndian(who);
+  const withProba = trees.every((t) => t.proba !== undefined);
+  const full: SavedHeader = { format: 'digitbench-cart', version: 1, ...header, nodes: trees.map((t) => t.feature.length), withProba };
+  const head = new TextEncoder().encode(JSON.stringify(full));
+  const C = header.classes.length;
+  const start = align8(4 + head.length);
+  let size = start;
+  for (const t of trees) size += treeBytes(t.feature.length, C, withProba);
+  const out = new Uint8Array(size);
+  new DataView(out.buffer).setUint32(0, head.length, true);
+  out.set(head, 4);
+  let at = start;
+  for (const t of trees) {
+    const n = t.feature.length;
+    out.set(new Uint8Array(t.threshold.buffer, t.threshold.byteOffset, n * 8), at);
+    out.set(new Uint8Array(t.feature.buffer, t.feature.byteOffset, n * 4), at + n * 8);
+    out.set(new Uint8Array(t.child.buffer, t.child.byteOffset, n * 4), at + n * 12);
+    if (withProba) out.set(new Uint8Array(t.proba!.buffer, t.proba!.byteOffset, n * C * 4), at + n * 16);
+    at += treeBytes(n, C, withProba);
+  }
+  return out;
+}
+
+export function loadTrees(bytes: Uint8Array, kind: string, who: string): { header: SavedHeader; trees: FlatTree[] } {
+  checkLittleEndian(who);
+  const bad = (why: string) => new Error(`${who}: the saved model is not a digitbench ${kind} model (${why}); pass the bytes that serialize() returned.`);
+  if (bytes.length < 4) throw bad('too short');
+  const headLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(0, true);
+  if (4 + headLength > bytes.length) throw bad('header length past the end');
+  let header: SavedHeader;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + headLength))) as SavedHeader;
+  } catch {
+    throw bad('header is not JSON');
+  }
+  if (header.format !== 'digitbench-cart' || header.version !== 1) throw bad(`format ${String(header.format)} version ${String(header.version)}`);
+  if (header.kind !== kind) throw bad(`it is a ${String(header.kind)} model`);
+  const C = header.classes.length;
+  let size = align8(4 + headLength);
+  for (const n of header.nodes) size += treeBytes(n, C, header.withProba);
+  if (size !== bytes.length) throw bad(`expected ${size} bytes, got ${bytes.length}`);
+  // one aligned copy: the caller's buffer may be reused
+  const body = bytes.slice(align8(4 + headLength));
+  const trees: FlatTree[] = [];
+  let at = 0;
+  for (const n of header.nodes) {
+    trees.push({
+      threshold: new Float64Array(body.buffer, at, n),
+      feature: new Int32Array(body.buffer, at + n * 8, n),
+      child: new Int32Array(body.buffer, at + n * 12, n),
+      ...(header.withProba ? { proba: new Float32Array(body.buffer, at + n * 16, n * C) } : {}),
+    });
+    at += treeBytes(n, C, header.withProba);
+  }
+  trees.forEach((t, k) => {
+    const n = t.feature.length;
+    for (let i = 0; i < n; i++) {
+      const f = t.feature[i]!;
+      const c = t.child[i]!;
+      // pre-order: a split's children come after it; a leaf names a class
+      const ok = f >= 0 ? f < header.nFeatures && i + 1 < n && c > i + 1 && c < n : f === -1 && c >= 0 && c < C;
+      if (!ok) throw bad(`tree ${k}, node ${i} is inconsistent`);
+    }
+  });
+  return { header, trees };
+}

@@ -1,0 +1,273 @@
+/**
+ * A random forest of CART trees, scikit-learn style: bootstrap samples, and sqrt(features) drawn at
+ * every split. The trees are ml-cart 2.1.1's (patched, patches/ml-cart+2.1.1.patch); the forest loop
+ * is this wrapper, which replaces ml-random-forest 2.1.0's:
+ * - ml-random-forest draws the features once per tree (with replacement), so each tree sees a fixed
+ *   28 of 784 pixels; scikit-learn draws them at every split. Drawing per split belongs to the split
+ *   search, so it is in the ml-cart patch (options maxFeatures and seed); here it is only passed on.
+ * - its maxSamples takes the first rows rather than a random sample: here each tree draws `maxSamples`
+ *   rows with replacement from all rows.
+ * - its predictProbability is wrong (a reduce without an initial value); scores here are vote fractions.
+ * - it copies the training set twice per tree (bootstrap rows, then bagged columns, as float64
+ *   matrices); here the set is sorted once and shared by all trees, a bootstrap sample is row counts.
+ * - its training is one synchronous loop; here trees can be grown in worker threads.
+ * (patches/ml-random-forest+2.1.0.patch fixes predictProbability and maxSamples in the library itself.)
+ *
+ * Tree t's bootstrap sample and split seed depend only on (seed, t): the same forest for any number of
+ * threads. predict takes the class with the most votes (ties: the smallest label).
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import type { Matrix } from '../engine/matrix.ts';
+import {
+  addVotes,
+  checkFinite,
+  checkTrainingData,
+  growForestTree,
+  labelClasses,
+  loadTrees,
+  prepare,
+  preparedParts,
+  saveTrees,
+  tally,
+  type FlatTree,
+  type ForestTreeSettings,
+  type PreparedTrainingSet,
+} from './cart-trees.ts';
+import { cartOptions } from './decision-tree.ts';
+import { defineClassifier, type Classifier, type FitOptions } from './plugin.ts';
+
+const WHO = 'random-forest';
+
+export const randomForestParams = z
+  .object({
+    /** Trees (scikit-learn's default: 100; ml-random-forest's: 50). */
+    nEstimators: z.number().int().positive().max(100000).default(100),
+    /**
+     * Features drawn at each split: 'sqrt' (scikit-learn's default for classifiers), 'log2', 'all',
+     * an integer ≥ 1 (a count) or a fraction in (0, 1).
+     */
+    maxFeatures: z.union([z.enum(['sqrt', 'log2', 'all']), z.number().positive()]).default('sqrt'),
+    /** Each tree learns from a bootstrap sample (rows drawn with replacement); false: every tree sees every row. */
+    bootstrap: z.boolean().default(true),
+    /** Rows drawn per bootstrap sample: null = as many as the training set, an integer ≥ 1, or a fraction in (0, 1]. */
+    maxSamples: z.number().positive().nullable().default(null),
+    gainFunction: z.enum(['gini', 'entropy']).default('gini'),
+    /** Deepest split level; null grows until the leaves are pure (scikit-learn's default). */
+    maxDepth: z.number().int().positive().nullable().default(null),
+    /** Nodes with at most this many rows (counting bootstrap repeats) become leaves; 1 = scikit-learn's min_samples_split=2. */
+    minNumSamples: z.number().int().positive().default(1),
+    gainThreshold: z.number().min(0).default(0),
+    /** Worker threads growing trees; null: up to 2, and none for small jobs. Results do not depend on it. */
+    threads: z.number().int().positive().max(64).nullable().default(null),
+  })
+  .strict();
+
+export type RandomForestParams = z.infer<typeof randomForestParams>;
+
+/** Below this much work (trees × rows × features) worker start-up outweighs the gain. */
+const SMALL_JOB = 2e8;
+
+function featuresPerSplit(p: RandomForestParams, nFeatures: number): number {
+  const m = p.maxFeatures;
+  let k: number;
+  if (m === 'sqrt') k = Math.floor(Math.sqrt(nFeatures));
+  else if (m === 'log2') k = Math.floor(Math.log2(nFeatures));
+  else if (m === 'all') k = nFeatures;
+  else if (Number.isInteger(m)) k = m;
+  else if (m < 1) k = Math.floor(m * nFeatures);
+  else throw new Error(`${WHO}: maxFeatures ${m} is neither a whole number of features nor a fraction below 1; use e.g. 28 or 0.05.`);
+  if (k > nFeatures) throw new Error(`${WHO}: maxFeatures is ${k} but the data has ${nFeatures} features; use at most ${nFeatures} or 'all'.`);
+  return Math.max(1, k);
+}
+
+function drawsPerTree(p: RandomForestParams, nRows: number): number | null {
+  if (!p.bootstrap) {
+    if (p.maxSamples !== null) throw new Error(`${WHO}: maxSamples needs bootstrap: true (without bootstrap every tree sees every row); drop maxSamples or set bootstrap.`);
+    return null;
+  }
+  const m = p.maxSamples;
+  if (m === null) return nRows;
+  if (Number.isInteger(m) && m > 1) {
+    if (m > nRows) throw new Error(`${WHO}: maxSamples is ${m} but there are ${nRows} training rows; use at most ${nRows} or a fraction.`);
+    return m;
+  }
+  if (m > 1) throw new Error(`${WHO}: maxSamples ${m} is neither a whole number of rows nor a fraction up to 1; use e.g. 5000 or 0.5.`);
+  return Math.max(1, Math.round(m * nRows));
+}
+
+function threadsFor(p: RandomForestParams, x: Matrix): number {
+  if (p.threads !== null) return Math.min(p.threads, p.nEstimators);
+  if (p.nEstimators * x.rows * x.cols < SMALL_JOB) return 1;
+  return Math.max(1, Math.min(2, availableParallelism(), p.nEstimators));
+}
+
+interface Model {
+  trees: FlatTree[];
+  classes: Int32Array;
+  nFeatures: number;
+}
+
+function makeClassifier(params: RandomForestParams, seed: number, initial?: Model): Classifier {
+  let model = initial;
+  let disposed = false;
+  let threadsUsed = 0;
+
+  function ready(x: Matrix): Model {
+    if (disposed) throw new Error(`${WHO}: this classifier was disposed; create a new one to predict.`);
+    if (!model) throw new Error(`${WHO}: predict was called before fit; call fit(x, y) first.`);
+    if (x.cols !== model.nFeatures) {
+      throw new Error(`${WHO}: the model was trained on ${model.nFeatures} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
+    }
+    checkFinite(x, WHO, 'the input to predict');
+    return model;
+  }
+
+  function vote(x: Matrix) {
+    const m = ready(x);
+    const C = m.classes.length;
+    const votes = new Int32Array(x.rows * C);
+    for (const tree of m.trees) addVotes(tree, x, votes, C);
+    return { m, ...tally(votes, x.rows, C, m.trees.length) };
+  }
+
+  return {
+    async fit(x, y, options) {
+      if (disposed) throw new Error(`${WHO}: this classifier was disposed; create a new one to fit.`);
+      checkTrainingData(x, y, WHO);
+      const classes = labelClasses(y, WHO);
+      const settings: ForestTreeSettings = {
+        draws: drawsPerTree(params, x.rows),
+        seed,
+        cartOptions: { ...cartOptions(params), maxFeatures: featuresPerSplit(params, x.cols) },
+      };
+      const prepared = prepare(x, y);
+      const threads = threadsFor(params, x);
+      options?.progress?.start(params.nEstimators, 'tree');
+      const trees =
+        threads > 1
+          ? await growInWorkers(prepared, settings, classes, params.nEstimators, threads, options)
+          : growHere(prepared, settings, classes, params.nEstimators, options);
+      threadsUsed = threads;
+      model = { trees, classes, nFeatures: x.cols };
+    },
+
+    async predict(x) {
+      const { m, winners } = vote(x);
+      return Int32Array.from(winners, (c) => m.classes[c]!);
+    },
+
+    /** The fraction of trees voting for each class (columns: labels ascending); rows sum to 1. */
+    async scores(x) {
+      return vote(x).scores;
+    },
+
+    async serialize() {
+      if (disposed) throw new Error(`${WHO}: this classifier was disposed; serialize before dispose.`);
+      if (!model) throw new Error(`${WHO}: serialize was called before fit; call fit(x, y) first.`);
+      return saveTrees({ kind: WHO, nFeatures: model.nFeatures, classes: Array.from(model.classes), params }, model.trees, WHO);
+    },
+
+    engine: () => (threadsUsed > 1 ? `js, ${threadsUsed} worker threads` : 'js'),
+
+    dispose() {
+      disposed = true;
+      model = undefined;
+    },
+  };
+}
+
+function growHere(prepared: PreparedTrainingSet, settings: ForestTreeSettings, classes: Int32Array, n: number, options?: FitOptions): FlatTree[] {
+  const trees: FlatTree[] = [];
+  for (let t = 0; t < n; t++) {
+    trees.push(growForestTree(prepared, t, settings, classes));
+    options?.progress?.tick({ nodes: trees[t]!.feature.length });
+  }
+  return trees;
+}
+
+/** A typed array's copy on a SharedArrayBuffer (the workers read the sorted training set without copies). */
+function shared(value: unknown): unknown {
+  if (!ArrayBuffer.isView(value) || value instanceof DataView) return value;
+  const a = value as unknown as { constructor: new (b: SharedArrayBuffer) => { set(v: unknown): void }; byteLength: number };
+  const copy = new a.constructor(new SharedArrayBuffer(a.byteLength));
+  copy.set(value);
+  return copy;
+}
+
+const require = createRequire(import.meta.url);
+/** tsx's ESM API: a worker registers it, then imports the TypeScript worker module. */
+const tsxApi = new URL('dist/esm/api/index.mjs', pathToFileURL(require.resolve('tsx/package.json'))).href;
+
+function growInWorkers(
+  prepared: PreparedTrainingSet,
+  settings: ForestTreeSettings,
+  classes: Int32Array,
+  n: number,
+  threads: number,
+  options?: FitOptions,
+): Promise<FlatTree[]> {
+  const parts = Object.fromEntries(Object.entries(preparedParts(prepared)).map(([k, v]) => [k, shared(v)]));
+  const entry = new URL('./random-forest-worker.ts', import.meta.url).href;
+  const boot = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
+  const trees = new Array<FlatTree>(n);
+  return new Promise((resolve, reject) => {
+    const workers: Worker[] = [];
+    let next = 0;
+    let done = 0;
+    let failed = false;
+    const stop = () => workers.forEach((w) => void w.terminate());
+    const give = (w: Worker) => {
+      if (next < n) w.postMessage({ tree: next++ });
+      else w.postMessage({ tree: -1 });
+    };
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(boot, { eval: true, workerData: { parts, settings, classes } });
+      workers.push(w);
+      w.on('message', (msg: { ready?: true; tree?: number; flat?: FlatTree; error?: string }) => {
+        if (failed) return;
+        if (msg.error !== undefined) {
+          failed = true;
+          stop();
+          reject(new Error(`${WHO}: a worker thread failed while growing trees: ${msg.error}`));
+          return;
+        }
+        if (msg.flat !== undefined && msg.tree !== undefined) {
+          trees[msg.tree] = msg.flat;
+          done++;
+          options?.progress?.tick({ nodes: msg.flat.feature.length });
+          if (done === n) {
+            stop();
+            resolve(trees);
+            return;
+          }
+        }
+        give(w);
+      });
+      w.on('error', (err) => {
+        if (failed) return;
+        failed = true;
+        stop();
+        reject(new Error(`${WHO}: a worker thread failed to run (${err.message}); set threads: 1 to grow the trees in this thread.`));
+      });
+    }
+  });
+}
+
+export const randomForest = defineClassifier<RandomForestParams>({
+  name: 'random-forest',
+  summary: 'Random forest of CART trees (bootstrap, sqrt(features) per split, as scikit-learn); scores are vote fractions',
+  input: 'vector',
+  library: 'ml-cart 2.1.1 (patched) trees; forest loop replaces ml-random-forest 2.1.0',
+  params: randomForestParams,
+  testParams: { nEstimators: 10, threads: 1 },
+  create: (params, ctx) => makeClassifier(params, ctx.seed),
+  async load(bytes, params, ctx) {
+    const { header, trees } = loadTrees(bytes, WHO, WHO);
+    if (trees.length === 0) throw new Error(`${WHO}: the saved model has no trees; pass the bytes that serialize() returned.`);
+    return makeClassifier(params, ctx.seed, { trees, classes: Int32Array.from(header.classes), nFeatures: header.nFeatures });
+  },
+});
