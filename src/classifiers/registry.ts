@@ -6,12 +6,14 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cnn } from './cnn.ts';
+import { decisionTree } from './decision-tree.ts';
 import { knn } from './knn.ts';
 import { naiveBayes } from './naive-bayes.ts';
+import { randomForest } from './random-forest.ts';
 import { defineClassifier, type ClassifierPlugin } from './plugin.ts';
 import { svm } from './svm.ts';
 
-export const builtins: readonly ClassifierPlugin[] = [knn, svm, naiveBayes, cnn];
+export const builtins: readonly ClassifierPlugin[] = [knn, svm, naiveBayes, decisionTree, randomForest, cnn];
 
 export function builtinNames(): string[] {
   return builtins.map((p) => p.name);
