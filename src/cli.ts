@@ -72,7 +72,7 @@ export function buildProgram(out: (s: string) => void): Command {
       const { runExperiment } = await import('./harness/run.ts');
       const { consoleEvents } = await import('./harness/console.ts');
       const exp = await loadExperiment(experimentPath(ref));
-      const summary = await runExperiment(exp, { fresh: opts.fresh, outDir: opts.out, events: consoleEvents(exp.runs.length) });
+      const summary = await runExperiment(exp, { fresh: opts.fresh, outDir: opts.out, events: consoleEvents() });
       out(`${summary.ran} run(s) done, ${summary.skipped} already finished, ${summary.failed} failed. Report: ${summary.report}\n`);
       if (summary.rows.some((r) => r.status !== 'ok')) {
         throw new Error(`${summary.rows.filter((r) => r.status !== 'ok').length} run(s) did not finish; see the report's failures section, fix, and run again to retry only those.`);

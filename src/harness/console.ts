@@ -14,20 +14,29 @@ function name(run: RunSpec): string {
   return `${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''}`;
 }
 
-export function consoleEvents(total: number, stream: NodeJS.WriteStream = process.stderr): Partial<RunEvents> {
+export function consoleEvents(stream: NodeJS.WriteStream = process.stderr): Partial<RunEvents> {
   if (!stream.isTTY) {
-    let todo = total;
+    let every = 1;
+    let ticks = 0;
+    let steps = 0;
+    let unit = '';
     return {
       note: (m) => stream.write(`${m}\n`),
       skip: (run) => stream.write(`skip ${name(run)} (finished in an earlier run)\n`),
-      start: (run, pos, n) => {
-        todo = n;
-        stream.write(`[${pos + 1}/${n}] ${name(run)} …\n`);
-      },
+      start: (run, pos, n) => stream.write(`[${pos + 1}/${n}] ${name(run)} …\n`),
       progress: (run, m) => {
-        if (m.phase === 'tick' && m.info) stream.write(`  ${name(run)}: ${Object.entries(m.info).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+        if (m.phase === 'fit' && m.total) {
+          // About ten lines per run at most (epochs are few; a forest has hundreds of trees).
+          every = Math.max(1, Math.ceil(m.total / 10));
+          ticks = 0;
+          steps = m.total;
+          unit = m.unit ?? 'steps';
+        } else if (m.phase === 'tick' && ++ticks % every === 0) {
+          const info = m.info ? Object.entries(m.info).map(([k, v]) => `${k}=${v}`).join(' ') : '';
+          stream.write(`  ${name(run)}: ${unit} ${ticks}/${steps} ${info}\n`);
+        }
       },
-      done: (run, row) => stream.write(`  ${name(run)}: ${describe(row)}${todo ? '' : ''}\n`),
+      done: (run, row) => stream.write(`  ${name(run)}: ${describe(row)}\n`),
     };
   }
   const multi = new cliProgress.MultiBar(
