@@ -10,6 +10,11 @@
  * The last layer outputs logits; training uses softmax cross-entropy on them (the stable form of a
  * softmax layer + categorical cross-entropy) and scores() applies the softmax. Optimizer: Adam.
  *
+ * Defaults (lenet, 12 epochs, batch 128, Adam 1e-3 × 0.8 per epoch) reached 99.02% on the full MNIST
+ * test set in 353 s of training on wasm (one thread, ~27 s/epoch). keras-mnist takes ~400 s/epoch there
+ * (98.55% after one epoch): its second convolution is ~8 GFLOP per batch of 128, and one wasm thread
+ * does ~15–20 GFLOP/s.
+ *
  * Our own training loop (not model.fit): batches shuffled with createRng(seed); layer initializers
  * seeded from the seed; dropout masks (tfjs draws their seeds from Math.random) come from a seeded
  * Math.random installed only while a batch runs synchronously, so nothing else sees it.
