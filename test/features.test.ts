@@ -167,6 +167,22 @@ describe('pca', () => {
     }
   });
 
+  it('gives the same model with two worker threads (rows in shared memory) as in one thread', async () => {
+    const { xTrain } = await mnistSubset(3000, 10, 8);
+    const data = new Float32Array(new SharedArrayBuffer(xTrain.data.byteLength));
+    data.set(xTrain.data);
+    const x = { rows: xTrain.rows, cols: xTrain.cols, data };
+    const opts = { components: 10, oversamples: 10, iterations: 3, seed: 2, blockRows: 256 };
+    const one = await fitPca(x, { ...opts, threads: 1 });
+    const two = await fitPca(x, { ...opts, threads: 2 });
+    for (let c = 0; c < 10; c++) {
+      expect(two.explainedVariance[c]! / one.explainedVariance[c]!).toBeCloseTo(1, 5);
+      let dot = 0;
+      for (let j = 0; j < 784; j++) dot += one.components[c * 784 + j]! * two.components[c * 784 + j]!;
+      expect(dot).toBeCloseTo(1, 5);
+    }
+  });
+
   it('refuses more components than the data has', async () => {
     const x: Matrix = { rows: 5, cols: 3, data: new Float32Array(15).map((_, i) => (i * 37) % 11) };
     await expect(fitPca(x, { components: 4, oversamples: 2, iterations: 1, seed: 0 })).rejects.toThrow(

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { createRng } from '../engine/rng.ts';
+import { checkFinite } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -221,16 +222,6 @@ export function checkTrainingData(x: Matrix, y: Int32Array, who: string): void {
   checkFinite(x, who, 'the training data');
 }
 
-export function checkFinite(x: Matrix, who: string, where: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) {
-      throw new Error(
-        `${who}: ${where} has a non-finite value (${d[i]}) at row ${Math.floor(i / x.cols)}, column ${i % x.cols}; clean or impute the features first.`,
-      );
-    }
-  }
-}
 
 // ---- saved models: a JSON header, then each tree's arrays (little-endian, 8-byte aligned) ----
 

@@ -21,8 +21,8 @@
  */
 import { z } from 'zod';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
-import { cart, checkFinite, checkTrainingData, flattenTree, labelClasses, leaves, loadTrees, prepare, saveTrees, type FlatTree } from './cart-trees.ts';
-import { defineClassifier, type Classifier } from './plugin.ts';
+import { cart, checkTrainingData, flattenTree, labelClasses, leaves, loadTrees, prepare, saveTrees, type FlatTree } from './cart-trees.ts';
+import { checkFinite, defineClassifier, type Classifier } from './plugin.ts';
 
 const WHO = 'decision-tree';
 

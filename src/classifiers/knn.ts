@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { BruteForceIndex, type Neighbours } from '../engine/distance.ts';
 import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
-import { defineClassifier, type Classifier } from './plugin.ts';
+import { checkFinite, defineClassifier, type Classifier } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -70,16 +70,6 @@ const headerSchema = z
   })
   .strict();
 
-function checkFinite(x: Matrix, where: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) {
-      throw new Error(
-        `knn: ${where} has a non-finite value (${d[i]}) at row ${Math.floor(i / x.cols)}, column ${i % x.cols}; clean or impute the features first.`,
-      );
-    }
-  }
-}
 
 interface Model {
   /** Training rows (a private copy) and their labels. */
@@ -166,7 +156,7 @@ function makeClassifier(params: KnnParams, initial?: Model): Classifier {
     if (x.cols !== model.x.cols) {
       throw new Error(`knn: the model was trained on ${model.x.cols} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
     }
-    checkFinite(x, 'the input to predict');
+    checkFinite(x, 'knn', 'the input to predict');
     return model;
   }
 
@@ -176,7 +166,7 @@ function makeClassifier(params: KnnParams, initial?: Model): Classifier {
       if (x.rows !== y.length) throw new Error(`knn: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
       if (x.rows === 0 || x.cols === 0) throw new Error('knn: fit got no training data; pass at least one row with at least one feature.');
       if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} training rows; lower k or train on more rows.`);
-      checkFinite(x, 'the training data');
+      checkFinite(x, 'knn', 'the training data');
       model?.brute?.dispose();
       model = undefined;
       // A private copy: the model is the training set, and the caller may reuse its buffers.
@@ -280,7 +270,7 @@ export const knn = defineClassifier<KnnParams>({
   create: (params) => makeClassifier(params),
   async load(bytes, params) {
     const { x, y } = parseSaved(bytes);
-    checkFinite(x, 'the saved training data');
+    checkFinite(x, 'knn', 'the saved training data');
     if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} saved training rows; lower k.`);
     return makeClassifier(params, await buildModel(x, y, params));
   },

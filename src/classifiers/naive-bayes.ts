@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { Matrix as MlMatrix } from 'ml-matrix';
 import { z } from 'zod';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
-import { defineClassifier, type Classifier } from './plugin.ts';
+import { checkFinite, defineClassifier, parseSavedJson, type Classifier } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -60,16 +60,6 @@ const savedSchema = z.object({
   }),
 });
 
-function checkFinite(x: Matrix, where: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) {
-      throw new Error(
-        `naive-bayes: ${where} has a non-finite value (${d[i]}) at row ${Math.floor(i / x.cols)}, column ${i % x.cols}; clean or impute the features first.`,
-      );
-    }
-  }
-}
 
 /** The library's input type, filled row by row (nested number[] arrays are several times slower to build). */
 function toMl(x: Matrix): MlMatrix {
@@ -111,7 +101,7 @@ function makeClassifier(params: NaiveBayesParams, initial?: Trained): Classifier
     if (x.cols !== trained.features) {
       throw new Error(`naive-bayes: the model was trained on ${trained.features} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
     }
-    checkFinite(x, 'the input to predict');
+    checkFinite(x, 'naive-bayes', 'the input to predict');
     return trained;
   }
 
@@ -120,7 +110,7 @@ function makeClassifier(params: NaiveBayesParams, initial?: Trained): Classifier
       if (disposed) throw new Error('naive-bayes: this classifier was disposed; create a new one to fit.');
       if (x.rows !== y.length) throw new Error(`naive-bayes: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
       if (x.rows === 0 || x.cols === 0) throw new Error('naive-bayes: fit got no training data; pass at least one row with at least one feature.');
-      checkFinite(x, 'the training data');
+      checkFinite(x, 'naive-bayes', 'the training data');
       const classes = Int32Array.from(new Set(y)).sort();
       const index = new Map<number, number>();
       classes.forEach((c, i) => index.set(c, i));
@@ -172,18 +162,7 @@ export const naiveBayes = defineClassifier<NaiveBayesParams>({
   testParams: {},
   create: (params) => makeClassifier(params),
   async load(bytes, params) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(new TextDecoder().decode(bytes));
-    } catch {
-      throw new Error('naive-bayes: the saved model is not valid JSON; pass the bytes that serialize() returned.');
-    }
-    const r = savedSchema.safeParse(raw);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
-      throw new Error(`naive-bayes: the saved model is not a digitbench Gaussian NB model (${issue.path.join('.') || 'root'}: ${issue.message}); pass the bytes that serialize() returned.`);
-    }
-    const s = r.data;
+    const s = parseSavedJson(bytes, savedSchema, 'naive-bayes', 'a digitbench Gaussian NB model');
     if (s.model.means.length !== s.classes.length || s.model.means.some((m) => m.length !== s.features)) {
       throw new Error('naive-bayes: the saved model is inconsistent (class or feature counts differ); pass the bytes that serialize() returned.');
     }

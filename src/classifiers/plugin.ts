@@ -92,3 +92,34 @@ export function parseParams<P>(plugin: ClassifierPlugin<P>, raw: unknown): P {
   const field = issue.path.length ? issue.path.join('.') : 'params';
   throw new Error(`Invalid params for classifier "${plugin.name}": ${field}: ${issue.message}.`);
 }
+
+/**
+ * Reads JSON model bytes written by a plugin's serialize() and checks them against its schema;
+ * `what` names the model in the error, e.g. "a digitbench libsvm model".
+ */
+export function parseSavedJson<T>(bytes: Uint8Array, schema: z.ZodType<T>, plugin: string, what: string): T {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new Error(`${plugin}: the saved model is not valid JSON; pass the bytes that serialize() returned.`);
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new Error(`${plugin}: the saved model is not ${what} (${issue.path.join('.') || 'root'}: ${issue.message}); pass the bytes that serialize() returned.`);
+  }
+  return r.data;
+}
+
+/** Rejects NaN and ±Infinity in a plugin's input, naming the row and column. */
+export function checkFinite(x: Matrix, plugin: string, where: string): void {
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i]!)) {
+      throw new Error(
+        `${plugin}: ${where} has a non-finite value (${d[i]}) at row ${Math.floor(i / x.cols)}, column ${i % x.cols}; clean or impute the features first.`,
+      );
+    }
+  }
+}

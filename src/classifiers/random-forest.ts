@@ -21,14 +21,12 @@
  * thread, 97.05%).
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import type { Matrix } from '../engine/matrix.ts';
+import { startTsWorker } from '../engine/threads.ts';
 import {
   addVotes,
-  checkFinite,
   checkTrainingData,
   growForestTree,
   labelClasses,
@@ -42,7 +40,7 @@ import {
   type PreparedTrainingSet,
 } from './cart-trees.ts';
 import { cartOptions } from './decision-tree.ts';
-import { defineClassifier, type Classifier, type FitOptions } from './plugin.ts';
+import { checkFinite, defineClassifier, type Classifier, type FitOptions } from './plugin.ts';
 
 const WHO = 'random-forest';
 
@@ -202,10 +200,6 @@ function shared(value: unknown): unknown {
   return copy;
 }
 
-const require = createRequire(import.meta.url);
-/** tsx's ESM API: a worker registers it, then imports the TypeScript worker module. */
-const tsxApi = new URL('dist/esm/api/index.mjs', pathToFileURL(require.resolve('tsx/package.json'))).href;
-
 function growInWorkers(
   prepared: PreparedTrainingSet,
   settings: ForestTreeSettings,
@@ -215,8 +209,6 @@ function growInWorkers(
   options?: FitOptions,
 ): Promise<FlatTree[]> {
   const parts = Object.fromEntries(Object.entries(preparedParts(prepared)).map(([k, v]) => [k, shared(v)]));
-  const entry = new URL('./random-forest-worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`;
   const trees = new Array<FlatTree>(n);
   return new Promise((resolve, reject) => {
     const workers: Worker[] = [];
@@ -229,7 +221,7 @@ function growInWorkers(
       else w.postMessage({ tree: -1 });
     };
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(boot, { eval: true, workerData: { parts, settings, classes } });
+      const w = startTsWorker(new URL('./random-forest-worker.ts', import.meta.url), { parts, settings, classes });
       workers.push(w);
       w.on('message', (msg: { ready?: true; tree?: number; flat?: FlatTree; error?: string }) => {
         if (failed) return;

@@ -27,7 +27,7 @@
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { createMatrix, row, type Matrix } from '../engine/matrix.ts';
-import { defineClassifier, type Classifier } from './plugin.ts';
+import { checkFinite, defineClassifier, parseSavedJson, type Classifier } from './plugin.ts';
 
 const LIBSVM_VERSION = '0.2.1';
 const ENGINE = `libsvm-js ${LIBSVM_VERSION} (wasm) fit; js predict`;
@@ -406,14 +406,6 @@ function probabilities(m: SvmModel, dec: Float64Array, r: number, out: Float64Ar
 // ---------------------------------------------------------------------------------------------------
 // The plugin
 
-function checkFinite(x: Matrix, where: string): void {
-  const d = x.data;
-  for (let i = 0; i < d.length; i++) {
-    if (!Number.isFinite(d[i]!)) {
-      throw new Error(`svm: ${where} has a non-finite value (${d[i]}) at row ${Math.floor(i / x.cols)}, column ${i % x.cols}; clean or impute the features first.`);
-    }
-  }
-}
 
 /** Rounds to the 6 significant digits libsvm keeps in its model file. */
 const sixDigits = (v: number) => Number(v.toPrecision(6));
@@ -474,7 +466,7 @@ function makeClassifier(params: SvmParams, initial?: Trained): Classifier {
     if (x.cols !== trained.model.d) {
       throw new Error(`svm: the model was trained on ${trained.model.d} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
     }
-    checkFinite(x, `the input to ${what}`);
+    checkFinite(x, 'svm', `the input to ${what}`);
     return trained;
   }
 
@@ -483,7 +475,7 @@ function makeClassifier(params: SvmParams, initial?: Trained): Classifier {
       if (disposed) throw new Error('svm: this classifier was disposed; create a new one to fit.');
       if (x.rows !== y.length) throw new Error(`svm: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
       if (x.rows === 0 || x.cols === 0) throw new Error('svm: fit got no training data; pass at least two rows with at least one feature.');
-      checkFinite(x, 'the training data');
+      checkFinite(x, 'svm', 'the training data');
       const distinct = new Set(y);
       if (distinct.size < 2) throw new Error(`svm: the training labels hold only one class (${y[0]}); a classifier needs at least two.`);
       const problemMb = (x.rows * (x.cols + 1) * 16) / 2 ** 20;
@@ -592,17 +584,7 @@ export const svm = defineClassifier<SvmParams>({
   testParams: { cacheSizeMb: 100 },
   create: (params) => makeClassifier(params),
   async load(bytes, params) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(new TextDecoder().decode(bytes));
-    } catch {
-      throw new Error('svm: the saved model is not valid JSON; pass the bytes that serialize() returned.');
-    }
-    const r = savedSchema.safeParse(raw);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
-      throw new Error(`svm: the saved model is not a digitbench libsvm model (${issue.path.join('.') || 'root'}: ${issue.message}); pass the bytes that serialize() returned.`);
-    }
-    return makeClassifier(params, prepare(r.data.libsvmModel, r.data.features));
+    const saved = parseSavedJson(bytes, savedSchema, 'svm', 'a digitbench libsvm model');
+    return makeClassifier(params, prepare(saved.libsvmModel, saved.features));
   },
 });

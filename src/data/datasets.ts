@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { sha256 } from '../engine/hash.ts';
+import { allocFloat32 } from '../engine/threads.ts';
 import { readIdxPair } from './idx.ts';
 
 export interface LabeledImages {
@@ -119,6 +120,12 @@ export async function load(spec: string): Promise<Dataset> {
   throw new Error(`Unknown dataset "${spec}"; use mnist, fashion-mnist, fashion-mnist:<dir> or a directory path with the four idx files.`);
 }
 
+function toFloat32(bytes: Uint8Array): Float32Array {
+  const out = allocFloat32(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
 async function loadDir(name: string, dir: string, classes: string[] | undefined, howToGet: string): Promise<Dataset> {
   const files = Object.fromEntries(
     Object.entries(FILES).map(([key, base]) => {
@@ -143,7 +150,7 @@ async function loadDir(name: string, dir: string, classes: string[] | undefined,
     throw new Error(`Dataset "${name}": label ${maxLabel} found but the dataset has ${names.length} classes; check the label files.`);
   }
   const part = (p: typeof train): LabeledImages => ({
-    images: createMatrix(p.images.count, p.images.rows * p.images.cols, Float32Array.from(p.images.pixels)),
+    images: createMatrix(p.images.count, p.images.rows * p.images.cols, toFloat32(p.images.pixels)),
     labels: Int32Array.from(p.labels),
   });
   return {

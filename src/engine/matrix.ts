@@ -1,3 +1,5 @@
+import { allocFloat32 } from './threads.ts';
+
 /** A dense row-major float32 matrix. The only 2-D numeric shape used between layers. */
 export interface Matrix {
   readonly rows: number;
@@ -23,7 +25,7 @@ export function row(m: Matrix, i: number): Float32Array {
 
 /** Copies the given rows, in the given order, into a new matrix. */
 export function takeRows(m: Matrix, indices: ArrayLike<number>): Matrix {
-  const out = new Float32Array(indices.length * m.cols);
+  const out = allocFloat32(indices.length * m.cols);
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k]!;
     out.set(m.data.subarray(i * m.cols, (i + 1) * m.cols), k * m.cols);

@@ -12,6 +12,8 @@ import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import type { Matrix } from '../engine/matrix.ts';
 import { createRng } from '../engine/rng.ts';
 import { getTf } from '../engine/tf.ts';
+import { defaultThreads, isShared, startTsWorker } from '../engine/threads.ts';
+import type { Worker } from 'node:worker_threads';
 import type { CreatedStep, ImageShape } from './step.ts';
 
 export interface PcaOptions {
@@ -23,6 +25,8 @@ export interface PcaOptions {
   seed: number;
   /** Rows per block sent to the tensor engine. */
   blockRows?: number;
+  /** Worker threads for the passes over X (default: up to 2; used when X is in shared memory). */
+  threads?: number;
 }
 
 export interface PcaModel {
@@ -57,7 +61,6 @@ function orthonormalizeColumns(a: Float64Array, d: number, l: number): void {
 }
 
 export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel> {
-  const { tf } = await getTf();
   const n = x.rows;
   const d = x.cols;
   const k = opts.components;
@@ -96,38 +99,15 @@ export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel> {
   }
   orthonormalizeColumns(z, d, l);
 
-  const meanT = tf.tensor2d(Float32Array.from(mean), [1, d]);
-  /** One pass over X: for the current basis Z, returns X̃ᵀX̃Z (d × l) or (X̃Z)ᵀ(X̃Z) (l × l). */
-  const pass = async (basis: Float64Array, gram: boolean): Promise<Float64Array> => {
-    const out = gram ? new Float64Array(l * l) : new Float64Array(l * d);
-    const zT = tf.tensor2d(Float32Array.from(basis), [d, l]);
-    const muZ = tf.matMul(meanT, zT);
-    for (let start = 0; start < n; start += block) {
-      const end = Math.min(n, start + block);
-      const part = tf.tidy(() => {
-        const xb = tf.tensor2d(x.data.subarray(start * d, end * d), [end - start, d]);
-        const y = tf.sub(tf.matMul(xb, zT), muZ); // centred X̃_b Z
-        const yT = tf.transpose(y);
-        // X̃_bᵀ Y_b = X_bᵀ Y_b − μ (1ᵀ Y_b); computed as (Y_bᵀ X_b)ᵀ, fast on every backend.
-        return gram ? tf.matMul(yT, y) : tf.sub(tf.matMul(yT, xb), tf.matMul(tf.sum(y, 0).reshape([l, 1]), meanT));
-      });
-      const vals = await part.data();
-      part.dispose();
-      for (let i = 0; i < vals.length; i++) out[i]! += vals[i]!;
-    }
-    zT.dispose();
-    muZ.dispose();
-    return out;
-  };
-
+  const pass = await passRunner(x, d, l, mean, block, opts.threads ?? defaultThreads());
   try {
     for (let it = 0; it < opts.iterations; it++) {
-      const t = await pass(z, false); // l × d
+      const t = await pass.run(z, false); // l × d
       for (let a = 0; a < l; a++) for (let j = 0; j < d; j++) z[j * l + a] = t[a * d + j]!;
       orthonormalizeColumns(z, d, l);
     }
     // Rayleigh–Ritz: eigen-decompose the projected covariance in the subspace.
-    const g = await pass(z, true);
+    const g = await pass.run(z, true);
     const gm = new MlMatrix(l, l);
     for (let a = 0; a < l; a++) for (let b = 0; b < l; b++) gm.set(a, b, (g[a * l + b]! + g[b * l + a]!) / 2);
     const evd = new EigenvalueDecomposition(gm, { assumeSymmetric: true });
@@ -156,8 +136,94 @@ export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel> {
     const explainedVarianceRatio = explainedVariance.map((v) => (totalVar > 0 ? v / totalVar : 0));
     return { mean, components, k, d, explainedVariance, explainedVarianceRatio };
   } finally {
-    meanT.dispose();
+    pass.close();
   }
+}
+
+/**
+ * One pass over rows [start, end) of X: for the basis Z (d × l, row-major float64), returns
+ * X̃ᵀX̃Z as l × d (or, with `gram`, (X̃Z)ᵀ(X̃Z) as l × l), summed over row blocks in float64.
+ * Used by the main thread and by the worker threads alike.
+ */
+export async function passOverRows(
+  data: Float32Array,
+  d: number,
+  start: number,
+  end: number,
+  basis: Float64Array,
+  l: number,
+  mean: Float64Array,
+  gram: boolean,
+  block: number,
+): Promise<Float64Array> {
+  const { tf } = await getTf();
+  const out = gram ? new Float64Array(l * l) : new Float64Array(l * d);
+  const meanT = tf.tensor2d(Float32Array.from(mean), [1, d]);
+  const zT = tf.tensor2d(Float32Array.from(basis), [d, l]);
+  const muZ = tf.matMul(meanT, zT);
+  try {
+    for (let s = start; s < end; s += block) {
+      const e = Math.min(end, s + block);
+      const part = tf.tidy(() => {
+        const xb = tf.tensor2d(data.subarray(s * d, e * d), [e - s, d]);
+        const y = tf.sub(tf.matMul(xb, zT), muZ); // centred X̃_b Z
+        const yT = tf.transpose(y);
+        // X̃_bᵀ Y_b = X_bᵀ Y_b − μ (1ᵀ Y_b); computed as (Y_bᵀ X_b)ᵀ, which is fast on every backend.
+        return gram ? tf.matMul(yT, y) : tf.sub(tf.matMul(yT, xb), tf.matMul(tf.sum(y, 0).reshape([l, 1]), meanT));
+      });
+      const vals = await part.data();
+      part.dispose();
+      for (let i = 0; i < vals.length; i++) out[i]! += vals[i]!;
+    }
+  } finally {
+    meanT.dispose();
+    zT.dispose();
+    muZ.dispose();
+  }
+  return out;
+}
+
+interface PassRunner {
+  run(basis: Float64Array, gram: boolean): Promise<Float64Array>;
+  close(): void;
+}
+
+/** Runs passes in this thread, or split by rows over worker threads when X is shared memory. */
+async function passRunner(x: Matrix, d: number, l: number, mean: Float64Array, block: number, threads: number): Promise<PassRunner> {
+  const n = x.rows;
+  if (threads < 2 || n < 4 * block || !isShared(x.data)) {
+    return { run: (basis, gram) => passOverRows(x.data, d, 0, n, basis, l, mean, gram, block), close() {} };
+  }
+  const per = Math.ceil(n / threads);
+  const workers = Array.from({ length: threads }, (_, t) =>
+    startTsWorker(new URL('./pca-worker.ts', import.meta.url), { data: x.data, d, start: t * per, end: Math.min(n, (t + 1) * per), l, mean, block }),
+  );
+  const ask = (w: Worker, msg: { basis: Float64Array; gram: boolean }) =>
+    new Promise<Float64Array>((resolve, reject) => {
+      const onMessage = (m: { out?: Float64Array; error?: string }) => {
+        w.off('error', onError);
+        if (m.out) resolve(m.out);
+        else reject(new Error(`Feature step "pca": a worker thread failed: ${m.error}`));
+      };
+      const onError = (e: Error) => {
+        w.off('message', onMessage);
+        reject(new Error(`Feature step "pca": a worker thread failed to run (${e.message}).`));
+      };
+      w.once('message', onMessage);
+      w.once('error', onError);
+      w.postMessage(msg);
+    });
+  return {
+    async run(basis, gram) {
+      const parts = await Promise.all(workers.map((w) => ask(w, { basis, gram })));
+      const out = parts[0]!;
+      for (const p of parts.slice(1)) for (let i = 0; i < out.length; i++) out[i]! += p[i]!;
+      return out;
+    },
+    close() {
+      for (const w of workers) void w.terminate();
+    },
+  };
 }
 
 /** Projects rows onto the components: (X − 1μᵀ) Cᵀ, in row blocks on the tensor engine. */

@@ -1,5 +1,6 @@
 /** A feature step: fitted on the training part only, then applied to any part. */
 import type { Matrix } from '../engine/matrix.ts';
+import { allocFloat32 } from '../engine/threads.ts';
 
 /** Height × width while rows are still images; undefined once a step made them plain vectors. */
 export type ImageShape = readonly [number, number] | undefined;
@@ -30,7 +31,7 @@ export function requireImage(step: string, image: ImageShape): readonly [number,
 
 /** Applies `f` to each row of `x` (width x.cols) producing rows of width `outCols`. */
 export function mapRows(x: Matrix, outCols: number, f: (src: Float32Array, dst: Float32Array) => void): Matrix {
-  const out = new Float32Array(x.rows * outCols);
+  const out = allocFloat32(x.rows * outCols); // shared when large: PCA's worker threads read it in place
   for (let i = 0; i < x.rows; i++) {
     f(x.data.subarray(i * x.cols, (i + 1) * x.cols), out.subarray(i * outCols, (i + 1) * outCols));
   }
