@@ -86,7 +86,7 @@ describe('ml-knn patch (k-d tree pruning)', () => {
 
 describe('knn plugin', () => {
   it('parses {} to the defaults and rejects bad params with a clear error', () => {
-    expect(parseParams(knn, {})).toEqual({ k: 3, algorithm: 'auto', ties: 'nearest' });
+    expect(parseParams(knn, {})).toEqual({ k: 3, algorithm: 'auto', ties: 'nearest', threads: null });
     expect(() => parseParams(knn, { k: 0 })).toThrow('Invalid params for classifier "knn": k: Too small: expected number to be >0.');
     expect(() => parseParams(knn, { algorithm: 'ball-tree' })).toThrow(/^Invalid params for classifier "knn": algorithm: /);
     expect(() => parseParams(knn, { k: 3, leafSize: 30 })).toThrow(/^Invalid params for classifier "knn": /);
@@ -96,10 +96,23 @@ describe('knn plugin', () => {
     const c = make();
     await c.fit(s.xTrain, s.yTrain);
     const { engine } = await getTf();
-    expect(c.engine()).toBe(engine.description);
+    // The training rows (2000 × 784) are in shared memory, so large batches use a second thread.
+    expect(c.engine()).toBe(`${engine.description} ×2 threads (large batches)`);
     // Measured 0.920 (scikit-learn KNN k=3 on the same kind of subset: ~0.92).
     expect(accuracy(await c.predict(s.xTest), s.yTest)).toBeGreaterThanOrEqual(0.9);
     c.dispose();
+  });
+
+  it('two search threads give exactly the neighbours of one (2,400 queries: the batch is split)', async () => {
+    const big = await mnistSubset(2000, 2400, 31);
+    const one = make({ threads: 1 });
+    const two = make({ threads: 2 });
+    await one.fit(big.xTrain, big.yTrain);
+    await two.fit(big.xTrain, big.yTrain);
+    expect(Array.from(await two.predict(big.xTest))).toEqual(Array.from(await one.predict(big.xTest)));
+    expect(Array.from((await two.scores!(big.xTest)).data)).toEqual(Array.from((await one.scores!(big.xTest)).data));
+    one.dispose();
+    two.dispose();
   });
 
   it('k-d tree and brute force give identical predictions and scores (raw pixels and 4 features)', async () => {

@@ -20,7 +20,8 @@
  */
 import { createRequire } from 'node:module';
 import { z } from 'zod';
-import { BruteForceIndex, type Neighbours } from '../engine/distance.ts';
+import { ParallelBruteForce, type Neighbours } from '../engine/distance.ts';
+import { allocFloat32 } from '../engine/threads.ts';
 import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
 import { checkFinite, defineClassifier, type Classifier } from './plugin.ts';
 
@@ -54,6 +55,8 @@ export const knnParams = z
      * neighbours; 'smallest-label' picks the smallest label (scikit-learn's rule, via its mode).
      */
     ties: z.enum(['nearest', 'smallest-label']).default('nearest'),
+    /** Threads for brute-force search of large query batches (null: up to 2). Results do not depend on it. */
+    threads: z.number().int().positive().max(64).nullable().default(null),
   })
   .strict();
 
@@ -80,7 +83,7 @@ interface Model {
   classOf: Int32Array;
   algorithm: 'kd-tree' | 'brute';
   kd?: KnnInstance;
-  brute?: BruteForceIndex;
+  brute?: ParallelBruteForce;
 }
 
 async function buildModel(x: Matrix, y: Int32Array, params: KnnParams): Promise<Model> {
@@ -94,7 +97,7 @@ async function buildModel(x: Matrix, y: Int32Array, params: KnnParams): Promise<
     // Row indices stand in for labels: the tree then returns which rows are nearest, and we vote.
     model.kd = new KNN(toArrays(x), Array.from({ length: x.rows }, (_, i) => i), { k: params.k });
   } else {
-    model.brute = await BruteForceIndex.create(x);
+    model.brute = await ParallelBruteForce.create(x, params.threads ?? undefined);
   }
   return model;
 }
@@ -170,7 +173,9 @@ function makeClassifier(params: KnnParams, initial?: Model): Classifier {
       model?.brute?.dispose();
       model = undefined;
       // A private copy: the model is the training set, and the caller may reuse its buffers.
-      model = await buildModel(createMatrix(x.rows, x.cols, x.data.slice()), y.slice(), params);
+      const copy = allocFloat32(x.data.length); // shared when large: the second search thread reads it in place
+      copy.set(x.data);
+      model = await buildModel(createMatrix(x.rows, x.cols, copy), y.slice(), params);
     },
 
     async predict(x) {

@@ -16,7 +16,9 @@
  * 90%). The bound then lets a few more chunks through to the exact rescan, which uses every feature.
  * The subset is used only when it is clearly smaller than all the features.
  */
+import type { Worker } from 'node:worker_threads';
 import type { Matrix } from './matrix.ts';
+import { defaultThreads, isShared, startTsWorker } from './threads.ts';
 import { getTf, type Tf } from './tf.ts';
 
 export interface Neighbours {
@@ -245,5 +247,67 @@ export class BruteForceIndex {
   dispose(): void {
     this.xaT?.dispose();
     this.xaT = undefined;
+  }
+}
+
+/** Below this many query rows a second thread costs more to start than it saves. */
+const PARALLEL_MIN_QUERIES = 2000;
+
+/**
+ * Brute-force search over two cores: the main thread answers half of each large query batch and a
+ * worker thread (with its own index and tfjs instance, over the same shared training rows) the
+ * other half. Small batches (single-row latency) stay on the main thread. Results are identical to
+ * one index: each query row is searched the same way wherever it runs.
+ */
+export class ParallelBruteForce {
+  private worker: Worker | undefined;
+
+  private constructor(
+    readonly main: BruteForceIndex,
+    private readonly x: Matrix,
+    readonly threads: number,
+  ) {}
+
+  static async create(x: Matrix, threads = defaultThreads()): Promise<ParallelBruteForce> {
+    return new ParallelBruteForce(await BruteForceIndex.create(x), x, isShared(x.data) ? threads : 1);
+  }
+
+  get engine(): string {
+    return this.threads > 1 ? `${this.main.engine} ×${this.threads} threads (large batches)` : this.main.engine;
+  }
+
+  async query(q: Matrix, k: number): Promise<Neighbours> {
+    if (this.threads < 2 || q.rows < PARALLEL_MIN_QUERIES) return this.main.query(q, k);
+    this.worker ??= startTsWorker(new URL('./distance-worker.ts', import.meta.url), { data: this.x.data, rows: this.x.rows, cols: this.x.cols });
+    const w = this.worker;
+    const half = Math.floor(q.rows / 2);
+    const theirs = new Promise<{ indices: Int32Array; distances: Float64Array }>((resolve, reject) => {
+      const onMessage = (m: { indices?: Int32Array; distances?: Float64Array; error?: string }) => {
+        w.off('error', onError);
+        if (m.indices && m.distances) resolve({ indices: m.indices, distances: m.distances });
+        else reject(new Error(`knn: the search thread failed: ${m.error}`));
+      };
+      const onError = (e: Error) => {
+        w.off('message', onMessage);
+        reject(new Error(`knn: the search thread failed to run (${e.message}).`));
+      };
+      w.once('message', onMessage);
+      w.once('error', onError);
+      w.postMessage({ q: q.data.slice(0, half * q.cols), rows: half, k });
+    });
+    const [a, b] = await Promise.all([theirs, this.main.query({ rows: q.rows - half, cols: q.cols, data: q.data.subarray(half * q.cols) }, k)]);
+    const indices = new Int32Array(q.rows * k);
+    const distances = new Float64Array(q.rows * k);
+    indices.set(a.indices);
+    indices.set(b.indices, half * k);
+    distances.set(a.distances);
+    distances.set(b.distances, half * k);
+    return { k, indices, distances };
+  }
+
+  dispose(): void {
+    this.main.dispose();
+    void this.worker?.terminate();
+    this.worker = undefined;
   }
 }
