@@ -7,6 +7,7 @@
 import { load, loadDataset } from '../data/datasets.ts';
 import { makeSplit } from '../data/split.ts';
 import { getTf } from '../engine/tf.ts';
+import { defaultThreads } from '../engine/threads.ts';
 import { fitPca, projectPca } from '../features/pca.ts';
 import { parsePipeline, stepSpecSchema } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
@@ -81,7 +82,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
     const spec = stepSpecSchema.parse({ step: 'pca', components: 50 }) as { components: number; oversamples: number; iterations: number };
     const fit = await timeRepeated(opts.repeats, () => fitPca(xTrain, { ...spec, seed: 0 }));
     const ratio = fit.result.explainedVarianceRatio.reduce((a, b) => a + b, 0);
-    rows.push({ key: 'pca', work: 'PCA to 50 components, fit on 60k×784', medianSeconds: median(fit.seconds), runs: opts.repeats, engine: engine.description, note: `explained variance ${(ratio * 100).toFixed(2)}%` });
+    rows.push({ key: 'pca', work: 'PCA to 50 components, fit on 60k×784', medianSeconds: median(fit.seconds), runs: opts.repeats, engine: `${engine.description} ×${defaultThreads()} worker threads`, note: `explained variance ${(ratio * 100).toFixed(2)}%` });
     const proj = await timeRepeated(opts.repeats, () => projectPca(fit.result, xTest));
     rows.push({ key: 'pca-project', work: 'PCA-50 projection of 10k test rows', medianSeconds: median(proj.seconds), runs: opts.repeats, engine: engine.description });
   }

@@ -70,44 +70,45 @@ export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel> {
   const l = Math.min(k + opts.oversamples, Math.min(n, d));
   const block = opts.blockRows ?? BLOCK;
 
-  // Mean and total variance in float64.
-  const mean = new Float64Array(d);
-  const sq = new Float64Array(d);
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    for (let j = 0; j < d; j++) {
-      const v = x.data[o + j]!;
-      mean[j]! += v;
-      sq[j]! += v * v;
-    }
-  }
-  let totalVar = 0;
-  for (let j = 0; j < d; j++) {
-    mean[j]! /= n;
-    totalVar += (sq[j]! - n * mean[j]! * mean[j]!) / (n - 1);
-  }
-
-  // Random start: a d × l Gaussian matrix, seeded.
-  const rng = createRng(`pca:${opts.seed}`);
-  const z = new Float64Array(d * l);
-  for (let i = 0; i < z.length; i += 2) {
-    const u = Math.max(rng.next(), 1e-12);
-    const v = rng.next();
-    const rad = Math.sqrt(-2 * Math.log(u));
-    z[i] = rad * Math.cos(2 * Math.PI * v);
-    if (i + 1 < z.length) z[i + 1] = rad * Math.sin(2 * Math.PI * v);
-  }
-  orthonormalizeColumns(z, d, l);
-
-  const pass = await passRunner(x, d, l, mean, block, opts.threads ?? defaultThreads());
+  // Worker threads (when used) start now and load their tensor engine while this thread computes the mean.
+  const pass = passRunner(x, d, l, block, opts.threads ?? defaultThreads());
   try {
+    // Mean and total variance in float64.
+    const mean = new Float64Array(d);
+    const sq = new Float64Array(d);
+    for (let i = 0; i < n; i++) {
+      const o = i * d;
+      for (let j = 0; j < d; j++) {
+        const v = x.data[o + j]!;
+        mean[j]! += v;
+        sq[j]! += v * v;
+      }
+    }
+    let totalVar = 0;
+    for (let j = 0; j < d; j++) {
+      mean[j]! /= n;
+      totalVar += (sq[j]! - n * mean[j]! * mean[j]!) / (n - 1);
+    }
+
+    // Random start: a d × l Gaussian matrix, seeded.
+    const rng = createRng(`pca:${opts.seed}`);
+    const z = new Float64Array(d * l);
+    for (let i = 0; i < z.length; i += 2) {
+      const u = Math.max(rng.next(), 1e-12);
+      const v = rng.next();
+      const rad = Math.sqrt(-2 * Math.log(u));
+      z[i] = rad * Math.cos(2 * Math.PI * v);
+      if (i + 1 < z.length) z[i + 1] = rad * Math.sin(2 * Math.PI * v);
+    }
+    orthonormalizeColumns(z, d, l);
+
     for (let it = 0; it < opts.iterations; it++) {
-      const t = await pass.run(z, false); // l × d
+      const t = await pass.run(z, false, mean); // l × d
       for (let a = 0; a < l; a++) for (let j = 0; j < d; j++) z[j * l + a] = t[a * d + j]!;
       orthonormalizeColumns(z, d, l);
     }
     // Rayleigh–Ritz: eigen-decompose the projected covariance in the subspace.
-    const g = await pass.run(z, true);
+    const g = await pass.run(z, true, mean);
     const gm = new MlMatrix(l, l);
     for (let a = 0; a < l; a++) for (let b = 0; b < l; b++) gm.set(a, b, (g[a * l + b]! + g[b * l + a]!) / 2);
     const evd = new EigenvalueDecomposition(gm, { assumeSymmetric: true });
@@ -184,21 +185,21 @@ export async function passOverRows(
 }
 
 interface PassRunner {
-  run(basis: Float64Array, gram: boolean): Promise<Float64Array>;
+  run(basis: Float64Array, gram: boolean, mean: Float64Array): Promise<Float64Array>;
   close(): void;
 }
 
 /** Runs passes in this thread, or split by rows over worker threads when X is shared memory. */
-async function passRunner(x: Matrix, d: number, l: number, mean: Float64Array, block: number, threads: number): Promise<PassRunner> {
+function passRunner(x: Matrix, d: number, l: number, block: number, threads: number): PassRunner {
   const n = x.rows;
   if (threads < 2 || n < 4 * block || !isShared(x.data)) {
-    return { run: (basis, gram) => passOverRows(x.data, d, 0, n, basis, l, mean, gram, block), close() {} };
+    return { run: (basis, gram, mean) => passOverRows(x.data, d, 0, n, basis, l, mean, gram, block), close() {} };
   }
   const per = Math.ceil(n / threads);
   const workers = Array.from({ length: threads }, (_, t) =>
-    startTsWorker(new URL('./pca-worker.ts', import.meta.url), { data: x.data, d, start: t * per, end: Math.min(n, (t + 1) * per), l, mean, block }),
+    startTsWorker(new URL('./pca-worker.ts', import.meta.url), { data: x.data, d, start: t * per, end: Math.min(n, (t + 1) * per), l, block }),
   );
-  const ask = (w: Worker, msg: { basis: Float64Array; gram: boolean }) =>
+  const ask = (w: Worker, msg: { basis: Float64Array; gram: boolean; mean: Float64Array }) =>
     new Promise<Float64Array>((resolve, reject) => {
       const onMessage = (m: { out?: Float64Array; error?: string }) => {
         w.off('error', onError);
@@ -214,8 +215,8 @@ async function passRunner(x: Matrix, d: number, l: number, mean: Float64Array, b
       w.postMessage(msg);
     });
   return {
-    async run(basis, gram) {
-      const parts = await Promise.all(workers.map((w) => ask(w, { basis, gram })));
+    async run(basis, gram, mean) {
+      const parts = await Promise.all(workers.map((w) => ask(w, { basis, gram, mean })));
       const out = parts[0]!;
       for (const p of parts.slice(1)) for (let i = 0; i < out.length; i++) out[i]! += p[i]!;
       return out;
