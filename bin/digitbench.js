@@ -4,4 +4,5 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('../src/cli.ts');
-process.exitCode = await main(process.argv);
+// Exit explicitly: a worker or timer left behind by a failure must not keep the CLI alive.
+process.exit(await main(process.argv));

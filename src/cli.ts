@@ -118,7 +118,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version') return 0;
+      // --help and --version succeed; a bare `digitbench` (usage shown as an error) does not.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0;
       return e.exitCode || 1;
     }
     process.stderr.write(`digitbench: ${(e as Error).message}\n`);

@@ -37,7 +37,7 @@ describe('cli', () => {
     const r = spawnSync(process.execPath, [BIN, 'experiment', 'no-such-experiment'], { encoding: 'utf8' });
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toEqual([
-      `digitbench: Experiment file ${resolve(process.cwd(), 'experiments/no-such-experiment.json')} not found; name one in experiments/ (e.g. quick) or give a path to a .json file.`,
+      `digitbench: Experiment file ${resolve(__dirname, '../experiments/no-such-experiment.json')} not found; name one in experiments/ (e.g. quick) or give a path to a .json file.`,
     ]);
   });
 

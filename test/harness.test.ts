@@ -93,6 +93,21 @@ describe('running', () => {
     expect(readFileSync(summary.report, 'utf8')).toBe(report);
   });
 
+  it('turns a failing feature pipeline into failed rows for the runs that need it', async () => {
+    const dir = tmp();
+    const file = config(dir, {
+      ...small,
+      classifiers: [{ plugin: EXAMPLE }, { plugin: EXAMPLE, label: 'too-many-components', features: [{ step: 'scale' }, { step: 'pca', components: 1000 }] }],
+    });
+    const summary = await runExperiment(await loadExperiment(file), { outDir: join(dir, 'out') });
+    const by = Object.fromEntries(summary.rows.map((r) => [r.classifier, r]));
+    expect(by['nearest-centroid']!.status).toBe('ok');
+    expect(by['too-many-components']).toMatchObject({
+      status: 'failed',
+      reason: 'feature pipeline failed: Feature step "pca": 1000 components requested but the data has 300 rows × 784 features; ask for at most 300.',
+    });
+  });
+
   it('resumes after being killed mid-run: finished rows stay intact and are skipped, failures are retried', async () => {
     const dir = tmp();
     const out = join(dir, 'out');

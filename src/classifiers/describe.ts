@@ -36,7 +36,7 @@ export function describeParams(plugin: ClassifierPlugin): { name: string; type: 
   } catch {
     // some params have no default
   }
-  let schema: { properties?: Record<string, JsonSchema> } = {};
+  let schema: { properties?: Record<string, JsonSchema>; required?: string[] } = {};
   try {
     schema = z.toJSONSchema(plugin.params, { io: 'input', unrepresentable: 'any' }) as typeof schema;
   } catch {
@@ -45,6 +45,8 @@ export function describeParams(plugin: ClassifierPlugin): { name: string; type: 
   const names = new Set([...Object.keys(schema.properties ?? {}), ...Object.keys(defaults)]);
   return [...names].map((name) => {
     const s = schema.properties?.[name] ?? {};
-    return { name, type: typeOf(s), default: name in defaults ? JSON.stringify(defaults[name]) : '(required)', description: s.description ?? '' };
+    const dflt = name in defaults ? defaults[name] : s.default;
+    const shown = dflt !== undefined ? JSON.stringify(dflt) : schema.required?.includes(name) ? '(required)' : '(none)';
+    return { name, type: typeOf(s), default: shown, description: s.description ?? '' };
   });
 }

@@ -216,9 +216,12 @@ function growInWorkers(
     let done = 0;
     let failed = false;
     const stop = () => workers.forEach((w) => void w.terminate());
+    const busy = new Set<Worker>();
     const give = (w: Worker) => {
-      if (next < n) w.postMessage({ tree: next++ });
-      else w.postMessage({ tree: -1 });
+      if (next < n) {
+        busy.add(w);
+        w.postMessage({ tree: next++ });
+      } else w.postMessage({ tree: -1 });
     };
     for (let i = 0; i < threads; i++) {
       const w = startTsWorker(new URL('./random-forest-worker.ts', import.meta.url), { parts, settings, classes });
@@ -232,6 +235,7 @@ function growInWorkers(
           return;
         }
         if (msg.flat !== undefined && msg.tree !== undefined) {
+          busy.delete(w);
           trees[msg.tree] = msg.flat;
           done++;
           options?.progress?.tick({ nodes: msg.flat.feature.length });
@@ -248,6 +252,12 @@ function growInWorkers(
         failed = true;
         stop();
         reject(new Error(`${WHO}: a worker thread failed to run (${err.message}); set threads: 1 to grow the trees in this thread.`));
+      });
+      w.on('exit', (code) => {
+        if (failed || !busy.has(w)) return;
+        failed = true;
+        stop();
+        reject(new Error(`${WHO}: a worker thread exited (code ${code}) while growing a tree; set threads: 1 to grow the trees in this thread.`));
       });
     }
   });

@@ -18,7 +18,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { Matrix } from './matrix.ts';
-import { defaultThreads, isShared, startTsWorker } from './threads.ts';
+import { callWorker, defaultThreads, isShared, serialised, startTsWorker } from './threads.ts';
 import { getTf, type Tf } from './tf.ts';
 
 export interface Neighbours {
@@ -261,6 +261,10 @@ const PARALLEL_MIN_QUERIES = 2000;
  */
 export class ParallelBruteForce {
   private worker: Worker | undefined;
+  /** One request at a time to the worker, even when predict and scores overlap. */
+  private readonly ask = serialised((w: Worker, msg: { q: Float32Array; rows: number; k: number }) =>
+    callWorker<{ indices: Int32Array; distances: Float64Array }>(w, msg, 'knn search'),
+  );
 
   private constructor(
     readonly main: BruteForceIndex,
@@ -269,7 +273,8 @@ export class ParallelBruteForce {
   ) {}
 
   static async create(x: Matrix, threads = defaultThreads()): Promise<ParallelBruteForce> {
-    return new ParallelBruteForce(await BruteForceIndex.create(x), x, isShared(x.data) ? threads : 1);
+    // One worker plus this thread: at most two ways.
+    return new ParallelBruteForce(await BruteForceIndex.create(x), x, isShared(x.data) ? Math.min(threads, 2) : 1);
   }
 
   get engine(): string {
@@ -281,19 +286,11 @@ export class ParallelBruteForce {
     this.worker ??= startTsWorker(new URL('./distance-worker.ts', import.meta.url), { data: this.x.data, rows: this.x.rows, cols: this.x.cols });
     const w = this.worker;
     const half = Math.floor(q.rows / 2);
-    const theirs = new Promise<{ indices: Int32Array; distances: Float64Array }>((resolve, reject) => {
-      const onMessage = (m: { indices?: Int32Array; distances?: Float64Array; error?: string }) => {
-        w.off('error', onError);
-        if (m.indices && m.distances) resolve({ indices: m.indices, distances: m.distances });
-        else reject(new Error(`knn: the search thread failed: ${m.error}`));
-      };
-      const onError = (e: Error) => {
-        w.off('message', onMessage);
-        reject(new Error(`knn: the search thread failed to run (${e.message}).`));
-      };
-      w.once('message', onMessage);
-      w.once('error', onError);
-      w.postMessage({ q: q.data.slice(0, half * q.cols), rows: half, k });
+    const theirs = this.ask(w, { q: q.data.slice(0, half * q.cols), rows: half, k }).catch((e: unknown) => {
+      // A failed worker is not reused: the next large batch starts a new one.
+      if (this.worker === w) this.worker = undefined;
+      void w.terminate();
+      throw e;
     });
     const [a, b] = await Promise.all([theirs, this.main.query({ rows: q.rows - half, cols: q.cols, data: q.data.subarray(half * q.cols) }, k)]);
     const indices = new Int32Array(q.rows * k);

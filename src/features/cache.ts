@@ -4,6 +4,7 @@
  * folder, then renamed). Only successful results are stored.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +19,22 @@ export function cacheRoot(): string {
   return process.env.DIGITBENCH_CACHE_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../data/cache');
 }
 
-export function featureCacheKey(input: { datasetHash: string; splitFingerprint: string; steps: StepSpec[]; seed: number }): string {
-  return hashJson({ v: FEATURES_VERSION, ...input }).slice(0, 24);
+/** Versions of the packages that compute features (a new version may change their output). */
+function featureLibraries(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  const out: Record<string, string> = {};
+  for (const name of ['@tensorflow/tfjs-core', 'ml-matrix']) {
+    try {
+      out[name] = (require(`${name}/package.json`) as { version: string }).version;
+    } catch {
+      out[name] = 'missing';
+    }
+  }
+  return out;
+}
+
+export function featureCacheKey(input: { datasetHash: string; splitFingerprint: string; steps: StepSpec[]; seed: number; backend?: string }): string {
+  return hashJson({ v: FEATURES_VERSION, libraries: featureLibraries(), ...input }).slice(0, 24);
 }
 
 interface Meta {

@@ -12,8 +12,7 @@ import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import type { Matrix } from '../engine/matrix.ts';
 import { createRng } from '../engine/rng.ts';
 import { getTf } from '../engine/tf.ts';
-import { defaultThreads, isShared, startTsWorker } from '../engine/threads.ts';
-import type { Worker } from 'node:worker_threads';
+import { callWorker, defaultThreads, isShared, startTsWorker } from '../engine/threads.ts';
 import type { CreatedStep, ImageShape } from './step.ts';
 
 export interface PcaOptions {
@@ -199,24 +198,9 @@ function passRunner(x: Matrix, d: number, l: number, block: number, threads: num
   const workers = Array.from({ length: threads }, (_, t) =>
     startTsWorker(new URL('./pca-worker.ts', import.meta.url), { data: x.data, d, start: t * per, end: Math.min(n, (t + 1) * per), l, block }),
   );
-  const ask = (w: Worker, msg: { basis: Float64Array; gram: boolean; mean: Float64Array }) =>
-    new Promise<Float64Array>((resolve, reject) => {
-      const onMessage = (m: { out?: Float64Array; error?: string }) => {
-        w.off('error', onError);
-        if (m.out) resolve(m.out);
-        else reject(new Error(`Feature step "pca": a worker thread failed: ${m.error}`));
-      };
-      const onError = (e: Error) => {
-        w.off('message', onMessage);
-        reject(new Error(`Feature step "pca": a worker thread failed to run (${e.message}).`));
-      };
-      w.once('message', onMessage);
-      w.once('error', onError);
-      w.postMessage(msg);
-    });
   return {
     async run(basis, gram, mean) {
-      const parts = await Promise.all(workers.map((w) => ask(w, { basis, gram, mean })));
+      const parts = await Promise.all(workers.map((w) => callWorker<{ out: Float64Array }>(w, { basis, gram, mean }, 'Feature step "pca"').then((m) => m.out)));
       const out = parts[0]!;
       for (const p of parts.slice(1)) for (let i = 0; i < out.length; i++) out[i]! += p[i]!;
       return out;

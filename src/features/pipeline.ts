@@ -41,12 +41,10 @@ export const stepSpecSchema = z.discriminatedUnion('step', [
 ]);
 
 export type StepSpec = z.output<typeof stepSpecSchema>;
-export type StepSpecInput = z.input<typeof stepSpecSchema>;
 export const STEP_NAMES = ['scale', 'standardize', 'drop-constant', 'deskew', 'downsample', 'hog', 'pca'] as const;
 /** Steps worth caching on disk (the others are cheaper to recompute than to read back). */
 const EXPENSIVE = new Set(['deskew', 'hog', 'pca']);
 
-export const pipelineSpecSchema = z.array(stepSpecSchema);
 
 /** Validates a pipeline description; the error names the step (by position and name) and the field. */
 export function parsePipeline(raw: unknown, where = 'pipeline'): StepSpec[] {

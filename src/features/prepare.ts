@@ -2,6 +2,7 @@
 import type { Dataset } from '../data/datasets.ts';
 import { applySplit, type Split } from '../data/split.ts';
 import type { Matrix } from '../engine/matrix.ts';
+import { getTf } from '../engine/tf.ts';
 import { featureCacheKey, readCachedFeatures, writeCachedFeatures } from './cache.ts';
 import { createPipeline, fitTransform, type StepSpec } from './pipeline.ts';
 import type { ImageShape } from './step.ts';
@@ -35,7 +36,11 @@ export async function prepareFeatures(
     test: { x: parts.test!, y: data.test.y },
   });
   const useCache = (opts.cache ?? true) && pipeline.expensive;
-  const key = useCache ? featureCacheKey({ datasetHash: dataset.contentHash, splitFingerprint: split.fingerprint, steps: specs, seed }) : undefined;
+  // PCA runs on the tensor engine, whose float32 arithmetic differs between backends.
+  const backend = specs.some((s) => s.step === 'pca') ? (await getTf()).engine.backend : undefined;
+  const key = useCache
+    ? featureCacheKey({ datasetHash: dataset.contentHash, splitFingerprint: split.fingerprint, steps: specs, seed, ...(backend ? { backend } : {}) })
+    : undefined;
   if (key) {
     const hit = await readCachedFeatures(key);
     if (hit) return { ...withParts(hit.parts), image: pipeline.outputImage, labels: pipeline.labels, seconds: hit.seconds, cacheKey: key, fromCache: true };

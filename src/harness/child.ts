@@ -3,6 +3,7 @@
  * predict, time single-row latency, serialize, and report measurements to the parent over IPC.
  * A crash, hang or out-of-memory here cannot take the other runs down.
  */
+import { availableParallelism } from 'node:os';
 import { loadDataset } from '../data/datasets.ts';
 import { makeSplit, type SplitSpec } from '../data/split.ts';
 import { sliceRows } from '../engine/matrix.ts';
@@ -96,7 +97,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     return {
       engine: clf.engine(),
       tfjsBackend: tf?.backend ?? null,
-      threads: tf?.threads || 1,
+      threads: tf?.backend === 'tensorflow' ? availableParallelism() : (tf?.threads ?? 1),
       metrics: { accuracy: correct / pred.length, macroF1: perClass(cm).macroF1, correct, total: pred.length },
       timing: {
         featureSeconds: f.seconds,

@@ -71,7 +71,7 @@ export function consoleEvents(stream: NodeJS.WriteStream = process.stderr): Part
       }
       multi.log(`${name(run)}: ${describe(row)}\n`);
       runs?.increment(1, { info: '' });
-      if (runs && runs.getProgress() >= 1) multi.stop();
     },
+    close: () => multi.stop(),
   };
 }

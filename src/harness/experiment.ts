@@ -6,9 +6,10 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { z } from 'zod';
 import { splitSpecSchema } from '../data/split.ts';
-import { parsePipeline, stepSpecSchema, type StepSpec } from '../features/pipeline.ts';
+import { parsePipeline, type StepSpec } from '../features/pipeline.ts';
 import { parseParams, type ClassifierPlugin } from '../classifiers/plugin.ts';
 import { resolvePlugin } from '../classifiers/registry.ts';
+import { PROJECT_ROOT } from './env.ts';
 
 const classifierEntrySchema = z
   .object({
@@ -87,10 +88,10 @@ function gridCombinations(grid: Record<string, unknown[]> | undefined): Record<s
   return combos;
 }
 
-/** Resolves `quick` to experiments/quick.json; anything with a slash or .json is a path. */
-export function experimentPath(ref: string, root = process.cwd()): string {
-  if (ref.includes('/') || extname(ref) === '.json') return resolve(root, ref);
-  return resolve(root, 'experiments', `${ref}.json`);
+/** Resolves a name like `quick` to the project's experiments/quick.json; anything with a slash or .json is a path (from the current folder). */
+export function experimentPath(ref: string): string {
+  if (ref.includes('/') || extname(ref) === '.json') return resolve(ref);
+  return resolve(PROJECT_ROOT, 'experiments', `${ref}.json`);
 }
 
 export async function loadExperiment(file: string): Promise<Experiment> {
@@ -161,4 +162,3 @@ export async function parseExperiment(raw: unknown, file: string): Promise<Exper
   return { name: config.name ?? basename(file, '.json'), file, config, raw, runs };
 }
 
-export { stepSpecSchema };

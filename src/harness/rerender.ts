@@ -4,21 +4,26 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadDataset } from '../data/datasets.ts';
 import { makeSplit, splitSpecSchema } from '../data/split.ts';
-import { takeRows } from '../engine/matrix.ts';
 import { writeReport } from '../report/write.ts';
-import { latestPerId } from './run.ts';
+import { latestPerId, reportImages } from './run.ts';
 import { readRows } from './result.ts';
 
 export async function rerender(dir: string): Promise<{ report: string; rows: number }> {
   const resultsFile = join(dir, 'results.jsonl');
-  const rows = latestPerId(await readRows(resultsFile));
+  let rows = latestPerId(await readRows(resultsFile));
+  const runsFile = join(dir, 'runs.json');
+  if (existsSync(runsFile)) {
+    // The experiment's current runs (older rows stay in the file but are not reported, as in the run).
+    const ids = new Set(JSON.parse(await readFile(runsFile, 'utf8')) as string[]);
+    rows = rows.filter((r) => ids.has(r.id));
+  }
   const configFile = join(dir, 'experiment.json');
   const config: { dataset?: string; split?: unknown; name?: string } = existsSync(configFile) ? JSON.parse(await readFile(configFile, 'utf8')) : {};
   let images = {};
   try {
     const dataset = await loadDataset(config.dataset ?? rows[0]?.dataset ?? 'mnist');
     const split = makeSplit(dataset, splitSpecSchema.parse(config.split ?? {}));
-    images = { testImages: takeRows(dataset.test.images, split.test), imageShape: dataset.imageShape, classNames: dataset.classes };
+    images = reportImages(dataset, split);
   } catch {
     // Without the dataset the report is still complete, only without the grids of misclassified digits.
   }

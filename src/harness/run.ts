@@ -9,8 +9,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDataset } from '../data/datasets.ts';
-import { makeSplit } from '../data/split.ts';
+import { loadDataset, type Dataset } from '../data/datasets.ts';
+import { makeSplit, type Split } from '../data/split.ts';
 import { hashJson } from '../engine/hash.ts';
 import { takeRows } from '../engine/matrix.ts';
 import { createPipeline } from '../features/pipeline.ts';
@@ -30,6 +30,8 @@ export interface RunEvents {
   done(run: RunSpec, row: ResultRow): void;
   skip(run: RunSpec): void;
   note(message: string): void;
+  /** The experiment ended (finished or failed): release the terminal. */
+  close(): void;
 }
 
 export interface RunOptions {
@@ -102,13 +104,17 @@ export function runIsolated(
       else if (m.type === 'result') finish({ status: 'ok', result: m.result });
       else finish({ status: 'failed', reason: oneLine(m.message), elapsedSeconds: elapsed() });
     });
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': it waits until the IPC channel and stderr are drained, so a result or an
+    // out-of-memory message sent just before exiting is never missed.
+    child.on('close', (code, signal) => {
       if (settled) return;
       const oom = /heap out of memory|Out of memory|Cannot allocate|RangeError: Array buffer allocation failed/i.test(stderrTail);
       const lastLine = stderrTail.trim().split('\n').filter((l) => l.trim()).pop();
       const reason = oom
         ? `ran out of memory (limit ${limits.memoryLimitMb} MB); raise memoryLimitMb or use a smaller split`
-        : `the run process crashed (${signal ? `signal ${signal}` : `exit code ${code}`})${lastLine ? `: ${oneLine(lastLine)}` : ''}`;
+        : code === 0 && !signal
+          ? 'the run process exited without sending a result'
+          : `the run process crashed (${signal ? `signal ${signal}` : `exit code ${code}`})${lastLine ? `: ${oneLine(lastLine)}` : ''}`;
       finish({ status: 'failed', reason, elapsedSeconds: elapsed() });
     });
     child.on('error', (e) => finish({ status: 'failed', reason: `could not start the run process: ${oneLine(e.message)}`, elapsedSeconds: elapsed() }));
@@ -127,7 +133,14 @@ export function runIsolated(
 }
 
 export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Promise<RunSummary> {
-  const ev = opts.events ?? {};
+  try {
+    return await runAll(exp, opts, opts.events ?? {});
+  } finally {
+    opts.events?.close?.();
+  }
+}
+
+async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>): Promise<RunSummary> {
   const outDir = opts.outDir ?? join(PROJECT_ROOT, 'reports', exp.name);
   const resultsFile = join(outDir, 'results.jsonl');
   if (opts.fresh && existsSync(resultsFile)) {
@@ -151,6 +164,7 @@ export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Pro
       split: split.fingerprint,
       features: run.features,
       plugin: run.plugin.name,
+      label: run.label,
       library: run.plugin.library,
       params: run.params,
       seed: run.seed,
@@ -162,19 +176,31 @@ export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Pro
   const todo = exp.runs.filter((_, i) => !finished.has(ids[i]!));
   for (const run of exp.runs) if (finished.has(ids[run.index]!)) ev.skip?.(run);
 
-  // Fit each distinct pipeline once, here, so every run reads the same cached features.
-  const pipelines = new Map<string, RunSpec['features']>();
-  for (const run of todo) pipelines.set(hashJson(run.features), run.features);
-  for (const features of pipelines.values()) {
-    if (createPipeline(features, dataset.imageShape).expensive) {
-      ev.note?.(`fitting features ${createPipeline(features, dataset.imageShape).labels.join(' → ')} …`);
-      await prepareFeatures(dataset, split, features, { seed: split.seed });
+  // Fit each distinct expensive pipeline once, here, so every run reads the same cached features.
+  // A pipeline that fails becomes a failed row for each run that needs it; the others go on.
+  const labels = new Map<string, string[]>();
+  const featureErrors = new Map<string, string>();
+  for (const run of exp.runs) {
+    const key = hashJson(run.features);
+    if (labels.has(key)) continue;
+    const pipeline = createPipeline(run.features, dataset.imageShape);
+    labels.set(key, pipeline.labels);
+    if (!pipeline.expensive || !todo.some((r) => hashJson(r.features) === key)) continue;
+    ev.note?.(`fitting features ${pipeline.labels.join(' → ')} …`);
+    try {
+      await prepareFeatures(dataset, split, run.features, { seed: split.seed });
+    } catch (e) {
+      featureErrors.set(key, `feature pipeline failed: ${oneLine((e as Error).message)}`);
     }
   }
 
-  const testImages = takeRows(dataset.test.images, split.test);
-  const render = async (rows: ResultRow[]) =>
-    writeReport(outDir, latestPerId(rows), { config: exp.raw, title: exp.name, testImages, imageShape: dataset.imageShape, classNames: dataset.classes });
+  const currentIds = new Set(ids);
+  // Which rows of results.jsonl belong to the experiment as it is now, for `digitbench report`.
+  await writeFile(join(outDir, 'runs.json'), `${JSON.stringify(ids)}\n`);
+  const images = reportImages(dataset, split);
+  // Only this experiment's current runs: rows of runs since removed or changed are kept in the file but not reported.
+  const current = (rows: ResultRow[]) => latestPerId(rows).filter((r) => currentIds.has(r.id));
+  const render = async (rows: ResultRow[]) => writeReport(outDir, current(rows), { config: exp.raw, title: exp.name, ...images });
 
   let failed = 0;
   for (const [pos, run] of todo.entries()) {
@@ -190,13 +216,16 @@ export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Pro
       seed: run.seed,
       latencySamples: cfg.latencySamples,
     };
-    const outcome = await runIsolated(req, run, (m) => ev.progress?.(run, m));
+    const featureError = featureErrors.get(hashJson(run.features));
+    const outcome: Outcome = featureError
+      ? { status: 'failed', reason: featureError, elapsedSeconds: 0 }
+      : await runIsolated(req, run, (m) => ev.progress?.(run, m));
     const base = {
       id: ids[run.index]!,
       experiment: exp.name,
       dataset: cfg.dataset,
       split: { train: split.train.length, validation: split.validation.length, test: split.test.length, seed: split.seed, fingerprint: split.fingerprint },
-      features: createPipeline(run.features, dataset.imageShape).labels,
+      features: labels.get(hashJson(run.features))!,
       classifier: run.label,
       library: run.plugin.library,
       params: run.params,
@@ -237,7 +266,18 @@ export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Pro
   }
   const rows = existsSync(resultsFile) ? await readRows(resultsFile) : [];
   const written = await render(rows);
-  return { outDir, rows: latestPerId(rows), ran: todo.length, skipped: exp.runs.length - todo.length, failed, report: written.report };
+  const ignored = latestPerId(rows).length - current(rows).length;
+  if (ignored > 0) ev.note?.(`${ignored} older row(s) in ${resultsFile} belong to runs no longer in the experiment; they are kept but not reported (--fresh starts a clean file).`);
+  return { outDir, rows: current(rows), ran: todo.length, skipped: exp.runs.length - todo.length, failed, report: written.report };
+}
+
+/** What the report needs to draw misclassified digits: the split's raw test images, keyed by its fingerprint. */
+export function reportImages(dataset: Dataset, split: Split) {
+  return {
+    testImages: { [split.fingerprint]: takeRows(dataset.test.images, split.test) },
+    imageShape: dataset.imageShape,
+    classNames: dataset.classes,
+  };
 }
 
 /** The newest row of each run id (a re-run after a failure replaces the failure). */

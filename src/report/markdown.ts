@@ -220,7 +220,7 @@ function groupKey(r: ResultRow): string {
     params: r.params,
     features: r.features,
     engine: r.engine,
-    split: { train: r.split.train, validation: r.split.validation, test: r.split.test },
+    split: { train: r.split.train, validation: r.split.validation, test: r.split.test, fingerprint: r.split.fingerprint },
   });
 }
 
