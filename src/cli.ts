@@ -74,6 +74,9 @@ export function buildProgram(out: (s: string) => void): Command {
       const exp = await loadExperiment(experimentPath(ref));
       const summary = await runExperiment(exp, { fresh: opts.fresh, outDir: opts.out, events: consoleEvents() });
       out(`${summary.ran} run(s) done, ${summary.skipped} already finished, ${summary.failed} failed. Report: ${summary.report}\n`);
+      if (summary.ran === 0) {
+        out(`Every run of "${exp.name}" already has a result in ${summary.outDir}/results.jsonl, so nothing ran and the report was re-rendered; add --fresh to run them again on this machine.\n`);
+      }
       if (summary.rows.some((r) => r.status !== 'ok')) {
         throw new Error(`${summary.rows.filter((r) => r.status !== 'ok').length} run(s) did not finish; see the report's failures section, fix, and run again to retry only those.`);
       }
