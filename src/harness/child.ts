@@ -4,7 +4,7 @@
  * A crash, hang or out-of-memory here cannot take the other runs down.
  */
 import { availableParallelism } from 'node:os';
-import { loadDataset } from '../data/datasets.ts';
+import { loadDataset, releaseDataset } from '../data/datasets.ts';
 import { makeSplit, type SplitSpec } from '../data/split.ts';
 import { sliceRows } from '../engine/matrix.ts';
 import { loadedEngine } from '../engine/tf.ts';
@@ -55,13 +55,25 @@ function percentile(sorted: number[], p: number): number {
   return sorted[i]!;
 }
 
+/**
+ * The run's features. The raw dataset is released afterwards, so that while the classifier fits, the
+ * process holds the feature matrix and whatever the classifier builds, not also the raw pixels.
+ */
+async function features(req: ChildRequest) {
+  const dataset = await loadDataset(req.dataset);
+  const split = makeSplit(dataset, req.split);
+  try {
+    return await prepareFeatures(dataset, split, req.features, { seed: split.seed });
+  } finally {
+    releaseDataset(req.dataset);
+  }
+}
+
 export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => void): Promise<ChildMeasurements> {
   const plugin = await resolvePlugin(req.pluginRef, req.baseDir);
   const params = parseParams(plugin, req.params);
-  const dataset = await loadDataset(req.dataset);
-  const split = makeSplit(dataset, req.split);
   progress({ type: 'progress', phase: 'features' });
-  const f = await prepareFeatures(dataset, split, req.features, { seed: split.seed });
+  const f = await features(req);
   if (plugin.input === 'image' && !f.image) {
     throw new Error(`Classifier "${plugin.name}" takes images, but its features end as plain vectors (${f.labels.join(', ')}); give it image steps only.`);
   }
