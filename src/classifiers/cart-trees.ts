@@ -318,3 +318,14 @@ export function loadTrees(bytes: Uint8Array, kind: string, who: string): { heade
   });
   return { header, trees };
 }
+
+/** The fitted model of a tree classifier, checked against the rows it is asked to predict. */
+export function readyModel<M extends { nFeatures: number }>(who: string, model: M | undefined, disposed: boolean, x: Matrix): M {
+  if (disposed) throw new Error(`${who}: this classifier was disposed; create a new one to predict.`);
+  if (!model) throw new Error(`${who}: predict was called before fit; call fit(x, y) first.`);
+  if (x.cols !== model.nFeatures) {
+    throw new Error(`${who}: the model was trained on ${model.nFeatures} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
+  }
+  checkFinite(x, who, 'the input to predict');
+  return model;
+}

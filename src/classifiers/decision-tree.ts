@@ -21,8 +21,8 @@
  */
 import { z } from 'zod';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
-import { cart, checkTrainingData, flattenTree, labelClasses, leaves, loadTrees, prepare, saveTrees, type FlatTree } from './cart-trees.ts';
-import { checkFinite, defineClassifier, type Classifier } from './plugin.ts';
+import { cart, checkTrainingData, flattenTree, labelClasses, leaves, loadTrees, prepare, readyModel, saveTrees, type FlatTree } from './cart-trees.ts';
+import { defineClassifier, type Classifier } from './plugin.ts';
 
 const WHO = 'decision-tree';
 
@@ -60,15 +60,7 @@ function makeClassifier(params: DecisionTreeParams, initial?: Model): Classifier
   let model = initial;
   let disposed = false;
 
-  function ready(x: Matrix): Model {
-    if (disposed) throw new Error(`${WHO}: this classifier was disposed; create a new one to predict.`);
-    if (!model) throw new Error(`${WHO}: predict was called before fit; call fit(x, y) first.`);
-    if (x.cols !== model.nFeatures) {
-      throw new Error(`${WHO}: the model was trained on ${model.nFeatures} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
-    }
-    checkFinite(x, WHO, 'the input to predict');
-    return model;
-  }
+  const ready = (x: Matrix): Model => readyModel(WHO, model, disposed, x);
 
   return {
     async fit(x, y, options) {

@@ -33,6 +33,7 @@ import {
   loadTrees,
   prepare,
   preparedParts,
+  readyModel,
   saveTrees,
   tally,
   type FlatTree,
@@ -40,7 +41,7 @@ import {
   type PreparedTrainingSet,
 } from './cart-trees.ts';
 import { cartOptions } from './decision-tree.ts';
-import { checkFinite, defineClassifier, type Classifier, type FitOptions } from './plugin.ts';
+import { defineClassifier, type Classifier, type FitOptions } from './plugin.ts';
 
 const WHO = 'random-forest';
 
@@ -118,15 +119,7 @@ function makeClassifier(params: RandomForestParams, seed: number, initial?: Mode
   let disposed = false;
   let threadsUsed = 0;
 
-  function ready(x: Matrix): Model {
-    if (disposed) throw new Error(`${WHO}: this classifier was disposed; create a new one to predict.`);
-    if (!model) throw new Error(`${WHO}: predict was called before fit; call fit(x, y) first.`);
-    if (x.cols !== model.nFeatures) {
-      throw new Error(`${WHO}: the model was trained on ${model.nFeatures} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
-    }
-    checkFinite(x, WHO, 'the input to predict');
-    return model;
-  }
+  const ready = (x: Matrix): Model => readyModel(WHO, model, disposed, x);
 
   function vote(x: Matrix) {
     const m = ready(x);
