@@ -11,9 +11,10 @@ import { defaultThreads } from '../engine/threads.ts';
 import { fitPca, projectPca } from '../features/pca.ts';
 import { parsePipeline, stepSpecSchema } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
-import { mapRows } from '../features/step.ts';
+import { scaleStep } from '../features/scale.ts';
 import type { ChildRequest } from '../harness/child.ts';
 import { runIsolated } from '../harness/run.ts';
+import type { PeerFigures } from './peers.ts';
 import { median, timeRepeated } from './stats.ts';
 
 export interface BenchRow {
@@ -74,7 +75,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
   }
   const ds = await loadDataset('mnist');
   if (want('pca')) {
-    const scale = (m: typeof ds.train.images) => mapRows(m, m.cols, (s, d) => { for (let j = 0; j < s.length; j++) d[j] = s[j]! / 255; });
+    // The pipeline's own scale step (pixels / 255), as experiments run it.
+    const { step: scaler } = scaleStep(ds.imageShape);
+    const scale = (m: typeof ds.train.images) => scaler.transform(m) as typeof m;
     const xTrain = scale(ds.train.images);
     const xTest = scale(ds.test.images);
     log('PCA fit …');
@@ -118,7 +121,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
   return rows;
 }
 
-export function formatBench(rows: BenchRow[], peers?: Record<string, { seconds: number; accuracy?: number; engine: string }>): string {
+export function formatBench(rows: BenchRow[], peers?: PeerFigures): string {
   const head = ['work', 'median', 'runs', 'accuracy', 'engine', 'note'];
   if (peers) head.push('peer', 'peer time', 'peer acc.', 'ratio');
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((h) => (['median', 'runs', 'accuracy', 'peer time', 'peer acc.', 'ratio'].includes(h) ? '---:' : '---')).join('|')}|`];
