@@ -3,59 +3,65 @@
  * its training rows; a row gets the class of the closest mean). Load it from an experiment with
  * { "plugin": "./examples/nearest-centroid.ts" } (paths are relative to the experiment file's folder,
  * so from experiments/ it is "../examples/nearest-centroid.ts").
+ *
+ * The shape every plugin has: `create(params)` returns an estimator whose `fit` returns a model;
+ * `defineModel` does the bookkeeping (input width and finiteness checks, empty inputs, dispose);
+ * `serialize` + `load` let the run write a bundle that `digitbench predict` and apps can load.
  */
 import { z } from 'zod';
-import { defineClassifier, type Classifier } from '../src/classifiers/plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, labelIndex, type Model } from '../src/classifiers/plugin.ts';
 import type { Matrix } from '../src/engine/matrix.ts';
 
 const params = z
   .object({
-    /** Squared euclidean ("l2") or city-block ("l1") distance to the centroids. */
-    metric: z.enum(['l2', 'l1']).default('l2'),
+    metric: z.enum(['l2', 'l1']).default('l2').describe('Distance to the centroids: squared Euclidean (l2) or city-block (l1)'),
   })
   .strict();
 
 type Params = z.output<typeof params>;
 
-function model(params: Params, labels: Int32Array, centroids: Float32Array, cols: number): Classifier {
-  const k = labels.length;
-  const distances = (x: Matrix): Float64Array => {
-    if (x.cols !== cols) throw new Error(`nearest-centroid was fitted on ${cols} features but got ${x.cols}; use the same features.`);
-    const d = new Float64Array(x.rows * k);
-    for (let i = 0; i < x.rows; i++) {
-      for (let c = 0; c < k; c++) {
-        let s = 0;
-        for (let j = 0; j < cols; j++) {
-          const diff = x.data[i * cols + j]! - centroids[c * cols + j]!;
-          s += params.metric === 'l2' ? diff * diff : Math.abs(diff);
-        }
-        d[i * k + c] = s;
+interface Centroids {
+  labels: Int32Array;
+  /** classes × cols, row-major. */
+  means: Float32Array;
+  cols: number;
+}
+
+function nearest(p: Params, c: Centroids, x: Matrix): Int32Array {
+  const k = c.labels.length;
+  const out = new Int32Array(x.rows);
+  for (let i = 0; i < x.rows; i++) {
+    let best = 0;
+    let bestD = Infinity;
+    for (let t = 0; t < k; t++) {
+      let s = 0;
+      for (let j = 0; j < c.cols; j++) {
+        const diff = x.data[i * c.cols + j]! - c.means[t * c.cols + j]!;
+        s += p.metric === 'l2' ? diff * diff : Math.abs(diff);
       }
+      if (s < bestD) [best, bestD] = [t, s];
     }
-    return d;
-  };
-  return {
-    async fit() {},
-    async predict(x) {
-      const d = distances(x);
-      const out = new Int32Array(x.rows);
-      for (let i = 0; i < x.rows; i++) {
-        let best = 0;
-        for (let c = 1; c < k; c++) if (d[i * k + c]! < d[i * k + best]!) best = c;
-        out[i] = labels[best]!;
-      }
-      return out;
-    },
-    async serialize() {
-      const header = new Int32Array([k, cols, ...labels]);
-      const bytes = new Uint8Array(header.byteLength + centroids.byteLength);
-      bytes.set(new Uint8Array(header.buffer), 0);
-      bytes.set(new Uint8Array(centroids.buffer, centroids.byteOffset, centroids.byteLength), header.byteLength);
+    out[i] = c.labels[best]!;
+  }
+  return out;
+}
+
+function asModel(p: Params, c: Centroids): Model {
+  return defineModel('nearest-centroid', {
+    classes: c.labels,
+    inputSize: c.cols,
+    state: c,
+    predict: (s, x) => nearest(p, s, x),
+    serialize(s) {
+      // [k, cols, labels…] as int32, then the means as float32.
+      const head = new Int32Array([s.labels.length, s.cols, ...s.labels]);
+      const bytes = new Uint8Array(head.byteLength + s.means.byteLength);
+      bytes.set(new Uint8Array(head.buffer), 0);
+      bytes.set(new Uint8Array(s.means.buffer, s.means.byteOffset, s.means.byteLength), head.byteLength);
       return bytes;
     },
     engine: () => 'js',
-    dispose() {},
-  };
+  });
 }
 
 export const nearestCentroid = defineClassifier<Params>({
@@ -65,39 +71,28 @@ export const nearestCentroid = defineClassifier<Params>({
   library: 'none (example plugin)',
   params,
   testParams: {},
-  create(p) {
-    let fitted: Classifier | undefined;
-    const need = () => {
-      if (!fitted) throw new Error('nearest-centroid: call fit before predict.');
-      return fitted;
-    };
-    return {
-      async fit(x, y) {
-        const labels = Int32Array.from(new Set(y)).sort();
-        const index = new Map(Array.from(labels, (l, i) => [l, i] as const));
-        const sums = new Float64Array(labels.length * x.cols);
-        const counts = new Float64Array(labels.length);
-        for (let i = 0; i < x.rows; i++) {
-          const c = index.get(y[i]!)!;
-          counts[c]!++;
-          for (let j = 0; j < x.cols; j++) sums[c * x.cols + j]! += x.data[i * x.cols + j]!;
-        }
-        const centroids = Float32Array.from(sums, (s, t) => s / counts[Math.floor(t / x.cols)]!);
-        fitted = model(p, labels, centroids, x.cols);
-      },
-      predict: (x) => need().predict(x),
-      serialize: () => need().serialize!(),
-      engine: () => 'js',
-      dispose() {
-        fitted = undefined;
-      },
-    };
-  },
+  create: (p) => ({
+    async fit(x, y) {
+      checkTrainingData(x, y, 'nearest-centroid');
+      const { classes, index } = labelIndex(y);
+      const sums = new Float64Array(classes.length * x.cols);
+      const counts = new Float64Array(classes.length);
+      for (let i = 0; i < x.rows; i++) {
+        const c = index[i]!;
+        counts[c]!++;
+        for (let j = 0; j < x.cols; j++) sums[c * x.cols + j]! += x.data[i * x.cols + j]!;
+      }
+      const means = Float32Array.from(sums, (s, t) => s / counts[Math.floor(t / x.cols)]!);
+      return asModel(p, { labels: classes, means, cols: x.cols });
+    },
+  }),
   async load(bytes, p) {
-    const head = new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + 8));
+    const copy = bytes.slice(); // aligned
+    const head = new Int32Array(copy.buffer, 0, 2);
     const [k, cols] = [head[0]!, head[1]!];
-    const labels = new Int32Array(bytes.buffer.slice(bytes.byteOffset + 8, bytes.byteOffset + 8 + 4 * k));
-    const centroids = new Float32Array(bytes.buffer.slice(bytes.byteOffset + 8 + 4 * k, bytes.byteOffset + 8 + 4 * k + 4 * k * cols));
-    return model(p, labels, centroids, cols);
+    if (copy.byteLength !== 8 + 4 * k + 4 * k * cols) throw new Error('nearest-centroid: the saved model has the wrong length; pass the bytes serialize() returned.');
+    const labels = new Int32Array(copy.buffer, 8, k);
+    const means = new Float32Array(copy.buffer, 8 + 4 * k, k * cols);
+    return asModel(p, { labels, means, cols });
   },
 });

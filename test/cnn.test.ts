@@ -1,7 +1,7 @@
 /** The cnn plugin on real MNIST subsets, on the wasm backend (tfjs-node cannot be installed here). */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cnn } from '../src/classifiers/cnn.ts';
-import { parseParams, type Classifier, type ClassifierContext } from '../src/classifiers/plugin.ts';
+import { parseParams, type ClassifierContext, type Model } from '../src/classifiers/plugin.ts';
 import { getTf, type Tf } from '../src/engine/tf.ts';
 import { sliceRows, type Matrix } from '../src/engine/matrix.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
@@ -41,15 +41,14 @@ describe('cnn params', () => {
 });
 
 describe('cnn lenet on MNIST 2000/1000', () => {
-  let first: Classifier;
+  let first: Model;
   let firstPred: Int32Array;
   const ticks: Record<string, string | number>[] = [];
 
   beforeAll(async () => {
-    first = cnn.create(small(), ctx(7));
     let started: [number, string] | undefined;
     const random = Math.random;
-    await first.fit(d.xTrain, d.yTrain, { progress: { start: (n, u) => (started = [n, u]), tick: (i) => void ticks.push(i ?? {}) } });
+    first = await cnn.create(small(), ctx(7)).fit(d.xTrain, d.yTrain, { progress: { start: (n, u) => (started = [n, u]), tick: (i) => void ticks.push(i ?? {}) } });
     expect(Math.random).toBe(random);
     expect(started).toEqual([3, 'epoch']);
     firstPred = await first.predict(d.xTest);
@@ -77,14 +76,11 @@ describe('cnn lenet on MNIST 2000/1000', () => {
   });
 
   it('gives identical predictions for the same seed, different ones for another seed', async () => {
-    const again = cnn.create(small(), ctx(7));
-    await again.fit(d.xTrain, d.yTrain);
+    const again = await cnn.create(small(), ctx(7)).fit(d.xTrain, d.yTrain);
     expect(await again.predict(d.xTest)).toEqual(firstPred);
     again.dispose();
-    const other = cnn.create(parseParams(cnn, { ...cnn.testParams, epochs: 1, batchSize: 32 }), ctx(8));
-    const one = cnn.create(parseParams(cnn, { ...cnn.testParams, epochs: 1, batchSize: 32 }), ctx(7));
-    await other.fit(d.xTrain, d.yTrain);
-    await one.fit(d.xTrain, d.yTrain);
+    const other = await cnn.create(parseParams(cnn, { ...cnn.testParams, epochs: 1, batchSize: 32 }), ctx(8)).fit(d.xTrain, d.yTrain);
+    const one = await cnn.create(parseParams(cnn, { ...cnn.testParams, epochs: 1, batchSize: 32 }), ctx(7)).fit(d.xTrain, d.yTrain);
     expect(await other.predict(d.xTest)).not.toEqual(await one.predict(d.xTest));
     other.dispose();
     one.dispose();
@@ -99,7 +95,7 @@ describe('cnn lenet on MNIST 2000/1000', () => {
     expect((await loaded.scores!(x)).data).toEqual((await first.scores!(x)).data);
     loaded.dispose();
     await expect(cnn.load!(bytes.slice(0, 6), small(), ctx(1))).rejects.toThrow(
-      "cnn.load: these 6 bytes are not a saved cnn model (wrong header); pass the bytes from a cnn classifier's serialize().",
+      "cnn.load: these 6 bytes are not a saved cnn model (wrong header); pass the bytes from a cnn model's serialize().",
     );
   });
 
@@ -117,8 +113,7 @@ describe('cnn tensor bookkeeping', () => {
     const y = d.yTrain.subarray(0, 200);
     await getTf();
     const baseline = tf.memory().numTensors;
-    const c = cnn.create(parseParams(cnn, { epochs: 1, batchSize: 50 }), ctx(1));
-    await c.fit(x, y, { validation: { x: sliceRows(d.xTest, 0, 100), y: d.yTest.subarray(0, 100) } });
+    const c = await cnn.create(parseParams(cnn, { epochs: 1, batchSize: 50 }), ctx(1)).fit(x, y, { validation: { x: sliceRows(d.xTest, 0, 100), y: d.yTest.subarray(0, 100) } });
     await c.predict(x);
     await c.serialize!();
     c.dispose();
@@ -129,21 +124,18 @@ describe('cnn tensor bookkeeping', () => {
     const progress = { start() {}, tick() { throw new Error('progress display broke'); } };
     await expect(failing.fit(x, y, { progress })).rejects.toThrow('progress display broke');
     expect(Math.random).toBe(random);
-    failing.dispose();
     expect(tf.memory().numTensors).toBe(baseline);
   });
 
-  it('rejects input that is not images of ctx.imageShape, and predict before fit', async () => {
+  it('rejects input that is not images of ctx.imageShape', async () => {
     const c = cnn.create(small(), ctx(1));
     const wrong: Matrix = { rows: 2, cols: 50, data: new Float32Array(100) };
     await expect(c.fit(wrong, new Int32Array([0, 1]))).rejects.toThrow(
       'cnn.fit: each row must be one 28×28 image (784 values) but has 50; give the cnn plugin image input with ctx.imageShape set.',
     );
-    await expect(c.predict(sliceRows(d.xTest, 0, 2))).rejects.toThrow('cnn.predict: the model is not trained; call fit() (or plugin.load()) first.');
     await expect(c.fit(sliceRows(d.xTrain, 0, 3), new Int32Array([4, 4, 4]))).rejects.toThrow(
       'cnn.fit: the training labels hold 1 class(es); a classifier needs at least 2.',
     );
-    c.dispose();
   });
 });
 
@@ -154,8 +146,7 @@ describe('cnn keras-mnist and early stopping', () => {
     const p = parseParams(cnn, { architecture: 'keras-mnist', epochs: 1, batchSize: 50 });
     const preds: Int32Array[] = [];
     for (let k = 0; k < 2; k++) {
-      const c = cnn.create(p, ctx(3));
-      await c.fit(x, y);
+      const c = await cnn.create(p, ctx(3)).fit(x, y);
       preds.push(await c.predict(sliceRows(d.xTest, 0, 300)));
       c.dispose();
     }
@@ -168,11 +159,10 @@ describe('cnn keras-mnist and early stopping', () => {
     const ticks: Record<string, string | number>[] = [];
     const logs: string[] = [];
     // A far too large learning rate: the validation loss gets worse after the first epochs.
-    const c = cnn.create(parseParams(cnn, { epochs: 10, batchSize: 50, learningRate: 0.05, patience: 1 }), {
+    const c = await cnn.create(parseParams(cnn, { epochs: 10, batchSize: 50, learningRate: 0.05, patience: 1 }), {
       ...ctx(5),
       log: { info: (m) => logs.push(m), warn() {} },
-    });
-    await c.fit(sliceRows(d.xTrain, 0, 500), d.yTrain.subarray(0, 500), {
+    }).fit(sliceRows(d.xTrain, 0, 500), d.yTrain.subarray(0, 500), {
       validation: { x: sliceRows(d.xTest, 0, 200), y: d.yTest.subarray(0, 200) },
       progress: { start() {}, tick: (i) => void ticks.push(i ?? {}) },
     });

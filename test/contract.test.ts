@@ -4,9 +4,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeParams } from '../src/classifiers/describe.ts';
 import { parseParams, type ClassifierPlugin } from '../src/classifiers/plugin.ts';
 import { builtins, resolvePlugin } from '../src/classifiers/registry.ts';
+import { loadLibsvm, type LibsvmClass } from '../src/classifiers/svm.ts';
+import { liveWorkers } from '../src/engine/threads.ts';
 import { getTf } from '../src/engine/tf.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 
@@ -14,12 +17,40 @@ const example = await resolvePlugin(resolve(__dirname, '../examples/nearest-cent
 const plugins: ClassifierPlugin[] = [...builtins, example];
 
 let data: Subset;
+/** 2,000 query rows: enough for knn's second search thread to start. */
+let many: Subset['xTest'];
+/** libsvm-js models in the wasm heap that were trained and not freed (counted by wrapping its class). */
+let svmLive = 0;
+let unwrap = () => {};
 beforeAll(async () => {
   await getTf();
   data = await mnistSubset(600, 200, 21);
+  many = { rows: 2000, cols: 784, data: new Float32Array(2000 * 784) };
+  for (let i = 0; i < 10; i++) many.data.set(data.xTest.data, i * 200 * 784);
+  const SVM: LibsvmClass = await loadLibsvm();
+  const { train, free } = SVM.prototype;
+  SVM.prototype.train = function (this: { __live?: boolean }, ...args: Parameters<typeof train>) {
+    if (!this.__live) svmLive++;
+    this.__live = true;
+    return train.apply(this as never, args);
+  };
+  SVM.prototype.free = function (this: { __live?: boolean }) {
+    if (this.__live) svmLive--;
+    this.__live = false;
+    return free.apply(this as never);
+  };
+  unwrap = () => Object.assign(SVM.prototype, { train, free });
 });
+afterAll(() => unwrap());
 
 const ctx = (seed: number) => ({ seed, log: { info() {}, warn() {} }, imageShape: [28, 28] as const });
+
+/** What a model can hold outside the JS heap: tensors, worker threads, libsvm models in wasm memory. */
+async function held() {
+  // A terminated worker leaves the count once its 'exit' event has run.
+  for (let i = 0; i < 50 && liveWorkers() > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  return { tensors: tf.memory().numTensors, workers: liveWorkers(), libsvmModels: svmLive };
+}
 
 describe.each(plugins.map((p) => [p.name, p] as const))('%s', (_name, plugin) => {
   const params = () => parseParams(plugin, plugin.testParams ?? {});
@@ -31,12 +62,12 @@ describe.each(plugins.map((p) => [p.name, p] as const))('%s', (_name, plugin) =>
     keep.forEach((i, k) => x.data.set(data.xTrain.data.subarray(i * 784, (i + 1) * 784), k * 784));
     const y = Int32Array.from(keep, (i) => data.yTrain[i]!);
     const runOnce = async () => {
-      const clf = plugin.create(params(), ctx(7));
+      const model = await plugin.create(params(), ctx(7)).fit(x, y);
       try {
-        await clf.fit(x, y);
-        return await clf.predict(data.xTest);
+        expect(Array.from(model.classes)).toEqual([0, 2, 4, 6, 8]);
+        return await model.predict(data.xTest);
       } finally {
-        clf.dispose();
+        model.dispose();
       }
     };
     const a = await runOnce();
@@ -52,12 +83,11 @@ describe.each(plugins.map((p) => [p.name, p] as const))('%s', (_name, plugin) =>
     const pBefore = structuredClone(p);
     const xBefore = data.xTrain.data.slice();
     const yBefore = data.yTrain.slice();
-    const clf = plugin.create(p, ctx(1));
+    const model = await plugin.create(p, ctx(1)).fit(data.xTrain, data.yTrain);
     try {
-      await clf.fit(data.xTrain, data.yTrain);
-      await clf.predict(data.xTest);
+      await model.predict(data.xTest);
     } finally {
-      clf.dispose();
+      model.dispose();
     }
     expect(p).toEqual(pBefore);
     expect(data.xTrain.data).toEqual(xBefore);
@@ -65,39 +95,54 @@ describe.each(plugins.map((p) => [p.name, p] as const))('%s', (_name, plugin) =>
   });
 
   it('serialize → load gives identical predictions and scores', async () => {
-    const clf = plugin.create(params(), ctx(3));
+    const model = await plugin.create(params(), ctx(3)).fit(data.xTrain, data.yTrain);
     try {
-      await clf.fit(data.xTrain, data.yTrain);
-      const pred = await clf.predict(data.xTest);
-      expect(clf.serialize, `${plugin.name} has no serialize()`).toBeDefined();
+      const pred = await model.predict(data.xTest);
+      expect(model.serialize, `${plugin.name} has no serialize()`).toBeDefined();
       expect(plugin.load, `${plugin.name} has no load()`).toBeDefined();
-      const bytes = await clf.serialize!();
+      const bytes = await model.serialize!();
       expect(bytes.byteLength).toBeGreaterThan(0);
       const loaded = await plugin.load!(bytes, params(), ctx(3));
       try {
+        expect(Array.from(loaded.classes)).toEqual(Array.from(model.classes));
         expect(Array.from(await loaded.predict(data.xTest))).toEqual(Array.from(pred));
-        if (clf.scores && loaded.scores) {
-          const [s1, s2] = [await clf.scores(data.xTest), await loaded.scores(data.xTest)];
+        if (model.scores && loaded.scores) {
+          const [s1, s2] = [await model.scores(data.xTest), await loaded.scores(data.xTest)];
           expect(s2.rows).toBe(200);
+          expect(s2.cols).toBe(model.classes.length);
           for (let i = 0; i < s1.data.length; i++) expect(s2.data[i]).toBeCloseTo(s1.data[i]!, 5);
         }
       } finally {
         loaded.dispose();
       }
     } finally {
-      clf.dispose();
+      model.dispose();
     }
   });
 
-  it('dispose frees its tensors (and is safe twice)', async () => {
-    const before = tf.memory().numTensors;
-    const clf = plugin.create(params(), ctx(5));
-    await clf.fit(data.xTrain, data.yTrain);
-    await clf.predict(data.xTest);
-    if (clf.scores) await clf.scores(data.xTest);
-    clf.dispose();
-    clf.dispose();
-    expect(tf.memory().numTensors).toBe(before);
+  it('dispose frees what the model holds (tensors, worker threads, libsvm wasm models) and is safe twice', async () => {
+    const before = await held();
+    const model = await plugin.create(params(), ctx(5)).fit(data.xTrain, data.yTrain);
+    await model.predict(many);
+    if (model.scores) await model.scores(many);
+    const loaded = model.serialize && plugin.load ? await plugin.load(await model.serialize(), params(), ctx(5)) : undefined;
+    await loaded?.predict(many);
+    model.dispose();
+    model.dispose();
+    loaded?.dispose();
+    expect(await held()).toEqual(before);
+    await expect(model.predict(data.xTest)).rejects.toThrow(`${plugin.name}: this model was disposed; fit or load a new one to predict.`);
+  });
+
+  it('rejects rows of the wrong width, naming the plugin', async () => {
+    const model = await plugin.create(params(), ctx(2)).fit(data.xTrain, data.yTrain);
+    try {
+      const narrow = { rows: 1, cols: 100, data: new Float32Array(100) };
+      await expect(model.predict(narrow)).rejects.toThrow(new RegExp(`^${plugin.name}: the model was trained on 784 .* but got rows of 100; use the same feature pipeline for fit and predict\\.$`));
+      expect(Array.from(await model.predict({ rows: 0, cols: 784, data: new Float32Array(0) }))).toEqual([]);
+    } finally {
+      model.dispose();
+    }
   });
 
   it('rejects bad params with an error naming the plugin and the field', () => {
@@ -108,8 +153,9 @@ describe.each(plugins.map((p) => [p.name, p] as const))('%s', (_name, plugin) =>
     expect(() => parseParams(plugin, { [field]: wrong })).toThrow(new RegExp(`^Invalid params for classifier "${plugin.name}": ${field}: `));
   });
 
-  it('describes itself for the report', () => {
+  it('describes itself and every parameter for the report and `digitbench list`', () => {
     expect(plugin.summary.length).toBeGreaterThan(5);
     expect(plugin.library.length).toBeGreaterThan(0);
+    for (const p of describeParams(plugin)) expect(p.description, `${plugin.name}.${p.name} has no .describe() text`).toMatch(/\S{3}/);
   });
 });

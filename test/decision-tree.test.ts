@@ -144,8 +144,7 @@ describe('split search cost', () => {
 describe('decision-tree plugin', () => {
   it('reaches its accuracy on 2,000 / 1,000 MNIST rows (measured 0.752 gini, 0.752 entropy)', async () => {
     for (const gainFunction of ['gini', 'entropy']) {
-      const clf = decisionTree.create(parseParams(decisionTree, { gainFunction }), ctx);
-      await clf.fit(data.xTrain, data.yTrain);
+      const clf = await decisionTree.create(parseParams(decisionTree, { gainFunction }), ctx).fit(data.xTrain, data.yTrain);
       const predicted = await clf.predict(data.xTest);
       const accuracy = predicted.filter((p, i) => p === data.yTest[i]).length / predicted.length;
       expect(accuracy, gainFunction).toBeGreaterThan(0.73);
@@ -154,10 +153,9 @@ describe('decision-tree plugin', () => {
   });
 
   it('predicts what ml-cart predicts, scores its leaf fractions, and saves and loads exactly', async () => {
-    const clf = decisionTree.create(parseParams(decisionTree, { maxDepth: 8 }), ctx);
     const x = { rows: 600, cols: 784, data: data.xTrain.data.subarray(0, 600 * 784) };
     const y = data.yTrain.subarray(0, 600);
-    await clf.fit(x, y);
+    const clf = await decisionTree.create(parseParams(decisionTree, { maxDepth: 8 }), ctx).fit(x, y);
     const predicted = await clf.predict(data.xTest);
 
     const tree = new cart.DecisionTreeClassifier({ minNumSamples: 1, gainThreshold: 0, maxDepth: 8 });
@@ -181,13 +179,12 @@ describe('decision-tree plugin', () => {
   it('gives errors a user can act on', async () => {
     expect(() => parseParams(decisionTree, { maxDepth: 0 })).toThrow('Invalid params for classifier "decision-tree": maxDepth: Too small: expected number to be >0.');
     expect(() => parseParams(decisionTree, { gainFunction: 'mse' })).toThrow(/^Invalid params for classifier "decision-tree": gainFunction: /);
-    const clf = decisionTree.create(parseParams(decisionTree, {}), ctx);
-    await expect(clf.predict(data.xTest)).rejects.toThrow('decision-tree: predict was called before fit; call fit(x, y) first.');
+    const estimator = decisionTree.create(parseParams(decisionTree, {}), ctx);
     const x = { rows: 3, cols: 2, data: Float32Array.from([0, 1, 1, 0, 1, 1]) };
-    await expect(clf.fit(x, Int32Array.from([0, -1, 1]))).rejects.toThrow(
+    await expect(estimator.fit(x, Int32Array.from([0, -1, 1]))).rejects.toThrow(
       'decision-tree: label -1 at row 1 is negative; ml-cart needs labels ≥ 0, so map the labels to 0..k−1 first.',
     );
-    await clf.fit(x, Int32Array.from([0, 2, 2]));
+    const clf = await estimator.fit(x, Int32Array.from([0, 2, 2]));
     expect(Array.from(await clf.predict(x))).toEqual([0, 2, 2]);
     await expect(clf.predict(data.xTest)).rejects.toThrow(
       'decision-tree: the model was trained on 2 features but got rows of 784; use the same feature pipeline for fit and predict.',

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KD_TREE_ENGINE, knn } from '../src/classifiers/knn.ts';
-import { parseParams, type Classifier } from '../src/classifiers/plugin.ts';
+import { parseParams, type Estimator } from '../src/classifiers/plugin.ts';
 import { BruteForceIndex } from '../src/engine/distance.ts';
 import { createMatrix, sliceRows, toArrays, type Matrix } from '../src/engine/matrix.ts';
 import { getTf } from '../src/engine/tf.ts';
@@ -20,7 +20,7 @@ const Unpatched = require('ml-knn-unpatched') as Lib;
 const { euclidean } = require('ml-distance-euclidean') as { euclidean: (a: number[], b: number[]) => number };
 
 const log = { info() {}, warn() {} };
-const make = (raw: object = {}, seed = 1): Classifier => knn.create(parseParams(knn, raw), { seed, log });
+const make = (raw: object = {}, seed = 1): Estimator => knn.create(parseParams(knn, raw), { seed, log });
 
 /** Mean intensity of each 14×14 quadrant: 4 real MNIST features, where a k-d tree should prune well. */
 function quadrants(m: Matrix): Matrix {
@@ -93,8 +93,7 @@ describe('knn plugin', () => {
   });
 
   it('reaches its accuracy floor on raw MNIST 2000/1000 (brute force, auto for 784 features)', async () => {
-    const c = make();
-    await c.fit(s.xTrain, s.yTrain);
+    const c = await make().fit(s.xTrain, s.yTrain);
     const { engine } = await getTf();
     // The training rows (2000 × 784) are in shared memory, so large batches use a second thread.
     expect(c.engine()).toBe(`${engine.description} ×2 threads (large batches)`);
@@ -105,10 +104,8 @@ describe('knn plugin', () => {
 
   it('two search threads give exactly the neighbours of one (2,400 queries: the batch is split)', async () => {
     const big = await mnistSubset(2000, 2400, 31);
-    const one = make({ threads: 1 });
-    const two = make({ threads: 2 });
-    await one.fit(big.xTrain, big.yTrain);
-    await two.fit(big.xTrain, big.yTrain);
+    const one = await make({ threads: 1 }).fit(big.xTrain, big.yTrain);
+    const two = await make({ threads: 2 }).fit(big.xTrain, big.yTrain);
     expect(Array.from(await two.predict(big.xTest))).toEqual(Array.from(await one.predict(big.xTest)));
     expect(Array.from((await two.scores!(big.xTest)).data)).toEqual(Array.from((await one.scores!(big.xTest)).data));
     one.dispose();
@@ -120,10 +117,8 @@ describe('knn plugin', () => {
       [s.xTrain, sliceRows(s.xTest, 0, 150)],
       [quadrants(s.xTrain), quadrants(s.xTest)],
     ] as const) {
-      const kd = make({ algorithm: 'kd-tree' });
-      const brute = make({ algorithm: 'brute' });
-      await kd.fit(x, s.yTrain);
-      await brute.fit(x, s.yTrain);
+      const kd = await make({ algorithm: 'kd-tree' }).fit(x, s.yTrain);
+      const brute = await make({ algorithm: 'brute' }).fit(x, s.yTrain);
       expect(kd.engine()).toBe(KD_TREE_ENGINE);
       expect(await kd.predict(q)).toEqual(await brute.predict(q));
       expect((await kd.scores!(q)).data).toEqual((await brute.scores!(q)).data);
@@ -133,8 +128,7 @@ describe('knn plugin', () => {
   });
 
   it('auto uses the k-d tree for few features', async () => {
-    const c = make();
-    await c.fit(quadrants(s.xTrain), s.yTrain);
+    const c = await make().fit(quadrants(s.xTrain), s.yTrain);
     expect(c.engine()).toBe(KD_TREE_ENGINE);
     c.dispose();
   });
@@ -165,10 +159,8 @@ describe('knn plugin', () => {
     const y = Int32Array.from([5, 3, 9]);
     const q = createMatrix(1, 1, Float32Array.from([0.1]));
     for (const algorithm of ['kd-tree', 'brute']) {
-      const nearest = make({ algorithm });
-      const smallest = make({ algorithm, ties: 'smallest-label' });
-      await nearest.fit(x, y);
-      await smallest.fit(x, y);
+      const nearest = await make({ algorithm }).fit(x, y);
+      const smallest = await make({ algorithm, ties: 'smallest-label' }).fit(x, y);
       expect(Array.from(await nearest.predict(q))).toEqual([5]);
       expect(Array.from(await smallest.predict(q))).toEqual([3]);
       // scores: vote fractions, columns in ascending label order (3, 5, 9).
@@ -180,16 +172,14 @@ describe('knn plugin', () => {
   });
 
   it('rejects NaN input with an error naming the row and column', async () => {
-    const c = make({ algorithm: 'kd-tree' });
     const x = quadrants(sliceRows(s.xTrain, 0, 50));
-    await c.fit(x, s.yTrain.subarray(0, 50));
+    const c = await make({ algorithm: 'kd-tree' }).fit(x, s.yTrain.subarray(0, 50));
     const q = createMatrix(5, 4, new Float32Array(20));
     q.data[3 * 4 + 2] = NaN;
     await expect(c.predict(q)).rejects.toThrow('knn: the input to predict has a non-finite value (NaN) at row 3, column 2; clean or impute the features first.');
     await expect(c.predict(createMatrix(1, 3))).rejects.toThrow('knn: the model was trained on 4 features but got rows of 3; use the same feature pipeline for fit and predict.');
     await expect(make().fit(x, s.yTrain.subarray(0, 2))).rejects.toThrow('knn: fit got 50 rows but 2 labels; pass one label per row.');
     await expect(make({ k: 51 }).fit(x, s.yTrain.subarray(0, 50))).rejects.toThrow('knn: k = 51 is more than the 50 training rows; lower k or train on more rows.');
-    await expect(make().predict(x)).rejects.toThrow('knn: predict was called before fit; call fit(x, y) first.');
     c.dispose();
   });
 
@@ -198,10 +188,8 @@ describe('knn plugin', () => {
     const y = s.yTrain.subarray(0, 1000);
     const q = sliceRows(s.xTest, 0, 300);
     const before = [x.data.slice(), y.slice(), q.data.slice()];
-    const a = make({}, 7);
-    const b = make({}, 7);
-    await a.fit(x, y);
-    await b.fit(x, y);
+    const a = await make({}, 7).fit(x, y);
+    const b = await make({}, 7).fit(x, y);
     expect(await a.predict(q)).toEqual(await b.predict(q));
     // Byte comparison (vitest's deep equality is slow on 784,000-element arrays).
     const same = (a: ArrayBufferView, b: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
@@ -214,8 +202,7 @@ describe('knn plugin', () => {
     const x = sliceRows(s.xTrain, 0, 1000);
     const y = s.yTrain.subarray(0, 1000);
     const q = sliceRows(s.xTest, 0, 200);
-    const c = make();
-    await c.fit(x, y);
+    const c = await make().fit(x, y);
     const bytes = await c.serialize!();
     // Header + 1000 × 784 float32 + 1000 int32 labels (JSON numbers would be ~4× larger).
     expect(bytes.length).toBeGreaterThan(1000 * 785 * 4);
@@ -230,8 +217,7 @@ describe('knn plugin', () => {
   it('frees its tensors on dispose (twice is safe)', async () => {
     const { tf } = await getTf();
     const before = tf.memory().numTensors;
-    const c = make({ algorithm: 'brute' });
-    await c.fit(sliceRows(s.xTrain, 0, 300), s.yTrain.subarray(0, 300));
+    const c = await make({ algorithm: 'brute' }).fit(sliceRows(s.xTrain, 0, 300), s.yTrain.subarray(0, 300));
     await c.predict(sliceRows(s.xTest, 0, 20));
     c.dispose();
     c.dispose();

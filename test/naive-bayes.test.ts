@@ -74,16 +74,14 @@ describe('naive-bayes plugin on MNIST', () => {
     b.train(toArrays(sliceRows(d.xTrain, 0, 300)), Array.from(d.yTrain.subarray(0, 300)));
     expect(new Set(b.predict(toArrays(sliceRows(d.xTest, 0, 50))))).toEqual(new Set([-1]));
 
-    const nb = naiveBayes.create(parseParams(naiveBayes, {}), ctx);
-    await nb.fit(d.xTrain, d.yTrain);
+    const nb = await naiveBayes.create(parseParams(naiveBayes, {}), ctx).fit(d.xTrain, d.yTrain);
     // Measured 0.609 on this subset (scikit-learn's GaussianNB on full raw MNIST: 0.556).
     expect(accuracy(await nb.predict(d.xTest), d.yTest)).toBeGreaterThan(0.59);
     nb.dispose();
   });
 
   it('scores are posterior probabilities whose argmax is the prediction; serialize → load gives identical output', async () => {
-    const nb = naiveBayes.create(parseParams(naiveBayes, {}), ctx);
-    await nb.fit(d.xTrain, d.yTrain);
+    const nb = await naiveBayes.create(parseParams(naiveBayes, {}), ctx).fit(d.xTrain, d.yTrain);
     const x = sliceRows(d.xTest, 0, 200);
     const pred = await nb.predict(x);
     const s = await nb.scores!(x);
@@ -107,8 +105,7 @@ describe('naive-bayes plugin contract', () => {
     const { x, y } = blobs(45);
     const test = blobs(20, 500).x;
     const varSmoothing = 0.01;
-    const nb = naiveBayes.create(parseParams(naiveBayes, { varSmoothing }), ctx);
-    await nb.fit(fromArrays(x), Int32Array.from(y));
+    const nb = await naiveBayes.create(parseParams(naiveBayes, { varSmoothing }), ctx).fit(fromArrays(x), Int32Array.from(y));
     const s = await nb.scores!(fromArrays(test));
     // Reference: unbiased per-class variance + varSmoothing × the largest (biased) feature variance.
     const col = (j: number, rows: number[][]) => rows.map((r) => r[j]!);
@@ -134,8 +131,7 @@ describe('naive-bayes plugin contract', () => {
   it('maps arbitrary labels to the library and back; score columns follow ascending labels', async () => {
     const { x, y } = blobs(60);
     const labels = [30, -4, 7];
-    const nb = naiveBayes.create(parseParams(naiveBayes, {}), ctx);
-    await nb.fit(fromArrays(x), Int32Array.from(y, (c) => labels[c]!));
+    const nb = await naiveBayes.create(parseParams(naiveBayes, {}), ctx).fit(fromArrays(x), Int32Array.from(y, (c) => labels[c]!));
     const pred = await nb.predict(fromArrays(x));
     expect(accuracy(pred, Int32Array.from(y, (c) => labels[c]!))).toBeGreaterThan(0.9);
     const s = await nb.scores!(fromArrays(x));
@@ -153,18 +149,17 @@ describe('naive-bayes plugin contract', () => {
     expect(() => parseParams(naiveBayes, { smoothing: 1 })).toThrow('Invalid params for classifier "naive-bayes": params: Unrecognized key: "smoothing".');
     expect(parseParams(naiveBayes, {})).toEqual({ varSmoothing: 1e-9 });
 
-    const nb = naiveBayes.create(parseParams(naiveBayes, {}), ctx);
+    const estimator = naiveBayes.create(parseParams(naiveBayes, {}), ctx);
     const { x, y } = blobs(30);
     const m: Matrix = fromArrays(x);
-    await expect(nb.predict(m)).rejects.toThrow('naive-bayes: predict was called before fit; call fit(x, y) first.');
-    await expect(nb.fit(m, Int32Array.from(y).subarray(0, 29))).rejects.toThrow('naive-bayes: fit got 30 rows but 29 labels; pass one label per row.');
-    await nb.fit(m, Int32Array.from(y));
+    await expect(estimator.fit(m, Int32Array.from(y).subarray(0, 29))).rejects.toThrow('naive-bayes: fit got 30 rows but 29 labels; pass one label per row.');
+    const nb = await estimator.fit(m, Int32Array.from(y));
     await expect(nb.predict(fromArrays([[1, 2, 3]]))).rejects.toThrow(
       'naive-bayes: the model was trained on 2 features but got rows of 3; use the same feature pipeline for fit and predict.',
     );
     await expect(nb.predict(fromArrays([[1, NaN]]))).rejects.toThrow('naive-bayes: the input to predict has a non-finite value (NaN) at row 0, column 1');
     nb.dispose();
     nb.dispose();
-    await expect(nb.predict(m)).rejects.toThrow('naive-bayes: this classifier was disposed; create a new one to predict.');
+    await expect(nb.predict(m)).rejects.toThrow('naive-bayes: this model was disposed; fit or load a new one to predict.');
   });
 });

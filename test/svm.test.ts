@@ -37,8 +37,7 @@ describe('svm on MNIST (2000 train / 1000 test, raw pixels / 255)', () => {
   let rbfAccuracy = 0;
 
   it('rbf (C=10, gamma=scale) reaches the measured accuracy; serialize → load predicts identically', async () => {
-    const c = svm.create(parseParams(svm, {}), ctx);
-    await c.fit(d.xTrain, d.yTrain);
+    const c = await svm.create(parseParams(svm, {}), ctx).fit(d.xTrain, d.yTrain);
     const pred = await c.predict(d.xTest);
     rbfAccuracy = accuracy(pred, d.yTest);
     // Measured 0.953.
@@ -61,8 +60,7 @@ describe('svm on MNIST (2000 train / 1000 test, raw pixels / 255)', () => {
   });
 
   it("kernel 'linear' really trains a linear kernel (different model, lower accuracy than rbf)", async () => {
-    const c = svm.create(parseParams(svm, { kernel: 'linear' }), ctx);
-    await c.fit(d.xTrain, d.yTrain);
+    const c = await svm.create(parseParams(svm, { kernel: 'linear' }), ctx).fit(d.xTrain, d.yTrain);
     const acc = accuracy(await c.predict(d.xTest), d.yTest);
     expect(savedText(await c.serialize!())).toMatch(/^svm_type c_svc\nkernel_type linear\n/);
     // Measured 0.907 (rbf: 0.953).
@@ -80,8 +78,7 @@ describe('svm matches libsvm itself', () => {
     const xTest = sliceRows(d.xTest, 0, 300);
     for (const kernel of ['rbf', 'poly'] as const) {
       const params = parseParams(svm, { kernel, coef0: 1 });
-      const c = svm.create(params, ctx);
-      await c.fit(xTrain, yTrain);
+      const c = await svm.create(params, ctx).fit(xTrain, yTrain);
       const lib = new SVM(libsvmOptions(params, xTrain));
       lib.train(rows(xTrain), Array.from(yTrain));
       const expected = lib.predict(rows(xTest));
@@ -122,8 +119,7 @@ describe('svm plugin contract', () => {
   it('maps labels: predictions are training labels; decision scores follow ascending labels', async () => {
     const train = blobs(60);
     const test = blobs(30, 500);
-    const c = svm.create(parseParams(svm, {}), ctx);
-    await c.fit(train.x, train.y);
+    const c = await svm.create(parseParams(svm, {}), ctx).fit(train.x, train.y);
     const pred = await c.predict(test.x);
     expect(pred).toEqual(test.y);
     const s = await c.scores!(test.x);
@@ -139,10 +135,8 @@ describe('svm plugin contract', () => {
     const x = sliceRows(d.xTrain, 0, 300);
     const y = d.yTrain.subarray(0, 300);
     const xt = sliceRows(d.xTest, 0, 200);
-    const a = svm.create(parseParams(svm, {}), ctx);
-    const b = svm.create(parseParams(svm, {}), ctx);
-    await a.fit(x, y);
-    await b.fit(x, y);
+    const a = await svm.create(parseParams(svm, {}), ctx).fit(x, y);
+    const b = await svm.create(parseParams(svm, {}), ctx).fit(x, y);
     expect(await a.predict(xt)).toEqual(await b.predict(xt));
     a.dispose();
     b.dispose();
@@ -152,8 +146,7 @@ describe('svm plugin contract', () => {
     const SVM = await loadLibsvm();
     const free = vi.spyOn(SVM.prototype, 'free');
     const { x, y } = blobs(30);
-    const c = svm.create(parseParams(svm, {}), ctx);
-    await c.fit(x, y);
+    const c = await svm.create(parseParams(svm, {}), ctx).fit(x, y);
     expect(free).toHaveBeenCalled();
     for (const instance of free.mock.contexts as unknown as { model: unknown; problem: unknown }[]) {
       expect(instance.model).toBeNull();
@@ -161,7 +154,7 @@ describe('svm plugin contract', () => {
     }
     c.dispose();
     c.dispose();
-    await expect(c.predict(x)).rejects.toThrow('svm: this classifier was disposed; create a new one to predict.');
+    await expect(c.predict(x)).rejects.toThrow('svm: this model was disposed; fit or load a new one to predict.');
   });
 
   it('rejects bad params with our errors, never a silent degenerate model', () => {
@@ -183,15 +176,14 @@ describe('svm plugin contract', () => {
   });
 
   it('rejects unusable inputs with clear errors', async () => {
-    const c = svm.create(parseParams(svm, {}), ctx);
+    const e = svm.create(parseParams(svm, {}), ctx);
     const { x, y } = blobs(30);
-    await expect(c.predict(x)).rejects.toThrow('svm: predict was called before fit; call fit(x, y) first.');
-    await expect(c.fit(x, y.subarray(0, 29))).rejects.toThrow('svm: fit got 30 rows but 29 labels; pass one label per row.');
-    await expect(c.fit(x, new Int32Array(30).fill(4))).rejects.toThrow('svm: the training labels hold only one class (4); a classifier needs at least two.');
-    await expect(c.fit(fromArrays([[0, 1], [Infinity, 2]]), Int32Array.from([0, 1]))).rejects.toThrow(
+    await expect(e.fit(x, y.subarray(0, 29))).rejects.toThrow('svm: fit got 30 rows but 29 labels; pass one label per row.');
+    await expect(e.fit(x, new Int32Array(30).fill(4))).rejects.toThrow('svm: the training labels hold only one class (4); a classifier needs at least two.');
+    await expect(e.fit(fromArrays([[0, 1], [Infinity, 2]]), Int32Array.from([0, 1]))).rejects.toThrow(
       'svm: the training data has a non-finite value (Infinity) at row 1, column 0; clean or impute the features first.',
     );
-    await c.fit(x, y);
+    const c = await e.fit(x, y);
     await expect(c.predict(fromArrays([[1, 2, 3]]))).rejects.toThrow(
       'svm: the model was trained on 2 features but got rows of 3; use the same feature pipeline for fit and predict.',
     );

@@ -6,7 +6,6 @@
 import { createRequire } from 'node:module';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { createRng } from '../engine/rng.ts';
-import { checkFinite } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -216,13 +215,6 @@ export function labelClasses(y: Int32Array, who: string): Int32Array {
   return Int32Array.from(new Set(y)).sort();
 }
 
-export function checkTrainingData(x: Matrix, y: Int32Array, who: string): void {
-  if (x.rows !== y.length) throw new Error(`${who}: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
-  if (x.rows === 0 || x.cols === 0) throw new Error(`${who}: fit got no training data; pass at least one row with at least one feature.`);
-  checkFinite(x, who, 'the training data');
-}
-
-
 // ---- saved models: a JSON header, then each tree's arrays (little-endian, 8-byte aligned) ----
 
 export interface SavedHeader {
@@ -317,15 +309,4 @@ export function loadTrees(bytes: Uint8Array, kind: string, who: string): { heade
     }
   });
   return { header, trees };
-}
-
-/** The fitted model of a tree classifier, checked against the rows it is asked to predict. */
-export function readyModel<M extends { nFeatures: number }>(who: string, model: M | undefined, disposed: boolean, x: Matrix): M {
-  if (disposed) throw new Error(`${who}: this classifier was disposed; create a new one to predict.`);
-  if (!model) throw new Error(`${who}: predict was called before fit; call fit(x, y) first.`);
-  if (x.cols !== model.nFeatures) {
-    throw new Error(`${who}: the model was trained on ${model.nFeatures} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
-  }
-  checkFinite(x, who, 'the input to predict');
-  return model;
 }

@@ -22,33 +22,31 @@
 import { z } from 'zod';
 import seedrandom from 'seedrandom';
 import type { LayersModel, Tensor, Tensor2D } from '@tensorflow/tfjs';
-import { defineClassifier, type Classifier, type ClassifierContext, type FitOptions } from './plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
 import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 
 const params = z
   .object({
-    /** Network shape: LeNet-5 (fast) or the Keras mnist_cnn example (larger). */
-    architecture: z.enum(['lenet', 'keras-mnist']).default('lenet'),
-    /** Maximum passes over the training data (early stopping may end sooner). */
-    epochs: z.number().int().positive().default(12),
-    batchSize: z.number().int().positive().default(128),
-    /** Adam's step size. */
-    learningRate: z.number().positive().default(0.001),
-    /** The learning rate is multiplied by this after every epoch (1 = constant). */
-    learningRateDecay: z.number().positive().max(1).default(0.8),
-    /**
-     * Early stopping: stop after this many epochs without a lower validation loss, and keep the
-     * weights of the best epoch. Needs a validation part (FitOptions.validation); 0 turns it off.
-     */
-    patience: z.number().int().min(0).default(3),
+    architecture: z.enum(['lenet', 'keras-mnist']).default('lenet').describe('Network shape: LeNet-5 (fast) or the Keras mnist_cnn example (larger)'),
+    epochs: z.number().int().positive().default(12).describe('Maximum passes over the training data (early stopping may end sooner)'),
+    batchSize: z.number().int().positive().default(128).describe('Images per training step'),
+    learningRate: z.number().positive().default(0.001).describe("Adam's step size"),
+    learningRateDecay: z.number().positive().max(1).default(0.8).describe('The learning rate is multiplied by this after every epoch (1 = constant)'),
+    patience: z
+      .number()
+      .int()
+      .min(0)
+      .default(3)
+      .describe('Early stopping: stop after this many epochs without a lower validation loss and keep the best epoch (needs a validation part; 0 = off)'),
   })
   .strict();
 
 export type CnnParams = z.infer<typeof params>;
 
 const FORMAT = 'digitbench-cnn';
+const WHO = 'cnn';
 const MAGIC = [0x44, 0x42, 0x43, 0x4e]; // "DBCN"
 const PREDICT_BATCH = 1000;
 
@@ -101,288 +99,251 @@ function withRandom<T>(prng: () => number, fn: () => T): T {
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-class CnnClassifier implements Classifier {
-  private tf: Tf | undefined;
-  private description = 'tfjs (engine not started yet)';
-  private model: LayersModel | undefined;
-  private architecture: CnnParams['architecture'];
-  private classes: number[] = [];
-  private disposed = false;
+/** A trained network and what it needs to predict. */
+interface Net {
+  tf: Tf;
+  model: LayersModel;
+  /** Label of each output unit, ascending. */
+  classes: number[];
+  architecture: CnnParams['architecture'];
+  imageShape: readonly [number, number];
+  description: string;
+}
 
-  constructor(
-    private readonly params: CnnParams,
-    private readonly ctx: ClassifierContext,
-  ) {
-    this.architecture = params.architecture;
-    // Start the engine now so engine() can name it before the first fit; fit/load await it anyway.
-    getTf().then(
-      ({ engine }) => (this.description = engine.description),
-      () => undefined,
+/** Softmax probabilities, rows × classes, computed in batches. */
+function probabilities(net: Net, x: Matrix): Float32Array {
+  const { tf, model } = net;
+  const [h, w] = net.imageShape;
+  const k = net.classes.length;
+  const out = new Float32Array(x.rows * k);
+  for (let start = 0; start < x.rows; start += PREDICT_BATCH) {
+    const n = Math.min(PREDICT_BATCH, x.rows - start);
+    const p = tf.tidy(() => {
+      const xs = tf.tensor4d(x.data.subarray(start * h * w, (start + n) * h * w), [n, h, w, 1]);
+      return tf.softmax(model.apply(xs, { training: false }) as Tensor2D);
+    });
+    out.set(p.dataSync() as Float32Array, start * k);
+    p.dispose();
+  }
+  return out;
+}
+
+/** Mean cross-entropy and accuracy on labelled data (labels outside the training classes count as wrong). */
+function evaluate(net: Net, x: Matrix, y: Int32Array): { loss: number; acc: number } {
+  const probs = probabilities(net, x);
+  let loss = 0;
+  let correct = 0;
+  const k = net.classes.length;
+  const index = new Map(net.classes.map((c, i) => [c, i]));
+  for (let r = 0; r < x.rows; r++) {
+    const row = probs.subarray(r * k, (r + 1) * k);
+    let arg = 0;
+    for (let j = 1; j < k; j++) if (row[j]! > row[arg]!) arg = j;
+    const t = index.get(y[r]!);
+    if (t === arg) correct++;
+    loss -= Math.log(Math.max(t === undefined ? 0 : row[t]!, 1e-7));
+  }
+  return { loss: loss / Math.max(1, x.rows), acc: correct / Math.max(1, x.rows) };
+}
+
+async function serializeNet(net: Net): Promise<Uint8Array> {
+  let artifacts: import('@tensorflow/tfjs').io.ModelArtifacts | undefined;
+  await net.model.save(
+    net.tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  const header: SavedHeader = {
+    format: FORMAT,
+    version: 1,
+    architecture: net.architecture,
+    imageShape: [...net.imageShape],
+    classes: net.classes,
+    modelTopology: artifacts!.modelTopology,
+    weightSpecs: artifacts!.weightSpecs,
+  };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const weights = new Uint8Array(net.tf.io.CompositeArrayBuffer.join(artifacts!.weightData!));
+  const out = new Uint8Array(8 + json.length + weights.length);
+  out.set(MAGIC, 0);
+  new DataView(out.buffer).setUint32(4, json.length, true);
+  out.set(json, 8);
+  out.set(weights, 8 + json.length);
+  return out;
+}
+
+function asModel(net: Net): Model {
+  const [h, w] = net.imageShape;
+  return defineModel(WHO, {
+    classes: Int32Array.from(net.classes),
+    inputSize: h * w,
+    inputName: `pixels (one ${h}×${w} image per row)`,
+    state: net,
+    predict(s, x) {
+      const probs = probabilities(s, x);
+      const k = s.classes.length;
+      const out = new Int32Array(x.rows);
+      for (let r = 0; r < x.rows; r++) {
+        let arg = 0;
+        for (let j = 1; j < k; j++) if (probs[r * k + j]! > probs[r * k + arg]!) arg = j;
+        out[r] = s.classes[arg]!;
+      }
+      return out;
+    },
+    scores: (s, x) => createMatrix(x.rows, s.classes.length, probabilities(s, x)),
+    serialize: serializeNet,
+    engine: (s) => s.description,
+    free: (s) => s.model.dispose(),
+  });
+}
+
+function imageShapeOf(ctx: ClassifierContext): readonly [number, number] {
+  return ctx.imageShape ?? [28, 28];
+}
+
+function checkImages(x: Matrix, [h, w]: readonly [number, number], where: string): void {
+  if (x.cols !== h * w) {
+    throw new Error(
+      `cnn.${where}: each row must be one ${h}×${w} image (${h * w} values) but has ${x.cols}; give the cnn plugin image input with ctx.imageShape set.`,
     );
   }
+}
 
-  private get imageShape(): readonly [number, number] {
-    return this.ctx.imageShape ?? [28, 28];
+async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32Array, options: FitOptions = {}): Promise<Model> {
+  const { tf, engine } = await getTf();
+  const imageShape = imageShapeOf(ctx);
+  checkImages(x, imageShape, 'fit');
+  checkTrainingData(x, y, WHO);
+  const classes = [...new Set(y)].sort((a, b) => a - b);
+  if (classes.length < 2) throw new Error(`cnn.fit: the training labels hold ${classes.length} class(es); a classifier needs at least 2.`);
+  const index = new Map(classes.map((c, i) => [c, i]));
+  const yi = Int32Array.from(y, (v) => index.get(v)!);
+  const val = options.validation;
+  if (val) {
+    checkImages(val.x, imageShape, 'fit (validation)');
+    if (val.y.length !== val.x.rows) throw new Error(`cnn.fit: validation has ${val.x.rows} images but ${val.y.length} labels; pass one label per row.`);
   }
 
-  private async start(): Promise<Tf> {
-    if (this.disposed) throw new Error('cnn: this classifier was disposed; create a new one.');
-    const { tf, engine } = await getTf();
-    this.tf = tf;
-    this.description = engine.description;
-    return tf;
-  }
-
-  private checkImages(x: Matrix, where: string): void {
-    const [h, w] = this.imageShape;
-    if (x.cols !== h * w) {
-      throw new Error(
-        `cnn.${where}: each row must be one ${h}×${w} image (${h * w} values) but has ${x.cols}; give the cnn plugin image input with ctx.imageShape set.`,
-      );
-    }
-  }
-
-  /** Adopts a trained model (from fit or load). */
-  adopt(tf: Tf, model: LayersModel, classes: number[], architecture: CnnParams['architecture']): void {
-    this.tf = tf;
-    this.model = model;
-    this.classes = classes;
-    this.architecture = architecture;
-  }
-
-  async fit(x: Matrix, y: Int32Array, options: FitOptions = {}): Promise<void> {
-    const tf = await this.start();
-    this.checkImages(x, 'fit');
-    if (y.length !== x.rows) throw new Error(`cnn.fit: got ${x.rows} images but ${y.length} labels; pass one label per row.`);
-    const classes = [...new Set(y)].sort((a, b) => a - b);
-    if (classes.length < 2) throw new Error(`cnn.fit: the training labels hold ${classes.length} class(es); a classifier needs at least 2.`);
-    const index = new Map(classes.map((c, i) => [c, i]));
-    const yi = Int32Array.from(y, (v) => index.get(v)!);
-    const val = options.validation;
-    if (val) {
-      this.checkImages(val.x, 'fit (validation)');
-      if (val.y.length !== val.x.rows) throw new Error(`cnn.fit: validation has ${val.x.rows} images but ${val.y.length} labels; pass one label per row.`);
-    }
-
-    this.model?.dispose();
-    this.model = undefined;
-    const { architecture, epochs, batchSize, learningRate, learningRateDecay, patience } = this.params;
-    const [h, w] = this.imageShape;
-    options.progress?.start(epochs, 'epoch');
-    const model = buildModel(tf, architecture, this.imageShape, classes.length, this.ctx.seed);
-    this.adopt(tf, model, classes, architecture);
-    const optimizer = tf.train.adam(learningRate); // holds two scalar variables from here on
-    const vars = model.trainableWeights.map((v) => v.read()) as import('@tensorflow/tfjs').Variable[];
-    const order = createRng(`${this.ctx.seed}:cnn-shuffle`);
-    const prng = seedrandom(`${this.ctx.seed}:cnn-dropout`);
-    const perm = Int32Array.from({ length: x.rows }, (_, i) => i);
-    const px = h * w;
-    const xb = new Float32Array(Math.min(batchSize, x.rows) * px);
-    const yb = new Int32Array(Math.min(batchSize, x.rows));
-    const stats: Tensor[] = [];
-    let best: { loss: number; weights: Tensor[] } | undefined;
-    let waited = 0;
-    try {
-      for (let epoch = 0; epoch < epochs; epoch++) {
-        // Adam reads its (protected) learningRate at every step.
-        (optimizer as unknown as { learningRate: number }).learningRate = learningRate * learningRateDecay ** epoch;
-        order.shuffle(perm);
-        let lastYield = performance.now();
-        for (let start = 0; start < x.rows; start += batchSize) {
-          const n = Math.min(batchSize, x.rows - start);
-          for (let k = 0; k < n; k++) {
-            const i = perm[start + k]!;
-            xb.set(x.data.subarray(i * px, (i + 1) * px), k * px);
-            yb[k] = yi[i]!;
-          }
-          const batchStats = withRandom(prng, () =>
-            tf.tidy(() => {
-              const xs = tf.tensor4d(xb.subarray(0, n * px), [n, h, w, 1]);
-              const labels = tf.tensor1d(yb.subarray(0, n), 'int32');
-              let correct: Tensor | undefined;
-              const loss = optimizer.minimize(
-                () => {
-                  const logits = model.apply(xs, { training: true }) as Tensor2D;
-                  correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')));
-                  return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, classes.length), logits);
-                },
-                true,
-                vars,
-              )!;
-              const row = tf.stack([tf.mul(loss, n), correct!]);
-              correct!.dispose(); // kept past minimize's own tidy; not needed beyond this row
-              return row;
-            }),
-          );
-          stats.push(batchStats);
-          if (performance.now() - lastYield > 250) {
-            await nextTick();
-            lastYield = performance.now();
-          }
+  const { architecture, epochs, batchSize, learningRate, learningRateDecay, patience } = p;
+  const [h, w] = imageShape;
+  options.progress?.start(epochs, 'epoch');
+  const model = buildModel(tf, architecture, imageShape, classes.length, ctx.seed);
+  const net: Net = { tf, model, classes, architecture, imageShape, description: engine.description };
+  const optimizer = tf.train.adam(learningRate); // holds two scalar variables from here on
+  const vars = model.trainableWeights.map((v) => v.read()) as import('@tensorflow/tfjs').Variable[];
+  const order = createRng(`${ctx.seed}:cnn-shuffle`);
+  const prng = seedrandom(`${ctx.seed}:cnn-dropout`);
+  const perm = Int32Array.from({ length: x.rows }, (_, i) => i);
+  const px = h * w;
+  const xb = new Float32Array(Math.min(batchSize, x.rows) * px);
+  const yb = new Int32Array(Math.min(batchSize, x.rows));
+  const stats: Tensor[] = [];
+  let best: { loss: number; weights: Tensor[] } | undefined;
+  let waited = 0;
+  let ok = false;
+  try {
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      // Adam reads its (protected) learningRate at every step.
+      (optimizer as unknown as { learningRate: number }).learningRate = learningRate * learningRateDecay ** epoch;
+      order.shuffle(perm);
+      let lastYield = performance.now();
+      for (let start = 0; start < x.rows; start += batchSize) {
+        const n = Math.min(batchSize, x.rows - start);
+        for (let k = 0; k < n; k++) {
+          const i = perm[start + k]!;
+          xb.set(x.data.subarray(i * px, (i + 1) * px), k * px);
+          yb[k] = yi[i]!;
         }
-        const sums = tf.tidy(() => tf.sum(tf.stack(stats), 0));
-        tf.dispose(stats.splice(0));
-        const [lossSum, correct] = (await sums.data()) as Float32Array;
-        sums.dispose();
-        const info: Record<string, number> = { loss: round(lossSum! / x.rows), acc: round(correct! / x.rows) };
-        let stop = false;
-        if (val) {
-          const v = this.evaluate(val.x, val.y);
-          info.valLoss = round(v.loss);
-          info.valAcc = round(v.acc);
-          if (patience > 0) {
-            if (!best || v.loss < best.loss) {
-              if (best) tf.dispose(best.weights);
-              best = { loss: v.loss, weights: model.getWeights().map((t) => tf.clone(t)) };
-              waited = 0;
-            } else if (++waited >= patience) {
-              stop = true;
-            }
-          }
-        }
-        options.progress?.tick(info);
-        if (stop) {
-          this.ctx.log.info(`cnn: early stop after epoch ${epoch + 1}: validation loss did not improve for ${patience} epochs.`);
-          break;
+        const batchStats = withRandom(prng, () =>
+          tf.tidy(() => {
+            const xs = tf.tensor4d(xb.subarray(0, n * px), [n, h, w, 1]);
+            const labels = tf.tensor1d(yb.subarray(0, n), 'int32');
+            let correct: Tensor | undefined;
+            const loss = optimizer.minimize(
+              () => {
+                const logits = model.apply(xs, { training: true }) as Tensor2D;
+                correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')));
+                return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, classes.length), logits);
+              },
+              true,
+              vars,
+            )!;
+            const row = tf.stack([tf.mul(loss, n), correct!]);
+            correct!.dispose(); // kept past minimize's own tidy; not needed beyond this row
+            return row;
+          }),
+        );
+        stats.push(batchStats);
+        if (performance.now() - lastYield > 250) {
+          await nextTick();
+          lastYield = performance.now();
         }
       }
-      if (best) model.setWeights(best.weights);
-    } finally {
-      tf.dispose(stats);
-      if (best) tf.dispose(best.weights);
-      optimizer.dispose();
+      const sums = tf.tidy(() => tf.sum(tf.stack(stats), 0));
+      tf.dispose(stats.splice(0));
+      const [lossSum, correct] = (await sums.data()) as Float32Array;
+      sums.dispose();
+      const info: Record<string, number> = { loss: round(lossSum! / x.rows), acc: round(correct! / x.rows) };
+      let stop = false;
+      if (val) {
+        const v = evaluate(net, val.x, val.y);
+        info.valLoss = round(v.loss);
+        info.valAcc = round(v.acc);
+        if (patience > 0) {
+          if (!best || v.loss < best.loss) {
+            if (best) tf.dispose(best.weights);
+            best = { loss: v.loss, weights: model.getWeights().map((t) => tf.clone(t)) };
+            waited = 0;
+          } else if (++waited >= patience) {
+            stop = true;
+          }
+        }
+      }
+      options.progress?.tick(info);
+      if (stop) {
+        ctx.log.info(`cnn: early stop after epoch ${epoch + 1}: validation loss did not improve for ${patience} epochs.`);
+        break;
+      }
     }
+    if (best) model.setWeights(best.weights);
+    ok = true;
+  } finally {
+    tf.dispose(stats);
+    if (best) tf.dispose(best.weights);
+    optimizer.dispose();
+    if (!ok) model.dispose();
   }
+  return asModel(net);
+}
 
-  /** Mean cross-entropy and accuracy on labelled data (labels outside the training classes count as wrong). */
-  private evaluate(x: Matrix, y: Int32Array): { loss: number; acc: number } {
-    const probs = this.probabilities(x);
-    let loss = 0;
-    let correct = 0;
-    const k = this.classes.length;
-    const index = new Map(this.classes.map((c, i) => [c, i]));
-    for (let r = 0; r < x.rows; r++) {
-      const row = probs.subarray(r * k, (r + 1) * k);
-      let arg = 0;
-      for (let j = 1; j < k; j++) if (row[j]! > row[arg]!) arg = j;
-      const t = index.get(y[r]!);
-      if (t === arg) correct++;
-      loss -= Math.log(Math.max(t === undefined ? 0 : row[t]!, 1e-7));
-    }
-    return { loss: loss / Math.max(1, x.rows), acc: correct / Math.max(1, x.rows) };
+async function loadCnn(bytes: Uint8Array, ctx: ClassifierContext): Promise<Model> {
+  const { tf, engine } = await getTf();
+  const bad = (why: string) =>
+    new Error(`cnn.load: these ${bytes.length} bytes are not a saved cnn model (${why}); pass the bytes from a cnn model's serialize().`);
+  if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) throw bad('wrong header');
+  const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+  if (8 + len > bytes.length) throw bad('truncated');
+  let header: SavedHeader;
+  try {
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len))) as SavedHeader;
+  } catch {
+    throw bad('unreadable header');
   }
-
-  /** Softmax probabilities, rows × classes, computed in batches. */
-  private probabilities(x: Matrix): Float32Array {
-    const tf = this.tf!;
-    const model = this.model!;
-    const [h, w] = this.imageShape;
-    const k = this.classes.length;
-    const out = new Float32Array(x.rows * k);
-    for (let start = 0; start < x.rows; start += PREDICT_BATCH) {
-      const n = Math.min(PREDICT_BATCH, x.rows - start);
-      const p = tf.tidy(() => {
-        const xs = tf.tensor4d(x.data.subarray(start * h * w, (start + n) * h * w), [n, h, w, 1]);
-        return tf.softmax(model.apply(xs, { training: false }) as Tensor2D);
-      });
-      out.set(p.dataSync() as Float32Array, start * k);
-      p.dispose();
-    }
-    return out;
+  if (header.format !== FORMAT || header.version !== 1) throw bad(`format ${header.format} version ${header.version}`);
+  const [h, w] = imageShapeOf(ctx);
+  if (header.imageShape[0] !== h || header.imageShape[1] !== w) {
+    throw new Error(`cnn.load: the saved model takes ${header.imageShape.join('×')} images but this run's images are ${h}×${w}; load it for images of its size.`);
   }
-
-  private trained(where: string): void {
-    if (this.disposed) throw new Error(`cnn.${where}: this classifier was disposed; create a new one.`);
-    if (!this.model) throw new Error(`cnn.${where}: the model is not trained; call fit() (or plugin.load()) first.`);
-  }
-
-  async scores(x: Matrix): Promise<Matrix> {
-    this.trained('scores');
-    this.checkImages(x, 'scores');
-    return createMatrix(x.rows, this.classes.length, this.probabilities(x));
-  }
-
-  async predict(x: Matrix): Promise<Int32Array> {
-    this.trained('predict');
-    this.checkImages(x, 'predict');
-    const probs = this.probabilities(x);
-    const k = this.classes.length;
-    const out = new Int32Array(x.rows);
-    for (let r = 0; r < x.rows; r++) {
-      let arg = 0;
-      for (let j = 1; j < k; j++) if (probs[r * k + j]! > probs[r * k + arg]!) arg = j;
-      out[r] = this.classes[arg]!;
-    }
-    return out;
-  }
-
-  async serialize(): Promise<Uint8Array> {
-    this.trained('serialize');
-    const tf = this.tf!;
-    let artifacts: import('@tensorflow/tfjs').io.ModelArtifacts | undefined;
-    await this.model!.save(
-      tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-      }),
-    );
-    const header: SavedHeader = {
-      format: FORMAT,
-      version: 1,
-      architecture: this.architecture,
-      imageShape: [...this.imageShape],
-      classes: this.classes,
-      modelTopology: artifacts!.modelTopology,
-      weightSpecs: artifacts!.weightSpecs,
-    };
-    const json = new TextEncoder().encode(JSON.stringify(header));
-    const weights = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts!.weightData!));
-    const out = new Uint8Array(8 + json.length + weights.length);
-    out.set(MAGIC, 0);
-    new DataView(out.buffer).setUint32(4, json.length, true);
-    out.set(json, 8);
-    out.set(weights, 8 + json.length);
-    return out;
-  }
-
-  engine(): string {
-    return this.description;
-  }
-
-  dispose(): void {
-    this.disposed = true;
-    this.model?.dispose();
-    this.model = undefined;
-  }
-
-  async loadFrom(bytes: Uint8Array): Promise<void> {
-    const tf = await this.start();
-    const bad = (why: string) =>
-      new Error(`cnn.load: these ${bytes.length} bytes are not a saved cnn model (${why}); pass the bytes from a cnn classifier's serialize().`);
-    if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) throw bad('wrong header');
-    const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
-    if (8 + len > bytes.length) throw bad('truncated');
-    let header: SavedHeader;
-    try {
-      header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len))) as SavedHeader;
-    } catch {
-      throw bad('unreadable header');
-    }
-    if (header.format !== FORMAT || header.version !== 1) throw bad(`format ${header.format} version ${header.version}`);
-    const [h, w] = this.imageShape;
-    if (header.imageShape[0] !== h || header.imageShape[1] !== w) {
-      throw new Error(`cnn.load: the saved model takes ${header.imageShape.join('×')} images but this run's images are ${h}×${w}; load it for images of its size.`);
-    }
-    const weightData = bytes.slice(8 + len).buffer;
-    const model = await tf.loadLayersModel(
-      tf.io.fromMemory({
-        modelTopology: header.modelTopology as object,
-        weightSpecs: header.weightSpecs as import('@tensorflow/tfjs').io.WeightsManifestEntry[],
-        weightData,
-      }),
-    );
-    this.adopt(tf, model, header.classes, header.architecture);
-  }
+  const weightData = bytes.slice(8 + len).buffer;
+  const model = await tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: header.modelTopology as object,
+      weightSpecs: header.weightSpecs as import('@tensorflow/tfjs').io.WeightsManifestEntry[],
+      weightData,
+    }),
+  );
+  return asModel({ tf, model, classes: header.classes, architecture: header.architecture, imageShape: [h, w], description: engine.description });
 }
 
 function round(v: number): number {
@@ -390,18 +351,13 @@ function round(v: number): number {
 }
 
 export const cnn = defineClassifier<CnnParams>({
-  name: 'cnn',
+  name: WHO,
   summary: 'Convolutional network (LeNet-5 or the Keras mnist_cnn example), Adam, early stopping on validation loss',
   input: 'image',
   library: '@tensorflow/tfjs 4.22.0 (+ wasm kernels)',
   params,
+  scoreKind: 'softmax probabilities',
   testParams: { architecture: 'lenet', epochs: 2, batchSize: 64 },
-  create(p, ctx) {
-    return new CnnClassifier(p, ctx);
-  },
-  async load(bytes, p, ctx) {
-    const c = new CnnClassifier(p, ctx);
-    await c.loadFrom(bytes);
-    return c;
-  },
+  create: (p, ctx) => ({ fit: (x, y, options) => fitCnn(p, ctx, x, y, options) }),
+  load: (bytes, _p, ctx) => loadCnn(bytes, ctx),
 });

@@ -20,22 +20,38 @@
  * fit 8.8 s, predict 10k rows 0.04 s, 87.14% (scikit-learn: 11.0 s, 87.8%).
  */
 import { z } from 'zod';
-import { createMatrix, type Matrix } from '../engine/matrix.ts';
-import { cart, checkTrainingData, flattenTree, labelClasses, leaves, loadTrees, prepare, readyModel, saveTrees, type FlatTree } from './cart-trees.ts';
-import { defineClassifier, type Classifier } from './plugin.ts';
+import { createMatrix } from '../engine/matrix.ts';
+import { cart, flattenTree, labelClasses, leaves, loadTrees, prepare, saveTrees, type FlatTree } from './cart-trees.ts';
+import { checkTrainingData, defineClassifier, defineModel, type Model } from './plugin.ts';
 
 const WHO = 'decision-tree';
 
+/** Parameters shared with the random forest's trees. */
+export const GAIN = z
+  .enum(['gini', 'entropy'])
+  .default('gini')
+  .describe("Impurity: Gini (ml-cart's and scikit-learn's default) or entropy (information gain, added by the patch)");
+export const MAX_DEPTH = z
+  .number()
+  .int()
+  .positive()
+  .nullable()
+  .default(null)
+  .describe("Deepest split level; null grows until the leaves are pure (scikit-learn's max_depth=None)");
+export const MIN_SAMPLES = z
+  .number()
+  .int()
+  .positive()
+  .default(1)
+  .describe("Nodes with at most this many rows become leaves; 1 = scikit-learn's min_samples_split=2 (ml-cart's default is 3)");
+export const GAIN_THRESHOLD = z.number().min(0).default(0).describe("A split must gain more than this (ml-cart's default 0.01 stops early; 0 grows fully)");
+
 export const decisionTreeParams = z
   .object({
-    /** Impurity: Gini (ml-cart's and scikit-learn's default) or entropy (information gain, added by the patch). */
-    gainFunction: z.enum(['gini', 'entropy']).default('gini'),
-    /** Deepest split level; null grows until the leaves are pure (scikit-learn's max_depth=None). */
-    maxDepth: z.number().int().positive().nullable().default(null),
-    /** Nodes with at most this many rows become leaves; 1 = scikit-learn's min_samples_split=2 (ml-cart's default is 3). */
-    minNumSamples: z.number().int().positive().default(1),
-    /** A split must gain more than this (ml-cart's default 0.01 stops early; 0 grows fully). */
-    gainThreshold: z.number().min(0).default(0),
+    gainFunction: GAIN,
+    maxDepth: MAX_DEPTH,
+    minNumSamples: MIN_SAMPLES,
+    gainThreshold: GAIN_THRESHOLD,
   })
   .strict();
 
@@ -50,73 +66,55 @@ export function cartOptions(p: DecisionTreeParams) {
   };
 }
 
-interface Model {
+interface Fitted {
   tree: FlatTree;
   classes: Int32Array;
   nFeatures: number;
 }
 
-function makeClassifier(params: DecisionTreeParams, initial?: Model): Classifier {
-  let model = initial;
-  let disposed = false;
+function asModel(params: DecisionTreeParams, f: Fitted): Model {
+  return defineModel(WHO, {
+    classes: f.classes,
+    inputSize: f.nFeatures,
+    state: f,
+    predict: (s, x) => Int32Array.from(leaves(s.tree, x), (node) => s.classes[s.tree.child[node]!]!),
+    /** The class fractions of the leaf each row reaches (columns: labels ascending). */
+    scores(s, x) {
+      const C = s.classes.length;
+      const reached = leaves(s.tree, x);
+      const out = new Float32Array(x.rows * C);
+      for (let r = 0; r < x.rows; r++) out.set(s.tree.proba!.subarray(reached[r]! * C, (reached[r]! + 1) * C), r * C);
+      return createMatrix(x.rows, C, out);
+    },
+    serialize: (s) => saveTrees({ kind: WHO, nFeatures: s.nFeatures, classes: Array.from(s.classes), params }, [s.tree], WHO),
+    engine: () => 'js',
+  });
+}
 
-  const ready = (x: Matrix): Model => readyModel(WHO, model, disposed, x);
-
-  return {
+export const decisionTree = defineClassifier<DecisionTreeParams>({
+  name: 'decision-tree',
+  summary: 'CART decision tree (Gini or entropy), grown fully by default',
+  input: 'vector',
+  library: 'ml-cart 2.1.1 (patched)',
+  params: decisionTreeParams,
+  scoreKind: 'class fractions of the leaf reached',
+  testParams: {},
+  create: (params) => ({
     async fit(x, y, options) {
-      if (disposed) throw new Error(`${WHO}: this classifier was disposed; create a new one to fit.`);
       checkTrainingData(x, y, WHO);
       const classes = labelClasses(y, WHO);
       options?.progress?.start(1, 'tree');
       const tree = new cart.DecisionTreeClassifier(cartOptions(params));
       tree.train(prepare(x, y), undefined);
-      model = { tree: flattenTree(tree.root, classes, true), classes, nFeatures: x.cols };
-      options?.progress?.tick({ nodes: model.tree.feature.length });
+      const fitted = { tree: flattenTree(tree.root, classes, true), classes, nFeatures: x.cols };
+      options?.progress?.tick({ nodes: fitted.tree.feature.length });
+      return asModel(params, fitted);
     },
-
-    async predict(x) {
-      const m = ready(x);
-      const reached = leaves(m.tree, x);
-      return Int32Array.from(reached, (node) => m.classes[m.tree.child[node]!]!);
-    },
-
-    /** The class fractions of the leaf each row reaches (columns: labels ascending). */
-    async scores(x) {
-      const m = ready(x);
-      const C = m.classes.length;
-      const reached = leaves(m.tree, x);
-      const out = new Float32Array(x.rows * C);
-      for (let r = 0; r < x.rows; r++) out.set(m.tree.proba!.subarray(reached[r]! * C, (reached[r]! + 1) * C), r * C);
-      return createMatrix(x.rows, C, out);
-    },
-
-    async serialize() {
-      if (disposed) throw new Error(`${WHO}: this classifier was disposed; serialize before dispose.`);
-      if (!model) throw new Error(`${WHO}: serialize was called before fit; call fit(x, y) first.`);
-      return saveTrees({ kind: WHO, nFeatures: model.nFeatures, classes: Array.from(model.classes), params }, [model.tree], WHO);
-    },
-
-    engine: () => 'js',
-
-    dispose() {
-      disposed = true;
-      model = undefined;
-    },
-  };
-}
-
-export const decisionTree = defineClassifier<DecisionTreeParams>({
-  name: 'decision-tree',
-  summary: 'CART decision tree (Gini or entropy), grown fully by default; scores are the leaf class fractions',
-  input: 'vector',
-  library: 'ml-cart 2.1.1 (patched)',
-  params: decisionTreeParams,
-  testParams: {},
-  create: (params) => makeClassifier(params),
+  }),
   async load(bytes, params) {
     const { header, trees } = loadTrees(bytes, WHO, WHO);
     const tree = trees[0];
     if (trees.length !== 1 || !tree?.proba) throw new Error(`${WHO}: the saved model holds ${trees.length} trees without leaf fractions; pass the bytes that serialize() returned.`);
-    return makeClassifier(params, { tree, classes: Int32Array.from(header.classes), nFeatures: header.nFeatures });
+    return asModel(params, { tree, classes: Int32Array.from(header.classes), nFeatures: header.nFeatures });
   },
 });

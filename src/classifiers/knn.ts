@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { ParallelBruteForce, type Neighbours } from '../engine/distance.ts';
 import { allocFloat32 } from '../engine/threads.ts';
 import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
-import { checkFinite, defineClassifier, type Classifier } from './plugin.ts';
+import { checkFinite, checkTrainingData, defineClassifier, defineModel, type Model } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -43,20 +43,27 @@ const KNN = require('ml-knn') as KnnClass;
 export const KD_TREE_MAX_FEATURES = 5;
 export const KD_TREE_ENGINE = 'js k-d tree (ml-knn 3.0.0, patched)';
 const FORMAT = 'digitbench-knn';
+const WHO = 'knn';
 
 export const knnParams = z
   .object({
-    /** Neighbours that vote (scikit-learn's default is 5; its MNIST comparison uses 3). */
-    k: z.number().int().positive().default(3),
-    /** Exact search engine; 'auto' picks by the number of features. */
-    algorithm: z.enum(['auto', 'kd-tree', 'brute']).default('auto'),
-    /**
-     * When several classes get the most votes: 'nearest' picks the one holding the nearest of their
-     * neighbours; 'smallest-label' picks the smallest label (scikit-learn's rule, via its mode).
-     */
-    ties: z.enum(['nearest', 'smallest-label']).default('nearest'),
-    /** Threads for brute-force search of large query batches (null: up to 2). Results do not depend on it. */
-    threads: z.number().int().positive().max(64).nullable().default(null),
+    k: z.number().int().positive().default(3).describe("Neighbours that vote (scikit-learn's default is 5; its MNIST comparison uses 3)"),
+    algorithm: z
+      .enum(['auto', 'kd-tree', 'brute'])
+      .default('auto')
+      .describe(`Exact search engine: the k-d tree, tfjs brute force, or 'auto' (k-d tree up to ${KD_TREE_MAX_FEATURES} features)`),
+    ties: z
+      .enum(['nearest', 'smallest-label'])
+      .default('nearest')
+      .describe("Tied vote: 'nearest' takes the class of the nearest tied neighbour, 'smallest-label' the smallest label (scikit-learn)"),
+    threads: z
+      .number()
+      .int()
+      .positive()
+      .max(64)
+      .nullable()
+      .default(null)
+      .describe('Threads for brute-force search of large query batches (null: up to 2); results do not depend on it'),
   })
   .strict();
 
@@ -74,7 +81,7 @@ const headerSchema = z
   .strict();
 
 
-interface Model {
+interface Fitted {
   /** Training rows (a private copy) and their labels. */
   x: Matrix;
   y: Int32Array;
@@ -86,13 +93,13 @@ interface Model {
   brute?: ParallelBruteForce;
 }
 
-async function buildModel(x: Matrix, y: Int32Array, params: KnnParams): Promise<Model> {
+async function buildModel(x: Matrix, y: Int32Array, params: KnnParams): Promise<Fitted> {
   const classes = Int32Array.from(new Set(y)).sort();
   const index = new Map<number, number>();
   classes.forEach((c, i) => index.set(c, i));
   const classOf = Int32Array.from(y, (v) => index.get(v)!);
   const algorithm = params.algorithm === 'auto' ? (x.cols <= KD_TREE_MAX_FEATURES ? 'kd-tree' : 'brute') : params.algorithm;
-  const model: Model = { x, y, classes, classOf, algorithm };
+  const model: Fitted = { x, y, classes, classOf, algorithm };
   if (algorithm === 'kd-tree') {
     // Row indices stand in for labels: the tree then returns which rows are nearest, and we vote.
     model.kd = new KNN(toArrays(x), Array.from({ length: x.rows }, (_, i) => i), { k: params.k });
@@ -103,7 +110,7 @@ async function buildModel(x: Matrix, y: Int32Array, params: KnnParams): Promise<
 }
 
 /** The k nearest training rows of each query row, nearest first (equal distances: lower row first). */
-async function neighbours(model: Model, q: Matrix, k: number): Promise<Neighbours> {
+async function neighbours(model: Fitted, q: Matrix, k: number): Promise<Neighbours> {
   if (model.brute) return model.brute.query(q, k);
   const kd = model.kd!.kdTree;
   const indices = new Int32Array(q.rows * k);
@@ -123,7 +130,7 @@ async function neighbours(model: Model, q: Matrix, k: number): Promise<Neighbour
 }
 
 /** Votes per class (rows × classes) and the winner of each row under the tie rule. */
-function vote(model: Model, nb: Neighbours, ties: KnnParams['ties']): { counts: Int32Array; winners: Int32Array } {
+function vote(model: Fitted, nb: Neighbours, ties: KnnParams['ties']): { counts: Int32Array; winners: Int32Array } {
   const c = model.classes.length;
   const rows = nb.indices.length / nb.k;
   const counts = new Int32Array(rows * c);
@@ -149,83 +156,35 @@ function vote(model: Model, nb: Neighbours, ties: KnnParams['ties']): { counts: 
   return { counts, winners };
 }
 
-function makeClassifier(params: KnnParams, initial?: Model): Classifier {
-  let model: Model | undefined = initial;
-  let disposed = false;
-
-  function ready(x: Matrix): Model {
-    if (disposed) throw new Error('knn: this classifier was disposed; create a new one to predict.');
-    if (!model) throw new Error('knn: predict was called before fit; call fit(x, y) first.');
-    if (x.cols !== model.x.cols) {
-      throw new Error(`knn: the model was trained on ${model.x.cols} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
-    }
-    checkFinite(x, 'knn', 'the input to predict');
-    return model;
-  }
-
-  return {
-    async fit(x, y) {
-      if (disposed) throw new Error('knn: this classifier was disposed; create a new one to fit.');
-      if (x.rows !== y.length) throw new Error(`knn: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
-      if (x.rows === 0 || x.cols === 0) throw new Error('knn: fit got no training data; pass at least one row with at least one feature.');
-      if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} training rows; lower k or train on more rows.`);
-      checkFinite(x, 'knn', 'the training data');
-      model?.brute?.dispose();
-      model = undefined;
-      // A private copy: the model is the training set, and the caller may reuse its buffers.
-      const copy = allocFloat32(x.data.length); // shared when large: the second search thread reads it in place
-      copy.set(x.data);
-      model = await buildModel(createMatrix(x.rows, x.cols, copy), y.slice(), params);
-    },
-
-    async predict(x) {
-      const m = ready(x);
-      if (x.rows === 0) return new Int32Array(0);
-      return vote(m, await neighbours(m, x, params.k), params.ties).winners;
-    },
-
+function asModel(params: KnnParams, m: Fitted): Model {
+  return defineModel(WHO, {
+    classes: m.classes,
+    inputSize: m.x.cols,
+    state: m,
+    predict: async (s, x) => vote(s, await neighbours(s, x, params.k), params.ties).winners,
     /** Fraction of the k neighbours in each class (columns: labels ascending). Its first argmax is the 'smallest-label' rule. */
-    async scores(x) {
-      const m = ready(x);
-      const c = m.classes.length;
-      if (x.rows === 0) return createMatrix(0, c);
-      const { counts } = vote(m, await neighbours(m, x, params.k), params.ties);
+    async scores(s, x) {
+      const { counts } = vote(s, await neighbours(s, x, params.k), params.ties);
       const out = new Float32Array(counts.length);
       for (let i = 0; i < out.length; i++) out[i] = counts[i]! / params.k;
-      return createMatrix(x.rows, c, out);
+      return createMatrix(x.rows, s.classes.length, out);
     },
-
     /** Header (JSON) + training rows as float32 + labels as int32, little-endian. */
-    async serialize() {
-      if (disposed) throw new Error('knn: this classifier was disposed; serialize before dispose.');
-      if (!model) throw new Error('knn: serialize was called before fit; call fit(x, y) first.');
+    serialize(s) {
       checkLittleEndian();
-      const header = new TextEncoder().encode(
-        JSON.stringify({ format: FORMAT, version: 1, rows: model.x.rows, cols: model.x.cols, params }),
-      );
+      const header = new TextEncoder().encode(JSON.stringify({ format: FORMAT, version: 1, rows: s.x.rows, cols: s.x.cols, params }));
       const start = align4(4 + header.length);
-      const xBytes = model.x.data.length * 4;
-      const out = new Uint8Array(start + xBytes + model.y.length * 4);
+      const xBytes = s.x.data.length * 4;
+      const out = new Uint8Array(start + xBytes + s.y.length * 4);
       new DataView(out.buffer).setUint32(0, header.length, true);
       out.set(header, 4);
-      out.set(new Uint8Array(model.x.data.buffer, model.x.data.byteOffset, xBytes), start);
-      out.set(new Uint8Array(model.y.buffer, model.y.byteOffset, model.y.length * 4), start + xBytes);
+      out.set(new Uint8Array(s.x.data.buffer, s.x.data.byteOffset, xBytes), start);
+      out.set(new Uint8Array(s.y.buffer, s.y.byteOffset, s.y.length * 4), start + xBytes);
       return out;
     },
-
-    engine() {
-      const algorithm = model?.algorithm ?? params.algorithm;
-      if (algorithm === 'kd-tree') return KD_TREE_ENGINE;
-      if (model?.brute) return model.brute.engine;
-      return 'not fitted yet (k-d tree or tfjs brute force, chosen at fit)';
-    },
-
-    dispose() {
-      disposed = true;
-      model?.brute?.dispose();
-      model = undefined;
-    },
-  };
+    engine: (s) => (s.brute ? s.brute.engine : KD_TREE_ENGINE),
+    free: (s) => s.brute?.dispose(),
+  });
 }
 
 function align4(n: number): number {
@@ -266,17 +225,28 @@ function parseSaved(bytes: Uint8Array): { x: Matrix; y: Int32Array } {
 }
 
 export const knn = defineClassifier<KnnParams>({
-  name: 'knn',
-  summary: 'k-nearest neighbours, Euclidean, exact (k-d tree for few features, brute force on tfjs otherwise); scores are vote fractions',
+  name: WHO,
+  summary: 'k-nearest neighbours, Euclidean, exact (k-d tree for few features, brute force on tfjs otherwise)',
   input: 'vector',
   library: 'ml-knn 3.0.0 (patched)',
   params: knnParams,
-  testParams: {},
-  create: (params) => makeClassifier(params),
+  scoreKind: 'vote fractions of the k neighbours',
+  testParams: { threads: 2 },
+  create: (params) => ({
+    async fit(x, y) {
+      checkTrainingData(x, y, WHO);
+      if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} training rows; lower k or train on more rows.`);
+      // A private copy: the model is the training set, and the caller may reuse its buffers. Shared
+      // memory when large or when threads are asked for: the second search thread reads it in place.
+      const copy = (params.threads ?? 1) > 1 ? new Float32Array(new SharedArrayBuffer(x.data.length * 4)) : allocFloat32(x.data.length);
+      copy.set(x.data);
+      return asModel(params, await buildModel(createMatrix(x.rows, x.cols, copy), y.slice(), params));
+    },
+  }),
   async load(bytes, params) {
     const { x, y } = parseSaved(bytes);
     checkFinite(x, 'knn', 'the saved training data');
     if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} saved training rows; lower k.`);
-    return makeClassifier(params, await buildModel(x, y, params));
+    return asModel(params, await buildModel(x, y, params));
   },
 });

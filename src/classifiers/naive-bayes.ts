@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { Matrix as MlMatrix } from 'ml-matrix';
 import { z } from 'zod';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
-import { checkFinite, defineClassifier, parseSavedJson, type Classifier } from './plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, labelIndex, parseSavedJson, type Model } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -38,11 +38,15 @@ const { GaussianNB } = require('ml-naivebayes') as { GaussianNB: GaussianNBClass
 
 const ENGINE = 'ml-naivebayes 4.0.0 (patched, js)';
 const FORMAT = 'digitbench-gaussian-nb';
+const WHO = 'naive-bayes';
 
 export const naiveBayesParams = z
   .object({
-    /** Fraction of the largest feature variance added to every variance (scikit-learn's var_smoothing). */
-    varSmoothing: z.number().positive().default(1e-9),
+    varSmoothing: z
+      .number()
+      .positive()
+      .default(1e-9)
+      .describe("Fraction of the largest feature variance added to every variance (scikit-learn's var_smoothing)"),
   })
   .strict();
 
@@ -91,82 +95,46 @@ interface Trained {
   features: number;
 }
 
-function makeClassifier(params: NaiveBayesParams, initial?: Trained): Classifier {
-  let trained: Trained | undefined = initial;
-  let disposed = false;
+function asModel(t: Trained): Model {
+  return defineModel(WHO, {
+    classes: t.classes,
+    inputSize: t.features,
+    state: t,
+    predict: (s, x) => Int32Array.from(s.nb.predict(toMl(x)), (i) => s.classes[i]!),
+    scores: (s, x) => softmaxRows(s.nb.predictLogJoint(toMl(x)), s.classes.length),
+    serialize: (s) =>
+      new TextEncoder().encode(JSON.stringify({ format: FORMAT, version: 1, classes: Array.from(s.classes), features: s.features, model: s.nb.toJSON() })),
+    engine: () => ENGINE,
+  });
+}
 
-  function ready(x: Matrix): Trained {
-    if (disposed) throw new Error('naive-bayes: this classifier was disposed; create a new one to predict.');
-    if (!trained) throw new Error('naive-bayes: predict was called before fit; call fit(x, y) first.');
-    if (x.cols !== trained.features) {
-      throw new Error(`naive-bayes: the model was trained on ${trained.features} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
-    }
-    checkFinite(x, 'naive-bayes', 'the input to predict');
-    return trained;
-  }
-
-  return {
+export const naiveBayes = defineClassifier<NaiveBayesParams>({
+  name: WHO,
+  summary: 'Gaussian naive Bayes (log-space scoring, scikit-learn variance smoothing)',
+  input: 'vector',
+  library: 'ml-naivebayes 4.0.0 (patched)',
+  params: naiveBayesParams,
+  scoreKind: 'posterior probabilities',
+  testParams: {},
+  create: (params) => ({
     async fit(x, y) {
-      if (disposed) throw new Error('naive-bayes: this classifier was disposed; create a new one to fit.');
-      if (x.rows !== y.length) throw new Error(`naive-bayes: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
-      if (x.rows === 0 || x.cols === 0) throw new Error('naive-bayes: fit got no training data; pass at least one row with at least one feature.');
-      checkFinite(x, 'naive-bayes', 'the training data');
-      const classes = Int32Array.from(new Set(y)).sort();
-      const index = new Map<number, number>();
-      classes.forEach((c, i) => index.set(c, i));
-      const mapped = Array.from(y, (v) => index.get(v)!);
+      checkTrainingData(x, y, WHO);
+      const { classes, index } = labelIndex(y);
       const nb = new GaussianNB();
-      nb.train(toMl(x), mapped, { varSmoothing: params.varSmoothing });
+      nb.train(toMl(x), Array.from(index), { varSmoothing: params.varSmoothing });
       const model = nb.toJSON();
       if (!model.calculateProbabilities.every((c) => c.every((v) => (typeof v === 'number' ? Number.isFinite(v) : Number.isFinite(v[0]) && Number.isFinite(v[1]))))) {
         throw new Error('naive-bayes: every feature is constant over the training data, so no variance can be estimated; check the features (or the split) before fitting.');
       }
-      trained = { nb, classes, features: x.cols };
+      return asModel({ nb, classes, features: x.cols });
     },
-
-    async predict(x) {
-      const t = ready(x);
-      if (x.rows === 0) return new Int32Array(0);
-      const idx = t.nb.predict(toMl(x));
-      return Int32Array.from(idx, (i) => t.classes[i]!);
-    },
-
-    async scores(x) {
-      const t = ready(x);
-      if (x.rows === 0) return createMatrix(0, t.classes.length);
-      return softmaxRows(t.nb.predictLogJoint(toMl(x)), t.classes.length);
-    },
-
-    async serialize() {
-      if (disposed) throw new Error('naive-bayes: this classifier was disposed; serialize before dispose.');
-      if (!trained) throw new Error('naive-bayes: serialize was called before fit; call fit(x, y) first.');
-      const saved = { format: FORMAT, version: 1, classes: Array.from(trained.classes), features: trained.features, model: trained.nb.toJSON() };
-      return new TextEncoder().encode(JSON.stringify(saved));
-    },
-
-    engine: () => ENGINE,
-
-    dispose() {
-      disposed = true;
-      trained = undefined;
-    },
-  };
-}
-
-export const naiveBayes = defineClassifier<NaiveBayesParams>({
-  name: 'naive-bayes',
-  summary: 'Gaussian naive Bayes (log-space scoring, scikit-learn variance smoothing); scores are posterior probabilities',
-  input: 'vector',
-  library: 'ml-naivebayes 4.0.0 (patched)',
-  params: naiveBayesParams,
-  testParams: {},
-  create: (params) => makeClassifier(params),
-  async load(bytes, params) {
+  }),
+  async load(bytes) {
     const s = parseSavedJson(bytes, savedSchema, 'naive-bayes', 'a digitbench Gaussian NB model');
     if (s.model.means.length !== s.classes.length || s.model.means.some((m) => m.length !== s.features)) {
       throw new Error('naive-bayes: the saved model is inconsistent (class or feature counts differ); pass the bytes that serialize() returned.');
     }
     const nb = GaussianNB.load(s.model as GaussianNBModel);
-    return makeClassifier(params, { nb, classes: Int32Array.from(s.classes), features: s.features });
+    return asModel({ nb, classes: Int32Array.from(s.classes), features: s.features });
   },
 });

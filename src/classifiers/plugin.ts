@@ -32,17 +32,29 @@ export interface FitOptions {
   validation?: { x: Matrix; y: Int32Array };
 }
 
-export interface Classifier {
-  fit(x: Matrix, y: Int32Array, options?: FitOptions): Promise<void>;
+/**
+ * A fitted model: what `Estimator.fit` returns and `plugin.load` rebuilds. Score columns follow
+ * `classes` (ascending labels). Made with `defineModel`, which does the bookkeeping every model needs.
+ */
+export interface Model {
+  /** The labels the model can predict, ascending; score columns follow this order. */
+  readonly classes: Int32Array;
+  /** Values in each input row (features, or h×w for image models). */
+  readonly inputSize: number;
   predict(x: Matrix): Promise<Int32Array>;
-  /** Per-class scores or probabilities, rows × classes (columns in ascending label order). */
+  /** Per-class scores, rows × classes; the plugin's `scoreKind` says what they are. */
   scores?(x: Matrix): Promise<Matrix>;
-  /** The trained model as bytes; model size = its length. `plugin.load` reverses it. */
+  /** The model as bytes; `plugin.load` reverses it. Without it the run has no bundle. */
   serialize?(): Promise<Uint8Array>;
-  /** Which engine did the numeric work, e.g. "tfjs-wasm 4.22.0 (SIMD, 1 thread)" or "js". */
+  /** Which engine does the numeric work, e.g. "tfjs-wasm 4.22.0 (SIMD, 1 thread)" or "js". */
   engine(): string;
-  /** Frees wasm memory and tensors. Safe to call twice. */
+  /** Frees what the model holds (wasm memory, tensors, worker threads). Safe to call twice. */
   dispose(): void;
+}
+
+/** A classifier with its params bound, ready to learn. Holds nothing until fit returns a model. */
+export interface Estimator {
+  fit(x: Matrix, y: Int32Array, options?: FitOptions): Promise<Model>;
 }
 
 export type ParamsSchema<P> = z.ZodType<P, any>;
@@ -54,12 +66,99 @@ export interface ClassifierPlugin<P = any> {
   input: 'vector' | 'image';
   /** The npm package (and version range) the plugin wraps, e.g. "ml-knn 3.0.0 (patched)". */
   library: string;
+  /** Defaults, validation and `.describe()` texts (shown by `digitbench list`) in one place. */
   params: ParamsSchema<P>;
+  /** What `Model.scores` returns, e.g. "posterior probabilities" or "vote fractions". */
+  scoreKind?: string;
   /** Small, fast settings used by the contract suite. */
   testParams?: Partial<P>;
-  create(params: P, ctx: ClassifierContext): Classifier;
-  /** Rebuilds a trained classifier from `serialize()` bytes. */
-  load?(bytes: Uint8Array, params: P, ctx: ClassifierContext): Promise<Classifier>;
+  create(params: P, ctx: ClassifierContext): Estimator;
+  /** Rebuilds a fitted model from `serialize()` bytes (required of built-ins). */
+  load?(bytes: Uint8Array, params: P, ctx: ClassifierContext): Promise<Model>;
+}
+
+/** What a plugin gives `defineModel`: its fitted state and the functions that use it. */
+export interface ModelDefinition<S> {
+  classes: Int32Array;
+  inputSize: number;
+  state: S;
+  predict(state: S, x: Matrix): Int32Array | Promise<Int32Array>;
+  scores?(state: S, x: Matrix): Matrix | Promise<Matrix>;
+  serialize?(state: S): Uint8Array | Promise<Uint8Array>;
+  engine(state: S): string;
+  /** Releases wasm memory, tensors or worker threads; called once, by the first dispose(). */
+  free?(state: S): void;
+  /** How to name the input width in errors: "features" (default) or e.g. "pixels (one 28×28 image per row)". */
+  inputName?: string;
+  /** Reject NaN and ±Infinity in inputs (default true). */
+  checkFinite?: boolean;
+}
+
+/**
+ * A Model from a plugin's fitted state, with the bookkeeping written once for every plugin: predict,
+ * scores and serialize refuse after dispose, inputs of the wrong width or with non-finite values are
+ * rejected with an error naming the plugin, empty inputs give empty outputs, and dispose frees once.
+ */
+export function defineModel<S>(who: string, def: ModelDefinition<S>): Model {
+  let state: S | undefined = def.state;
+  const nClasses = def.classes.length;
+  const live = (what: string): S => {
+    if (state === undefined) throw new Error(`${who}: this model was disposed; fit or load a new one to ${what}.`);
+    return state;
+  };
+  const input = (x: Matrix, what: string): S => {
+    const s = live(what);
+    if (x.cols !== def.inputSize) {
+      const unit = def.inputName ?? 'features';
+      throw new Error(`${who}: the model was trained on ${def.inputSize} ${unit} but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
+    }
+    if (def.checkFinite !== false) checkFinite(x, who, `the input to ${what}`);
+    return s;
+  };
+  const model: Model = {
+    classes: def.classes,
+    inputSize: def.inputSize,
+    async predict(x) {
+      const s = input(x, 'predict');
+      return x.rows === 0 ? new Int32Array(0) : def.predict(s, x);
+    },
+    async serialize() {
+      const s = live('serialize');
+      return def.serialize!(s);
+    },
+    engine() {
+      return state === undefined ? 'disposed' : def.engine(state);
+    },
+    dispose() {
+      const s = state;
+      state = undefined;
+      if (s !== undefined) def.free?.(s);
+    },
+  };
+  if (!def.serialize) delete (model as { serialize?: unknown }).serialize;
+  if (def.scores) {
+    const scores = def.scores;
+    model.scores = async (x) => {
+      const s = input(x, 'score');
+      return x.rows === 0 ? { rows: 0, cols: nClasses, data: new Float32Array(0) } : scores(s, x);
+    };
+  }
+  return model;
+}
+
+/** The checks every fit starts with: one label per row, some data, finite values. */
+export function checkTrainingData(x: Matrix, y: Int32Array, who: string): void {
+  if (x.rows !== y.length) throw new Error(`${who}: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
+  if (x.rows === 0 || x.cols === 0) throw new Error(`${who}: fit got no training data; pass at least one row with at least one feature.`);
+  checkFinite(x, who, 'the training data');
+}
+
+/** The distinct labels of y, ascending, and each row's index into them. */
+export function labelIndex(y: Int32Array): { classes: Int32Array; index: Int32Array } {
+  const classes = Int32Array.from(new Set(y)).sort();
+  const pos = new Map<number, number>();
+  classes.forEach((c, i) => pos.set(c, i));
+  return { classes, index: Int32Array.from(y, (v) => pos.get(v)!) };
 }
 
 const definitionSchema = z.object({
@@ -67,6 +166,7 @@ const definitionSchema = z.object({
   summary: z.string().min(1),
   input: z.enum(['vector', 'image']),
   library: z.string().min(1),
+  scoreKind: z.string().min(1).optional(),
   params: z.custom<z.ZodType>((v) => v instanceof z.ZodType, 'must be a zod schema'),
   testParams: z.record(z.string(), z.unknown()).optional(),
   create: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', 'must be a function'),

@@ -27,45 +27,48 @@ import type { Matrix } from '../engine/matrix.ts';
 import { startTsWorker } from '../engine/threads.ts';
 import {
   addVotes,
-  checkTrainingData,
   growForestTree,
   labelClasses,
   loadTrees,
   prepare,
   preparedParts,
-  readyModel,
   saveTrees,
   tally,
   type FlatTree,
   type ForestTreeSettings,
   type PreparedTrainingSet,
 } from './cart-trees.ts';
-import { cartOptions } from './decision-tree.ts';
-import { defineClassifier, type Classifier, type FitOptions } from './plugin.ts';
+import { cartOptions, GAIN, GAIN_THRESHOLD, MAX_DEPTH, MIN_SAMPLES } from './decision-tree.ts';
+import { checkTrainingData, defineClassifier, defineModel, type FitOptions, type Model } from './plugin.ts';
 
 const WHO = 'random-forest';
 
 export const randomForestParams = z
   .object({
-    /** Trees (scikit-learn's default: 100; ml-random-forest's: 50). */
-    nEstimators: z.number().int().positive().max(100000).default(100),
-    /**
-     * Features drawn at each split: 'sqrt' (scikit-learn's default for classifiers), 'log2', 'all',
-     * an integer ≥ 1 (a count) or a fraction in (0, 1).
-     */
-    maxFeatures: z.union([z.enum(['sqrt', 'log2', 'all']), z.number().positive()]).default('sqrt'),
-    /** Each tree learns from a bootstrap sample (rows drawn with replacement); false: every tree sees every row. */
-    bootstrap: z.boolean().default(true),
-    /** Rows drawn per bootstrap sample: null = as many as the training set, an integer ≥ 1, or a fraction in (0, 1]. */
-    maxSamples: z.number().positive().nullable().default(null),
-    gainFunction: z.enum(['gini', 'entropy']).default('gini'),
-    /** Deepest split level; null grows until the leaves are pure (scikit-learn's default). */
-    maxDepth: z.number().int().positive().nullable().default(null),
-    /** Nodes with at most this many rows (counting bootstrap repeats) become leaves; 1 = scikit-learn's min_samples_split=2. */
-    minNumSamples: z.number().int().positive().default(1),
-    gainThreshold: z.number().min(0).default(0),
-    /** Worker threads growing trees; null: up to 2, and none for small jobs. Results do not depend on it. */
-    threads: z.number().int().positive().max(64).nullable().default(null),
+    nEstimators: z.number().int().positive().max(100000).default(100).describe("Trees (scikit-learn's default: 100; ml-random-forest's: 50)"),
+    maxFeatures: z
+      .union([z.enum(['sqrt', 'log2', 'all']), z.number().positive()])
+      .default('sqrt')
+      .describe("Features drawn at each split: 'sqrt' (scikit-learn's default), 'log2', 'all', a count ≥ 1 or a fraction in (0, 1)"),
+    bootstrap: z.boolean().default(true).describe('Each tree learns from a bootstrap sample (rows drawn with replacement); false: every tree sees every row'),
+    maxSamples: z
+      .number()
+      .positive()
+      .nullable()
+      .default(null)
+      .describe('Rows drawn per bootstrap sample: null = as many as the training set, a count ≥ 1, or a fraction in (0, 1]'),
+    gainFunction: GAIN,
+    maxDepth: MAX_DEPTH,
+    minNumSamples: MIN_SAMPLES.describe('Nodes with at most this many rows (counting bootstrap repeats) become leaves; 1 = scikit-learn\'s min_samples_split=2'),
+    gainThreshold: GAIN_THRESHOLD,
+    threads: z
+      .number()
+      .int()
+      .positive()
+      .max(64)
+      .nullable()
+      .default(null)
+      .describe('Worker threads growing trees; null: up to 2, and none for small jobs; results do not depend on it'),
   })
   .strict();
 
@@ -108,71 +111,48 @@ function threadsFor(p: RandomForestParams, x: Matrix): number {
   return Math.max(1, Math.min(2, availableParallelism(), p.nEstimators));
 }
 
-interface Model {
+interface Fitted {
   trees: FlatTree[];
   classes: Int32Array;
   nFeatures: number;
+  threads: number;
 }
 
-function makeClassifier(params: RandomForestParams, seed: number, initial?: Model): Classifier {
-  let model = initial;
-  let disposed = false;
-  let threadsUsed = 0;
-
-  const ready = (x: Matrix): Model => readyModel(WHO, model, disposed, x);
-
-  function vote(x: Matrix) {
-    const m = ready(x);
-    const C = m.classes.length;
+function asModel(params: RandomForestParams, f: Fitted): Model {
+  const vote = (s: Fitted, x: Matrix) => {
+    const C = s.classes.length;
     const votes = new Int32Array(x.rows * C);
-    for (const tree of m.trees) addVotes(tree, x, votes, C);
-    return { m, ...tally(votes, x.rows, C, m.trees.length) };
-  }
-
-  return {
-    async fit(x, y, options) {
-      if (disposed) throw new Error(`${WHO}: this classifier was disposed; create a new one to fit.`);
-      checkTrainingData(x, y, WHO);
-      const classes = labelClasses(y, WHO);
-      const settings: ForestTreeSettings = {
-        draws: drawsPerTree(params, x.rows),
-        seed,
-        cartOptions: { ...cartOptions(params), maxFeatures: featuresPerSplit(params, x.cols) },
-      };
-      const prepared = prepare(x, y);
-      const threads = threadsFor(params, x);
-      options?.progress?.start(params.nEstimators, 'tree');
-      const trees =
-        threads > 1
-          ? await growInWorkers(prepared, settings, classes, params.nEstimators, threads, options)
-          : growHere(prepared, settings, classes, params.nEstimators, options);
-      threadsUsed = threads;
-      model = { trees, classes, nFeatures: x.cols };
-    },
-
-    async predict(x) {
-      const { m, winners } = vote(x);
-      return Int32Array.from(winners, (c) => m.classes[c]!);
-    },
-
-    /** The fraction of trees voting for each class (columns: labels ascending); rows sum to 1. */
-    async scores(x) {
-      return vote(x).scores;
-    },
-
-    async serialize() {
-      if (disposed) throw new Error(`${WHO}: this classifier was disposed; serialize before dispose.`);
-      if (!model) throw new Error(`${WHO}: serialize was called before fit; call fit(x, y) first.`);
-      return saveTrees({ kind: WHO, nFeatures: model.nFeatures, classes: Array.from(model.classes), params }, model.trees, WHO);
-    },
-
-    engine: () => (threadsUsed > 1 ? `js, ${threadsUsed} worker threads` : 'js'),
-
-    dispose() {
-      disposed = true;
-      model = undefined;
-    },
+    for (const tree of s.trees) addVotes(tree, x, votes, C);
+    return tally(votes, x.rows, C, s.trees.length);
   };
+  return defineModel(WHO, {
+    classes: f.classes,
+    inputSize: f.nFeatures,
+    state: f,
+    predict: (s, x) => Int32Array.from(vote(s, x).winners, (c) => s.classes[c]!),
+    /** The fraction of trees voting for each class (columns: labels ascending); rows sum to 1. */
+    scores: (s, x) => vote(s, x).scores,
+    serialize: (s) => saveTrees({ kind: WHO, nFeatures: s.nFeatures, classes: Array.from(s.classes), params }, s.trees, WHO),
+    engine: (s) => (s.threads > 1 ? `js, ${s.threads} worker threads (fit)` : 'js'),
+  });
+}
+
+async function fitForest(params: RandomForestParams, seed: number, x: Matrix, y: Int32Array, options?: FitOptions): Promise<Model> {
+  checkTrainingData(x, y, WHO);
+  const classes = labelClasses(y, WHO);
+  const settings: ForestTreeSettings = {
+    draws: drawsPerTree(params, x.rows),
+    seed,
+    cartOptions: { ...cartOptions(params), maxFeatures: featuresPerSplit(params, x.cols) },
+  };
+  const prepared = prepare(x, y);
+  const threads = threadsFor(params, x);
+  options?.progress?.start(params.nEstimators, 'tree');
+  const trees =
+    threads > 1
+      ? await growInWorkers(prepared, settings, classes, params.nEstimators, threads, options)
+      : growHere(prepared, settings, classes, params.nEstimators, options);
+  return asModel(params, { trees, classes, nFeatures: x.cols, threads });
 }
 
 function growHere(prepared: PreparedTrainingSet, settings: ForestTreeSettings, classes: Int32Array, n: number, options?: FitOptions): FlatTree[] {
@@ -258,15 +238,16 @@ function growInWorkers(
 
 export const randomForest = defineClassifier<RandomForestParams>({
   name: 'random-forest',
-  summary: 'Random forest of CART trees (bootstrap, sqrt(features) per split, as scikit-learn); scores are vote fractions',
+  summary: 'Random forest of CART trees (bootstrap, sqrt(features) per split, as scikit-learn)',
   input: 'vector',
   library: 'ml-cart 2.1.1 (patched) trees; forest loop replaces ml-random-forest 2.1.0',
   params: randomForestParams,
-  testParams: { nEstimators: 10, threads: 1 },
-  create: (params, ctx) => makeClassifier(params, ctx.seed),
-  async load(bytes, params, ctx) {
+  scoreKind: 'fractions of trees voting for each class',
+  testParams: { nEstimators: 10, threads: 2 },
+  create: (params, ctx) => ({ fit: (x, y, options) => fitForest(params, ctx.seed, x, y, options) }),
+  async load(bytes, params) {
     const { header, trees } = loadTrees(bytes, WHO, WHO);
     if (trees.length === 0) throw new Error(`${WHO}: the saved model has no trees; pass the bytes that serialize() returned.`);
-    return makeClassifier(params, ctx.seed, { trees, classes: Int32Array.from(header.classes), nFeatures: header.nFeatures });
+    return asModel(params, { trees, classes: Int32Array.from(header.classes), nFeatures: header.nFeatures, threads: 1 });
   },
 });

@@ -27,11 +27,12 @@
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { createMatrix, row, type Matrix } from '../engine/matrix.ts';
-import { checkFinite, defineClassifier, parseSavedJson, type Classifier } from './plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, parseSavedJson, type FitOptions, type Model } from './plugin.ts';
 
 const LIBSVM_VERSION = '0.2.1';
 const ENGINE = `libsvm-js ${LIBSVM_VERSION} (wasm) fit; js predict`;
 const FORMAT = 'digitbench-libsvm';
+const WHO = 'svm';
 
 /** libsvm's kernel_type numbers (what its `-t` flag takes). */
 const KERNEL_CODES = { linear: 0, poly: 1, rbf: 2, sigmoid: 3 } as const;
@@ -44,25 +45,21 @@ const HEAP_BUDGET_MB = 1900;
 
 export const svmParams = z
   .object({
-    kernel: z.enum(['rbf', 'linear', 'poly', 'sigmoid']).default('rbf'),
-    /** Cost of a margin violation (libsvm -c). */
-    C: z.number().positive().default(10),
-    /** 'scale' = 1 / (features × variance of all training values), as scikit-learn; 'auto' = 1 / features. */
+    kernel: z.enum(['rbf', 'linear', 'poly', 'sigmoid']).default('rbf').describe('Kernel function (mapped to libsvm\'s -t numbers)'),
+    C: z.number().positive().default(10).describe('Cost of a margin violation (libsvm -c)'),
     gamma: z
       .union([z.enum(['scale', 'auto']), z.number().positive()], { error: 'expected "scale", "auto" or a positive number' })
-      .default('scale'),
-    /** Degree of the polynomial kernel. */
-    degree: z.number().int().min(1).max(20).default(3),
-    /** Constant term of the poly and sigmoid kernels (rounded to 6 significant digits, as libsvm saves it). */
-    coef0: z.number().default(0),
-    /** Also fit Platt-scaled pairwise probabilities (about 5× slower to train); scores() then gives probabilities. */
-    probability: z.boolean().default(false),
-    /** libsvm's kernel cache in MB (part of the 2 GB wasm heap). */
-    cacheSizeMb: z.number().positive().max(1000).default(500),
-    /** Stopping tolerance (libsvm -e). */
-    tolerance: z.number().positive().default(0.001),
-    /** libsvm's shrinking heuristic (-h). */
-    shrinking: z.boolean().default(true),
+      .default('scale')
+      .describe("Kernel width: 'scale' = 1 / (features × variance of all training values), as scikit-learn; 'auto' = 1 / features; or a number"),
+    degree: z.number().int().min(1).max(20).default(3).describe('Degree of the polynomial kernel'),
+    coef0: z.number().default(0).describe('Constant term of the poly and sigmoid kernels (rounded to 6 significant digits, as libsvm saves it)'),
+    probability: z
+      .boolean()
+      .default(false)
+      .describe('Also fit Platt-scaled pairwise probabilities (about 5× slower to train); scores are then probabilities'),
+    cacheSizeMb: z.number().positive().max(1000).default(500).describe("libsvm's kernel cache in MB (part of the 2 GB wasm heap)"),
+    tolerance: z.number().positive().default(0.001).describe('Stopping tolerance (libsvm -e)'),
+    shrinking: z.boolean().default(true).describe("libsvm's shrinking heuristic (-h)"),
   })
   .strict();
 
@@ -456,66 +453,49 @@ function prepare(text: string, features: number): Trained {
   return { model, text, column, classes };
 }
 
-function makeClassifier(params: SvmParams, initial?: Trained): Classifier {
-  let trained: Trained | undefined = initial;
-  let disposed = false;
-
-  function ready(x: Matrix, what: string): Trained {
-    if (disposed) throw new Error(`svm: this classifier was disposed; create a new one to ${what}.`);
-    if (!trained) throw new Error(`svm: ${what} was called before fit; call fit(x, y) first.`);
-    if (x.cols !== trained.model.d) {
-      throw new Error(`svm: the model was trained on ${trained.model.d} features but got rows of ${x.cols}; use the same feature pipeline for fit and predict.`);
+/** scikit-learn's one-vs-rest decision function: votes + confidences / (3·(|confidences| + 1)). */
+function ovrScores(t: Trained, dec: Float64Array, rows: number, out: Float32Array): void {
+  const k = t.model.nrClass;
+  const pairs = t.model.rho.length;
+  const votes = new Float64Array(k);
+  const conf = new Float64Array(k);
+  for (let r = 0; r < rows; r++) {
+    votes.fill(0);
+    conf.fill(0);
+    let p = 0;
+    for (let i = 0; i < k; i++) {
+      for (let j = i + 1; j < k; j++) {
+        const v = dec[r * pairs + p]!;
+        if (v > 0) votes[i]!++;
+        else votes[j]!++;
+        conf[i] = conf[i]! + v;
+        conf[j] = conf[j]! - v;
+        p++;
+      }
     }
-    checkFinite(x, 'svm', `the input to ${what}`);
-    return trained;
+    for (let c = 0; c < k; c++) out[r * k + t.column[c]!] = votes[c]! + conf[c]! / (3 * (Math.abs(conf[c]!) + 1));
   }
+}
 
-  const classifier: Classifier = {
-    async fit(x, y, options) {
-      if (disposed) throw new Error('svm: this classifier was disposed; create a new one to fit.');
-      if (x.rows !== y.length) throw new Error(`svm: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);
-      if (x.rows === 0 || x.cols === 0) throw new Error('svm: fit got no training data; pass at least two rows with at least one feature.');
-      checkFinite(x, 'svm', 'the training data');
-      const distinct = new Set(y);
-      if (distinct.size < 2) throw new Error(`svm: the training labels hold only one class (${y[0]}); a classifier needs at least two.`);
-      const problemMb = (x.rows * (x.cols + 1) * 16) / 2 ** 20;
-      if (problemMb + params.cacheSizeMb > HEAP_BUDGET_MB) {
-        throw new Error(
-          `svm: libsvm-js would need about ${Math.round(problemMb + params.cacheSizeMb)} MB of its 2 GB wasm heap (${x.rows} rows × ${x.cols} features stored densely, ${Math.round(problemMb)} MB, plus a ${params.cacheSizeMb} MB kernel cache); lower cacheSizeMb, train on fewer rows or reduce the features (e.g. PCA).`,
-        );
-      }
-      options?.progress?.start(1, 'libsvm train');
-      const SVM = await loadLibsvm();
-      const svm = new SVM(libsvmOptions(params, x));
-      let text: string;
-      try {
-        const rows = Array.from({ length: x.rows }, (_, i) => row(x, i));
-        svm.train(rows, Array.from(y));
-        text = svm.serializeModel();
-      } finally {
-        svm.free();
-      }
-      trained = prepare(text, x.cols);
-      options?.progress?.tick({ supportVectors: trained.model.l });
-    },
-
-    async predict(x) {
-      const t = ready(x, 'predict');
-      const dec = decisionValues(t.model, x);
+/** The wasm model and problem are freed right after training: a fitted model holds only the parsed text, in JS. */
+function asModel(t: Trained): Model {
+  return defineModel(WHO, {
+    classes: t.classes,
+    inputSize: t.model.d,
+    state: t,
+    predict(s, x) {
+      const dec = decisionValues(s.model, x);
       const out = new Int32Array(x.rows);
-      const votes = new Int32Array(t.model.nrClass);
-      for (let r = 0; r < x.rows; r++) out[r] = t.model.labels[vote(t.model, dec, r, votes)]!;
+      const votes = new Int32Array(s.model.nrClass);
+      for (let r = 0; r < x.rows; r++) out[r] = s.model.labels[vote(s.model, dec, r, votes)]!;
       return out;
     },
-
     /**
      * With probability: true, libsvm's pairwise-coupled probabilities. Otherwise scikit-learn's one-vs-rest
-     * decision function (votes + confidences / (3·(|confidences| + 1))), whose argmax is the predicted
-     * class except on tied votes.
+     * decision function, whose argmax is the predicted class except on tied votes.
      */
-    async scores(x) {
-      const t = ready(x, 'score');
-      const m = t.model;
+    scores(s, x) {
+      const m = s.model;
       const k = m.nrClass;
       const dec = decisionValues(m, x);
       const out = new Float32Array(x.rows * k);
@@ -524,48 +504,40 @@ function makeClassifier(params: SvmParams, initial?: Trained): Classifier {
         const pairwise = new Float64Array(k * k);
         for (let r = 0; r < x.rows; r++) {
           probabilities(m, dec, r, prob, pairwise);
-          for (let c = 0; c < k; c++) out[r * k + t.column[c]!] = prob[c]!;
+          for (let c = 0; c < k; c++) out[r * k + s.column[c]!] = prob[c]!;
         }
-      } else {
-        const pairs = m.rho.length;
-        const votes = new Float64Array(k);
-        const conf = new Float64Array(k);
-        for (let r = 0; r < x.rows; r++) {
-          votes.fill(0);
-          conf.fill(0);
-          let p = 0;
-          for (let i = 0; i < k; i++) {
-            for (let j = i + 1; j < k; j++) {
-              const v = dec[r * pairs + p]!;
-              if (v > 0) votes[i]!++;
-              else votes[j]!++;
-              conf[i] = conf[i]! + v;
-              conf[j] = conf[j]! - v;
-              p++;
-            }
-          }
-          for (let c = 0; c < k; c++) out[r * k + t.column[c]!] = votes[c]! + conf[c]! / (3 * (Math.abs(conf[c]!) + 1));
-        }
-      }
+      } else ovrScores(s, dec, x.rows, out);
       return createMatrix(x.rows, k, out);
     },
-
-    async serialize() {
-      if (disposed) throw new Error('svm: this classifier was disposed; serialize before dispose.');
-      if (!trained) throw new Error('svm: serialize was called before fit; call fit(x, y) first.');
-      const saved = { format: FORMAT, version: 1, features: trained.model.d, libsvmModel: trained.text };
-      return new TextEncoder().encode(JSON.stringify(saved));
-    },
-
+    serialize: (s) => new TextEncoder().encode(JSON.stringify({ format: FORMAT, version: 1, features: s.model.d, libsvmModel: s.text })),
     engine: () => ENGINE,
+  });
+}
 
-    dispose() {
-      // The wasm model and problem are freed right after training; this drops the parsed model.
-      disposed = true;
-      trained = undefined;
-    },
-  };
-  return classifier;
+async function fitSvm(params: SvmParams, x: Matrix, y: Int32Array, options?: FitOptions): Promise<Model> {
+  checkTrainingData(x, y, WHO);
+  const distinct = new Set(y);
+  if (distinct.size < 2) throw new Error(`svm: the training labels hold only one class (${y[0]}); a classifier needs at least two.`);
+  const problemMb = (x.rows * (x.cols + 1) * 16) / 2 ** 20;
+  if (problemMb + params.cacheSizeMb > HEAP_BUDGET_MB) {
+    throw new Error(
+      `svm: libsvm-js would need about ${Math.round(problemMb + params.cacheSizeMb)} MB of its 2 GB wasm heap (${x.rows} rows × ${x.cols} features stored densely, ${Math.round(problemMb)} MB, plus a ${params.cacheSizeMb} MB kernel cache); lower cacheSizeMb, train on fewer rows or reduce the features (e.g. PCA).`,
+    );
+  }
+  options?.progress?.start(1, 'libsvm train');
+  const SVM = await loadLibsvm();
+  const svm = new SVM(libsvmOptions(params, x));
+  let text: string;
+  try {
+    const rows = Array.from({ length: x.rows }, (_, i) => row(x, i));
+    svm.train(rows, Array.from(y));
+    text = svm.serializeModel();
+  } finally {
+    svm.free();
+  }
+  const trained = prepare(text, x.cols);
+  options?.progress?.tick({ supportVectors: trained.model.l });
+  return asModel(trained);
 }
 
 const savedSchema = z.object({
@@ -576,15 +548,16 @@ const savedSchema = z.object({
 });
 
 export const svm = defineClassifier<SvmParams>({
-  name: 'svm',
+  name: WHO,
   summary: 'C-SVC trained by libsvm (wasm): rbf/linear/poly/sigmoid kernels, one-vs-one; optional Platt probabilities',
   input: 'vector',
   library: `libsvm-js ${LIBSVM_VERSION}`,
   params: svmParams,
+  scoreKind: 'one-vs-rest decision values (probabilities with probability: true)',
   testParams: { cacheSizeMb: 100 },
-  create: (params) => makeClassifier(params),
-  async load(bytes, params) {
-    const saved = parseSavedJson(bytes, savedSchema, 'svm', 'a digitbench libsvm model');
-    return makeClassifier(params, prepare(saved.libsvmModel, saved.features));
+  create: (params) => ({ fit: (x, y, options) => fitSvm(params, x, y, options) }),
+  async load(bytes) {
+    const saved = parseSavedJson(bytes, savedSchema, WHO, 'a digitbench libsvm model');
+    return asModel(prepare(saved.libsvmModel, saved.features));
   },
 });

@@ -11,10 +11,20 @@ import { Worker, type TransferListItem } from 'node:worker_threads';
 const require = createRequire(import.meta.url);
 const tsxApi = new URL('dist/esm/api/index.mjs', pathToFileURL(require.resolve('tsx/package.json'))).href;
 
+const live = new Set<Worker>();
+
 /** Starts a worker thread on a TypeScript module (a file URL). */
 export function startTsWorker(entry: URL, workerData: unknown): Worker {
   const boot = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(boot, { eval: true, workerData });
+  const w = new Worker(boot, { eval: true, workerData });
+  live.add(w);
+  w.once('exit', () => live.delete(w));
+  return w;
+}
+
+/** Worker threads started by startTsWorker that have not exited yet (tests check that models free theirs). */
+export function liveWorkers(): number {
+  return live.size;
 }
 
 /** Worker threads worth starting for parallel numeric work on this machine (at most `max`). */
