@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { hashJson } from '../engine/hash.ts';
 import type { Matrix } from '../engine/matrix.ts';
 import type { StepSpec } from './pipeline.ts';
+import type { StateArray, StepState } from './step.ts';
 
 /** Bump when a step's output changes for the same spec. */
-export const FEATURES_VERSION = 1;
+export const FEATURES_VERSION = 2;
 
 export function cacheRoot(): string {
   return process.env.DIGITBENCH_CACHE_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../data/cache');
@@ -37,15 +38,45 @@ export function featureCacheKey(input: { datasetHash: string; splitFingerprint: 
   return hashJson({ v: FEATURES_VERSION, libraries: featureLibraries(), ...input }).slice(0, 24);
 }
 
+type SavedValue = number | { type: 'f64' | 'f32' | 'i32'; base64: string };
+
 interface Meta {
   parts: Record<string, { rows: number; cols: number }>;
   /** Seconds it took to compute the entry. */
   seconds: number;
+  /** The fitted state of each step (what the run's model bundle stores). */
+  states: Record<string, SavedValue>[];
 }
 
 export interface CachedFeatures {
   parts: Record<string, Matrix>;
   seconds: number;
+  states: StepState[];
+}
+
+const ARRAYS = { f64: Float64Array, f32: Float32Array, i32: Int32Array } as const;
+
+function saveState(state: StepState): Record<string, SavedValue> {
+  return Object.fromEntries(
+    Object.entries(state).map(([k, v]) => {
+      if (typeof v === 'number') return [k, v];
+      const type = v instanceof Float64Array ? 'f64' : v instanceof Float32Array ? 'f32' : 'i32';
+      return [k, { type, base64: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') }];
+    }),
+  );
+}
+
+function readState(saved: Record<string, SavedValue>): StepState {
+  return Object.fromEntries(
+    Object.entries(saved).map(([k, v]) => {
+      if (typeof v === 'number') return [k, v];
+      const bytes = Buffer.from(v.base64, 'base64');
+      const Ctor = ARRAYS[v.type];
+      const out: StateArray = new Ctor(bytes.byteLength / Ctor.BYTES_PER_ELEMENT);
+      new Uint8Array(out.buffer).set(bytes);
+      return [k, out];
+    }),
+  );
 }
 
 export async function readCachedFeatures(key: string): Promise<CachedFeatures | undefined> {
@@ -61,18 +92,19 @@ export async function readCachedFeatures(key: string): Promise<CachedFeatures | 
       new Uint8Array(data.buffer).set(buf);
       out[name] = { rows, cols, data };
     }
-    return { parts: out, seconds: meta.seconds };
+    if (!Array.isArray(meta.states)) return undefined;
+    return { parts: out, seconds: meta.seconds, states: meta.states.map(readState) };
   } catch {
     return undefined; // a damaged entry is recomputed, never trusted
   }
 }
 
-export async function writeCachedFeatures(key: string, parts: Record<string, Matrix>, seconds: number): Promise<void> {
+export async function writeCachedFeatures(key: string, parts: Record<string, Matrix>, seconds: number, states: StepState[]): Promise<void> {
   const root = join(cacheRoot(), 'features');
   const dir = join(root, key);
   const tmp = `${dir}.tmp-${process.pid}`;
   await mkdir(tmp, { recursive: true });
-  const meta: Meta = { parts: {}, seconds };
+  const meta: Meta = { parts: {}, seconds, states: states.map(saveState) };
   for (const [name, m] of Object.entries(parts)) {
     meta.parts[name] = { rows: m.rows, cols: m.cols };
     await writeFile(join(tmp, `${name}.f32`), new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength));

@@ -1,4 +1,4 @@
-import { mapRows, requireImage, type CreatedStep, type ImageShape } from './step.ts';
+import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from './step.ts';
 
 /**
  * Second-moment deskewing (the classic MNIST step, LeCun et al.): shear each image so that the
@@ -63,6 +63,7 @@ export function deskewStep(image: ImageShape): CreatedStep {
       fit() {},
       transform: (x) => mapRows(x, h * w, (src, dst) => deskewImage(src, dst, h, w)),
       state: () => ({}),
+      setState: noState,
     },
     image,
   };

@@ -1,4 +1,4 @@
-import { mapRows, requireImage, type CreatedStep, type ImageShape } from './step.ts';
+import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from './step.ts';
 
 /** Averages each factor×factor block of pixels: 28×28 → 14×14 for factor 2. Stateless. */
 export function downsampleStep(image: ImageShape, factor: number): CreatedStep {
@@ -27,6 +27,7 @@ export function downsampleStep(image: ImageShape, factor: number): CreatedStep {
           }
         }),
       state: () => ({}),
+      setState: noState,
     },
     image: [oh, ow],
   };

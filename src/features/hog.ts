@@ -1,4 +1,4 @@
-import { mapRows, requireImage, type CreatedStep, type ImageShape } from './step.ts';
+import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from './step.ts';
 
 export interface HogParams {
   cellSize: number;
@@ -82,6 +82,7 @@ export function hogStep(image: ImageShape, params: HogParams): CreatedStep {
       fit() {},
       transform: (x) => mapRows(x, len, (src, dst) => hogImage(src, dst, h, w, params)),
       state: () => ({}),
+      setState: noState,
     },
     image: undefined,
   };

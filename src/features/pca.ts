@@ -13,7 +13,7 @@ import type { Matrix } from '../engine/matrix.ts';
 import { createRng } from '../engine/rng.ts';
 import { getTf } from '../engine/tf.ts';
 import { callWorker, defaultThreads, isShared, startTsWorker } from '../engine/threads.ts';
-import type { CreatedStep, ImageShape } from './step.ts';
+import { stateArray, stateInt, type CreatedStep, type ImageShape, type StepState } from './step.ts';
 
 export interface PcaOptions {
   components: number;
@@ -249,8 +249,23 @@ export function pcaStep(_image: ImageShape, opts: PcaOptions): CreatedStep {
         if (!model) throw new Error('Feature step "pca" was used before it was fitted.');
         return projectPca(model, x);
       },
-      state(): Record<string, ArrayLike<number>> {
-        return model ? { mean: model.mean, components: model.components, explainedVariance: model.explainedVariance } : {};
+      state(): StepState {
+        if (!model) return {};
+        const { mean, components, explainedVariance, explainedVarianceRatio, k, d } = model;
+        return { mean, components, explainedVariance, explainedVarianceRatio, k, d };
+      },
+      setState(s) {
+        const k = stateInt('pca', s, 'k');
+        const d = stateInt('pca', s, 'd');
+        if (k !== opts.components) throw new Error(`Feature step "pca": the saved state has ${k} components but the step asks for ${opts.components}; the bundle is damaged.`);
+        model = {
+          k,
+          d,
+          mean: stateArray('pca', s, 'mean', Float64Array, d),
+          components: stateArray('pca', s, 'components', Float64Array, k * d),
+          explainedVariance: stateArray('pca', s, 'explainedVariance', Float64Array, k),
+          explainedVarianceRatio: stateArray('pca', s, 'explainedVarianceRatio', Float64Array, k),
+        };
       },
     },
     image: undefined,

@@ -3,7 +3,6 @@
  * the training part only and then applied to every part. Every classifier of an experiment that
  * takes vectors gets the output of the same fitted pipeline.
  */
-import { z } from 'zod';
 import type { Matrix } from '../engine/matrix.ts';
 import { deskewStep } from './deskew.ts';
 import { downsampleStep } from './downsample.ts';
@@ -12,55 +11,13 @@ import { hogStep } from './hog.ts';
 import { pcaStep } from './pca.ts';
 import { scaleStep } from './scale.ts';
 import { standardizeStep } from './standardize.ts';
-import type { CreatedStep, FeatureStep, ImageShape } from './step.ts';
+import type { StepSpec } from './spec.ts';
+import type { CreatedStep, FeatureStep, ImageShape, StepState } from './step.ts';
 
-export const stepSpecSchema = z.discriminatedUnion('step', [
-  z.object({ step: z.literal('scale'), max: z.number().positive().default(255) }).strict(),
-  z.object({ step: z.literal('standardize') }).strict(),
-  z.object({ step: z.literal('drop-constant') }).strict(),
-  z.object({ step: z.literal('deskew') }).strict(),
-  z.object({ step: z.literal('downsample'), factor: z.number().int().min(2).default(2) }).strict(),
-  z
-    .object({
-      step: z.literal('hog'),
-      cellSize: z.number().int().min(2).default(4),
-      bins: z.number().int().min(2).max(36).default(9),
-      blockSize: z.number().int().min(1).default(2),
-    })
-    .strict(),
-  z
-    .object({
-      step: z.literal('pca'),
-      components: z.number().int().positive(),
-      /** Extra basis vectors (scikit-learn's n_oversamples default is 10). */
-      oversamples: z.number().int().nonnegative().default(10),
-      /** Power iterations: 4 capture 82.43% of MNIST's variance in 50 components; the exact top 50 hold about 82.46%. */
-      iterations: z.number().int().nonnegative().default(4),
-    })
-    .strict(),
-]);
-
-export type StepSpec = z.output<typeof stepSpecSchema>;
-export const STEP_NAMES = ['scale', 'standardize', 'drop-constant', 'deskew', 'downsample', 'hog', 'pca'] as const;
 /** Steps worth caching on disk (the others are cheaper to recompute than to read back). */
 const EXPENSIVE = new Set(['deskew', 'hog', 'pca']);
 
-
-/** Validates a pipeline description; the error names the step (by position and name) and the field. */
-export function parsePipeline(raw: unknown, where = 'pipeline'): StepSpec[] {
-  if (!Array.isArray(raw)) throw new Error(`${where}: must be a list of steps like [{"step": "scale"}, {"step": "pca", "components": 50}].`);
-  return raw.map((s, i) => {
-    const r = stepSpecSchema.safeParse(s);
-    if (r.success) return r.data;
-    const name = s && typeof s === 'object' && 'step' in s ? String((s as { step: unknown }).step) : undefined;
-    const issue = r.error.issues[0]!;
-    if (!name || !(STEP_NAMES as readonly string[]).includes(name)) {
-      throw new Error(`${where}[${i}]: unknown step "${name ?? ''}"; use one of ${STEP_NAMES.join(', ')}.`);
-    }
-    const field = issue.path.join('.');
-    throw new Error(`${where}[${i}] (${name}): ${field ? `${field}: ` : ''}${issue.message}.`);
-  });
-}
+export { parsePipeline, stepSpecSchema, STEP_NAMES, type StepSpec } from './spec.ts';
 
 function createStep(spec: StepSpec, image: ImageShape, seed: number): CreatedStep {
   switch (spec.step) {
@@ -130,4 +87,24 @@ export async function fitTransform(pipeline: Pipeline, parts: Parts, y: Int32Arr
     current = next;
   }
   return { parts: current, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Applies the fitted steps to new rows (e.g. raw pixels of images to predict). */
+export async function transformRows(pipeline: Pipeline, x: Matrix): Promise<Matrix> {
+  let m = x;
+  for (const step of pipeline.steps) m = await step.transform(m);
+  return m;
+}
+
+/** The fitted state of every step, in order (what a bundle stores). */
+export function pipelineStates(pipeline: Pipeline): StepState[] {
+  return pipeline.steps.map((s) => s.state());
+}
+
+/** A fitted pipeline rebuilt from its specs and saved states; transforms exactly as the one that was fitted. */
+export function restorePipeline(specs: StepSpec[], inputImage: ImageShape, states: readonly StepState[]): Pipeline {
+  if (states.length !== specs.length) throw new Error(`The pipeline has ${specs.length} steps but ${states.length} saved states; the bundle is damaged.`);
+  const pipeline = createPipeline(specs, inputImage);
+  pipeline.steps.forEach((step, i) => step.setState(states[i]!));
+  return pipeline;
 }

@@ -4,8 +4,8 @@ import { applySplit, type Split } from '../data/split.ts';
 import type { Matrix } from '../engine/matrix.ts';
 import { getTf } from '../engine/tf.ts';
 import { featureCacheKey, readCachedFeatures, writeCachedFeatures } from './cache.ts';
-import { createPipeline, fitTransform, type StepSpec } from './pipeline.ts';
-import type { ImageShape } from './step.ts';
+import { createPipeline, fitTransform, pipelineStates, type StepSpec } from './pipeline.ts';
+import type { ImageShape, StepState } from './step.ts';
 
 export interface PreparedFeatures {
   train: { x: Matrix; y: Int32Array };
@@ -15,6 +15,9 @@ export interface PreparedFeatures {
   image: ImageShape;
   /** Step labels, e.g. ["scale", "pca(50)"]. */
   labels: string[];
+  /** The steps as specified and the fitted state of each: what a model bundle stores. */
+  specs: StepSpec[];
+  states: StepState[];
   /** Seconds it took to fit and apply the pipeline (when read from the cache: when it was computed). */
   seconds: number;
   cacheKey?: string;
@@ -43,11 +46,12 @@ export async function prepareFeatures(
     : undefined;
   if (key) {
     const hit = await readCachedFeatures(key);
-    if (hit) return { ...withParts(hit.parts), image: pipeline.outputImage, labels: pipeline.labels, seconds: hit.seconds, cacheKey: key, fromCache: true };
+    if (hit) return { ...withParts(hit.parts), image: pipeline.outputImage, labels: pipeline.labels, specs, states: hit.states, seconds: hit.seconds, cacheKey: key, fromCache: true };
   }
   const parts: Record<string, Matrix> = { train: data.train.x, test: data.test.x };
   if (data.validation) parts.validation = data.validation.x;
   const fitted = await fitTransform(pipeline, parts as { train: Matrix }, data.train.y);
-  if (key) await writeCachedFeatures(key, fitted.parts, fitted.seconds);
-  return { ...withParts(fitted.parts), image: pipeline.outputImage, labels: pipeline.labels, seconds: fitted.seconds, cacheKey: key, fromCache: false };
+  const states = pipelineStates(pipeline);
+  if (key) await writeCachedFeatures(key, fitted.parts, fitted.seconds, states);
+  return { ...withParts(fitted.parts), image: pipeline.outputImage, labels: pipeline.labels, specs, states, seconds: fitted.seconds, cacheKey: key, fromCache: false };
 }

@@ -1,4 +1,4 @@
-import { mapRows, type CreatedStep, type FeatureStep, type ImageShape } from './step.ts';
+import { mapRows, type CreatedStep, type FeatureStep, type ImageShape, noState } from './step.ts';
 
 /** Pixels 0–255 → [0, 1]: a fixed map (no statistics), the usual MNIST scaling. */
 export function scaleStep(image: ImageShape, max = 255): CreatedStep {
@@ -10,6 +10,7 @@ export function scaleStep(image: ImageShape, max = 255): CreatedStep {
       for (let j = 0; j < src.length; j++) dst[j] = src[j]! * inv;
     }),
     state: () => ({}),
+    setState: noState,
   };
   return { step, image };
 }

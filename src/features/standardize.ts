@@ -1,5 +1,5 @@
 import type { Matrix } from '../engine/matrix.ts';
-import { mapRows, type CreatedStep, type FeatureStep, type ImageShape } from './step.ts';
+import { mapRows, stateArray, type CreatedStep, type FeatureStep, type ImageShape } from './step.ts';
 
 /** Per-feature column means and standard deviations (float64 accumulation). */
 export function columnStats(x: Matrix): { mean: Float64Array; std: Float64Array } {
@@ -36,6 +36,10 @@ export function standardizeStep(image: ImageShape): CreatedStep {
       for (let j = 0; j < src.length; j++) dst[j] = (src[j]! - mean[j]!) * inv[j]!;
     }),
     state: () => ({ mean, inv }),
+    setState(s) {
+      mean = stateArray('standardize', s, 'mean', Float64Array);
+      inv = stateArray('standardize', s, 'inv', Float64Array, mean.length);
+    },
   };
   return { step, image };
 }

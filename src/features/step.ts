@@ -18,9 +18,45 @@ export interface FeatureStep {
   fit(x: Matrix, y: Int32Array): void | Promise<void>;
   /** Applies the step to any rows; never mutates `x`. */
   transform(x: Matrix): Matrix | Promise<Matrix>;
-  /** The fitted statistics (empty for stateless steps): used to prove there is no leakage. */
-  state(): Record<string, ArrayLike<number> | number>;
+  /**
+   * The fitted state (empty for stateless steps): what a model bundle stores, and what the leakage
+   * tests compare. Numbers and typed arrays only.
+   */
+  state(): StepState;
+  /** Restores a state from `state()`, checking its fields; the step then transforms as when it was fitted. */
+  setState(state: StepState): void;
 }
+
+export type StateArray = Float64Array | Float32Array | Int32Array;
+export type StepState = Record<string, number | StateArray>;
+
+/** A typed array field of a saved state, checked for type and length; the error names the step and field. */
+export function stateArray<T extends StateArray>(
+  step: string,
+  state: StepState,
+  key: string,
+  type: new (n: number) => T,
+  length?: number,
+): T {
+  const v = state[key];
+  if (!(v instanceof type) || (length !== undefined && v.length !== length)) {
+    const want = `${type.name}${length !== undefined ? ` of ${length} values` : ''}`;
+    throw new Error(`Feature step "${step}": the saved state's "${key}" is not a ${want}; the bundle is damaged or was written by another version.`);
+  }
+  return v;
+}
+
+/** A whole-number field of a saved state. */
+export function stateInt(step: string, state: StepState, key: string): number {
+  const v = state[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    throw new Error(`Feature step "${step}": the saved state's "${key}" is not a whole number; the bundle is damaged or was written by another version.`);
+  }
+  return v;
+}
+
+/** setState of a step that learns nothing. */
+export function noState(): void {}
 
 export function requireImage(step: string, image: ImageShape): readonly [number, number] {
   if (!image) {
