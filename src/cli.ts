@@ -83,6 +83,22 @@ export function buildProgram(out: (s: string) => void): Command {
     });
 
   program
+    .command('predict')
+    .description('Predict the digits in PNG/JPEG images, folders of them or idx files, with a model bundle (or the pick of a report folder).')
+    .argument('<bundle>', 'a .bundle file from <report>/models/, or a report folder (its deployment pick, or --model)')
+    .argument('<inputs...>', 'PNG or JPEG files, folders of them, or idx image files')
+    .option('--model <label>', 'in a report folder: the classifier whose bundle to use (e.g. svm)')
+    .option('--json', 'print JSON (bundle, classifier and one result per input) instead of text')
+    .addOption(new Option('--top <n>', 'scores shown per input').default('3').argParser(positiveInt))
+    .action(async (bundle: string, inputs: string[], opts: { model?: string; json?: boolean; top: number | string }) => {
+      const { predictCommand } = await import('./harness/predict.ts');
+      const r = await predictCommand(bundle, inputs, { model: opts.model, json: opts.json, top: Number(opts.top) });
+      for (const n of r.notes) process.stderr.write(`${n}\n`);
+      out(r.out);
+      if (r.failed) throw new Error(`${r.failed} input(s) could not be read (see above); the others were predicted.`);
+    });
+
+  program
     .command('report')
     .description('Re-render reports/<experiment>/report.md from its results.jsonl, without running anything.')
     .argument('<dir>', 'the experiment folder, e.g. reports/quick')

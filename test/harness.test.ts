@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadExperiment, parseExperiment } from '../src/harness/experiment.ts';
 import { rerender } from '../src/harness/rerender.ts';
-import { readRows } from '../src/harness/result.ts';
+import { readRows, type OkRow } from '../src/harness/result.ts';
 import { runExperiment } from '../src/harness/run.ts';
 
 const ROOT = resolve(__dirname, '..');
@@ -145,5 +145,42 @@ describe('running', () => {
     expect(all.map((r) => r.status)).toEqual(['ok', 'timeout', 'ok']);
     expect(all[2]!.id).toBe(all[1]!.id);
     expect(again.rows.map((r) => r.status)).toEqual(['ok', 'ok']);
+    // Every run finished, so nothing is left to resume: the next start measures everything again on this
+    // machine (a fresh clone's shipped report is such a finished experiment), keeping the old rows aside.
+    expect(existsSync(join(out, '.resume'))).toBe(false);
+    const fourth = await runExperiment(await loadExperiment(file), { outDir: out });
+    expect([fourth.ran, fourth.skipped]).toEqual([2, 0]);
+    expect(readdirSync(out).filter((f) => f.endsWith('.jsonl.bak'))).toHaveLength(1);
+    expect((await readRows(results)).map((r) => r.status)).toEqual(['ok', 'ok']);
+  });
+
+  it('writes a bundle per run, measures it in a fresh process, and says why a plugin without serialize() has none', async () => {
+    const dir = tmp();
+    const out = join(dir, 'out');
+    const file = config(dir, {
+      ...small,
+      features: [{ step: 'scale' }, { step: 'pca', components: 20 }],
+      deploy: { passes: 2, calls: 50, batch: 100 },
+      classifiers: [{ plugin: EXAMPLE }, { plugin: FIXTURE, label: 'no-serialize', params: { mode: 'slow' } }],
+    });
+    const summary = await runExperiment(await loadExperiment(file), { outDir: out });
+    const [centroid, bare] = summary.rows as OkRow[];
+    expect(centroid!.bundle!.file).toMatch(/^models\/nearest-centroid-[0-9a-f]{8}\.bundle$/);
+    expect(statSync(join(out, centroid!.bundle!.file)).size).toBe(centroid!.bundle!.bytes);
+    // The bundle holds the PCA basis too: larger than the model alone.
+    expect(centroid!.bundle!.bytes).toBeGreaterThan(centroid!.modelBytes! + 20 * 784 * 8);
+    const d = centroid!.deployment!;
+    expect(d.calls).toBe(100);
+    expect(d.passP50Ms).toHaveLength(2);
+    expect(d.batch).toBe(100);
+    expect(d.agreement).toEqual({ same: 100, total: 100 });
+    expect(d.coldStartMs).toBeGreaterThan(0);
+    expect(d.latencyMsP95).toBeGreaterThanOrEqual(d.latencyMsP50);
+    expect(bare!.status).toBe('ok');
+    expect(bare!.bundle).toBeUndefined();
+    expect(bare!.noBundle).toBe('the plugin "misbehaving" has no serialize(), so its models cannot be saved');
+    const report = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(report).toContain(`| **nearest-centroid** | \`${centroid!.bundle!.file}\` |`);
+    expect(report).toContain('**No bundle figures:** no-serialize (the plugin "misbehaving" has no serialize(), so its models cannot be saved).');
   });
 });

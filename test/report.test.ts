@@ -35,7 +35,7 @@ function expectWellFormedSvg(svg: string): void {
   expect(roots).toBe(1);
 }
 
-const config = { name: 'fixture', deploy: { maxLatencyMs: 1, maxModelBytes: 1_500_000 } };
+const config = { name: 'fixture', deploy: { maxLatencyMs: 1, maxModelBytes: 2_500_000 } };
 
 describe('renderReport on a fixed set of rows', () => {
   const rows = fixtureRows();
@@ -66,11 +66,36 @@ describe('renderReport on a fixed set of rows', () => {
     expect(failures).toContain('| **failed** | — | ml-cart threw "Cannot read properties of undefined (reading \'length\')" while fitting; see the log. |');
   });
 
-  it('picks the Pareto set and the best classifier within the configured limits', () => {
+  it('shows the bundle figures, and picks on them: the Pareto set, the best within the limits, and an uncertain pick', () => {
     const deploy = md.slice(md.indexOf('## Deployment'), md.indexOf('## Significance'));
-    expect([...deploy.matchAll(/^\| \*\*([^*]+)\*\* \|/gm)].map((m) => m[1])).toEqual(['svm', 'random-forest', 'naive-bayes']);
-    expect(deploy).toContain('**Best within the limits** (latency ≤ 1 ms per sample and model ≤ 1.5 MB): **svm**: 97.00%, 0.4 ms per sample, model 900 kB.');
-    expect(deploy).toContain('Excluded for lack of a model size: naive-bayes.');
+    expect(deploy).toContain('| **svm** | `models/svm-run04.bundle` | 1.2 MB | 140 | 0.9 / 1.4 | 0.8 – 1.1 (3 passes, 600 calls) | 2500 | 1 | 100 / 100 | 0.4, 900 kB |');
+    expect(deploy).toContain('| **knn** | `models/knn-run01.bundle`, `models/knn-run05.bundle` | 3.4 MB | 185 | 2.6 / 3.5 | 2.4 – 2.8 (6 passes, 1200 calls) |');
+    expect(deploy).toContain('**No bundle figures:** naive-bayes (the plugin "naive-bayes" has no serialize(), so its models cannot be saved). They are left out of the Pareto set and the pick.');
+    const pareto = deploy.slice(deploy.indexOf('**Pareto set**'));
+    expect([...pareto.matchAll(/^\| \*\*([^*]+)\*\* \|/gm)].map((m) => m[1])).toEqual(['svm', 'random-forest']);
+    // svm is the most accurate, but its pass p50s (0.8 – 1.1 ms) straddle the 1 ms limit: the sure pick is the forest.
+    expect(deploy).toContain(
+      '**Best within the limits** (latency p50 ≤ 1 ms per image, end to end and bundle ≤ 2.5 MB): **random-forest**: 90.00%, 0.06 ms per image end to end (passes 0.05 – 0.07), bundle 2.1 MB (`models/random-forest-run07.bundle`).',
+    );
+    expect(deploy).toContain('**The pick is uncertain:** svm (97.00%; pass p50 0.8 – 1.1 ms) is more accurate, but the latency measured over the passes straddles the 1 ms limit;');
+    // The results table shows bundle figures, and marks the model-only ones.
+    expect(md).toContain('| 0.9 / 1.4 | 1.2 MB |');
+    expect(md).toContain('| 97.00% | 91.5% – 99.0% | 0.9698 | 0.4 | 3.1 | 0.05 | 0.9 / 1.4 | 1.2 MB |');
+  });
+
+  it('the pick is sure when every pass is within the limit, and it ignores runs without a bundle', async () => {
+    const { deploymentChoice } = await import('../src/report/markdown.ts');
+    expect(deploymentChoice(rows, { config })).toEqual({
+      pick: { label: 'random-forest', file: 'models/random-forest-run07.bundle', accuracy: 0.9 },
+      uncertain: ['svm'],
+      bundles: [
+        { label: 'svm', file: 'models/svm-run04.bundle', accuracy: 0.97 },
+        { label: 'knn', file: 'models/knn-run01.bundle', accuracy: 0.945 },
+        { label: 'random-forest', file: 'models/random-forest-run07.bundle', accuracy: 0.9 },
+      ],
+    });
+    expect(deploymentChoice(rows, { deploy: { maxLatencyMs: 1.2 } }).pick?.label).toBe('svm');
+    expect(deploymentChoice(rows, { deploy: { maxLatencyMs: 1.2 } }).uncertain).toEqual([]);
   });
 
   it('tests each classifier against the best with McNemar on the shared test rows', () => {
@@ -96,12 +121,12 @@ describe('renderReport on a fixed set of rows', () => {
   it('says so when no limits are set, and when nothing meets them', () => {
     const free = renderReport(rows).markdown;
     expect(free).toContain('No deployment limits were set');
-    expect(free).toContain('- Most accurate: **svm**: 97.00%, 0.4 ms per sample, model 900 kB');
-    expect(free).toContain('- Fastest: **naive-bayes**: 60.00%, 0.01 ms per sample, model —');
+    expect(free).toContain('- Most accurate: **svm**: 97.00%, 0.9 ms per image end to end (passes 0.8 – 1.1), bundle 1.2 MB (`models/svm-run04.bundle`)');
+    expect(free).toContain('- Fastest: **random-forest**: 90.00%, 0.06 ms per image end to end');
     expect(free).toContain('- Smallest: **svm**');
     expect(free).toContain('No experiment config was given to the report.');
     const tight = renderReport(rows, { deploy: { maxLatencyMs: 0.001 } }).markdown;
-    expect(tight).toContain('**No classifier meets the limits** (latency ≤ 0.001 ms per sample).');
+    expect(tight).toContain('**No classifier surely meets the limits** (latency p50 ≤ 0.001 ms per image, end to end).');
   });
 
   it('renders when every run failed, and warns when test labels are missing', () => {

@@ -10,11 +10,15 @@ import { sliceRows } from '../engine/matrix.ts';
 import { loadedEngine } from '../engine/tf.ts';
 import type { StepSpec } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
-import { resolvePlugin } from '../classifiers/registry.ts';
+import { isPluginPath, resolvePlugin } from '../classifiers/registry.ts';
+import { writeBundle } from '../bundle/file.ts';
+import { resolve } from 'node:path';
+import { DIGITBENCH_VERSION } from './env.ts';
 import { parseParams } from '../classifiers/plugin.ts';
 import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix } from '../metrics/confusion.ts';
 import { perClass } from '../metrics/per-class.ts';
+import { percentile } from '../metrics/intervals.ts';
 import { encodeLabels, labelsHash } from './result.ts';
 
 export interface ChildRequest {
@@ -26,6 +30,8 @@ export interface ChildRequest {
   params: Record<string, unknown>;
   seed: number;
   latencySamples: number;
+  /** Where to write the model bundle (absolute), and what its header records about the run. */
+  bundle?: { file: string; runId: string; experiment: string; classifier: string };
 }
 
 export interface ChildMeasurements {
@@ -36,6 +42,9 @@ export interface ChildMeasurements {
   timing: { featureSeconds: number; fitSeconds: number; predictSeconds: number; latencyMsP50?: number; latencyMsP95?: number };
   peakRssMb: number;
   modelBytes?: number;
+  /** The bundle written (absolute path, bytes), or why there is none. */
+  bundle?: { file: string; bytes: number };
+  noBundle?: string;
   predictions: string;
   testLabels: string;
   testLabelsHash: string;
@@ -50,10 +59,7 @@ function send(m: ChildMessage): Promise<void> {
   return new Promise((res) => (process.send ? process.send(m, () => res()) : res()));
 }
 
-function percentile(sorted: number[], p: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
-}
+
 
 /**
  * The run's features. The raw dataset is released afterwards, so that while the classifier fits, the
@@ -62,8 +68,9 @@ function percentile(sorted: number[], p: number): number {
 async function features(req: ChildRequest) {
   const dataset = await loadDataset(req.dataset);
   const split = makeSplit(dataset, req.split);
+  const about = { name: req.dataset, contentHash: dataset.contentHash, imageShape: dataset.imageShape, classNames: dataset.classes, split };
   try {
-    return await prepareFeatures(dataset, split, req.features, { seed: split.seed });
+    return { about, ...(await prepareFeatures(dataset, split, req.features, { seed: split.seed })) };
   } finally {
     releaseDataset(req.dataset);
   }
@@ -77,40 +84,69 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
   if (plugin.input === 'image' && !f.image) {
     throw new Error(`Classifier "${plugin.name}" takes images, but its features end as plain vectors (${f.labels.join(', ')}); give it image steps only.`);
   }
-  const clf = plugin.create(params, { seed: req.seed, log: { info: () => {}, warn: (m) => process.stderr.write(`${m}\n`) }, imageShape: f.image });
+  const estimator = plugin.create(params, { seed: req.seed, log: { info: () => {}, warn: (m) => process.stderr.write(`${m}\n`) }, imageShape: f.image });
+  progress({ type: 'progress', phase: 'fit' });
+  let t = performance.now();
+  const model = await estimator.fit(f.train.x, f.train.y, {
+    ...(f.validation ? { validation: f.validation } : {}),
+    progress: {
+      start: (total, unit) => progress({ type: 'progress', phase: 'fit', total, unit }),
+      tick: (info) => progress({ type: 'progress', phase: 'tick', info }),
+    },
+  });
   try {
-    progress({ type: 'progress', phase: 'fit' });
-    let t = performance.now();
-    await clf.fit(f.train.x, f.train.y, {
-      ...(f.validation ? { validation: f.validation } : {}),
-      progress: {
-        start: (total, unit) => progress({ type: 'progress', phase: 'fit', total, unit }),
-        tick: (info) => progress({ type: 'progress', phase: 'tick', info }),
-      },
-    });
     const fitSeconds = (performance.now() - t) / 1000;
     progress({ type: 'progress', phase: 'predict' });
     t = performance.now();
-    const pred = await clf.predict(f.test.x);
+    const pred = await model.predict(f.test.x);
     const predictSeconds = (performance.now() - t) / 1000;
+    // Model-only latency (features already computed); the deployment figures come from the bundle.
     const lat: number[] = [];
     const n = Math.min(req.latencySamples, f.test.x.rows);
     for (let i = 0; i < n + 5 && n > 0; i++) {
       const r = i % f.test.x.rows;
       const t0 = performance.now();
-      await clf.predict(sliceRows(f.test.x, r, r + 1));
+      await model.predict(sliceRows(f.test.x, r, r + 1));
       if (i >= 5) lat.push(performance.now() - t0); // the first few warm caches up
     }
     lat.sort((a, b) => a - b);
-    const bytes = clf.serialize ? await clf.serialize() : undefined;
+    const bytes = model.serialize ? await model.serialize() : undefined;
     const cm = confusionMatrix(f.test.y, pred);
     const correct = correctCount(f.test.y, pred);
+    const accuracy = correct / pred.length;
+    let bundle: ChildMeasurements['bundle'];
+    let noBundle: string | undefined;
+    if (!bytes) noBundle = `the plugin "${plugin.name}" has no serialize(), so its models cannot be saved`;
+    else if (!plugin.load) noBundle = `the plugin "${plugin.name}" has no load(), so a saved model could not be rebuilt`;
+    else if (req.bundle) {
+      progress({ type: 'progress', phase: 'bundle' });
+      const { about } = f;
+      const size = await writeBundle(req.bundle.file, {
+        digitbench: DIGITBENCH_VERSION,
+        createdAt: new Date().toISOString(),
+        dataset: { name: about.name, contentHash: about.contentHash, imageShape: about.imageShape, classNames: about.classNames },
+        classes: Array.from(model.classes),
+        pipeline: f.specs.map((spec, i) => ({ spec, state: f.states[i]! })),
+        plugin: {
+          name: plugin.name,
+          ref: isPluginPath(req.pluginRef) ? resolve(req.baseDir, req.pluginRef) : req.pluginRef,
+          library: plugin.library,
+          params: params as Record<string, unknown>,
+          ...(plugin.scoreKind ? { scoreKind: plugin.scoreKind } : {}),
+          engine: model.engine(),
+        },
+        modelBytes: bytes,
+        split: { fingerprint: about.split.fingerprint, train: about.split.train.length, validation: about.split.validation.length, test: about.split.test.length, seed: about.split.seed },
+        run: { id: req.bundle.runId, experiment: req.bundle.experiment, classifier: req.bundle.classifier, seed: req.seed, testAccuracy: accuracy, testRows: pred.length },
+      });
+      bundle = { file: req.bundle.file, bytes: size };
+    }
     const tf = loadedEngine();
     return {
-      engine: clf.engine(),
+      engine: model.engine(),
       tfjsBackend: tf?.backend ?? null,
       threads: tf?.backend === 'tensorflow' ? availableParallelism() : (tf?.threads ?? 1),
-      metrics: { accuracy: correct / pred.length, macroF1: perClass(cm).macroF1, correct, total: pred.length },
+      metrics: { accuracy, macroF1: perClass(cm).macroF1, correct, total: pred.length },
       timing: {
         featureSeconds: f.seconds,
         fitSeconds,
@@ -119,12 +155,14 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
       },
       peakRssMb: process.resourceUsage().maxRSS / 1024,
       ...(bytes ? { modelBytes: bytes.byteLength } : {}),
+      ...(bundle ? { bundle } : {}),
+      ...(noBundle ? { noBundle } : {}),
       predictions: encodeLabels(pred),
       testLabels: encodeLabels(f.test.y),
       testLabelsHash: labelsHash(f.test.y),
     };
   } finally {
-    clf.dispose();
+    model.dispose();
   }
 }
 

@@ -55,3 +55,6 @@ export function machine(): { node: string; platform: string; cpu: string; cores:
   const c = cpus();
   return { node: process.version, platform: `${platform()} ${release()}`, cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length || 1 };
 }
+
+/** This package's version (package.json), written into every bundle. */
+export const DIGITBENCH_VERSION: string = (JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }).version;

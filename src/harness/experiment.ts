@@ -44,12 +44,23 @@ export const experimentSchema = z
     seed: z.number().int().default(1),
     timeoutSeconds: z.number().positive().default(1800),
     memoryLimitMb: z.number().int().positive().default(6144),
-    /** Single-image predictions timed for the latency percentiles. */
+    /** Single-row predictions timed on the model alone (features precomputed), for comparison with the bundle's figures. */
     latencySamples: z.number().int().nonnegative().default(200),
+    /** Deployment limits for the pick, and how the bundle is measured (in a fresh process, from raw pixels). */
     deploy: z
-      .object({ maxLatencyMs: z.number().positive().optional(), maxModelBytes: z.number().positive().optional() })
+      .object({
+        /** Largest acceptable end-to-end latency p50 per image, ms. */
+        maxLatencyMs: z.number().positive().optional(),
+        /** Largest acceptable bundle, bytes. */
+        maxModelBytes: z.number().positive().optional(),
+        /** Timed passes of single-image predictions, and calls per pass. */
+        passes: z.number().int().min(2).default(5),
+        calls: z.number().int().positive().default(200),
+        /** Images per call for the throughput figure. */
+        batch: z.number().int().positive().default(1000),
+      })
       .strict()
-      .optional(),
+      .default({ passes: 5, calls: 200, batch: 1000 }),
   })
   .strict();
 

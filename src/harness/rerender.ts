@@ -6,9 +6,10 @@ import { loadDataset } from '../data/datasets.ts';
 import { makeSplit, splitSpecSchema } from '../data/split.ts';
 import { writeReport } from '../report/write.ts';
 import { latestPerId, reportImages } from './run.ts';
-import { readRows } from './result.ts';
+import { readRows, type ResultRow } from './result.ts';
 
-export async function rerender(dir: string): Promise<{ report: string; rows: number }> {
+/** The rows a report folder reports (its experiment's current runs) and the config saved beside them. */
+export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; config: { dataset?: string; split?: unknown; name?: string } }> {
   const resultsFile = join(dir, 'results.jsonl');
   let rows = latestPerId(await readRows(resultsFile));
   const runsFile = join(dir, 'runs.json');
@@ -18,7 +19,12 @@ export async function rerender(dir: string): Promise<{ report: string; rows: num
     rows = rows.filter((r) => ids.has(r.id));
   }
   const configFile = join(dir, 'experiment.json');
-  const config: { dataset?: string; split?: unknown; name?: string } = existsSync(configFile) ? JSON.parse(await readFile(configFile, 'utf8')) : {};
+  const config = existsSync(configFile) ? JSON.parse(await readFile(configFile, 'utf8')) : {};
+  return { rows, config };
+}
+
+export async function rerender(dir: string): Promise<{ report: string; rows: number }> {
+  const { rows, config } = await reportRows(dir);
   let images = {};
   try {
     const dataset = await loadDataset(config.dataset ?? rows[0]?.dataset ?? 'mnist');

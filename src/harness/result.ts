@@ -67,6 +67,27 @@ export const metricsSchema = z
   })
   .strict();
 
+/** Measured on the run's bundle in a fresh process, from raw pixels (src/harness/deploy-child.ts). */
+export const deploymentSchema = z
+  .object({
+    /** Read + decode + rebuild + first prediction, ms. */
+    coldStartMs: seconds,
+    /** End-to-end single-image latency over every timed call, ms. */
+    latencyMsP50: seconds,
+    latencyMsP95: seconds,
+    /** p50 of each timed pass, ms: the spread the deployment pick looks at. */
+    passP50Ms: z.array(seconds).min(1),
+    calls: count,
+    /** Images per second predicting `batch` images in one call. */
+    throughputPerSecond: seconds,
+    batch: count,
+    threads: z.number().int().positive(),
+    engine: z.string(),
+    /** Test rows on which the bundle's label equals the run's recorded prediction. */
+    agreement: z.object({ same: count, total: count }).strict(),
+  })
+  .strict();
+
 const baseShape = {
   id: z.string().min(1),
   experiment: z.string().min(1),
@@ -97,8 +118,15 @@ export const okRowSchema = z
     metrics: metricsSchema,
     timing: timingSchema,
     peakRssMb: z.number().nonnegative(),
-    /** Length of `serialize()` bytes, when the plugin can serialize. */
+    /** Length of `serialize()` bytes (the model alone), when the plugin can serialize. */
     modelBytes: count.optional(),
+    /** The run's model bundle: path relative to the report folder, and its size (pipeline + model + header). */
+    bundle: z.object({ file: z.string().min(1), bytes: count }).strict().optional(),
+    /** Why the run has no bundle (e.g. the plugin cannot serialize). */
+    noBundle: oneLine.optional(),
+    deployment: deploymentSchema.optional(),
+    /** Why the bundle could not be measured. */
+    deploymentError: oneLine.optional(),
     /** Predicted labels of the test rows (encodeLabels). */
     predictions: encodedLabels,
     /** True labels of the test rows (encodeLabels). May be left out when another row with the same hash holds them. */
@@ -123,6 +151,7 @@ export const resultRowSchema = z.discriminatedUnion('status', [okRowSchema, notO
 
 export type SplitInfo = z.infer<typeof splitInfoSchema>;
 export type Env = z.infer<typeof envSchema>;
+export type Deployment = z.infer<typeof deploymentSchema>;
 export type Timing = z.infer<typeof timingSchema>;
 export type RunMetrics = z.infer<typeof metricsSchema>;
 export type OkRow = z.infer<typeof okRowSchema>;

@@ -6,8 +6,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { join, dirname } from 'node:path';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset, type Dataset } from '../data/datasets.ts';
 import { makeSplit, type Split } from '../data/split.ts';
@@ -16,12 +16,16 @@ import { takeRows } from '../engine/matrix.ts';
 import { createPipeline } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
 import { writeReport } from '../report/write.ts';
-import type { ChildMessage, ChildRequest } from './child.ts';
+import type { ChildMeasurements, ChildMessage, ChildRequest } from './child.ts';
+import type { DeployRequest, DeploymentFigures } from './deploy-child.ts';
 import { gitCommit, machine, packageVersions, PROJECT_ROOT } from './env.ts';
 import type { Experiment, RunSpec } from './experiment.ts';
 import { appendRow, readRows, type ResultRow } from './result.ts';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'child.ts');
+const DEPLOY_CHILD = join(dirname(fileURLToPath(import.meta.url)), 'deploy-child.ts');
+/** Present while an experiment has runs left to do (interrupted, or some failed): the next start resumes. */
+const RESUME_FILE = '.resume';
 
 export interface RunEvents {
   /** A run is starting (index among runs to do now, how many to do). */
@@ -66,23 +70,26 @@ function rssMb(pid: number): number | undefined {
   }
 }
 
-type Outcome =
-  | { status: 'ok'; result: Extract<ChildMessage, { type: 'result' }>['result'] }
-  | { status: 'failed' | 'timeout'; reason: string; elapsedSeconds: number };
+type Outcome<R = ChildMeasurements> = { status: 'ok'; result: R } | { status: 'failed' | 'timeout'; reason: string; elapsedSeconds: number };
 
-/** Runs one request in a child process, enforcing the timeout and memory limit. */
-export function runIsolated(
-  req: ChildRequest,
+/**
+ * Runs one request in a child process, enforcing the timeout and memory limit. The child module
+ * (child.ts by default; deploy-child.ts for the deployment measurements) answers with one
+ * {type: 'result'} or {type: 'error'} message, and may send progress before it.
+ */
+export function runIsolated<Req = ChildRequest, Res = ChildMeasurements>(
+  req: Req,
   limits: { timeoutSeconds: number; memoryLimitMb: number },
   onProgress: (m: Extract<ChildMessage, { type: 'progress' }>) => void = () => {},
-): Promise<Outcome> {
+  entry: string = CHILD,
+): Promise<Outcome<Res>> {
   const t0 = performance.now();
   const elapsed = () => (performance.now() - t0) / 1000;
   return new Promise((resolvePromise) => {
     let settled = false;
     let stderrTail = '';
     let child: ChildProcess;
-    const finish = (o: Outcome) => {
+    const finish = (o: Outcome<Res>) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -90,7 +97,7 @@ export function runIsolated(
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       resolvePromise(o);
     };
-    child = fork(CHILD, [], {
+    child = fork(entry, [], {
       execArgv: ['--import', 'tsx', `--max-old-space-size=${limits.memoryLimitMb}`],
       env: { ...process.env, DIGITBENCH_CHILD: '1' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -101,7 +108,7 @@ export function runIsolated(
     });
     child.on('message', (m: ChildMessage) => {
       if (m.type === 'progress') onProgress(m);
-      else if (m.type === 'result') finish({ status: 'ok', result: m.result });
+      else if (m.type === 'result') finish({ status: 'ok', result: m.result as Res });
       else finish({ status: 'failed', reason: oneLine(m.message), elapsedSeconds: elapsed() });
     });
     // 'close', not 'exit': it waits until the IPC channel and stderr are drained, so a result or an
@@ -128,7 +135,7 @@ export function runIsolated(
         finish({ status: 'failed', reason: `used ${Math.round(mb)} MB, over the memory limit of ${limits.memoryLimitMb} MB; raise memoryLimitMb or use a smaller split`, elapsedSeconds: elapsed() });
       }
     }, 200);
-    child.send(req);
+    child.send(req as Parameters<ChildProcess["send"]>[0]);
   });
 }
 
@@ -143,12 +150,17 @@ export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Pro
 async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>): Promise<RunSummary> {
   const outDir = opts.outDir ?? join(PROJECT_ROOT, 'reports', exp.name);
   const resultsFile = join(outDir, 'results.jsonl');
-  if (opts.fresh && existsSync(resultsFile)) {
+  const resumeFile = join(outDir, RESUME_FILE);
+  // Resume only an experiment left unfinished here (the marker is never committed): a finished one,
+  // or the report shipped in a fresh clone, is measured again on this machine.
+  const resume = !opts.fresh && existsSync(resumeFile);
+  if (!resume && existsSync(resultsFile)) {
     const backup = join(outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl.bak`);
     await rename(resultsFile, backup);
-    ev.note?.(`--fresh: the previous results were moved to ${backup}`);
+    ev.note?.(`${opts.fresh ? '--fresh: ' : 'the previous results are complete, so every run is measured again; '}they were moved to ${backup}`);
   }
   await mkdir(outDir, { recursive: true });
+  await writeFile(resumeFile, `${exp.name}\n`);
   // The config beside its results, so the report can be re-rendered (and the run repeated) from the folder alone.
   await writeFile(join(outDir, 'experiment.json'), `${JSON.stringify(exp.raw, null, 2)}\n`);
   const cfg = exp.config;
@@ -171,7 +183,7 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
       versions,
     }).slice(0, 16),
   );
-  const existing = existsSync(resultsFile) ? await readRows(resultsFile) : [];
+  const existing = resume && existsSync(resultsFile) ? await readRows(resultsFile) : [];
   const finished = new Set(existing.filter((r) => r.status === 'ok' && r.experiment === exp.name).map((r) => r.id));
   const todo = exp.runs.filter((_, i) => !finished.has(ids[i]!));
   for (const run of exp.runs) if (finished.has(ids[run.index]!)) ev.skip?.(run);
@@ -215,11 +227,26 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
       params: run.params,
       seed: run.seed,
       latencySamples: cfg.latencySamples,
+      bundle: { file: join(outDir, bundleName(run.label, ids[run.index]!)), runId: ids[run.index]!, experiment: exp.name, classifier: run.label },
     };
     const featureError = featureErrors.get(hashJson(run.features));
     const outcome: Outcome = featureError
       ? { status: 'failed', reason: featureError, elapsedSeconds: 0 }
       : await runIsolated(req, run, (m) => ev.progress?.(run, m));
+    // The deployment figures, measured on the bundle in a fresh process.
+    let deployment: DeploymentFigures | undefined;
+    let deploymentError: string | undefined;
+    if (outcome.status === 'ok' && outcome.result.bundle) {
+      ev.progress?.(run, { type: 'progress', phase: 'deploy' });
+      const d = await runIsolated<DeployRequest, DeploymentFigures>(
+        { bundleFile: outcome.result.bundle.file, dataset: cfg.dataset, split: cfg.split, predictions: outcome.result.predictions, passes: cfg.deploy.passes, calls: cfg.deploy.calls, batch: cfg.deploy.batch },
+        run,
+        () => {},
+        DEPLOY_CHILD,
+      );
+      if (d.status === 'ok') deployment = d.result;
+      else deploymentError = `measuring the bundle failed: ${d.reason}`;
+    }
     const base = {
       id: ids[run.index]!,
       experiment: exp.name,
@@ -245,6 +272,10 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
         timing: r.timing,
         peakRssMb: r.peakRssMb,
         ...(r.modelBytes !== undefined ? { modelBytes: r.modelBytes } : {}),
+        ...(r.bundle ? { bundle: { file: relative(outDir, r.bundle.file).split(sep).join('/'), bytes: r.bundle.bytes } } : {}),
+        ...(r.noBundle ? { noBundle: r.noBundle } : {}),
+        ...(deployment ? { deployment } : {}),
+        ...(deploymentError ? { deploymentError } : {}),
         predictions: r.predictions,
         testLabels: r.testLabels,
         testLabelsHash: r.testLabelsHash,
@@ -266,9 +297,16 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
   }
   const rows = existsSync(resultsFile) ? await readRows(resultsFile) : [];
   const written = await render(rows);
+  if (current(rows).length === exp.runs.length && current(rows).every((r) => r.status === 'ok')) await rm(resumeFile, { force: true });
   const ignored = latestPerId(rows).length - current(rows).length;
   if (ignored > 0) ev.note?.(`${ignored} older row(s) in ${resultsFile} belong to runs no longer in the experiment; they are kept but not reported (--fresh starts a clean file).`);
   return { outDir, rows: current(rows), ran: todo.length, skipped: exp.runs.length - todo.length, failed, report: written.report };
+}
+
+/** Where a run's bundle goes, relative to the report folder: models/<label>-<id>.bundle. */
+export function bundleName(label: string, id: string): string {
+  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'model';
+  return join('models', `${slug}-${id.slice(0, 8)}.bundle`);
 }
 
 /** What the report needs to draw misclassified digits: the split's raw test images, keyed by its fingerprint. */

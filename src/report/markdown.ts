@@ -90,6 +90,28 @@ interface Group {
   latencyP95?: number;
   modelBytes?: number;
   peakRssMb: number;
+  featureSeconds: number;
+  /** Figures measured on the runs' bundles (when every finished run has them), means over runs. */
+  deploy?: DeployFigures;
+  /** Why a finished run has no bundle or no deployment figures. */
+  undeployable?: string;
+}
+
+interface DeployFigures {
+  bundleBytes: number;
+  coldStartMs: number;
+  p50: number;
+  p95: number;
+  /** Lowest and highest per-pass p50 over every run: the latency spread the pick looks at. */
+  passLo: number;
+  passHi: number;
+  passes: number;
+  calls: number;
+  throughput: number;
+  threads: number;
+  same: number;
+  total: number;
+  files: string[];
 }
 
 // ---------------------------------------------------------------- formatting
@@ -266,7 +288,34 @@ function buildGroups(rows: readonly ResultRow[], warnings: string[]): Group[] {
       latencyMs: mean(runs.map((r) => r.latencyMs)),
       latencyEstimated: runs.some((r) => r.latencyEstimated),
       peakRssMb: runs.length ? Math.max(...runs.map((r) => r.row.peakRssMb)) : NaN,
+      featureSeconds: NaN,
     };
+    g.featureSeconds = mean(runs.map((r) => r.row.timing.featureSeconds));
+    const deployed = runs.map((r) => r.row).filter((r) => r.deployment && r.bundle);
+    if (runs.length && deployed.length === runs.length) {
+      const d = deployed.map((r) => r.deployment!);
+      const passes = d.flatMap((x) => x.passP50Ms);
+      g.deploy = {
+        bundleBytes: mean(deployed.map((r) => r.bundle!.bytes)),
+        coldStartMs: mean(d.map((x) => x.coldStartMs)),
+        p50: mean(d.map((x) => x.latencyMsP50)),
+        p95: mean(d.map((x) => x.latencyMsP95)),
+        passLo: Math.min(...passes),
+        passHi: Math.max(...passes),
+        passes: passes.length,
+        calls: d.reduce((a, x) => a + x.calls, 0),
+        throughput: mean(d.map((x) => x.throughputPerSecond)),
+        threads: Math.max(...d.map((x) => x.threads)),
+        same: d.reduce((a, x) => a + x.agreement.same, 0),
+        total: d.reduce((a, x) => a + x.agreement.total, 0),
+        files: deployed.map((r) => r.bundle!.file),
+      };
+      g.latencyMs = g.deploy.p50;
+      g.latencyEstimated = false;
+    } else if (runs.length) {
+      const r = runs.map((x) => x.row).find((x) => !x.deployment || !x.bundle)!;
+      g.undeployable = r.noBundle ?? r.deploymentError ?? 'the run wrote no bundle';
+    }
     const p50 = opt(runs.map((r) => r.row.timing.latencyMsP50));
     const p95 = opt(runs.map((r) => r.row.timing.latencyMsP95));
     const size = opt(runs.map((r) => r.row.modelBytes));
@@ -334,10 +383,17 @@ function accuracyText(g: Group): string {
   return `${pct(g.accuracyMean)} ± ${(g.accuracySd * 100).toFixed(2)} (n=${g.runs.length})`;
 }
 
+/** End to end on the bundle when measured; otherwise the model alone, marked †. */
 function latencyText(g: Group): string {
   if (!g.runs.length) return DASH;
+  if (g.deploy) return `${num(g.deploy.p50)} / ${num(g.deploy.p95)}`;
   if (g.latencyP50 === undefined) return `≈${num(g.latencyMs)}*`;
-  return `${num(g.latencyP50)} / ${num(g.latencyP95)}`;
+  return `${num(g.latencyP50)} / ${num(g.latencyP95)}†`;
+}
+
+function sizeText(g: Group): string {
+  if (g.deploy) return bytes(g.deploy.bundleBytes);
+  return g.modelBytes === undefined ? DASH : `${bytes(g.modelBytes)}†`;
 }
 
 function distinctJoin(values: string[]): string {
@@ -366,7 +422,7 @@ function headerSection(rows: readonly ResultRow[], title: string, warnings: stri
 }
 
 function summarySection(groups: Group[]): string {
-  const header = ['#', 'classifier', 'params', 'features', 'library', 'engine', 'accuracy', '95% CI', 'macro-F1', 'fit s', 'predict s', 'latency p50 / p95 ms', 'model size', 'peak RSS', 'status'];
+  const header = ['#', 'classifier', 'params', 'features', 'library', 'engine', 'accuracy', '95% CI', 'macro-F1', 'features s', 'fit s', 'predict s', 'latency p50 / p95 ms', 'bundle', 'peak RSS', 'status'];
   let rank = 0;
   const body = groups.map((g) => {
     const done = g.runs.length > 0;
@@ -380,10 +436,11 @@ function summarySection(groups: Group[]): string {
       accuracyText(g),
       g.ci ? `${pct(g.ci.low, 1)} – ${pct(g.ci.high, 1)}` : DASH,
       done ? g.macroF1.toFixed(4) : DASH,
+      done ? num(g.featureSeconds) : DASH,
       done ? num(g.fitSeconds) : DASH,
       done ? num(g.predictSeconds) : DASH,
       latencyText(g),
-      done ? bytes(g.modelBytes) : DASH,
+      done ? sizeText(g) : DASH,
       done ? `${Math.round(g.peakRssMb)} MB` : DASH,
       statusText(g),
     ];
@@ -391,11 +448,13 @@ function summarySection(groups: Group[]): string {
   const notes = [
     'Ranked by test accuracy. **95% CI**: Wilson score interval for the test-set size (the spread expected from the choice of test rows); ' +
       'with repetitions, accuracy is the mean ± standard deviation (percentage points) over the n runs and the interval is taken at the mean.',
-    'Times are means over repetitions: **fit** and **predict** (whole test set in one call) in seconds; **latency** is one row per predict call. ' +
-      '**Model size** is the length of the serialized model; **peak RSS** is the largest over repetitions.',
+    'Times are means over repetitions: **features** (fitting and applying the feature pipeline), **fit** and **predict** (whole test set in one call, features precomputed) in seconds. ' +
+      '**Latency** and **bundle** are deployment figures, measured on the run\'s model bundle in a fresh process: one raw 28×28 image per call through the bundle\'s feature pipeline and model (see Deployment); ' +
+      '**peak RSS** is the largest over repetitions.',
   ];
-  if (groups.some((g) => g.runs.length && g.latencyP50 === undefined)) notes.push('\\* No single-row latency was measured: predict time ÷ test rows.');
-  return ['## Results', '', table(header, body, ['r', 'l', 'l', 'l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']), '', notes.join('\n\n')].join('\n');
+  if (groups.some((g) => g.runs.length && !g.deploy)) notes.push('† The model alone (no bundle was measured; see Deployment): latency of one feature row per predict call, size of the serialized model.');
+  if (groups.some((g) => g.runs.length && !g.deploy && g.latencyP50 === undefined)) notes.push('\\* No single-row latency was measured: predict time ÷ test rows.');
+  return ['## Results', '', table(header, body, ['r', 'l', 'l', 'l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']), '', notes.join('\n\n')].join('\n');
 }
 
 function failuresSection(groups: Group[]): string {
@@ -422,6 +481,43 @@ function failuresSection(groups: Group[]): string {
   return lines.join('\n');
 }
 
+/** Where a group's latency spread sits against a limit: surely within, surely over, or straddling it. */
+function latencyVerdict(d: DeployFigures, limit: number | undefined): 'within' | 'over' | 'uncertain' {
+  if (limit === undefined || d.passHi <= limit) return 'within';
+  if (d.passLo > limit) return 'over';
+  return 'uncertain';
+}
+
+/**
+ * The pick among deployable groups (ranked by accuracy): the most accurate whose bundle fits the size
+ * limit and whose latency surely fits (every pass's p50 within the limit), and the more accurate ones whose
+ * latency straddles the limit (then the pick is uncertain). Without limits: the most accurate.
+ */
+function choose(deployable: Group[], limits: DeployLimits): { pick?: Group; contenders: Group[] } {
+  const { maxLatencyMs, maxModelBytes } = limits;
+  const sized = deployable.filter((g) => maxModelBytes === undefined || g.deploy!.bundleBytes <= maxModelBytes);
+  const pick = sized.find((g) => latencyVerdict(g.deploy!, maxLatencyMs) === 'within');
+  const contenders = sized.filter((g) => latencyVerdict(g.deploy!, maxLatencyMs) === 'uncertain' && (!pick || deployable.indexOf(g) < deployable.indexOf(pick)));
+  return { ...(pick ? { pick } : {}), contenders };
+}
+
+export interface DeploymentChoice {
+  /** The bundle the report picks (path relative to the report folder), when one meets the limits. */
+  pick?: { label: string; file: string; accuracy: number };
+  /** More accurate classifiers whose latency straddles the limit. */
+  uncertain: string[];
+  /** Every finished run's bundle, most accurate first. */
+  bundles: { label: string; file: string; accuracy: number }[];
+}
+
+/** The report's deployment pick, for `digitbench predict <report folder>` and apps. */
+export function deploymentChoice(rows: readonly ResultRow[], opts: Pick<ReportOptions, 'config' | 'deploy'> = {}): DeploymentChoice {
+  const deployable = buildGroups([...rows].sort((a, b) => cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id)), []).filter((g) => g.runs.length && g.deploy);
+  const { pick, contenders } = choose(deployable, deployLimits(opts));
+  const entry = (g: Group) => ({ label: g.label, file: g.deploy!.files[0]!, accuracy: g.accuracyMean });
+  return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: deployable.map(entry) };
+}
+
 function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportFile[]): string {
   const done = groups.filter((g) => g.runs.length > 0);
   const lines = ['## Deployment', ''];
@@ -429,52 +525,93 @@ function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportF
     lines.push('No run finished; nothing to deploy.');
     return lines.join('\n');
   }
-  const svg = accuracyLatencySvg(done.map((g) => ({ label: g.label, latencyMs: g.latencyMs, accuracy: g.accuracyMean })));
+  const deployable = done.filter((g) => g.deploy);
+  const notDeployable = done.filter((g) => !g.deploy);
+  lines.push(
+    "Every finished run leaves a **model bundle** (`models/…` beside this report): the feature pipeline with its fitted state, the model and its metadata in one file, " +
+      'which `digitbench predict` and `loadModel()` read. The figures below are measured on that bundle, in a fresh process, from raw 28×28 pixels through the pipeline and the model: ' +
+      '**cold start** = read + check + rebuild + first prediction (modules already imported); **latency** = one image per call, p50 / p95 over every timed call, ' +
+      'and the range of the per-pass p50s; **throughput** = images per second predicting a batch in one call (1,000 images, or the whole test set when smaller); **agrees** = test rows on which the bundle gives the run\'s own label. ' +
+      '**Model only** is the latency of the model on precomputed features and the size of its serialized bytes, for comparison.',
+    '',
+  );
+  if (deployable.length) {
+    lines.push(
+      table(
+        ['classifier', 'bundle', 'size', 'cold start ms', 'latency p50 / p95 ms', 'pass p50 range ms', 'images / s', 'threads', 'agrees', 'model only: latency p50 ms, size'],
+        deployable.map((g) => {
+          const d = g.deploy!;
+          return [
+            `**${cell(g.label)}**`,
+            cell(d.files.map((f) => code(f)).join(', ')),
+            bytes(d.bundleBytes),
+            num(d.coldStartMs),
+            `${num(d.p50)} / ${num(d.p95)}`,
+            `${num(d.passLo)} – ${num(d.passHi)} (${d.passes} passes, ${d.calls} calls)`,
+            num(d.throughput),
+            String(d.threads),
+            d.same === d.total ? `${d.same} / ${d.total}` : `**${d.same} / ${d.total}**`,
+            `${g.latencyP50 === undefined ? DASH : num(g.latencyP50)}, ${bytes(g.modelBytes)}`,
+          ];
+        }),
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+    const disagree = deployable.filter((g) => g.deploy!.same !== g.deploy!.total);
+    if (disagree.length) lines.push(`> [!WARNING]\n> The bundle's labels differ from the run's on some test rows for ${disagree.map((g) => g.label).join(', ')}: the bundle does not reproduce the run exactly.`, '');
+  }
+  if (notDeployable.length) {
+    lines.push(`**No bundle figures:** ${notDeployable.map((g) => `${g.label} (${g.undeployable})`).join('; ')}. They are left out of the Pareto set and the pick.`, '');
+  }
+  if (!deployable.length) return lines.join('\n').trimEnd();
+
+  const svg = accuracyLatencySvg(deployable.map((g) => ({ label: g.label, latencyMs: g.deploy!.p50, accuracy: g.accuracyMean })));
   files.push({ name: 'accuracy-latency.svg', bytes: new TextEncoder().encode(svg) });
-  lines.push('![Accuracy vs per-sample latency](accuracy-latency.svg)', '');
-  const cands = done.map((g) => ({ g, accuracy: g.accuracyMean, latencyMs: g.latencyMs, ...(g.modelBytes !== undefined ? { modelBytes: g.modelBytes } : {}) }));
+  lines.push('![Accuracy vs end-to-end latency per image](accuracy-latency.svg)', '');
+  const cands = deployable.map((g) => ({ g, accuracy: g.accuracyMean, latencyMs: g.deploy!.p50, modelBytes: g.deploy!.bundleBytes }));
   const front = deploymentPareto(cands).map((i) => cands[i]!.g);
   lines.push(
-    `**Pareto set** (no other classifier is at least as accurate, as fast and as small, and better in one): ${front.length} of ${done.length}. ` +
-      'A missing model size counts as the largest.',
+    `**Pareto set** (no other classifier is at least as accurate, as fast end to end and as small a bundle, and better in one): ${front.length} of ${deployable.length}.`,
     '',
     table(
-      ['classifier', 'accuracy', 'latency ms / sample', 'model size'],
-      front.map((g) => [`**${cell(g.label)}**`, pct(g.accuracyMean), g.latencyEstimated ? `≈${num(g.latencyMs)}*` : num(g.latencyMs), bytes(g.modelBytes)]),
+      ['classifier', 'accuracy', 'latency p50 ms', 'bundle'],
+      front.map((g) => [`**${cell(g.label)}**`, pct(g.accuracyMean), num(g.deploy!.p50), bytes(g.deploy!.bundleBytes)]),
       ['l', 'r', 'r', 'r'],
     ),
     '',
   );
-  const describe = (g: Group) => `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.latencyMs)} ms per sample, model ${bytes(g.modelBytes)}`;
+  const describe = (g: Group) =>
+    `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.deploy!.p50)} ms per image end to end (passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)}), bundle ${bytes(g.deploy!.bundleBytes)} (${code(g.deploy!.files[0]!)})`;
   const { maxLatencyMs, maxModelBytes } = limits;
   if (maxLatencyMs === undefined && maxModelBytes === undefined) {
-    const fastest = [...done].sort((a, b) => a.latencyMs - b.latencyMs || b.accuracyMean - a.accuracyMean)[0]!;
+    const fastest = [...deployable].sort((a, b) => a.deploy!.p50 - b.deploy!.p50 || b.accuracyMean - a.accuracyMean)[0]!;
+    const smallest = [...deployable].sort((a, b) => a.deploy!.bundleBytes - b.deploy!.bundleBytes || b.accuracyMean - a.accuracyMean)[0]!;
     lines.push(
       'No deployment limits were set (add `"deploy": {"maxLatencyMs": …, "maxModelBytes": …}` to the experiment config).',
       '',
-      `- Most accurate: ${describe(done[0]!)}`,
+      `- Most accurate: ${describe(deployable[0]!)}`,
       `- Fastest: ${describe(fastest)}`,
+      `- Smallest: ${describe(smallest)}`,
     );
-    const sized = done.filter((g) => g.modelBytes !== undefined).sort((a, b) => a.modelBytes! - b.modelBytes! || b.accuracyMean - a.accuracyMean);
-    if (sized.length) lines.push(`- Smallest: ${describe(sized[0]!)}`);
     return lines.join('\n');
   }
   const limitText = [
-    maxLatencyMs !== undefined ? `latency ≤ ${num(maxLatencyMs)} ms per sample` : '',
-    maxModelBytes !== undefined ? `model ≤ ${bytes(maxModelBytes)}` : '',
+    maxLatencyMs !== undefined ? `latency p50 ≤ ${num(maxLatencyMs)} ms per image, end to end` : '',
+    maxModelBytes !== undefined ? `bundle ≤ ${bytes(maxModelBytes)}` : '',
   ]
     .filter(Boolean)
     .join(' and ');
-  const fits = done.filter(
-    (g) =>
-      (maxLatencyMs === undefined || g.latencyMs <= maxLatencyMs) &&
-      (maxModelBytes === undefined || (g.modelBytes !== undefined && g.modelBytes <= maxModelBytes)),
-  );
-  if (fits.length) lines.push(`**Best within the limits** (${limitText}): ${describe(fits[0]!)}.`);
-  else lines.push(`**No classifier meets the limits** (${limitText}).`);
-  if (maxModelBytes !== undefined) {
-    const unsized = done.filter((g) => g.modelBytes === undefined).map((g) => g.label);
-    if (unsized.length) lines.push('', `Excluded for lack of a model size: ${unsized.join(', ')}.`);
+  const { pick, contenders } = choose(deployable, limits);
+  const straddle = (g: Group) => `${g.label} (${pct(g.accuracyMean)}; pass p50 ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)} ms)`;
+  if (pick) lines.push(`**Best within the limits** (${limitText}): ${describe(pick)}.`);
+  else lines.push(`**No classifier surely meets the limits** (${limitText}).`);
+  if (contenders.length) {
+    lines.push(
+      '',
+      `**The pick is uncertain:** ${contenders.map(straddle).join(', ')} ${contenders.length === 1 ? 'is' : 'are'} more accurate, but the latency measured over the passes straddles the ${num(maxLatencyMs)} ms limit; ` +
+        'measure on the deployment machine (or raise `deploy.passes`) before choosing.',
+    );
   }
   return lines.join('\n');
 }

@@ -1,0 +1,226 @@
+/**
+ * The model bundle: one versioned binary file holding everything a prediction needs (the feature
+ * pipeline with its fitted state, the plugin, its params and model bytes, and where they came from).
+ * No Node imports: the same reader runs in a web page.
+ *
+ * Layout (little-endian):
+ *   [0, 8)      signature "DGBNDL\r\n" (the CR LF catches text-mode copies, as PNG's does)
+ *   [8, 12)     u32 format version
+ *   [12, 16)    u32 header length H
+ *   [16, 24)    f64 total file length
+ *   [24, 24+H)  header, UTF-8 JSON (validated with zod on load); typed arrays in it are {"$blob": i}
+ *   …           padding to 8, then the blobs (each at an 8-byte-aligned offset of the data region)
+ *   last 32     SHA-256 of every byte before it
+ * Checks on load, in order: signature (foreign file), version (newer file), length (truncated or
+ * padded), checksum (damaged), header schema. Each failure is one sentence naming the file.
+ */
+import { z } from 'zod';
+import { stepSpecSchema } from '../features/spec.ts';
+import type { StateArray, StepState } from '../features/step.ts';
+
+export const BUNDLE_FORMAT_VERSION = 1;
+const SIGNATURE = [0x44, 0x47, 0x42, 0x4e, 0x44, 0x4c, 0x0d, 0x0a];
+const PREFIX = 24;
+const CHECKSUM = 32;
+
+type BlobType = 'u8' | 'i32' | 'f32' | 'f64';
+const CTORS = { u8: Uint8Array, i32: Int32Array, f32: Float32Array, f64: Float64Array } as const;
+type Blob = Uint8Array | StateArray;
+
+const blobRef = z.object({ $blob: z.number().int().nonnegative() }).strict();
+const stateSchema = z.record(z.string(), z.union([z.number(), blobRef]));
+
+export const bundleHeaderSchema = z
+  .object({
+    format: z.literal('digitbench-bundle'),
+    /** digitbench's package version that wrote it. */
+    digitbench: z.string().min(1),
+    createdAt: z.iso.datetime({ offset: true }),
+    dataset: z
+      .object({
+        name: z.string().min(1),
+        /** sha256 of the dataset's four files. */
+        contentHash: z.string().min(1),
+        imageShape: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+        /** Names of every dataset class by label (e.g. Fashion-MNIST's "Trouser"). */
+        classNames: z.array(z.string()),
+      })
+      .strict(),
+    /** Labels the model predicts, ascending (score columns follow them). */
+    classes: z.array(z.number().int()).min(1),
+    /** The feature pipeline, in order, each step with its fitted state. Raw 0..255 pixels go in. */
+    pipeline: z.array(z.object({ spec: stepSpecSchema, state: stateSchema }).strict()),
+    plugin: z
+      .object({
+        name: z.string().min(1),
+        /** As the experiment named it: a built-in name or a plugin file path (absolute). */
+        ref: z.string().min(1),
+        library: z.string(),
+        params: z.record(z.string(), z.unknown()),
+        scoreKind: z.string().optional(),
+        engine: z.string(),
+      })
+      .strict(),
+    model: blobRef,
+    split: z
+      .object({
+        fingerprint: z.string().min(1),
+        train: z.number().int().nonnegative(),
+        validation: z.number().int().nonnegative(),
+        test: z.number().int().nonnegative(),
+        seed: z.number().int(),
+      })
+      .strict(),
+    run: z
+      .object({
+        id: z.string().min(1),
+        experiment: z.string().min(1),
+        classifier: z.string().min(1),
+        seed: z.number().int(),
+        testAccuracy: z.number().min(0).max(1),
+        testRows: z.number().int().nonnegative(),
+      })
+      .strict(),
+    blobs: z.array(
+      z
+        .object({
+          type: z.enum(['u8', 'i32', 'f32', 'f64']),
+          offset: z.number().int().nonnegative(),
+          length: z.number().int().nonnegative(),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+
+export type BundleHeader = z.infer<typeof bundleHeaderSchema>;
+
+/** What a bundle holds once decoded: the header, each step's state with its arrays, and the model bytes. */
+export interface BundleContents {
+  header: BundleHeader;
+  states: StepState[];
+  modelBytes: Uint8Array;
+}
+
+/** What the writer is given: the header without its blob plumbing, plus the states and model bytes. */
+export type BundleInput = Omit<BundleHeader, 'format' | 'blobs' | 'model' | 'pipeline'> & {
+  pipeline: { spec: BundleHeader['pipeline'][number]['spec']; state: StepState }[];
+  modelBytes: Uint8Array;
+};
+
+function typeOf(a: Blob): BlobType {
+  if (a instanceof Uint8Array) return 'u8';
+  if (a instanceof Int32Array) return 'i32';
+  if (a instanceof Float32Array) return 'f32';
+  return 'f64';
+}
+
+const align8 = (n: number) => (n + 7) & ~7;
+
+async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+}
+
+function littleEndian(): void {
+  if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+    throw new Error('Model bundles are little-endian and this machine is big-endian; use a little-endian machine.');
+  }
+}
+
+/** Encodes a bundle. */
+export async function encodeBundle(input: BundleInput): Promise<Uint8Array> {
+  littleEndian();
+  const blobs: Blob[] = [];
+  const ref = (a: Blob) => ({ $blob: blobs.push(a) - 1 });
+  const pipeline = input.pipeline.map(({ spec, state }) => ({
+    spec,
+    state: Object.fromEntries(Object.entries(state).map(([k, v]) => [k, typeof v === 'number' ? v : ref(v)])),
+  }));
+  const model = ref(input.modelBytes);
+  let offset = 0;
+  const table = blobs.map((b) => {
+    const entry = { type: typeOf(b), offset, length: b.length };
+    offset = align8(offset + b.byteLength);
+    return entry;
+  });
+  const { modelBytes: _omit, ...rest } = input;
+  const header: BundleHeader = { format: 'digitbench-bundle', ...rest, pipeline, model, blobs: table };
+  const checked = bundleHeaderSchema.safeParse(header);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new Error(`The bundle header is invalid (${issue.path.join('.') || 'header'}: ${issue.message}); this is a bug in the writer.`);
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const dataStart = align8(PREFIX + json.length);
+  const total = dataStart + offset + CHECKSUM;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  out.set(SIGNATURE, 0);
+  view.setUint32(8, BUNDLE_FORMAT_VERSION, true);
+  view.setUint32(12, json.length, true);
+  view.setFloat64(16, total, true);
+  out.set(json, PREFIX);
+  blobs.forEach((b, i) => out.set(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), dataStart + table[i]!.offset));
+  out.set(await sha256(out.subarray(0, total - CHECKSUM)), total - CHECKSUM);
+  return out;
+}
+
+/** Decodes and checks a bundle; `name` (usually the file path) is named in every error. */
+export async function decodeBundle(bytes: Uint8Array, name: string): Promise<BundleContents> {
+  littleEndian();
+  const what = 'give a .bundle file that `digitbench experiment` wrote (in <report folder>/models/)';
+  if (bytes.length === 0) throw new Error(`${name} is empty, not a digitbench model bundle; ${what}.`);
+  if (SIGNATURE.some((b, i) => bytes[i] !== b)) {
+    throw new Error(`${name} is not a digitbench model bundle (it does not start with the bundle signature); ${what}.`);
+  }
+  if (bytes.length < PREFIX) throw new Error(`${name} is truncated (${bytes.length} bytes, shorter than a bundle's fixed header); copy the whole file again or re-run the experiment.`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint32(8, true);
+  if (version > BUNDLE_FORMAT_VERSION) {
+    throw new Error(`${name} is a format-${version} bundle, newer than this digitbench reads (format ${BUNDLE_FORMAT_VERSION}); upgrade digitbench to load it.`);
+  }
+  if (version !== BUNDLE_FORMAT_VERSION) throw new Error(`${name} is a format-${version} bundle, which no digitbench writes; re-run the experiment to write a new one.`);
+  const headerLength = view.getUint32(12, true);
+  const total = view.getFloat64(16, true);
+  if (!Number.isInteger(total) || total < PREFIX + headerLength + CHECKSUM) throw new Error(`${name} is damaged (its length field is invalid); copy it again or re-run the experiment.`);
+  if (bytes.length < total) throw new Error(`${name} is truncated (${bytes.length} of ${total} bytes); copy the whole file again or re-run the experiment.`);
+  if (bytes.length > total) throw new Error(`${name} is damaged (${bytes.length - total} bytes more than its length field says); copy it again or re-run the experiment.`);
+  const expected = bytes.subarray(total - CHECKSUM, total);
+  const actual = await sha256(bytes.subarray(0, total - CHECKSUM));
+  if (actual.some((b, i) => b !== expected[i])) throw new Error(`${name} is damaged (its checksum does not match its contents); copy it again or re-run the experiment.`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX, PREFIX + headerLength)));
+  } catch {
+    throw new Error(`${name} has an unreadable header (not UTF-8 JSON); re-run the experiment to write a new bundle.`);
+  }
+  const parsed = bundleHeaderSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new Error(`${name} has an invalid header (${issue.path.join('.') || 'header'}: ${issue.message}); re-run the experiment to write a new bundle.`);
+  }
+  const header = parsed.data;
+  const dataStart = align8(PREFIX + headerLength);
+  // One aligned copy of the data region: typed-array views need aligned offsets.
+  // (Not bytes.slice: on a Node Buffer that is a view, not a copy.)
+  const data = new Uint8Array(total - CHECKSUM - dataStart);
+  data.set(bytes.subarray(dataStart, total - CHECKSUM));
+  const blobs = header.blobs.map((b, i) => {
+    const Ctor = CTORS[b.type];
+    if (b.offset % 8 !== 0 || b.offset + b.length * Ctor.BYTES_PER_ELEMENT > data.byteLength) {
+      throw new Error(`${name} has an invalid header (blobs.${i} lies outside the file); re-run the experiment to write a new bundle.`);
+    }
+    return new Ctor(data.buffer, b.offset, b.length);
+  });
+  const blob = (r: { $blob: number }, where: string): Blob => {
+    const b = blobs[r.$blob];
+    if (!b) throw new Error(`${name} has an invalid header (${where} names blob ${r.$blob}, which does not exist); re-run the experiment to write a new bundle.`);
+    return b;
+  };
+  const states = header.pipeline.map((p, i) =>
+    Object.fromEntries(Object.entries(p.state).map(([k, v]) => [k, typeof v === 'number' ? v : blob(v, `pipeline.${i}.state.${k}`)])) as StepState,
+  );
+  const model = blob(header.model, 'model');
+  if (!(model instanceof Uint8Array)) throw new Error(`${name} has an invalid header (the model blob is not bytes); re-run the experiment to write a new bundle.`);
+  return { header, states, modelBytes: model };
+}

@@ -1,0 +1,122 @@
+/**
+ * A bundle, loaded: raw 0..255 pixels in, labels and scores out, through the bundle's own fitted
+ * feature pipeline and model. This is what `digitbench predict`, apps (`loadModel`) and the deployment
+ * measurements use; there is no second implementation of any step or plugin.
+ */
+import type { ClassifierPlugin, Model } from '../classifiers/plugin.ts';
+import { parseParams } from '../classifiers/plugin.ts';
+import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { restorePipeline, transformRows, type Pipeline } from '../features/pipeline.ts';
+import { normalizeDigit, type DecodedImage } from '../input/normalize.ts';
+import { decodeBundle, type BundleHeader } from './format.ts';
+
+export interface ClassScore {
+  label: number;
+  /** The class name (e.g. "7", or Fashion-MNIST's "Trouser"). */
+  name: string;
+  score: number;
+}
+
+export interface Prediction {
+  label: number;
+  name: string;
+  /** The highest scores, best first, when the model has scores (see `scoreKind`). */
+  top?: ClassScore[];
+}
+
+/** One image: 28×28 raw pixels (0..255, MNIST format, used as they are) or a decoded picture (normalized first). */
+export type ImageInput = ArrayLike<number> | DecodedImage;
+
+export interface DigitModel {
+  readonly header: BundleHeader;
+  /** Labels the model predicts, ascending (score columns follow them). */
+  readonly classes: Int32Array;
+  readonly imageShape: readonly [number, number];
+  /** What the scores are, e.g. "softmax probabilities"; undefined when the model has none. */
+  readonly scoreKind: string | undefined;
+  /** Raw images, one h×w row each (0..255) → labels. */
+  predictLabels(images: Matrix): Promise<Int32Array>;
+  /** Raw images → scores, rows × classes; undefined when the plugin has no scores. */
+  scores: ((images: Matrix) => Promise<Matrix>) | undefined;
+  /** Images (raw pixel rows, a matrix of them, or decoded pictures) → label, name and top scores each. */
+  predict(images: Matrix | ImageInput | readonly ImageInput[], options?: { top?: number }): Promise<Prediction[]>;
+  /** The pipeline's and the model's engines. */
+  engine(): string;
+  dispose(): void;
+}
+
+/** Finds the plugin a bundle names (built-in name or plugin file path). */
+export type PluginResolver = (ref: string) => Promise<ClassifierPlugin>;
+
+function isDecoded(v: ImageInput): v is DecodedImage {
+  return typeof (v as DecodedImage).width === 'number' && typeof (v as DecodedImage).channels === 'number' && 'data' in v;
+}
+
+/** Images in any accepted form → one raw h×w matrix. */
+export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[], [h, w]: readonly [number, number]): Matrix {
+  if ('rows' in input && 'cols' in input && 'data' in input && (input as Matrix).data instanceof Float32Array && typeof (input as Matrix).rows === 'number') {
+    const m = input as Matrix;
+    if (m.cols !== h * w) throw new Error(`predict: each row must be one ${h}×${w} image (${h * w} pixels) but has ${m.cols}.`);
+    return m;
+  }
+  const one = ArrayBuffer.isView(input) || isDecoded(input as ImageInput) || typeof (input as ArrayLike<unknown>)[0] === 'number';
+  const list = one ? [input as ImageInput] : (input as readonly ImageInput[]);
+  const out = new Float32Array(list.length * h * w);
+  list.forEach((img, i) => {
+    const px = isDecoded(img) ? normalizeDigit(img, `image ${i}`) : img;
+    if (px.length !== h * w) throw new Error(`predict: image ${i} has ${px.length} pixels; give ${h}×${w} = ${h * w} raw pixels (0..255) or a decoded picture.`);
+    for (let j = 0; j < px.length; j++) out[i * h * w + j] = px[j]!;
+  });
+  return createMatrix(list.length, h * w, out);
+}
+
+/** Decodes a bundle and rebuilds its pipeline and model. `name` names the file in errors. */
+export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: PluginResolver): Promise<DigitModel> {
+  const { header, states, modelBytes } = await decodeBundle(bytes, name);
+  const imageShape = header.dataset.imageShape;
+  let plugin: ClassifierPlugin;
+  try {
+    plugin = await resolve(header.plugin.ref);
+  } catch (e) {
+    throw new Error(`${name}: its plugin "${header.plugin.ref}" cannot be loaded here (${(e as Error).message})`);
+  }
+  if (!plugin.load) throw new Error(`${name}: the plugin "${plugin.name}" has no load(); it cannot rebuild the model.`);
+  let pipeline: Pipeline;
+  let model: Model;
+  try {
+    pipeline = restorePipeline(header.pipeline.map((p) => p.spec), imageShape, states);
+    const params = parseParams(plugin, header.plugin.params);
+    model = await plugin.load(modelBytes, params, { seed: header.run.seed, log: { info() {}, warn() {} }, ...(pipeline.outputImage ? { imageShape: pipeline.outputImage } : {}) });
+  } catch (e) {
+    throw new Error(`${name}: the model could not be rebuilt (${(e as Error).message})`);
+  }
+  const names = header.dataset.classNames;
+  const nameOf = (label: number) => names[label] ?? String(label);
+  const features = (images: Matrix) => transformRows(pipeline, imagesMatrix(images, imageShape));
+  const scores = model.scores ? async (images: Matrix) => model.scores!(await features(images)) : undefined;
+  return {
+    header,
+    classes: model.classes,
+    imageShape,
+    scoreKind: scores ? header.plugin.scoreKind : undefined,
+    predictLabels: async (images) => model.predict(await features(images)),
+    scores,
+    async predict(input, options = {}) {
+      const x = imagesMatrix(input, imageShape);
+      const f = await transformRows(pipeline, x);
+      const labels = await model.predict(f);
+      const s = model.scores ? await model.scores(f) : undefined;
+      const top = options.top ?? 3;
+      return Array.from(labels, (label, i) => {
+        const p: Prediction = { label, name: nameOf(label) };
+        if (s && top > 0) {
+          const row = Array.from(s.data.subarray(i * s.cols, (i + 1) * s.cols), (score, c) => ({ label: model.classes[c]!, name: nameOf(model.classes[c]!), score }));
+          p.top = row.sort((a, b) => b.score - a.score || a.label - b.label).slice(0, top);
+        }
+        return p;
+      });
+    },
+    engine: () => model.engine(),
+    dispose: () => model.dispose(),
+  };
+}

@@ -1,0 +1,18 @@
+/**
+ * digitbench as a library, for apps that deploy a model an experiment picked:
+ *
+ *   import { loadModel, readInputs } from 'digitbench';
+ *   const model = await loadModel('reports/quick/models/svm-1a2b3c4d.bundle');
+ *   const [p] = await model.predict(pixels);        // 784 raw MNIST-format values, or a decoded image
+ *   console.log(p.label, p.top);                     // 7, [{ label: 7, name: '7', score: 0.98 }, …]
+ *
+ * A bundle carries its own feature pipeline, so raw pixels go in. Decoded pictures (any size, dark ink
+ * on light paper or the reverse) are normalized the way MNIST was made; `readInputs` decodes files.
+ */
+export { loadModel, readBundleFile } from './bundle/file.ts';
+export { loadBundleBytes, type ClassScore, type DigitModel, type ImageInput, type Prediction } from './bundle/model.ts';
+export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from './bundle/format.ts';
+export { decodeImage, readInputs, type InputImage } from './input/decode.ts';
+export { normalizeDigit, NoInkError, type DecodedImage } from './input/normalize.ts';
+export { resolvePlugin } from './classifiers/registry.ts';
+export { defineClassifier, defineModel, type ClassifierPlugin, type Estimator, type Model } from './classifiers/plugin.ts';
