@@ -4,7 +4,9 @@ import { takeRows, type Matrix } from '../src/engine/matrix.ts';
 import { deskewImage } from '../src/features/deskew.ts';
 import { hogImage, hogLength } from '../src/features/hog.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
-import { createPipeline, fitTransform, parsePipeline, type StepSpec } from '../src/features/pipeline.ts';
+import { encodeBundle, decodeBundle } from '../src/bundle/format.ts';
+import { createPipeline, fitTransform, parsePipeline, pipelineStates, restorePipeline, STEP_NAMES, transformRows, type StepSpec } from '../src/features/pipeline.ts';
+import { bundleInput } from './helpers/bundle.ts';
 import { mnistSubset } from './helpers/mnist.ts';
 
 function moments(img: Float32Array, h: number, w: number) {
@@ -224,6 +226,44 @@ describe('pipeline', () => {
       expect(r2.parts.train!.data).toEqual(r1.parts.train!.data);
       expect(r2.parts.test!.rows).toBe(150);
     }
+  });
+
+  it('every step round-trips its fitted state: a restored pipeline transforms new rows identically', async () => {
+    const a = await mnistSubset(500, 100, 14);
+    const pipelines = [
+      [{ step: 'scale' }, { step: 'deskew' }, { step: 'downsample' }, { step: 'drop-constant' }, { step: 'standardize' }, { step: 'pca', components: 10 }],
+      [{ step: 'scale', max: 1 }, { step: 'hog', cellSize: 7 }, { step: 'standardize' }],
+      [{ step: 'drop-constant' }, { step: 'pca', components: 4, oversamples: 2, iterations: 1 }],
+    ];
+    const tested = new Set<string>();
+    for (const raw of pipelines) {
+      const specs = parsePipeline(raw);
+      const fitted = createPipeline(specs, [28, 28], 9);
+      await fitTransform(fitted, { train: a.xTrain }, a.yTrain);
+      const states = pipelineStates(fitted);
+      // Through a bundle (bytes), as a deployed model gets them.
+      const bytes = await encodeBundle(bundleInput(specs, states));
+      const restored = restorePipeline(specs, [28, 28], (await decodeBundle(bytes, 'round-trip.bundle')).states);
+      const direct = await transformRows(fitted, a.xTest);
+      const again = await transformRows(restored, a.xTest);
+      expect(again.cols).toBe(direct.cols);
+      expect(Array.from(again.data)).toEqual(Array.from(direct.data));
+      restored.steps.forEach((step, i) => expect(step.state()).toEqual(states[i]));
+      for (const sp of specs) tested.add(sp.step);
+    }
+    expect([...tested].sort()).toEqual([...STEP_NAMES].sort());
+  });
+
+  it('rejects a saved state of the wrong shape, naming the step and the field', () => {
+    const pca = createPipeline(parsePipeline([{ step: 'pca', components: 3 }]), [28, 28]);
+    expect(() => pca.steps[0]!.setState({ k: 3, d: 784, mean: new Float64Array(10) })).toThrow(
+      'Feature step "pca": the saved state\'s "mean" is not a Float64Array of 784 values; the bundle is damaged or was written by another version.',
+    );
+    const std = createPipeline(parsePipeline([{ step: 'standardize' }]), [28, 28]);
+    expect(() => std.steps[0]!.setState({ mean: new Float64Array(4), inv: new Float32Array(4) })).toThrow(
+      'Feature step "standardize": the saved state\'s "inv" is not a Float64Array of 4 values; the bundle is damaged or was written by another version.',
+    );
+    expect(() => restorePipeline(parsePipeline([{ step: 'scale' }]), [28, 28], [])).toThrow('The pipeline has 1 steps but 0 saved states; the bundle is damaged.');
   });
 
   it('does not mutate its inputs', async () => {
