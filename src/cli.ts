@@ -115,13 +115,13 @@ export function buildProgram(out: (s: string) => void): Command {
     .action(async (opts: { json?: boolean }) => {
       const { builtins } = await import('./classifiers/registry.ts');
       const { describeParams } = await import('./classifiers/describe.ts');
-      const list = builtins.map((p) => ({ name: p.name, summary: p.summary, input: p.input, library: p.library, params: describeParams(p) }));
+      const list = builtins.map((p) => ({ name: p.name, summary: p.summary, input: p.input, library: p.library, scoreKind: p.scoreKind ?? null, params: describeParams(p) }));
       if (opts.json) {
         out(`${JSON.stringify(list, null, 2)}\n`);
         return;
       }
       for (const p of list) {
-        out(`${p.name} — ${p.summary}\n  input: ${p.input}; library: ${p.library}\n`);
+        out(`${p.name} — ${p.summary}\n  input: ${p.input}; library: ${p.library}; scores: ${p.scoreKind ?? 'none'}\n`);
         out(`${table(['  param', 'type', 'default', 'description'], p.params.map((q) => [`  ${q.name}`, q.type, q.default, q.description]))}\n\n`);
       }
     });
