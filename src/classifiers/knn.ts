@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { ParallelBruteForce, type Neighbours } from '../engine/distance.ts';
 import { allocFloat32 } from '../engine/threads.ts';
 import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
-import { checkFinite, checkTrainingData, defineClassifier, defineModel, type Model } from './plugin.ts';
+import { checkFinite, checkTrainingData, defineClassifier, defineModel, threadsParam, type Model } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -56,14 +56,7 @@ export const knnParams = z
       .enum(['nearest', 'smallest-label'])
       .default('nearest')
       .describe("Tied vote: 'nearest' takes the class of the nearest tied neighbour, 'smallest-label' the smallest label (scikit-learn)"),
-    threads: z
-      .number()
-      .int()
-      .positive()
-      .max(64)
-      .nullable()
-      .default(null)
-      .describe('Threads for brute-force search of large query batches (null: up to 2); results do not depend on it'),
+    threads: threadsParam('Threads for brute-force search of large query batches (null: up to 2); results do not depend on it'),
   })
   .strict();
 

@@ -146,6 +146,11 @@ export function defineModel<S>(who: string, def: ModelDefinition<S>): Model {
   return model;
 }
 
+/** A `threads` parameter: a count of worker threads (1–64), or null for the plugin's own choice. */
+export function threadsParam(description: string) {
+  return z.number().int().positive().max(64).nullable().default(null).describe(description);
+}
+
 /** The checks every fit starts with: one label per row, some data, finite values. */
 export function checkTrainingData(x: Matrix, y: Int32Array, who: string): void {
   if (x.rows !== y.length) throw new Error(`${who}: fit got ${x.rows} rows but ${y.length} labels; pass one label per row.`);

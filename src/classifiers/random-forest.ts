@@ -39,7 +39,7 @@ import {
   type PreparedTrainingSet,
 } from './cart-trees.ts';
 import { cartOptions, GAIN, GAIN_THRESHOLD, MAX_DEPTH, MIN_SAMPLES } from './decision-tree.ts';
-import { checkTrainingData, defineClassifier, defineModel, type FitOptions, type Model } from './plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, threadsParam, type FitOptions, type Model } from './plugin.ts';
 
 const WHO = 'random-forest';
 
@@ -61,14 +61,7 @@ export const randomForestParams = z
     maxDepth: MAX_DEPTH,
     minNumSamples: MIN_SAMPLES.describe('Nodes with at most this many rows (counting bootstrap repeats) become leaves; 1 = scikit-learn\'s min_samples_split=2'),
     gainThreshold: GAIN_THRESHOLD,
-    threads: z
-      .number()
-      .int()
-      .positive()
-      .max(64)
-      .nullable()
-      .default(null)
-      .describe('Worker threads growing trees; null: up to 2, and none for small jobs; results do not depend on it'),
+    threads: threadsParam('Worker threads growing trees; null: up to 2, and none for small jobs; results do not depend on it'),
   })
   .strict();
 

@@ -157,8 +157,10 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
   if (!resume && existsSync(resultsFile)) {
     const backup = join(outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl.bak`);
     await rename(resultsFile, backup);
-    ev.note?.(`${opts.fresh ? '--fresh: ' : 'the previous results are complete, so every run is measured again; '}they were moved to ${backup}`);
+    ev.note?.(`${opts.fresh ? '--fresh: ' : 'the previous results are complete, so every run is measured again; '}they were moved to ${backup}, and their bundles are replaced`);
   }
+  // Bundles belong to the results beside them: a new start writes its own.
+  if (!resume) await rm(join(outDir, 'models'), { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   await writeFile(resumeFile, `${exp.name}\n`);
   // The config beside its results, so the report can be re-rendered (and the run repeated) from the folder alone.

@@ -481,30 +481,30 @@ function failuresSection(groups: Group[]): string {
   return lines.join('\n');
 }
 
-/** Where a group's latency spread sits against a limit: surely within, surely over, or straddling it. */
-function latencyVerdict(d: DeployFigures, limit: number | undefined): 'within' | 'over' | 'uncertain' {
-  if (limit === undefined || d.passHi <= limit) return 'within';
-  if (d.passLo > limit) return 'over';
-  return 'uncertain';
+/** Whether a group's per-pass latencies fall on both sides of a limit. */
+function straddles(d: DeployFigures, limit: number | undefined): boolean {
+  return limit !== undefined && d.passLo <= limit && d.passHi > limit;
 }
 
 /**
  * The pick among deployable groups (ranked by accuracy): the most accurate whose bundle fits the size
- * limit and whose latency surely fits (every pass's p50 within the limit), and the more accurate ones whose
- * latency straddles the limit (then the pick is uncertain). Without limits: the most accurate.
+ * limit and whose latency p50 (over every timed call of every pass) fits the latency limit. One noisy pass
+ * does not move it; instead, when the pick's own per-pass p50s straddle the limit, or a more accurate
+ * group's do, the pick is uncertain and the report says so. Without limits: the most accurate.
  */
 function choose(deployable: Group[], limits: DeployLimits): { pick?: Group; contenders: Group[] } {
   const { maxLatencyMs, maxModelBytes } = limits;
   const sized = deployable.filter((g) => maxModelBytes === undefined || g.deploy!.bundleBytes <= maxModelBytes);
-  const pick = sized.find((g) => latencyVerdict(g.deploy!, maxLatencyMs) === 'within');
-  const contenders = sized.filter((g) => latencyVerdict(g.deploy!, maxLatencyMs) === 'uncertain' && (!pick || deployable.indexOf(g) < deployable.indexOf(pick)));
+  const pick = sized.find((g) => maxLatencyMs === undefined || g.deploy!.p50 <= maxLatencyMs);
+  const until = pick ? deployable.indexOf(pick) : deployable.length;
+  const contenders = sized.filter((g) => deployable.indexOf(g) <= until && straddles(g.deploy!, maxLatencyMs));
   return { ...(pick ? { pick } : {}), contenders };
 }
 
 export interface DeploymentChoice {
   /** The bundle the report picks (path relative to the report folder), when one meets the limits. */
   pick?: { label: string; file: string; accuracy: number };
-  /** More accurate classifiers whose latency straddles the limit. */
+  /** The pick and more accurate classifiers whose per-pass latencies straddle the limit. */
   uncertain: string[];
   /** Every finished run's bundle, most accurate first. */
   bundles: { label: string; file: string; accuracy: number }[];
@@ -603,14 +603,14 @@ function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportF
     .filter(Boolean)
     .join(' and ');
   const { pick, contenders } = choose(deployable, limits);
-  const straddle = (g: Group) => `${g.label} (${pct(g.accuracyMean)}; pass p50 ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)} ms)`;
+  const straddle = (g: Group) => `${g.label} (${pct(g.accuracyMean)}; latency p50 ${num(g.deploy!.p50)} ms, passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)} ms)`;
   if (pick) lines.push(`**Best within the limits** (${limitText}): ${describe(pick)}.`);
-  else lines.push(`**No classifier surely meets the limits** (${limitText}).`);
+  else lines.push(`**No classifier meets the limits** (${limitText}).`);
   if (contenders.length) {
     lines.push(
       '',
-      `**The pick is uncertain:** ${contenders.map(straddle).join(', ')} ${contenders.length === 1 ? 'is' : 'are'} more accurate, but the latency measured over the passes straddles the ${num(maxLatencyMs)} ms limit; ` +
-        'measure on the deployment machine (or raise `deploy.passes`) before choosing.',
+      `**The pick is uncertain:** the per-pass latencies of ${contenders.map(straddle).join(', ')} fall on both sides of the ${num(maxLatencyMs)} ms limit, ` +
+        'so another run (or machine) could pick differently; measure on the deployment machine (or raise `deploy.passes`) before choosing.',
     );
   }
   return lines.join('\n');
