@@ -123,7 +123,7 @@ describe('bundles of every built-in', () => {
       'digitbench: 3 input(s) could not be read (see above); the others were predicted.',
       '',
     ]);
-    expect(p.stderr.split('\n')[0]).toMatch(/^model: .*svm-[0-9a-f]{8}\.bundle: svm on scale → pca, \d+\.\d\d% on 300 mnist test rows; scores: one-vs-rest decision values/);
+    expect(p.stderr.split('\n')[0]).toMatch(/^model: .*svm-[0-9a-f]{8}\.bundle: svm on scale → pca\(30\), \d+\.\d\d% on 300 mnist test rows; scores: one-vs-rest decision values/);
   });
 
   it('a report folder means its deployment pick; a wrong --model names the choices', () => {

@@ -32,6 +32,8 @@ export interface DigitModel {
   /** Labels the model predicts, ascending (score columns follow them). */
   readonly classes: Int32Array;
   readonly imageShape: readonly [number, number];
+  /** The feature steps, e.g. ["scale", "pca(50)"]. */
+  readonly features: string[];
   /** What the scores are, e.g. "softmax probabilities"; undefined when the model has none. */
   readonly scoreKind: string | undefined;
   /** Raw images, one h×w row each (0..255) → labels. */
@@ -98,6 +100,7 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
     header,
     classes: model.classes,
     imageShape,
+    features: pipeline.labels,
     scoreKind: scores ? header.plugin.scoreKind : undefined,
     predictLabels: async (images) => model.predict(await features(images)),
     scores,

@@ -40,13 +40,22 @@ export async function resolveBundle(target: string, model: string | undefined): 
     if (!found) {
       throw new Error(`${target} has no bundle for "${model}"; use one of ${choice.bundles.map((b) => b.label).join(', ') || '(none: run the experiment first)'}.`);
     }
-    return { file: join(target, found.file) };
+    return { file: present(target, found.file) };
   }
   if (!choice.pick) {
     throw new Error(`${target}: no bundle meets the report's deployment limits; name one with --model (${choice.bundles.map((b) => b.label).join(', ') || 'none'}).`);
   }
-  const uncertain = choice.uncertain.length ? `; uncertain, since ${choice.uncertain.join(', ')} straddle the latency limit` : '';
-  return { file: join(target, choice.pick.file), why: `the report's pick, ${choice.pick.label}${uncertain}` };
+  const uncertain = choice.uncertain.length ? `; uncertain, since the latencies of ${choice.uncertain.join(', ')} straddle the limit` : '';
+  return { file: present(target, choice.pick.file), why: `the report's pick, ${choice.pick.label}${uncertain}` };
+}
+
+/** A bundle of a report folder, which must be on disk (bundles are written by runs, never committed). */
+function present(dir: string, file: string): string {
+  const path = join(dir, file);
+  if (!existsSync(path)) {
+    throw new Error(`${path} is not here: bundles are written by runs on this machine and are not committed; run the experiment (npm run experiment -- <config>) to write them.`);
+  }
+  return path;
 }
 
 function scoreText(p: Prediction): string {
@@ -61,7 +70,7 @@ export async function predictCommand(target: string, inputs: string[], opts: Pre
   try {
     const h = model.header;
     notes.push(
-      `model: ${file}${why ? ` (${why})` : ''}: ${h.plugin.name} on ${h.pipeline.map((p) => p.spec.step).join(' → ') || 'raw pixels'}, ` +
+      `model: ${file}${why ? ` (${why})` : ''}: ${h.plugin.name} on ${model.features.join(' → ') || 'raw pixels'}, ` +
         `${(h.run.testAccuracy * 100).toFixed(2)}% on ${h.run.testRows} ${h.dataset.name} test rows${model.scoreKind ? `; scores: ${model.scoreKind}` : ''}`,
     );
     const read = await readInputs(inputs);
