@@ -9,7 +9,7 @@
  * `serialize` + `load` let the run write a bundle that `digitbench predict` and apps can load.
  */
 import { z } from 'zod';
-import { checkTrainingData, defineClassifier, defineModel, labelIndex, type Model } from '../src/classifiers/plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, labelIndex, ownBytes, type Model } from '../src/classifiers/plugin.ts';
 import type { Matrix } from '../src/engine/matrix.ts';
 
 const params = z
@@ -87,7 +87,7 @@ export const nearestCentroid = defineClassifier<Params>({
     },
   }),
   async load(bytes, p) {
-    const copy = bytes.slice(); // aligned
+    const copy = ownBytes(bytes); // a private, aligned copy (bytes may be a view into a Node Buffer)
     const head = new Int32Array(copy.buffer, 0, 2);
     const [k, cols] = [head[0]!, head[1]!];
     if (copy.byteLength !== 8 + 4 * k + 4 * k * cols) throw new Error('nearest-centroid: the saved model has the wrong length; pass the bytes serialize() returned.');

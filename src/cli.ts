@@ -65,8 +65,8 @@ export function buildProgram(out: (s: string) => void): Command {
     .command('experiment')
     .description('Run an experiment file (default: the default comparison) and write its report.')
     .argument('[config]', `a name in experiments/ or a path to a .json file`, DEFAULT_EXPERIMENT)
-    .option('--fresh', 'start over instead of resuming (the old results file is kept as a .bak)')
-    .option('--out <dir>', 'folder for results.jsonl and report.md (default: reports/<experiment>)')
+    .option('--fresh', 'start over even when an unfinished run could resume (the old results file is kept as a .bak)')
+    .option('--out <dir>', 'folder for results.jsonl, report.md and models/ (default: runs/<experiment>; the shipped references are reports/<experiment>)')
     .action(async (ref: string, opts: { fresh?: boolean; out?: string }) => {
       const { experimentPath, loadExperiment } = await import('./harness/experiment.ts');
       const { runExperiment } = await import('./harness/run.ts');
@@ -75,7 +75,7 @@ export function buildProgram(out: (s: string) => void): Command {
       const summary = await runExperiment(exp, { fresh: opts.fresh, outDir: opts.out, events: consoleEvents() });
       out(`${summary.ran} run(s) done, ${summary.skipped} already finished, ${summary.failed} failed. Report: ${summary.report}\n`);
       if (summary.ran === 0) {
-        out(`Every run of "${exp.name}" already has a result in ${summary.outDir}/results.jsonl, so nothing ran and the report was re-rendered; add --fresh to run them again on this machine.\n`);
+        out(`Every run of "${exp.name}" already had a result in ${summary.outDir}/results.jsonl (an unfinished experiment was resumed), so the report was only re-rendered; add --fresh to measure them all again.\n`);
       }
       if (summary.rows.some((r) => r.status !== 'ok')) {
         throw new Error(`${summary.rows.filter((r) => r.status !== 'ok').length} run(s) did not finish; see the report's failures section, fix, and run again to retry only those.`);

@@ -10,7 +10,7 @@
  * on light paper or the reverse) are normalized the way MNIST was made; `readInputs` decodes files.
  */
 export { loadModel, readBundleFile } from './bundle/file.ts';
-export { loadBundleBytes, type ClassScore, type DigitModel, type ImageInput, type Prediction } from './bundle/model.ts';
+export { loadBundleBytes, type ClassScore, type DigitModel, type ImageInput, type Prediction, type RgbaImage } from './bundle/model.ts';
 export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from './bundle/format.ts';
 export { decodeImage, readInputs, type InputImage } from './input/decode.ts';
 export { normalizeDigit, NoInkError, type DecodedImage } from './input/normalize.ts';

@@ -182,5 +182,18 @@ describe('running', () => {
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     expect(report).toContain(`| **nearest-centroid** | \`${centroid!.bundle!.file}\` |`);
     expect(report).toContain('**No bundle figures:** no-serialize (the plugin "misbehaving" has no serialize(), so its models cannot be saved).');
+
+    // A bundle whose measurement was lost (say the measuring process timed out) is not finished: resuming
+    // measures it again, and only it.
+    const results = join(out, 'results.jsonl');
+    const lines = readFileSync(results, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    delete lines[0]!.deployment;
+    lines[0]!.deploymentError = 'measuring the bundle failed: no result after 1 s';
+    writeFileSync(results, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    writeFileSync(join(out, '.resume'), 'exp\n');
+    const again = await runExperiment(await loadExperiment(file), { outDir: out });
+    expect([again.ran, again.skipped]).toEqual([1, 1]);
+    expect((again.rows.find((r) => r.classifier === 'nearest-centroid') as OkRow).deployment!.agreement).toEqual({ same: 100, total: 100 });
+    expect(existsSync(join(out, '.resume'))).toBe(false);
   });
 });

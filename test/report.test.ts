@@ -99,8 +99,8 @@ describe('renderReport on a fixed set of rows', () => {
     });
     // Every pass within the limit: a sure pick.
     expect(deploymentChoice(rows, { deploy: { maxLatencyMs: 1.2 } })).toMatchObject({ pick: { label: 'svm' }, uncertain: [] });
-    // Size excludes svm and knn; the forest is surely fast enough.
-    expect(deploymentChoice(rows, { deploy: { maxLatencyMs: 1, maxModelBytes: 1_000_000 } })).toMatchObject({ uncertain: [] });
+    // No bundle is small enough: no pick, and nothing uncertain.
+    expect(deploymentChoice(rows, { deploy: { maxLatencyMs: 1, maxModelBytes: 1_000_000 } })).toEqual({ uncertain: [], bundles });
     expect(deploymentChoice(rows, { deploy: { maxModelBytes: 2_200_000 } })).toMatchObject({ pick: { label: 'svm' }, uncertain: [] });
   });
 

@@ -1,5 +1,5 @@
 /** Bundles on disk: written atomically beside the report, read with errors that name the file. */
-import { readFile, rename, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { encodeBundle, type BundleInput } from './format.ts';
@@ -10,8 +10,13 @@ export async function writeBundle(file: string, input: BundleInput): Promise<num
   const bytes = await encodeBundle(input);
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, file);
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
   return bytes.byteLength;
 }
 

@@ -24,8 +24,18 @@ export interface Prediction {
   top?: ClassScore[];
 }
 
-/** One image: 28×28 raw pixels (0..255, MNIST format, used as they are) or a decoded picture (normalized first). */
-export type ImageInput = ArrayLike<number> | DecodedImage;
+/** RGBA pixels without a channel count, as a browser canvas's getImageData gives them. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: ArrayLike<number>;
+}
+
+/**
+ * One image: 28×28 raw pixels (0..255, MNIST format, used as they are), or a decoded picture or canvas
+ * image of any size (normalized the MNIST way first).
+ */
+export type ImageInput = ArrayLike<number> | DecodedImage | RgbaImage;
 
 export interface DigitModel {
   readonly header: BundleHeader;
@@ -50,26 +60,48 @@ export interface DigitModel {
 /** Finds the plugin a bundle names (built-in name or plugin file path). */
 export type PluginResolver = (ref: string) => Promise<ClassifierPlugin>;
 
-function isDecoded(v: ImageInput): v is DecodedImage {
-  return typeof (v as DecodedImage).width === 'number' && typeof (v as DecodedImage).channels === 'number' && 'data' in v;
+/** A decoded picture: {width, height, data} with `channels`, or RGBA like a browser's ImageData. */
+function asDecoded(v: unknown): DecodedImage | undefined {
+  const d = v as Partial<DecodedImage> & { data?: ArrayLike<number> };
+  if (typeof d?.width !== 'number' || typeof d.height !== 'number' || !d.data) return undefined;
+  const channels = d.channels ?? (d.data.length === d.width * d.height * 4 ? 4 : undefined);
+  if (channels === undefined) return undefined;
+  return { width: d.width, height: d.height, channels, data: d.data as Uint8Array };
 }
 
-/** Images in any accepted form → one raw h×w matrix. */
+function isMatrix(v: unknown): v is Matrix {
+  const m = v as Partial<Matrix>;
+  return typeof m?.rows === 'number' && typeof m.cols === 'number' && m.data !== undefined;
+}
+
+/** Images in any accepted form → one raw h×w matrix; wrong shapes and 0..1 pixels are refused. */
 export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[], [h, w]: readonly [number, number]): Matrix {
-  if ('rows' in input && 'cols' in input && 'data' in input && (input as Matrix).data instanceof Float32Array && typeof (input as Matrix).rows === 'number') {
-    const m = input as Matrix;
-    if (m.cols !== h * w) throw new Error(`predict: each row must be one ${h}×${w} image (${h * w} pixels) but has ${m.cols}.`);
-    return m;
+  const n = h * w;
+  const checkRange = (data: ArrayLike<number>, what: string) => {
+    let max = 0;
+    for (let i = 0; i < data.length; i++) if (data[i]! > max) max = data[i]!;
+    if (max > 0 && max <= 1) throw new Error(`predict: ${what} has pixel values only in 0..1; give raw pixels 0..255 (MNIST format: light ink on black), e.g. multiply by 255.`);
+  };
+  if (isMatrix(input)) {
+    if (!(input.data instanceof Float32Array)) throw new Error('predict: a matrix of images needs its data as a Float32Array (rows × pixels).');
+    if (input.cols !== n) throw new Error(`predict: each row must be one ${h}×${w} image (${n} pixels) but has ${input.cols}.`);
+    checkRange(input.data, 'the matrix');
+    return input;
   }
-  const one = ArrayBuffer.isView(input) || isDecoded(input as ImageInput) || typeof (input as ArrayLike<unknown>)[0] === 'number';
-  const list = one ? [input as ImageInput] : (input as readonly ImageInput[]);
-  const out = new Float32Array(list.length * h * w);
-  list.forEach((img, i) => {
-    const px = isDecoded(img) ? normalizeDigit(img, `image ${i}`) : img;
-    if (px.length !== h * w) throw new Error(`predict: image ${i} has ${px.length} pixels; give ${h}×${w} = ${h * w} raw pixels (0..255) or a decoded picture.`);
-    for (let j = 0; j < px.length; j++) out[i * h * w + j] = px[j]!;
+  const one = ArrayBuffer.isView(input) || asDecoded(input) !== undefined || typeof (input as ArrayLike<unknown>)[0] === 'number';
+  const list = one ? [input as ImageInput] : input;
+  if (!Array.isArray(list)) throw new Error(`predict: give ${n} raw pixels, a decoded image {width, height, channels, data}, a list of them, or a ${h}×${w}-column matrix.`);
+  const out = new Float32Array(list.length * n);
+  list.forEach((img: ImageInput, i: number) => {
+    const decoded = asDecoded(img);
+    const px = decoded ? normalizeDigit(decoded, `image ${i}`) : (img as ArrayLike<number>);
+    if (typeof px?.length !== 'number' || px.length !== n) {
+      throw new Error(`predict: image ${i} has ${px?.length ?? 'no'} pixels; give ${h}×${w} = ${n} raw pixels (0..255) or a decoded picture.`);
+    }
+    if (!decoded) checkRange(px, `image ${i}`);
+    for (let j = 0; j < n; j++) out[i * n + j] = px[j]!;
   });
-  return createMatrix(list.length, h * w, out);
+  return createMatrix(list.length, n, out);
 }
 
 /** Decodes a bundle and rebuilds its pipeline and model. `name` names the file in errors. */

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { createRng } from '../engine/rng.ts';
+import { ownBytes } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -286,7 +287,7 @@ export function loadTrees(bytes: Uint8Array, kind: string, who: string): { heade
   for (const n of header.nodes) size += treeBytes(n, C, header.withProba);
   if (size !== bytes.length) throw bad(`expected ${size} bytes, got ${bytes.length}`);
   // one aligned copy: the caller's buffer may be reused
-  const body = bytes.slice(align8(4 + headLength));
+  const body = ownBytes(bytes, align8(4 + headLength));
   const trees: FlatTree[] = [];
   let at = 0;
   for (const n of header.nodes) {

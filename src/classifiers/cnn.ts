@@ -22,7 +22,7 @@
 import { z } from 'zod';
 import seedrandom from 'seedrandom';
 import type { LayersModel, Tensor, Tensor2D } from '@tensorflow/tfjs';
-import { checkTrainingData, defineClassifier, defineModel, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, ownBytes, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
 import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
@@ -335,7 +335,7 @@ async function loadCnn(bytes: Uint8Array, ctx: ClassifierContext): Promise<Model
   if (header.imageShape[0] !== h || header.imageShape[1] !== w) {
     throw new Error(`cnn.load: the saved model takes ${header.imageShape.join('×')} images but this run's images are ${h}×${w}; load it for images of its size.`);
   }
-  const weightData = bytes.slice(8 + len).buffer;
+  const weightData = ownBytes(bytes, 8 + len).buffer as ArrayBuffer;
   const model = await tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: header.modelTopology as object,

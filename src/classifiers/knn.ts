@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { ParallelBruteForce, type Neighbours } from '../engine/distance.ts';
 import { allocFloat32 } from '../engine/threads.ts';
 import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
-import { checkFinite, checkTrainingData, defineClassifier, defineModel, threadsParam, type Model } from './plugin.ts';
+import { checkFinite, checkTrainingData, defineClassifier, defineModel, ownBytes, threadsParam, type Model } from './plugin.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -180,6 +180,16 @@ function asModel(params: KnnParams, m: Fitted): Model {
   });
 }
 
+/**
+ * The training rows the model keeps: in shared memory when large or when threads are asked for, so the
+ * second search thread reads them in place.
+ */
+function trainingCopy(x: Matrix, params: KnnParams): Matrix {
+  const copy = (params.threads ?? 1) > 1 ? new Float32Array(new SharedArrayBuffer(x.data.length * 4)) : allocFloat32(x.data.length);
+  copy.set(x.data);
+  return createMatrix(x.rows, x.cols, copy);
+}
+
 function align4(n: number): number {
   return (n + 3) & ~3;
 }
@@ -211,7 +221,7 @@ function parseSaved(bytes: Uint8Array): { x: Matrix; y: Int32Array } {
   const start = align4(4 + headerLength);
   if (bytes.length !== start + rows * cols * 4 + rows * 4) throw bad(`expected ${start + rows * cols * 4 + rows * 4} bytes, got ${bytes.length}`);
   // Copies (also aligns): the caller's buffer may be reused.
-  const body = bytes.slice(start);
+  const body = ownBytes(bytes, start);
   const x = new Float32Array(body.buffer, 0, rows * cols);
   const y = new Int32Array(body.buffer, rows * cols * 4, rows);
   return { x: createMatrix(rows, cols, x), y };
@@ -229,17 +239,15 @@ export const knn = defineClassifier<KnnParams>({
     async fit(x, y) {
       checkTrainingData(x, y, WHO);
       if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} training rows; lower k or train on more rows.`);
-      // A private copy: the model is the training set, and the caller may reuse its buffers. Shared
-      // memory when large or when threads are asked for: the second search thread reads it in place.
-      const copy = (params.threads ?? 1) > 1 ? new Float32Array(new SharedArrayBuffer(x.data.length * 4)) : allocFloat32(x.data.length);
-      copy.set(x.data);
-      return asModel(params, await buildModel(createMatrix(x.rows, x.cols, copy), y.slice(), params));
+      // A private copy: the model is the training set, and the caller may reuse its buffers.
+      return asModel(params, await buildModel(trainingCopy(x, params), y.slice(), params));
     },
   }),
   async load(bytes, params) {
     const { x, y } = parseSaved(bytes);
     checkFinite(x, 'knn', 'the saved training data');
     if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} saved training rows; lower k.`);
-    return asModel(params, await buildModel(x, y, params));
+    // As after fit (same threads), so a loaded model searches as the fitted one did.
+    return asModel(params, await buildModel(trainingCopy(x, params), y, params));
   },
 });

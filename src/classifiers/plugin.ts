@@ -146,6 +146,16 @@ export function defineModel<S>(who: string, def: ModelDefinition<S>): Model {
   return model;
 }
 
+/**
+ * A private, aligned copy of bytes[start, end). Not `bytes.slice()`: on a Node Buffer (what readFile
+ * gives) slice is a view into a shared pool, so typed arrays over its `.buffer` would read other bytes.
+ */
+export function ownBytes(bytes: Uint8Array, start = 0, end = bytes.length): Uint8Array {
+  const out = new Uint8Array(end - start);
+  out.set(bytes.subarray(start, end));
+  return out;
+}
+
 /** A `threads` parameter: a count of worker threads (1–64), or null for the plugin's own choice. */
 export function threadsParam(description: string) {
   return z.number().int().positive().max(64).nullable().default(null).describe(description);

@@ -121,25 +121,30 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     else if (req.bundle) {
       progress({ type: 'progress', phase: 'bundle' });
       const { about } = f;
-      const size = await writeBundle(req.bundle.file, {
-        digitbench: DIGITBENCH_VERSION,
-        createdAt: new Date().toISOString(),
-        dataset: { name: about.name, contentHash: about.contentHash, imageShape: about.imageShape, classNames: about.classNames },
-        classes: Array.from(model.classes),
-        pipeline: f.specs.map((spec, i) => ({ spec, state: f.states[i]! })),
-        plugin: {
-          name: plugin.name,
-          ref: isPluginPath(req.pluginRef) ? resolve(req.baseDir, req.pluginRef) : req.pluginRef,
-          library: plugin.library,
-          params: params as Record<string, unknown>,
-          ...(plugin.scoreKind ? { scoreKind: plugin.scoreKind } : {}),
-          engine: model.engine(),
-        },
-        modelBytes: bytes,
-        split: { fingerprint: about.split.fingerprint, train: about.split.train.length, validation: about.split.validation.length, test: about.split.test.length, seed: about.split.seed },
-        run: { id: req.bundle.runId, experiment: req.bundle.experiment, classifier: req.bundle.classifier, seed: req.seed, testAccuracy: accuracy, testRows: pred.length },
-      });
-      bundle = { file: req.bundle.file, bytes: size };
+      try {
+        const size = await writeBundle(req.bundle.file, {
+          digitbench: DIGITBENCH_VERSION,
+          createdAt: new Date().toISOString(),
+          dataset: { name: about.name, contentHash: about.contentHash, imageShape: about.imageShape, classNames: about.classNames },
+          classes: Array.from(model.classes),
+          pipeline: f.specs.map((spec, i) => ({ spec, state: f.states[i]! })),
+          plugin: {
+            name: plugin.name,
+            ref: isPluginPath(req.pluginRef) ? resolve(req.baseDir, req.pluginRef) : req.pluginRef,
+            library: plugin.library,
+            params: params as Record<string, unknown>,
+            ...(plugin.scoreKind ? { scoreKind: plugin.scoreKind } : {}),
+            engine: model.engine(),
+          },
+          modelBytes: bytes,
+          split: { fingerprint: about.split.fingerprint, train: about.split.train.length, validation: about.split.validation.length, test: about.split.test.length, seed: about.split.seed },
+          run: { id: req.bundle.runId, experiment: req.bundle.experiment, classifier: req.bundle.classifier, seed: req.seed, testAccuracy: accuracy, testRows: pred.length },
+        });
+        bundle = { file: req.bundle.file, bytes: size };
+      } catch (e) {
+        // The run's measurements stand; only the bundle is missing, and the row says why.
+        noBundle = `writing the bundle failed: ${(e as Error).message.split('\n')[0]}`;
+      }
     }
     const tf = loadedEngine();
     return {

@@ -53,7 +53,7 @@ export async function resolveBundle(target: string, model: string | undefined): 
 function present(dir: string, file: string): string {
   const path = join(dir, file);
   if (!existsSync(path)) {
-    throw new Error(`${path} is not here: bundles are written by runs on this machine and are not committed; run the experiment (npm run experiment -- <config>) to write them.`);
+    throw new Error(`${path} is not here: bundles are written by runs on this machine and never committed (the reference reports in reports/ have none); run \`npm run experiment -- <config>\` and give its folder, runs/<config>.`);
   }
   return path;
 }

@@ -6,7 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset, type Dataset } from '../data/datasets.ts';
@@ -148,7 +148,7 @@ export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Pro
 }
 
 async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>): Promise<RunSummary> {
-  const outDir = opts.outDir ?? join(PROJECT_ROOT, 'reports', exp.name);
+  const outDir = opts.outDir ?? defaultOutDir(exp.name);
   const resultsFile = join(outDir, 'results.jsonl');
   const resumeFile = join(outDir, RESUME_FILE);
   // Resume only an experiment left unfinished here (the marker is never committed): a finished one,
@@ -157,10 +157,12 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
   if (!resume && existsSync(resultsFile)) {
     const backup = join(outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl.bak`);
     await rename(resultsFile, backup);
-    ev.note?.(`${opts.fresh ? '--fresh: ' : 'the previous results are complete, so every run is measured again; '}they were moved to ${backup}, and their bundles are replaced`);
+    ev.note?.(
+      `${opts.fresh ? '--fresh' : `nothing unfinished to resume in ${outDir}`}: every run is measured again; the previous results were moved to ${backup} and their bundles are replaced`,
+    );
   }
-  // Bundles belong to the results beside them: a new start writes its own.
-  if (!resume) await rm(join(outDir, 'models'), { recursive: true, force: true });
+  // Bundles belong to the results beside them: a new start writes its own (only bundle files are removed).
+  if (!resume) await removeBundles(join(outDir, 'models'));
   await mkdir(outDir, { recursive: true });
   await writeFile(resumeFile, `${exp.name}\n`);
   // The config beside its results, so the report can be re-rendered (and the run repeated) from the folder alone.
@@ -186,7 +188,9 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
     }).slice(0, 16),
   );
   const existing = resume && existsSync(resultsFile) ? await readRows(resultsFile) : [];
-  const finished = new Set(existing.filter((r) => r.status === 'ok' && r.experiment === exp.name).map((r) => r.id));
+  // A run whose bundle was written but not measured is not finished: resuming measures it again.
+  const done = (r: ResultRow) => r.status === 'ok' && (!r.bundle || r.deployment !== undefined);
+  const finished = new Set(existing.filter((r) => done(r) && r.experiment === exp.name).map((r) => r.id));
   const todo = exp.runs.filter((_, i) => !finished.has(ids[i]!));
   for (const run of exp.runs) if (finished.has(ids[run.index]!)) ev.skip?.(run);
 
@@ -299,10 +303,24 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
   }
   const rows = existsSync(resultsFile) ? await readRows(resultsFile) : [];
   const written = await render(rows);
-  if (current(rows).length === exp.runs.length && current(rows).every((r) => r.status === 'ok')) await rm(resumeFile, { force: true });
+  if (current(rows).length === exp.runs.length && current(rows).every(done)) await rm(resumeFile, { force: true });
   const ignored = latestPerId(rows).length - current(rows).length;
   if (ignored > 0) ev.note?.(`${ignored} older row(s) in ${resultsFile} belong to runs no longer in the experiment; they are kept but not reported (--fresh starts a clean file).`);
   return { outDir, rows: current(rows), ran: todo.length, skipped: exp.runs.length - todo.length, failed, report: written.report };
+}
+
+/**
+ * Where a run writes unless told otherwise: runs/<experiment>/ (git-ignored), so a clone's reference
+ * reports in reports/ stay as they are; they are made with --out reports/<experiment>.
+ */
+export function defaultOutDir(experiment: string): string {
+  return join(PROJECT_ROOT, 'runs', experiment);
+}
+
+/** Removes the bundle files (and half-written ones) of a models folder, nothing else. */
+async function removeBundles(dir: string): Promise<void> {
+  if (!existsSync(dir)) return;
+  for (const f of await readdir(dir)) if (/\.bundle(\.tmp-\d+)?$/.test(f)) await rm(join(dir, f), { force: true });
 }
 
 /** Where a run's bundle goes, relative to the report folder: models/<label>-<id>.bundle. */

@@ -95,6 +95,8 @@ interface Group {
   deploy?: DeployFigures;
   /** Why a finished run has no bundle or no deployment figures. */
   undeployable?: string;
+  /** Bundle files of the finished runs that wrote one (measured or not). */
+  bundleFiles: string[];
 }
 
 interface DeployFigures {
@@ -289,8 +291,10 @@ function buildGroups(rows: readonly ResultRow[], warnings: string[]): Group[] {
       latencyEstimated: runs.some((r) => r.latencyEstimated),
       peakRssMb: runs.length ? Math.max(...runs.map((r) => r.row.peakRssMb)) : NaN,
       featureSeconds: NaN,
+      bundleFiles: [],
     };
     g.featureSeconds = mean(runs.map((r) => r.row.timing.featureSeconds));
+    g.bundleFiles = runs.flatMap((r) => (r.row.bundle ? [r.row.bundle.file] : []));
     const deployed = runs.map((r) => r.row).filter((r) => r.deployment && r.bundle);
     if (runs.length && deployed.length === runs.length) {
       const d = deployed.map((r) => r.deployment!);
@@ -512,10 +516,10 @@ export interface DeploymentChoice {
 
 /** The report's deployment pick, for `digitbench predict <report folder>` and apps. */
 export function deploymentChoice(rows: readonly ResultRow[], opts: Pick<ReportOptions, 'config' | 'deploy'> = {}): DeploymentChoice {
-  const deployable = buildGroups([...rows].sort((a, b) => cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id)), []).filter((g) => g.runs.length && g.deploy);
-  const { pick, contenders } = choose(deployable, deployLimits(opts));
-  const entry = (g: Group) => ({ label: g.label, file: g.deploy!.files[0]!, accuracy: g.accuracyMean });
-  return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: deployable.map(entry) };
+  const groups = buildGroups([...rows].sort((a, b) => cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id)), []).filter((g) => g.runs.length);
+  const { pick, contenders } = choose(groups.filter((g) => g.deploy), deployLimits(opts));
+  const entry = (g: Group) => ({ label: g.label, file: g.bundleFiles[0]!, accuracy: g.accuracyMean });
+  return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: groups.filter((g) => g.bundleFiles.length).map(entry) };
 }
 
 function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportFile[]): string {
