@@ -21,7 +21,7 @@
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { ParallelBruteForce, type Neighbours } from '../engine/distance.ts';
-import { allocFloat32 } from '../engine/threads.ts';
+import { isShared, SHARE_FROM_ELEMENTS } from '../engine/threads.ts';
 import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
 import { checkFinite, checkTrainingData, defineClassifier, defineModel, ownBytes, threadsParam, type Model } from './plugin.ts';
 
@@ -182,10 +182,13 @@ function asModel(params: KnnParams, m: Fitted): Model {
 
 /**
  * The training rows the model keeps: in shared memory when large or when threads are asked for, so the
- * second search thread reads them in place.
+ * second search thread reads them in place. `owned` rows (freshly parsed from saved bytes) are kept as
+ * they are when they need no sharing; others are copied, since the caller may reuse its buffers.
  */
-function trainingCopy(x: Matrix, params: KnnParams): Matrix {
-  const copy = (params.threads ?? 1) > 1 ? new Float32Array(new SharedArrayBuffer(x.data.length * 4)) : allocFloat32(x.data.length);
+function trainingRows(x: Matrix, params: KnnParams, owned: boolean): Matrix {
+  const shared = (params.threads ?? 1) > 1 || x.data.length >= SHARE_FROM_ELEMENTS;
+  if (owned && (!shared || isShared(x.data))) return x;
+  const copy = shared ? new Float32Array(new SharedArrayBuffer(x.data.length * 4)) : new Float32Array(x.data.length);
   copy.set(x.data);
   return createMatrix(x.rows, x.cols, copy);
 }
@@ -240,7 +243,7 @@ export const knn = defineClassifier<KnnParams>({
       checkTrainingData(x, y, WHO);
       if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} training rows; lower k or train on more rows.`);
       // A private copy: the model is the training set, and the caller may reuse its buffers.
-      return asModel(params, await buildModel(trainingCopy(x, params), y.slice(), params));
+      return asModel(params, await buildModel(trainingRows(x, params, false), y.slice(), params));
     },
   }),
   async load(bytes, params) {
@@ -248,6 +251,6 @@ export const knn = defineClassifier<KnnParams>({
     checkFinite(x, 'knn', 'the saved training data');
     if (params.k > x.rows) throw new Error(`knn: k = ${params.k} is more than the ${x.rows} saved training rows; lower k.`);
     // As after fit (same threads), so a loaded model searches as the fitted one did.
-    return asModel(params, await buildModel(trainingCopy(x, params), y, params));
+    return asModel(params, await buildModel(trainingRows(x, params, true), y, params));
   },
 });

@@ -113,7 +113,6 @@ interface DeployFigures {
   threads: number;
   same: number;
   total: number;
-  files: string[];
 }
 
 // ---------------------------------------------------------------- formatting
@@ -312,7 +311,6 @@ function buildGroups(rows: readonly ResultRow[], warnings: string[]): Group[] {
         threads: Math.max(...d.map((x) => x.threads)),
         same: d.reduce((a, x) => a + x.agreement.same, 0),
         total: d.reduce((a, x) => a + x.agreement.total, 0),
-        files: deployed.map((r) => r.bundle!.file),
       };
       g.latencyMs = g.deploy.p50;
       g.latencyEstimated = false;
@@ -547,7 +545,7 @@ function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportF
           const d = g.deploy!;
           return [
             `**${cell(g.label)}**`,
-            cell(d.files.map((f) => code(f)).join(', ')),
+            cell(g.bundleFiles.map((f) => code(f)).join(', ')),
             bytes(d.bundleBytes),
             num(d.coldStartMs),
             `${num(d.p50)} / ${num(d.p95)}`,
@@ -586,7 +584,7 @@ function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportF
     '',
   );
   const describe = (g: Group) =>
-    `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.deploy!.p50)} ms per image end to end (passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)}), bundle ${bytes(g.deploy!.bundleBytes)} (${code(g.deploy!.files[0]!)})`;
+    `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.deploy!.p50)} ms per image end to end (passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)}), bundle ${bytes(g.deploy!.bundleBytes)} (${code(g.bundleFiles[0]!)})`;
   const { maxLatencyMs, maxModelBytes } = limits;
   if (maxLatencyMs === undefined && maxModelBytes === undefined) {
     const fastest = [...deployable].sort((a, b) => a.deploy!.p50 - b.deploy!.p50 || b.accuracyMean - a.accuracyMean)[0]!;
