@@ -126,7 +126,7 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
   }
   const names = header.dataset.classNames;
   const nameOf = (label: number) => names[label] ?? String(label);
-  const features = (images: Matrix) => transformRows(pipeline, imagesMatrix(images, imageShape));
+  const features = (images: Matrix | ImageInput | readonly ImageInput[]) => transformRows(pipeline, imagesMatrix(images, imageShape));
   const scores = model.scores ? async (images: Matrix) => model.scores!(await features(images)) : undefined;
   return {
     header,
@@ -137,8 +137,7 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
     predictLabels: async (images) => model.predict(await features(images)),
     scores,
     async predict(input, options = {}) {
-      const x = imagesMatrix(input, imageShape);
-      const f = await transformRows(pipeline, x);
+      const f = await features(input);
       const labels = await model.predict(f);
       const s = model.scores ? await model.scores(f) : undefined;
       const top = options.top ?? 3;

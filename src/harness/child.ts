@@ -14,6 +14,7 @@ import { isPluginPath, resolvePlugin } from '../classifiers/registry.ts';
 import { writeBundle } from '../bundle/file.ts';
 import { resolve } from 'node:path';
 import { DIGITBENCH_VERSION } from './env.ts';
+import { serveOneRequest } from './serve.ts';
 import { parseParams } from '../classifiers/plugin.ts';
 import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix } from '../metrics/confusion.ts';
@@ -54,10 +55,6 @@ export type ChildMessage =
   | { type: 'progress'; phase: string; total?: number; unit?: string; info?: Record<string, string | number> }
   | { type: 'result'; result: ChildMeasurements }
   | { type: 'error'; message: string };
-
-function send(m: ChildMessage): Promise<void> {
-  return new Promise((res) => (process.send ? process.send(m, () => res()) : res()));
-}
 
 
 
@@ -172,13 +169,4 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
 }
 
 // Entry point when forked by the harness.
-if (process.send && process.env.DIGITBENCH_CHILD === '1') {
-  // If the harness dies (killed, Ctrl-C), do not live on as an orphan.
-  process.on('disconnect', () => process.exit(1));
-  process.once('message', (req: ChildRequest) => {
-    runOne(req, (m) => void send(m))
-      .then((result) => send({ type: 'result', result }))
-      .catch((e: unknown) => send({ type: 'error', message: e instanceof Error ? e.message : String(e) }))
-      .finally(() => process.exit(0));
-  });
-}
+serveOneRequest(runOne);

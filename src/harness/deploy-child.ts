@@ -20,6 +20,7 @@ import { sliceRows, takeRows } from '../engine/matrix.ts';
 import { loadedEngine } from '../engine/tf.ts';
 import { percentile } from '../metrics/intervals.ts';
 import { decodeLabels, type Deployment } from './result.ts';
+import { serveOneRequest } from './serve.ts';
 
 export interface DeployRequest {
   bundleFile: string;
@@ -100,16 +101,5 @@ export async function measureBundle(req: DeployRequest): Promise<DeploymentFigur
   }
 }
 
-function send(m: unknown): Promise<void> {
-  return new Promise((res) => (process.send ? process.send(m, () => res()) : res()));
-}
-
-if (process.send && process.env.DIGITBENCH_CHILD === '1') {
-  process.on('disconnect', () => process.exit(1));
-  process.once('message', (req: DeployRequest) => {
-    measureBundle(req)
-      .then((result) => send({ type: 'result', result }))
-      .catch((e: unknown) => send({ type: 'error', message: e instanceof Error ? e.message : String(e) }))
-      .finally(() => process.exit(0));
-  });
-}
+// Entry point when forked by the harness.
+serveOneRequest(measureBundle);

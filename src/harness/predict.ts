@@ -29,10 +29,10 @@ export interface PredictOutcome {
 /** The bundle file a `predict` argument names: the file itself, or the pick (or --model) of a report folder. */
 export async function resolveBundle(target: string, model: string | undefined): Promise<{ file: string; why?: string }> {
   if (!existsSync(target) || !statSync(target).isDirectory()) {
-    if (model) throw new Error(`--model picks a bundle inside a report folder, but ${target} is not a folder; give the report folder (e.g. reports/quick) or drop --model.`);
+    if (model) throw new Error(`--model picks a bundle inside a report folder, but ${target} is not a folder; give the report folder (e.g. runs/quick) or drop --model.`);
     return { file: target };
   }
-  if (!existsSync(join(target, 'results.jsonl'))) throw new Error(`${target} is a folder without results.jsonl; give a report folder (e.g. reports/quick) or a .bundle file.`);
+  if (!existsSync(join(target, 'results.jsonl'))) throw new Error(`${target} is a folder without results.jsonl; give a report folder (e.g. runs/quick) or a .bundle file.`);
   const { rows, config } = await reportRows(target);
   const choice = deploymentChoice(rows, { config });
   if (model) {

@@ -289,11 +289,9 @@ function buildGroups(rows: readonly ResultRow[], warnings: string[]): Group[] {
       latencyMs: mean(runs.map((r) => r.latencyMs)),
       latencyEstimated: runs.some((r) => r.latencyEstimated),
       peakRssMb: runs.length ? Math.max(...runs.map((r) => r.row.peakRssMb)) : NaN,
-      featureSeconds: NaN,
-      bundleFiles: [],
+      featureSeconds: mean(runs.map((r) => r.row.timing.featureSeconds)),
+      bundleFiles: runs.flatMap((r) => (r.row.bundle ? [r.row.bundle.file] : [])),
     };
-    g.featureSeconds = mean(runs.map((r) => r.row.timing.featureSeconds));
-    g.bundleFiles = runs.flatMap((r) => (r.row.bundle ? [r.row.bundle.file] : []));
     const deployed = runs.map((r) => r.row).filter((r) => r.deployment && r.bundle);
     if (runs.length && deployed.length === runs.length) {
       const d = deployed.map((r) => r.deployment!);
