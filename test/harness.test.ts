@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadExperiment, parseExperiment } from '../src/harness/experiment.ts';
 import { rerender } from '../src/harness/rerender.ts';
-import { readRows, type OkRow } from '../src/harness/result.ts';
+import { readRows, type OkRow } from '../src/results/row.ts';
 import { runExperiment } from '../src/harness/run.ts';
 
 const ROOT = resolve(__dirname, '..');

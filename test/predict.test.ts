@@ -12,7 +12,7 @@ import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit } from '../src/data/split.ts';
 import { takeLabels, takeRows } from '../src/engine/matrix.ts';
 import { parseExperiment } from '../src/harness/experiment.ts';
-import { decodeLabels, type OkRow } from '../src/harness/result.ts';
+import { decodeLabels, type OkRow } from '../src/results/row.ts';
 import { runExperiment } from '../src/harness/run.ts';
 import { idxFile, render } from './helpers/photos.ts';
 

@@ -2,7 +2,7 @@ import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/datasets.ts';
 import { applySplit, makeSplit } from '../src/data/split.ts';
-import { encodeLabels, labelsHash, type ResultRow } from '../src/harness/result.ts';
+import { encodeLabels, labelsHash, type ResultRow } from '../src/results/row.ts';
 import { confusionMatrix } from '../src/metrics/confusion.ts';
 import { accuracyLatencySvg, confusionSvg } from '../src/report/charts.ts';
 import { misclassifiedGrid, pickMisclassified } from '../src/report/images.ts';

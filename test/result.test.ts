@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appendRow, decodeLabels, encodeLabels, parseRows, readRows, type ResultRow } from '../src/harness/result.ts';
+import { appendRow, decodeLabels, encodeLabels, parseRows, readRows, type ResultRow } from '../src/results/row.ts';
 import { fixtureRows } from './helpers/report-rows.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'digitbench-result-'));

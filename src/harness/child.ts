@@ -20,7 +20,7 @@ import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix } from '../metrics/confusion.ts';
 import { perClass } from '../metrics/per-class.ts';
 import { percentile } from '../metrics/intervals.ts';
-import { encodeLabels, labelsHash } from './result.ts';
+import { encodeLabels, labelsHash } from '../results/row.ts';
 
 export interface ChildRequest {
   dataset: string;

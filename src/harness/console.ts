@@ -1,6 +1,6 @@
 /** Progress for people: bars with ETA on a terminal (cli-progress), plain lines elsewhere (CI, pipes). */
 import cliProgress from 'cli-progress';
-import type { ResultRow } from './result.ts';
+import type { ResultRow } from '../results/row.ts';
 import type { RunEvents } from './run.ts';
 import type { RunSpec } from './experiment.ts';
 

@@ -19,7 +19,7 @@ import { makeSplit, type SplitSpec } from '../data/split.ts';
 import { sliceRows, takeRows } from '../engine/matrix.ts';
 import { loadedEngine } from '../engine/tf.ts';
 import { percentile } from '../metrics/intervals.ts';
-import { decodeLabels, type Deployment } from './result.ts';
+import { decodeLabels, type Deployment } from '../results/row.ts';
 import { serveOneRequest } from './serve.ts';
 
 export interface DeployRequest {

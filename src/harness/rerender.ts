@@ -6,7 +6,7 @@ import { loadDataset } from '../data/datasets.ts';
 import { makeSplit, splitSpecSchema } from '../data/split.ts';
 import { writeReport } from '../report/write.ts';
 import { latestPerId, reportImages } from './run.ts';
-import { readRows, type ResultRow } from './result.ts';
+import { readRows, type ResultRow } from '../results/row.ts';
 
 /** The rows a report folder reports (its experiment's current runs) and the config saved beside them. */
 export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; config: { dataset?: string; split?: unknown; name?: string } }> {

@@ -20,7 +20,7 @@ import type { ChildMeasurements, ChildMessage, ChildRequest } from './child.ts';
 import type { DeployRequest, DeploymentFigures } from './deploy-child.ts';
 import { gitCommit, machine, packageVersions, PROJECT_ROOT } from './env.ts';
 import type { Experiment, RunSpec } from './experiment.ts';
-import { appendRow, readRows, type ResultRow } from './result.ts';
+import { appendRow, readRows, type ResultRow } from '../results/row.ts';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'child.ts');
 const DEPLOY_CHILD = join(dirname(fileURLToPath(import.meta.url)), 'deploy-child.ts');

@@ -4,7 +4,7 @@
  */
 import { canonicalJson } from '../engine/hash.ts';
 import type { Matrix } from '../engine/matrix.ts';
-import { decodeLabels, type Env, type NotOkRow, type OkRow, type ResultRow } from '../harness/result.ts';
+import { decodeLabels, type Env, type NotOkRow, type OkRow, type ResultRow } from '../results/row.ts';
 import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix, type ConfusionMatrix } from '../metrics/confusion.ts';
 import { mean, sampleSd, wilson } from '../metrics/intervals.ts';

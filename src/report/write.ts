@@ -1,7 +1,7 @@
 /** The only I/O of the report: renders rows and writes report.md plus its charts and images into a folder. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ResultRow } from '../harness/result.ts';
+import type { ResultRow } from '../results/row.ts';
 import { renderReport, type ReportOptions } from './markdown.ts';
 
 export interface WrittenReport {

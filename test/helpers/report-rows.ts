@@ -1,5 +1,5 @@
 /** A fixed, hand-made set of result rows for the report tests (no MNIST needed). */
-import { encodeLabels, labelsHash, type ResultRow } from '../../src/harness/result.ts';
+import { encodeLabels, labelsHash, type ResultRow } from '../../src/results/row.ts';
 
 export const N_TEST = 100;
 /** Test labels 0..9 repeated. */
