@@ -23,6 +23,14 @@ export const splitSpecSchema = z
 
 export type SplitSpec = z.input<typeof splitSpecSchema>;
 
+/** How candidate settings are scored without the test rows: stratified k-fold CV, or one validation part, both drawn from the training rows. */
+export const selectionSchema = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('cv'), folds: z.number().int().min(2).max(20).default(5), seed: z.number().int().default(0) }).strict(),
+  z.object({ method: z.literal('validation'), rows: z.number().int().positive(), seed: z.number().int().default(0) }).strict(),
+]);
+
+export type SelectionSpec = z.output<typeof selectionSchema>;
+
 export interface Split {
   /** Indices into dataset.train. */
   train: Int32Array;
@@ -123,4 +131,43 @@ export function applySplit(dataset: Dataset, split: Split): SplitData {
     ...(split.validation.length ? { validation: part(dataset.train, split.validation) } : {}),
     test: part(dataset.test, split.test),
   };
+}
+
+/** One fold of a selection: a split whose train and validation parts are both drawn from the outer split's training rows, and which has no test rows. */
+export type Fold = Split;
+
+/**
+ * The folds a selection scores candidates on, all inside `split.train` (the outer split's validation
+ * and test rows are never touched): stratified k-fold (each class's rows shuffled with the seed and dealt
+ * round-robin, so fold sizes differ by at most one per class), or one stratified validation part.
+ */
+export function selectionFolds(dataset: Dataset, split: Split, spec: SelectionSpec): Fold[] {
+  const k = dataset.classes.length;
+  const labels = takeLabels(dataset.train.labels, split.train);
+  const make = (valPos: number[]): Fold => {
+    const inVal = new Uint8Array(split.train.length);
+    for (const p of valPos) inVal[p] = 1;
+    const train: number[] = [];
+    const validation: number[] = [];
+    split.train.forEach((row, p) => (inVal[p] ? validation : train).push(row));
+    const t = Int32Array.from(train).sort();
+    const v = Int32Array.from(validation).sort();
+    const test = new Int32Array(0);
+    return { train: t, validation: v, test, seed: split.seed, fingerprint: sha256(dataset.contentHash, t, v, test).slice(0, 16) };
+  };
+  if (spec.method === 'validation') {
+    if (spec.rows >= split.train.length) {
+      throw new Error(`selection.rows (${spec.rows}) must be fewer than the ${split.train.length} training rows it is carved from; lower selection.rows.`);
+    }
+    const [val] = stratifiedParts(labels, k, [spec.rows], `${spec.seed}:${split.fingerprint}:selection`);
+    return [make(Array.from(val!))];
+  }
+  if (spec.folds > split.train.length) throw new Error(`selection.folds (${spec.folds}) is more than the ${split.train.length} training rows; lower selection.folds.`);
+  const folds: number[][] = Array.from({ length: spec.folds }, () => []);
+  let next = 0;
+  byClass(labels, k).forEach((group, c) => {
+    // Dealing continues across classes, so the folds' total sizes also differ by at most one.
+    for (const p of createRng(`${spec.seed}:${split.fingerprint}:cv:${c}`).shuffle(group)) folds[next++ % spec.folds]!.push(p);
+  });
+  return folds.map(make);
 }

@@ -8,13 +8,19 @@ import { createRequire } from 'node:module';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { codeHash } from '../engine/code-hash.ts';
 import { hashJson } from '../engine/hash.ts';
 import type { Matrix } from '../engine/matrix.ts';
 import type { StepSpec } from './pipeline.ts';
 import type { StateArray, StepState } from './step.ts';
 
-/** Bump when a step's output changes for the same spec. */
-export const FEATURES_VERSION = 2;
+/**
+ * The code that computes features (prepare.ts and everything it imports: every step, the split, the
+ * dataset reader, the engine), hashed: a change to any of it makes new keys, with nothing to bump by hand.
+ */
+export function featuresCodeHash(): string {
+  return codeHash([fileURLToPath(new URL('./prepare.ts', import.meta.url))], resolve(dirname(fileURLToPath(import.meta.url)), '../..'));
+}
 
 export function cacheRoot(): string {
   return process.env.DIGITBENCH_CACHE_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../data/cache');
@@ -35,7 +41,7 @@ function featureLibraries(): Record<string, string> {
 }
 
 export function featureCacheKey(input: { datasetHash: string; splitFingerprint: string; steps: StepSpec[]; seed: number; backend?: string }): string {
-  return hashJson({ v: FEATURES_VERSION, libraries: featureLibraries(), ...input }).slice(0, 24);
+  return hashJson({ code: featuresCodeHash(), libraries: featureLibraries(), ...input }).slice(0, 24);
 }
 
 type SavedValue = number | { type: 'f64' | 'f32' | 'i32'; base64: string };

@@ -33,10 +33,12 @@ export async function prepareFeatures(
   const seed = opts.seed ?? split.seed;
   const pipeline = createPipeline(specs, dataset.imageShape, seed);
   const data = applySplit(dataset, split);
+  // A selection fold has no test rows: its (empty) test part is not transformed.
+  const noTest = split.test.length === 0;
   const withParts = (parts: Record<string, Matrix>) => ({
     train: { x: parts.train!, y: data.train.y },
     ...(data.validation ? { validation: { x: parts.validation!, y: data.validation.y } } : {}),
-    test: { x: parts.test!, y: data.test.y },
+    test: { x: noTest ? { rows: 0, cols: parts.train!.cols, data: new Float32Array(0) } : parts.test!, y: data.test.y },
   });
   const useCache = (opts.cache ?? true) && pipeline.expensive;
   // PCA runs on the tensor engine, whose float32 arithmetic differs between backends.
@@ -48,7 +50,8 @@ export async function prepareFeatures(
     const hit = await readCachedFeatures(key);
     if (hit) return { ...withParts(hit.parts), image: pipeline.outputImage, labels: pipeline.labels, specs, states: hit.states, seconds: hit.seconds, cacheKey: key, fromCache: true };
   }
-  const parts: Record<string, Matrix> = { train: data.train.x, test: data.test.x };
+  const parts: Record<string, Matrix> = { train: data.train.x };
+  if (!noTest) parts.test = data.test.x;
   if (data.validation) parts.validation = data.validation.x;
   const fitted = await fitTransform(pipeline, parts as { train: Matrix }, data.train.y);
   const states = pipelineStates(pipeline);

@@ -1,14 +1,16 @@
 /**
  * One run, in its own process: load the split, read the features the parent prepared, fit,
  * predict, time single-row latency, serialize, and report measurements to the parent over IPC.
+ * Or one candidate setting's selection: fit and score it on each fold of the split's training rows
+ * (the test rows are not loaded into the features at all).
  * A crash, hang or out-of-memory here cannot take the other runs down.
  */
 import { availableParallelism } from 'node:os';
 import { loadDataset, releaseDataset } from '../data/datasets.ts';
-import { makeSplit, type SplitSpec } from '../data/split.ts';
-import { sliceRows } from '../engine/matrix.ts';
+import { makeSplit, selectionFolds, type SelectionSpec, type SplitSpec } from '../data/split.ts';
+import { sliceRows, takeRows } from '../engine/matrix.ts';
 import { loadedEngine } from '../engine/tf.ts';
-import type { StepSpec } from '../features/pipeline.ts';
+import { restorePipeline, transformRows, type StepSpec } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
 import { isPluginPath, resolvePlugin } from '../classifiers/registry.ts';
 import { writeBundle } from '../bundle/file.ts';
@@ -20,7 +22,7 @@ import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix } from '../metrics/confusion.ts';
 import { perClass } from '../metrics/per-class.ts';
 import { percentile } from '../metrics/intervals.ts';
-import { encodeLabels, labelsHash } from '../results/row.ts';
+import { encodeLabels, labelsHash, type Fold } from '../results/row.ts';
 
 export interface ChildRequest {
   dataset: string;
@@ -34,6 +36,26 @@ export interface ChildRequest {
   /** Where to write the model bundle (absolute), and what its header records about the run. */
   bundle?: { file: string; runId: string; experiment: string; classifier: string };
 }
+
+/** Score one candidate setting on every selection fold of the split's training rows. */
+export interface SelectRequest {
+  kind: 'select';
+  dataset: string;
+  split: SplitSpec;
+  selection: SelectionSpec;
+  features: StepSpec[];
+  pluginRef: string;
+  baseDir: string;
+  params: Record<string, unknown>;
+  seed: number;
+}
+
+export interface SelectMeasurements {
+  folds: Fold[];
+}
+
+/** Raw images whose transform is timed per fold, for the pipeline's per-image cost. */
+const TRANSFORM_SAMPLE = 500;
 
 export interface ChildMeasurements {
   engine: string;
@@ -73,15 +95,56 @@ async function features(req: ChildRequest) {
   }
 }
 
+const quietLog = { info: () => {}, warn: (m: string) => process.stderr.write(`${m}\n`) };
+
+function checkImageInput(plugin: { name: string; input: string }, f: { image: unknown; labels: string[] }): void {
+  if (plugin.input === 'image' && !f.image) {
+    throw new Error(`Classifier "${plugin.name}" takes images, but its features end as plain vectors (${f.labels.join(', ')}); give it image steps only.`);
+  }
+}
+
+export async function runSelect(req: SelectRequest, progress: (m: ChildMessage) => void): Promise<SelectMeasurements> {
+  const plugin = await resolvePlugin(req.pluginRef, req.baseDir);
+  const params = parseParams(plugin, req.params);
+  const dataset = await loadDataset(req.dataset);
+  const split = makeSplit(dataset, req.split);
+  const folds = selectionFolds(dataset, split, req.selection);
+  progress({ type: 'progress', phase: 'fit', total: folds.length, unit: 'folds' });
+  const out: Fold[] = [];
+  for (const fold of folds) {
+    const f = await prepareFeatures(dataset, fold, req.features, { seed: split.seed });
+    checkImageInput(plugin, f);
+    const raw = takeRows(dataset.train.images, fold.validation.subarray(0, TRANSFORM_SAMPLE));
+    const pipeline = restorePipeline(f.specs, dataset.imageShape, f.states);
+    let t = performance.now();
+    await transformRows(pipeline, raw);
+    const transformMsPerImage = (performance.now() - t) / raw.rows;
+    const estimator = plugin.create(params, { seed: req.seed, log: quietLog, imageShape: f.image });
+    t = performance.now();
+    // No validation rows for early stopping here: the fold's held-out rows are what the candidate is scored on.
+    const model = await estimator.fit(f.train.x, f.train.y, {});
+    const fitSeconds = (performance.now() - t) / 1000;
+    try {
+      const val = f.validation!;
+      t = performance.now();
+      const pred = await model.predict(val.x);
+      const predictSeconds = (performance.now() - t) / 1000;
+      out.push({ train: f.train.y.length, validation: val.y.length, accuracy: correctCount(val.y, pred) / pred.length, fitSeconds, predictSeconds, featureSeconds: f.seconds, transformMsPerImage });
+    } finally {
+      model.dispose();
+    }
+    progress({ type: 'progress', phase: 'tick', info: { fold: out.length, accuracy: out[out.length - 1]!.accuracy.toFixed(4) } });
+  }
+  return { folds: out };
+}
+
 export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => void): Promise<ChildMeasurements> {
   const plugin = await resolvePlugin(req.pluginRef, req.baseDir);
   const params = parseParams(plugin, req.params);
   progress({ type: 'progress', phase: 'features' });
   const f = await features(req);
-  if (plugin.input === 'image' && !f.image) {
-    throw new Error(`Classifier "${plugin.name}" takes images, but its features end as plain vectors (${f.labels.join(', ')}); give it image steps only.`);
-  }
-  const estimator = plugin.create(params, { seed: req.seed, log: { info: () => {}, warn: (m) => process.stderr.write(`${m}\n`) }, imageShape: f.image });
+  checkImageInput(plugin, f);
+  const estimator = plugin.create(params, { seed: req.seed, log: quietLog, imageShape: f.image });
   progress({ type: 'progress', phase: 'fit' });
   let t = performance.now();
   const model = await estimator.fit(f.train.x, f.train.y, {
@@ -169,4 +232,4 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
 }
 
 // Entry point when forked by the harness.
-serveOneRequest(runOne);
+serveOneRequest<ChildRequest | SelectRequest, ChildMeasurements | SelectMeasurements>((req, progress) => ('kind' in req && req.kind === 'select' ? runSelect(req, progress) : runOne(req as ChildRequest, progress)));

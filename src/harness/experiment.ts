@@ -1,12 +1,16 @@
 /**
  * Experiment files (experiments/*.json): validated with zod; every error names the file, the path
- * inside it and what is allowed. Expands into runs: classifier × parameter grid × repetition.
+ * inside it and what is allowed. Expands into test runs: classifier × training size × repetition. A
+ * classifier with several candidate settings (grid points × feature sets) gets one test run per
+ * repetition whose setting is chosen first by cross-validation or on a validation part carved from
+ * its training rows (never on the test rows), then refitted on all of them and tested once.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { z } from 'zod';
-import { splitSpecSchema } from '../data/split.ts';
+import { selectionSchema, splitSpecSchema, type SelectionSpec, type SplitSpec } from '../data/split.ts';
 import { parsePipeline, type StepSpec } from '../features/pipeline.ts';
+export type { SelectionSpec };
 import { parseParams, type ClassifierPlugin } from '../classifiers/plugin.ts';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { PROJECT_ROOT } from './env.ts';
@@ -22,6 +26,8 @@ const classifierEntrySchema = z
     grid: z.record(z.string(), z.array(z.unknown()).min(1)).optional(),
     /** Overrides the shared pipeline for this classifier. */
     features: z.array(z.unknown()).optional(),
+    /** Names from the experiment's featureSets to try (default: all of them, for classifiers that take vectors). */
+    featureSets: z.array(z.string().min(1)).min(1).optional(),
     timeoutSeconds: z.number().positive().optional(),
     memoryLimitMb: z.number().int().positive().optional(),
   })
@@ -36,11 +42,31 @@ export const experimentSchema = z
     split: splitSpecSchema.default({ validation: 0, seed: 0 }),
     /** The shared pipeline for classifiers that take feature vectors. */
     features: z.array(z.unknown()).default([{ step: 'scale' }]),
+    /**
+     * Named pipelines, e.g. {"raw": [...], "pca50": [...]}: each classifier that takes vectors runs on
+     * each, and the one it is tested with is chosen by validation like a grid point. Replaces `features`.
+     */
+    featureSets: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'name feature sets with letters, digits, -, _ and .'), z.array(z.unknown())).optional(),
+    /** How a classifier's candidate settings (grid points, feature sets) are chosen: never on the test rows. */
+    selection: selectionSchema.default({ method: 'cv', folds: 5, seed: 0 }),
     /** The pipeline for classifiers that take images (must keep rows as images). */
     imageFeatures: z.array(z.unknown()).default([{ step: 'scale' }]),
     classifiers: z.array(classifierEntrySchema).min(1),
     /** Runs per classifier setting, with seeds seed, seed+1, … */
     repetitions: z.number().int().positive().default(1),
+    /**
+     * What a repetition varies: "seed" = the classifier's seed only (one split); "split" = the split too
+     * (repetition r re-draws the stratified train/validation/test subsets with split seed split.seed + r).
+     */
+    resample: z.enum(['seed', 'split']).default('seed'),
+    /** Training sizes for a learning curve: each classifier runs at each size (nested stratified subsets, one test part). */
+    learningCurve: z
+      .object({ sizes: z.array(z.number().int().positive()).min(2) })
+      .strict()
+      .refine((c) => c.sizes.every((n, i) => i === 0 || n > c.sizes[i - 1]!), 'list the sizes in increasing order, without repeats')
+      .optional(),
+    /** Write and measure a model bundle per test run (off for learning curves, where only accuracy and cost matter). */
+    bundles: z.boolean().default(true),
     seed: z.number().int().default(1),
     timeoutSeconds: z.number().positive().default(1800),
     memoryLimitMb: z.number().int().positive().default(6144),
@@ -66,14 +92,27 @@ export const experimentSchema = z
 
 export type ExperimentConfig = z.output<typeof experimentSchema>;
 
+/** One setting a classifier can be tested with: a grid point on a feature set. */
+export interface Candidate {
+  /** The feature set's name, when the experiment names feature sets. */
+  featureSet?: string;
+  features: StepSpec[];
+  params: Record<string, unknown>;
+}
+
 export interface RunSpec {
   /** Index in the expanded run list. */
   index: number;
   label: string;
   pluginRef: string;
   plugin: ClassifierPlugin;
+  /** The settings to choose among (one: nothing to choose). `params`/`features` hold the chosen one once chosen. */
+  candidates: Candidate[];
   params: Record<string, unknown>;
   features: StepSpec[];
+  featureSet?: string;
+  /** This run's split (repetitions with resample "split" and learning-curve sizes each have their own). */
+  split: SplitSpec;
   seed: number;
   repetition: number;
   timeoutSeconds: number;
@@ -136,9 +175,20 @@ export async function parseExperiment(raw: unknown, file: string): Promise<Exper
       throw new Error(`${file}: ${(e as Error).message}`);
     }
   };
+  const named = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  if (config.featureSets && 'features' in named) throw new Error(`${file}: give either features or featureSets, not both (featureSets replaces the shared pipeline).`);
   const shared = parseSteps(config.features, 'features');
   const image = parseSteps(config.imageFeatures, 'imageFeatures');
-  const runs: RunSpec[] = [];
+  const sets = Object.entries(config.featureSets ?? {}).map(([name, steps]) => ({ name, features: parseSteps(steps, `featureSets.${name}`) }));
+  if (config.featureSets && !sets.length) throw new Error(`${file}: featureSets: name at least one pipeline, e.g. {"pca50": [{"step": "scale"}, {"step": "pca", "components": 50}]}.`);
+  if (config.resample === 'split' && config.repetitions < 2) throw new Error(`${file}: resample: "split" re-draws the split per repetition; set repetitions to 2 or more.`);
+  const sizes = config.learningCurve?.sizes ?? [undefined];
+  const splitFor = (size: number | undefined, rep: number): SplitSpec => ({
+    ...config.split,
+    ...(size !== undefined ? { train: size } : {}),
+    ...(config.resample === 'split' ? { seed: (config.split.seed ?? 0) + rep } : {}),
+  });
+  const entries: { entry: (typeof config.classifiers)[number]; plugin: ClassifierPlugin; candidates: Candidate[] }[] = [];
   for (const [i, entry] of config.classifiers.entries()) {
     let plugin: ClassifierPlugin;
     try {
@@ -146,22 +196,48 @@ export async function parseExperiment(raw: unknown, file: string): Promise<Exper
     } catch (e) {
       throw new Error(`${file}: classifiers[${i}].plugin: ${(e as Error).message}`);
     }
-    const features = entry.features ? parseSteps(entry.features, `classifiers[${i}].features`) : plugin.input === 'image' ? image : shared;
-    for (const combo of gridCombinations(entry.grid)) {
-      let params: Record<string, unknown>;
-      try {
-        params = parseParams(plugin, { ...entry.params, ...combo }) as Record<string, unknown>;
-      } catch (e) {
-        throw new Error(`${file}: classifiers[${i}]: ${(e as Error).message}`);
+    let pipelines: { name?: string; features: StepSpec[] }[];
+    if (entry.features) {
+      if (entry.featureSets) throw new Error(`${file}: classifiers[${i}]: give either features or featureSets, not both.`);
+      pipelines = [{ features: parseSteps(entry.features, `classifiers[${i}].features`) }];
+    } else if (entry.featureSets) {
+      if (!config.featureSets) throw new Error(`${file}: classifiers[${i}].featureSets names feature sets, but the experiment has no featureSets; add them at the top level.`);
+      pipelines = entry.featureSets.map((name, j) => {
+        const set = sets.find((s) => s.name === name);
+        if (!set) throw new Error(`${file}: classifiers[${i}].featureSets[${j}]: no feature set "${name}"; use one of ${sets.map((s) => s.name).join(', ')}.`);
+        return set;
+      });
+    } else if (plugin.input === 'image') pipelines = [{ features: image }];
+    else pipelines = sets.length ? sets : [{ features: shared }];
+    const candidates: Candidate[] = [];
+    for (const pipeline of pipelines) {
+      for (const combo of gridCombinations(entry.grid)) {
+        let params: Record<string, unknown>;
+        try {
+          params = parseParams(plugin, { ...entry.params, ...combo }) as Record<string, unknown>;
+        } catch (e) {
+          throw new Error(`${file}: classifiers[${i}]: ${(e as Error).message}`);
+        }
+        candidates.push({ ...(pipeline.name !== undefined ? { featureSet: pipeline.name } : {}), features: pipeline.features, params });
       }
+    }
+    entries.push({ entry, plugin, candidates });
+  }
+  const runs: RunSpec[] = [];
+  for (const size of sizes) {
+    for (const { entry, plugin, candidates } of entries) {
       for (let rep = 0; rep < config.repetitions; rep++) {
+        const first = candidates[0]!;
         runs.push({
           index: runs.length,
           label: entry.label ?? plugin.name,
           pluginRef: entry.plugin,
           plugin,
-          params,
-          features,
+          candidates,
+          params: first.params,
+          features: first.features,
+          ...(candidates.length === 1 && first.featureSet !== undefined ? { featureSet: first.featureSet } : {}),
+          split: splitFor(size, rep),
           seed: config.seed + rep,
           repetition: rep,
           timeoutSeconds: entry.timeoutSeconds ?? config.timeoutSeconds,

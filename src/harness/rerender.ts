@@ -3,10 +3,10 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadDataset } from '../data/datasets.ts';
-import { makeSplit, splitSpecSchema } from '../data/split.ts';
+import { makeSplit } from '../data/split.ts';
 import { writeReport } from '../report/write.ts';
 import { latestPerId, reportImages } from './run.ts';
-import { readRows, type ResultRow } from '../results/row.ts';
+import { readRows, readSelectionRows, type ResultRow } from '../results/row.ts';
 
 /** The rows a report folder reports (its experiment's current runs) and the config saved beside them. */
 export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; config: { dataset?: string; split?: unknown; name?: string } }> {
@@ -28,11 +28,14 @@ export async function rerender(dir: string): Promise<{ report: string; rows: num
   let images = {};
   try {
     const dataset = await loadDataset(config.dataset ?? rows[0]?.dataset ?? 'mnist');
-    const split = makeSplit(dataset, splitSpecSchema.parse(config.split ?? {}));
-    images = reportImages(dataset, split);
+    // Each row's split, rebuilt from its sizes and seed (repetitions and learning-curve sizes each have their own).
+    const specs = new Map(rows.map((r) => [r.split.fingerprint, { train: r.split.train, validation: r.split.validation, test: r.split.test, seed: r.split.seed }]));
+    images = reportImages(dataset, [...specs.values()].map((spec) => makeSplit(dataset, spec)));
   } catch {
     // Without the dataset the report is still complete, only without the grids of misclassified digits.
   }
-  const written = await writeReport(dir, rows, { config, title: rows[0]?.experiment ?? config.name, ...images });
+  const runIds = new Set(rows.map((r) => r.id));
+  const selection = latestPerId(await readSelectionRows(join(dir, 'selection.jsonl'))).filter((r) => runIds.has(r.runId));
+  const written = await writeReport(dir, rows, { config, title: rows[0]?.experiment ?? config.name, ...images, selection } as Parameters<typeof writeReport>[2]);
   return { report: written.report, rows: rows.length };
 }

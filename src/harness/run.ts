@@ -10,17 +10,18 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadDataset, type Dataset } from '../data/datasets.ts';
-import { makeSplit, type Split } from '../data/split.ts';
-import { hashJson } from '../engine/hash.ts';
+import { makeSplit, type Split, type SplitSpec } from '../data/split.ts';
+import { canonicalJson, hashJson } from '../engine/hash.ts';
 import { takeRows } from '../engine/matrix.ts';
 import { createPipeline } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
 import { writeReport } from '../report/write.ts';
-import type { ChildMeasurements, ChildMessage, ChildRequest } from './child.ts';
+import type { ChildMeasurements, ChildMessage, ChildRequest, SelectMeasurements, SelectRequest } from './child.ts';
 import type { DeployRequest, DeploymentFigures } from './deploy-child.ts';
 import { gitCommit, machine, packageVersions, PROJECT_ROOT } from './env.ts';
-import type { Experiment, RunSpec } from './experiment.ts';
-import { appendRow, readRows, type ResultRow } from '../results/row.ts';
+import type { Candidate, Experiment, RunSpec } from './experiment.ts';
+import { runCodeHash } from './provenance.ts';
+import { appendRow, appendSelectionRow, readRows, readSelectionRows, type ResultRow, type SelectionRow } from '../results/row.ts';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'child.ts');
 const DEPLOY_CHILD = join(dirname(fileURLToPath(import.meta.url)), 'deploy-child.ts');
@@ -150,6 +151,7 @@ export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Pro
 async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>): Promise<RunSummary> {
   const outDir = opts.outDir ?? defaultOutDir(exp.name);
   const resultsFile = join(outDir, 'results.jsonl');
+  const selectionFile = join(outDir, 'selection.jsonl');
   const resumeFile = join(outDir, RESUME_FILE);
   // Resume only an experiment left unfinished here (the marker is never committed): a finished one,
   // or the report shipped in a fresh clone, is measured again on this machine.
@@ -157,6 +159,7 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
   if (!resume && existsSync(resultsFile)) {
     const backup = join(outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl.bak`);
     await rename(resultsFile, backup);
+    if (existsSync(selectionFile)) await rename(selectionFile, backup.replace('results.', 'selection.'));
     ev.note?.(
       `${opts.fresh ? '--fresh' : `nothing unfinished to resume in ${outDir}`}: every run is measured again; the previous results were moved to ${backup} and their bundles are replaced`,
     );
@@ -169,22 +172,43 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
   await writeFile(join(outDir, 'experiment.json'), `${JSON.stringify(exp.raw, null, 2)}\n`);
   const cfg = exp.config;
   const dataset = await loadDataset(cfg.dataset);
-  const split = makeSplit(dataset, cfg.split);
+  const splits = new Map<string, Split>();
+  const splitOf = (spec: SplitSpec): Split => {
+    const key = canonicalJson(spec);
+    let sp = splits.get(key);
+    if (!sp) splits.set(key, (sp = makeSplit(dataset, spec)));
+    return sp;
+  };
+  for (const run of exp.runs) splitOf(run.split);
+  if (cfg.resample === 'split' && new Set(exp.runs.map((r) => splitOf(r.split).fingerprint)).size < 2) {
+    throw new Error(
+      `${exp.file}: resample "split" re-draws the split per repetition, but this split takes the whole official sets, so every draw is the same; give split.train (and split.test) below the dataset's sizes.`,
+    );
+  }
   const versions = packageVersions();
   const env = { ...machine(), packages: versions, gitCommit: gitCommit() };
   const baseDir = dirname(exp.file);
+  const codes = new Map<string, string>();
+  const codeOf = (run: RunSpec) => {
+    let c = codes.get(run.pluginRef);
+    if (!c) codes.set(run.pluginRef, (c = runCodeHash(run.pluginRef, baseDir)));
+    return c;
+  };
+  const choosing = (run: RunSpec) => run.candidates.length > 1;
 
   const ids = exp.runs.map((run) =>
     hashJson({
       dataset: dataset.contentHash,
-      split: split.fingerprint,
-      features: run.features,
+      split: splitOf(run.split).fingerprint,
+      candidates: run.candidates,
+      ...(choosing(run) ? { selection: cfg.selection } : {}),
       plugin: run.plugin.name,
       label: run.label,
       library: run.plugin.library,
-      params: run.params,
       seed: run.seed,
+      bundles: cfg.bundles,
       versions,
+      code: codeOf(run),
     }).slice(0, 16),
   );
   const existing = resume && existsSync(resultsFile) ? await readRows(resultsFile) : [];
@@ -193,59 +217,121 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
   const finished = new Set(existing.filter((r) => done(r) && r.experiment === exp.name).map((r) => r.id));
   const todo = exp.runs.filter((_, i) => !finished.has(ids[i]!));
   for (const run of exp.runs) if (finished.has(ids[run.index]!)) ev.skip?.(run);
+  // Selection rows of the current runs, kept across a resume (a finished candidate is not scored again).
+  const selectionIds = (run: RunSpec) => run.candidates.map((c, i) => hashJson({ run: ids[run.index]!, candidate: i, c }).slice(0, 16));
+  const wantedSelection = new Set(exp.runs.filter(choosing).flatMap(selectionIds));
+  const selectionRows = resume ? (await readSelectionRows(selectionFile)).filter((r) => wantedSelection.has(r.id)) : [];
 
-  // Fit each distinct expensive pipeline once, here, so every run reads the same cached features.
-  // A pipeline that fails becomes a failed row for each run that needs it; the others go on.
-  const labels = new Map<string, string[]>();
-  const featureErrors = new Map<string, string>();
-  for (const run of exp.runs) {
-    const key = hashJson(run.features);
-    if (labels.has(key)) continue;
+  // Each distinct expensive pipeline is fitted once per split, here, so every run on it reads the same
+  // cached features. A pipeline that fails becomes a failed row for each run that needs it; the others go on.
+  const featureErrors = new Map<string, string | undefined>();
+  const prepare = async (run: RunSpec): Promise<string | undefined> => {
+    const sp = splitOf(run.split);
+    const key = hashJson({ split: sp.fingerprint, features: run.features });
+    if (featureErrors.has(key)) return featureErrors.get(key);
     const pipeline = createPipeline(run.features, dataset.imageShape);
-    labels.set(key, pipeline.labels);
-    if (!pipeline.expensive || !todo.some((r) => hashJson(r.features) === key)) continue;
-    ev.note?.(`fitting features ${pipeline.labels.join(' → ')} …`);
-    try {
-      await prepareFeatures(dataset, split, run.features, { seed: split.seed });
-    } catch (e) {
-      featureErrors.set(key, `feature pipeline failed: ${oneLine((e as Error).message)}`);
+    let error: string | undefined;
+    if (pipeline.expensive) {
+      ev.note?.(`fitting features ${pipeline.labels.join(' → ')} on ${sp.train.length} training rows …`);
+      try {
+        await prepareFeatures(dataset, sp, run.features, { seed: sp.seed });
+      } catch (e) {
+        error = `feature pipeline failed: ${oneLine((e as Error).message)}`;
+      }
     }
-  }
+    featureErrors.set(key, error);
+    return error;
+  };
 
   const currentIds = new Set(ids);
   // Which rows of results.jsonl belong to the experiment as it is now, for `digitbench report`.
   await writeFile(join(outDir, 'runs.json'), `${JSON.stringify(ids)}\n`);
-  const images = reportImages(dataset, split);
+  const images = reportImages(dataset, [...splits.values()]);
   // Only this experiment's current runs: rows of runs since removed or changed are kept in the file but not reported.
   const current = (rows: ResultRow[]) => latestPerId(rows).filter((r) => currentIds.has(r.id));
-  const render = async (rows: ResultRow[]) => writeReport(outDir, current(rows), { config: exp.raw, title: exp.name, ...images });
+  const render = async (rows: ResultRow[]) =>
+    writeReport(outDir, current(rows), { config: exp.raw, title: exp.name, ...images, selection: latestPerId(selectionRows) } as Parameters<typeof writeReport>[2]);
 
   let failed = 0;
   for (const [pos, run] of todo.entries()) {
     ev.start?.(run, pos, todo.length);
     const startedAt = new Date().toISOString();
+    const id = ids[run.index]!;
+    const sp = splitOf(run.split);
+    const splitInfo = { train: sp.train.length, validation: sp.validation.length, test: sp.test.length, seed: sp.seed, fingerprint: sp.fingerprint };
+    // Choose among the candidates on folds of the training rows; the test rows are read once, by the chosen one.
+    let chosen: { candidate: Candidate; accuracy: number; folds: number } | undefined;
+    let selectionError: string | undefined;
+    if (choosing(run)) {
+      const sids = selectionIds(run);
+      const scored: SelectionRow[] = [];
+      for (const [ci, candidate] of run.candidates.entries()) {
+        const have = latestPerId(selectionRows).find((r) => r.id === sids[ci] && r.status === 'ok');
+        if (have) {
+          scored.push(have);
+          continue;
+        }
+        ev.progress?.(run, { type: 'progress', phase: `select ${ci + 1}/${run.candidates.length}` });
+        const selStart = new Date().toISOString();
+        const o = await runIsolated<SelectRequest, SelectMeasurements>(
+          { kind: 'select', dataset: cfg.dataset, split: run.split, selection: cfg.selection, features: candidate.features, pluginRef: run.pluginRef, baseDir, params: candidate.params, seed: run.seed },
+          run,
+          (m) => ev.progress?.(run, { ...m, phase: `select ${ci + 1}/${run.candidates.length}${m.phase === 'tick' ? '' : ` ${m.phase}`}` }),
+        );
+        const row: SelectionRow = {
+          id: sids[ci]!,
+          runId: id,
+          experiment: exp.name,
+          classifier: run.label,
+          repetition: run.repetition,
+          seed: run.seed,
+          split: splitInfo,
+          method: cfg.selection.method,
+          ...(candidate.featureSet !== undefined ? { featureSet: candidate.featureSet } : {}),
+          features: createPipeline(candidate.features, dataset.imageShape).labels,
+          params: candidate.params,
+          candidate: ci,
+          startedAt: selStart,
+          code: codeOf(run),
+          ...(o.status === 'ok' ? { status: 'ok' as const, folds: o.result.folds } : { status: o.status, reason: o.reason }),
+        };
+        await appendSelectionRow(selectionFile, row);
+        selectionRows.push(row);
+        scored.push(row);
+      }
+      const ok = scored.filter((r) => r.status === 'ok' && r.folds?.length);
+      const meanOf = (r: SelectionRow, f: (x: NonNullable<SelectionRow['folds']>[number]) => number) => r.folds!.reduce((a, x) => a + f(x), 0) / r.folds!.length;
+      // Highest mean validation accuracy; ties: the faster fit, then the earlier candidate in the file.
+      const best = [...ok].sort((a, b) => meanOf(b, (x) => x.accuracy) - meanOf(a, (x) => x.accuracy) || meanOf(a, (x) => x.fitSeconds) - meanOf(b, (x) => x.fitSeconds) || a.candidate - b.candidate)[0];
+      if (best) chosen = { candidate: run.candidates[best.candidate]!, accuracy: meanOf(best, (x) => x.accuracy), folds: best.folds!.length };
+      else selectionError = `every candidate setting failed in selection (first: ${scored.find((r) => r.reason)?.reason ?? 'no folds'})`;
+    }
+    const setting: Candidate = chosen?.candidate ?? run.candidates[0]!;
+    const tested: RunSpec = { ...run, params: setting.params, features: setting.features, ...(setting.featureSet !== undefined ? { featureSet: setting.featureSet } : {}) };
+    const featureError = selectionError ? undefined : await prepare(tested);
     const req: ChildRequest = {
       dataset: cfg.dataset,
-      split: cfg.split,
-      features: run.features,
+      split: run.split,
+      features: tested.features,
       pluginRef: run.pluginRef,
       baseDir,
-      params: run.params,
+      params: tested.params,
       seed: run.seed,
       latencySamples: cfg.latencySamples,
-      bundle: { file: join(outDir, bundleName(run.label, ids[run.index]!)), runId: ids[run.index]!, experiment: exp.name, classifier: run.label },
+      ...(cfg.bundles ? { bundle: { file: join(outDir, bundleName(run.label, id)), runId: id, experiment: exp.name, classifier: run.label } } : {}),
     };
-    const featureError = featureErrors.get(hashJson(run.features));
-    const outcome: Outcome = featureError
-      ? { status: 'failed', reason: featureError, elapsedSeconds: 0 }
-      : await runIsolated(req, run, (m) => ev.progress?.(run, m));
+    const outcome: Outcome = selectionError
+      ? { status: 'failed', reason: selectionError, elapsedSeconds: 0 }
+      : featureError
+        ? { status: 'failed', reason: featureError, elapsedSeconds: 0 }
+        : await runIsolated(req, run, (m) => ev.progress?.(run, m));
     // The deployment figures, measured on the bundle in a fresh process.
     let deployment: DeploymentFigures | undefined;
     let deploymentError: string | undefined;
     if (outcome.status === 'ok' && outcome.result.bundle) {
       ev.progress?.(run, { type: 'progress', phase: 'deploy' });
       const d = await runIsolated<DeployRequest, DeploymentFigures>(
-        { bundleFile: outcome.result.bundle.file, dataset: cfg.dataset, split: cfg.split, predictions: outcome.result.predictions, passes: cfg.deploy.passes, calls: cfg.deploy.calls, batch: cfg.deploy.batch },
+        { bundleFile: outcome.result.bundle.file, dataset: cfg.dataset, split: run.split, predictions: outcome.result.predictions, passes: cfg.deploy.passes, calls: cfg.deploy.calls, batch: cfg.deploy.batch },
         run,
         () => {},
         DEPLOY_CHILD,
@@ -254,14 +340,17 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
       else deploymentError = `measuring the bundle failed: ${d.reason}`;
     }
     const base = {
-      id: ids[run.index]!,
+      id,
       experiment: exp.name,
       dataset: cfg.dataset,
-      split: { train: split.train.length, validation: split.validation.length, test: split.test.length, seed: split.seed, fingerprint: split.fingerprint },
-      features: labels.get(hashJson(run.features))!,
+      split: splitInfo,
+      features: createPipeline(tested.features, dataset.imageShape).labels,
+      ...(tested.featureSet !== undefined ? { featureSet: tested.featureSet } : {}),
+      ...(chosen ? { selection: { method: cfg.selection.method, folds: chosen.folds, candidates: run.candidates.length, validationAccuracy: chosen.accuracy } } : {}),
+      code: codeOf(run),
       classifier: run.label,
       library: run.plugin.library,
-      params: run.params,
+      params: tested.params,
       seed: run.seed,
       repetition: run.repetition,
       startedAt,
@@ -279,7 +368,7 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
         peakRssMb: r.peakRssMb,
         ...(r.modelBytes !== undefined ? { modelBytes: r.modelBytes } : {}),
         ...(r.bundle ? { bundle: { file: relative(outDir, r.bundle.file).split(sep).join('/'), bytes: r.bundle.bytes } } : {}),
-        ...(r.noBundle ? { noBundle: r.noBundle } : {}),
+        ...(r.noBundle ? { noBundle: r.noBundle } : !cfg.bundles ? { noBundle: 'bundles are off in this experiment ("bundles": false)' } : {}),
         ...(deployment ? { deployment } : {}),
         ...(deploymentError ? { deploymentError } : {}),
         predictions: r.predictions,
@@ -329,18 +418,18 @@ export function bundleName(label: string, id: string): string {
   return join('models', `${slug}-${id.slice(0, 8)}.bundle`);
 }
 
-/** What the report needs to draw misclassified digits: the split's raw test images, keyed by its fingerprint. */
-export function reportImages(dataset: Dataset, split: Split) {
+/** What the report needs to draw misclassified digits: each split's raw test images, keyed by its fingerprint. */
+export function reportImages(dataset: Dataset, splits: readonly Split[]) {
   return {
-    testImages: { [split.fingerprint]: takeRows(dataset.test.images, split.test) },
+    testImages: Object.fromEntries(splits.map((sp) => [sp.fingerprint, takeRows(dataset.test.images, sp.test)])),
     imageShape: dataset.imageShape,
     classNames: dataset.classes,
   };
 }
 
 /** The newest row of each run id (a re-run after a failure replaces the failure). */
-export function latestPerId(rows: readonly ResultRow[]): ResultRow[] {
-  const byId = new Map<string, ResultRow>();
+export function latestPerId<T extends { id: string }>(rows: readonly T[]): T[] {
+  const byId = new Map<string, T>();
   for (const r of rows) byId.set(r.id, r);
   return [...byId.values()];
 }

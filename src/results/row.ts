@@ -95,6 +95,21 @@ const baseShape = {
   split: splitInfoSchema,
   /** Feature step descriptions in order, e.g. ["scale", "pca(50)"]; [] for raw pixels. */
   features: z.array(z.string()),
+  /** The experiment's name for the pipeline (its featureSets key), when it names them. */
+  featureSet: z.string().min(1).optional(),
+  /** How the setting was chosen, when the classifier had several (grid points, feature sets). */
+  selection: z
+    .object({
+      method: z.enum(['cv', 'validation']),
+      folds: z.number().int().positive(),
+      candidates: z.number().int().positive(),
+      /** Mean validation accuracy of the chosen setting. */
+      validationAccuracy: z.number().min(0).max(1),
+    })
+    .strict()
+    .optional(),
+  /** Hash of the project code the run executed (src/harness/provenance.ts); part of the id. */
+  code: z.string().min(1).optional(),
   /** Plugin name, e.g. "knn". */
   classifier: z.string().min(1),
   /** e.g. "ml-knn 3.0.0 (patched)". */
@@ -149,6 +164,71 @@ export const notOkRowSchema = z
 
 export const resultRowSchema = z.discriminatedUnion('status', [okRowSchema, notOkRowSchema]);
 
+/** One fold's figures for one candidate setting. */
+export const foldSchema = z
+  .object({
+    train: count,
+    validation: count,
+    accuracy: z.number().min(0).max(1),
+    fitSeconds: seconds,
+    predictSeconds: seconds,
+    /** Fitting and applying the pipeline on the fold (or when it was computed, if read from the cache). */
+    featureSeconds: seconds,
+    /** Applying the fitted pipeline to raw images, ms per image (one batch). */
+    transformMsPerImage: seconds,
+  })
+  .strict();
+
+/**
+ * One candidate setting scored for selection: one line of selection.jsonl. Scored on folds of the
+ * test run's training rows only; `runId` is the test run the selection serves.
+ */
+export const selectionRowSchema = z
+  .object({
+    id: z.string().min(1),
+    runId: z.string().min(1),
+    experiment: z.string().min(1),
+    classifier: z.string().min(1),
+    repetition: count,
+    seed: z.number().int(),
+    /** The outer split whose training rows the folds divide. */
+    split: splitInfoSchema,
+    method: z.enum(['cv', 'validation']),
+    featureSet: z.string().min(1).optional(),
+    features: z.array(z.string()),
+    params: z.record(z.string(), z.unknown()),
+    /** Position among the classifier's candidates (the order of the experiment file). */
+    candidate: count,
+    status: z.enum(['ok', 'failed', 'timeout']),
+    folds: z.array(foldSchema).optional(),
+    reason: oneLine.optional(),
+    startedAt: z.iso.datetime({ offset: true }),
+    code: z.string().min(1),
+  })
+  .strict();
+
+export type Fold = z.infer<typeof foldSchema>;
+export type SelectionRow = z.infer<typeof selectionRowSchema>;
+
+/** Reads selection.jsonl (none yet: no rows). */
+export async function readSelectionRows(file: string): Promise<SelectionRow[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return parseLines(text, file, selectionRowSchema, 'selection row');
+}
+
+export async function appendSelectionRow(file: string, row: SelectionRow): Promise<void> {
+  const r = selectionRowSchema.safeParse(row);
+  if (!r.success) throw new Error(`Selection row for "${row.classifier}" is invalid (${describeIssue(r.error)}); it was not written to ${file}.`);
+  await mkdir(dirname(file), { recursive: true });
+  await appendFile(file, JSON.stringify(r.data) + '\n', 'utf8');
+}
+
 export type SplitInfo = z.infer<typeof splitInfoSchema>;
 export type Env = z.infer<typeof envSchema>;
 export type Deployment = z.infer<typeof deploymentSchema>;
@@ -200,7 +280,11 @@ function describeIssue(error: z.ZodError): string {
 
 /** Parses the text of a results.jsonl file; `file` only names it in errors. Blank lines are skipped. */
 export function parseRows(text: string, file: string): ResultRow[] {
-  const rows: ResultRow[] = [];
+  return parseLines(text, file, resultRowSchema, 'result row');
+}
+
+function parseLines<S extends z.ZodType>(text: string, file: string, schema: S, what: string): z.output<S>[] {
+  const rows: z.output<S>[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
@@ -211,9 +295,9 @@ export function parseRows(text: string, file: string): ResultRow[] {
     } catch (e) {
       throw new Error(`${file} line ${i + 1} is not valid JSON (${(e as Error).message}); fix or delete that line.`);
     }
-    const r = resultRowSchema.safeParse(json);
+    const r = schema.safeParse(json);
     if (!r.success) {
-      throw new Error(`${file} line ${i + 1} is not a valid result row (${describeIssue(r.error)}); fix or delete that line.`);
+      throw new Error(`${file} line ${i + 1} is not a valid ${what} (${describeIssue(r.error)}); fix or delete that line.`);
     }
     rows.push(r.data);
   }

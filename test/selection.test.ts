@@ -1,0 +1,96 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadDataset } from '../src/data/datasets.ts';
+import { makeSplit, selectionFolds } from '../src/data/split.ts';
+import { takeRows } from '../src/engine/matrix.ts';
+import { loadExperiment } from '../src/harness/experiment.ts';
+import { runExperiment } from '../src/harness/run.ts';
+import { readRows, readSelectionRows, type OkRow } from '../src/results/row.ts';
+import { rowsDigest } from './fixtures/plugins/test-peeker.ts';
+
+const ROOT = resolve(__dirname, '..');
+const PEEKER = resolve(__dirname, 'fixtures/plugins/test-peeker.ts');
+
+function tmp(): string {
+  const base = join(ROOT, '.tmp');
+  mkdirSync(base, { recursive: true });
+  return mkdtempSync(join(base, 'selection-'));
+}
+
+describe('selection folds', () => {
+  it('divide only the training rows: disjoint, covering, stratified, never a validation or test row', async () => {
+    const ds = await loadDataset('mnist');
+    const split = makeSplit(ds, { train: 1000, validation: 100, test: 200, seed: 3 });
+    const folds = selectionFolds(ds, split, { method: 'cv', folds: 4, seed: 0 });
+    expect(folds).toHaveLength(4);
+    const seen = new Map<number, number>();
+    for (const f of folds) {
+      expect(f.test.length).toBe(0);
+      expect(f.train.length + f.validation.length).toBe(1000);
+      for (const r of f.validation) seen.set(r, (seen.get(r) ?? 0) + 1);
+      expect(f.validation.length === 250).toBe(true);
+    }
+    // Every training row is held out exactly once, and nothing else is.
+    expect([...seen.keys()].sort((a, b) => a - b)).toEqual(Array.from(split.train));
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    // Stratified: each class's share in a fold is within one row of its share in the training rows.
+    const count = (idx: Int32Array, c: number) => idx.reduce((n, i) => n + (ds.train.labels[i] === c ? 1 : 0), 0);
+    for (const f of folds) for (let c = 0; c < 10; c++) expect(Math.abs(count(f.validation, c) - count(split.train, c) / 4)).toBeLessThanOrEqual(1);
+    // Seeded: the same spec gives the same folds; another seed others.
+    expect(selectionFolds(ds, split, { method: 'cv', folds: 4, seed: 0 }).map((f) => f.fingerprint)).toEqual(folds.map((f) => f.fingerprint));
+    expect(selectionFolds(ds, split, { method: 'cv', folds: 4, seed: 1 })[0]!.fingerprint).not.toBe(folds[0]!.fingerprint);
+    const [v] = selectionFolds(ds, split, { method: 'validation', rows: 300, seed: 0 });
+    expect([v!.train.length, v!.validation.length]).toEqual([700, 300]);
+    expect(() => selectionFolds(ds, split, { method: 'validation', rows: 1000, seed: 0 })).toThrow(
+      'selection.rows (1000) must be fewer than the 1000 training rows it is carved from; lower selection.rows.',
+    );
+  });
+});
+
+describe('choosing a setting without the test rows', () => {
+  it('picks the CV-best setting although another is test-best, and reads the test rows once', async () => {
+    const dir = tmp();
+    const log = join(dir, 'predict.log');
+    const file = join(dir, 'exp.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        split: { train: 600, test: 150, seed: 4 },
+        features: [{ step: 'scale' }],
+        selection: { method: 'cv', folds: 3 },
+        latencySamples: 0,
+        bundles: false,
+        classifiers: [{ plugin: PEEKER, params: { log }, grid: { mode: ['peek', 'centroid'] } }],
+      }),
+    );
+    const exp = await loadExperiment(file);
+    const out = join(dir, 'out');
+    const summary = await runExperiment(exp, { outDir: out });
+    expect(summary.failed).toBe(0);
+    const [row] = (await readRows(join(out, 'results.jsonl'))) as OkRow[];
+    // Choosing on the test rows would take "peek" (it knows every test label).
+    expect(row!.params.mode).toBe('centroid');
+    expect(row!.selection).toMatchObject({ method: 'cv', folds: 3, candidates: 2 });
+    expect(row!.metrics.accuracy).toBeGreaterThan(0.6);
+    expect(row!.metrics.accuracy).toBeLessThan(1);
+    const sel = await readSelectionRows(join(out, 'selection.jsonl'));
+    expect(sel.map((r) => [r.params.mode, r.status, r.folds!.length])).toEqual([
+      ['peek', 'ok', 3],
+      ['centroid', 'ok', 3],
+    ]);
+    const mean = (r: (typeof sel)[number]) => r.folds!.reduce((a, f) => a + f.accuracy, 0) / 3;
+    expect(mean(sel[1]!)).toBeGreaterThan(mean(sel[0]!) + 0.3);
+    expect(row!.selection!.validationAccuracy).toBeCloseTo(mean(sel[1]!), 12);
+    // The log of every predict call: 6 on folds (200 rows each), one on the test rows, by the chosen setting.
+    const ds = await loadDataset('mnist');
+    const split = makeSplit(ds, { train: 600, test: 150, seed: 4 });
+    const testRows = takeRows(ds.test.images, split.test);
+    const testDigest = rowsDigest({ ...testRows, data: testRows.data.map((v) => v / 255) });
+    const calls = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { mode: string; rows: number; digest: string });
+    expect(calls.filter((c) => c.rows === 200)).toHaveLength(6);
+    expect(calls.filter((c) => c.digest === testDigest)).toEqual([{ mode: 'centroid', rows: 150, digest: testDigest }]);
+    expect(calls).toHaveLength(7);
+    expect(existsSync(join(out, 'report.md'))).toBe(true);
+  }, 120_000);
+});
