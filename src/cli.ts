@@ -1,6 +1,7 @@
 /** The `digitbench` command line. Every command has --help; errors print one line and exit non-zero. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { listDatasets, loadDataset } from './data/datasets.ts';
+import { textTable as table } from './report/table.ts';
 
 /** What `npm run experiment` runs with no argument. */
 export const DEFAULT_EXPERIMENT = 'quick';
@@ -11,11 +12,6 @@ function positiveInt(v: string): number {
   return n;
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
 
 export function buildProgram(out: (s: string) => void): Command {
   const program = new Command('digitbench')

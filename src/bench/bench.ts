@@ -4,6 +4,7 @@
  * each row is the median of its repeats. Classifier rows run in a child process each, like experiment
  * runs, so one row's memory does not weigh on the next.
  */
+import { markdownTable } from '../report/table.ts';
 import { load, loadDataset } from '../data/datasets.ts';
 import { makeSplit } from '../data/split.ts';
 import { getTf } from '../engine/tf.ts';
@@ -124,14 +125,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
 export function formatBench(rows: BenchRow[], peers?: PeerFigures): string {
   const head = ['work', 'median', 'runs', 'accuracy', 'engine', 'note'];
   if (peers) head.push('peer', 'peer time', 'peer acc.', 'ratio');
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map((h) => (['median', 'runs', 'accuracy', 'peer time', 'peer acc.', 'ratio'].includes(h) ? '---:' : '---')).join('|')}|`];
+  const body: string[][] = [];
   for (const r of rows) {
     const cells = [r.work, Number.isFinite(r.medianSeconds) ? `${r.medianSeconds.toFixed(3)} s` : '—', String(r.runs), r.accuracy !== undefined ? `${(r.accuracy * 100).toFixed(2)}%` : '', r.engine, r.note ?? ''];
     if (peers) {
       const p = peers[r.key];
       cells.push(p?.engine ?? '', p ? `${p.seconds.toFixed(3)} s` : '', p?.accuracy !== undefined ? `${(p.accuracy * 100).toFixed(2)}%` : '', p && Number.isFinite(r.medianSeconds) ? `${(r.medianSeconds / p.seconds).toFixed(2)}×` : '');
     }
-    lines.push(`| ${cells.join(' | ')} |`);
+    body.push(cells);
   }
-  return lines.join('\n');
+  return markdownTable(head, body, head.map((h) => (['median', 'runs', 'accuracy', 'peer time', 'peer acc.', 'ratio'].includes(h) ? 'r' : 'l')));
 }

@@ -13,6 +13,8 @@ import { perClass, type PerClassReport } from '../metrics/per-class.ts';
 import { EXACT_BELOW, holm, mcnemar, type McNemarResult } from '../metrics/significance.ts';
 import { accuracyLatencySvg, confusionSvg } from './charts.ts';
 import { misclassifiedGrid, pickMisclassified } from './images.ts';
+import { DASH, cell, pct, num, bytes, pValue, paramValue, paramsShort, featuresText, code, slugify, distinct, cmp } from './format.ts';
+import { markdownTable as table } from './table.ts';
 
 export interface DeployLimits {
   /** Largest acceptable per-sample latency, in milliseconds. */
@@ -114,79 +116,6 @@ interface DeployFigures {
   same: number;
   total: number;
 }
-
-// ---------------------------------------------------------------- formatting
-
-const DASH = '—';
-
-function cell(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
-}
-
-function table(header: string[], rows: string[][], align?: ('l' | 'r' | 'c')[]): string {
-  const sep = header.map((_, i) => ({ l: ':---', r: '---:', c: ':---:' })[align?.[i] ?? 'l']);
-  return [header, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
-}
-
-function pct(x: number, digits = 2): string {
-  return Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : DASH;
-}
-
-/** 3 significant figures without exponent notation for everyday magnitudes. */
-function num(x: number | undefined): string {
-  if (x === undefined || !Number.isFinite(x)) return DASH;
-  if (x === 0) return '0';
-  const a = Math.abs(x);
-  if (a >= 100) return Math.round(x).toString();
-  if (a < 0.001) return x.toExponential(1);
-  return Number(x.toPrecision(3)).toString();
-}
-
-/** SI units (1 MB = 10^6 bytes), so sizes compare directly with limits given in bytes. */
-function bytes(n: number | undefined): string {
-  if (n === undefined || !Number.isFinite(n)) return DASH;
-  if (n < 1000) return `${Math.round(n)} B`;
-  if (n < 1e6) return `${num(n / 1e3)} kB`;
-  if (n < 1e9) return `${num(n / 1e6)} MB`;
-  return `${num(n / 1e9)} GB`;
-}
-
-function pValue(p: number): string {
-  if (p === 0) return '< 1e-300';
-  if (p < 1e-4) return p.toExponential(1);
-  return p.toFixed(4);
-}
-
-function paramValue(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
-}
-
-function paramsShort(params: Record<string, unknown>, max = 60): string {
-  const s = Object.entries(params)
-    .map(([k, v]) => `${k}=${paramValue(v)}`)
-    .join(', ');
-  if (!s) return DASH;
-  return s.length > max ? s.slice(0, max - 1) + '…' : s;
-}
-
-function featuresText(features: readonly string[]): string {
-  return features.length ? features.join(' → ') : 'raw';
-}
-
-function code(s: string): string {
-  const ticks = s.includes('`') ? '``' : '`';
-  return `${ticks}${s}${ticks}`;
-}
-
-function slugify(s: string): string {
-  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'run';
-}
-
-function distinct<T>(xs: readonly T[]): T[] {
-  return [...new Set(xs)];
-}
-
-const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 // ---------------------------------------------------------------- analysis
 
