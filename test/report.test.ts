@@ -1,10 +1,10 @@
 import { PNG } from 'pngjs';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/datasets.ts';
 import { applySplit, makeSplit } from '../src/data/split.ts';
 import { encodeLabels, labelsHash, type ResultRow } from '../src/results/row.ts';
 import { confusionMatrix } from '../src/metrics/confusion.ts';
-import { accuracyLatencySvg, confusionSvg } from '../src/report/charts.ts';
+import { accuracyLatencyChart, confusionChart } from '../src/report/vega.ts';
 import { misclassifiedGrid, pickMisclassified } from '../src/report/images.ts';
 import { renderReport } from '../src/report/markdown.ts';
 import { fixtureRows } from './helpers/report-rows.ts';
@@ -39,12 +39,17 @@ const config = { name: 'fixture', deploy: { maxLatencyMs: 1, maxModelBytes: 2_50
 
 describe('renderReport on a fixed set of rows', () => {
   const rows = fixtureRows();
-  const report = renderReport(rows, { config });
-  const md = report.markdown;
+  let report: Awaited<ReturnType<typeof renderReport>>;
+  let md: string;
+  beforeAll(async () => {
+    report = await renderReport(rows, { config });
+    md = report.markdown;
+  });
 
-  it('matches the snapshot', () => {
+  it('matches the snapshot', async () => {
     expect(md).toMatchSnapshot();
     expect(report.files.map((f) => f.name)).toEqual([
+      'repetitions.svg',
       'accuracy-latency.svg',
       'confusion-svm.svg',
       'confusion-knn.svg',
@@ -53,20 +58,20 @@ describe('renderReport on a fixed set of rows', () => {
     ]);
   });
 
-  it('ranks by accuracy, repetitions as mean ± sd, unfinished runs last', () => {
+  it('ranks by accuracy, repetitions as mean ± sd, unfinished runs last', async () => {
     const ranked = [...md.matchAll(/^\| (\d+|—) \| \*\*([^*]+)\*\* \|/gm)].map((m) => `${m[1]} ${m[2]}`);
     expect(ranked).toEqual(['1 svm', '2 knn', '3 random-forest', '4 naive-bayes', '— cnn', '— decision-tree']);
     expect(md).toContain('| 94.50% ± 0.71 (n=2) |');
     expect(md).toContain('| 97.00% | 91.5% – 99.0% |'); // Wilson for 97/100
   });
 
-  it('lists failed and timed-out runs with their reasons', () => {
+  it('lists failed and timed-out runs with their reasons', async () => {
     const failures = md.slice(md.indexOf('## Failed'), md.indexOf('## Deployment'));
     expect(failures).toContain('| **timeout** | 600 s | No result after 600 s (limit: timeoutSeconds in the config). |');
     expect(failures).toContain('| **failed** | — | ml-cart threw "Cannot read properties of undefined (reading \'length\')" while fitting; see the log. |');
   });
 
-  it('shows the bundle figures, and picks on them: the Pareto set, the best within the limits, and an uncertain pick', () => {
+  it('shows the bundle figures, and picks on them: the Pareto set, the best within the limits, and an uncertain pick', async () => {
     const deploy = md.slice(md.indexOf('## Deployment'), md.indexOf('## Significance'));
     expect(deploy).toContain('| **svm** | `models/svm-run04.bundle` | 1.2 MB | 140 | 0.9 / 1.4 | 0.8 – 1.1 (3 passes, 600 calls) | 2500 | 1 | 100 / 100 | 0.4, 900 kB |');
     expect(deploy).toContain('| **knn** | `models/knn-run01.bundle`, `models/knn-run05.bundle` | 3.4 MB | 185 | 2.6 / 3.5 | 2.4 – 2.8 (6 passes, 1200 calls) |');
@@ -104,50 +109,50 @@ describe('renderReport on a fixed set of rows', () => {
     expect(deploymentChoice(rows, { deploy: { maxModelBytes: 2_200_000 } })).toMatchObject({ pick: { label: 'svm' }, uncertain: [] });
   });
 
-  it('tests each classifier against the best with McNemar on the shared test rows', () => {
+  it('tests each classifier against the best with McNemar on the shared test rows', async () => {
     // svm wrong at rows 0, 1, 50; knn seed 1 wrong at 0..4 → b = 3 (2, 3, 4), c = 1 (50): exact p = 2 · 5/16.
     expect(md).toContain('| **knn** | 95.00% | 3 | 1 | exact | 0.6250 | 0.6250 | no |');
     expect(md).toContain('| **naive-bayes** | 60.00% | 39 | 2 | χ² = 31.6 |');
   });
 
-  it('does not depend on the order of the rows and is repeatable', () => {
-    expect(renderReport([...rows].reverse(), { config }).markdown).toBe(md);
+  it('does not depend on the order of the rows and is repeatable', async () => {
+    expect((await renderReport([...rows].reverse(), { config })).markdown).toBe(md);
   });
 
-  it('writes well-formed SVG', () => {
+  it('writes well-formed SVG', async () => {
     for (const f of report.files) expectWellFormedSvg(new TextDecoder().decode(f.bytes));
-    expectWellFormedSvg(accuracyLatencySvg([{ label: 'a <&> "b"', latencyMs: 1, accuracy: 0.5 }]));
-    expectWellFormedSvg(accuracyLatencySvg([]));
+    expectWellFormedSvg(await accuracyLatencyChart([{ label: 'a <&> "b"', latencyMs: 1, accuracy: 0.5 }]));
+    expectWellFormedSvg(await accuracyLatencyChart([]));
     // The check itself catches what it should.
     expect(() => expectWellFormedSvg('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg"><g></svg>')).toThrow();
     expect(() => expectWellFormedSvg('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg"><text>a & b</text></svg>')).toThrow();
-    expectWellFormedSvg(confusionSvg(confusionMatrix([0, 1], [1, 1]), { title: "it's <1>", classNames: ['T-shirt & top', 'Trouser'] }));
+    expectWellFormedSvg(await confusionChart(confusionMatrix([0, 1], [1, 1]), { title: "it's <1>", classNames: ['T-shirt & top', 'Trouser'] }));
   });
 
-  it('says so when no limits are set, and when nothing meets them', () => {
-    const free = renderReport(rows).markdown;
+  it('says so when no limits are set, and when nothing meets them', async () => {
+    const free = (await renderReport(rows)).markdown;
     expect(free).toContain('No deployment limits were set');
     expect(free).toContain('- Most accurate: **svm**: 97.00%, 0.9 ms per image end to end (passes 0.8 – 1.1), bundle 1.2 MB (`models/svm-run04.bundle`)');
     expect(free).toContain('- Fastest: **random-forest**: 90.00%, 0.06 ms per image end to end');
     expect(free).toContain('- Smallest: **svm**');
     expect(free).toContain('No experiment config was given to the report.');
-    const tight = renderReport(rows, { deploy: { maxLatencyMs: 0.001 } }).markdown;
+    const tight = (await renderReport(rows, { deploy: { maxLatencyMs: 0.001 } })).markdown;
     expect(tight).toContain('**No classifier meets the limits** (latency p50 ≤ 0.001 ms per image, end to end).');
   });
 
-  it('renders when every run failed, and warns when test labels are missing', () => {
-    const failedOnly = renderReport(rows.filter((r) => r.status !== 'ok')).markdown;
+  it('renders when every run failed, and warns when test labels are missing', async () => {
+    const failedOnly = (await renderReport(rows.filter((r) => r.status !== 'ok'))).markdown;
     expect(failedOnly).toContain('No run finished; nothing to deploy.');
     expect(failedOnly).toContain('| **cnn** | epochs=2, batchSize=128 | 1 | 0 | **timeout** |');
     const noLabels = rows.map((r) => (r.status === 'ok' ? ({ ...r, testLabels: undefined } as ResultRow) : r));
-    const md2 = renderReport(noLabels).markdown;
+    const md2 = (await renderReport(noLabels)).markdown;
     expect(md2).toContain(`> - No row holds the test labels with hash ${labelsHash(Int32Array.from({ length: 100 }, (_, i) => i % 10))}; confusion matrices and significance tests need them.`);
     expect(md2).toContain('The test labels of this run were not stored, so there is no confusion matrix.');
   });
 });
 
 describe('labels of classifiers that share a name', () => {
-  it('adds the params, then the features, then the engine, and keeps file names unique', () => {
+  it('adds the params, then the features, then the engine, and keeps file names unique', async () => {
     const [knn] = fixtureRows();
     const rows = [
       knn!,
@@ -155,7 +160,7 @@ describe('labels of classifiers that share a name', () => {
       { ...knn!, id: 'c', params: { k: 1, distance: 'euclidean' }, features: ['scale', 'pca(50)'] },
       { ...knn!, id: 'd', params: { k: 1, distance: 'euclidean' }, features: ['scale', 'pca(50)'], engine: 'tfjs-wasm' },
     ] as ResultRow[];
-    const { markdown, files } = renderReport(rows);
+    const { markdown, files } = (await renderReport(rows));
     const labels = [...markdown.matchAll(/^\| \d+ \| \*\*([^*]+)\*\* \|/gm)].map((m) => m[1]).sort();
     expect(labels).toEqual([
       'knn (k=1, distance=euclidean; scale → pca(50); js (brute force))',
@@ -175,7 +180,7 @@ describe('misclassified digits (real MNIST test images)', async () => {
   const predictions = test.y.map((v, i) => (i % 9 === 0 ? (v + 1) % 10 : v));
   const wrong = pickMisclassified(test.y, predictions, 40);
 
-  it('draws each digit at 2× with its caption strip, and the PNG decodes to the grid size', () => {
+  it('draws each digit at 2× with its caption strip, and the PNG decodes to the grid size', async () => {
     expect(wrong).toHaveLength(23);
     const grid = misclassifiedGrid(test.x, [28, 28], wrong, { columns: 10 });
     const png = PNG.sync.read(Buffer.from(grid.png));
@@ -190,7 +195,7 @@ describe('misclassified digits (real MNIST test images)', async () => {
     }
   });
 
-  it('puts the grid and its captions in the report', () => {
+  it('puts the grid and its captions in the report', async () => {
     const row: ResultRow = {
       ...fixtureRows()[0]!,
       split: { train: 100, validation: 0, test: 200, seed: 3, fingerprint: split.fingerprint },
@@ -199,13 +204,13 @@ describe('misclassified digits (real MNIST test images)', async () => {
       testLabels: encodeLabels(test.y),
       testLabelsHash: labelsHash(test.y),
     } as ResultRow;
-    const { markdown, files } = renderReport([row], { testImages: { [split.fingerprint]: test.x }, classNames: ds.classes });
+    const { markdown, files } = (await renderReport([row], { testImages: { [split.fingerprint]: test.x }, classNames: ds.classes }));
     const png = files.find((f) => f.name === 'misclassified-knn.png');
     expect(png && PNG.sync.read(Buffer.from(png.bytes)).width).toBe(680);
     expect(markdown).toContain('**Misclassified test digits** (first 23 of 23, in test order; caption: true → predicted):');
     expect(markdown).toContain(`| **1** | ${test.y[0]} → ${predictions[0]} | ${test.y[9]} → ${predictions[9]} |`);
     // A single matrix works too when the test size matches; a wrong-sized one is ignored.
-    expect(renderReport([row], { testImages: test.x }).files.map((f) => f.name)).toContain('misclassified-knn.png');
-    expect(renderReport([row], { testImages: ds.test.images }).files.map((f) => f.name)).not.toContain('misclassified-knn.png');
+    expect((await renderReport([row], { testImages: test.x })).files.map((f) => f.name)).toContain('misclassified-knn.png');
+    expect((await renderReport([row], { testImages: ds.test.images })).files.map((f) => f.name)).not.toContain('misclassified-knn.png');
   });
 });

@@ -4,14 +4,16 @@
  */
 import { canonicalJson } from '../engine/hash.ts';
 import type { Matrix } from '../engine/matrix.ts';
-import { decodeLabels, type Env, type NotOkRow, type OkRow, type ResultRow } from '../results/row.ts';
+import { decodeLabels, type Env, type NotOkRow, type OkRow, type ResultRow, type SelectionRow } from '../results/row.ts';
 import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix, type ConfusionMatrix } from '../metrics/confusion.ts';
 import { mean, sampleSd, wilson } from '../metrics/intervals.ts';
 import { deploymentPareto } from '../metrics/pareto.ts';
 import { perClass, type PerClassReport } from '../metrics/per-class.ts';
 import { EXACT_BELOW, holm, mcnemar, type McNemarResult } from '../metrics/significance.ts';
-import { accuracyLatencySvg, confusionSvg } from './charts.ts';
+import { accuracyLatencyChart, confusionChart } from './vega.ts';
+import { featureSetsSection, learningCurveSection, repetitionsSection, selectionSection } from './sections/studies.ts';
+import { tInterval } from '../metrics/resampling.ts';
 import { misclassifiedGrid, pickMisclassified } from './images.ts';
 import { DASH, cell, pct, num, bytes, pValue, paramValue, paramsShort, featuresText, code, slugify, distinct, cmp } from './format.ts';
 import { markdownTable as table } from './table.ts';
@@ -41,6 +43,8 @@ export interface ReportOptions {
   classNames?: readonly string[];
   /** Most misclassified digits drawn per classifier (default 40). */
   maxMisclassified?: number;
+  /** The selection rows (selection.jsonl) of the reported runs: candidates scored on validation folds. */
+  selection?: readonly SelectionRow[];
 }
 
 export interface ReportFile {
@@ -99,6 +103,8 @@ interface Group {
   undeployable?: string;
   /** Bundle files of the finished runs that wrote one (measured or not). */
   bundleFiles: string[];
+  /** The runs re-drew the split (the interval is a t-interval over them). */
+  resampled?: boolean;
 }
 
 interface DeployFigures {
@@ -165,14 +171,18 @@ function analyseRun(row: OkRow, labelsByHash: Map<string, Int32Array>, warnings:
   return run;
 }
 
+/**
+ * Runs of one classifier setting on same-sized splits: repetitions group together whether they varied
+ * the seed or re-drew the split. A setting chosen by selection may differ between repetitions, so those
+ * runs group by classifier alone.
+ */
 function groupKey(r: ResultRow): string {
   return canonicalJson({
     dataset: r.dataset,
     classifier: r.classifier,
-    params: r.params,
-    features: r.features,
-    engine: r.engine,
-    split: { train: r.split.train, validation: r.split.validation, test: r.split.test, fingerprint: r.split.fingerprint },
+    ...(r.selection ? { selected: true } : { params: r.params, features: r.features }),
+    engine: r.status === 'ok' ? r.engine : undefined,
+    split: { train: r.split.train, validation: r.split.validation, test: r.split.test },
   });
 }
 
@@ -251,7 +261,13 @@ function buildGroups(rows: readonly ResultRow[], warnings: string[]): Group[] {
     if (p50 !== undefined) g.latencyP50 = p50;
     if (p95 !== undefined) g.latencyP95 = p95;
     if (size !== undefined) g.modelBytes = size;
-    if (runs.length) {
+    const resampled = new Set(runs.map((r) => r.row.split.fingerprint)).size > 1;
+    if (resampled) {
+      // Repetitions on re-drawn splits: the t-interval of the mean over them.
+      const t = tInterval(accs);
+      if (t) g.ci = { low: Math.max(0, t.low), high: Math.min(1, t.high) };
+      g.resampled = true;
+    } else if (runs.length) {
       // Test-set sampling uncertainty: Wilson on one run's test size, at the mean number correct.
       const total = runs[0]!.total;
       const correct = Math.round(mean(runs.map((r) => r.correct)));
@@ -343,6 +359,15 @@ function headerSection(rows: readonly ResultRow[], title: string, warnings: stri
   }
   lines.push(`- **Runs:** ${rows.length}${counts.length ? ` (${counts.map(([s, n]) => `${n} ${s}`).join(', ')})` : ''}`);
   if (starts.length) lines.push(`- **Started:** ${starts[0]} to ${starts[starts.length - 1]}`);
+  const newest = [...rows].sort((a, b) => cmp(b.startedAt, a.startedAt))[0]?.env.gitCommit;
+  const older = rows.filter((r) => r.env.gitCommit !== newest);
+  if (older.length) {
+    const by = distinct(older.map((r) => r.env.gitCommit ?? 'unknown')).map((c) => `${code(c.slice(0, 12))} (${older.filter((r) => (r.env.gitCommit ?? 'unknown') === c).map((r) => r.classifier).join(', ')})`);
+    lines.push(
+      `- **Made by an older commit:** ${older.length} of ${rows.length} rows, by ${by.join('; ')}; the rest by ${code((newest ?? 'unknown').slice(0, 12))}. ` +
+        'Run ids hash the code each run executes (plugin, features, harness), so these rows were kept because that code is unchanged since.',
+    );
+  }
   if (warnings.length) {
     lines.push('', '> [!WARNING]');
     for (const w of warnings) lines.push(`> - ${w}`);
@@ -376,7 +401,9 @@ function summarySection(groups: Group[]): string {
   });
   const notes = [
     'Ranked by test accuracy. **95% CI**: Wilson score interval for the test-set size (the spread expected from the choice of test rows); ' +
-      'with repetitions, accuracy is the mean ± standard deviation (percentage points) over the n runs and the interval is taken at the mean.',
+      'with repetitions, accuracy is the mean ± standard deviation (percentage points) over the n runs and the interval is taken at the mean' +
+      (groups.some((g) => g.resampled) ? '; where the repetitions re-drew the split (see Repetitions), it is the 95% t-interval of the mean over them' : '') +
+      '.',
     'Times are means over repetitions: **features** (fitting and applying the feature pipeline), **fit** and **predict** (whole test set in one call, features precomputed) in seconds. ' +
       '**Latency** and **bundle** are deployment figures, measured on the run\'s model bundle in a fresh process: one raw 28×28 image per call through the bundle\'s feature pipeline and model (see Deployment); ' +
       '**peak RSS** is the largest over repetitions.',
@@ -447,7 +474,7 @@ export function deploymentChoice(rows: readonly ResultRow[], opts: Pick<ReportOp
   return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: groups.filter((g) => g.bundleFiles.length).map(entry) };
 }
 
-function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportFile[]): string {
+async function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportFile[]): Promise<string> {
   const done = groups.filter((g) => g.runs.length > 0);
   const lines = ['## Deployment', ''];
   if (!done.length) {
@@ -495,11 +522,14 @@ function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportF
   }
   if (!deployable.length) return lines.join('\n').trimEnd();
 
-  const svg = accuracyLatencySvg(deployable.map((g) => ({ label: g.label, latencyMs: g.deploy!.p50, accuracy: g.accuracyMean })));
-  files.push({ name: 'accuracy-latency.svg', bytes: new TextEncoder().encode(svg) });
-  lines.push('![Accuracy vs end-to-end latency per image](accuracy-latency.svg)', '');
   const cands = deployable.map((g) => ({ g, accuracy: g.accuracyMean, latencyMs: g.deploy!.p50, modelBytes: g.deploy!.bundleBytes }));
   const front = deploymentPareto(cands).map((i) => cands[i]!.g);
+  const svg = await accuracyLatencyChart(
+    deployable.map((g) => ({ label: g.label, latencyMs: g.deploy!.p50, accuracy: g.accuracyMean, pareto: front.includes(g) })),
+    limits.maxLatencyMs !== undefined ? { maxLatencyMs: limits.maxLatencyMs } : {},
+  );
+  files.push({ name: 'accuracy-latency.svg', bytes: new TextEncoder().encode(svg) });
+  lines.push('![Accuracy vs end-to-end latency per image (filled: the Pareto set of accuracy, latency and size)](accuracy-latency.svg)', '');
   lines.push(
     `**Pareto set** (no other classifier is at least as accurate, as fast end to end and as small a bundle, and better in one): ${front.length} of ${deployable.length}.`,
     '',
@@ -619,8 +649,10 @@ function imagesFor(run: Run, opts: ReportOptions): Matrix | undefined {
   return m && m.rows === run.predictions.length ? m : undefined;
 }
 
-function detailsSection(groups: Group[], opts: ReportOptions, files: ReportFile[]): string {
-  const done = groups.filter((g) => g.runs.length > 0);
+async function detailsSection(groups: Group[], opts: ReportOptions, files: ReportFile[]): Promise<string> {
+  // A learning curve has a group per size: the details are of the largest.
+  const largest = Math.max(...groups.map((g) => g.rows[0]!.split.train));
+  const done = groups.filter((g) => g.runs.length > 0 && g.rows[0]!.split.train === largest);
   const lines = ['## Per classifier', ''];
   if (!done.length) {
     lines.push('No run finished.');
@@ -644,7 +676,7 @@ function detailsSection(groups: Group[], opts: ReportOptions, files: ReportFile[
       continue;
     }
     const svgName = `confusion-${g.slug}.svg`;
-    files.push({ name: svgName, bytes: new TextEncoder().encode(confusionSvg(run.cm, { title: `${g.label}: confusion matrix`, ...(opts.classNames ? { classNames: opts.classNames } : {}) })) });
+    files.push({ name: svgName, bytes: new TextEncoder().encode(await confusionChart(run.cm, { title: `${g.label}: confusion matrix`, ...(opts.classNames ? { classNames: opts.classNames } : {}) })) });
     lines.push(`![Confusion matrix of ${escapeHtml(g.label)}](${svgName})`, '', 'Rows are true classes, columns predicted ones.', '', confusionTable(run.cm, name), '');
     lines.push(
       table(
@@ -733,7 +765,7 @@ function configSection(config: unknown): string {
 }
 
 /** Renders the report from result rows. Pure: no files read or written, no clock. */
-export function renderReport(input: readonly ResultRow[], opts: ReportOptions = {}): Report {
+export async function renderReport(input: readonly ResultRow[], opts: ReportOptions = {}): Promise<Report> {
   // A fixed order, so the text does not depend on the order rows were appended in.
   const rows = [...input].sort((a, b) => cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id));
   const warnings: string[] = [];
@@ -741,12 +773,23 @@ export function renderReport(input: readonly ResultRow[], opts: ReportOptions = 
   const groups = buildGroups(rows, warnings);
   const experiments = distinct(rows.map((r) => r.experiment));
   const title = opts.title ?? (experiments.length === 1 ? `digitbench: ${experiments[0]}` : 'digitbench report');
+  // A learning curve has groups at several training sizes: deployment and significance compare the largest.
+  const largest = Math.max(...groups.map((g) => g.rows[0]!.split.train));
+  const top = groups.filter((g) => g.rows[0]!.split.train === largest);
+  const studies = [
+    await learningCurveSection(rows),
+    await selectionSection(opts.selection ?? [], rows),
+    await featureSetsSection(opts.selection ?? [], rows),
+    await repetitionsSection(rows),
+  ].filter((x) => x !== undefined);
+  for (const st of studies) files.push(...st.files);
   const body = [
     summarySection(groups),
     failuresSection(groups),
-    deploymentSection(groups, deployLimits(opts), files),
-    significanceSection(groups),
-    detailsSection(groups, opts, files),
+    ...studies.map((st) => st.markdown),
+    await deploymentSection(top, deployLimits(opts), files),
+    significanceSection(top),
+    await detailsSection(groups, opts, files),
     envSection(rows),
     configSection(opts.config),
   ];

@@ -54,7 +54,7 @@ export function seriesOf(rows: readonly ResultRow[]): Series[] {
         accuracies: acc,
         mean: mean(acc),
         sd: sampleSd(acc),
-        ...(interval ? { interval: t ? { low: t.low, high: t.high } : interval } : {}),
+        ...(interval ? { interval: t ? { low: Math.max(0, t.low), high: Math.min(1, t.high) } : interval } : {}),
         intervalKind: t ? ('t' as const) : ('wilson' as const),
         fitSeconds: mean(list.map((r) => r.timing.fitSeconds)),
         predictSeconds: mean(list.map((r) => r.timing.predictSeconds)),

@@ -20,7 +20,7 @@ const noLoader = {
 export async function vegaSvg(spec: vega.Spec): Promise<string> {
   const view = new vega.View(vega.parse(spec), { renderer: 'none', loader: noLoader as unknown as vega.Loader, logLevel: vega.Error });
   try {
-    return await view.toSVG();
+    return `<?xml version="1.0" encoding="UTF-8"?>\n${await view.toSVG()}`;
   } finally {
     view.finalize();
   }

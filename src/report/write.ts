@@ -13,7 +13,7 @@ export interface WrittenReport {
 
 /** Writes `dir`/report.md and the files it links to (e.g. reports/<experiment>/), creating `dir` if needed. */
 export async function writeReport(dir: string, rows: readonly ResultRow[], opts: ReportOptions = {}): Promise<WrittenReport> {
-  const { markdown, files } = renderReport(rows, opts);
+  const { markdown, files } = await renderReport(rows, opts);
   await mkdir(dir, { recursive: true });
   const written: string[] = [];
   for (const f of files) {
