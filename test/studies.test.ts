@@ -102,7 +102,7 @@ describe('learning curves', () => {
     expect(curves[0]!.fit!.exponent).toBeCloseTo(2, 10);
     expect(curves[1]!.fit!.exponent).toBeCloseTo(powerLawFit(sizes, sizes.map((n) => 1e-4 * n))!.exponent, 12);
     const { markdown, files } = await renderReport(rows);
-    expect(markdown).toContain('| **svm** | n^2.00 (R² 1.00) |');
+    expect(markdown).toContain('| **svm** | n^2.00 (R² 1.00) | n^2.00 |');
     expect(files.map((f) => f.name)).toEqual(expect.arrayContaining(['learning-curve-accuracy.svg', 'learning-curve-fit.svg']));
     expect(new TextDecoder().decode(files.find((f) => f.name === 'learning-curve-fit.svg')!.bytes)).toContain('svm: fit ∝ n^2.00');
   });

@@ -257,6 +257,9 @@ export interface LearningCurve {
   /** Fit time ∝ n^exponent, least squares in log–log over every size. */
   fit?: PowerLaw;
   predict?: PowerLaw;
+  /** The exponent between the two largest sizes (fixed costs weigh on the small ones). */
+  fitTail?: number;
+  predictTail?: number;
 }
 
 /** Learning curves: classifiers with finished runs at two or more training sizes (on the same test rows). */
@@ -269,7 +272,11 @@ export function learningCurves(series: readonly Series[]): LearningCurve[] {
       const points = [...list].sort((a, b) => a.trainSize - b.trainSize);
       const fit = powerLawFit(points.map((p) => p.trainSize), points.map((p) => p.fitSeconds));
       const predict = powerLawFit(points.map((p) => p.trainSize), points.map((p) => p.predictSeconds));
-      return { label, points, ...(fit ? { fit } : {}), ...(predict ? { predict } : {}) };
+      const [p1, p2] = points.slice(-2);
+      const tail = (f: (s: Series) => number) => (p1 && p2 && f(p1) > 0 && f(p2) > 0 ? Math.log(f(p2) / f(p1)) / Math.log(p2.trainSize / p1.trainSize) : undefined);
+      const fitTail = tail((s) => s.fitSeconds);
+      const predictTail = tail((s) => s.predictSeconds);
+      return { label, points, ...(fit ? { fit } : {}), ...(predict ? { predict } : {}), ...(fitTail !== undefined ? { fitTail } : {}), ...(predictTail !== undefined ? { predictTail } : {}) };
     })
     .sort((a, b) => b.points[b.points.length - 1]!.mean - a.points[a.points.length - 1]!.mean || cmp(a.label, b.label));
 }

@@ -231,7 +231,7 @@ export interface GrowthFit {
 /** Learning curves: accuracy vs training size (log n), and fit time vs n on log–log axes with each fitted power law. */
 export async function learningCurveCharts(points: readonly CurvePoint[], fits: readonly GrowthFit[]): Promise<{ accuracy: string; fitTime: string }> {
   const values = points.map((p) => ({ ...p, accuracy: pct1(p.accuracy), low: pct1(p.low), high: pct1(p.high) }));
-  const color = { field: 'classifier', type: 'nominal', title: 'classifier', scale: { scheme: 'category10' } } as const;
+  const color = { field: 'classifier', type: 'nominal', title: 'classifier', scale: { scheme: 'category10' }, legend: { labelLimit: 320 } } as const;
   const accuracy = await vegaLiteSvg({
     title: 'Test accuracy vs training size (95% interval)',
     data: { values },

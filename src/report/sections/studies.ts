@@ -195,17 +195,22 @@ export async function learningCurveSection(rows: readonly ResultRow[]): Promise<
       '**Growth**: the least-squares slope of log time against log n over every size, so fit ∝ n^slope (R² of the fit in brackets).',
     '',
     table(
-      ['classifier', 'fit growth', 'predict growth', ...sizes.map((n) => `n = ${n}`)],
+      ['classifier', 'fit growth (all sizes)', `fit growth (${sizes[sizes.length - 2]} → ${sizes[sizes.length - 1]})`, 'predict growth (all sizes)', `predict growth (${sizes[sizes.length - 2]} → ${sizes[sizes.length - 1]})`, `accuracy at ${sizes[0]} → ${sizes[sizes.length - 1]}`],
       curves.map((c) => [
         `**${cell(c.label)}**`,
         c.fit ? `n^${c.fit.exponent.toFixed(2)} (R² ${c.fit.r2.toFixed(2)})` : DASH,
+        c.fitTail !== undefined ? `n^${c.fitTail.toFixed(2)}` : DASH,
         c.predict ? `n^${c.predict.exponent.toFixed(2)} (R² ${c.predict.r2.toFixed(2)})` : DASH,
-        ...sizes.map((n) => {
-          const p = c.points.find((x) => x.trainSize === n);
-          return p ? `${pct(p.mean)} (${interval(p)}); fit ${num(p.fitSeconds)} s, predict ${num(p.predictSeconds)} s` : DASH;
-        }),
+        c.predictTail !== undefined ? `n^${c.predictTail.toFixed(2)}` : DASH,
+        `${pct(c.points[0]!.mean)} → ${pct(c.points[c.points.length - 1]!.mean)}`,
       ]),
-      ['l', 'r', 'r', ...sizes.map(() => 'r' as const)],
+      ['l', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+    table(
+      ['classifier', 'training rows n', 'accuracy', '95% interval', 'fit s', 'predict s (whole test set)'],
+      curves.flatMap((c) => c.points.map((p) => [`**${cell(c.label)}**`, String(p.trainSize), c.points.length && p.rows.length > 1 ? `${pct(p.mean)} ± ${pp(p.sd)}` : pct(p.mean), interval(p), num(p.fitSeconds), num(p.predictSeconds)])),
+      ['l', 'r', 'r', 'r', 'r', 'r'],
     ),
     '',
     '![Accuracy vs training size](learning-curve-accuracy.svg)',
