@@ -15,6 +15,7 @@ import { canonicalJson, hashJson } from '../engine/hash.ts';
 import { takeRows } from '../engine/matrix.ts';
 import { createPipeline } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
+import { BUNDLES_OFF } from '../report/markdown.ts';
 import { writeReport } from '../report/write.ts';
 import type { ChildMeasurements, ChildMessage, ChildRequest, SelectMeasurements, SelectRequest } from './child.ts';
 import type { DeployRequest, DeploymentFigures } from './deploy-child.ts';
@@ -368,7 +369,7 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
         peakRssMb: r.peakRssMb,
         ...(r.modelBytes !== undefined ? { modelBytes: r.modelBytes } : {}),
         ...(r.bundle ? { bundle: { file: relative(outDir, r.bundle.file).split(sep).join('/'), bytes: r.bundle.bytes } } : {}),
-        ...(r.noBundle ? { noBundle: r.noBundle } : !cfg.bundles ? { noBundle: 'bundles are off in this experiment ("bundles": false)' } : {}),
+        ...(r.noBundle ? { noBundle: r.noBundle } : !cfg.bundles ? { noBundle: BUNDLES_OFF } : {}),
         ...(deployment ? { deployment } : {}),
         ...(deploymentError ? { deploymentError } : {}),
         predictions: r.predictions,

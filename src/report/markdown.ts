@@ -47,6 +47,9 @@ export interface ReportOptions {
   selection?: readonly SelectionRow[];
 }
 
+/** The reason a run has no bundle when the experiment turned them off (written by the harness). */
+export const BUNDLES_OFF = 'bundles are off in this experiment ("bundles": false)';
+
 export interface ReportFile {
   name: string;
   bytes: Uint8Array;
@@ -279,6 +282,8 @@ function buildGroups(rows: readonly ResultRow[], warnings: string[]): Group[] {
   // Labels: the classifier name, then params, then features, then a number, until unique.
   const labelers: ((g: Group) => string)[] = [
     (g) => g.classifier,
+    // Learning curves: the same classifier at several training sizes.
+    (g) => `${g.classifier} (n=${g.rows[0]!.split.train})`,
     (g) => (Object.keys(g.params).length ? `${g.classifier} (${paramsShort(g.params, 40)})` : g.classifier),
     (g) => `${g.classifier} (${paramsShort(g.params, 40)}; ${featuresText(g.features)})`,
     (g) => `${g.classifier} (${paramsShort(g.params, 40)}; ${featuresText(g.features)}; ${g.rows[0]!.engine})`,
@@ -479,6 +484,10 @@ async function deploymentSection(groups: Group[], limits: DeployLimits, files: R
   const lines = ['## Deployment', ''];
   if (!done.length) {
     lines.push('No run finished; nothing to deploy.');
+    return lines.join('\n');
+  }
+  if (done.every((g) => g.runs.every((r) => r.row.noBundle === BUNDLES_OFF))) {
+    lines.push('This experiment writes no bundles (`"bundles": false`), so there are no deployment figures; run one without it (e.g. `quick`) to measure and pick a model to ship.');
     return lines.join('\n');
   }
   const deployable = done.filter((g) => g.deploy);
