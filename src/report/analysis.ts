@@ -1,0 +1,309 @@
+/**
+ * Analysis of the runs, pure functions of rows: each ok run with what its predictions give, the groups of
+ * runs of one classifier setting (repetitions together), their ranking, and the deployment pick. No
+ * Markdown here (studies.ts holds the analyses across groups: repetitions, selection, learning curves).
+ */
+import { canonicalJson } from '../engine/hash.ts';
+import { decodeLabels, type NotOkRow, type OkRow, type ResultRow } from '../results/row.ts';
+import { correctCount } from '../metrics/accuracy.ts';
+import { confusionMatrix, type ConfusionMatrix } from '../metrics/confusion.ts';
+import { mean, sampleSd, wilson } from '../metrics/intervals.ts';
+import { perClass, type PerClassReport } from '../metrics/per-class.ts';
+import { tInterval } from '../metrics/resampling.ts';
+import { cmp, distinct, featuresText, paramsShort, pct, slugify } from './format.ts';
+import type { DeployLimits, ReportOptions } from './types.ts';
+
+/** One ok run with what can be derived from its predictions. */
+export interface Run {
+  row: OkRow;
+  predictions: Int32Array;
+  labels?: Int32Array;
+  correct: number;
+  total: number;
+  accuracy: number;
+  macroF1: number;
+  latencyMs: number;
+  /** Latency is predict time / test rows (no single-row measurement in the row). */
+  latencyEstimated: boolean;
+  cm?: ConfusionMatrix;
+  classes?: PerClassReport;
+}
+
+/** Runs of one classifier + params + features + engine on same-sized splits (repetitions differ by seed). */
+export interface Group {
+  key: string;
+  label: string;
+  slug: string;
+  classifier: string;
+  params: Record<string, unknown>;
+  features: string[];
+  rows: ResultRow[];
+  runs: Run[];
+  failures: NotOkRow[];
+  accuracyMean: number;
+  accuracySd: number;
+  ci?: { low: number; high: number };
+  macroF1: number;
+  fitSeconds: number;
+  predictSeconds: number;
+  latencyMs: number;
+  latencyEstimated: boolean;
+  latencyP50?: number;
+  latencyP95?: number;
+  modelBytes?: number;
+  peakRssMb: number;
+  featureSeconds: number;
+  /** Figures measured on the runs' bundles (when every finished run has them), means over runs. */
+  deploy?: DeployFigures;
+  /** Why a finished run has no bundle or no deployment figures. */
+  undeployable?: string;
+  /** Bundle files of the finished runs that wrote one (measured or not). */
+  bundleFiles: string[];
+  /** The runs re-drew the split (the interval is a t-interval over them). */
+  resampled?: boolean;
+}
+
+export interface DeployFigures {
+  bundleBytes: number;
+  coldStartMs: number;
+  p50: number;
+  p95: number;
+  /** Lowest and highest per-pass p50 over every run: the latency spread the pick looks at. */
+  passLo: number;
+  passHi: number;
+  passes: number;
+  calls: number;
+  throughput: number;
+  threads: number;
+  same: number;
+  total: number;
+}
+
+
+export function deployLimits(opts: ReportOptions): DeployLimits {
+  const fromConfig = (opts.config as { deploy?: unknown } | undefined)?.deploy;
+  const src = (opts.deploy ?? fromConfig ?? {}) as Record<string, unknown>;
+  const pick = (k: string) => (typeof src[k] === 'number' && Number.isFinite(src[k]) ? (src[k] as number) : undefined);
+  const out: DeployLimits = {};
+  const lat = pick('maxLatencyMs');
+  const size = pick('maxModelBytes');
+  if (lat !== undefined) out.maxLatencyMs = lat;
+  if (size !== undefined) out.maxModelBytes = size;
+  return out;
+}
+
+export function analyseRun(row: OkRow, labelsByHash: Map<string, Int32Array>, warnings: string[]): Run {
+  const predictions = decodeLabels(row.predictions);
+  let labels = labelsByHash.get(row.testLabelsHash);
+  if (labels && labels.length !== predictions.length) {
+    warnings.push(`Run ${row.id.slice(0, 12)} (${row.classifier}) has ${predictions.length} predictions for ${labels.length} test labels; its confusion matrix is left out.`);
+    labels = undefined;
+  }
+  const estimated = row.timing.latencyMsP50 === undefined;
+  const latencyMs = row.timing.latencyMsP50 ?? (row.metrics.total ? (row.timing.predictSeconds * 1000) / row.metrics.total : NaN);
+  const run: Run = {
+    row,
+    predictions,
+    correct: row.metrics.correct,
+    total: row.metrics.total,
+    accuracy: row.metrics.accuracy,
+    macroF1: row.metrics.macroF1,
+    latencyMs,
+    latencyEstimated: estimated,
+  };
+  if (labels) {
+    run.labels = labels;
+    run.correct = correctCount(labels, predictions);
+    run.total = labels.length;
+    run.accuracy = run.total ? run.correct / run.total : NaN;
+    run.cm = confusionMatrix(labels, predictions);
+    run.classes = perClass(run.cm);
+    run.macroF1 = run.classes.macroF1;
+    if (Math.abs(run.accuracy - row.metrics.accuracy) > 1e-9) {
+      warnings.push(`Run ${row.id.slice(0, 12)} (${row.classifier}) stores accuracy ${pct(row.metrics.accuracy, 4)} but its predictions give ${pct(run.accuracy, 4)}; the report uses the predictions.`);
+    }
+  }
+  return run;
+}
+
+/**
+ * Runs of one classifier setting on same-sized splits: repetitions group together whether they varied
+ * the seed or re-drew the split. A setting chosen by selection may differ between repetitions, so those
+ * runs group by classifier alone.
+ */
+export function groupKey(r: ResultRow): string {
+  return canonicalJson({
+    dataset: r.dataset,
+    classifier: r.classifier,
+    ...(r.selection ? { selected: true } : { params: r.params, features: r.features }),
+    engine: r.status === 'ok' ? r.engine : undefined,
+    split: { train: r.split.train, validation: r.split.validation, test: r.split.test },
+  });
+}
+
+export function byRepetition(a: ResultRow, b: ResultRow): number {
+  return a.repetition - b.repetition || a.seed - b.seed || cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id);
+}
+
+export function buildGroups(rows: readonly ResultRow[], warnings: string[]): Group[] {
+  const labelsByHash = new Map<string, Int32Array>();
+  for (const r of rows) if (r.status === 'ok' && r.testLabels && !labelsByHash.has(r.testLabelsHash)) labelsByHash.set(r.testLabelsHash, decodeLabels(r.testLabels));
+  const missing = distinct(rows.filter((r): r is OkRow => r.status === 'ok' && !labelsByHash.has(r.testLabelsHash)).map((r) => r.testLabelsHash));
+  if (missing.length) warnings.push(`No row holds the test labels with hash ${missing.join(', ')}; confusion matrices and significance tests need them.`);
+
+  const map = new Map<string, ResultRow[]>();
+  for (const r of rows) {
+    const k = groupKey(r);
+    const list = map.get(k);
+    if (list) list.push(r);
+    else map.set(k, [r]);
+  }
+  const groups: Group[] = [...map.entries()].map(([key, list]) => {
+    list.sort(byRepetition);
+    const first = list[0]!;
+    const runs = list.filter((r): r is OkRow => r.status === 'ok').map((r) => analyseRun(r, labelsByHash, warnings));
+    const failures = list.filter((r): r is NotOkRow => r.status !== 'ok');
+    const accs = runs.map((r) => r.accuracy);
+    const opt = (xs: (number | undefined)[]) => (xs.length && xs.every((x) => x !== undefined) ? mean(xs as number[]) : undefined);
+    const g: Group = {
+      key,
+      label: first.classifier,
+      slug: '',
+      classifier: first.classifier,
+      params: first.params,
+      features: first.features,
+      rows: list,
+      runs,
+      failures,
+      accuracyMean: mean(accs),
+      accuracySd: sampleSd(accs),
+      macroF1: mean(runs.map((r) => r.macroF1)),
+      fitSeconds: mean(runs.map((r) => r.row.timing.fitSeconds)),
+      predictSeconds: mean(runs.map((r) => r.row.timing.predictSeconds)),
+      latencyMs: mean(runs.map((r) => r.latencyMs)),
+      latencyEstimated: runs.some((r) => r.latencyEstimated),
+      peakRssMb: runs.length ? Math.max(...runs.map((r) => r.row.peakRssMb)) : NaN,
+      featureSeconds: mean(runs.map((r) => r.row.timing.featureSeconds)),
+      bundleFiles: runs.flatMap((r) => (r.row.bundle ? [r.row.bundle.file] : [])),
+    };
+    const deployed = runs.map((r) => r.row).filter((r) => r.deployment && r.bundle);
+    if (runs.length && deployed.length === runs.length) {
+      const d = deployed.map((r) => r.deployment!);
+      const passes = d.flatMap((x) => x.passP50Ms);
+      g.deploy = {
+        bundleBytes: mean(deployed.map((r) => r.bundle!.bytes)),
+        coldStartMs: mean(d.map((x) => x.coldStartMs)),
+        p50: mean(d.map((x) => x.latencyMsP50)),
+        p95: mean(d.map((x) => x.latencyMsP95)),
+        passLo: Math.min(...passes),
+        passHi: Math.max(...passes),
+        passes: passes.length,
+        calls: d.reduce((a, x) => a + x.calls, 0),
+        throughput: mean(d.map((x) => x.throughputPerSecond)),
+        threads: Math.max(...d.map((x) => x.threads)),
+        same: d.reduce((a, x) => a + x.agreement.same, 0),
+        total: d.reduce((a, x) => a + x.agreement.total, 0),
+      };
+      g.latencyMs = g.deploy.p50;
+      g.latencyEstimated = false;
+    } else if (runs.length) {
+      const r = runs.map((x) => x.row).find((x) => !x.deployment || !x.bundle)!;
+      g.undeployable = r.noBundle ?? r.deploymentError ?? 'the run wrote no bundle';
+    }
+    const p50 = opt(runs.map((r) => r.row.timing.latencyMsP50));
+    const p95 = opt(runs.map((r) => r.row.timing.latencyMsP95));
+    const size = opt(runs.map((r) => r.row.modelBytes));
+    if (p50 !== undefined) g.latencyP50 = p50;
+    if (p95 !== undefined) g.latencyP95 = p95;
+    if (size !== undefined) g.modelBytes = size;
+    const resampled = new Set(runs.map((r) => r.row.split.fingerprint)).size > 1;
+    if (resampled) {
+      // Repetitions on re-drawn splits: the t-interval of the mean over them.
+      const t = tInterval(accs);
+      if (t) g.ci = { low: Math.max(0, t.low), high: Math.min(1, t.high) };
+      g.resampled = true;
+    } else if (runs.length) {
+      // Test-set sampling uncertainty: Wilson on one run's test size, at the mean number correct.
+      const total = runs[0]!.total;
+      const correct = Math.round(mean(runs.map((r) => r.correct)));
+      if (total > 0 && runs.every((r) => r.total === total)) g.ci = wilson(correct, total);
+    }
+    return g;
+  });
+
+  // Labels: the classifier name, then params, then features, then a number, until unique.
+  const labelers: ((g: Group) => string)[] = [
+    (g) => g.classifier,
+    // Learning curves: the same classifier at several training sizes.
+    (g) => `${g.classifier} (n=${g.rows[0]!.split.train})`,
+    (g) => (Object.keys(g.params).length ? `${g.classifier} (${paramsShort(g.params, 40)})` : g.classifier),
+    (g) => `${g.classifier} (${paramsShort(g.params, 40)}; ${featuresText(g.features)})`,
+    (g) => `${g.classifier} (${paramsShort(g.params, 40)}; ${featuresText(g.features)}; ${g.rows[0]!.engine})`,
+  ];
+  for (const g of groups) {
+    for (const f of labelers) {
+      g.label = f(g);
+      if (groups.every((o) => o === g || f(o) !== g.label)) break;
+    }
+  }
+  const seenLabels = new Map<string, number>();
+  for (const g of groups) {
+    const n = (seenLabels.get(g.label) ?? 0) + 1;
+    seenLabels.set(g.label, n);
+    if (n > 1) g.label = `${g.label} #${n}`;
+  }
+  const seenSlugs = new Set<string>();
+  for (const g of groups) {
+    let s = slugify(g.label);
+    for (let n = 2; seenSlugs.has(s); n++) s = `${slugify(g.label)}-${n}`;
+    seenSlugs.add(s);
+    g.slug = s;
+  }
+  return rankGroups(groups);
+}
+
+/** Finished groups by mean accuracy (ties: faster, then name); groups with no finished run last. */
+export function rankGroups(groups: Group[]): Group[] {
+  const done = groups.filter((g) => g.runs.length > 0);
+  const notDone = groups.filter((g) => g.runs.length === 0);
+  done.sort((a, b) => b.accuracyMean - a.accuracyMean || a.latencyMs - b.latencyMs || cmp(a.label, b.label));
+  notDone.sort((a, b) => cmp(a.label, b.label));
+  return [...done, ...notDone];
+}
+
+/** Whether a group's per-pass latencies fall on both sides of a limit. */
+export function straddles(d: DeployFigures, limit: number | undefined): boolean {
+  return limit !== undefined && d.passLo <= limit && d.passHi > limit;
+}
+
+/**
+ * The pick among deployable groups (ranked by accuracy): the most accurate whose bundle fits the size
+ * limit and whose latency p50 (over every timed call of every pass) fits the latency limit. One noisy pass
+ * does not move it; instead, when the pick's own per-pass p50s straddle the limit, or a more accurate
+ * group's do, the pick is uncertain and the report says so. Without limits: the most accurate.
+ */
+export function choose(deployable: Group[], limits: DeployLimits): { pick?: Group; contenders: Group[] } {
+  const { maxLatencyMs, maxModelBytes } = limits;
+  const sized = deployable.filter((g) => maxModelBytes === undefined || g.deploy!.bundleBytes <= maxModelBytes);
+  const pick = sized.find((g) => maxLatencyMs === undefined || g.deploy!.p50 <= maxLatencyMs);
+  const until = pick ? deployable.indexOf(pick) : deployable.length;
+  const contenders = sized.filter((g) => deployable.indexOf(g) <= until && straddles(g.deploy!, maxLatencyMs));
+  return { ...(pick ? { pick } : {}), contenders };
+}
+
+export interface DeploymentChoice {
+  /** The bundle the report picks (path relative to the report folder), when one meets the limits. */
+  pick?: { label: string; file: string; accuracy: number };
+  /** The pick and more accurate classifiers whose per-pass latencies straddle the limit. */
+  uncertain: string[];
+  /** Every finished run's bundle, most accurate first. */
+  bundles: { label: string; file: string; accuracy: number }[];
+}
+
+/** The report's deployment pick, for `digitbench predict <report folder>` and apps. */
+export function deploymentChoice(rows: readonly ResultRow[], opts: Pick<ReportOptions, 'config' | 'deploy'> = {}): DeploymentChoice {
+  const groups = buildGroups([...rows].sort((a, b) => cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id)), []).filter((g) => g.runs.length);
+  const { pick, contenders } = choose(groups.filter((g) => g.deploy), deployLimits(opts));
+  const entry = (g: Group) => ({ label: g.label, file: g.bundleFiles[0]!, accuracy: g.accuracyMean });
+  return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: groups.filter((g) => g.bundleFiles.length).map(entry) };
+}

@@ -1,0 +1,45 @@
+/** The report's options and output, shared by the assembler and its sections. */
+import type { Matrix } from '../engine/matrix.ts';
+import type { SelectionRow } from '../results/row.ts';
+
+export interface DeployLimits {
+  /** Largest acceptable per-sample latency, in milliseconds. */
+  maxLatencyMs?: number;
+  /** Largest acceptable serialized model, in bytes. */
+  maxModelBytes?: number;
+}
+
+export interface ReportOptions {
+  /** The experiment config, shown as JSON; its `deploy` field (DeployLimits) sets the deployment limits. */
+  config?: unknown;
+  title?: string;
+  /** Overrides config.deploy. */
+  deploy?: DeployLimits;
+  /**
+   * Raw (0..255) test images, one row each, in the order of the split's test rows, for the grids of
+   * misclassified digits. Either one matrix (used for every run whose test set has that many rows)
+   * or a record keyed by split fingerprint.
+   */
+  testImages?: Matrix | Readonly<Record<string, Matrix>>;
+  /** Height × width of a test image (default: square, from the matrix width). */
+  imageShape?: readonly [number, number];
+  /** Class names by label (e.g. the dataset's `classes`); default: the label number. */
+  classNames?: readonly string[];
+  /** Most misclassified digits drawn per classifier (default 40). */
+  maxMisclassified?: number;
+  /** The selection rows (selection.jsonl) of the reported runs: candidates scored on validation folds. */
+  selection?: readonly SelectionRow[];
+}
+
+/** The reason a run has no bundle when the experiment turned them off (written by the harness). */
+export const BUNDLES_OFF = 'bundles are off in this experiment ("bundles": false)';
+
+export interface ReportFile {
+  name: string;
+  bytes: Uint8Array;
+}
+
+export interface Report {
+  markdown: string;
+  files: ReportFile[];
+}
