@@ -197,7 +197,16 @@ export async function confusionChart(cm: { labels: readonly number[]; counts: re
         mark: 'rect',
         encoding: {
           // Off-diagonal counts on their own scale (the diagonal would wash them out); the diagonal in grey.
-          color: { condition: { test: 'datum.diagonal', value: '#e8e8e8' }, field: 'count', type: 'quantitative', scale: { scheme: 'oranges', domain: [0, max] }, legend: null },
+          color: {
+            condition: [
+              { test: 'datum.diagonal', value: '#e8e8e8' },
+              { test: 'datum.count == 0', value: '#ffffff' },
+            ],
+            field: 'count',
+            type: 'quantitative',
+            scale: { scheme: 'oranges', domain: [0, max] },
+            legend: null,
+          },
         },
       },
       {
