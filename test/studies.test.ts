@@ -179,3 +179,13 @@ describe('chart labels', () => {
     }
   });
 });
+
+describe('provenance in the report', () => {
+  it('marks rows made by an older commit than the newest run', async () => {
+    const newer = { ...row('a', 1, 10), env: { ...env, gitCommit: 'bbbbbbbbbbbbbbbb' } } as ResultRow;
+    const older = row('c', 0, 20);
+    const { markdown } = await renderReport([older, newer]);
+    expect(markdown).toContain('- **Made by an older commit:** 1 of 2 rows, by `abc` (c); the rest by `bbbbbbbbbbbb`.');
+    expect((await renderReport([newer])).markdown).not.toContain('older commit');
+  });
+});
