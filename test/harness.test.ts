@@ -48,17 +48,32 @@ describe('experiment files', () => {
     );
   });
 
-  it('expands grids and repetitions into runs with seeds', async () => {
+  it('expands a grid into candidates of one test run per repetition, with seeds; resample "split" re-draws the split', async () => {
     const exp = await parseExperiment(
       { classifiers: [{ plugin: EXAMPLE, grid: { metric: ['l1', 'l2'] } }], repetitions: 2, seed: 5 },
       '/x/grid.json',
     );
-    expect(exp.runs.map((r) => [r.params.metric, r.seed])).toEqual([
-      ['l1', 5],
-      ['l1', 6],
-      ['l2', 5],
-      ['l2', 6],
+    expect(exp.runs.map((r) => [r.candidates.map((c) => c.params.metric), r.seed, r.split.seed])).toEqual([
+      [['l1', 'l2'], 5, 0],
+      [['l1', 'l2'], 6, 0],
     ]);
+    expect(exp.config.selection).toEqual({ method: 'cv', folds: 5, seed: 0 });
+    const resampled = await parseExperiment({ split: { train: 100, seed: 3 }, classifiers: [{ plugin: EXAMPLE }], repetitions: 3, resample: 'split' }, '/x/r.json');
+    expect(resampled.runs.map((r) => r.split.seed)).toEqual([3, 4, 5]);
+    const curve = await parseExperiment({ learningCurve: { sizes: [100, 200] }, classifiers: [{ plugin: EXAMPLE }] }, '/x/c.json');
+    expect(curve.runs.map((r) => r.split.train)).toEqual([100, 200]);
+    await expect(parseExperiment({ features: [], featureSets: { raw: [] }, classifiers: [{ plugin: EXAMPLE }] }, '/x/f.json')).rejects.toThrow(
+      '/x/f.json: give either features or featureSets, not both (featureSets replaces the shared pipeline).',
+    );
+    await expect(parseExperiment({ featureSets: { raw: [] }, classifiers: [{ plugin: EXAMPLE, featureSets: ['hog'] }] }, '/x/f.json')).rejects.toThrow(
+      '/x/f.json: classifiers[0].featureSets[0]: no feature set "hog"; use one of raw.',
+    );
+    await expect(parseExperiment({ classifiers: [{ plugin: EXAMPLE }], resample: 'split' }, '/x/s.json')).rejects.toThrow(
+      '/x/s.json: resample: "split" re-draws the split per repetition; set repetitions to 2 or more.',
+    );
+    await expect(parseExperiment({ learningCurve: { sizes: [200, 100] }, classifiers: [{ plugin: EXAMPLE }] }, '/x/c.json')).rejects.toThrow(
+      '/x/c.json: learningCurve.sizes: list the sizes in increasing order, without repeats.',
+    );
   });
 });
 

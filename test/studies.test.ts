@@ -140,8 +140,8 @@ describe('selection and feature sets', () => {
     ]);
     const { cells, costs } = featureMatrix([t!]);
     expect(cells).toEqual([
-      { classifier: 'knn', featureSet: 'raw', accuracy: 0.92, sd: expect.any(Number), chosen: false },
-      { classifier: 'knn', featureSet: 'pca50', accuracy: 0.955, sd: expect.any(Number), chosen: true },
+      { classifier: 'knn', featureSet: 'raw', accuracy: 0.92, sd: expect.any(Number), n: 2, chosen: false },
+      { classifier: 'knn', featureSet: 'pca50', accuracy: 0.955, sd: expect.any(Number), n: 2, chosen: true },
     ]);
     expect(costs.map((c) => [c.featureSet, c.fitSeconds, c.transformMsPerImage])).toEqual([
       ['raw', 0.01, 0.001],

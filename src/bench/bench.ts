@@ -134,5 +134,6 @@ export function formatBench(rows: BenchRow[], peers?: PeerFigures): string {
     }
     body.push(cells);
   }
-  return markdownTable(head, body, head.map((h) => (['median', 'runs', 'accuracy', 'peer time', 'peer acc.', 'ratio'].includes(h) ? 'r' : 'l')));
+  // compactRule: the `|---|---:|` rule bench has always printed.
+  return markdownTable(head, body, head.map((h) => (['median', 'runs', 'accuracy', 'peer time', 'peer acc.', 'ratio'].includes(h) ? 'r' : 'l')), { compactRule: true });
 }

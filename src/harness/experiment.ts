@@ -61,9 +61,13 @@ export const experimentSchema = z
     resample: z.enum(['seed', 'split']).default('seed'),
     /** Training sizes for a learning curve: each classifier runs at each size (nested stratified subsets, one test part). */
     learningCurve: z
-      .object({ sizes: z.array(z.number().int().positive()).min(2) })
+      .object({
+        sizes: z
+          .array(z.number().int().positive())
+          .min(2)
+          .refine((sizes) => sizes.every((n, i) => i === 0 || n > sizes[i - 1]!), 'list the sizes in increasing order, without repeats'),
+      })
       .strict()
-      .refine((c) => c.sizes.every((n, i) => i === 0 || n > c.sizes[i - 1]!), 'list the sizes in increasing order, without repeats')
       .optional(),
     /** Write and measure a model bundle per test run (off for learning curves, where only accuracy and cost matter). */
     bundles: z.boolean().default(true),

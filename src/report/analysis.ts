@@ -9,6 +9,7 @@ import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix, type ConfusionMatrix } from '../metrics/confusion.ts';
 import { mean, sampleSd, wilson } from '../metrics/intervals.ts';
 import { perClass, type PerClassReport } from '../metrics/per-class.ts';
+import { holm, mcnemar, type McNemarResult } from '../metrics/significance.ts';
 import { tInterval } from '../metrics/resampling.ts';
 import { cmp, distinct, featuresText, paramsShort, pct, slugify } from './format.ts';
 import type { DeployLimits, ReportOptions } from './types.ts';
@@ -269,6 +270,36 @@ export function rankGroups(groups: Group[]): Group[] {
   done.sort((a, b) => b.accuracyMean - a.accuracyMean || a.latencyMs - b.latencyMs || cmp(a.label, b.label));
   notDone.sort((a, b) => cmp(a.label, b.label));
   return [...done, ...notDone];
+}
+
+/** One group tested against the most accurate: McNemar on the first pair of runs that share a test split. */
+export interface Comparison {
+  g: Group;
+  /** Absent when no run shares test rows (with stored labels) with one of the best's. */
+  result?: McNemarResult;
+  /** The run of `g` that was tested. */
+  a?: Run;
+  /** The p-value after Holm's correction over the groups that were tested. */
+  holmP?: number;
+}
+
+/** Every finished group after the first (ranked: the most accurate) against the first, on the same test rows. */
+export function compareWithBest(done: readonly Group[]): Comparison[] {
+  const best = done[0]!;
+  const comparisons: Comparison[] = done.slice(1).map((g) => {
+    for (const b of best.runs) {
+      for (const a of g.runs) {
+        if (a.row.split.fingerprint === b.row.split.fingerprint && b.labels && a.predictions.length === b.labels.length) {
+          return { g, a, result: mcnemar(b.labels, b.predictions, a.predictions) };
+        }
+      }
+    }
+    return { g };
+  });
+  const tested = comparisons.filter((c) => c.result);
+  const adjusted = holm(tested.map((c) => c.result!.pValue));
+  for (const [i, c] of tested.entries()) c.holmP = adjusted[i]!;
+  return comparisons;
 }
 
 /** Whether a group's per-pass latencies fall on both sides of a limit. */

@@ -7,8 +7,15 @@
 import type { ResultRow } from '../results/row.ts';
 import { buildGroups, deployLimits } from './analysis.ts';
 import { cmp, distinct } from './format.ts';
-import { configSection, deploymentSection, detailsSection, envSection, failuresSection, headerSection, significanceSection, summarySection } from './sections/runs.ts';
+import { configSection } from './sections/config.ts';
+import { deploymentSection } from './sections/deployment.ts';
+import { detailsSection } from './sections/details.ts';
+import { envSection } from './sections/environment.ts';
+import { failuresSection } from './sections/failures.ts';
+import { headerSection } from './sections/header.ts';
+import { significanceSection } from './sections/significance.ts';
 import { featureSetsSection, learningCurveSection, repetitionsSection, selectionSection } from './sections/studies.ts';
+import { summarySection } from './sections/summary.ts';
 import type { Report, ReportFile, ReportOptions } from './types.ts';
 
 export { BUNDLES_OFF, type DeployLimits, type Report, type ReportFile, type ReportOptions } from './types.ts';

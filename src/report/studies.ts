@@ -215,6 +215,8 @@ export interface FeatureCell {
   /** Mean validation accuracy (never the test rows). */
   accuracy: number;
   sd: number;
+  /** Folds × repetitions the accuracy is the mean of. */
+  n: number;
   chosen: boolean;
 }
 
@@ -238,7 +240,7 @@ export function featureMatrix(tables: readonly SelectionTable[]): { cells: Featu
       const ok = cs.filter((c) => c.foldAccuracies.length);
       if (!ok.length) continue;
       const best = [...ok].sort((x, y) => y.mean - x.mean)[0]!;
-      cells.push({ classifier: t.label, featureSet, accuracy: best.mean, sd: best.sd, chosen: cs.some((c) => c.chosen > 0) });
+      cells.push({ classifier: t.label, featureSet, accuracy: best.mean, sd: best.sd, n: best.foldAccuracies.length, chosen: cs.some((c) => c.chosen > 0) });
       const e = cost.get(featureSet) ?? { features: best.features, fit: [], transform: [] };
       for (const c of ok) {
         e.fit.push(c.featureSeconds);

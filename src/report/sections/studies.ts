@@ -21,6 +21,8 @@ export interface Section {
 
 const svgFile = (name: string, svg: string): SectionFile => ({ name, bytes: new TextEncoder().encode(svg) });
 const pp = (x: number) => (x * 100).toFixed(2);
+/** Mean ± sd when there is a spread to show (one validation part has none). */
+const meanSd = (m: number, sd: number, n: number) => (n > 1 ? `${pct(m)} ± ${pp(sd)}` : pct(m));
 const interval = (s: Series) => (s.interval ? `${pct(s.interval.low, 1)} – ${pct(s.interval.high, 1)}` : DASH);
 
 function candidateName(c: { featureSet?: string; params: Record<string, unknown> }, varying: Set<string>): string {
@@ -52,11 +54,11 @@ export async function selectionSection(selection: readonly SelectionRow[], rows:
     const best = Math.max(...t.candidates.map((c) => (c.foldAccuracies.length ? c.mean : -1)));
     lines.push(
       table(
-        ['setting', 'features', 'validation accuracy (mean ± sd)', 'folds', 'fit s', 'pipeline s', 'transform ms / image', 'chosen'],
+        ['setting', 'features', t.folds > 1 || t.repetitions > 1 ? 'validation accuracy (mean ± sd)' : 'validation accuracy', 'folds', 'fit s', 'pipeline s', 'transform ms / image', 'chosen'],
         t.candidates.map((c, i) => [
           c.mean === best ? `**${cell(names[i]!)}**` : cell(names[i]!),
           cell(c.features.join(' → ') || 'raw'),
-          c.foldAccuracies.length ? `${pct(c.mean)} ± ${pp(c.sd)}` : c.failed.length ? `failed: ${cell(c.failed[0]!)}` : DASH,
+          c.foldAccuracies.length ? meanSd(c.mean, c.sd, c.foldAccuracies.length) : c.failed.length ? `failed: ${cell(c.failed[0]!)}` : DASH,
           String(c.foldAccuracies.length),
           num(c.fitSeconds),
           num(c.featureSeconds),
@@ -154,7 +156,7 @@ export async function featureSetsSection(selection: readonly SelectionRow[], row
   const lines = [
     '## Feature sets',
     '',
-    'Each classifier that takes vectors on each named pipeline: **validation** accuracy (mean ± sd over folds and repetitions; the best grid point per cell), never the test rows. ' +
+    'Each classifier that takes vectors on each named pipeline: **validation** accuracy (mean ± sd over folds and repetitions when there are several; the best grid point per cell), never the test rows. ' +
       '✓ = the feature set the classifier was tested with (chosen on validation); its test figures are in the Results.',
     '',
     table(
@@ -163,13 +165,13 @@ export async function featureSetsSection(selection: readonly SelectionRow[], row
         `**${cell(c)}**`,
         ...sets.map((s) => {
           const x = cells.find((y) => y.classifier === c && y.featureSet === s);
-          return x ? `${x.chosen ? '**' : ''}${pct(x.accuracy)} ± ${pp(x.sd)}${x.chosen ? ' ✓**' : ''}` : DASH;
+          return x ? `${x.chosen ? '**' : ''}${meanSd(x.accuracy, x.sd, x.n)}${x.chosen ? ' ✓**' : ''}` : DASH;
         }),
       ]),
       ['l', ...sets.map(() => 'r' as const)],
     ),
     '',
-    '**What each pipeline costs**: fitting and applying it on a fold\'s rows (seconds; the fastest measurement, since later candidates read it from the cache) and applying the fitted pipeline to raw images (ms per image, batches of up to 500).',
+    '**What each pipeline costs**: fitting and applying it on a fold\'s rows (seconds, on the first candidate that needed it; the others read it from the cache) and applying the fitted pipeline to raw images (ms per image, batches of up to 500).',
     '',
     table(
       ['feature set', 'steps', 'fit + apply s', 'transform ms / image'],

@@ -1,0 +1,112 @@
+/** Deployment: the bundle figures, the accuracy–latency chart, the Pareto set and the pick within the limits. */
+import { deploymentPareto } from '../../metrics/pareto.ts';
+import { choose, type Group } from '../analysis.ts';
+import { bytes, cell, code, DASH, num, pct } from '../format.ts';
+import { markdownTable as table } from '../table.ts';
+import { BUNDLES_OFF, type DeployLimits, type ReportFile } from '../types.ts';
+import { accuracyLatencyChart } from '../vega.ts';
+
+export async function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportFile[]): Promise<string> {
+  const done = groups.filter((g) => g.runs.length > 0);
+  const lines = ['## Deployment', ''];
+  if (!done.length) {
+    lines.push('No run finished; nothing to deploy.');
+    return lines.join('\n');
+  }
+  if (done.every((g) => g.runs.every((r) => r.row.noBundle === BUNDLES_OFF))) {
+    lines.push('This experiment writes no bundles (`"bundles": false`), so there are no deployment figures; run one without it (e.g. `quick`) to measure and pick a model to ship.');
+    return lines.join('\n');
+  }
+  const deployable = done.filter((g) => g.deploy);
+  const notDeployable = done.filter((g) => !g.deploy);
+  lines.push(
+    "Every finished run leaves a **model bundle** (`models/…` beside this report): the feature pipeline with its fitted state, the model and its metadata in one file, " +
+      'which `digitbench predict` and `loadModel()` read. The figures below are measured on that bundle, in a fresh process, from raw 28×28 pixels through the pipeline and the model: ' +
+      '**cold start** = read + check + rebuild + first prediction (modules already imported); **latency** = one image per call, p50 / p95 over every timed call, ' +
+      'and the range of the per-pass p50s; **throughput** = images per second predicting a batch in one call (1,000 images, or the whole test set when smaller); **agrees** = test rows on which the bundle gives the run\'s own label. ' +
+      '**Model only** is the latency of the model on precomputed features and the size of its serialized bytes, for comparison.',
+    '',
+  );
+  if (deployable.length) {
+    lines.push(
+      table(
+        ['classifier', 'bundle', 'size', 'cold start ms', 'latency p50 / p95 ms', 'pass p50 range ms', 'images / s', 'threads', 'agrees', 'model only: latency p50 ms, size'],
+        deployable.map((g) => {
+          const d = g.deploy!;
+          return [
+            `**${cell(g.label)}**`,
+            cell(g.bundleFiles.map((f) => code(f)).join(', ')),
+            bytes(d.bundleBytes),
+            num(d.coldStartMs),
+            `${num(d.p50)} / ${num(d.p95)}`,
+            `${num(d.passLo)} – ${num(d.passHi)} (${d.passes} passes, ${d.calls} calls)`,
+            num(d.throughput),
+            String(d.threads),
+            d.same === d.total ? `${d.same} / ${d.total}` : `**${d.same} / ${d.total}**`,
+            `${g.latencyP50 === undefined ? DASH : num(g.latencyP50)}, ${bytes(g.modelBytes)}`,
+          ];
+        }),
+        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+      '',
+    );
+    const disagree = deployable.filter((g) => g.deploy!.same !== g.deploy!.total);
+    if (disagree.length) lines.push(`> [!WARNING]\n> The bundle's labels differ from the run's on some test rows for ${disagree.map((g) => g.label).join(', ')}: the bundle does not reproduce the run exactly.`, '');
+  }
+  if (notDeployable.length) {
+    lines.push(`**No bundle figures:** ${notDeployable.map((g) => `${g.label} (${g.undeployable})`).join('; ')}. They are left out of the Pareto set and the pick.`, '');
+  }
+  if (!deployable.length) return lines.join('\n').trimEnd();
+
+  const cands = deployable.map((g) => ({ g, accuracy: g.accuracyMean, latencyMs: g.deploy!.p50, modelBytes: g.deploy!.bundleBytes }));
+  const front = deploymentPareto(cands).map((i) => cands[i]!.g);
+  const svg = await accuracyLatencyChart(
+    deployable.map((g) => ({ label: g.label, latencyMs: g.deploy!.p50, accuracy: g.accuracyMean, pareto: front.includes(g) })),
+    limits.maxLatencyMs !== undefined ? { maxLatencyMs: limits.maxLatencyMs } : {},
+  );
+  files.push({ name: 'accuracy-latency.svg', bytes: new TextEncoder().encode(svg) });
+  lines.push('![Accuracy vs end-to-end latency per image (filled: the Pareto set of accuracy, latency and size)](accuracy-latency.svg)', '');
+  lines.push(
+    `**Pareto set** (no other classifier is at least as accurate, as fast end to end and as small a bundle, and better in one): ${front.length} of ${deployable.length}.`,
+    '',
+    table(
+      ['classifier', 'accuracy', 'latency p50 ms', 'bundle'],
+      front.map((g) => [`**${cell(g.label)}**`, pct(g.accuracyMean), num(g.deploy!.p50), bytes(g.deploy!.bundleBytes)]),
+      ['l', 'r', 'r', 'r'],
+    ),
+    '',
+  );
+  const describe = (g: Group) =>
+    `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.deploy!.p50)} ms per image end to end (passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)}), bundle ${bytes(g.deploy!.bundleBytes)} (${code(g.bundleFiles[0]!)})`;
+  const { maxLatencyMs, maxModelBytes } = limits;
+  if (maxLatencyMs === undefined && maxModelBytes === undefined) {
+    const fastest = [...deployable].sort((a, b) => a.deploy!.p50 - b.deploy!.p50 || b.accuracyMean - a.accuracyMean)[0]!;
+    const smallest = [...deployable].sort((a, b) => a.deploy!.bundleBytes - b.deploy!.bundleBytes || b.accuracyMean - a.accuracyMean)[0]!;
+    lines.push(
+      'No deployment limits were set (add `"deploy": {"maxLatencyMs": …, "maxModelBytes": …}` to the experiment config).',
+      '',
+      `- Most accurate: ${describe(deployable[0]!)}`,
+      `- Fastest: ${describe(fastest)}`,
+      `- Smallest: ${describe(smallest)}`,
+    );
+    return lines.join('\n');
+  }
+  const limitText = [
+    maxLatencyMs !== undefined ? `latency p50 ≤ ${num(maxLatencyMs)} ms per image, end to end` : '',
+    maxModelBytes !== undefined ? `bundle ≤ ${bytes(maxModelBytes)}` : '',
+  ]
+    .filter(Boolean)
+    .join(' and ');
+  const { pick, contenders } = choose(deployable, limits);
+  const straddle = (g: Group) => `${g.label} (${pct(g.accuracyMean)}; latency p50 ${num(g.deploy!.p50)} ms, passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)} ms)`;
+  if (pick) lines.push(`**Best within the limits** (${limitText}): ${describe(pick)}.`);
+  else lines.push(`**No classifier meets the limits** (${limitText}).`);
+  if (contenders.length) {
+    lines.push(
+      '',
+      `**The pick is uncertain:** the per-pass latencies of ${contenders.map(straddle).join(', ')} fall on both sides of the ${num(maxLatencyMs)} ms limit, ` +
+        'so another run (or machine) could pick differently; measure on the deployment machine (or raise `deploy.passes`) before choosing.',
+    );
+  }
+  return lines.join('\n');
+}
