@@ -3,7 +3,6 @@ import { correctedResampledTTest, powerLawFit } from '../src/metrics/resampling.
 import { mcnemar } from '../src/metrics/significance.ts';
 import { renderReport } from '../src/report/markdown.ts';
 import { featureMatrix, learningCurves, pairwise, selectionTables, seriesOf } from '../src/report/studies.ts';
-import { placeLabels } from '../src/report/vega.ts';
 import { encodeLabels, labelsHash, type ResultRow, type SelectionRow } from '../src/results/row.ts';
 
 const N = 200;
@@ -152,31 +151,6 @@ describe('selection and feature sets', () => {
     expect(markdown).toContain('## Feature sets');
     expect(markdown).toContain('| **knn** | 92.00% ± 1.41 | **95.50% ± 0.71 ✓** |');
     expect(files.map((f) => f.name)).toEqual(expect.arrayContaining(['feature-sets.svg', 'selection-knn-1000.svg']));
-  });
-});
-
-describe('chart labels', () => {
-  it('never overlap each other or a point (the quick report: knn used to be drawn under cnn)', () => {
-    const pts = [
-      { x: 470, y: 60, text: 'knn' },
-      { x: 440, y: 62, text: 'cnn' },
-      { x: 160, y: 62, text: 'random-forest' },
-      { x: 500, y: 30, text: 'svm' },
-      { x: 480, y: 160, text: 'naive-bayes' },
-      { x: 90, y: 320, text: 'decision-tree' },
-    ];
-    const placed = placeLabels(pts, 520, 340);
-    for (let i = 0; i < placed.length; i++) {
-      for (let j = i + 1; j < placed.length; j++) {
-        const a = placed[i]!.box;
-        const b = placed[j]!.box;
-        expect(a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1, `${pts[i]!.text} / ${pts[j]!.text}`).toBe(false);
-      }
-      for (const p of pts) {
-        const a = placed[i]!.box;
-        expect(a.x0 < p.x + 5 && p.x - 5 < a.x1 && a.y0 < p.y + 5 && p.y - 5 < a.y1, `${pts[i]!.text} over the point of ${p.text}`).toBe(false);
-      }
-    }
   });
 });
 
