@@ -38,23 +38,59 @@ export function buildProgram(out: (s: string) => void): Command {
 
   program
     .command('bench')
-    .description('Time loading and the heavy steps on full MNIST; prints medians.')
+    .description('Time the heavy work on full MNIST against the machine\'s ceiling (and scikit-learn / PyTorch with --vs-peers); prints medians.')
     .addOption(new Option('--repeats <n>', 'runs per row (the median is printed)').default('3').argParser(positiveInt))
     .addOption(new Option('--heavy-repeats <n>', 'runs of the rows that take minutes (forest, SVM, CNN)').default('1').argParser(positiveInt))
-    .option('--only <rows...>', 'only these rows: load, pca, nb, tree, forest, knn, svm, lenet, keras')
-    .option('--vs-peers', 'also run scikit-learn / PyTorch on the same work when they are installed, and print the ratios')
-    .action(async (opts: { repeats: number | string; heavyRepeats: number | string; only?: string[]; vsPeers?: boolean }) => {
-      const { runBench, formatBench, BENCH_KEYS } = await import('./bench/bench.ts');
+    .addOption(new Option('--threads <n>', 'threads for both sides (default: up to 2, this machine\'s cores)').argParser(positiveInt))
+    .option('--only <rows...>', 'only these rows: ceiling, load, pca, pca-project, nb, tree, forest, knn, svm, lenet, keras')
+    .option('--vs-peers', 'also run scikit-learn / PyTorch on the same work and cores when they are installed, and print the ratios')
+    .option('--json', 'print the run as JSON (rows, peers, ceiling, machine) instead of the table')
+    .option('--out <dir>', 'also write bench.md and bench.json into this folder (e.g. reports/bench)')
+    .action(async (opts: { repeats: number | string; heavyRepeats: number | string; threads?: number | string; only?: string[]; vsPeers?: boolean; json?: boolean; out?: string }) => {
+      const { runBench, BENCH_KEYS } = await import('./bench/bench.ts');
+      const { formatBench } = await import('./bench/format.ts');
+      const { defaultThreads } = await import('./engine/threads.ts');
+      const { getTf } = await import('./engine/tf.ts');
+      const { gitCommit, machine } = await import('./harness/env.ts');
       const unknown = (opts.only ?? []).filter((k) => !BENCH_KEYS.includes(k));
       if (unknown.length) throw new Error(`--only: unknown row ${unknown.join(', ')}; use ${BENCH_KEYS.join(', ')}.`);
+      const threads = opts.threads !== undefined ? Number(opts.threads) : defaultThreads();
       const log = (l: string) => process.stderr.write(`${l}\n`);
-      const rows = await runBench({ repeats: Number(opts.repeats), heavyRepeats: Number(opts.heavyRepeats), only: opts.only, log });
+      const startedAt = new Date().toISOString();
+      const commit = gitCommit();
+      const repeats = { repeats: Number(opts.repeats), heavyRepeats: Number(opts.heavyRepeats) };
+      const { rows, ceiling } = await runBench({ ...repeats, threads, only: opts.only, log });
       let peers;
       if (opts.vsPeers) {
         const { runPeers } = await import('./bench/peers.ts');
-        peers = await runPeers(rows.map((r) => r.key), log);
+        peers = await runPeers([...rows.map((r) => r.key), ...(ceiling ? ['ceiling'] : [])], threads, log);
       }
-      out(`${formatBench(rows, peers)}\n`);
+      const doc = {
+        format: 'digitbench-bench' as const,
+        version: 1 as const,
+        command: `digitbench bench ${process.argv.slice(3).join(' ')}`.trim(),
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        commit,
+        machine: machine(),
+        engine: (await getTf()).engine.description,
+        threads,
+        repeats,
+        ...(ceiling ? { ceiling } : {}),
+        rows,
+        ...(peers ? { peers } : {}),
+      };
+      const json = `${JSON.stringify(doc, null, 2)}\n`;
+      const md = formatBench(doc);
+      if (opts.out) {
+        const { mkdir, writeFile } = await import('node:fs/promises');
+        const { join } = await import('node:path');
+        await mkdir(opts.out, { recursive: true });
+        await writeFile(join(opts.out, 'bench.json'), json);
+        await writeFile(join(opts.out, 'bench.md'), `# digitbench bench\n\n\`${doc.command}\`\n\n${md}`);
+        log(`wrote ${join(opts.out, 'bench.md')} and bench.json`);
+      }
+      out(opts.json ? json : md);
     });
 
   program

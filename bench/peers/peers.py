@@ -2,8 +2,13 @@
 """The same work as `digitbench bench`, done by scikit-learn and PyTorch (optional peers).
 
 Reads the same idx files, same official split, pixels / 255. Prints one JSON object:
-{row key: {"seconds": float, "accuracy": float | null, "engine": str}}. Only used by
-`digitbench bench --vs-peers`; the project itself never needs Python.
+{row key: {"seconds": float, "cpu_seconds": float, "threads": int, "accuracy": float | null,
+"engine": str}}. Only used by `digitbench bench --vs-peers`; the project itself never needs Python.
+
+Equal cores: argv[3] is the thread count digitbench's side gets. Every peer gets the same: BLAS
+threads (the caller sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before numpy loads, and threadpoolctl
+confirms them), n_jobs where the estimator has it, torch.set_num_threads. Estimators without a
+thread option (DecisionTreeClassifier, SVC, GaussianNB) run on one core, and their row says so.
 """
 import json
 import os
@@ -24,8 +29,18 @@ def read_idx(path):
     return np.frombuffer(data, np.uint8, offset=8)
 
 
+def blas_threads():
+    try:
+        from threadpoolctl import threadpool_info
+
+        return max((p.get("num_threads", 1) for p in threadpool_info() if p.get("user_api") == "blas"), default=1)
+    except ImportError:
+        return int(os.environ.get("OPENBLAS_NUM_THREADS", "1"))
+
+
 def main():
     data_dir, keys = sys.argv[1], set(sys.argv[2].split(","))
+    threads = int(sys.argv[3]) if len(sys.argv) > 3 else 2
     xtr = read_idx(os.path.join(data_dir, "train-images-idx3-ubyte")).astype(np.float32) / 255
     ytr = read_idx(os.path.join(data_dir, "train-labels-idx1-ubyte")).astype(np.int64)
     xte = read_idx(os.path.join(data_dir, "t10k-images-idx3-ubyte")).astype(np.float32) / 255
@@ -36,39 +51,48 @@ def main():
 
     sk = f"scikit-learn {sklearn.__version__}"
 
+    last_cpu = [0.0]
+
     def timed(f):
+        c = time.process_time()  # every thread of this process
         t = time.perf_counter()
         r = f()
+        last_cpu[0] = time.process_time() - c
         return time.perf_counter() - t, r
+
+    def row(secs, acc, engine, n_threads):
+        return {"seconds": secs, "cpu_seconds": last_cpu[0], "threads": n_threads, "accuracy": acc, "engine": engine}
+
+    blas = blas_threads()
 
     pca = None
     if keys & {"pca", "pca-project", "nb", "knn", "svm"}:
         secs, pca = timed(lambda: PCA(50, random_state=0).fit(xtr))
-        out["pca"] = {"seconds": secs, "accuracy": None, "engine": sk}
+        out["pca"] = row(secs, None, f"{sk} (randomized, {blas} BLAS threads)", blas)
         secs, pte = timed(lambda: pca.transform(xte))
-        out["pca-project"] = {"seconds": secs, "accuracy": None, "engine": sk}
+        out["pca-project"] = row(secs, None, f"{sk} ({blas} BLAS threads)", blas)
         ptr = pca.transform(xtr)
     if "nb" in keys:
         from sklearn.naive_bayes import GaussianNB
 
         secs, acc = timed(lambda: (GaussianNB().fit(ptr, ytr).predict(pte) == yte).mean())
-        out["nb"] = {"seconds": secs, "accuracy": float(acc), "engine": sk}
+        out["nb"] = row(secs, float(acc), f"{sk} (no thread option)", 1)
     if "tree" in keys:
         from sklearn.tree import DecisionTreeClassifier
 
         secs, m = timed(lambda: DecisionTreeClassifier(random_state=0).fit(xtr, ytr))
-        out["tree"] = {"seconds": secs, "accuracy": float((m.predict(xte) == yte).mean()), "engine": sk}
+        out["tree"] = row(secs, float((m.predict(xte) == yte).mean()), f"{sk} (no thread option)", 1)
     if "forest" in keys:
         from sklearn.ensemble import RandomForestClassifier
 
-        secs, m = timed(lambda: RandomForestClassifier(100, random_state=0).fit(xtr, ytr))
-        out["forest"] = {"seconds": secs, "accuracy": float((m.predict(xte) == yte).mean()), "engine": sk + " (1 core)"}
+        secs, m = timed(lambda: RandomForestClassifier(100, random_state=0, n_jobs=threads).fit(xtr, ytr))
+        out["forest"] = row(secs, float((m.predict(xte) == yte).mean()), f"{sk} (n_jobs={threads})", threads)
     if "knn" in keys:
         from sklearn.neighbors import KNeighborsClassifier
 
-        m = KNeighborsClassifier(3).fit(ptr, ytr)
+        m = KNeighborsClassifier(3, n_jobs=threads).fit(ptr, ytr)
         secs, p = timed(lambda: m.predict(pte))
-        out["knn"] = {"seconds": secs, "accuracy": float((p == yte).mean()), "engine": sk}
+        out["knn"] = row(secs, float((p == yte).mean()), f"{sk} ({m._fit_method}, n_jobs={threads})", threads)
     if "svm" in keys:
         from sklearn.svm import SVC
 
@@ -76,12 +100,12 @@ def main():
             return (SVC(C=10, gamma="scale").fit(ptr, ytr).predict(pte) == yte).mean()
 
         secs, acc = timed(svm)
-        out["svm"] = {"seconds": secs, "accuracy": float(acc), "engine": sk}
+        out["svm"] = row(secs, float(acc), f"{sk} SVC (libsvm; no thread option)", 1)
     if keys & {"lenet", "keras"}:
         import torch
         import torch.nn as nn
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(threads)
         torch.manual_seed(0)
         xt = torch.from_numpy(xtr).reshape(-1, 1, 28, 28)
         yt = torch.from_numpy(ytr)
@@ -114,7 +138,19 @@ def main():
             net.eval()
             with torch.no_grad():
                 acc = float((net(xv).argmax(1).numpy() == yte).mean())
-            out[key] = {"seconds": secs, "accuracy": acc, "engine": f"PyTorch {torch.__version__} (2 threads)"}
+            out[key] = row(secs, acc, f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads)", torch.get_num_threads())
+    if "ceiling" in keys:
+        # numpy's float32 product on the same cores: the peers' own ceiling, for reference.
+        a = np.random.default_rng(1).random((2048, 2048), dtype=np.float32)
+        b = np.random.default_rng(2).random((2048, 2048), dtype=np.float32)
+        a @ b
+        times = []
+        for _ in range(5):
+            secs, _ = timed(lambda: a @ b)
+            times.append(secs)
+        secs = sorted(times)[2]
+        out["ceiling"] = row(secs, None, f"numpy {np.__version__} float32 2048² product ({blas} BLAS threads)", blas)
+        out["ceiling"]["gflops"] = 2 * 2048**3 / secs / 1e9
     print(json.dumps(out))
 
 

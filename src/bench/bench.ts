@@ -1,22 +1,27 @@
 /**
  * `digitbench bench`: the heavy work on full MNIST (official 60,000 / 10,000 split), timed, with the
- * accuracy and the engine of each row. Figures, not assertions: the machines are shared and noisy, so
- * each row is the median of its repeats. Classifier rows run in a child process each, like experiment
- * runs, so one row's memory does not weigh on the next.
+ * accuracy, the engine and the threads of each row. Figures, not assertions: the machines are shared
+ * and noisy, so each row is the median of its repeats. Classifier rows run in a child process each,
+ * like experiment runs, so one row's memory does not weigh on the next.
+ *
+ * Besides wall time, each row records the CPU time of its process over the same interval (every
+ * thread): CPU ÷ wall is how many cores the work actually kept busy, whatever it was configured with.
+ * Rows that are mostly multiply-adds also give their work in GFLOP, so GFLOP/s can be set against the
+ * machine's ceiling, measured in the same run (ceiling.ts).
  */
-import { markdownTable } from '../report/table.ts';
 import { load, loadDataset } from '../data/datasets.ts';
 import { makeSplit } from '../data/split.ts';
 import { getTf } from '../engine/tf.ts';
 import { defaultThreads } from '../engine/threads.ts';
 import { fitPca, projectPca } from '../features/pca.ts';
-import { parsePipeline, stepSpecSchema } from '../features/pipeline.ts';
+import { stepSpecSchema } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
 import { scaleStep } from '../features/scale.ts';
 import type { ChildRequest } from '../harness/child.ts';
 import { runIsolated } from '../harness/run.ts';
-import type { PeerFigures } from './peers.ts';
-import { median, timeRepeated } from './stats.ts';
+import { measureCeiling, type Ceiling } from './ceiling.ts';
+import { median } from './stats.ts';
+import { classifierWork, PCA50, pcaFitGflop, PIXELS, TEST_ROWS, TRAIN_ROWS } from './work.ts';
 
 export interface BenchRow {
   key: string;
@@ -24,7 +29,15 @@ export interface BenchRow {
   medianSeconds: number;
   runs: number;
   engine: string;
+  /** Threads our side was given (worker threads, or the engine's). */
+  threads: number;
+  /** Median CPU seconds of the process over the timed work, all threads. */
+  cpuSeconds?: number;
   accuracy?: number;
+  /** Required digitbench ÷ peer ratio, when the row has a peer. */
+  target?: number;
+  gflop?: number;
+  gflopNote?: string;
   note?: string;
 }
 
@@ -33,49 +46,51 @@ export interface BenchOptions {
   /** Repeats for rows that take more than a minute (forest, SVM, CNN epochs). */
   heavyRepeats: number;
   only?: string[];
+  threads?: number;
   log?: (line: string) => void;
 }
 
-const PCA50 = parsePipeline([{ step: 'scale' }, { step: 'pca', components: 50 }]);
-const RAW = parsePipeline([{ step: 'scale' }]);
+export const BENCH_KEYS = ['ceiling', 'load', 'pca', 'pca-project', ...classifierWork(2).map((w) => w.key)];
 
-interface ClassifierWork {
-  key: string;
-  work: string;
-  plugin: string;
-  params: Record<string, unknown>;
-  features: typeof RAW;
-  heavy: boolean;
-  /** Which time the row reports. */
-  measure: 'fit' | 'predict' | 'fit+predict' | 'fit-per-epoch';
-  epochs?: number;
+function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
-export const CLASSIFIER_WORK: ClassifierWork[] = [
-  { key: 'nb', work: 'Gaussian NB on PCA-50, fit + predict', plugin: 'naive-bayes', params: {}, features: PCA50, heavy: false, measure: 'fit+predict' },
-  { key: 'tree', work: 'decision tree, raw pixels, fit', plugin: 'decision-tree', params: {}, features: RAW, heavy: false, measure: 'fit' },
-  { key: 'forest', work: 'random forest, 100 trees, raw pixels, fit', plugin: 'random-forest', params: { nEstimators: 100 }, features: RAW, heavy: true, measure: 'fit' },
-  { key: 'knn', work: 'k-NN k=3 on PCA-50, predict 10k', plugin: 'knn', params: { k: 3 }, features: PCA50, heavy: false, measure: 'predict' },
-  { key: 'svm', work: 'SVM RBF C=10 gamma=scale on PCA-50, fit + predict', plugin: 'svm', params: { kernel: 'rbf', C: 10, gamma: 'scale' }, features: PCA50, heavy: true, measure: 'fit+predict' },
-  { key: 'lenet', work: 'CNN lenet, 1 epoch', plugin: 'cnn', params: { architecture: 'lenet', epochs: 1 }, features: RAW, heavy: true, measure: 'fit-per-epoch', epochs: 1 },
-  { key: 'keras', work: 'CNN keras-mnist, 1 epoch', plugin: 'cnn', params: { architecture: 'keras-mnist', epochs: 1 }, features: RAW, heavy: true, measure: 'fit-per-epoch', epochs: 1 },
-];
+/** Runs `f` `times` times; wall and process CPU seconds of each run, and the last result. */
+async function timeRuns<T>(times: number, f: () => Promise<T>): Promise<{ wall: number[]; cpu: number[]; result: T }> {
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  let result: T | undefined;
+  for (let i = 0; i < times; i++) {
+    const c = cpuNow();
+    const t = performance.now();
+    result = await f();
+    wall.push((performance.now() - t) / 1000);
+    cpu.push(cpuNow() - c);
+  }
+  return { wall, cpu, result: result as T };
+}
 
-export const BENCH_KEYS = ['load', 'pca', ...CLASSIFIER_WORK.map((w) => w.key)];
-
-export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
+export async function runBench(opts: BenchOptions): Promise<{ rows: BenchRow[]; ceiling?: Ceiling }> {
   const log = opts.log ?? (() => {});
   const rows: BenchRow[] = [];
   const want = (key: string) => !opts.only?.length || opts.only.includes(key);
+  const threads = opts.threads ?? defaultThreads();
   const { engine } = await getTf();
 
+  let ceiling: Ceiling | undefined;
+  if (want('ceiling')) {
+    log('ceiling: 2048² float32 products …');
+    ceiling = await measureCeiling(2048, Math.max(3, opts.repeats), threads);
+  }
   if (want('load')) {
     log('load …');
-    const runs = await timeRepeated(opts.repeats, () => load('mnist'));
-    rows.push({ key: 'load', work: 'load MNIST (60k + 10k idx files → Float32)', medianSeconds: median(runs.seconds), runs: opts.repeats, engine: 'node fs' });
+    const runs = await timeRuns(opts.repeats, () => load('mnist'));
+    rows.push({ key: 'load', work: 'load MNIST (60k + 10k idx files → Float32)', medianSeconds: median(runs.wall), cpuSeconds: median(runs.cpu), runs: opts.repeats, engine: 'node fs', threads: 1 });
   }
   const ds = await loadDataset('mnist');
-  if (want('pca')) {
+  if (want('pca') || want('pca-project')) {
     // The pipeline's own scale step (pixels / 255), as experiments run it.
     const { step: scaler } = scaleStep(ds.imageShape);
     const scale = (m: typeof ds.train.images) => scaler.transform(m) as typeof m;
@@ -84,18 +99,46 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
     log('PCA fit …');
     // The pipeline's defaults, so the row times what experiments run.
     const spec = stepSpecSchema.parse({ step: 'pca', components: 50 }) as { components: number; oversamples: number; iterations: number };
-    const fit = await timeRepeated(opts.repeats, () => fitPca(xTrain, { ...spec, seed: 0 }));
+    const fit = await timeRuns(opts.repeats, () => fitPca(xTrain, { ...spec, seed: 0, threads }));
     const ratio = fit.result.explainedVarianceRatio.reduce((a, b) => a + b, 0);
-    rows.push({ key: 'pca', work: 'PCA to 50 components, fit on 60k×784', medianSeconds: median(fit.seconds), runs: opts.repeats, engine: `${engine.description} ×${defaultThreads()} worker threads`, note: `explained variance ${(ratio * 100).toFixed(2)}%` });
-    const proj = await timeRepeated(opts.repeats, () => projectPca(fit.result, xTest));
-    rows.push({ key: 'pca-project', work: 'PCA-50 projection of 10k test rows', medianSeconds: median(proj.seconds), runs: opts.repeats, engine: engine.description });
+    if (want('pca')) {
+      rows.push({
+        key: 'pca',
+        work: 'PCA to 50 components, fit on 60k×784',
+        medianSeconds: median(fit.wall),
+        cpuSeconds: median(fit.cpu),
+        runs: opts.repeats,
+        engine: `${engine.description} ×${threads} worker threads`,
+        threads,
+        target: 1,
+        gflop: pcaFitGflop(TRAIN_ROWS, PIXELS, spec.components, spec.oversamples, spec.iterations),
+        gflopNote: `randomized subspace iteration, ${spec.iterations} power iterations, ${spec.components} + ${spec.oversamples} vectors`,
+        note: `explained variance ${(ratio * 100).toFixed(2)}%`,
+      });
+    }
+    if (want('pca-project')) {
+      const proj = await timeRuns(opts.repeats, () => projectPca(fit.result, xTest));
+      rows.push({
+        key: 'pca-project',
+        work: 'PCA-50 projection of 10k test rows',
+        medianSeconds: median(proj.wall),
+        cpuSeconds: median(proj.cpu),
+        runs: opts.repeats,
+        engine: engine.description,
+        threads: 1,
+        target: 1,
+        gflop: (2 * TEST_ROWS * PIXELS * spec.components) / 1e9,
+        gflopNote: '10k × 784 × 50',
+      });
+    }
   }
 
   const split = makeSplit(ds, { seed: 1 });
-  const work = CLASSIFIER_WORK.filter((w) => want(w.key));
+  const work = classifierWork(threads).filter((w) => want(w.key));
   if (work.some((w) => w.features === PCA50)) await prepareFeatures(ds, split, PCA50, { seed: 1 }); // cached for the child runs
   for (const w of work) {
-    const times: number[] = [];
+    const wall: number[] = [];
+    const cpu: number[] = [];
     let accuracy: number | undefined;
     let eng = '';
     let failure: string | undefined;
@@ -109,31 +152,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchRow[]> {
         break;
       }
       const t = o.result.timing;
-      times.push(w.measure === 'fit' ? t.fitSeconds : w.measure === 'predict' ? t.predictSeconds : w.measure === 'fit+predict' ? t.fitSeconds + t.predictSeconds : t.fitSeconds / (w.epochs ?? 1));
+      const per = w.epochs ?? 1;
+      const pick = (fit: number, predict: number) => (w.measure === 'fit' ? fit : w.measure === 'predict' ? predict : w.measure === 'fit+predict' ? fit + predict : fit / per);
+      wall.push(pick(t.fitSeconds, t.predictSeconds));
+      cpu.push(pick(t.fitCpuSeconds ?? NaN, t.predictCpuSeconds ?? NaN));
       accuracy = o.result.metrics.accuracy;
       eng = o.result.engine;
     }
+    const declared = typeof w.params.threads === 'number' ? w.params.threads : 1;
+    const base = { key: w.key, work: w.work, engine: eng || '?', threads: declared, target: w.target, ...(w.gflop ? { gflop: w.gflop, gflopNote: w.gflopNote } : {}) };
     rows.push(
       failure
-        ? { key: w.key, work: w.work, medianSeconds: NaN, runs: 0, engine: eng || '?', note: `failed: ${failure}` }
-        : { key: w.key, work: w.work, medianSeconds: median(times), runs: times.length, engine: eng, ...(accuracy !== undefined ? { accuracy } : {}) },
+        ? { ...base, medianSeconds: NaN, runs: 0, note: `failed: ${failure}` }
+        : { ...base, medianSeconds: median(wall), cpuSeconds: median(cpu), runs: wall.length, ...(accuracy !== undefined ? { accuracy } : {}) },
     );
   }
-  return rows;
-}
-
-export function formatBench(rows: BenchRow[], peers?: PeerFigures): string {
-  const head = ['work', 'median', 'runs', 'accuracy', 'engine', 'note'];
-  if (peers) head.push('peer', 'peer time', 'peer acc.', 'ratio');
-  const body: string[][] = [];
-  for (const r of rows) {
-    const cells = [r.work, Number.isFinite(r.medianSeconds) ? `${r.medianSeconds.toFixed(3)} s` : '—', String(r.runs), r.accuracy !== undefined ? `${(r.accuracy * 100).toFixed(2)}%` : '', r.engine, r.note ?? ''];
-    if (peers) {
-      const p = peers[r.key];
-      cells.push(p?.engine ?? '', p ? `${p.seconds.toFixed(3)} s` : '', p?.accuracy !== undefined ? `${(p.accuracy * 100).toFixed(2)}%` : '', p && Number.isFinite(r.medianSeconds) ? `${(r.medianSeconds / p.seconds).toFixed(2)}×` : '');
-    }
-    body.push(cells);
-  }
-  // compactRule: the `|---|---:|` rule bench has always printed.
-  return markdownTable(head, body, head.map((h) => (['median', 'runs', 'accuracy', 'peer time', 'peer acc.', 'ratio'].includes(h) ? 'r' : 'l')), { compactRule: true });
+  return { rows, ...(ceiling ? { ceiling } : {}) };
 }

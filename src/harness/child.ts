@@ -62,7 +62,7 @@ export interface ChildMeasurements {
   tfjsBackend: string | null;
   threads: number;
   metrics: { accuracy: number; macroF1: number; correct: number; total: number };
-  timing: { featureSeconds: number; fitSeconds: number; predictSeconds: number; latencyMsP50?: number; latencyMsP95?: number };
+  timing: { featureSeconds: number; fitSeconds: number; predictSeconds: number; fitCpuSeconds?: number; predictCpuSeconds?: number; latencyMsP50?: number; latencyMsP95?: number };
   peakRssMb: number;
   modelBytes?: number;
   /** The bundle written (absolute path, bytes), or why there is none. */
@@ -138,6 +138,12 @@ export async function runSelect(req: SelectRequest, progress: (m: ChildMessage) 
   return { folds: out };
 }
 
+/** CPU time of the whole process (every thread, worker threads included) since `start`, in seconds. */
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const u = process.cpuUsage(start);
+  return (u.user + u.system) / 1e6;
+}
+
 export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => void): Promise<ChildMeasurements> {
   const plugin = await resolvePlugin(req.pluginRef, req.baseDir);
   const params = parseParams(plugin, req.params);
@@ -146,6 +152,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
   checkImageInput(plugin, f);
   const estimator = plugin.create(params, { seed: req.seed, log: quietLog, imageShape: f.image });
   progress({ type: 'progress', phase: 'fit' });
+  let cpu = process.cpuUsage();
   let t = performance.now();
   const model = await estimator.fit(f.train.x, f.train.y, {
     ...(f.validation ? { validation: f.validation } : {}),
@@ -156,10 +163,13 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
   });
   try {
     const fitSeconds = (performance.now() - t) / 1000;
+    const fitCpuSeconds = cpuSecondsSince(cpu);
     progress({ type: 'progress', phase: 'predict' });
+    cpu = process.cpuUsage();
     t = performance.now();
     const pred = await model.predict(f.test.x);
     const predictSeconds = (performance.now() - t) / 1000;
+    const predictCpuSeconds = cpuSecondsSince(cpu);
     // Model-only latency (features already computed); the deployment figures come from the bundle.
     const lat: number[] = [];
     const n = Math.min(req.latencySamples, f.test.x.rows);
@@ -216,6 +226,8 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
         featureSeconds: f.seconds,
         fitSeconds,
         predictSeconds,
+        fitCpuSeconds,
+        predictCpuSeconds,
         ...(lat.length ? { latencyMsP50: percentile(lat, 50), latencyMsP95: percentile(lat, 95) } : {}),
       },
       peakRssMb: process.resourceUsage().maxRSS / 1024,

@@ -52,6 +52,9 @@ export const timingSchema = z
     fitSeconds: seconds,
     /** Predicting the whole test set in one call. */
     predictSeconds: seconds,
+    /** CPU time of the run's process during fit / predict, all threads (÷ the wall time: cores kept busy). */
+    fitCpuSeconds: seconds.optional(),
+    predictCpuSeconds: seconds.optional(),
     /** Per-sample latency (one row per predict call), median and 95th percentile. */
     latencyMsP50: seconds.optional(),
     latencyMsP95: seconds.optional(),
