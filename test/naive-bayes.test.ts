@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { naiveBayes } from '../src/classifiers/naive-bayes.ts';
+import { fitTyped, logJointTyped, naiveBayes, typedModel } from '../src/classifiers/naive-bayes.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
 import { fromArrays, sliceRows, toArrays, type Matrix } from '../src/engine/matrix.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
@@ -97,6 +97,38 @@ describe('naive-bayes plugin on MNIST', () => {
     expect((await back.scores!(x)).data).toEqual(s.data);
     nb.dispose();
     back.dispose();
+  });
+});
+
+describe('typed fit and scoring against the patched library', () => {
+  type Lib = NB & { toJSON(): unknown; predictLogJoint(x: number[][]): number[][] };
+  const lib = () => new (patched.GaussianNB as unknown as new () => Lib)();
+
+  it.each([
+    ['raw pixels, 1,000 rows', 0, 1000, 1e-9],
+    ['raw pixels, 500 other rows, varSmoothing 0.05', 1000, 1500, 0.05],
+  ])('%s: the same model JSON byte for byte, log joint probabilities and labels', async (_name, from, to, varSmoothing) => {
+    const d = await mnistSubset(2000, 300, 1);
+    const x = sliceRows(d.xTrain, from, to);
+    const y = d.yTrain.subarray(from, to);
+    const a = lib();
+    a.train(toArrays(x), Array.from(y), { varSmoothing });
+    const ours = fitTyped(x, y, 10, varSmoothing);
+    expect(JSON.stringify(ours)).toBe(JSON.stringify(a.toJSON()));
+    const q = toArrays(d.xTest);
+    const lj = logJointTyped(typedModel(ours), d.xTest);
+    expect(Array.from(lj)).toEqual(a.predictLogJoint(q).flat());
+    const nb = await naiveBayes.create(parseParams(naiveBayes, { varSmoothing }), ctx).fit(x, y);
+    expect(Array.from(await nb.predict(d.xTest))).toEqual(a.predict(q));
+    nb.dispose();
+  });
+
+  it('a one-row class uses the biased variance, as the library does', () => {
+    const x = fromArrays([[0, 1], [2, 3], [4, 1], [5, 9]]);
+    const y = Int32Array.from([0, 0, 0, 1]);
+    const a = lib();
+    a.train(toArrays(x), Array.from(y));
+    expect(JSON.stringify(fitTyped(x, y, 2, 1e-9))).toBe(JSON.stringify(a.toJSON()));
   });
 });
 
