@@ -171,9 +171,20 @@ export function checkTrainingData(x: Matrix, y: Int32Array, who: string): void {
 /** The distinct labels of y, ascending, and each row's index into them. */
 export function labelIndex(y: Int32Array): { classes: Int32Array; index: Int32Array } {
   const classes = Int32Array.from(new Set(y)).sort();
-  const pos = new Map<number, number>();
-  classes.forEach((c, i) => pos.set(c, i));
-  return { classes, index: Int32Array.from(y, (v) => pos.get(v)!) };
+  const index = new Int32Array(y.length);
+  const lo = classes[0] ?? 0;
+  const span = (classes[classes.length - 1] ?? 0) - lo + 1;
+  if (span <= 65536) {
+    // Small label range (digits): a lookup table instead of a Map per row.
+    const table = new Int32Array(span);
+    classes.forEach((c, i) => (table[c - lo] = i));
+    for (let i = 0; i < y.length; i++) index[i] = table[y[i]! - lo]!;
+  } else {
+    const pos = new Map<number, number>();
+    classes.forEach((c, i) => pos.set(c, i));
+    for (let i = 0; i < y.length; i++) index[i] = pos.get(y[i]!)!;
+  }
+  return { classes, index };
 }
 
 const definitionSchema = z.object({
