@@ -250,14 +250,18 @@ export class BruteForceIndex {
   }
 }
 
-/** Below this many query rows a second thread costs more to start than it saves. */
+/** Below this many query rows a second thread costs more than it saves. */
 const PARALLEL_MIN_QUERIES = 2000;
+/** Query rows per work item when two threads share a batch: small enough to balance a noisy machine. */
+const SHARE_BLOCK = 500;
 
 /**
- * Brute-force search over two cores: the main thread answers half of each large query batch and a
- * worker thread (with its own index and tfjs instance, over the same shared training rows) the
- * other half. Small batches (single-row latency) stay on the main thread. Results are identical to
- * one index: each query row is searched the same way wherever it runs.
+ * Brute-force search over two cores: the main thread and a worker thread (with its own index and
+ * tfjs instance, over the same shared training rows) take blocks of a large query batch from one
+ * queue until it is empty, so a thread slowed by other work takes fewer. Small batches (single-row
+ * latency) stay on the main thread. The worker starts when the index is built (fit), so a predict
+ * call pays no start-up. Results are identical to one index: each query row is searched the same way
+ * wherever it runs.
  */
 export class ParallelBruteForce {
   private worker: Worker | undefined;
@@ -270,11 +274,18 @@ export class ParallelBruteForce {
     readonly main: BruteForceIndex,
     private readonly x: Matrix,
     readonly threads: number,
-  ) {}
+  ) {
+    if (threads > 1) this.startWorker();
+  }
 
   static async create(x: Matrix, threads = defaultThreads()): Promise<ParallelBruteForce> {
     // One worker plus this thread: at most two ways.
     return new ParallelBruteForce(await BruteForceIndex.create(x), x, isShared(x.data) ? Math.min(threads, 2) : 1);
+  }
+
+  private startWorker(): Worker {
+    this.worker ??= startTsWorker(new URL('./distance-worker.ts', import.meta.url), { data: this.x.data, rows: this.x.rows, cols: this.x.cols });
+    return this.worker;
   }
 
   get engine(): string {
@@ -283,22 +294,38 @@ export class ParallelBruteForce {
 
   async query(q: Matrix, k: number): Promise<Neighbours> {
     if (this.threads < 2 || q.rows < PARALLEL_MIN_QUERIES) return this.main.query(q, k);
-    this.worker ??= startTsWorker(new URL('./distance-worker.ts', import.meta.url), { data: this.x.data, rows: this.x.rows, cols: this.x.cols });
-    const w = this.worker;
-    const half = Math.floor(q.rows / 2);
-    const theirs = this.ask(w, { q: q.data.slice(0, half * q.cols), rows: half, k }).catch((e: unknown) => {
-      // A failed worker is not reused: the next large batch starts a new one.
-      if (this.worker === w) this.worker = undefined;
-      void w.terminate();
-      throw e;
-    });
-    const [a, b] = await Promise.all([theirs, this.main.query({ rows: q.rows - half, cols: q.cols, data: q.data.subarray(half * q.cols) }, k)]);
+    const w = this.startWorker();
     const indices = new Int32Array(q.rows * k);
     const distances = new Float64Array(q.rows * k);
-    indices.set(a.indices);
-    indices.set(b.indices, half * k);
-    distances.set(a.distances);
-    distances.set(b.distances, half * k);
+    let next = 0;
+    const take = () => {
+      const start = next;
+      next = Math.min(q.rows, next + SHARE_BLOCK);
+      return { start, rows: next - start };
+    };
+    const place = (start: number, nb: { indices: Int32Array; distances: Float64Array }) => {
+      indices.set(nb.indices, start * k);
+      distances.set(nb.distances, start * k);
+    };
+    const theirs = async () => {
+      for (let b = take(); b.rows > 0; b = take()) {
+        place(b.start, await this.ask(w, { q: q.data.slice(b.start * q.cols, (b.start + b.rows) * q.cols), rows: b.rows, k }));
+      }
+    };
+    const ours = async () => {
+      for (let b = take(); b.rows > 0; b = take()) {
+        place(b.start, await this.main.query({ rows: b.rows, cols: q.cols, data: q.data.subarray(b.start * q.cols, (b.start + b.rows) * q.cols) }, k));
+      }
+    };
+    await Promise.all([
+      theirs().catch((e: unknown) => {
+        // A failed worker is not reused: the next large batch starts a new one.
+        if (this.worker === w) this.worker = undefined;
+        void w.terminate();
+        throw e;
+      }),
+      ours(),
+    ]);
     return { k, indices, distances };
   }
 
