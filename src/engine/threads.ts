@@ -13,12 +13,17 @@ const tsxApi = new URL('dist/esm/api/index.mjs', pathToFileURL(require.resolve('
 
 const live = new Set<Worker>();
 
-/** Starts a worker thread on a TypeScript module (a file URL). */
-export function startTsWorker(entry: URL, workerData: unknown): Worker {
+/**
+ * Starts a worker thread on a TypeScript module (a file URL). `track: false` leaves it out of
+ * liveWorkers(): for the process-wide engine pool (pool.ts), which outlives every model.
+ */
+export function startTsWorker(entry: URL, workerData: unknown, { track = true }: { track?: boolean } = {}): Worker {
   const boot = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
   const w = new Worker(boot, { eval: true, workerData });
-  live.add(w);
-  w.once('exit', () => live.delete(w));
+  if (track) {
+    live.add(w);
+    w.once('exit', () => live.delete(w));
+  }
   return w;
 }
 

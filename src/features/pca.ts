@@ -2,8 +2,9 @@
  * PCA by randomized subspace iteration (Halko, Martinsson & Tropp 2011), the method scikit-learn
  * uses for a few components of a large matrix. The big products (n × d by d × l, and their
  * transposes) run on the tensor engine in row blocks, so the training matrix is never copied whole
- * into it; the small work (orthonormalising d × l bases, the l × l eigenproblem) runs in float64
- * on ml-matrix. Centering is implicit: (X − 1μᵀ)Z = XZ − 1(μᵀZ).
+ * into it; large shared matrices are split by rows over the engine pool's threads (src/engine/pool.ts),
+ * which read them in place. The small work (orthonormalising d × l bases, the l × l eigenproblem) runs
+ * in float64 on ml-matrix. Centering is implicit: (X − 1μᵀ)Z = XZ − 1(μᵀZ).
  *
  * Why not ml-pca: it computes all d components with a full decomposition and then slices, which
  * takes minutes on 60,000 × 784 (libraries.md); this needs about 2q + 1 passes over X.
@@ -12,7 +13,8 @@ import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import type { Matrix } from '../engine/matrix.ts';
 import { createRng } from '../engine/rng.ts';
 import { getTf } from '../engine/tf.ts';
-import { callWorker, defaultThreads, isShared, startTsWorker } from '../engine/threads.ts';
+import { runInPool, warmEnginePool } from '../engine/pool.ts';
+import { defaultThreads, isShared } from '../engine/threads.ts';
 import { stateArray, stateInt, type CreatedStep, type ImageShape, type StepState } from './step.ts';
 
 export interface PcaOptions {
@@ -69,9 +71,9 @@ export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel> {
   const l = Math.min(k + opts.oversamples, Math.min(n, d));
   const block = opts.blockRows ?? BLOCK;
 
-  // Worker threads (when used) start now and load their tensor engine while this thread computes the mean.
+  // The pool's threads (when used) start now, if they have not yet, and load their tensor engine while this thread computes the mean.
   const pass = passRunner(x, d, l, block, opts.threads ?? defaultThreads());
-  try {
+  {
     // Mean and total variance in float64.
     const mean = new Float64Array(d);
     const sq = new Float64Array(d);
@@ -135,8 +137,6 @@ export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel> {
     }
     const explainedVarianceRatio = explainedVariance.map((v) => (totalVar > 0 ? v / totalVar : 0));
     return { mean, components, k, d, explainedVariance, explainedVarianceRatio };
-  } finally {
-    pass.close();
   }
 }
 
@@ -183,56 +183,83 @@ export async function passOverRows(
   return out;
 }
 
-interface PassRunner {
-  run(basis: Float64Array, gram: boolean, mean: Float64Array): Promise<Float64Array>;
-  close(): void;
+/** passOverRows as an engine-pool task (pool.ts): the rows arrive as a shared array, read in place. */
+export function passTask(a: { data: Float32Array; d: number; start: number; end: number; basis: Float64Array; l: number; mean: Float64Array; gram: boolean; block: number }): Promise<Float64Array> {
+  return passOverRows(a.data, a.d, a.start, a.end, a.basis, a.l, a.mean, a.gram, a.block);
 }
 
-/** Runs passes in this thread, or split by rows over worker threads when X is shared memory. */
+interface PassRunner {
+  run(basis: Float64Array, gram: boolean, mean: Float64Array): Promise<Float64Array>;
+}
+
+/** Runs passes in this thread, or split by rows over the engine pool's threads when X is shared memory. */
 function passRunner(x: Matrix, d: number, l: number, block: number, threads: number): PassRunner {
   const n = x.rows;
   if (threads < 2 || n < 4 * block || !isShared(x.data)) {
-    return { run: (basis, gram, mean) => passOverRows(x.data, d, 0, n, basis, l, mean, gram, block), close() {} };
+    return { run: (basis, gram, mean) => passOverRows(x.data, d, 0, n, basis, l, mean, gram, block) };
   }
+  warmEnginePool(threads);
   const per = Math.ceil(n / threads);
-  const workers = Array.from({ length: threads }, (_, t) =>
-    startTsWorker(new URL('./pca-worker.ts', import.meta.url), { data: x.data, d, start: t * per, end: Math.min(n, (t + 1) * per), l, block }),
-  );
   return {
     async run(basis, gram, mean) {
-      const parts = await Promise.all(workers.map((w) => callWorker<{ out: Float64Array }>(w, { basis, gram, mean }, 'Feature step "pca"').then((m) => m.out)));
+      const parts = await Promise.all(
+        Array.from({ length: threads }, (_, t) =>
+          runInPool<Float64Array>(t, PCA_MODULE, 'passTask', { data: x.data, d, start: t * per, end: Math.min(n, (t + 1) * per), basis, l, mean, gram, block }),
+        ),
+      );
       const out = parts[0]!;
       for (const p of parts.slice(1)) for (let i = 0; i < out.length; i++) out[i]! += p[i]!;
       return out;
     },
-    close() {
-      for (const w of workers) void w.terminate();
-    },
   };
 }
 
-/** Projects rows onto the components: (X − 1μᵀ) Cᵀ, in row blocks on the tensor engine. */
-export async function projectPca(model: PcaModel, x: Matrix, blockRows = BLOCK): Promise<Matrix> {
-  if (x.cols !== model.d) {
-    throw new Error(`Feature step "pca" was fitted on ${model.d} features but got rows of ${x.cols}; apply the same steps before it.`);
-  }
+const PCA_MODULE = new URL(import.meta.url);
+
+/** Projects rows [start, end) of x into `out` (rows × k, row-major): (X − 1μᵀ) Cᵀ, on the tensor engine. */
+export async function projectRows(a: { x: Float32Array; d: number; k: number; start: number; end: number; cT: Float32Array; mean: Float32Array; out: Float32Array; blockRows: number }): Promise<void> {
   const { tf } = await getTf();
-  const { k, d } = model;
-  const cT = new Float32Array(d * k);
-  for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) cT[j * k + c] = model.components[c * d + j]!;
-  const cTensor = tf.tensor2d(cT, [d, k]);
-  const muC = tf.tidy(() => tf.matMul(tf.tensor2d(Float32Array.from(model.mean), [1, d]), cTensor));
-  const out = new Float32Array(x.rows * k);
+  const cTensor = tf.tensor2d(a.cT, [a.d, a.k]);
+  const muC = tf.tidy(() => tf.matMul(tf.tensor2d(a.mean, [1, a.d]), cTensor));
   try {
-    for (let start = 0; start < x.rows; start += blockRows) {
-      const end = Math.min(x.rows, start + blockRows);
-      const y = tf.tidy(() => tf.sub(tf.matMul(tf.tensor2d(x.data.subarray(start * d, end * d), [end - start, d]), cTensor), muC));
-      out.set(await y.data(), start * k);
+    for (let start = a.start; start < a.end; start += a.blockRows) {
+      const end = Math.min(a.end, start + a.blockRows);
+      const y = tf.tidy(() => tf.sub(tf.matMul(tf.tensor2d(a.x.subarray(start * a.d, end * a.d), [end - start, a.d]), cTensor), muC));
+      a.out.set(await y.data(), start * a.k);
       y.dispose();
     }
   } finally {
     cTensor.dispose();
     muC.dispose();
+  }
+}
+
+/** Below this many rows a projection stays in the calling thread (single images, small batches). */
+const PROJECT_PARALLEL_ROWS = 2000;
+
+/**
+ * Projects rows onto the components: (X − 1μᵀ) Cᵀ, in row blocks on the tensor engine; large shared
+ * inputs are split over the engine pool's threads, each writing its rows of a shared output.
+ */
+export async function projectPca(model: PcaModel, x: Matrix, blockRows = BLOCK, threads = defaultThreads()): Promise<Matrix> {
+  if (x.cols !== model.d) {
+    throw new Error(`Feature step "pca" was fitted on ${model.d} features but got rows of ${x.cols}; apply the same steps before it.`);
+  }
+  const { k, d } = model;
+  const cT = new Float32Array(d * k);
+  for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) cT[j * k + c] = model.components[c * d + j]!;
+  const mean = Float32Array.from(model.mean);
+  const parallel = threads > 1 && x.rows >= PROJECT_PARALLEL_ROWS && isShared(x.data);
+  const out = parallel ? new Float32Array(new SharedArrayBuffer(x.rows * k * 4)) : new Float32Array(x.rows * k);
+  if (!parallel) {
+    await projectRows({ x: x.data, d, k, start: 0, end: x.rows, cT, mean, out, blockRows });
+  } else {
+    const per = Math.ceil(x.rows / threads);
+    await Promise.all(
+      Array.from({ length: threads }, (_, t) =>
+        runInPool<void>(t, PCA_MODULE, 'projectRows', { x: x.data, d, k, start: t * per, end: Math.min(x.rows, (t + 1) * per), cT, mean, out, blockRows }),
+      ),
+    );
   }
   return { rows: x.rows, cols: k, data: out };
 }
