@@ -1,6 +1,8 @@
 import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { takeRows, type Matrix } from '../src/engine/matrix.ts';
+import { closeEnginePool, enginePoolSize, runInPool } from '../src/engine/pool.ts';
+import { liveWorkers } from '../src/engine/threads.ts';
 import { deskewImage } from '../src/features/deskew.ts';
 import { hogImage, hogLength } from '../src/features/hog.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
@@ -135,6 +137,8 @@ describe('hog', () => {
 });
 
 describe('pca', () => {
+  afterAll(() => closeEnginePool());
+
   it('matches a direct eigen-decomposition of the covariance', async () => {
     const { xTrain } = await mnistSubset(1500, 10, 9);
     // 14×14 images keep the exact decomposition quick.
@@ -183,6 +187,31 @@ describe('pca', () => {
       for (let j = 0; j < 784; j++) dot += one.components[c * 784 + j]! * two.components[c * 784 + j]!;
       expect(dot).toBeCloseTo(1, 5);
     }
+  });
+
+  it('projects a large shared batch on the engine pool exactly as in one thread, and the pool stays for the next call', async () => {
+    const { xTrain, xTest } = await mnistSubset(3000, 2500, 8);
+    const model = await fitPca(xTrain, { components: 20, oversamples: 10, iterations: 2, seed: 3 });
+    const data = new Float32Array(new SharedArrayBuffer(xTest.data.byteLength));
+    data.set(xTest.data);
+    const shared = { rows: xTest.rows, cols: xTest.cols, data };
+    const one = await projectPca(model, shared, 512, 1);
+    const two = await projectPca(model, shared, 512, 2);
+    expect(two.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(Array.from(two.data)).toEqual(Array.from(one.data));
+    expect(enginePoolSize()).toBe(2);
+    await projectPca(model, shared, 512, 2);
+    expect(enginePoolSize()).toBe(2);
+    // Pool threads belong to the process, not to a model.
+    expect(liveWorkers()).toBe(0);
+  });
+
+  it('an engine-pool task that throws rejects with its message, and the worker serves the next task', async () => {
+    const pca = new URL('../src/features/pca.ts', import.meta.url);
+    await expect(runInPool(0, pca, 'noSuchFunction', {})).rejects.toThrow(/engine pool: a worker thread failed: .*pca\.ts has no function noSuchFunction/);
+    const out = new Float32Array(new SharedArrayBuffer(4 * 2));
+    await runInPool(0, pca, 'projectRows', { x: Float32Array.of(1, 2, 3), d: 3, k: 2, start: 0, end: 1, cT: Float32Array.of(1, 0, 0, 1, 0, 0), mean: Float32Array.of(0, 0, 0), out, blockRows: 8 });
+    expect(Array.from(out)).toEqual([1, 2]);
   });
 
   it('refuses more components than the data has', async () => {
