@@ -18,6 +18,25 @@ describe('cli', () => {
     expect(r.out).toContain(`Usage: digitbench ${cmd}`);
   });
 
+  it('bench --json measures the ceiling and a row with threads and CPU time; --only refuses unknown rows', async () => {
+    const r = await run('bench', '--only', 'ceiling', 'load', '--repeats', '1', '--threads', '2', '--json');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.out) as { format: string; threads: number; ceiling: { threads: number; oneThreadGflops: number; allThreadsGflops: number }; rows: { key: string; threads: number; cpuSeconds: number; medianSeconds: number }[] };
+    expect(doc.format).toBe('digitbench-bench');
+    expect(doc.threads).toBe(2);
+    expect(doc.ceiling.threads).toBe(2);
+    // A 2048² float32 product runs at well over 0.5 GFLOP/s on any engine this project selects.
+    expect(doc.ceiling.oneThreadGflops).toBeGreaterThan(0.5);
+    expect(doc.ceiling.allThreadsGflops).toBeGreaterThan(0.5);
+    const load = doc.rows.find((x) => x.key === 'load')!;
+    expect(load.threads).toBe(1);
+    expect(load.cpuSeconds).toBeGreaterThan(0);
+    expect(load.medianSeconds).toBeGreaterThan(0);
+    const bad = spawnSync(process.execPath, [BIN, 'bench', '--only', 'gpu'], { encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim()).toBe('digitbench: --only: unknown row gpu; use ceiling, load, pca, pca-project, nb, tree, forest, knn, svm, lenet, keras.');
+  }, 120_000);
+
   it('datasets lists MNIST with its sizes and source', async () => {
     const r = await run('datasets');
     expect(r.code).toBe(0);
