@@ -234,7 +234,7 @@ export const knn = defineClassifier<KnnParams>({
   name: WHO,
   summary: 'k-nearest neighbours, Euclidean, exact (k-d tree for few features, brute force on tfjs otherwise)',
   input: 'vector',
-  library: 'ml-knn 3.0.0 (patched)',
+  library: 'ours: brute-force search on tfjs, votes; ml-knn 3.0.0 (patched): k-d tree (≤ 5 features)',
   params: knnParams,
   scoreKind: 'vote fractions of the k neighbours',
   testParams: { threads: 2 },

@@ -237,7 +237,7 @@ export const naiveBayes = defineClassifier<NaiveBayesParams>({
   name: WHO,
   summary: 'Gaussian naive Bayes (log-space scoring, scikit-learn variance smoothing)',
   input: 'vector',
-  library: 'fit and scoring: digitbench (typed, the library\'s arithmetic); model format: ml-naivebayes 4.0.0 (patched)',
+  library: 'ours: fit and scoring (typed arrays); ml-naivebayes 4.0.0 (patched): model format, test oracle',
   params: naiveBayesParams,
   scoreKind: 'posterior probabilities',
   testParams: {},

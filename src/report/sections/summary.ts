@@ -62,6 +62,7 @@ export function summarySection(groups: Group[]): string {
     'Times are means over repetitions: **features** (fitting and applying the feature pipeline), **fit** and **predict** (whole test set in one call, features precomputed) in seconds. ' +
       '**Latency** and **bundle** are deployment figures, measured on the run\'s model bundle in a fresh process: one raw 28×28 image per call through the bundle\'s feature pipeline and model (see Deployment); ' +
       '**peak RSS** is the largest over repetitions.',
+    '**Library** says which parts are digitbench\'s own code ("ours") and which the library\'s; **engine** is what ran the numeric work.',
   ];
   if (groups.some((g) => g.runs.length && !g.deploy)) notes.push('† The model alone (no bundle was measured; see Deployment): latency of one feature row per predict call, size of the serialized model.');
   if (groups.some((g) => g.runs.length && !g.deploy && g.latencyP50 === undefined)) notes.push('\\* No single-row latency was measured: predict time ÷ test rows.');
