@@ -5,17 +5,16 @@
  * {tree: -1} ends it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { growForestTree, preparedFromParts, type FlatTree, type ForestTreeSettings } from './cart-trees.ts';
+import { growForestTree, type FlatTree, type ForestTreeSettings, type PreparedTrainingSet } from './cart-trees.ts';
 
 interface Data {
-  parts: Record<string, unknown>;
+  prepared: PreparedTrainingSet;
   settings: ForestTreeSettings;
   classes: Int32Array;
 }
 
 const port = parentPort!;
-const { parts, settings, classes } = workerData as Data;
-const prepared = preparedFromParts(parts);
+const { prepared, settings, classes } = workerData as Data;
 
 port.on('message', (msg: { tree: number }) => {
   if (msg.tree < 0) {

@@ -1,17 +1,17 @@
 /**
  * A random forest of CART trees, scikit-learn style: bootstrap samples, and sqrt(features) drawn at
- * every split. The trees are ml-cart 2.1.1's (patched, patches/ml-cart+2.1.1.patch); the forest loop
- * is this wrapper, which replaces ml-random-forest 2.1.0's:
+ * every split. All of it is ours: the trees are grown by digitbench's split search (cart/grow.ts, with
+ * our options maxFeatures per split, seed and sampleCounts) in ml-cart 2.1.1's tree model format (tests
+ * check a forest tree, loaded by ml-cart, gives the same flat arrays); the forest loop is this file.
+ * ml-random-forest 2.1.0 is not used (nor installed); this loop replaced it because:
  * - ml-random-forest draws the features once per tree (with replacement), so each tree sees a fixed
- *   28 of 784 pixels; scikit-learn draws them at every split. Drawing per split belongs to the split
- *   search, so it is in the ml-cart patch (options maxFeatures and seed); here it is only passed on.
+ *   28 of 784 pixels; scikit-learn draws them at every split.
  * - its maxSamples takes the first rows rather than a random sample: here each tree draws `maxSamples`
  *   rows with replacement from all rows.
  * - its predictProbability is wrong (a reduce without an initial value); scores here are vote fractions.
  * - it copies the training set twice per tree (bootstrap rows, then bagged columns, as float64
  *   matrices); here the set is sorted once and shared by all trees, a bootstrap sample is row counts.
  * - its training is one synchronous loop; here trees can be grown in worker threads.
- * (patches/ml-random-forest+2.1.0.patch fixes predictProbability and maxSamples in the library itself.)
  *
  * Tree t's bootstrap sample and split seed depend only on (seed, t): the same forest for any number of
  * threads. predict takes the class with the most votes (ties: the smallest label).
@@ -31,7 +31,6 @@ import {
   labelClasses,
   loadTrees,
   prepare,
-  preparedParts,
   saveTrees,
   tally,
   type FlatTree,
@@ -174,7 +173,7 @@ function growInWorkers(
   threads: number,
   options?: FitOptions,
 ): Promise<FlatTree[]> {
-  const parts = Object.fromEntries(Object.entries(preparedParts(prepared)).map(([k, v]) => [k, shared(v)]));
+  const sharedSet = Object.fromEntries(Object.entries(prepared).map(([k, v]) => [k, shared(v)])) as unknown as PreparedTrainingSet;
   const trees = new Array<FlatTree>(n);
   return new Promise((resolve, reject) => {
     const workers: Worker[] = [];
@@ -190,7 +189,7 @@ function growInWorkers(
       } else w.postMessage({ tree: -1 });
     };
     for (let i = 0; i < threads; i++) {
-      const w = startTsWorker(new URL('./random-forest-worker.ts', import.meta.url), { parts, settings, classes });
+      const w = startTsWorker(new URL('./random-forest-worker.ts', import.meta.url), { prepared: sharedSet, settings, classes });
       workers.push(w);
       w.on('message', (msg: { ready?: true; tree?: number; flat?: FlatTree; error?: string }) => {
         if (failed) return;
@@ -233,7 +232,7 @@ export const randomForest = defineClassifier<RandomForestParams>({
   name: 'random-forest',
   summary: 'Random forest of CART trees (bootstrap, sqrt(features) per split, as scikit-learn)',
   input: 'vector',
-  library: 'ml-cart 2.1.1 (patched) trees; forest loop replaces ml-random-forest 2.1.0',
+  library: 'split search and forest: digitbench (typed); tree model format: ml-cart 2.1.1',
   params: randomForestParams,
   scoreKind: 'fractions of trees voting for each class',
   testParams: { nEstimators: 10, threads: 2 },
