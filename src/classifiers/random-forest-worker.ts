@@ -1,10 +1,10 @@
 /**
  * Worker thread of the random-forest plugin: grows the trees it is asked for, from the training set
  * sorted once by the main thread (typed arrays on SharedArrayBuffers), and sends them back flat.
- * Protocol: it posts {ready}; then for each {tree: t ≥ 0} it posts {tree: t, flat} (or {error});
- * {tree: -1} ends it.
+ * Protocol: it is started before the set is sorted; it gets {init: {prepared, settings, classes}} and
+ * posts {ready}; then for each {tree: t ≥ 0} it posts {tree: t, flat} (or {error}); {tree: -1} ends it.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { growForestTree, type FlatTree, type ForestTreeSettings, type PreparedTrainingSet } from './cart-trees.ts';
 
 interface Data {
@@ -14,9 +14,16 @@ interface Data {
 }
 
 const port = parentPort!;
-const { prepared, settings, classes } = workerData as Data;
+let data: Data | null = null;
 
-port.on('message', (msg: { tree: number }) => {
+port.on('message', (msg: { init?: Data; tree?: number }) => {
+  if (msg.init) {
+    data = msg.init;
+    port.postMessage({ ready: true });
+    return;
+  }
+  if (msg.tree === undefined || !data) return;
+  const { prepared, settings, classes } = data;
   if (msg.tree < 0) {
     port.close();
     return;
@@ -28,4 +35,3 @@ port.on('message', (msg: { tree: number }) => {
     port.postMessage({ error: err instanceof Error ? err.message : String(err) });
   }
 });
-port.postMessage({ ready: true });

@@ -137,12 +137,23 @@ async function fitForest(params: RandomForestParams, seed: number, x: Matrix, y:
     seed,
     cartOptions: { ...cartOptions(params), maxFeatures: featuresPerSplit(params, x.cols) },
   };
-  const prepared = prepare(x, y);
   const threads = threadsFor(params, x);
+  // workers boot (load tsx, compile) while this thread sorts the training set
+  const workers = threads > 1 ? Array.from({ length: threads }, () => startTsWorker(new URL('./random-forest-worker.ts', import.meta.url), null)) : [];
+  // a worker failing while the set is sorted is reported when the trees are handed out
+  const early: Error[] = [];
+  workers.forEach((w) => w.on('error', (err) => early.push(err)));
+  let prepared: PreparedTrainingSet;
+  try {
+    prepared = prepare(x, y);
+  } catch (err) {
+    workers.forEach((w) => void w.terminate());
+    throw err;
+  }
   options?.progress?.start(params.nEstimators, 'tree');
   const trees =
     threads > 1
-      ? await growInWorkers(prepared, settings, classes, params.nEstimators, threads, options)
+      ? await growInWorkers(workers, early, prepared, settings, classes, params.nEstimators, options)
       : growHere(prepared, settings, classes, params.nEstimators, options);
   return asModel(params, { trees, classes, nFeatures: x.cols, threads });
 }
@@ -165,18 +176,19 @@ function shared(value: unknown): unknown {
   return copy;
 }
 
+/** Grows the trees in started workers: each gets the shared training set, then asks for trees until none are left. */
 function growInWorkers(
+  workers: Worker[],
+  early: Error[],
   prepared: PreparedTrainingSet,
   settings: ForestTreeSettings,
   classes: Int32Array,
   n: number,
-  threads: number,
   options?: FitOptions,
 ): Promise<FlatTree[]> {
   const sharedSet = Object.fromEntries(Object.entries(prepared).map(([k, v]) => [k, shared(v)])) as unknown as PreparedTrainingSet;
   const trees = new Array<FlatTree>(n);
   return new Promise((resolve, reject) => {
-    const workers: Worker[] = [];
     let next = 0;
     let done = 0;
     let failed = false;
@@ -188,9 +200,14 @@ function growInWorkers(
         w.postMessage({ tree: next++ });
       } else w.postMessage({ tree: -1 });
     };
-    for (let i = 0; i < threads; i++) {
-      const w = startTsWorker(new URL('./random-forest-worker.ts', import.meta.url), { prepared: sharedSet, settings, classes });
-      workers.push(w);
+    if (early.length > 0) {
+      failed = true;
+      stop();
+      reject(new Error(`${WHO}: a worker thread failed to run (${early[0]!.message}); set threads: 1 to grow the trees in this thread.`));
+      return;
+    }
+    for (const w of workers) {
+      w.postMessage({ init: { prepared: sharedSet, settings, classes } });
       w.on('message', (msg: { ready?: true; tree?: number; flat?: FlatTree; error?: string }) => {
         if (failed) return;
         if (msg.error !== undefined) {
