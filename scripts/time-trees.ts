@@ -2,7 +2,8 @@
  * Times tree fits on full MNIST (60,000 rows, pixels / 255) in this process: a decision tree and
  * forest trees grown one after another in this thread. Usage:
  *   npx tsx scripts/time-trees.ts [forestTrees=10] [repeats=1] [tree|forest|both]
- * Prints per-step seconds (median of repeats) and a digest of the trees (same digest = same trees).
+ * Prints per-step wall and CPU seconds (medians of repeats) and a digest of the saved model (same digest
+ * = same trees). On a shared machine, CPU time is the steadier figure.
  */
 import { createHash } from 'node:crypto';
 import { loadDataset } from '../src/data/datasets.ts';
@@ -24,14 +25,18 @@ const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length
 
 async function time(name: string, fit: () => Promise<{ serialize?: () => Promise<Uint8Array> | Uint8Array }>) {
   const seconds: number[] = [];
+  const cpu: number[] = [];
   let digest = '';
   for (let r = 0; r < repeats; r++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const model = await fit();
     seconds.push((performance.now() - t0) / 1000);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e6);
     digest = createHash('sha256').update(await model.serialize!()).digest('hex').slice(0, 16);
   }
-  console.log(`${name}: median ${median(seconds).toFixed(2)} s (${seconds.map((s) => s.toFixed(2)).join(', ')}), model ${digest}`);
+  console.log(`${name}: wall median ${median(seconds).toFixed(2)} s (${seconds.map((s) => s.toFixed(2)).join(', ')}), CPU median ${median(cpu).toFixed(2)} s, model ${digest}`);
 }
 
 console.log(`rows ${x.rows}, features ${x.cols}, node ${process.version}`);
