@@ -101,7 +101,7 @@ export const decisionTree = defineClassifier<DecisionTreeParams>({
   name: 'decision-tree',
   summary: 'CART decision tree (Gini or entropy), grown fully by default',
   input: 'vector',
-  library: 'split search: digitbench (typed port); model format and predict: ml-cart 2.1.1',
+  library: 'split search: digitbench (typed port); model format and loading: ml-cart 2.1.1; predict: flat arrays of its tree',
   params: decisionTreeParams,
   scoreKind: 'class fractions of the leaf reached',
   testParams: {},

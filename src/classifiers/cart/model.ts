@@ -60,7 +60,7 @@ export interface CartLibrary {
 export const mlCart = require('ml-cart') as CartLibrary;
 
 /** this.options of an ml-cart DecisionTreeClassifier built with these options. */
-export function cartOptions(options: Partial<CartOptions>): Record<string, unknown> & { kind: 'classifier' } {
+export function mlCartOptions(options: Partial<CartOptions>): Record<string, unknown> & { kind: 'classifier' } {
   return { ...Object.assign({}, ML_CART_DEFAULTS, options), kind: 'classifier' as const };
 }
 
@@ -89,7 +89,7 @@ export interface GrownTree {
  * @param stats work counters to add to
  */
 export function growCartTree(data: PreparedTrainingSet, options: Partial<CartOptions>, sampleCounts?: ArrayLike<number>, stats?: SplitSearchStats): GrownTree {
-  const full = cartOptions(options);
+  const full = mlCartOptions(options);
   return { options: full, root: growTree(data, growOptionsOf(full), sampleCounts, stats) };
 }
 
