@@ -1,33 +1,53 @@
 /**
- * decision-tree: the patched ml-cart builds the unpatched tree (same splits, thresholds, gains, leaves),
- * its split search stays O(n log n), and the plugin's accuracy, scores, saving and errors.
+ * decision-tree: our split search (src/classifiers/cart/) builds ml-cart's tree (the same model JSON,
+ * byte for byte, as unpatched ml-cart 2.1.1 trained on the same rows), its additions (sampleCounts,
+ * entropy) against references, its cost stays O(n log n), and the plugin's accuracy, scores, saving
+ * and errors.
  */
-import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cart, type CartOptions } from '../src/classifiers/cart-trees.ts';
+import { flattenCartTree, flattenGrown, leaves } from '../src/classifiers/cart-trees.ts';
+import { newSplitSearchStats } from '../src/classifiers/cart/grow.ts';
+import { growCartTree, loadInCart, mlCart, toCartJSON, type CartOptions } from '../src/classifiers/cart/model.ts';
+import { prepareTrainingSet } from '../src/classifiers/cart/prepared.ts';
 import { decisionTree } from '../src/classifiers/decision-tree.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
-import { toArrays, type Matrix } from '../src/engine/matrix.ts';
+import { fitPca, projectPca } from '../src/features/pca.ts';
+import { fromArrays, toArrays, type Matrix } from '../src/engine/matrix.ts';
 import { createRng } from '../src/engine/rng.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 
-const require = createRequire(import.meta.url);
-const unpatched = require('ml-cart-unpatched') as Pick<typeof cart, 'DecisionTreeClassifier'>;
-
 const ctx = { seed: 1, log: { info() {}, warn() {} } };
 
-/** Both libraries' tree on the same data: the whole model as JSON, and the predictions. */
+/** Ours, from number[][] rows (values must be float32, as a digitbench Matrix holds them). */
+function grow(x: number[][], y: number[], options: Partial<CartOptions>, sampleCounts?: number[]) {
+  return growCartTree(prepareTrainingSet(fromArrays(x), y), options, sampleCounts);
+}
+
+/** ml-cart's tree and ours on the same data: the whole model as JSON, and the predictions. */
 function bothTrees(x: number[][], y: number[], options: Partial<CartOptions>) {
-  const slow = new unpatched.DecisionTreeClassifier(options);
+  const slow = new mlCart.DecisionTreeClassifier(options);
   slow.train(x, y);
-  const fast = new cart.DecisionTreeClassifier(options);
-  fast.train(x, y);
+  const ours = grow(x, y, options);
+  const loaded = loadInCart(ours);
+  const classes = Int32Array.from(new Set(y)).sort();
+  const flat = flattenGrown(ours.root, classes, true);
   return {
     slow: JSON.stringify(slow.toJSON()),
-    fast: JSON.stringify(fast.toJSON()),
+    fast: JSON.stringify(toCartJSON(ours)),
     slowPredictions: slow.predict(x),
-    fastPredictions: fast.predict(x),
+    fastPredictions: loaded.predict(x),
+    flatPredictions: Array.from(leaves(flat, fromArrays(x)), (node) => classes[flat.child[node]!]!),
+    flat,
+    flatViaCart: flattenCartTree(loaded.root, classes, true),
   };
+}
+
+function expectSameTree(x: number[][], y: number[], options: Partial<CartOptions>, what: string) {
+  const t = bothTrees(x, y, options);
+  expect(t.fast, what).toBe(t.slow);
+  expect(t.fastPredictions, what).toEqual(t.slowPredictions);
+  expect(t.flatPredictions, what).toEqual(t.slowPredictions);
+  expect(t.flat, what).toEqual(t.flatViaCart);
 }
 
 function pickColumns(m: Matrix, rows: number, columns: number[]): number[][] {
@@ -48,25 +68,89 @@ function tiedSet(seed: string) {
   return { x, y };
 }
 
+/** Rows repeated counts[i] times, in order. */
+function expand(x: number[][], y: number[], counts: number[]) {
+  const xe: number[][] = [];
+  const ye: number[] = [];
+  counts.forEach((c, row) => {
+    for (let q = 0; q < c; q++) {
+      xe.push(x[row]!);
+      ye.push(y[row]!);
+    }
+  });
+  return { xe, ye };
+}
+
+/**
+ * A reference for the entropy gain: ml-cart's own exhaustive search (TreeNode#bestSplit: every
+ * candidate of featureSplit, split, scored) with information gain in bits plugged in, scored from the
+ * split's class counts as Σ c·log2 c (exactly, from the label arrays, not a running sweep).
+ */
+function withEntropyInCart<T>(run: () => T): T {
+  const probe = new mlCart.DecisionTreeClassifier({});
+  probe.train([[0], [1]], [0, 1]);
+  const proto = Object.getPrototypeOf(probe.root) as {
+    bestSplit(xt: { rows: number; getRow(i: number): number[] }, y: number[]): unknown;
+    featureSplit(x: number[], y: number[]): number[];
+    split(x: number[], y: number[], v: number): { lesser: number[]; greater: number[] };
+  };
+  const original = proto.bestSplit;
+  const xlog = (c: number) => (c === 0 ? 0 : c * Math.log2(c));
+  const sumXlog = (labels: number[]) => {
+    const counts = new Map<number, number>();
+    for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
+    let s = 0;
+    for (const c of counts.values()) s += xlog(c);
+    return s;
+  };
+  proto.bestSplit = function (this: { gainFunction: string } & typeof proto, xt, y) {
+    if (this.gainFunction !== 'entropy') return original.call(this, xt, y);
+    const n = y.length;
+    const parent = (xlog(n) - sumXlog(y)) / n;
+    let best = { maxGain: -Infinity, maxColumn: undefined as number | undefined, maxValue: undefined as number | undefined, numberSamples: undefined as number | undefined };
+    for (let i = 0; i < xt.rows; i++) {
+      const feature = xt.getRow(i);
+      for (const value of this.featureSplit(feature, y)) {
+        const { lesser, greater } = this.split(feature, y, value);
+        const children = (lesser.length > 0 ? xlog(lesser.length) - sumXlog(lesser) : 0) + xlog(greater.length) - sumXlog(greater);
+        const gain = parent - children / n;
+        if (gain > best.maxGain) best = { maxGain: gain, maxColumn: i, maxValue: value, numberSamples: n };
+      }
+    }
+    return best;
+  };
+  try {
+    return run();
+  } finally {
+    proto.bestSplit = original;
+  }
+}
+
 let data: Subset;
 beforeAll(async () => {
   data = await mnistSubset(2000, 1000, 1);
 });
 
-describe('patched ml-cart builds the unpatched tree', () => {
+describe('our split search builds ml-cart 2.1.1\'s tree', () => {
   const full = { minNumSamples: 1, gainThreshold: 0 }; // grown fully (the plugin's defaults)
 
-  it('on 300 MNIST rows × 40 pixels: same model JSON and predictions, ml-cart defaults and fully grown', () => {
+  it('on 300 MNIST rows × 40 pixels: same model JSON and predictions, for ml-cart defaults, fully grown, maxDepth, minNumSamples', () => {
     const r = createRng('columns');
     const columns = new Set<number>();
     while (columns.size < 40) columns.add(150 + r.int(480)); // pixels away from the always-blank border
     const x = pickColumns(data.xTrain, 300, [...columns].sort((a, b) => a - b));
     const y = Array.from(data.yTrain.subarray(0, 300));
-    for (const options of [{}, full, { maxDepth: 3 }]) {
-      const t = bothTrees(x, y, options);
-      expect(t.fast).toBe(t.slow);
-      expect(t.fastPredictions).toEqual(t.slowPredictions);
+    for (const options of [{}, full, { maxDepth: 3 }, { ...full, minNumSamples: 6 }, { gainThreshold: 0.002, maxDepth: 6 }]) {
+      expectSameTree(x, y, options, JSON.stringify(options));
     }
+  });
+
+  it('on 500 MNIST rows as 12 PCA components (real-valued, few ties)', async () => {
+    const x500 = { rows: 500, cols: 784, data: data.xTrain.data.subarray(0, 500 * 784) };
+    const pca = await fitPca(x500, { components: 12, oversamples: 10, iterations: 4, seed: 1, threads: 1 });
+    const x = toArrays(await projectPca(pca, x500));
+    const y = Array.from(data.yTrain.subarray(0, 500));
+    for (const options of [{}, full, { ...full, maxDepth: 5 }]) expectSameTree(x, y, options, `pca ${JSON.stringify(options)}`);
   });
 
   it('on 60 small sets full of ties, constant columns, -0 and label gaps', () => {
@@ -79,62 +163,84 @@ describe('patched ml-cart builds the unpatched tree', () => {
     }
   });
 
-  it('sampleCounts gives the tree of the expanded rows (row i repeated counts[i] times, in order)', () => {
+  it('sampleCounts (ours) gives ml-cart\'s tree of the expanded rows (row i repeated counts[i] times, in order)', () => {
     for (let i = 0; i < 30; i++) {
       const { x, y } = tiedSet(`counts-${i}`);
       const r = createRng(`draws-${i}`);
       const counts = x.map(() => r.int(3));
       counts[0] = 1;
-      const xe: number[][] = [];
-      const ye: number[] = [];
-      counts.forEach((c, row) => {
-        for (let q = 0; q < c; q++) {
-          xe.push(x[row]!);
-          ye.push(y[row]!);
-        }
-      });
-      const slow = new unpatched.DecisionTreeClassifier(full);
+      const { xe, ye } = expand(x, y, counts);
+      const slow = new mlCart.DecisionTreeClassifier(full);
       slow.train(xe, ye);
-      const fast = new cart.DecisionTreeClassifier(full);
-      fast.train(x, y, { sampleCounts: counts });
-      expect(JSON.stringify(fast.toJSON()), `set ${i}`).toBe(JSON.stringify(slow.toJSON()));
+      expect(JSON.stringify(toCartJSON(grow(x, y, full, counts))), `set ${i}`).toBe(JSON.stringify(slow.toJSON()));
     }
+    // and on MNIST pixels, as a bootstrap sample
+    const r = createRng('bootstrap');
+    const x = pickColumns(data.xTrain, 200, Array.from({ length: 30 }, (_, j) => 300 + 7 * j));
+    const y = Array.from(data.yTrain.subarray(0, 200));
+    const counts = new Array<number>(200).fill(0);
+    for (let d = 0; d < 200; d++) counts[r.int(200)]!++;
+    const { xe, ye } = expand(x, y, counts);
+    const slow = new mlCart.DecisionTreeClassifier(full);
+    slow.train(xe, ye);
+    expect(JSON.stringify(toCartJSON(grow(x, y, full, counts)))).toBe(JSON.stringify(slow.toJSON()));
   });
 
-  it('keeps the unpatched code for regression trees and rejects bad sample counts', () => {
-    const fast = new cart.DecisionTreeClassifier({});
-    expect(() => fast.train([[1], [2]], [0, 1], { sampleCounts: [1, -1] })).toThrow('sampleCounts[1] is -1; counts must be integers ≥ 0.');
-    expect(() => fast.train([[1], [2]], [0, 1], { sampleCounts: [0, 0] })).toThrow('sampleCounts selects no rows; at least one count must be > 0.');
-    type Regression = new () => { train(x: number[], y: number[]): void; predict(x: number[]): number[]; toJSON(): unknown };
-    const trees = [require('ml-cart'), require('ml-cart-unpatched')].map((m: { DecisionTreeRegression: Regression }) => {
-      const reg = new m.DecisionTreeRegression();
-      reg.train([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [1, 1, 1, 1, 1, 5, 5, 5, 5, 6]);
-      return JSON.stringify(reg.toJSON());
+  it('entropy (ours): a hand-computed case, and ml-cart\'s exhaustive search with information gain plugged in', () => {
+    // x < 1.5 splits {0, 0 | 1, 1, 1, 2}: parent H = -(2/6 log2 2/6 + 3/6 log2 3/6 + 1/6 log2 1/6) = 1.459148;
+    // children: left pure, right H(3/4, 1/4) = 0.811278 on 4 of 6 rows: gain 1.459148 - 0.540852 = 0.918296
+    const tree = grow([[0], [1], [2], [3], [4], [5]], [0, 0, 1, 1, 1, 2], { ...full, gainFunction: 'entropy', maxDepth: 1 });
+    expect(tree.root.splitValue).toBe(1.5);
+    expect(tree.root.gain).toBeCloseTo(1.459148 - (4 / 6) * 0.811278, 5);
+
+    withEntropyInCart(() => {
+      const r = createRng('entropy');
+      const columns = Array.from({ length: 25 }, () => 150 + r.int(480)).sort((a, b) => a - b);
+      const sets = [
+        { x: pickColumns(data.xTrain, 250, columns), y: Array.from(data.yTrain.subarray(0, 250)) },
+        ...Array.from({ length: 20 }, (_, i) => tiedSet(`entropy-${i}`)),
+      ];
+      sets.forEach(({ x, y }, i) => {
+        for (const options of [{ ...full, gainFunction: 'entropy' as const }, { gainFunction: 'entropy' as const, maxDepth: 4 }]) {
+          const slow = new mlCart.DecisionTreeClassifier(options);
+          slow.train(x, y);
+          const ours = JSON.parse(JSON.stringify(toCartJSON(grow(x, y, options))));
+          const reference = JSON.parse(JSON.stringify(slow.toJSON()));
+          // gains are scored by a running sweep here and summed directly in the reference: equal to ~1e-12
+          const gains = (node: Record<string, any>): number[] => (node.left ? [node.gain, ...gains(node.left), ...gains(node.right)] : node.gain === undefined ? [] : [node.gain]);
+          const g1 = gains(ours.root);
+          const g2 = gains(reference.root);
+          expect(g1.length, `set ${i}`).toBe(g2.length);
+          g1.forEach((g, k) => expect(Math.abs(g - g2[k]!), `set ${i}`).toBeLessThan(1e-9));
+          const strip = (node: Record<string, any>): unknown => {
+            const { gain: _gain, left, right, ...rest } = node;
+            return { ...rest, ...(left ? { left: strip(left), right: strip(right) } : {}) };
+          };
+          expect(strip(ours.root), `set ${i}`).toEqual(strip(reference.root));
+        }
+      });
     });
-    expect(trees[0]).toBe(trees[1]);
   });
 });
 
 describe('split search cost', () => {
-  const work = () => cart.splitSearchStats.sweptSamples + cart.splitSearchStats.partitionedSamples + cart.splitSearchStats.exactEvaluationWork;
-
   it('visits each (feature, row) about once per tree level: O(F · n log n), not O(F · n²)', () => {
     const F = 784;
     const measured: number[] = [];
     for (const n of [1000, 2000]) {
       const x = { rows: n, cols: F, data: data.xTrain.data.subarray(0, n * F) };
-      const y = data.yTrain.subarray(0, n);
-      const prepared = cart.prepareTrainingSet(toArrays(x), Array.from(y));
+      const prepared = prepareTrainingSet(x, data.yTrain.subarray(0, n));
       // the root alone: every listed (feature, row) once, plus the two children
-      cart.resetSplitSearchStats();
-      new cart.DecisionTreeClassifier({ maxDepth: 1 }).train(prepared, undefined);
-      expect(cart.splitSearchStats.sweptSamples).toBeLessThanOrEqual(2 * F * n);
+      const root = newSplitSearchStats();
+      growCartTree(prepared, { maxDepth: 1 }, undefined, root);
+      expect(root.sweptSamples).toBeLessThanOrEqual(2 * F * n);
       // a fully grown tree (measured: 1.2 M and 3.0 M swept samples)
-      cart.resetSplitSearchStats();
-      new cart.DecisionTreeClassifier({ minNumSamples: 1, gainThreshold: 0 }).train(prepared, undefined);
-      expect(work()).toBeLessThanOrEqual(F * n * Math.log2(n));
-      expect(cart.splitSearchStats.exactEvaluationWork).toBeLessThan(cart.splitSearchStats.sweptSamples / 4);
-      measured.push(work());
+      const s = newSplitSearchStats();
+      growCartTree(prepared, { minNumSamples: 1, gainThreshold: 0 }, undefined, s);
+      const work = s.sweptSamples + s.partitionedSamples + s.exactEvaluationWork;
+      expect(work).toBeLessThanOrEqual(F * n * Math.log2(n));
+      expect(s.exactEvaluationWork).toBeLessThan(s.sweptSamples / 4);
+      measured.push(work);
     }
     // doubling n doubles the work and adds a level or two (measured 2.5×); quadratic would be 4×
     expect(measured[1]! / measured[0]!).toBeLessThan(3.2);
@@ -158,8 +264,8 @@ describe('decision-tree plugin', () => {
     const clf = await decisionTree.create(parseParams(decisionTree, { maxDepth: 8 }), ctx).fit(x, y);
     const predicted = await clf.predict(data.xTest);
 
-    const tree = new cart.DecisionTreeClassifier({ minNumSamples: 1, gainThreshold: 0, maxDepth: 8 });
-    tree.train(toArrays(x), Array.from(y));
+    // ml-cart's predict on the same tree, loaded from its model JSON
+    const tree = mlCart.DecisionTreeClassifier.load(JSON.parse(JSON.stringify(toCartJSON(growCartTree(prepareTrainingSet(x, y), { minNumSamples: 1, gainThreshold: 0, maxDepth: 8 })))));
     expect(Array.from(predicted)).toEqual(tree.predict(toArrays(data.xTest)));
 
     const scores = await clf.scores!(data.xTest);

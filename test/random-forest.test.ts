@@ -1,17 +1,19 @@
 /**
  * random-forest: accuracy, vote-fraction scores, seeds, threads, features drawn per split, bootstrap
- * size; the per-split search of the ml-cart patch; the ml-random-forest patch.
+ * size; our per-split feature draws against the full search and against repeated rows; forest trees
+ * flattened directly equal the same trees loaded by ml-cart.
  */
-import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cart, loadTrees } from '../src/classifiers/cart-trees.ts';
+import { flattenCartTree, flattenGrown, loadTrees } from '../src/classifiers/cart-trees.ts';
+import { growCartTree, loadInCart, mlCart, toCartJSON } from '../src/classifiers/cart/model.ts';
+import { prepareTrainingSet } from '../src/classifiers/cart/prepared.ts';
+import { fromArrays, toArrays } from '../src/engine/matrix.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
 import { randomForest } from '../src/classifiers/random-forest.ts';
 import { takeLabels, takeRows, type Matrix } from '../src/engine/matrix.ts';
 import { createRng } from '../src/engine/rng.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 
-const require = createRequire(import.meta.url);
 const ctx = (seed: number) => ({ seed, log: { info() {}, warn() {} } });
 const params = (raw: Record<string, unknown>) => parseParams(randomForest, raw);
 
@@ -105,10 +107,9 @@ describe('random-forest plugin', () => {
   });
 });
 
-describe('ml-cart patch: features drawn per split', () => {
-  it('draws among non-constant features only: drawing at least all of them gives the full search', () => {
-    // 200 MNIST rows, 30 pixels and one constant column: maxFeatures 30 < 31 features draws every
-    // non-constant feature at every node, so splits, thresholds, gains and leaves match the full search
+describe('features drawn per split (ours)', () => {
+  // 200 MNIST rows, 30 pixels and one constant column
+  const setup = () => {
     const r = createRng('per-split');
     const columns = new Set<number>();
     while (columns.size < 30) columns.add(150 + r.int(480));
@@ -116,35 +117,47 @@ describe('ml-cart patch: features drawn per split', () => {
     const x = Array.from({ length: 200 }, (_, i) => [...picked.map((j) => data.xTrain.data[i * 784 + j]!), 0.5]);
     const y = Array.from(data.yTrain.subarray(0, 200));
     const counts = y.map(() => r.int(3));
-    const structure = (node: Record<string, any>): unknown =>
-      node.left ? [node.splitColumn, node.splitValue, node.gain, structure(node.left), structure(node.right)] : node.distribution.to1DArray();
-    const options = { minNumSamples: 1, gainThreshold: 0 };
-    const full = new cart.DecisionTreeClassifier(options);
-    full.train(x, y, { sampleCounts: counts });
-    const drawn = new cart.DecisionTreeClassifier({ ...options, maxFeatures: 30, seed: 5 });
-    drawn.train(x, y, { sampleCounts: counts });
-    expect(structure(drawn.root as Record<string, any>)).toEqual(structure(full.root as Record<string, any>));
-  });
-});
-
-describe('ml-random-forest patch', () => {
-  const { RandomForestClassifier } = require('ml-random-forest') as {
-    RandomForestClassifier: new (o: object) => { train(x: number[][], y: number[]): void; predict(x: number[][]): number[]; predictProbability(x: number[][], label: number): number[] };
+    return { x, y, counts };
   };
-  const x = [[0], [0], [0], [1], [1], [1], [2], [2], [2], [3], [3], [3]];
-  const y = [0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 1, 2];
+  const options = { minNumSamples: 1, gainThreshold: 0 };
 
-  it('predictProbability is the fraction of trees voting for the label (unpatched: 0.800002 for 5 of 5)', () => {
-    // also: training no longer throws when a row is in every bootstrap sample (5 trees, 12 rows)
-    const rf = new RandomForestClassifier({ nEstimators: 5, seed: 3 });
-    rf.train(x, y);
-    expect(rf.predictProbability([[2], [0]], 2)).toEqual([1, 0]);
-    expect(rf.predictProbability([[2], [0]], 0)).toEqual([0, 1]);
+  it('draws among non-constant features only: drawing at least all of them gives the full search (ml-cart\'s tree of the repeated rows)', () => {
+    // maxFeatures 30 < 31 features draws every non-constant feature at every node, so splits,
+    // thresholds, gains and leaves match the full search
+    const { x, y, counts } = setup();
+    const structure = (node: Record<string, any>): unknown => (node.left ? [node.splitColumn, node.splitValue, node.gain, structure(node.left), structure(node.right)] : node.distribution);
+    const drawn = toCartJSON(growCartTree(prepareTrainingSet(fromArrays(x), y), { ...options, maxFeatures: 30, seed: 5 }, counts));
+    const xe: number[][] = [];
+    const ye: number[] = [];
+    counts.forEach((c, i) => {
+      for (let q = 0; q < c; q++) {
+        xe.push(x[i]!);
+        ye.push(y[i]!);
+      }
+    });
+    const full = new mlCart.DecisionTreeClassifier(options);
+    full.train(xe, ye);
+    expect(structure(JSON.parse(JSON.stringify(drawn)).root)).toEqual(structure(JSON.parse(JSON.stringify(full.toJSON())).root));
   });
 
-  it('maxSamples draws that many rows from all rows (unpatched: only the first 6 rows, so never label 2)', () => {
-    const rf = new RandomForestClassifier({ nEstimators: 3, seed: 1, maxSamples: 6, treeOptions: { minNumSamples: 1, gainThreshold: 0 } });
-    rf.train(x, y);
-    expect(rf.predict([[1], [2]])).toEqual([1, 2]);
+  it('a bootstrap sample as sampleCounts gives the tree of the repeated rows, for the same seed; flattening it directly equals ml-cart\'s loaded tree', () => {
+    const { x, y, counts } = setup();
+    const xe: number[][] = [];
+    const ye: number[] = [];
+    counts.forEach((c, i) => {
+      for (let q = 0; q < c; q++) {
+        xe.push(x[i]!);
+        ye.push(y[i]!);
+      }
+    });
+    const classes = Int32Array.from(new Set(y)).sort();
+    for (const seed of [1, 2, 3]) {
+      const drawn = growCartTree(prepareTrainingSet(fromArrays(x), y), { ...options, maxFeatures: 5, seed }, counts);
+      const repeated = growCartTree(prepareTrainingSet(fromArrays(xe), ye), { ...options, maxFeatures: 5, seed });
+      expect(JSON.stringify(toCartJSON(drawn)), `seed ${seed}`).toBe(JSON.stringify(toCartJSON(repeated)));
+      const loaded = loadInCart(drawn);
+      expect(flattenGrown(drawn.root, classes, true), `seed ${seed}`).toEqual(flattenCartTree(loaded.root, classes, true));
+      expect(loaded.predict(toArrays(data.xTest)).length).toBe(1000);
+    }
   });
 });

@@ -1,84 +1,21 @@
 /**
- * Shared by the decision-tree and random-forest plugins: the typed binding to ml-cart 2.1.1 (patched,
- * see patches/ml-cart+2.1.1.patch), one forest tree grown from its seed, and trained trees as flat typed
- * arrays (fast to evaluate, compact to save, transferable between worker threads).
+ * Shared by the decision-tree and random-forest plugins: training sets sorted once (cart/prepared.ts),
+ * trees grown by digitbench's split search (cart/grow.ts) in ml-cart 2.1.1's model format
+ * (cart/model.ts), one forest tree grown from its seed, and trained trees as flat typed arrays (fast to
+ * evaluate, compact to save, transferable between worker threads).
  */
-import { createRequire } from 'node:module';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { createRng } from '../engine/rng.ts';
+import { leafDistribution, growCartTree, type CartNode, type CartOptions } from './cart/model.ts';
+import type { GrownNode } from './cart/grow.ts';
+import { prepareTrainingSet, type PreparedTrainingSet } from './cart/prepared.ts';
 import { ownBytes } from './plugin.ts';
 
-const require = createRequire(import.meta.url);
+export type { CartOptions, PreparedTrainingSet };
 
-/** The parts of an ml-cart TreeNode read here. */
-export interface CartNode {
-  splitColumn?: number;
-  splitValue?: number;
-  left?: CartNode;
-  right?: CartNode;
-  /** Leaf: class probabilities as a 1 × (max label + 1) ml-matrix row vector. */
-  distribution?: { columns: number; get(row: number, column: number): number };
-}
-
-export interface CartOptions {
-  gainFunction: 'gini' | 'entropy';
-  minNumSamples: number;
-  maxDepth: number;
-  gainThreshold: number;
-  /** Features drawn per split (patch); all when undefined. */
-  maxFeatures?: number;
-  seed?: number;
-}
-
-/** Opaque: a training set sorted once per feature (patch), shareable by many trees and threads. */
-export interface PreparedTrainingSet {
-  readonly nSamples: number;
-  readonly nFeatures: number;
-  readonly nClasses: number;
-}
-
-interface CartTree {
-  root: CartNode;
-  train(x: unknown, y: ArrayLike<number> | undefined, options?: { sampleCounts?: ArrayLike<number> }): void;
-  predict(x: number[][]): number[];
-  toJSON(): unknown;
-}
-
-export interface CartModule {
-  DecisionTreeClassifier: new (options: Partial<CartOptions>) => CartTree;
-  PreparedTrainingSet: new (parts: Record<string, unknown>) => PreparedTrainingSet;
-  prepareTrainingSet(x: unknown, y: ArrayLike<number>): PreparedTrainingSet;
-  /** Work counters of the patched split search (tests guard its complexity with them). */
-  splitSearchStats: {
-    nodes: number;
-    sweptSamples: number;
-    gatheredSamples: number;
-    partitionedSamples: number;
-    exactEvaluations: number;
-    exactEvaluationWork: number;
-  };
-  resetSplitSearchStats(): void;
-}
-
-interface WrapperMatrix1DClass {
-  new (data: ArrayLike<number>, options: { rows: number }): unknown;
-}
-
-export const cart = require('ml-cart') as CartModule;
-const { WrapperMatrix1D } = require('ml-matrix') as { WrapperMatrix1D: WrapperMatrix1DClass };
-
-/** Sorts every feature of x once (the patched ml-cart reads x through a view, without copying it to number[][]). */
+/** Sorts every feature of x once. */
 export function prepare(x: Matrix, y: Int32Array): PreparedTrainingSet {
-  return cart.prepareTrainingSet(new WrapperMatrix1D(x.data, { rows: x.rows }), y);
-}
-
-/** The typed-array fields of a prepared set, for sharing it with worker threads. */
-export function preparedParts(p: PreparedTrainingSet): Record<string, unknown> {
-  return { ...(p as unknown as Record<string, unknown>) };
-}
-
-export function preparedFromParts(parts: Record<string, unknown>): PreparedTrainingSet {
-  return new cart.PreparedTrainingSet(parts);
+  return prepareTrainingSet(x, y);
 }
 
 /**
@@ -95,10 +32,10 @@ export interface FlatTree {
 }
 
 /**
- * Flattens an ml-cart tree. A leaf predicts what ml-cart's predict returns: the first most probable
- * label of its distribution (Matrix#maxRowIndex), mapped to its index in `classes`.
+ * Flattens a tree loaded by ml-cart. A leaf predicts what ml-cart's predict returns: the first most
+ * probable label of its distribution (Matrix#maxRowIndex), mapped to its index in `classes`.
  */
-export function flattenTree(root: CartNode, classes: Int32Array, withProba: boolean): FlatTree {
+export function flattenCartTree(root: CartNode, classes: Int32Array, withProba: boolean): FlatTree {
   const classIndex = new Map<number, number>();
   classes.forEach((c, i) => classIndex.set(c, i));
   const feature: number[] = [];
@@ -131,6 +68,54 @@ export function flattenTree(root: CartNode, classes: Int32Array, withProba: bool
         for (let c = 0; c < C; c++) {
           const label = classes[c]!;
           proba.push(label < d.columns ? d.get(0, label) : 0);
+        }
+      }
+    }
+  }
+  return {
+    feature: Int32Array.from(feature),
+    threshold: Float64Array.from(threshold),
+    child: Int32Array.from(child),
+    ...(withProba ? { proba: Float32Array.from(proba) } : {}),
+  };
+}
+
+/**
+ * Flattens a grown tree without going through ml-cart's TreeNodes (the forest's trees): the same arrays
+ * as flattenCartTree(loadInCart(tree).root) (tests compare them).
+ */
+export function flattenGrown(root: GrownNode, classes: Int32Array, withProba: boolean): FlatTree {
+  const classIndex = new Int32Array(classes.length === 0 ? 0 : classes[classes.length - 1]! + 1).fill(-1);
+  classes.forEach((c, i) => (classIndex[c] = i));
+  const feature: number[] = [];
+  const threshold: number[] = [];
+  const child: number[] = [];
+  const proba: number[] = [];
+  const C = classes.length;
+  const stack: Array<[GrownNode, number]> = [[root, -1]];
+  while (stack.length > 0) {
+    const [node, parent] = stack.pop()!;
+    const i = feature.length;
+    if (parent >= 0) child[parent] = i;
+    if (node.left && node.right) {
+      feature.push(node.splitColumn!);
+      threshold.push(node.splitValue!);
+      child.push(-1);
+      if (withProba) for (let c = 0; c < C; c++) proba.push(0);
+      stack.push([node.right, i], [node.left, -1]);
+    } else {
+      const d = leafDistribution(node);
+      let best = 0;
+      for (let j = 1; j < d.length; j++) if (d[j]! > d[best]!) best = j;
+      const index = best < classIndex.length ? classIndex[best]! : -1;
+      if (index < 0) throw new Error(`cart: a leaf predicts label ${best}, which is not a training label; this is a bug.`);
+      feature.push(-1);
+      threshold.push(0);
+      child.push(index);
+      if (withProba) {
+        for (let c = 0; c < C; c++) {
+          const label = classes[c]!;
+          proba.push(label < d.length ? d[label]! : 0);
         }
       }
     }
@@ -188,7 +173,7 @@ export interface ForestTreeSettings {
   draws: number | null;
   /** ctx.seed of the run; tree t's randomness depends only on (seed, t). */
   seed: number;
-  cartOptions: CartOptions;
+  cartOptions: Partial<CartOptions>;
 }
 
 /**
@@ -203,9 +188,8 @@ export function growForestTree(prepared: PreparedTrainingSet, t: number, setting
     counts = new Int32Array(n);
     for (let i = 0; i < settings.draws; i++) counts[rng.int(n)]!++;
   }
-  const tree = new cart.DecisionTreeClassifier({ ...settings.cartOptions, seed: rng.int(2 ** 31) });
-  tree.train(prepared, undefined, counts ? { sampleCounts: counts } : {});
-  return flattenTree(tree.root, classes, false);
+  const tree = growCartTree(prepared, { ...settings.cartOptions, seed: rng.int(2 ** 31) }, counts);
+  return flattenGrown(tree.root, classes, false);
 }
 
 /** Distinct labels, ascending, after checking they are integers ≥ 0 (ml-cart indexes class counts by label). */

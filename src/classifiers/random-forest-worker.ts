@@ -1,23 +1,29 @@
 /**
  * Worker thread of the random-forest plugin: grows the trees it is asked for, from the training set
  * sorted once by the main thread (typed arrays on SharedArrayBuffers), and sends them back flat.
- * Protocol: it posts {ready}; then for each {tree: t ≥ 0} it posts {tree: t, flat} (or {error});
- * {tree: -1} ends it.
+ * Protocol: it is started before the set is sorted; it gets {init: {prepared, settings, classes}} and
+ * posts {ready}; then for each {tree: t ≥ 0} it posts {tree: t, flat} (or {error}); {tree: -1} ends it.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { growForestTree, preparedFromParts, type FlatTree, type ForestTreeSettings } from './cart-trees.ts';
+import { parentPort } from 'node:worker_threads';
+import { growForestTree, type FlatTree, type ForestTreeSettings, type PreparedTrainingSet } from './cart-trees.ts';
 
 interface Data {
-  parts: Record<string, unknown>;
+  prepared: PreparedTrainingSet;
   settings: ForestTreeSettings;
   classes: Int32Array;
 }
 
 const port = parentPort!;
-const { parts, settings, classes } = workerData as Data;
-const prepared = preparedFromParts(parts);
+let data: Data | null = null;
 
-port.on('message', (msg: { tree: number }) => {
+port.on('message', (msg: { init?: Data; tree?: number }) => {
+  if (msg.init) {
+    data = msg.init;
+    port.postMessage({ ready: true });
+    return;
+  }
+  if (msg.tree === undefined || !data) return;
+  const { prepared, settings, classes } = data;
   if (msg.tree < 0) {
     port.close();
     return;
@@ -29,4 +35,3 @@ port.on('message', (msg: { tree: number }) => {
     port.postMessage({ error: err instanceof Error ? err.message : String(err) });
   }
 });
-port.postMessage({ ready: true });

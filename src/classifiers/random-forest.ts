@@ -1,17 +1,17 @@
 /**
  * A random forest of CART trees, scikit-learn style: bootstrap samples, and sqrt(features) drawn at
- * every split. The trees are ml-cart 2.1.1's (patched, patches/ml-cart+2.1.1.patch); the forest loop
- * is this wrapper, which replaces ml-random-forest 2.1.0's:
+ * every split. All of it is ours: the trees are grown by digitbench's split search (cart/grow.ts, with
+ * our options maxFeatures per split, seed and sampleCounts) in ml-cart 2.1.1's tree model format (tests
+ * check a forest tree, loaded by ml-cart, gives the same flat arrays); the forest loop is this file.
+ * ml-random-forest 2.1.0 is not used (nor installed); this loop replaced it because:
  * - ml-random-forest draws the features once per tree (with replacement), so each tree sees a fixed
- *   28 of 784 pixels; scikit-learn draws them at every split. Drawing per split belongs to the split
- *   search, so it is in the ml-cart patch (options maxFeatures and seed); here it is only passed on.
+ *   28 of 784 pixels; scikit-learn draws them at every split.
  * - its maxSamples takes the first rows rather than a random sample: here each tree draws `maxSamples`
  *   rows with replacement from all rows.
  * - its predictProbability is wrong (a reduce without an initial value); scores here are vote fractions.
  * - it copies the training set twice per tree (bootstrap rows, then bagged columns, as float64
  *   matrices); here the set is sorted once and shared by all trees, a bootstrap sample is row counts.
  * - its training is one synchronous loop; here trees can be grown in worker threads.
- * (patches/ml-random-forest+2.1.0.patch fixes predictProbability and maxSamples in the library itself.)
  *
  * Tree t's bootstrap sample and split seed depend only on (seed, t): the same forest for any number of
  * threads. predict takes the class with the most votes (ties: the smallest label).
@@ -31,7 +31,6 @@ import {
   labelClasses,
   loadTrees,
   prepare,
-  preparedParts,
   saveTrees,
   tally,
   type FlatTree,
@@ -138,12 +137,23 @@ async function fitForest(params: RandomForestParams, seed: number, x: Matrix, y:
     seed,
     cartOptions: { ...cartOptions(params), maxFeatures: featuresPerSplit(params, x.cols) },
   };
-  const prepared = prepare(x, y);
   const threads = threadsFor(params, x);
+  // workers boot (load tsx, compile) while this thread sorts the training set
+  const workers = threads > 1 ? Array.from({ length: threads }, () => startTsWorker(new URL('./random-forest-worker.ts', import.meta.url), null)) : [];
+  // a worker failing while the set is sorted is reported when the trees are handed out
+  const early: Error[] = [];
+  workers.forEach((w) => w.on('error', (err) => early.push(err)));
+  let prepared: PreparedTrainingSet;
+  try {
+    prepared = prepare(x, y);
+  } catch (err) {
+    workers.forEach((w) => void w.terminate());
+    throw err;
+  }
   options?.progress?.start(params.nEstimators, 'tree');
   const trees =
     threads > 1
-      ? await growInWorkers(prepared, settings, classes, params.nEstimators, threads, options)
+      ? await growInWorkers(workers, early, prepared, settings, classes, params.nEstimators, options)
       : growHere(prepared, settings, classes, params.nEstimators, options);
   return asModel(params, { trees, classes, nFeatures: x.cols, threads });
 }
@@ -166,18 +176,19 @@ function shared(value: unknown): unknown {
   return copy;
 }
 
+/** Grows the trees in started workers: each gets the shared training set, then asks for trees until none are left. */
 function growInWorkers(
+  workers: Worker[],
+  early: Error[],
   prepared: PreparedTrainingSet,
   settings: ForestTreeSettings,
   classes: Int32Array,
   n: number,
-  threads: number,
   options?: FitOptions,
 ): Promise<FlatTree[]> {
-  const parts = Object.fromEntries(Object.entries(preparedParts(prepared)).map(([k, v]) => [k, shared(v)]));
+  const sharedSet = Object.fromEntries(Object.entries(prepared).map(([k, v]) => [k, shared(v)])) as unknown as PreparedTrainingSet;
   const trees = new Array<FlatTree>(n);
   return new Promise((resolve, reject) => {
-    const workers: Worker[] = [];
     let next = 0;
     let done = 0;
     let failed = false;
@@ -189,9 +200,14 @@ function growInWorkers(
         w.postMessage({ tree: next++ });
       } else w.postMessage({ tree: -1 });
     };
-    for (let i = 0; i < threads; i++) {
-      const w = startTsWorker(new URL('./random-forest-worker.ts', import.meta.url), { parts, settings, classes });
-      workers.push(w);
+    if (early.length > 0) {
+      failed = true;
+      stop();
+      reject(new Error(`${WHO}: a worker thread failed to run (${early[0]!.message}); set threads: 1 to grow the trees in this thread.`));
+      return;
+    }
+    for (const w of workers) {
+      w.postMessage({ init: { prepared: sharedSet, settings, classes } });
       w.on('message', (msg: { ready?: true; tree?: number; flat?: FlatTree; error?: string }) => {
         if (failed) return;
         if (msg.error !== undefined) {
@@ -233,7 +249,7 @@ export const randomForest = defineClassifier<RandomForestParams>({
   name: 'random-forest',
   summary: 'Random forest of CART trees (bootstrap, sqrt(features) per split, as scikit-learn)',
   input: 'vector',
-  library: 'ml-cart 2.1.1 (patched) trees; forest loop replaces ml-random-forest 2.1.0',
+  library: 'split search and forest: digitbench (typed); tree model format: ml-cart 2.1.1',
   params: randomForestParams,
   scoreKind: 'fractions of trees voting for each class',
   testParams: { nEstimators: 10, threads: 2 },

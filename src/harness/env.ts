@@ -11,7 +11,6 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 const WORK_PACKAGES = [
   'ml-knn',
   'ml-cart',
-  'ml-random-forest',
   'ml-naivebayes',
   'libsvm-js',
   'ml-matrix',
