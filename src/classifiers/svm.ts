@@ -24,10 +24,13 @@
  * from an internal 5-fold split drawn with the wasm module's rand(), so scores (not labels) can differ
  * slightly between fits in one process.
  */
-import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import { createMatrix, row, type Matrix } from '../engine/matrix.ts';
-import { checkTrainingData, defineClassifier, defineModel, parseSavedJson, type FitOptions, type Model } from './plugin.ts';
+import { isShared, startTsWorker } from '../engine/threads.ts';
+import { checkTrainingData, defineClassifier, defineModel, parseSavedJson, threadsParam, type FitOptions, type Model } from './plugin.ts';
+import { assembleOvo, loadLibsvm, planOvo, type OvoPlan, type PairResult } from './svm-ovo.ts';
 
 const LIBSVM_VERSION = '0.2.1';
 const ENGINE = `libsvm-js ${LIBSVM_VERSION} (wasm) fit; js predict`;
@@ -60,6 +63,9 @@ export const svmParams = z
     cacheSizeMb: z.number().positive().max(1000).default(500).describe("libsvm's kernel cache in MB (part of the 2 GB wasm heap)"),
     tolerance: z.number().positive().default(0.001).describe('Stopping tolerance (libsvm -e)'),
     shrinking: z.boolean().default(true).describe("libsvm's shrinking heuristic (-h)"),
+    threads: threadsParam(
+      "Worker threads training libsvm's one-vs-one class pairs (each its own wasm instance and cache); null: up to 2, and none for small jobs; the model does not depend on it",
+    ),
   })
   .strict();
 
@@ -68,43 +74,7 @@ export type SvmParams = z.infer<typeof svmParams>;
 // ---------------------------------------------------------------------------------------------------
 // The library
 
-interface LibsvmInstance {
-  train(samples: ArrayLike<number>[], labels: number[]): void;
-  predict(samples: ArrayLike<number>[]): number[];
-  predictOneProbability(sample: ArrayLike<number>): { prediction: number; estimates: { label: number; probability: number }[] };
-  serializeModel(): string;
-  getLabels(): number[];
-  free(): void;
-  model: number | null;
-}
-
-export interface LibsvmClass {
-  new (options: Record<string, unknown>): LibsvmInstance;
-  load(serialized: string): LibsvmInstance;
-  prototype: LibsvmInstance;
-}
-
-let libsvmPromise: Promise<LibsvmClass> | undefined;
-
-/**
- * The wasm build of libsvm-js (one module instance per process, shared by every model).
- * Node 20 has a global `fetch`, which makes the emscripten loader try (and fail, noisily) to stream the
- * .wasm file by URL before reading it from disk; hiding fetch while the loader starts skips that attempt.
- */
-export function loadLibsvm(): Promise<LibsvmClass> {
-  if (!libsvmPromise) {
-    const require = createRequire(import.meta.url);
-    const g = globalThis as { fetch?: unknown };
-    const savedFetch = g.fetch;
-    try {
-      g.fetch = undefined;
-      libsvmPromise = require('libsvm-js') as Promise<LibsvmClass>;
-    } finally {
-      g.fetch = savedFetch;
-    }
-  }
-  return libsvmPromise;
-}
+export { loadLibsvm, type LibsvmClass } from './svm-ovo.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // The model, as libsvm writes it
@@ -444,13 +414,15 @@ interface Trained {
   /** Column (ascending label order) of each libsvm class index. */
   column: Int32Array;
   classes: Int32Array;
+  /** Worker threads that trained it (1: libsvm's own multi-class loop in this thread; 0: loaded). */
+  fitThreads: number;
 }
 
-function prepare(text: string, features: number): Trained {
+function prepare(text: string, features: number, fitThreads: number): Trained {
   const model = parseLibsvmModel(text, features);
   const classes = Int32Array.from(model.labels).sort();
   const column = Int32Array.from(model.labels, (label) => classes.indexOf(label));
-  return { model, text, column, classes };
+  return { model, text, column, classes, fitThreads };
 }
 
 /** scikit-learn's one-vs-rest decision function: votes + confidences / (3·(|confidences| + 1)). */
@@ -510,34 +482,132 @@ function asModel(t: Trained): Model {
       return createMatrix(x.rows, k, out);
     },
     serialize: (s) => new TextEncoder().encode(JSON.stringify({ format: FORMAT, version: 1, features: s.model.d, libsvmModel: s.text })),
-    engine: () => ENGINE,
+    engine: (s) => (s.fitThreads > 1 ? `libsvm-js ${LIBSVM_VERSION} (wasm) fit, class pairs in ${s.fitThreads} worker threads; js predict` : ENGINE),
   });
+}
+
+/** Below this much training work (rows² × features) worker start-up outweighs the gain. */
+const SMALL_JOB = 2e10;
+
+function threadsFor(p: SvmParams, x: Matrix, classes: number): number {
+  // Probability estimates draw libsvm's rand() across the pairs in sequence: only the library's own loop reproduces them.
+  if (p.probability || classes < 3) return 1;
+  const pairs = (classes * (classes - 1)) / 2;
+  if (p.threads !== null) return Math.min(p.threads, pairs);
+  if (x.rows * x.rows * x.cols < SMALL_JOB) return 1;
+  return Math.max(1, Math.min(2, availableParallelism(), pairs));
 }
 
 async function fitSvm(params: SvmParams, x: Matrix, y: Int32Array, options?: FitOptions): Promise<Model> {
   checkTrainingData(x, y, WHO);
   const distinct = new Set(y);
   if (distinct.size < 2) throw new Error(`svm: the training labels hold only one class (${y[0]}); a classifier needs at least two.`);
-  const problemMb = (x.rows * (x.cols + 1) * 16) / 2 ** 20;
+  const threads = threadsFor(params, x, distinct.size);
+  const plan = planOvo(y);
+  // One thread trains the whole problem in one libsvm instance; workers train one class pair per instance.
+  const heapRows = threads === 1 ? x.rows : largestPair(plan);
+  const problemMb = (heapRows * (x.cols + 1) * 16) / 2 ** 20;
   if (problemMb + params.cacheSizeMb > HEAP_BUDGET_MB) {
     throw new Error(
-      `svm: libsvm-js would need about ${Math.round(problemMb + params.cacheSizeMb)} MB of its 2 GB wasm heap (${x.rows} rows × ${x.cols} features stored densely, ${Math.round(problemMb)} MB, plus a ${params.cacheSizeMb} MB kernel cache); lower cacheSizeMb, train on fewer rows or reduce the features (e.g. PCA).`,
+      `svm: libsvm-js would need about ${Math.round(problemMb + params.cacheSizeMb)} MB of its 2 GB wasm heap (${heapRows} rows × ${x.cols} features stored densely, ${Math.round(problemMb)} MB, plus a ${params.cacheSizeMb} MB kernel cache); lower cacheSizeMb, train on fewer rows or reduce the features (e.g. PCA).`,
     );
   }
-  options?.progress?.start(1, 'libsvm train');
-  const SVM = await loadLibsvm();
-  const svm = new SVM(libsvmOptions(params, x));
+  const libOptions = libsvmOptions(params, x);
   let text: string;
-  try {
-    const rows = Array.from({ length: x.rows }, (_, i) => row(x, i));
-    svm.train(rows, Array.from(y));
-    text = svm.serializeModel();
-  } finally {
-    svm.free();
+  if (threads === 1) {
+    options?.progress?.start(1, 'libsvm train');
+    const SVM = await loadLibsvm();
+    const svm = new SVM(libOptions);
+    try {
+      const rows = Array.from({ length: x.rows }, (_, i) => row(x, i));
+      svm.train(rows, Array.from(y));
+      text = svm.serializeModel();
+    } finally {
+      svm.free();
+    }
+  } else {
+    options?.progress?.start(plan.pairs.length / 2, 'class pair');
+    text = assembleOvo(plan, await trainPairsInWorkers(x, plan, libOptions, threads, options));
   }
-  const trained = prepare(text, x.cols);
+  const trained = prepare(text, x.cols, threads);
   options?.progress?.tick({ supportVectors: trained.model.l });
   return asModel(trained);
+}
+
+function pairRows(plan: OvoPlan, p: number): number {
+  return plan.classRows[plan.pairs[2 * p]!]!.length + plan.classRows[plan.pairs[2 * p + 1]!]!.length;
+}
+
+function largestPair(plan: OvoPlan): number {
+  let most = 0;
+  for (let p = 0; p < plan.pairs.length / 2; p++) most = Math.max(most, pairRows(plan, p));
+  return most;
+}
+
+/**
+ * Trains every class pair in `threads` worker threads, largest pairs first, each worker taking the next pair
+ * when it finishes one. Results are kept by pair index, so the model does not depend on which worker trained what.
+ */
+function trainPairsInWorkers(
+  x: Matrix,
+  plan: OvoPlan,
+  libOptions: Record<string, number | boolean>,
+  threads: number,
+  options?: FitOptions,
+): Promise<PairResult[]> {
+  let data = x.data;
+  if (!isShared(data)) {
+    data = new Float32Array(new SharedArrayBuffer(x.data.byteLength));
+    data.set(x.data);
+  }
+  const shared: Matrix = { rows: x.rows, cols: x.cols, data };
+  const n = plan.pairs.length / 2;
+  const order = Array.from({ length: n }, (_, p) => p).sort((a, b) => pairRows(plan, b) - pairRows(plan, a) || a - b);
+  const results = new Array<PairResult>(n);
+  return new Promise((resolve, reject) => {
+    const workers: Worker[] = [];
+    let next = 0;
+    let done = 0;
+    let failed = false;
+    const stop = () => workers.forEach((w) => void w.terminate());
+    const fail = (why: string) => {
+      if (failed) return;
+      failed = true;
+      stop();
+      reject(new Error(`${WHO}: ${why}; set threads: 1 to train in this thread.`));
+    };
+    const busy = new Set<Worker>();
+    const give = (w: Worker) => {
+      if (next < n) {
+        busy.add(w);
+        w.postMessage({ pair: order[next++] });
+      } else w.postMessage({ pair: -1 });
+    };
+    for (let i = 0; i < threads; i++) {
+      const w = startTsWorker(new URL('./svm-worker.ts', import.meta.url), { x: shared, plan, options: libOptions });
+      workers.push(w);
+      w.on('message', (msg: { ready?: true; pair?: number; result?: PairResult; error?: string }) => {
+        if (failed) return;
+        if (msg.error !== undefined) return fail(`a worker thread failed while training a class pair: ${msg.error}`);
+        if (msg.result !== undefined && msg.pair !== undefined) {
+          busy.delete(w);
+          results[msg.pair] = msg.result;
+          done++;
+          options?.progress?.tick({ supportVectors: msg.result.sv.length });
+          if (done === n) {
+            stop();
+            resolve(results);
+            return;
+          }
+        }
+        give(w);
+      });
+      w.on('error', (err) => fail(`a worker thread failed to run (${err.message})`));
+      w.on('exit', (code) => {
+        if (busy.has(w)) fail(`a worker thread exited (code ${code}) while training a class pair`);
+      });
+    }
+  });
 }
 
 const savedSchema = z.object({
@@ -554,10 +624,10 @@ export const svm = defineClassifier<SvmParams>({
   library: `libsvm-js ${LIBSVM_VERSION}`,
   params: svmParams,
   scoreKind: 'one-vs-rest decision values (probabilities with probability: true)',
-  testParams: { cacheSizeMb: 100 },
+  testParams: { cacheSizeMb: 100, threads: 2 },
   create: (params) => ({ fit: (x, y, options) => fitSvm(params, x, y, options) }),
   async load(bytes) {
     const saved = parseSavedJson(bytes, savedSchema, WHO, 'a digitbench libsvm model');
-    return asModel(prepare(saved.libsvmModel, saved.features));
+    return asModel(prepare(saved.libsvmModel, saved.features, 0));
   },
 });
