@@ -27,9 +27,10 @@
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { z } from 'zod';
-import { createMatrix, row, type Matrix } from '../engine/matrix.ts';
+import { createMatrix, row, takeRows, type Matrix } from '../engine/matrix.ts';
 import { isShared, startTsWorker } from '../engine/threads.ts';
 import { checkTrainingData, defineClassifier, defineModel, parseSavedJson, threadsParam, type FitOptions, type Model } from './plugin.ts';
+import { fastRbfWinners } from './svm-predict.ts';
 import { assembleOvo, loadLibsvm, planOvo, type OvoPlan, type PairResult } from './svm-ovo.ts';
 
 const LIBSVM_VERSION = '0.2.1';
@@ -455,11 +456,16 @@ function asModel(t: Trained): Model {
     classes: t.classes,
     inputSize: t.model.d,
     state: t,
-    predict(s, x) {
-      const dec = decisionValues(s.model, x);
+    async predict(s, x) {
+      const m = s.model;
+      if (m.kernel === 'rbf') {
+        const { winners } = await fastRbfWinners(m, x, (rows) => decisionValues(m, takeRows(x, rows)));
+        return Int32Array.from(winners, (c) => m.labels[c]!);
+      }
+      const dec = decisionValues(m, x);
       const out = new Int32Array(x.rows);
-      const votes = new Int32Array(s.model.nrClass);
-      for (let r = 0; r < x.rows; r++) out[r] = s.model.labels[vote(s.model, dec, r, votes)]!;
+      const votes = new Int32Array(m.nrClass);
+      for (let r = 0; r < x.rows; r++) out[r] = m.labels[vote(m, dec, r, votes)]!;
       return out;
     },
     /**
