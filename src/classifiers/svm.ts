@@ -601,8 +601,8 @@ function trainPairsInWorkers(
           done++;
           options?.progress?.tick({ supportVectors: msg.result.sv.length });
           if (done === n) {
-            stop();
-            resolve(results);
+            // Resolve once the workers have exited (their wasm heaps are freed; liveWorkers() is back to 0).
+            void Promise.all(workers.map((wk) => wk.terminate())).then(() => resolve(results), () => resolve(results));
             return;
           }
         }
