@@ -107,6 +107,8 @@ export interface PairResult {
   coef: string[];
   /** Each SV's feature list as printed ("1:0.5 2:… "), or null when the caller said it already has that row's. */
   features: (string | null)[];
+  /** Wall-clock seconds libsvm took to train this pair (for progress reports; not part of the model). */
+  seconds: number;
 }
 
 /**
@@ -134,6 +136,7 @@ export function trainPair(
     samples.push(x.data.subarray(r * d, (r + 1) * d));
     labels.push(-1);
   }
+  const t0 = performance.now();
   const svm = new SVM(options);
   let text: string;
   let indices: number[];
@@ -144,10 +147,11 @@ export function trainPair(
   } finally {
     svm.free();
   }
-  return parsePairModel(text, indices, (s) => (s < ri.length ? ri[s]! : rj[s - ri.length]!), known);
+  const seconds = (performance.now() - t0) / 1000;
+  return { ...parsePairModel(text, indices, (s) => (s < ri.length ? ri[s]! : rj[s - ri.length]!), known), seconds };
 }
 
-function parsePairModel(text: string, indices: number[], rowOf: (s: number) => number, known: (row: number) => boolean): PairResult {
+function parsePairModel(text: string, indices: number[], rowOf: (s: number) => number, known: (row: number) => boolean): Omit<PairResult, 'seconds'> {
   const bad = (why: string) => new Error(`svm: libsvm's model of a class pair is not as expected (${why}).`);
   const lines = text.split('\n');
   const at = lines.indexOf('SV');

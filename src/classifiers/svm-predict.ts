@@ -3,15 +3,17 @@
  * the tensor engine, then an exact float64 recomputation (libsvm's summation order) of every row whose vote
  * float32 rounding could have changed. The labels are those of the exact loop (`decisionValues` + vote in svm.ts).
  *
- * Per chunk of rows X (R × d), with the SVs S (l × d, grouped by class) and their squared norms ss:
- *   D = ‖x‖² + ss − 2·X·Sᵀ,  K = exp(−γ·D),  and per class c: M_c = K[:, SVs of c] · [coef_c | |coef_c|]
- * (coef_c: the k − 1 coefficient columns of class c's SVs). Pair (i, j)'s decision value is
- * M_i[:, j − 1] + M_j[:, i] − rho, and the same columns of the |coef| half give A = Σ_t |coef_t|·K_t.
- * Rounding bound (float32 unit u = 2⁻²⁴, worst case, no cancellation luck): D is off by at most
- * 2(d + 2)·u·(‖x‖² + ‖s‖²) (products, sums, rounding of S), so each K by K·(γ·that + 4u) (exp); a sum of n
- * terms adds (n + 3)·u·A. We treat a decision value as unsure when
- * |dec| ≤ 2 × [(nMax + 7)·u + 2γ(d + 2)·u·(‖x‖² + max ‖s‖²)] · A + 1e-6·|rho| (nMax: most SVs of one class;
- * on full MNIST PCA-50 the observed error was under 1/250 of that). A row is recomputed exactly unless
+ * Per chunk of rows X (R × d), with the SVs S (l × d, grouped by class): one product
+ *   Z = [2γ·X, −γ·‖x‖², 1] · [Sᵀ; 1; −γ·‖s‖²] = −γ·‖x − s‖²,  K = exp(Z),  V = K · W,
+ * W (l × (P + k)) holding in column p pair p's coefficients of its two classes' SVs (zeros elsewhere, which add
+ * no rounding) and in column P + c, for class c's SVs, their largest |coefficient|, so V[P + i] + V[P + j] ≥
+ * A = Σ_t |coef_t|·K_t over pair (i, j)'s terms. No transposed matmul (slow on wasm), no elementwise pass but exp.
+ * Rounding bound (float32 unit u = 2⁻²⁴, worst case): Z is a (d + 2)-term dot product with Σ|terms| ≤
+ * 2γ(‖x‖² + ‖s‖²), so it is off by at most (d + 3)·u·2γ(‖x‖² + ‖s‖²) (inputs rounded too); exp adds a few u;
+ * a sum of n non-zero terms adds (n + 1)·u·A. A decision value is unsure when
+ * |dec| ≤ 2 × [(n + 8)·u + 2γ(d + 3)·u·(‖x‖² + max ‖s‖²)] · A + 1e-6·|rho| (n: most SVs of any pair), twice
+ * the bound; on full MNIST PCA-50 the observed float32 error was under 1/250 of it and 2.8% of rows were
+ * recomputed. A row is recomputed exactly unless
  * its vote is settled whatever the unsure pairs do: the winner's sure votes beat every other class's sure votes
  * plus all its unsure pairs (ties resolved as libsvm does: lowest class index).
  */

@@ -12,17 +12,25 @@
  *   a model text over ~1.3 MB overruns it, and the loaded model silently predicts differently (30 of 300 labels
  *   changed at 4.6 MB; 273 of 1,000 for the 7 MB full-MNIST PCA-50 model).
  * - A dense JS loop over the model reproduces libsvm's decision function (same summation order: no label
- *   differed in our checks) and is as fast as the library's per-row predict (2× faster at 784 features).
+ *   differed in our checks).
  * So after `train` we take `serializeModel()` (libsvm's standard model file), free the wasm memory at once
  * (the training problem alone is rows × (features+1) × 16 bytes of a 2 GB heap shared by every instance),
  * and predict, score and save from the parsed text. `serialize()` bytes hold that text unchanged, so a
  * model file written by native libsvm's svm-train (same format) loads too.
  *
+ * Speed (issue 10): libsvm runs in one thread and the wasm build has no SIMD. With 3+ classes and no probability
+ * estimates, fit trains libsvm's one-vs-one class pairs in worker threads (svm-ovo.ts, svm-worker.ts: each
+ * thread has its own wasm instance, the training matrix is shared) and assembles the model text svm_train itself
+ * writes, byte for byte (tested; the same text with 1 or 2 threads). rbf predict computes the kernel and decision
+ * values as float32 matrix products on the tensor engine and recomputes exactly, in float64, every row whose vote
+ * float32 rounding could change (svm-predict.ts): the labels are the exact loop's. scores() keep the exact loop.
+ * Full MNIST PCA-50 (60k/10k): 9,366 SVs, 98.63%; see the commit log for timings.
+ *
  * libsvm writes gamma, coef0, rho and probA/B with 6 significant digits; we round gamma and coef0 to 6
  * digits before training, so the saved model predicts with exactly the kernel it was trained with.
  * libsvm has no seed: training without probability estimates is deterministic; with them, probA/probB come
  * from an internal 5-fold split drawn with the wasm module's rand(), so scores (not labels) can differ
- * slightly between fits in one process.
+ * slightly between fits in one process (and only libsvm's own loop, in this thread, trains them).
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
@@ -536,7 +544,7 @@ async function fitSvm(params: SvmParams, x: Matrix, y: Int32Array, options?: Fit
     text = assembleOvo(plan, await trainPairsInWorkers(x, plan, libOptions, threads, options));
   }
   const trained = prepare(text, x.cols, threads);
-  options?.progress?.tick({ supportVectors: trained.model.l });
+  if (threads === 1) options?.progress?.tick({ supportVectors: trained.model.l });
   return asModel(trained);
 }
 
@@ -599,7 +607,7 @@ function trainPairsInWorkers(
           busy.delete(w);
           results[msg.pair] = msg.result;
           done++;
-          options?.progress?.tick({ supportVectors: msg.result.sv.length });
+          options?.progress?.tick({ supportVectors: msg.result.sv.length, seconds: Number(msg.result.seconds.toFixed(2)) });
           if (done === n) {
             // Resolve once the workers have exited (their wasm heaps are freed; liveWorkers() is back to 0).
             void Promise.all(workers.map((wk) => wk.terminate())).then(() => resolve(results), () => resolve(results));
