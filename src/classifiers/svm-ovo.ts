@@ -178,6 +178,16 @@ function parsePairModel(text: string, indices: number[], rowOf: (s: number) => n
   return { head: lines.slice(0, nrClassAt).join('\n'), rho: rhoLine.slice(4), sv, coef, features };
 }
 
+/** Marks the rows whose printed features `result` carries (so later pairs can leave them out). */
+export function markSent(plan: OvoPlan, p: number, result: PairResult, sent: Uint8Array): void {
+  const ri = plan.classRows[plan.pairs[2 * p]!]!;
+  const rj = plan.classRows[plan.pairs[2 * p + 1]!]!;
+  for (let t = 0; t < result.sv.length; t++) {
+    const s = result.sv[t]!;
+    if (result.features[t] !== null) sent[s < ri.length ? ri[s]! : rj[s - ri.length]!] = 1;
+  }
+}
+
 /**
  * The multi-class model text libsvm would write, from every pair's result (results[p] for pair p). Each row that
  * is a support vector somewhere must have its printed features in at least one result.

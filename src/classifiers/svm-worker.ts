@@ -6,7 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Matrix } from '../engine/matrix.ts';
-import { loadLibsvm, trainPair, type OvoPlan } from './svm-ovo.ts';
+import { loadLibsvm, markSent, trainPair, type OvoPlan } from './svm-ovo.ts';
 
 interface Data {
   x: Matrix;
@@ -26,19 +26,10 @@ port.on('message', (msg: { pair: number }) => {
   }
   try {
     const result = trainPair(SVM, options, x, plan, msg.pair, (r) => sent[r] === 1);
-    markSent(result.sv, result.features, msg.pair);
+    markSent(plan, msg.pair, result, sent);
     port.postMessage({ pair: msg.pair, result }, [result.sv.buffer as ArrayBuffer]);
   } catch (err) {
     port.postMessage({ error: err instanceof Error ? err.message : String(err) });
   }
 });
 port.postMessage({ ready: true });
-
-function markSent(sv: Int32Array, features: (string | null)[], p: number): void {
-  const ri = plan.classRows[plan.pairs[2 * p]!]!;
-  const rj = plan.classRows[plan.pairs[2 * p + 1]!]!;
-  for (let t = 0; t < sv.length; t++) {
-    const s = sv[t]!;
-    if (features[t] !== null) sent[s < ri.length ? ri[s]! : rj[s - ri.length]!] = 1;
-  }
-}
