@@ -1,7 +1,11 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { libsvmOptions, loadLibsvm, svm } from '../src/classifiers/svm.ts';
+import { decisionValues, libsvmOptions, loadLibsvm, parseLibsvmModel, svm, type SvmModel, type SvmParams } from '../src/classifiers/svm.ts';
+import { assembleOvo, planOvo, trainPair } from '../src/classifiers/svm-ovo.ts';
+import { fastRbfWinners, settledWinner } from '../src/classifiers/svm-predict.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
-import { fromArrays, row, sliceRows, takeLabels, type Matrix } from '../src/engine/matrix.ts';
+import { fromArrays, row, sliceRows, takeLabels, takeRows, type Matrix } from '../src/engine/matrix.ts';
+import { liveWorkers } from '../src/engine/threads.ts';
+import { fitPca, projectPca } from '../src/features/pca.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 
 const ctx = { seed: 1, log: { info() {}, warn() {} } };
@@ -54,7 +58,7 @@ describe('svm on MNIST (2000 train / 1000 test, raw pixels / 255)', () => {
     expect(await back.predict(d.xTest)).toEqual(pred);
     const x = sliceRows(d.xTest, 0, 100);
     expect((await back.scores!(x)).data).toEqual((await c.scores!(x)).data);
-    expect(c.engine()).toBe('libsvm-js 0.2.1 (wasm) fit; js predict');
+    expect(c.engine()).toBe('libsvm-js 0.2.1 (wasm) fit; tfjs float32 predict, exact float64 near ties');
     c.dispose();
     back.dispose();
   });
@@ -115,6 +119,121 @@ describe('svm matches libsvm itself', () => {
   });
 });
 
+/** libsvm-js's own multi-class model text: one instance trains the whole problem. */
+async function libsvmText(params: SvmParams, x: Matrix, y: Int32Array): Promise<string> {
+  const SVM = await loadLibsvm();
+  const lib = new SVM(libsvmOptions(params, x));
+  try {
+    lib.train(rows(x), Array.from(y));
+    return lib.serializeModel();
+  } finally {
+    lib.free();
+  }
+}
+
+/** Labels by the exact float64 decision values (libsvm's summation order) and libsvm's vote. */
+function exactLabels(m: SvmModel, x: Matrix): Int32Array {
+  const dec = decisionValues(m, x);
+  const P = m.rho.length;
+  return Int32Array.from({ length: x.rows }, (_, r) => {
+    const votes = new Int32Array(m.nrClass);
+    let p = 0;
+    for (let i = 0; i < m.nrClass; i++) for (let j = i + 1; j < m.nrClass; j++) votes[dec[r * P + p++]! > 0 ? i : j]!++;
+    let best = 0;
+    for (let c = 1; c < m.nrClass; c++) if (votes[c]! > votes[best]!) best = c;
+    return m.labels[best]!;
+  });
+}
+
+describe('svm one-vs-one pairs assemble libsvm\'s own multi-class model', () => {
+  let pca: { xTrain: Matrix; xTest: Matrix };
+  beforeAll(async () => {
+    const x = sliceRows(d.xTrain, 0, 1500);
+    const model = await fitPca(x, { components: 50, oversamples: 10, iterations: 4, seed: 1, threads: 1 });
+    pca = { xTrain: await projectPca(model, x), xTest: await projectPca(model, sliceRows(d.xTest, 0, 500)) };
+  });
+
+  it('PCA-50, 1,500 rows: the text assembled from 45 pair models equals libsvm-js\'s byte for byte (rbf, poly; shrinking and cache size change nothing)', async () => {
+    const SVM = await loadLibsvm();
+    const y = d.yTrain.subarray(0, 1500);
+    const plan = planOvo(y);
+    expect(plan.pairs.length / 2).toBe(45);
+    // libsvm's class order is first appearance, not ascending.
+    expect(Array.from(plan.labels)).not.toEqual([...plan.labels].sort((a, b) => a - b));
+    for (const raw of [{}, { kernel: 'poly', coef0: 1 }, { shrinking: false }, { cacheSizeMb: 1 }]) {
+      const params = parseParams(svm, raw);
+      const expected = await libsvmText(params, pca.xTrain, y);
+      const options = libsvmOptions(params, pca.xTrain);
+      const pairs = Array.from({ length: 45 }, (_, p) => trainPair(SVM, options, pca.xTrain, plan, p));
+      const text = assembleOvo(plan, pairs);
+      expect(text.length, JSON.stringify(raw)).toBe(expected.length);
+      expect(text === expected, JSON.stringify(raw)).toBe(true);
+      // Zero coefficients of an SV outside a pair are printed as libsvm prints alpha·y: "0" and "-0".
+      expect(text).toMatch(/ -0 /);
+    }
+  });
+
+  it('raw pixels through the plugin: threads 2 (pairs in workers) gives libsvm\'s own text, as threads 1 does; workers are gone after fit', async () => {
+    const x = sliceRows(d.xTrain, 0, 700);
+    const y = d.yTrain.subarray(0, 700);
+    const xt = sliceRows(d.xTest, 0, 300);
+    for (const kernel of ['rbf', 'sigmoid'] as const) {
+      const raw = kernel === 'sigmoid' ? { kernel, gamma: 0.001 } : { kernel };
+      const expected = await libsvmText(parseParams(svm, raw), x, y);
+      const one = await svm.create(parseParams(svm, { ...raw, threads: 1 }), ctx).fit(x, y);
+      const two = await svm.create(parseParams(svm, { ...raw, threads: 2 }), ctx).fit(x, y);
+      expect(liveWorkers()).toBe(0);
+      expect(savedText(await one.serialize!()) === expected).toBe(true);
+      expect(savedText(await two.serialize!()) === expected).toBe(true);
+      const predict = kernel === 'rbf' ? 'tfjs float32 predict, exact float64 near ties' : 'js predict';
+      expect(two.engine()).toBe(`libsvm-js 0.2.1 (wasm) fit by class pair in 2 worker threads; ${predict}`);
+      // A small job: libsvm's own loop over the pairs, in this thread.
+      expect(one.engine()).toBe(`libsvm-js 0.2.1 (wasm) fit; ${predict}`);
+      expect(await two.predict(xt)).toEqual(await one.predict(xt));
+      one.dispose();
+      two.dispose();
+    }
+  });
+
+  it('rbf predict (float32 products + exact recomputation) gives the exact float64 labels, also at forced near-ties', async () => {
+    const y = d.yTrain.subarray(0, 1500);
+    const c = await svm.create(parseParams(svm, {}), ctx).fit(pca.xTrain, y);
+    const m = parseLibsvmModel(savedText(await c.serialize!()), 50);
+    expect(await c.predict(pca.xTest)).toEqual(exactLabels(m, pca.xTest));
+    c.dispose();
+    // Move every rho so that 40 rows sit within 1e-7 of a decision boundary of pair p (row r → pair r mod 45).
+    const dec = decisionValues(m, pca.xTest);
+    const tied: SvmModel = { ...m, rho: Float64Array.from(m.rho) };
+    const shifted = new Set<number>();
+    for (let r = 0; r < 40; r++) {
+      const p = r % 45;
+      if (shifted.has(p)) continue;
+      shifted.add(p);
+      tied.rho[p] = dec[r * 45 + p]! + (r % 2 ? 1e-7 : -1e-7);
+    }
+    let asked = 0;
+    const { winners, recomputed } = await fastRbfWinners(tied, pca.xTest, (rows) => {
+      asked = rows.length;
+      return decisionValues(tied, takeRows(pca.xTest, rows));
+    });
+    expect(recomputed).toBe(asked);
+    expect(recomputed).toBeGreaterThan(0);
+    expect(Int32Array.from(winners, (w) => tied.labels[w]!)).toEqual(exactLabels(tied, pca.xTest));
+  });
+
+  it('a vote counts as settled only if no unsure pair can change the winner (ties: lowest class index)', () => {
+    const i32 = (v: number[]) => Int32Array.from(v);
+    expect(settledWinner(i32([2, 1, 0]), i32([0, 0, 0]), 3)).toBe(0);
+    expect(settledWinner(i32([2, 1, 0]), i32([0, 1, 1]), 3)).toBe(0);
+    // Class 1 could reach 2 votes: a tie with class 0, which libsvm gives to class 0.
+    expect(settledWinner(i32([2, 1, 0]), i32([0, 1, 1]), 3)).toBe(0);
+    expect(settledWinner(i32([1, 2, 0]), i32([1, 0, 1]), 3)).toBe(-1);
+    expect(settledWinner(i32([0, 2, 0]), i32([2, 0, 2]), 3)).toBe(-1);
+    expect(settledWinner(i32([0, 2, 0]), i32([1, 0, 1]), 3)).toBe(1);
+    expect(settledWinner(i32([0, 1, 1]), i32([2, 1, 1]), 3)).toBe(-1);
+  });
+});
+
 describe('svm plugin contract', () => {
   it('maps labels: predictions are training labels; decision scores follow ascending labels', async () => {
     const train = blobs(60);
@@ -171,7 +290,7 @@ describe('svm plugin contract', () => {
     ];
     for (const [raw, message] of bad) expect(() => parseParams(svm, raw)).toThrow(`Invalid params for classifier "svm": ${message}`);
     expect(parseParams(svm, {})).toEqual({
-      kernel: 'rbf', C: 10, gamma: 'scale', degree: 3, coef0: 0, probability: false, cacheSizeMb: 500, tolerance: 0.001, shrinking: true,
+      kernel: 'rbf', C: 10, gamma: 'scale', degree: 3, coef0: 0, probability: false, cacheSizeMb: 500, tolerance: 0.001, shrinking: true, threads: null,
     });
   });
 

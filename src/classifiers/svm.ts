@@ -12,25 +12,39 @@
  *   a model text over ~1.3 MB overruns it, and the loaded model silently predicts differently (30 of 300 labels
  *   changed at 4.6 MB; 273 of 1,000 for the 7 MB full-MNIST PCA-50 model).
  * - A dense JS loop over the model reproduces libsvm's decision function (same summation order: no label
- *   differed in our checks) and is as fast as the library's per-row predict (2× faster at 784 features).
+ *   differed in our checks).
  * So after `train` we take `serializeModel()` (libsvm's standard model file), free the wasm memory at once
  * (the training problem alone is rows × (features+1) × 16 bytes of a 2 GB heap shared by every instance),
  * and predict, score and save from the parsed text. `serialize()` bytes hold that text unchanged, so a
  * model file written by native libsvm's svm-train (same format) loads too.
  *
+ * Speed (issue 10): libsvm runs in one thread and the wasm build has no SIMD. With 3+ classes and no probability
+ * estimates, fit trains libsvm's one-vs-one class pairs in worker threads (svm-ovo.ts, svm-worker.ts: each
+ * thread has its own wasm instance, the training matrix is shared) and assembles the model text svm_train itself
+ * writes, byte for byte (tested; the same text with 1 or 2 threads). rbf predict computes the kernel and decision
+ * values as float32 matrix products on the tensor engine and recomputes exactly, in float64, every row whose vote
+ * float32 rounding could change (svm-predict.ts): the labels are the exact loop's. scores() keep the exact loop.
+ * Full MNIST PCA-50 (60k/10k, C=10, gamma scale; 9,366 SVs, 98.63%, model text identical), shared 2-core machine:
+ * libsvm's own loop fit 204 s CPU, exact-loop predict 13 s; by pair in 1 thread 69–75 s, in 2 workers 41–63 s
+ * wall (73–78 s CPU); fast predict 3.2–3.7 s (2.8% of rows recomputed exactly). Why pairs alone use 3× less CPU
+ * than svm_train's loop over the same pairs is not established (each pair's rows are contiguous in its problem).
+ *
  * libsvm writes gamma, coef0, rho and probA/B with 6 significant digits; we round gamma and coef0 to 6
  * digits before training, so the saved model predicts with exactly the kernel it was trained with.
  * libsvm has no seed: training without probability estimates is deterministic; with them, probA/probB come
  * from an internal 5-fold split drawn with the wasm module's rand(), so scores (not labels) can differ
- * slightly between fits in one process.
+ * slightly between fits in one process (and only libsvm's own loop, in this thread, trains them).
  */
-import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
 import { z } from 'zod';
-import { createMatrix, row, type Matrix } from '../engine/matrix.ts';
-import { checkTrainingData, defineClassifier, defineModel, parseSavedJson, type FitOptions, type Model } from './plugin.ts';
+import { createMatrix, row, takeRows, type Matrix } from '../engine/matrix.ts';
+import { isShared, startTsWorker } from '../engine/threads.ts';
+import { checkTrainingData, defineClassifier, defineModel, parseSavedJson, threadsParam, type FitOptions, type Model } from './plugin.ts';
+import { fastRbfWinners } from './svm-predict.ts';
+import { assembleOvo, loadLibsvm, markSent, planOvo, trainPair, type OvoPlan, type PairResult } from './svm-ovo.ts';
 
 const LIBSVM_VERSION = '0.2.1';
-const ENGINE = `libsvm-js ${LIBSVM_VERSION} (wasm) fit; js predict`;
 const FORMAT = 'digitbench-libsvm';
 const WHO = 'svm';
 
@@ -60,6 +74,9 @@ export const svmParams = z
     cacheSizeMb: z.number().positive().max(1000).default(500).describe("libsvm's kernel cache in MB (part of the 2 GB wasm heap)"),
     tolerance: z.number().positive().default(0.001).describe('Stopping tolerance (libsvm -e)'),
     shrinking: z.boolean().default(true).describe("libsvm's shrinking heuristic (-h)"),
+    threads: threadsParam(
+      "Worker threads training libsvm's one-vs-one class pairs (each its own wasm instance and cache); null: up to 2, and none for small jobs; the model does not depend on it",
+    ),
   })
   .strict();
 
@@ -68,43 +85,7 @@ export type SvmParams = z.infer<typeof svmParams>;
 // ---------------------------------------------------------------------------------------------------
 // The library
 
-interface LibsvmInstance {
-  train(samples: ArrayLike<number>[], labels: number[]): void;
-  predict(samples: ArrayLike<number>[]): number[];
-  predictOneProbability(sample: ArrayLike<number>): { prediction: number; estimates: { label: number; probability: number }[] };
-  serializeModel(): string;
-  getLabels(): number[];
-  free(): void;
-  model: number | null;
-}
-
-export interface LibsvmClass {
-  new (options: Record<string, unknown>): LibsvmInstance;
-  load(serialized: string): LibsvmInstance;
-  prototype: LibsvmInstance;
-}
-
-let libsvmPromise: Promise<LibsvmClass> | undefined;
-
-/**
- * The wasm build of libsvm-js (one module instance per process, shared by every model).
- * Node 20 has a global `fetch`, which makes the emscripten loader try (and fail, noisily) to stream the
- * .wasm file by URL before reading it from disk; hiding fetch while the loader starts skips that attempt.
- */
-export function loadLibsvm(): Promise<LibsvmClass> {
-  if (!libsvmPromise) {
-    const require = createRequire(import.meta.url);
-    const g = globalThis as { fetch?: unknown };
-    const savedFetch = g.fetch;
-    try {
-      g.fetch = undefined;
-      libsvmPromise = require('libsvm-js') as Promise<LibsvmClass>;
-    } finally {
-      g.fetch = savedFetch;
-    }
-  }
-  return libsvmPromise;
-}
+export { loadLibsvm, type LibsvmClass } from './svm-ovo.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // The model, as libsvm writes it
@@ -444,13 +425,15 @@ interface Trained {
   /** Column (ascending label order) of each libsvm class index. */
   column: Int32Array;
   classes: Int32Array;
+  /** Threads that trained it class pair by class pair (1: this thread); 0: libsvm's own loop, or loaded. */
+  fitThreads: number;
 }
 
-function prepare(text: string, features: number): Trained {
+function prepare(text: string, features: number, fitThreads: number): Trained {
   const model = parseLibsvmModel(text, features);
   const classes = Int32Array.from(model.labels).sort();
   const column = Int32Array.from(model.labels, (label) => classes.indexOf(label));
-  return { model, text, column, classes };
+  return { model, text, column, classes, fitThreads };
 }
 
 /** scikit-learn's one-vs-rest decision function: votes + confidences / (3·(|confidences| + 1)). */
@@ -483,11 +466,16 @@ function asModel(t: Trained): Model {
     classes: t.classes,
     inputSize: t.model.d,
     state: t,
-    predict(s, x) {
-      const dec = decisionValues(s.model, x);
+    async predict(s, x) {
+      const m = s.model;
+      if (m.kernel === 'rbf') {
+        const { winners } = await fastRbfWinners(m, x, (rows) => decisionValues(m, takeRows(x, rows)));
+        return Int32Array.from(winners, (c) => m.labels[c]!);
+      }
+      const dec = decisionValues(m, x);
       const out = new Int32Array(x.rows);
-      const votes = new Int32Array(s.model.nrClass);
-      for (let r = 0; r < x.rows; r++) out[r] = s.model.labels[vote(s.model, dec, r, votes)]!;
+      const votes = new Int32Array(m.nrClass);
+      for (let r = 0; r < x.rows; r++) out[r] = m.labels[vote(m, dec, r, votes)]!;
       return out;
     },
     /**
@@ -510,34 +498,159 @@ function asModel(t: Trained): Model {
       return createMatrix(x.rows, k, out);
     },
     serialize: (s) => new TextEncoder().encode(JSON.stringify({ format: FORMAT, version: 1, features: s.model.d, libsvmModel: s.text })),
-    engine: () => ENGINE,
+    engine: (s) => {
+      const fit = s.fitThreads > 1 ? ` fit by class pair in ${s.fitThreads} worker threads` : s.fitThreads === 1 ? ' fit by class pair' : ' fit';
+      const predict = s.model.kernel === 'rbf' ? 'tfjs float32 predict, exact float64 near ties' : 'js predict';
+      return `libsvm-js ${LIBSVM_VERSION} (wasm)${fit}; ${predict}`;
+    },
   });
+}
+
+/** Below this much training work (rows² × features) libsvm's own loop is quicker than pairs (and workers). */
+const SMALL_JOB = 2e10;
+
+interface FitPlan {
+  /** Train class pair by class pair (else one libsvm instance runs svm_train's own loop over the pairs). */
+  pairs: boolean;
+  /** Worker threads for the pairs (1: in this thread). */
+  threads: number;
+}
+
+/**
+ * On full MNIST PCA-50 the pairs take 3.3× less CPU than libsvm's own loop over the same pairs even in one thread
+ * (72 s vs 242 s, machine loaded; same model text), so large jobs go by pair whatever the thread count.
+ */
+function fitPlan(p: SvmParams, x: Matrix, classes: number): FitPlan {
+  // Probability estimates draw libsvm's rand() across the pairs in sequence: only the library's own loop reproduces them.
+  if (p.probability || classes < 3) return { pairs: false, threads: 1 };
+  const pairs = (classes * (classes - 1)) / 2;
+  const big = x.rows * x.rows * x.cols >= SMALL_JOB;
+  const threads = p.threads !== null ? Math.min(p.threads, pairs) : big ? Math.max(1, Math.min(2, availableParallelism(), pairs)) : 1;
+  return { pairs: big || threads > 1, threads };
 }
 
 async function fitSvm(params: SvmParams, x: Matrix, y: Int32Array, options?: FitOptions): Promise<Model> {
   checkTrainingData(x, y, WHO);
   const distinct = new Set(y);
   if (distinct.size < 2) throw new Error(`svm: the training labels hold only one class (${y[0]}); a classifier needs at least two.`);
-  const problemMb = (x.rows * (x.cols + 1) * 16) / 2 ** 20;
+  const how = fitPlan(params, x, distinct.size);
+  const plan = planOvo(y);
+  // libsvm's own loop holds the whole problem in one instance; by pair, each instance holds one pair's rows.
+  const heapRows = how.pairs ? largestPair(plan) : x.rows;
+  const problemMb = (heapRows * (x.cols + 1) * 16) / 2 ** 20;
   if (problemMb + params.cacheSizeMb > HEAP_BUDGET_MB) {
     throw new Error(
-      `svm: libsvm-js would need about ${Math.round(problemMb + params.cacheSizeMb)} MB of its 2 GB wasm heap (${x.rows} rows × ${x.cols} features stored densely, ${Math.round(problemMb)} MB, plus a ${params.cacheSizeMb} MB kernel cache); lower cacheSizeMb, train on fewer rows or reduce the features (e.g. PCA).`,
+      `svm: libsvm-js would need about ${Math.round(problemMb + params.cacheSizeMb)} MB of its 2 GB wasm heap (${heapRows} rows × ${x.cols} features stored densely, ${Math.round(problemMb)} MB, plus a ${params.cacheSizeMb} MB kernel cache); lower cacheSizeMb, train on fewer rows or reduce the features (e.g. PCA).`,
     );
   }
-  options?.progress?.start(1, 'libsvm train');
-  const SVM = await loadLibsvm();
-  const svm = new SVM(libsvmOptions(params, x));
+  const libOptions = libsvmOptions(params, x);
   let text: string;
-  try {
-    const rows = Array.from({ length: x.rows }, (_, i) => row(x, i));
-    svm.train(rows, Array.from(y));
-    text = svm.serializeModel();
-  } finally {
-    svm.free();
+  if (!how.pairs) {
+    options?.progress?.start(1, 'libsvm train');
+    const SVM = await loadLibsvm();
+    const svm = new SVM(libOptions);
+    try {
+      const rows = Array.from({ length: x.rows }, (_, i) => row(x, i));
+      svm.train(rows, Array.from(y));
+      text = svm.serializeModel();
+    } finally {
+      svm.free();
+    }
+  } else if (how.threads === 1) {
+    options?.progress?.start(plan.pairs.length / 2, 'class pair');
+    const SVM = await loadLibsvm();
+    const sent = new Uint8Array(x.rows);
+    const results: PairResult[] = [];
+    for (let p = 0; p < plan.pairs.length / 2; p++) {
+      const result = trainPair(SVM, libOptions, x, plan, p, (r) => sent[r] === 1);
+      markSent(plan, p, result, sent);
+      results.push(result);
+      options?.progress?.tick({ supportVectors: result.sv.length, seconds: Number(result.seconds.toFixed(2)) });
+    }
+    text = assembleOvo(plan, results);
+  } else {
+    options?.progress?.start(plan.pairs.length / 2, 'class pair');
+    text = assembleOvo(plan, await trainPairsInWorkers(x, plan, libOptions, how.threads, options));
   }
-  const trained = prepare(text, x.cols);
-  options?.progress?.tick({ supportVectors: trained.model.l });
+  const trained = prepare(text, x.cols, how.pairs ? how.threads : 0);
+  if (!how.pairs) options?.progress?.tick({ supportVectors: trained.model.l });
   return asModel(trained);
+}
+
+function pairRows(plan: OvoPlan, p: number): number {
+  return plan.classRows[plan.pairs[2 * p]!]!.length + plan.classRows[plan.pairs[2 * p + 1]!]!.length;
+}
+
+function largestPair(plan: OvoPlan): number {
+  let most = 0;
+  for (let p = 0; p < plan.pairs.length / 2; p++) most = Math.max(most, pairRows(plan, p));
+  return most;
+}
+
+/**
+ * Trains every class pair in `threads` worker threads, largest pairs first, each worker taking the next pair
+ * when it finishes one. Results are kept by pair index, so the model does not depend on which worker trained what.
+ */
+function trainPairsInWorkers(
+  x: Matrix,
+  plan: OvoPlan,
+  libOptions: Record<string, number | boolean>,
+  threads: number,
+  options?: FitOptions,
+): Promise<PairResult[]> {
+  let data = x.data;
+  if (!isShared(data)) {
+    data = new Float32Array(new SharedArrayBuffer(x.data.byteLength));
+    data.set(x.data);
+  }
+  const shared: Matrix = { rows: x.rows, cols: x.cols, data };
+  const n = plan.pairs.length / 2;
+  const order = Array.from({ length: n }, (_, p) => p).sort((a, b) => pairRows(plan, b) - pairRows(plan, a) || a - b);
+  const results = new Array<PairResult>(n);
+  return new Promise((resolve, reject) => {
+    const workers: Worker[] = [];
+    let next = 0;
+    let done = 0;
+    let failed = false;
+    const stop = () => workers.forEach((w) => void w.terminate());
+    const fail = (why: string) => {
+      if (failed) return;
+      failed = true;
+      stop();
+      reject(new Error(`${WHO}: ${why}; set threads: 1 to train in this thread.`));
+    };
+    const busy = new Set<Worker>();
+    const give = (w: Worker) => {
+      if (next < n) {
+        busy.add(w);
+        w.postMessage({ pair: order[next++] });
+      } else w.postMessage({ pair: -1 });
+    };
+    for (let i = 0; i < threads; i++) {
+      const w = startTsWorker(new URL('./svm-worker.ts', import.meta.url), { x: shared, plan, options: libOptions });
+      workers.push(w);
+      w.on('message', (msg: { ready?: true; pair?: number; result?: PairResult; error?: string }) => {
+        if (failed) return;
+        if (msg.error !== undefined) return fail(`a worker thread failed while training a class pair: ${msg.error}`);
+        if (msg.result !== undefined && msg.pair !== undefined) {
+          busy.delete(w);
+          results[msg.pair] = msg.result;
+          done++;
+          options?.progress?.tick({ supportVectors: msg.result.sv.length, seconds: Number(msg.result.seconds.toFixed(2)) });
+          if (done === n) {
+            // Resolve once the workers have exited (their wasm heaps are freed; liveWorkers() is back to 0).
+            void Promise.all(workers.map((wk) => wk.terminate())).then(() => resolve(results), () => resolve(results));
+            return;
+          }
+        }
+        give(w);
+      });
+      w.on('error', (err) => fail(`a worker thread failed to run (${err.message})`));
+      w.on('exit', (code) => {
+        if (busy.has(w)) fail(`a worker thread exited (code ${code}) while training a class pair`);
+      });
+    }
+  });
 }
 
 const savedSchema = z.object({
@@ -554,10 +667,10 @@ export const svm = defineClassifier<SvmParams>({
   library: `libsvm-js ${LIBSVM_VERSION}`,
   params: svmParams,
   scoreKind: 'one-vs-rest decision values (probabilities with probability: true)',
-  testParams: { cacheSizeMb: 100 },
+  testParams: { cacheSizeMb: 100, threads: 2 },
   create: (params) => ({ fit: (x, y, options) => fitSvm(params, x, y, options) }),
   async load(bytes) {
     const saved = parseSavedJson(bytes, savedSchema, WHO, 'a digitbench libsvm model');
-    return asModel(prepare(saved.libsvmModel, saved.features));
+    return asModel(prepare(saved.libsvmModel, saved.features, 0));
   },
 });
