@@ -664,7 +664,7 @@ export const svm = defineClassifier<SvmParams>({
   name: WHO,
   summary: 'C-SVC trained by libsvm (wasm): rbf/linear/poly/sigmoid kernels, one-vs-one; optional Platt probabilities',
   input: 'vector',
-  library: `libsvm-js ${LIBSVM_VERSION}`,
+  library: `ours: class-pair scheduling, model assembly, rbf predict on tfjs; libsvm-js ${LIBSVM_VERSION}: the solver and the model format`,
   params: svmParams,
   scoreKind: 'one-vs-rest decision values (probabilities with probability: true)',
   testParams: { cacheSizeMb: 100, threads: 2 },
