@@ -22,10 +22,15 @@
 import { z } from 'zod';
 import seedrandom from 'seedrandom';
 import type { LayersModel, Tensor, Tensor2D } from '@tensorflow/tfjs';
-import { checkTrainingData, defineClassifier, defineModel, ownBytes, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, ownBytes, threadsParam, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
 import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { callWorker, defaultThreads, startTsWorker } from '../engine/threads.ts';
+import { applyFlatGradients, averageGradients, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
+
+/** Below this many training images, threads: null trains in one thread (starting a worker costs ~1 s). */
+export const PARALLEL_FROM_ROWS = 5000;
 
 const params = z
   .object({
@@ -40,6 +45,9 @@ const params = z
       .min(0)
       .default(3)
       .describe('Early stopping: stop after this many epochs without a lower validation loss and keep the best epoch (needs a validation part; 0 = off)'),
+    threads: threadsParam(
+      `Data-parallel training replicas, each on its own thread and engine (batch split between them, gradients averaged); null: up to 2 from ${PARALLEL_FROM_ROWS.toLocaleString('en-US')} training images on. Results depend on this number but not on timing`,
+    ),
   })
   .strict();
 
@@ -60,7 +68,7 @@ interface SavedHeader {
   weightSpecs: unknown;
 }
 
-function buildModel(tf: Tf, arch: CnnParams['architecture'], [h, w]: readonly [number, number], classes: number, seed: number): LayersModel {
+export function buildModel(tf: Tf, arch: CnnParams['architecture'], [h, w]: readonly [number, number], classes: number, seed: number): LayersModel {
   const rng = createRng(`${seed}:cnn-init`);
   // tfjs treats seed 0 as "unseeded": draw from 1..2^31-1.
   const init = () => tf.initializers.glorotUniform({ seed: 1 + rng.int(2 ** 31 - 2) });
@@ -84,17 +92,6 @@ function buildModel(tf: Tf, arch: CnnParams['architecture'], [h, w]: readonly [n
   }
   m.add(tf.layers.dense({ units: classes, kernelInitializer: init() })); // logits
   return m;
-}
-
-/** Runs fn with Math.random replaced by a seeded generator, restoring it even if fn throws. */
-function withRandom<T>(prng: () => number, fn: () => T): T {
-  const saved = Math.random;
-  Math.random = prng;
-  try {
-    return fn();
-  } finally {
-    Math.random = saved;
-  }
 }
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -227,9 +224,17 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
 
   const { architecture, epochs, batchSize, learningRate, learningRateDecay, patience } = p;
   const [h, w] = imageShape;
+  const replicas = Math.max(1, Math.min(p.threads ?? (x.rows >= PARALLEL_FROM_ROWS ? defaultThreads(2) : 1), Math.min(batchSize, x.rows)));
   options.progress?.start(epochs, 'epoch');
   const model = buildModel(tf, architecture, imageShape, classes.length, ctx.seed);
-  const net: Net = { tf, model, classes, architecture, imageShape, description: engine.description };
+  const net: Net = {
+    tf,
+    model,
+    classes,
+    architecture,
+    imageShape,
+    description: replicas > 1 ? `${engine.description}, trained as ${replicas} data-parallel replicas (worker threads)` : engine.description,
+  };
   const optimizer = tf.train.adam(learningRate); // holds two scalar variables from here on
   const vars = model.trainableWeights.map((v) => v.read()) as import('@tensorflow/tfjs').Variable[];
   const order = createRng(`${ctx.seed}:cnn-shuffle`);
@@ -242,18 +247,32 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
   let best: { loss: number; weights: Tensor[] } | undefined;
   let waited = 0;
   let ok = false;
+  const workers: import('node:worker_threads').Worker[] = [];
   try {
+    let parallel: ParallelTrainer | undefined;
+    if (replicas > 1) {
+      parallel = await ParallelTrainer.start(tf, model, optimizer, prng, workers, replicas, { architecture, imageShape: [h, w], classes: classes.length, seed: ctx.seed });
+    }
     for (let epoch = 0; epoch < epochs; epoch++) {
+      const rate = learningRate * learningRateDecay ** epoch;
       // Adam reads its (protected) learningRate at every step.
-      (optimizer as unknown as { learningRate: number }).learningRate = learningRate * learningRateDecay ** epoch;
+      (optimizer as unknown as { learningRate: number }).learningRate = rate;
       order.shuffle(perm);
       let lastYield = performance.now();
+      let epochLoss = 0;
+      let epochCorrect = 0;
       for (let start = 0; start < x.rows; start += batchSize) {
         const n = Math.min(batchSize, x.rows - start);
         for (let k = 0; k < n; k++) {
           const i = perm[start + k]!;
           xb.set(x.data.subarray(i * px, (i + 1) * px), k * px);
           yb[k] = yi[i]!;
+        }
+        if (parallel) {
+          const r = await parallel.step(xb, yb, n, rate);
+          epochLoss += r.lossSum;
+          epochCorrect += r.correct;
+          continue; // awaiting the workers yields every step
         }
         const batchStats = withRandom(prng, () =>
           tf.tidy(() => {
@@ -280,11 +299,15 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
           lastYield = performance.now();
         }
       }
-      const sums = tf.tidy(() => tf.sum(tf.stack(stats), 0));
-      tf.dispose(stats.splice(0));
-      const [lossSum, correct] = (await sums.data()) as Float32Array;
-      sums.dispose();
-      const info: Record<string, number> = { loss: round(lossSum! / x.rows), acc: round(correct! / x.rows) };
+      let lossSum = epochLoss;
+      let correct = epochCorrect;
+      if (!parallel) {
+        const sums = tf.tidy(() => tf.sum(tf.stack(stats), 0));
+        tf.dispose(stats.splice(0));
+        [lossSum, correct] = (await sums.data()) as unknown as [number, number];
+        sums.dispose();
+      }
+      const info: Record<string, number> = { loss: round(lossSum / x.rows), acc: round(correct / x.rows) };
       let stop = false;
       if (val) {
         const v = evaluate(net, val.x, val.y);
@@ -306,15 +329,89 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
         break;
       }
     }
+    await parallel?.checkReplicas();
     if (best) model.setWeights(best.weights);
     ok = true;
   } finally {
+    await Promise.all(workers.map((wk) => wk.terminate()));
     tf.dispose(stats);
     if (best) tf.dispose(best.weights);
     optimizer.dispose();
     if (!ok) model.dispose();
   }
   return asModel(net);
+}
+
+/**
+ * Data-parallel training: this thread is replica 0 and holds the model that fit returns; each worker
+ * (cnn-worker.ts) holds an identical replica. Every step splits the batch into contiguous parts, each
+ * replica computes the gradients of its part (this thread while the workers compute theirs), the parts
+ * are averaged weighted by their sizes, and every replica applies that average with its own Adam
+ * (the workers at the start of the next request). Dropout masks come from one seeded generator per
+ * replica, so a run depends on the seed and the replica count, not on timing.
+ */
+class ParallelTrainer {
+  private pending: { avg: Float32Array; lr: number } | undefined;
+
+  private constructor(
+    private readonly tf: Tf,
+    private readonly model: LayersModel,
+    private readonly optimizer: import('@tensorflow/tfjs').Optimizer,
+    private readonly prng: () => number,
+    private readonly workers: import('node:worker_threads').Worker[],
+    private readonly shape: { architecture: CnnParams['architecture']; imageShape: [number, number]; classes: number; seed: number },
+  ) {}
+
+  static async start(
+    tf: Tf,
+    model: LayersModel,
+    optimizer: import('@tensorflow/tfjs').Optimizer,
+    prng: () => number,
+    workers: import('node:worker_threads').Worker[],
+    replicas: number,
+    shape: { architecture: CnnParams['architecture']; imageShape: [number, number]; classes: number; seed: number },
+  ): Promise<ParallelTrainer> {
+    const weights = flatWeights(trainableVars(model));
+    for (let r = 1; r < replicas; r++) workers.push(startTsWorker(new URL('./cnn-worker.ts', import.meta.url), null));
+    await Promise.all(workers.map((wk, i) => callWorker(wk, { kind: 'init', ...shape, replica: i + 1, weights }, WHO)));
+    return new ParallelTrainer(tf, model, optimizer, prng, workers, shape);
+  }
+
+  /** One synchronous step on the first n images of xb/yb; returns the batch's loss sum and correct count. */
+  async step(xb: Float32Array, yb: Int32Array, n: number, lr: number): Promise<{ lossSum: number; correct: number }> {
+    const replicas = this.workers.length + 1;
+    const px = this.shape.imageShape[0] * this.shape.imageShape[1];
+    const bounds = Array.from({ length: replicas + 1 }, (_, r) => Math.round((r * n) / replicas));
+    const avg = this.pending;
+    const asked = this.workers.map((wk, i) => {
+      const [a, b] = [bounds[i + 1]!, bounds[i + 2]!];
+      const msg = { kind: 'step', avg: avg?.avg, lr: avg?.lr ?? lr, x: xb.slice(a * px, b * px), y: yb.slice(a, b), n: b - a };
+      return callWorker<PartGradients>(wk, msg, WHO, [msg.x.buffer, msg.y.buffer]);
+    });
+    const mine = partGradients(this.tf, this.model, trainableVars(this.model), xb, yb, bounds[1]!, this.shape.imageShape, this.shape.classes, this.prng);
+    const theirs = await Promise.all(asked);
+    const all = [mine, ...theirs];
+    const mean = averageGradients(all.map((g, r) => ({ grads: g.grads, n: bounds[r + 1]! - bounds[r]! })));
+    applyFlatGradients(this.tf, this.optimizer, trainableVars(this.model), mean, lr);
+    this.pending = { avg: mean, lr };
+    return { lossSum: all.reduce((s, g) => s + g.lossSum, 0), correct: all.reduce((s, g) => s + g.correct, 0) };
+  }
+
+  /** Applies the last step in the workers and checks that every replica holds this thread's weights, bit for bit. */
+  async checkReplicas(): Promise<void> {
+    const mine = flatWeights(trainableVars(this.model));
+    const avg = this.pending;
+    this.pending = undefined;
+    const theirs = await Promise.all(this.workers.map((wk) => callWorker<{ weights: Float32Array }>(wk, { kind: 'check', avg: avg?.avg, lr: avg?.lr ?? 0 }, WHO)));
+    const a = new Uint32Array(mine.buffer);
+    theirs.forEach(({ weights }, i) => {
+      const b = new Uint32Array(weights.buffer);
+      const at = a.findIndex((v, j) => v !== b[j]);
+      if (b.length !== a.length || at >= 0) {
+        throw new Error(`cnn.fit: training replica ${i + 1} diverged from replica 0 (first at weight ${at}); the replicas must run the same engine.`);
+      }
+    });
+  }
 }
 
 async function loadCnn(bytes: Uint8Array, ctx: ClassifierContext): Promise<Model> {

@@ -1,0 +1,61 @@
+/**
+ * A worker thread holding one training replica of a CNN (see cnn-replica.ts), on its own tfjs engine.
+ * Requests, one at a time, each answered with one message ({error} on failure):
+ * - init {architecture, imageShape, classes, seed, replica, weights}: builds the model with those weights.
+ * - step {avg?, lr, x, y, n}: applies the previous step's averaged gradients (if any) at rate lr, then
+ *   answers the gradients of its part of the batch.
+ * - check {avg?, lr}: applies pending gradients and answers its flat weights (cnn.ts compares them).
+ */
+import { parentPort } from 'node:worker_threads';
+import seedrandom from 'seedrandom';
+import type { LayersModel, Optimizer, Variable } from '@tensorflow/tfjs';
+import { getTf, type Tf } from '../engine/tf.ts';
+import { buildModel, type CnnParams } from './cnn.ts';
+import { applyFlatGradients, flatWeights, partGradients, trainableVars } from './cnn-replica.ts';
+
+interface State {
+  tf: Tf;
+  model: LayersModel;
+  optimizer: Optimizer;
+  vars: Variable[];
+  prng: () => number;
+  imageShape: [number, number];
+  classes: number;
+}
+
+let state: State | undefined;
+
+type Request =
+  | { kind: 'init'; architecture: CnnParams['architecture']; imageShape: [number, number]; classes: number; seed: number; replica: number; weights: Float32Array }
+  | { kind: 'step'; avg?: Float32Array; lr: number; x: Float32Array; y: Int32Array; n: number }
+  | { kind: 'check'; avg?: Float32Array; lr: number };
+
+async function handle(m: Request): Promise<{ reply: unknown; transfer: ArrayBuffer[] }> {
+  if (m.kind === 'init') {
+    const { tf } = await getTf();
+    const model = buildModel(tf, m.architecture, m.imageShape, m.classes, m.seed);
+    const vars = trainableVars(model);
+    let at = 0;
+    for (const v of vars) {
+      v.assign(tf.tensor(m.weights.subarray(at, at + v.size), v.shape, 'float32'));
+      at += v.size;
+    }
+    state = { tf, model, optimizer: tf.train.adam(0.001), vars, prng: seedrandom(`${m.seed}:cnn-dropout:${m.replica}`), imageShape: m.imageShape, classes: m.classes };
+    return { reply: { ok: true }, transfer: [] };
+  }
+  const s = state!;
+  if (m.avg) applyFlatGradients(s.tf, s.optimizer, s.vars, m.avg, m.lr);
+  if (m.kind === 'check') {
+    const w = flatWeights(s.vars);
+    return { reply: { weights: w }, transfer: [w.buffer as ArrayBuffer] };
+  }
+  const g = partGradients(s.tf, s.model, s.vars, m.x, m.y, m.n, s.imageShape, s.classes, s.prng);
+  return { reply: g, transfer: [g.grads.buffer as ArrayBuffer] };
+}
+
+parentPort!.on('message', (m: Request) => {
+  handle(m).then(
+    ({ reply, transfer }) => parentPort!.postMessage(reply, transfer),
+    (e: unknown) => parentPort!.postMessage({ error: e instanceof Error ? e.message : String(e) }),
+  );
+});
