@@ -1,15 +1,15 @@
 /**
  * A/B of CNN training speed in one process (dev tool, not a bench):
- *   npx tsx scripts/ab-cnn.ts ARCH TRAIN_IMAGES THREADS,THREADS,... [rounds=1] [epochs=1]
+ *   npx tsx scripts/ab-cnn.ts ARCH TRAIN_IMAGES THREADS,THREADS,... [rounds=1] [epochs=1] [test=2000]
  * Fits on a seeded MNIST subset, alternating the thread counts; prints seconds per fit (worker start
- * included), the CPU seconds of all threads, seconds per 60k-image epoch extrapolated, and test accuracy on 2,000 test images.
+ * included), the CPU seconds of all threads, seconds per 60k-image epoch extrapolated, and test accuracy on that many test images.
  */
 import { cnn } from '../src/classifiers/cnn.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
 import { mnistSubset } from '../test/helpers/mnist.ts';
 
-const [arch = 'lenet', train = '2560', list = '1,2', roundsArg = '1', epochsArg = '1'] = process.argv.slice(2);
-const d = await mnistSubset(Number(train), 2000, 1);
+const [arch = 'lenet', train = '2560', list = '1,2', roundsArg = '1', epochsArg = '1', test = '2000'] = process.argv.slice(2);
+const d = await mnistSubset(Number(train), Number(test), 1);
 const silent = { info() {}, warn() {} };
 for (let round = 0; round < Number(roundsArg); round++) {
   for (const t of list.split(',').map(Number)) {

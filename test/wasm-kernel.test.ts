@@ -126,6 +126,9 @@ describe('MaxPoolGrad on wasm (JS on the heap)', () => {
     { x: [2, 9, 7, 3], filterSize: [3, 3], strides: [2, 2], pad: 'same' }, // overlapping windows, padding
     { x: [1, 6, 6, 4], filterSize: [3, 2], strides: [1, 1], pad: 'same' },
     { x: [2, 7, 9, 3], filterSize: [2, 2], strides: [2, 3], pad: 'valid' },
+    { x: [3, 9, 11, 6], filterSize: [2, 2], strides: [2, 2], pad: 'valid' }, // 2×2 fast path, odd sizes
+    { x: [2, 10, 10, 16], filterSize: [2, 2], strides: [2, 2], pad: 'same' }, // fast path (even: no padding)
+    { x: [2, 9, 9, 4], filterSize: [2, 2], strides: [2, 2], pad: 'same' }, // padding: the general loop
   ];
   it.each(pools.map((c) => [JSON.stringify(c), c] as const))('matches the cpu kernel, ties included: %s', async (_n, c) => {
     const probe = tf.backend_util.computePool2DInfo(c.x as [number, number, number, number], c.filterSize, c.strides, 1, c.pad);

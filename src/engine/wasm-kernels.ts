@@ -180,6 +180,10 @@ function maxPoolGrad(
   dx.fill(0);
   const padTop = info.padInfo.top;
   const padLeft = info.padInfo.left;
+  if (filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && padTop === 0 && padLeft === 0 && 2 * OH <= H && 2 * OW <= W) {
+    maxPoolGrad2x2(xv, dyv, dx, batchSize, H, W, C, OH, OW);
+    return out;
+  }
   for (let b = 0; b < batchSize; b++) {
     for (let yR = 0; yR < OH; yR++) {
       const r0 = yR * strideHeight - padTop;
@@ -208,6 +212,48 @@ function maxPoolGrad(
     }
   }
   return out;
+}
+
+/**
+ * The common 2×2 pool of stride 2 without padding: four fixed offsets, channels innermost (contiguous).
+ * Same rule as the general loop: the first maximum in row-major window order (strict >) gets dy.
+ */
+function maxPoolGrad2x2(xv: Float32Array, dyv: Float32Array, dx: Float32Array, N: number, H: number, W: number, C: number, OH: number, OW: number): void {
+  const rowStride = W * C;
+  for (let b = 0, o = 0; b < N; b++) {
+    for (let yR = 0; yR < OH; yR++) {
+      const row = (b * H + 2 * yR) * rowStride;
+      for (let yC = 0; yC < OW; yC++) {
+        const i00 = row + 2 * yC * C;
+        for (let d = 0; d < C; d++, o++) {
+          const a = i00 + d;
+          const p = a + C;
+          const q = a + rowStride;
+          const r = q + C;
+          let best = -Infinity;
+          let at = -1;
+          let v = xv[a]!;
+          if (v > best) {
+            best = v;
+            at = a;
+          }
+          v = xv[p]!;
+          if (v > best) {
+            best = v;
+            at = p;
+          }
+          v = xv[q]!;
+          if (v > best) {
+            best = v;
+            at = q;
+          }
+          v = xv[r]!;
+          if (v > best) at = r;
+          if (at >= 0) dx[at] = dyv[o]!;
+        }
+      }
+    }
+  }
 }
 
 /**
