@@ -7,6 +7,7 @@ import { getTf, type Tf } from '../src/engine/tf.ts';
 import { registerWasmKernels, setIm2colMode } from '../src/engine/wasm-kernels.ts';
 import type { Tensor4D } from '@tensorflow/tfjs';
 import { createRng } from '../src/engine/rng.ts';
+import { FlatAdam } from '../src/classifiers/cnn-replica.ts';
 
 let tf: Tf;
 
@@ -205,5 +206,28 @@ describe('training a conv layer on wasm', () => {
     const got = await grads('wasm');
     expect(maxAbsDiff(got[0]!, ref[0]!)).toBeLessThanOrEqual(1e-4);
     expect(maxAbsDiff(got[1]!, ref[1]!)).toBeLessThanOrEqual(1e-4);
+  });
+});
+
+describe('FlatAdam (the data-parallel CNN replicas\' optimizer, in JS)', () => {
+  it('matches tfjs AdamOptimizer on wasm bit for bit over several steps and learning rates', async () => {
+    const n = 3000;
+    const w0 = randomData([n], 20).map((v) => v * 3);
+    const w = tf.variable(tf.tensor1d(w0));
+    const opt = tf.train.adam(0.001);
+    const flat = Float32Array.from(w0);
+    const adam = new FlatAdam(n);
+    for (let step = 0; step < 6; step++) {
+      const lr = 0.001 * 0.8 ** Math.floor(step / 2);
+      // Gradients of all sizes, zeros and signs included.
+      const g = randomData([n], 30 + step).map((v, i) => (i % 97 === 0 ? 0 : v * 10 ** ((i % 7) - 3)));
+      (opt as unknown as { learningRate: number }).learningRate = lr;
+      tf.tidy(() => opt.applyGradients([{ name: w.name, tensor: tf.tensor1d(g) }]));
+      adam.step(flat, g, lr);
+    }
+    const ref = (await w.data()) as Float32Array;
+    expect(Array.from(flat)).toEqual(Array.from(ref));
+    opt.dispose();
+    w.dispose();
   });
 });

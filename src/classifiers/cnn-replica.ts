@@ -2,9 +2,9 @@
  * One replica of data-parallel CNN training (used by the main thread and by cnn-worker.ts alike): the
  * gradients of a part of a batch as one flat array, and an Adam step from averaged flat gradients.
  * Every replica starts from the same weights and applies the same averaged gradients with the same
- * learning rate on the same engine, so all replicas stay bit-identical (cnn.ts checks that at the end).
+ * learning rate (FlatAdam, in JS), so all replicas stay bit-identical (cnn.ts checks that at the end).
  */
-import type { LayersModel, Optimizer, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
+import type { LayersModel, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
 import type { Tf } from '../engine/tf.ts';
 
 export interface PartGradients {
@@ -86,19 +86,86 @@ export function averageGradients(parts: { grads: Float32Array; n: number }[]): F
   return out;
 }
 
-/** One optimizer step from flat gradients (in trainableVars order) at the given learning rate. */
-export function applyFlatGradients(tf: Tf, optimizer: Optimizer, vars: Variable[], flat: Float32Array, learningRate: number): void {
-  // Adam reads its (protected) learningRate at every step.
-  (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+/**
+ * Adam on flat float32 arrays in one JS pass: the same arithmetic as tfjs's AdamOptimizer (beta1 0.9,
+ * beta2 0.999, epsilon 1e-7, every intermediate rounded to float32 as its kernels do), bit for bit on
+ * wasm (checked in test/wasm-kernel.test.ts), without its ~12 kernel calls per variable and step.
+ */
+export class FlatAdam {
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
+  private acc1: number;
+  private acc2: number;
+
+  constructor(
+    size: number,
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+    private readonly epsilon = 1e-7,
+  ) {
+    this.m = new Float32Array(size);
+    this.v = new Float32Array(size);
+    this.acc1 = Math.fround(beta1);
+    this.acc2 = Math.fround(beta2);
+  }
+
+  /** w ← w − lr · m̂ / (√v̂ + ε), in place. */
+  step(w: Float32Array, g: Float32Array, learningRate: number): void {
+    const f = Math.fround;
+    const { m, v } = this;
+    const b1 = f(this.beta1);
+    const b2 = f(this.beta2);
+    const c1 = f(1 - this.beta1);
+    const c2 = f(1 - this.beta2);
+    const om1 = f(1 - this.acc1);
+    const om2 = f(1 - this.acc2);
+    const eps = f(this.epsilon);
+    const nlr = f(-learningRate);
+    for (let i = 0; i < w.length; i++) {
+      const gi = g[i]!;
+      const mi = f(f(m[i]! * b1) + f(gi * c1));
+      const vi = f(f(v[i]! * b2) + f(f(gi * gi) * c2));
+      m[i] = mi;
+      v[i] = vi;
+      const mh = f(mi / om1);
+      const vh = f(vi / om2);
+      w[i] = f(f(mh / f(f(Math.sqrt(vh)) + eps)) * nlr) + w[i]!;
+    }
+    this.acc1 = f(this.acc1 * b1);
+    this.acc2 = f(this.acc2 * b2);
+  }
+}
+
+/** Writes flat weights (in trainableVars order) into the model's variables. */
+export function assignFlatWeights(tf: Tf, vars: Variable[], flat: Float32Array): void {
   tf.tidy(() => {
-    const named: Record<string, Tensor> = {};
     let at = 0;
     for (const v of vars) {
-      named[v.name] = tf.tensor(flat.subarray(at, at + v.size), v.shape, 'float32');
+      v.assign(tf.tensor(flat.subarray(at, at + v.size), v.shape, 'float32'));
       at += v.size;
     }
-    optimizer.applyGradients(named);
   });
+}
+
+/** A replica's weights as one flat array, updated by FlatAdam and written to the model after each step. */
+export class FlatTrainer {
+  readonly weights: Float32Array;
+  private readonly adam: FlatAdam;
+
+  constructor(
+    private readonly tf: Tf,
+    private readonly vars: Variable[],
+    initial?: Float32Array,
+  ) {
+    this.weights = initial ? Float32Array.from(initial) : flatWeights(vars);
+    if (initial) assignFlatWeights(tf, vars, this.weights);
+    this.adam = new FlatAdam(this.weights.length);
+  }
+
+  apply(grads: Float32Array, learningRate: number): void {
+    this.adam.step(this.weights, grads, learningRate);
+    assignFlatWeights(this.tf, this.vars, this.weights);
+  }
 }
 
 /** The trainable weights concatenated in model order. */

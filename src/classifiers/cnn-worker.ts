@@ -8,15 +8,15 @@
  */
 import { parentPort } from 'node:worker_threads';
 import seedrandom from 'seedrandom';
-import type { LayersModel, Optimizer, Variable } from '@tensorflow/tfjs';
+import type { LayersModel, Variable } from '@tensorflow/tfjs';
 import { getTf, type Tf } from '../engine/tf.ts';
 import { buildModel, type CnnParams } from './cnn.ts';
-import { applyFlatGradients, flatWeights, partGradients, trainableVars } from './cnn-replica.ts';
+import { FlatTrainer, flatWeights, partGradients, trainableVars } from './cnn-replica.ts';
 
 interface State {
   tf: Tf;
   model: LayersModel;
-  optimizer: Optimizer;
+  trainer: FlatTrainer;
   vars: Variable[];
   prng: () => number;
   imageShape: [number, number];
@@ -35,16 +35,11 @@ async function handle(m: Request): Promise<{ reply: unknown; transfer: ArrayBuff
     const { tf } = await getTf();
     const model = buildModel(tf, m.architecture, m.imageShape, m.classes, m.seed);
     const vars = trainableVars(model);
-    let at = 0;
-    for (const v of vars) {
-      v.assign(tf.tensor(m.weights.subarray(at, at + v.size), v.shape, 'float32'));
-      at += v.size;
-    }
-    state = { tf, model, optimizer: tf.train.adam(0.001), vars, prng: seedrandom(`${m.seed}:cnn-dropout:${m.replica}`), imageShape: m.imageShape, classes: m.classes };
+    state = { tf, model, trainer: new FlatTrainer(tf, vars, m.weights), vars, prng: seedrandom(`${m.seed}:cnn-dropout:${m.replica}`), imageShape: m.imageShape, classes: m.classes };
     return { reply: { ok: true }, transfer: [] };
   }
   const s = state!;
-  if (m.avg) applyFlatGradients(s.tf, s.optimizer, s.vars, m.avg, m.lr);
+  if (m.avg) s.trainer.apply(m.avg, m.lr);
   if (m.kind === 'check') {
     const w = flatWeights(s.vars);
     return { reply: { weights: w }, transfer: [w.buffer as ArrayBuffer] };

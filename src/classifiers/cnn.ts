@@ -27,7 +27,7 @@ import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { callWorker, defaultThreads, startTsWorker } from '../engine/threads.ts';
-import { applyFlatGradients, averageGradients, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
+import { averageGradients, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
 
 /** Below this many training images, threads: null trains in one thread (starting a worker costs ~1 s). */
 export const PARALLEL_FROM_ROWS = 5000;
@@ -251,7 +251,7 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
   try {
     let parallel: ParallelTrainer | undefined;
     if (replicas > 1) {
-      parallel = await ParallelTrainer.start(tf, model, optimizer, prng, workers, replicas, { architecture, imageShape: [h, w], classes: classes.length, seed: ctx.seed });
+      parallel = await ParallelTrainer.start(tf, model, prng, workers, replicas, { architecture, imageShape: [h, w], classes: classes.length, seed: ctx.seed });
     }
     for (let epoch = 0; epoch < epochs; epoch++) {
       const rate = learningRate * learningRateDecay ** epoch;
@@ -347,25 +347,26 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
  * (cnn-worker.ts) holds an identical replica. Every step splits the batch into contiguous parts, each
  * replica computes the gradients of its part (this thread while the workers compute theirs), the parts
  * are averaged weighted by their sizes, and every replica applies that average with its own Adam
- * (the workers at the start of the next request). Dropout masks come from one seeded generator per
+ * (FlatAdam: tfjs's arithmetic in one JS pass; the workers at the start of the next request). Dropout masks come from one seeded generator per
  * replica, so a run depends on the seed and the replica count, not on timing.
  */
 class ParallelTrainer {
   private pending: { avg: Float32Array; lr: number } | undefined;
+  private readonly trainer: FlatTrainer;
 
   private constructor(
     private readonly tf: Tf,
     private readonly model: LayersModel,
-    private readonly optimizer: import('@tensorflow/tfjs').Optimizer,
     private readonly prng: () => number,
     private readonly workers: import('node:worker_threads').Worker[],
     private readonly shape: { architecture: CnnParams['architecture']; imageShape: [number, number]; classes: number; seed: number },
-  ) {}
+  ) {
+    this.trainer = new FlatTrainer(tf, trainableVars(model));
+  }
 
   static async start(
     tf: Tf,
     model: LayersModel,
-    optimizer: import('@tensorflow/tfjs').Optimizer,
     prng: () => number,
     workers: import('node:worker_threads').Worker[],
     replicas: number,
@@ -374,7 +375,7 @@ class ParallelTrainer {
     const weights = flatWeights(trainableVars(model));
     for (let r = 1; r < replicas; r++) workers.push(startTsWorker(new URL('./cnn-worker.ts', import.meta.url), null));
     await Promise.all(workers.map((wk, i) => callWorker(wk, { kind: 'init', ...shape, replica: i + 1, weights }, WHO)));
-    return new ParallelTrainer(tf, model, optimizer, prng, workers, shape);
+    return new ParallelTrainer(tf, model, prng, workers, shape);
   }
 
   /** One synchronous step on the first n images of xb/yb; returns the batch's loss sum and correct count. */
@@ -392,7 +393,7 @@ class ParallelTrainer {
     const theirs = await Promise.all(asked);
     const all = [mine, ...theirs];
     const mean = averageGradients(all.map((g, r) => ({ grads: g.grads, n: bounds[r + 1]! - bounds[r]! })));
-    applyFlatGradients(this.tf, this.optimizer, trainableVars(this.model), mean, lr);
+    this.trainer.apply(mean, lr);
     this.pending = { avg: mean, lr };
     return { lossSum: all.reduce((s, g) => s + g.lossSum, 0), correct: all.reduce((s, g) => s + g.correct, 0) };
   }
