@@ -5,7 +5,7 @@
  * subtracted from their caller's time).
  */
 import { getTf } from '../src/engine/tf.ts';
-import { buildModel } from '../src/classifiers/cnn.ts';
+import { buildModel } from '../src/classifiers/cnn-replica.ts';
 
 const arch = (process.argv[2] ?? 'lenet') as 'lenet' | 'keras-mnist';
 const batches = Number(process.argv[3] ?? 10);

@@ -6,6 +6,36 @@
  */
 import type { LayersModel, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
 import type { Tf } from '../engine/tf.ts';
+import { createRng } from '../engine/rng.ts';
+
+export type Architecture = 'lenet' | 'keras-mnist';
+
+/** The network of an architecture (cnn.ts describes them), with layer initializers seeded from seed. */
+export function buildModel(tf: Tf, arch: Architecture, [h, w]: readonly [number, number], classes: number, seed: number): LayersModel {
+  const rng = createRng(`${seed}:cnn-init`);
+  // tfjs treats seed 0 as "unseeded": draw from 1..2^31-1.
+  const init = () => tf.initializers.glorotUniform({ seed: 1 + rng.int(2 ** 31 - 2) });
+  const m = tf.sequential();
+  if (arch === 'lenet') {
+    m.add(tf.layers.conv2d({ inputShape: [h, w, 1], filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tf.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 120, activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.dense({ units: 84, activation: 'relu', kernelInitializer: init() }));
+  } else {
+    m.add(tf.layers.conv2d({ inputShape: [h, w, 1], filters: 32, kernelSize: 3, activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tf.layers.dropout({ rate: 0.25 }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 128, activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.dropout({ rate: 0.5 }));
+  }
+  m.add(tf.layers.dense({ units: classes, kernelInitializer: init() })); // logits
+  return m;
+}
 
 export interface PartGradients {
   /** d(mean loss over the part)/d(weights), the trainable weights concatenated in model order. */

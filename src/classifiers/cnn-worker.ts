@@ -10,8 +10,8 @@ import { parentPort } from 'node:worker_threads';
 import seedrandom from 'seedrandom';
 import type { LayersModel, Variable } from '@tensorflow/tfjs';
 import { getTf, type Tf } from '../engine/tf.ts';
-import { buildModel, type CnnParams } from './cnn.ts';
-import { FlatTrainer, flatWeights, partGradients, trainableVars } from './cnn-replica.ts';
+import type { Architecture } from './cnn-replica.ts';
+import { buildModel, FlatTrainer, flatWeights, partGradients, trainableVars } from './cnn-replica.ts';
 
 interface State {
   tf: Tf;
@@ -26,7 +26,7 @@ interface State {
 let state: State | undefined;
 
 type Request =
-  | { kind: 'init'; architecture: CnnParams['architecture']; imageShape: [number, number]; classes: number; seed: number; replica: number; weights: Float32Array }
+  | { kind: 'init'; architecture: Architecture; imageShape: [number, number]; classes: number; seed: number; replica: number; weights: Float32Array }
   | { kind: 'step'; avg?: Float32Array; lr: number; x: Float32Array; y: Int32Array; n: number }
   | { kind: 'check'; avg?: Float32Array; lr: number };
 

@@ -27,7 +27,7 @@ import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { callWorker, defaultThreads, startTsWorker } from '../engine/threads.ts';
-import { averageGradients, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
+import { averageGradients, buildModel, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
 
 /** Below this many training images, threads: null trains in one thread (starting a worker costs ~1 s). */
 export const PARALLEL_FROM_ROWS = 5000;
@@ -66,32 +66,6 @@ interface SavedHeader {
   classes: number[];
   modelTopology: unknown;
   weightSpecs: unknown;
-}
-
-export function buildModel(tf: Tf, arch: CnnParams['architecture'], [h, w]: readonly [number, number], classes: number, seed: number): LayersModel {
-  const rng = createRng(`${seed}:cnn-init`);
-  // tfjs treats seed 0 as "unseeded": draw from 1..2^31-1.
-  const init = () => tf.initializers.glorotUniform({ seed: 1 + rng.int(2 ** 31 - 2) });
-  const m = tf.sequential();
-  if (arch === 'lenet') {
-    m.add(tf.layers.conv2d({ inputShape: [h, w, 1], filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-    m.add(tf.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-    m.add(tf.layers.flatten());
-    m.add(tf.layers.dense({ units: 120, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.dense({ units: 84, activation: 'relu', kernelInitializer: init() }));
-  } else {
-    m.add(tf.layers.conv2d({ inputShape: [h, w, 1], filters: 32, kernelSize: 3, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-    m.add(tf.layers.dropout({ rate: 0.25 }));
-    m.add(tf.layers.flatten());
-    m.add(tf.layers.dense({ units: 128, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.dropout({ rate: 0.5 }));
-  }
-  m.add(tf.layers.dense({ units: classes, kernelInitializer: init() })); // logits
-  return m;
 }
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
