@@ -108,6 +108,12 @@ export function averageGradients(parts: { grads: Float32Array; n: number }[]): F
   const total = parts.reduce((s, p) => s + p.n, 0);
   const out = new Float32Array(parts[0]!.grads.length);
   const live = parts.filter((p) => p.n > 0);
+  if (live.length === 2) {
+    const [a, b] = [live[0]!.grads, live[1]!.grads];
+    const [wa, wb] = [live[0]!.n, live[1]!.n];
+    for (let j = 0; j < out.length; j++) out[j] = (wa * a[j]! + wb * b[j]!) / total;
+    return out;
+  }
   for (let j = 0; j < out.length; j++) {
     let s = 0;
     for (const p of live) s += p.n * p.grads[j]!;

@@ -1,10 +1,11 @@
 /**
  * A worker thread holding one training replica of a CNN (see cnn-replica.ts), on its own tfjs engine.
- * Requests, one at a time, each answered with one message ({error} on failure):
+ * Requests, one at a time, each answered with one message ({error} on failure), except apply:
  * - init {architecture, imageShape, classes, seed, replica, weights}: builds the model with those weights.
- * - step {avg?, lr, x, y, n}: applies the previous step's averaged gradients (if any) at rate lr, then
- *   answers the gradients of its part of the batch.
- * - check {avg?, lr}: applies pending gradients and answers its flat weights (cnn.ts compares them).
+ * - step {x, y, n}: answers the gradients of its part of the batch.
+ * - apply {avg, lr}: one Adam step with a step's averaged gradients; no answer (a failure is kept and
+ *   is the answer to the next request).
+ * - check: answers its flat weights (cnn.ts compares them with its own).
  */
 import { parentPort } from 'node:worker_threads';
 import seedrandom from 'seedrandom';
@@ -27,10 +28,11 @@ let state: State | undefined;
 
 type Request =
   | { kind: 'init'; architecture: Architecture; imageShape: [number, number]; classes: number; seed: number; replica: number; weights: Float32Array }
-  | { kind: 'step'; avg?: Float32Array; lr: number; x: Float32Array; y: Int32Array; n: number }
-  | { kind: 'check'; avg?: Float32Array; lr: number };
+  | { kind: 'step'; x: Float32Array; y: Int32Array; n: number }
+  | { kind: 'apply'; avg: Float32Array; lr: number }
+  | { kind: 'check' };
 
-async function handle(m: Request): Promise<{ reply: unknown; transfer: ArrayBuffer[] }> {
+async function handle(m: Request): Promise<{ reply: unknown; transfer: ArrayBuffer[] } | undefined> {
   if (m.kind === 'init') {
     const { tf } = await getTf();
     const model = buildModel(tf, m.architecture, m.imageShape, m.classes, m.seed);
@@ -39,7 +41,10 @@ async function handle(m: Request): Promise<{ reply: unknown; transfer: ArrayBuff
     return { reply: { ok: true }, transfer: [] };
   }
   const s = state!;
-  if (m.avg) s.trainer.apply(m.avg, m.lr);
+  if (m.kind === 'apply') {
+    s.trainer.apply(m.avg, m.lr);
+    return undefined;
+  }
   if (m.kind === 'check') {
     const w = flatWeights(s.vars);
     return { reply: { weights: w }, transfer: [w.buffer as ArrayBuffer] };
@@ -48,9 +53,18 @@ async function handle(m: Request): Promise<{ reply: unknown; transfer: ArrayBuff
   return { reply: g, transfer: [g.grads.buffer as ArrayBuffer] };
 }
 
+let failed: string | undefined;
+
 parentPort!.on('message', (m: Request) => {
+  if (failed !== undefined) {
+    if (m.kind !== 'apply') parentPort!.postMessage({ error: failed });
+    return;
+  }
   handle(m).then(
-    ({ reply, transfer }) => parentPort!.postMessage(reply, transfer),
-    (e: unknown) => parentPort!.postMessage({ error: e instanceof Error ? e.message : String(e) }),
+    (r) => r && parentPort!.postMessage(r.reply, r.transfer),
+    (e: unknown) => {
+      failed = e instanceof Error ? e.message : String(e);
+      if (m.kind !== 'apply') parentPort!.postMessage({ error: failed });
+    },
   );
 });
