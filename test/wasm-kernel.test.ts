@@ -4,9 +4,10 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getTf, type Tf } from '../src/engine/tf.ts';
-import { registerWasmKernels } from '../src/engine/wasm-kernels.ts';
+import { registerWasmKernels, setIm2colMode } from '../src/engine/wasm-kernels.ts';
 import type { Tensor4D } from '@tensorflow/tfjs';
 import { createRng } from '../src/engine/rng.ts';
+import { FlatAdam } from '../src/classifiers/cnn-replica.ts';
 
 let tf: Tf;
 
@@ -75,15 +76,24 @@ describe('Conv2DBackpropFilter on wasm', () => {
     expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')).not.toBe(config);
   });
 
-  it.each(cases.map((c) => [label(c), c] as const))('matches the cpu kernel: %s', async (_name, c) => {
+  const refs = new Map<string, { shape: number[]; data: Float32Array }>(); // the cpu kernel is slow at keras-mnist's size
+  // Both constructions, forced: im2col + matMul, and the convolution.
+  it.each(cases.flatMap((c) => (['im2col', 'conv'] as const).map((how) => [`${how}: ${label(c)}`, c, how] as const)))('matches the cpu kernel, %s', async (_name, c, how) => {
     const probe = tf.backend_util.computeConv2DInfo(c.x, [c.f[0], c.f[1], c.x[3], c.cout], c.strides, 1, c.pad);
     const dyShape = [c.x[0], probe.outHeight, probe.outWidth, c.cout];
     const inputs = { x: { shape: c.x, data: randomData(c.x, 1) }, dy: { shape: dyShape, data: randomData(dyShape, 2) } };
     const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: [c.f[0], c.f[1], c.x[3], c.cout] };
-    const ref = await run('cpu', 'Conv2DBackpropFilter', inputs, attrs);
-    const got = await run('wasm', 'Conv2DBackpropFilter', inputs, attrs);
-    expect(got.shape).toEqual(ref.shape);
-    expect(maxAbsDiff(got.data, ref.data)).toBeLessThanOrEqual(1e-4);
+    const key = label(c);
+    if (!refs.has(key)) refs.set(key, await run('cpu', 'Conv2DBackpropFilter', inputs, attrs));
+    const ref = refs.get(key)!;
+    const was = setIm2colMode(how === 'conv' ? 'never' : 'always');
+    try {
+      const got = await run('wasm', 'Conv2DBackpropFilter', inputs, attrs);
+      expect(got.shape).toEqual(ref.shape);
+      expect(maxAbsDiff(got.data, ref.data)).toBeLessThanOrEqual(1e-4);
+    } finally {
+      setIm2colMode(was);
+    }
   });
 });
 
@@ -126,6 +136,9 @@ describe('MaxPoolGrad on wasm (JS on the heap)', () => {
     { x: [2, 9, 7, 3], filterSize: [3, 3], strides: [2, 2], pad: 'same' }, // overlapping windows, padding
     { x: [1, 6, 6, 4], filterSize: [3, 2], strides: [1, 1], pad: 'same' },
     { x: [2, 7, 9, 3], filterSize: [2, 2], strides: [2, 3], pad: 'valid' },
+    { x: [3, 9, 11, 6], filterSize: [2, 2], strides: [2, 2], pad: 'valid' }, // 2×2 fast path, odd sizes
+    { x: [2, 10, 10, 16], filterSize: [2, 2], strides: [2, 2], pad: 'same' }, // fast path (even: no padding)
+    { x: [2, 9, 9, 4], filterSize: [2, 2], strides: [2, 2], pad: 'same' }, // padding: the general loop
   ];
   it.each(pools.map((c) => [JSON.stringify(c), c] as const))('matches the cpu kernel, ties included: %s', async (_n, c) => {
     const probe = tf.backend_util.computePool2DInfo(c.x as [number, number, number, number], c.filterSize, c.strides, 1, c.pad);
@@ -193,5 +206,28 @@ describe('training a conv layer on wasm', () => {
     const got = await grads('wasm');
     expect(maxAbsDiff(got[0]!, ref[0]!)).toBeLessThanOrEqual(1e-4);
     expect(maxAbsDiff(got[1]!, ref[1]!)).toBeLessThanOrEqual(1e-4);
+  });
+});
+
+describe('FlatAdam (the data-parallel CNN replicas\' optimizer, in JS)', () => {
+  it('matches tfjs AdamOptimizer on wasm bit for bit over several steps and learning rates', async () => {
+    const n = 3000;
+    const w0 = randomData([n], 20).map((v) => v * 3);
+    const w = tf.variable(tf.tensor1d(w0));
+    const opt = tf.train.adam(0.001);
+    const flat = Float32Array.from(w0);
+    const adam = new FlatAdam(n);
+    for (let step = 0; step < 6; step++) {
+      const lr = 0.001 * 0.8 ** Math.floor(step / 2);
+      // Gradients of all sizes, zeros and signs included.
+      const g = randomData([n], 30 + step).map((v, i) => (i % 97 === 0 ? 0 : v * 10 ** ((i % 7) - 3)));
+      (opt as unknown as { learningRate: number }).learningRate = lr;
+      tf.tidy(() => opt.applyGradients([{ name: w.name, tensor: tf.tensor1d(g) }]));
+      adam.step(flat, g, lr);
+    }
+    const ref = (await w.data()) as Float32Array;
+    expect(Array.from(flat)).toEqual(Array.from(ref));
+    opt.dispose();
+    w.dispose();
   });
 });

@@ -18,14 +18,22 @@
  * Our own training loop (not model.fit): batches shuffled with createRng(seed); layer initializers
  * seeded from the seed; dropout masks (tfjs draws their seeds from Math.random) come from a seeded
  * Math.random installed only while a batch runs synchronously, so nothing else sees it.
+ *
+ * `threads` ≥ 2 trains data-parallel replicas on worker threads (ParallelTrainer below, cnn-replica.ts,
+ * cnn-worker.ts): the same model for a seed and a replica count, whatever the timing; 1 epoch of LeNet
+ * on full MNIST gave 97.86% with 2 replicas and 97.73% with 1. It is not the default: on this 2-core
+ * machine (shared) that epoch took 39.9 s with 2 replicas against 34.0 s with 1 (worker start ~2 s
+ * included): a half batch takes ~0.6 of a full one alone, and ~0.65–0.85 while the other replica runs.
  */
 import { z } from 'zod';
 import seedrandom from 'seedrandom';
 import type { LayersModel, Tensor, Tensor2D } from '@tensorflow/tfjs';
-import { checkTrainingData, defineClassifier, defineModel, ownBytes, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, ownBytes, threadsParam, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
 import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { callWorker, startTsWorker } from '../engine/threads.ts';
+import { averageGradients, buildModel, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
 
 const params = z
   .object({
@@ -40,6 +48,9 @@ const params = z
       .min(0)
       .default(3)
       .describe('Early stopping: stop after this many epochs without a lower validation loss and keep the best epoch (needs a validation part; 0 = off)'),
+    threads: threadsParam(
+      'Data-parallel training replicas, each on its own worker thread and engine (batch split between them, gradients averaged); null: 1. Results depend on this number but not on timing',
+    ),
   })
   .strict();
 
@@ -58,43 +69,6 @@ interface SavedHeader {
   classes: number[];
   modelTopology: unknown;
   weightSpecs: unknown;
-}
-
-function buildModel(tf: Tf, arch: CnnParams['architecture'], [h, w]: readonly [number, number], classes: number, seed: number): LayersModel {
-  const rng = createRng(`${seed}:cnn-init`);
-  // tfjs treats seed 0 as "unseeded": draw from 1..2^31-1.
-  const init = () => tf.initializers.glorotUniform({ seed: 1 + rng.int(2 ** 31 - 2) });
-  const m = tf.sequential();
-  if (arch === 'lenet') {
-    m.add(tf.layers.conv2d({ inputShape: [h, w, 1], filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-    m.add(tf.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-    m.add(tf.layers.flatten());
-    m.add(tf.layers.dense({ units: 120, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.dense({ units: 84, activation: 'relu', kernelInitializer: init() }));
-  } else {
-    m.add(tf.layers.conv2d({ inputShape: [h, w, 1], filters: 32, kernelSize: 3, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
-    m.add(tf.layers.dropout({ rate: 0.25 }));
-    m.add(tf.layers.flatten());
-    m.add(tf.layers.dense({ units: 128, activation: 'relu', kernelInitializer: init() }));
-    m.add(tf.layers.dropout({ rate: 0.5 }));
-  }
-  m.add(tf.layers.dense({ units: classes, kernelInitializer: init() })); // logits
-  return m;
-}
-
-/** Runs fn with Math.random replaced by a seeded generator, restoring it even if fn throws. */
-function withRandom<T>(prng: () => number, fn: () => T): T {
-  const saved = Math.random;
-  Math.random = prng;
-  try {
-    return fn();
-  } finally {
-    Math.random = saved;
-  }
 }
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -227,9 +201,17 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
 
   const { architecture, epochs, batchSize, learningRate, learningRateDecay, patience } = p;
   const [h, w] = imageShape;
+  const replicas = Math.max(1, Math.min(p.threads ?? 1, Math.min(batchSize, x.rows)));
   options.progress?.start(epochs, 'epoch');
   const model = buildModel(tf, architecture, imageShape, classes.length, ctx.seed);
-  const net: Net = { tf, model, classes, architecture, imageShape, description: engine.description };
+  const net: Net = {
+    tf,
+    model,
+    classes,
+    architecture,
+    imageShape,
+    description: replicas > 1 ? `${engine.description}, trained as ${replicas} data-parallel replicas (worker threads)` : engine.description,
+  };
   const optimizer = tf.train.adam(learningRate); // holds two scalar variables from here on
   const vars = model.trainableWeights.map((v) => v.read()) as import('@tensorflow/tfjs').Variable[];
   const order = createRng(`${ctx.seed}:cnn-shuffle`);
@@ -242,18 +224,32 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
   let best: { loss: number; weights: Tensor[] } | undefined;
   let waited = 0;
   let ok = false;
+  const workers: import('node:worker_threads').Worker[] = [];
   try {
+    let parallel: ParallelTrainer | undefined;
+    if (replicas > 1) {
+      parallel = await ParallelTrainer.start(tf, model, prng, workers, replicas, { architecture, imageShape: [h, w], classes: classes.length, seed: ctx.seed });
+    }
     for (let epoch = 0; epoch < epochs; epoch++) {
+      const rate = learningRate * learningRateDecay ** epoch;
       // Adam reads its (protected) learningRate at every step.
-      (optimizer as unknown as { learningRate: number }).learningRate = learningRate * learningRateDecay ** epoch;
+      (optimizer as unknown as { learningRate: number }).learningRate = rate;
       order.shuffle(perm);
       let lastYield = performance.now();
+      let epochLoss = 0;
+      let epochCorrect = 0;
       for (let start = 0; start < x.rows; start += batchSize) {
         const n = Math.min(batchSize, x.rows - start);
         for (let k = 0; k < n; k++) {
           const i = perm[start + k]!;
           xb.set(x.data.subarray(i * px, (i + 1) * px), k * px);
           yb[k] = yi[i]!;
+        }
+        if (parallel) {
+          const r = await parallel.step(xb, yb, n, rate);
+          epochLoss += r.lossSum;
+          epochCorrect += r.correct;
+          continue; // awaiting the workers yields every step
         }
         const batchStats = withRandom(prng, () =>
           tf.tidy(() => {
@@ -280,11 +276,15 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
           lastYield = performance.now();
         }
       }
-      const sums = tf.tidy(() => tf.sum(tf.stack(stats), 0));
-      tf.dispose(stats.splice(0));
-      const [lossSum, correct] = (await sums.data()) as Float32Array;
-      sums.dispose();
-      const info: Record<string, number> = { loss: round(lossSum! / x.rows), acc: round(correct! / x.rows) };
+      let lossSum = epochLoss;
+      let correct = epochCorrect;
+      if (!parallel) {
+        const sums = tf.tidy(() => tf.sum(tf.stack(stats), 0));
+        tf.dispose(stats.splice(0));
+        [lossSum, correct] = (await sums.data()) as unknown as [number, number];
+        sums.dispose();
+      }
+      const info: Record<string, number> = { loss: round(lossSum / x.rows), acc: round(correct / x.rows) };
       let stop = false;
       if (val) {
         const v = evaluate(net, val.x, val.y);
@@ -306,15 +306,87 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
         break;
       }
     }
+    await parallel?.checkReplicas();
     if (best) model.setWeights(best.weights);
     ok = true;
   } finally {
+    await Promise.all(workers.map((wk) => wk.terminate()));
     tf.dispose(stats);
     if (best) tf.dispose(best.weights);
     optimizer.dispose();
     if (!ok) model.dispose();
   }
   return asModel(net);
+}
+
+/**
+ * Data-parallel training: this thread is replica 0 and holds the model that fit returns; each worker
+ * (cnn-worker.ts) holds an identical replica. Every step splits the batch into contiguous parts, each
+ * replica computes the gradients of its part (this thread while the workers compute theirs), the parts
+ * are averaged weighted by their sizes, and every replica applies that average with its own Adam
+ * (FlatAdam: tfjs's arithmetic in one JS pass; the workers at the same time as this thread). Dropout masks come from one seeded generator per
+ * replica, so a run depends on the seed and the replica count, not on timing.
+ */
+class ParallelTrainer {
+  private readonly trainer: FlatTrainer;
+
+  private constructor(
+    private readonly tf: Tf,
+    private readonly model: LayersModel,
+    private readonly prng: () => number,
+    private readonly workers: import('node:worker_threads').Worker[],
+    private readonly shape: { architecture: CnnParams['architecture']; imageShape: [number, number]; classes: number; seed: number },
+  ) {
+    this.trainer = new FlatTrainer(tf, trainableVars(model));
+  }
+
+  static async start(
+    tf: Tf,
+    model: LayersModel,
+    prng: () => number,
+    workers: import('node:worker_threads').Worker[],
+    replicas: number,
+    shape: { architecture: CnnParams['architecture']; imageShape: [number, number]; classes: number; seed: number },
+  ): Promise<ParallelTrainer> {
+    const weights = flatWeights(trainableVars(model));
+    for (let r = 1; r < replicas; r++) workers.push(startTsWorker(new URL('./cnn-worker.ts', import.meta.url), null));
+    await Promise.all(workers.map((wk, i) => callWorker(wk, { kind: 'init', ...shape, replica: i + 1, weights }, WHO)));
+    return new ParallelTrainer(tf, model, prng, workers, shape);
+  }
+
+  /** One synchronous step on the first n images of xb/yb; returns the batch's loss sum and correct count. */
+  async step(xb: Float32Array, yb: Int32Array, n: number, lr: number): Promise<{ lossSum: number; correct: number }> {
+    const replicas = this.workers.length + 1;
+    const px = this.shape.imageShape[0] * this.shape.imageShape[1];
+    const bounds = Array.from({ length: replicas + 1 }, (_, r) => Math.round((r * n) / replicas));
+    const asked = this.workers.map((wk, i) => {
+      const [a, b] = [bounds[i + 1]!, bounds[i + 2]!];
+      const msg = { kind: 'step', x: xb.slice(a * px, b * px), y: yb.slice(a, b), n: b - a };
+      return callWorker<PartGradients>(wk, msg, WHO, [msg.x.buffer, msg.y.buffer]);
+    });
+    const mine = partGradients(this.tf, this.model, trainableVars(this.model), xb, yb, bounds[1]!, this.shape.imageShape, this.shape.classes, this.prng);
+    const theirs = await Promise.all(asked);
+    const all = [mine, ...theirs];
+    const mean = averageGradients(all.map((g, r) => ({ grads: g.grads, n: bounds[r + 1]! - bounds[r]! })));
+    // The workers apply it (no answer) while this thread does; they read the next request after it.
+    for (const wk of this.workers) wk.postMessage({ kind: 'apply', avg: mean, lr });
+    this.trainer.apply(mean, lr);
+    return { lossSum: all.reduce((s, g) => s + g.lossSum, 0), correct: all.reduce((s, g) => s + g.correct, 0) };
+  }
+
+  /** Checks that every replica holds this thread's weights, bit for bit. */
+  async checkReplicas(): Promise<void> {
+    const mine = flatWeights(trainableVars(this.model));
+    const theirs = await Promise.all(this.workers.map((wk) => callWorker<{ weights: Float32Array }>(wk, { kind: 'check' }, WHO)));
+    const a = new Uint32Array(mine.buffer);
+    theirs.forEach(({ weights }, i) => {
+      const b = new Uint32Array(weights.buffer);
+      const at = a.findIndex((v, j) => v !== b[j]);
+      if (b.length !== a.length || at >= 0) {
+        throw new Error(`cnn.fit: training replica ${i + 1} diverged from replica 0 (first at weight ${at}); the replicas must run the same engine.`);
+      }
+    });
+  }
 }
 
 async function loadCnn(bytes: Uint8Array, ctx: ClassifierContext): Promise<Model> {

@@ -63,7 +63,7 @@ function nhwcOnly(dataFormat: string, kernel: string): void {
  * dy → [OH, OW, N, C_out], the forward strides as dilations; its output [C_in, ≥FH, ≥FW, C_out] is
  * sliced to the filter size and transposed to [FH, FW, C_in, C_out].
  */
-function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap }): TensorInfo {
+function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedAttrMap; backend?: unknown }): TensorInfo {
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
   nhwcOnly(attrs.dataFormat, 'Conv2DBackpropFilter');
@@ -75,6 +75,9 @@ function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedA
     attrs.pad,
     attrs.dimRoundingMode,
   );
+  const cols = info.filterHeight * info.filterWidth * info.inChannels * info.batchSize * info.outHeight * info.outWidth;
+  const im2col = im2colMode === 'auto' ? info.inChannels === 1 && info.outChannels >= 16 && cols <= IM2COL_LIMIT : im2colMode === 'always';
+  if (im2col && x.dtype === 'float32' && args.backend) return filterGradIm2col(x, dy, info, args.backend as WasmHeapBackend);
   const { top, bottom, left, right } = info.padInfo;
   return tf.tidy(() => {
     let xs = tf.transpose(tensor(x) as tf.Tensor4D, [3, 1, 2, 0]); // [C_in, H, W, N]
@@ -87,6 +90,67 @@ function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedA
         ? full
         : tf.slice(full, [0, 0, 0, 0], [info.inChannels, info.filterHeight, info.filterWidth, info.outChannels]);
     return tf.transpose(cut, [1, 2, 0, 3]);
+  });
+}
+
+/**
+ * A first layer (one input channel) with at least 16 output channels, below this many im2col values
+ * (FH·FW·C_in × N·OH·OW), takes its filter gradient as one matMul of the im2col matrix with dy:
+ * keras-mnist's first layer at batch 128, 15 ms against 70 ms as a convolution (whose output there is
+ * only 3×3 positions). Elsewhere building the matrix in JS costs more than it saves: LeNet's first
+ * layer (6 output channels) was even (20 vs 17–25 ms), its second 22 vs 6–12 ms, keras-mnist's second
+ * (21M values) 1.1 s vs 0.4–0.6 s (all at batch 128 on a loaded machine).
+ */
+const IM2COL_LIMIT = 8_000_000;
+let im2colMode: 'auto' | 'always' | 'never' = 'auto';
+
+/** For tests and timings: which construction Conv2DBackpropFilter uses; returns the previous mode. */
+export function setIm2colMode(mode: 'auto' | 'always' | 'never'): 'auto' | 'always' | 'never' {
+  const was = im2colMode;
+  im2colMode = mode;
+  return was;
+}
+
+/**
+ * dW[(fh, fw, ci), co] = A · dy, where A[(fh, fw, ci), (n, oh, ow)] = xPadded[n, oh·sH + fh, ow·sW + fw, ci]
+ * is built in JS on the wasm heap, row by row (each row a shifted, strided copy of one input channel),
+ * and dy [N, OH, OW, C_out] is already the [N·OH·OW, C_out] matrix.
+ */
+function filterGradIm2col(x: TensorInfo, dy: TensorInfo, info: ReturnType<typeof tf.backend_util.computeConv2DInfo>, backend: WasmHeapBackend): TensorInfo {
+  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW, outChannels: CO } = info;
+  const { filterHeight: FH, filterWidth: FW, strideHeight: sH, strideWidth: sW } = info;
+  const { top, left } = info.padInfo;
+  const P = N * OH * OW;
+  const colsInfo = backend.makeOutput([FH * FW * C, P], 'float32');
+  const a = backend.typedArrayFromHeap(colsInfo);
+  const xv = backend.typedArrayFromHeap(x);
+  for (let fh = 0, k = 0; fh < FH; fh++) {
+    for (let fw = 0; fw < FW; fw++) {
+      // Output columns whose input column ow·sW + fw − left is inside the image.
+      const owMin = Math.max(0, Math.ceil((left - fw) / sW));
+      const owMax = Math.min(OW, Math.floor((W - 1 + left - fw) / sW) + 1);
+      for (let ci = 0; ci < C; ci++, k++) {
+        let o = k * P;
+        for (let n = 0; n < N; n++) {
+          for (let oh = 0; oh < OH; oh++, o += OW) {
+            const ih = oh * sH + fh - top;
+            if (ih < 0 || ih >= H || owMax <= owMin) {
+              a.fill(0, o, o + OW);
+              continue;
+            }
+            if (owMin > 0) a.fill(0, o, o + owMin);
+            if (owMax < OW) a.fill(0, o + owMax, o + OW);
+            const step = sW * C;
+            for (let ow = owMin, i = ((n * H + ih) * W + owMin * sW + fw - left) * C + ci; ow < owMax; ow++, i += step) a[o + ow] = xv[i]!;
+          }
+        }
+      }
+    }
+  }
+  return tf.tidy(() => {
+    const cols = tf.engine().makeTensorFromTensorInfo(colsInfo); // owns colsInfo: freed by this tidy
+    const d = tf.reshape(tensor(dy), [P, CO]);
+    return tf.reshape(tf.matMul(cols as tf.Tensor2D, d as tf.Tensor2D), [FH, FW, C, CO]);
   });
 }
 
@@ -180,6 +244,10 @@ function maxPoolGrad(
   dx.fill(0);
   const padTop = info.padInfo.top;
   const padLeft = info.padInfo.left;
+  if (filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2 && padTop === 0 && padLeft === 0 && 2 * OH <= H && 2 * OW <= W) {
+    maxPoolGrad2x2(xv, dyv, dx, batchSize, H, W, C, OH, OW);
+    return out;
+  }
   for (let b = 0; b < batchSize; b++) {
     for (let yR = 0; yR < OH; yR++) {
       const r0 = yR * strideHeight - padTop;
@@ -208,6 +276,48 @@ function maxPoolGrad(
     }
   }
   return out;
+}
+
+/**
+ * The common 2×2 pool of stride 2 without padding: four fixed offsets, channels innermost (contiguous).
+ * Same rule as the general loop: the first maximum in row-major window order (strict >) gets dy.
+ */
+function maxPoolGrad2x2(xv: Float32Array, dyv: Float32Array, dx: Float32Array, N: number, H: number, W: number, C: number, OH: number, OW: number): void {
+  const rowStride = W * C;
+  for (let b = 0, o = 0; b < N; b++) {
+    for (let yR = 0; yR < OH; yR++) {
+      const row = (b * H + 2 * yR) * rowStride;
+      for (let yC = 0; yC < OW; yC++) {
+        const i00 = row + 2 * yC * C;
+        for (let d = 0; d < C; d++, o++) {
+          const a = i00 + d;
+          const p = a + C;
+          const q = a + rowStride;
+          const r = q + C;
+          let best = -Infinity;
+          let at = -1;
+          let v = xv[a]!;
+          if (v > best) {
+            best = v;
+            at = a;
+          }
+          v = xv[p]!;
+          if (v > best) {
+            best = v;
+            at = p;
+          }
+          v = xv[q]!;
+          if (v > best) {
+            best = v;
+            at = q;
+          }
+          v = xv[r]!;
+          if (v > best) at = r;
+          if (at >= 0) dx[at] = dyv[o]!;
+        }
+      }
+    }
+  }
 }
 
 /**
