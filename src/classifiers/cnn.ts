@@ -19,11 +19,12 @@
  * seeded from the seed; dropout masks (tfjs draws their seeds from Math.random) come from a seeded
  * Math.random installed only while a batch runs synchronously, so nothing else sees it.
  *
- * `threads` ≥ 2 trains data-parallel replicas on worker threads (ParallelTrainer below, cnn-replica.ts,
- * cnn-worker.ts): the same model for a seed and a replica count, whatever the timing; 1 epoch of LeNet
- * on full MNIST gave 97.86% with 2 replicas and 97.73% with 1. It is not the default: on this 2-core
- * machine (shared) that epoch took 39.9 s with 2 replicas against 34.0 s with 1 (worker start ~2 s
- * included): a half batch takes ~0.6 of a full one alone, and ~0.65–0.85 while the other replica runs.
+ * `threads` ≥ 2 (the default from 10,000 training images on) trains data-parallel replicas on worker
+ * threads (ParallelTrainer below, cnn-replica.ts, cnn-worker.ts): the same model for a seed and a
+ * replica count, whatever the timing. 1 epoch of LeNet on full MNIST, idle 2-core machine: 22.9 s with
+ * 2 replicas (97.86%) against 32.9 s with 1 (97.73%), worker start included. It needs free cores: on a
+ * machine whose cores other work already fills, two threads get no more CPU than one, and the
+ * per-step barrier made a fit slower in wall time (39.9 s vs 34.0 s on a loaded one).
  */
 import { z } from 'zod';
 import seedrandom from 'seedrandom';
@@ -34,6 +35,13 @@ import { createRng } from '../engine/rng.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { callWorker, startTsWorker } from '../engine/threads.ts';
 import { averageGradients, buildModel, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
+
+/**
+ * From this many training images on, threads: null trains 2 replicas (starting a worker costs 1–3 s).
+ * Not from the core count: the replica count changes the model, and a seed must give the same model
+ * on every machine.
+ */
+export const PARALLEL_FROM_ROWS = 10000;
 
 const params = z
   .object({
@@ -49,7 +57,7 @@ const params = z
       .default(3)
       .describe('Early stopping: stop after this many epochs without a lower validation loss and keep the best epoch (needs a validation part; 0 = off)'),
     threads: threadsParam(
-      'Data-parallel training replicas, each on its own worker thread and engine (batch split between them, gradients averaged); null: 1. Results depend on this number but not on timing',
+      `Data-parallel training replicas, each on its own thread and engine (batch split between them, gradients averaged); null: 2 from ${PARALLEL_FROM_ROWS.toLocaleString('en-US')} training images on, else 1 (on any machine, so a seed gives the same model everywhere). Results depend on this number but not on timing`,
     ),
   })
   .strict();
@@ -201,7 +209,7 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
 
   const { architecture, epochs, batchSize, learningRate, learningRateDecay, patience } = p;
   const [h, w] = imageShape;
-  const replicas = Math.max(1, Math.min(p.threads ?? 1, Math.min(batchSize, x.rows)));
+  const replicas = Math.max(1, Math.min(p.threads ?? (x.rows >= PARALLEL_FROM_ROWS ? 2 : 1), Math.min(batchSize, x.rows)));
   options.progress?.start(epochs, 'epoch');
   const model = buildModel(tf, architecture, imageShape, classes.length, ctx.seed);
   const net: Net = {
@@ -426,7 +434,7 @@ export const cnn = defineClassifier<CnnParams>({
   name: WHO,
   summary: 'Convolutional network (LeNet-5 or the Keras mnist_cnn example), Adam, early stopping on validation loss',
   input: 'image',
-  library: '@tensorflow/tfjs 4.22.0 (+ wasm kernels)',
+  library: 'ours: training loop, data-parallel replicas, Adam step, wasm kernels; @tensorflow/tfjs 4.22.0: layers, ops, model format',
   params,
   scoreKind: 'softmax probabilities',
   testParams: { architecture: 'lenet', epochs: 2, batchSize: 64 },
