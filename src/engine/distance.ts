@@ -315,6 +315,9 @@ export class ParallelBruteForce {
     const ours = async () => {
       for (let b = take(); b.rows > 0; b = take()) {
         place(b.start, await this.main.query({ rows: b.rows, cols: q.cols, data: q.data.subarray(b.start * q.cols, (b.start + b.rows) * q.cols) }, k));
+        // On wasm, tensor data() resolves as a microtask: without a macrotask turn here the worker's
+        // answers (messages) would wait until this thread had taken every block.
+        await new Promise((r) => setImmediate(r));
       }
     };
     await Promise.all([
