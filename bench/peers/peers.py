@@ -8,7 +8,8 @@ Reads the same idx files, same official split, pixels / 255. Prints one JSON obj
 Equal cores: argv[3] is the thread count digitbench's side gets. Every peer gets the same: BLAS
 threads (the caller sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before numpy loads, and threadpoolctl
 confirms them), n_jobs where the estimator has it, torch.set_num_threads. Estimators without a
-thread option (DecisionTreeClassifier, SVC, GaussianNB) run on one core, and their row says so.
+thread option (DecisionTreeClassifier, SVC) run on one core, and their row says so; GaussianNB has
+none either, but its numpy products use the BLAS threads.
 """
 import json
 import os
@@ -76,7 +77,7 @@ def main():
         from sklearn.naive_bayes import GaussianNB
 
         secs, acc = timed(lambda: (GaussianNB().fit(ptr, ytr).predict(pte) == yte).mean())
-        out["nb"] = row(secs, float(acc), f"{sk} (no thread option)", 1)
+        out["nb"] = row(secs, float(acc), f"{sk} (no thread option; numpy's BLAS: {blas} threads)", blas)
     if "tree" in keys:
         from sklearn.tree import DecisionTreeClassifier
 
