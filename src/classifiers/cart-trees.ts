@@ -31,11 +31,19 @@ export interface FlatTree {
   proba?: Float32Array;
 }
 
+/** The parts of a tree node flattening reads (ml-cart's TreeNode and our GrownNode both have them). */
+interface SplitNode<N> {
+  splitColumn?: number;
+  splitValue?: number;
+  left?: N;
+  right?: N;
+}
+
 /**
- * Flattens a tree loaded by ml-cart. A leaf predicts what ml-cart's predict returns: the first most
+ * Flattens a tree in pre-order. A leaf predicts what ml-cart's predict returns: the first most
  * probable label of its distribution (Matrix#maxRowIndex), mapped to its index in `classes`.
  */
-export function flattenCartTree(root: CartNode, classes: Int32Array, withProba: boolean): FlatTree {
+function flatten<N extends SplitNode<N>>(root: N, distribution: (leaf: N) => ArrayLike<number>, classes: Int32Array, withProba: boolean): FlatTree {
   const classIndex = new Map<number, number>();
   classes.forEach((c, i) => classIndex.set(c, i));
   const feature: number[] = [];
@@ -44,7 +52,7 @@ export function flattenCartTree(root: CartNode, classes: Int32Array, withProba: 
   const proba: number[] = [];
   const C = classes.length;
   // explicit stack: [node, index of the parent whose right child this is (or -1)]
-  const stack: Array<[CartNode, number]> = [[root, -1]];
+  const stack: Array<[N, number]> = [[root, -1]];
   while (stack.length > 0) {
     const [node, parent] = stack.pop()!;
     const i = feature.length;
@@ -56,59 +64,11 @@ export function flattenCartTree(root: CartNode, classes: Int32Array, withProba: 
       if (withProba) for (let c = 0; c < C; c++) proba.push(0);
       stack.push([node.right, i], [node.left, -1]);
     } else {
-      const d = node.distribution!;
-      let best = 0;
-      for (let j = 1; j < d.columns; j++) if (d.get(0, j) > d.get(0, best)) best = j;
-      const index = classIndex.get(best);
-      if (index === undefined) throw new Error(`cart: a leaf predicts label ${best}, which is not a training label; this is a bug.`);
-      feature.push(-1);
-      threshold.push(0);
-      child.push(index);
-      if (withProba) {
-        for (let c = 0; c < C; c++) {
-          const label = classes[c]!;
-          proba.push(label < d.columns ? d.get(0, label) : 0);
-        }
-      }
-    }
-  }
-  return {
-    feature: Int32Array.from(feature),
-    threshold: Float64Array.from(threshold),
-    child: Int32Array.from(child),
-    ...(withProba ? { proba: Float32Array.from(proba) } : {}),
-  };
-}
-
-/**
- * Flattens a grown tree without going through ml-cart's TreeNodes (the forest's trees): the same arrays
- * as flattenCartTree(loadInCart(tree).root) (tests compare them).
- */
-export function flattenGrown(root: GrownNode, classes: Int32Array, withProba: boolean): FlatTree {
-  const classIndex = new Int32Array(classes.length === 0 ? 0 : classes[classes.length - 1]! + 1).fill(-1);
-  classes.forEach((c, i) => (classIndex[c] = i));
-  const feature: number[] = [];
-  const threshold: number[] = [];
-  const child: number[] = [];
-  const proba: number[] = [];
-  const C = classes.length;
-  const stack: Array<[GrownNode, number]> = [[root, -1]];
-  while (stack.length > 0) {
-    const [node, parent] = stack.pop()!;
-    const i = feature.length;
-    if (parent >= 0) child[parent] = i;
-    if (node.left && node.right) {
-      feature.push(node.splitColumn!);
-      threshold.push(node.splitValue!);
-      child.push(-1);
-      if (withProba) for (let c = 0; c < C; c++) proba.push(0);
-      stack.push([node.right, i], [node.left, -1]);
-    } else {
-      const d = leafDistribution(node);
+      const d = distribution(node);
       let best = 0;
       for (let j = 1; j < d.length; j++) if (d[j]! > d[best]!) best = j;
-      const index = best < classIndex.length ? classIndex[best]! : -1;
-      if (index < 0) throw new Error(`cart: a leaf predicts label ${best}, which is not a training label; this is a bug.`);
+      const index = classIndex.get(best);
+      if (index === undefined) throw new Error(`cart: a leaf predicts label ${best}, which is not a training label; this is a bug.`);
       feature.push(-1);
       threshold.push(0);
       child.push(index);
@@ -126,6 +86,19 @@ export function flattenGrown(root: GrownNode, classes: Int32Array, withProba: bo
     child: Int32Array.from(child),
     ...(withProba ? { proba: Float32Array.from(proba) } : {}),
   };
+}
+
+/** Flattens a tree loaded by ml-cart (its leaves hold a 1 × labels ml-matrix row). */
+export function flattenCartTree(root: CartNode, classes: Int32Array, withProba: boolean): FlatTree {
+  return flatten(root, (leaf) => Array.from({ length: leaf.distribution!.columns }, (_, j) => leaf.distribution!.get(0, j)), classes, withProba);
+}
+
+/**
+ * Flattens a grown tree without going through ml-cart's TreeNodes (the forest's trees): the same arrays
+ * as flattenCartTree(loadInCart(tree).root) (tests compare them).
+ */
+export function flattenGrown(root: GrownNode, classes: Int32Array, withProba: boolean): FlatTree {
+  return flatten(root, leafDistribution, classes, withProba);
 }
 
 /** The leaf each row of x reaches. */
