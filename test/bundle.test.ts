@@ -52,7 +52,7 @@ describe('bundle format', () => {
       ['damaged', (() => { const b = good.slice(); b[b.length - 200]! ^= 0x10; return b; })(), `${NAME} is damaged (its checksum does not match its contents); copy it again or re-run the experiment.`],
       ['newer', (() => { const b = good.slice(); new DataView(b.buffer).setUint32(8, BUNDLE_FORMAT_VERSION + 1, true); return b; })(), `${NAME} is a format-2 bundle, newer than this digitbench reads (format 1); upgrade digitbench to load it.`],
       ['invalid header', withHeader(good, (j) => j.replace('"format":"digitbench-bundle"', '"format":"digitbench-bundlX"')), `${NAME} has an invalid header (format: Invalid input: expected "digitbench-bundle"); re-run the experiment to write a new bundle.`],
-      ['bad step spec', withHeader(good, (j) => j.replace('"step":"standardize"', '"step":"standardise"')), `${NAME} has an invalid header (pipeline.1.spec.step: Invalid discriminator value. Expected 'scale' | 'standardize' | 'drop-constant' | 'deskew' | 'downsample' | 'hog' | 'pca'); re-run the experiment to write a new bundle.`],
+      ['bad step spec', withHeader(good, (j) => j.replace('"step":"standardize"', '"step":"standardise"')), `${NAME} has an invalid header (pipeline.1.spec.step: Invalid discriminator value. Expected 'scale' | 'standardize' | 'drop-constant' | 'deskew' | 'blur' | 'downsample' | 'hog' | 'pca'); re-run the experiment to write a new bundle.`],
     ];
     for (const [what, bytes, message] of cases) {
       await expect(decodeBundle(bytes, NAME), what).rejects.toThrow(message);

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { takeRows, type Matrix } from '../src/engine/matrix.ts';
 import { closeEnginePool, enginePoolSize, runInPool } from '../src/engine/pool.ts';
 import { liveWorkers } from '../src/engine/threads.ts';
+import { blurImage, gaussianKernel } from '../src/features/blur.ts';
 import { deskewImage } from '../src/features/deskew.ts';
 import { hogImage, hogLength } from '../src/features/hog.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
@@ -136,6 +137,67 @@ describe('hog', () => {
   });
 });
 
+describe('blur', () => {
+  it('is a normalised Gaussian of radius 4σ, as scipy.ndimage.gaussian_filter', () => {
+    const k = gaussianKernel(1);
+    expect(k.length).toBe(9);
+    expect(k.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    expect(k[4]! / k[5]!).toBeCloseTo(Math.exp(0.5), 12);
+    expect(gaussianKernel(0.5).length).toBe(5);
+  });
+
+  it('equals a direct 2-D convolution with zero outside the image, on real digits', async () => {
+    const { xTrain } = await mnistSubset(5, 1, 21);
+    const sigma = 1.2;
+    const k = gaussianKernel(sigma);
+    const r = (k.length - 1) / 2;
+    const out = new Float32Array(784);
+    for (let i = 0; i < 5; i++) {
+      const img = xTrain.data.subarray(i * 784, (i + 1) * 784);
+      blurImage(img, out, 28, 28, k, new Float64Array(784));
+      for (let y = 0; y < 28; y++) {
+        for (let x = 0; x < 28; x++) {
+          let s = 0;
+          for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) {
+            const yy = y + dy, xx = x + dx;
+            if (yy >= 0 && yy < 28 && xx >= 0 && xx < 28) s += k[dy + r]! * k[dx + r]! * img[yy * 28 + xx]!;
+          }
+          expect(out[y * 28 + x]).toBeCloseTo(s, 3);
+        }
+      }
+    }
+  });
+
+  it('keeps the total ink of a digit away from the border', () => {
+    const img = new Float32Array(784);
+    img[14 * 28 + 14] = 1;
+    const out = new Float32Array(784);
+    blurImage(img, out, 28, 28, gaussianKernel(1), new Float64Array(784));
+    expect(out.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(out[14 * 28 + 14]! > out[14 * 28 + 15]!).toBe(true);
+  });
+});
+
+describe('hog with several cell sizes', () => {
+  it('is the concatenation of the single-size vectors, in the order given', async () => {
+    const { xTrain } = await mnistSubset(30, 1, 22);
+    const both = createPipeline(parsePipeline([{ step: 'hog', cellSize: [4, 7] }]), [28, 28]);
+    const out = (await both.steps[0]!.transform(xTrain)) as Matrix;
+    const l4 = hogLength(28, 28, { cellSize: 4, bins: 9, blockSize: 2 });
+    const l7 = hogLength(28, 28, { cellSize: 7, bins: 9, blockSize: 2 });
+    expect(out.cols).toBe(l4 + l7);
+    expect(both.labels).toEqual(['hog(4px+7px,9bins,2x2)']);
+    const a = new Float32Array(l4);
+    const b = new Float32Array(l7);
+    for (let i = 0; i < 30; i += 7) {
+      const img = xTrain.data.subarray(i * 784, (i + 1) * 784);
+      hogImage(img, a, 28, 28, { cellSize: 4, bins: 9, blockSize: 2 });
+      hogImage(img, b, 28, 28, { cellSize: 7, bins: 9, blockSize: 2 });
+      expect(Array.from(out.data.subarray(i * out.cols, (i + 1) * out.cols))).toEqual([...a, ...b]);
+    }
+  });
+});
+
 describe('pca', () => {
   afterAll(() => closeEnginePool());
 
@@ -214,6 +276,25 @@ describe('pca', () => {
     expect(Array.from(out)).toEqual([1, 2]);
   });
 
+  it('whitens: each output column is the projection divided by the square root of its variance, unit variance on the training rows', async () => {
+    const { xTrain, xTest } = await mnistSubset(1200, 300, 23);
+    const plain = createPipeline(parsePipeline([{ step: 'pca', components: 8 }]), [28, 28], 4);
+    const white = createPipeline(parsePipeline([{ step: 'pca', components: 8, whiten: true }]), [28, 28], 4);
+    const p = await fitTransform(plain, { train: xTrain, test: xTest }, new Int32Array(1200));
+    const w = await fitTransform(white, { train: xTrain, test: xTest }, new Int32Array(1200));
+    expect(white.labels).toEqual(['pca(8,whiten)']);
+    const ev = plain.steps[0]!.state().explainedVariance as Float64Array;
+    for (const part of ['train', 'test']) {
+      const a = p.parts[part]!, b = w.parts[part]!;
+      for (let i = 0; i < a.rows; i += 37) for (let c = 0; c < 8; c++) expect(b.data[i * 8 + c]).toBeCloseTo(a.data[i * 8 + c]! / Math.sqrt(ev[c]!), 3);
+    }
+    for (let c = 0; c < 8; c++) {
+      let s = 0, s2 = 0;
+      for (let i = 0; i < 1200; i++) { const v = w.parts.train!.data[i * 8 + c]!; s += v; s2 += v * v; }
+      expect((s2 - (s * s) / 1200) / 1199).toBeCloseTo(1, 2);
+    }
+  });
+
   it('refuses more components than the data has', async () => {
     const x: Matrix = { rows: 5, cols: 3, data: new Float32Array(15).map((_, i) => (i * 37) % 11) };
     await expect(fitPca(x, { components: 4, oversamples: 2, iterations: 1, seed: 0 })).rejects.toThrow(
@@ -225,10 +306,15 @@ describe('pca', () => {
 describe('pipeline', () => {
   it('validates steps as data, naming the bad step and field', () => {
     expect(() => parsePipeline([{ step: 'scale' }, { step: 'pca' }])).toThrow('pipeline[1] (pca): components: Invalid input: expected number, received undefined.');
-    expect(() => parsePipeline([{ step: 'blur' }])).toThrow(
-      'pipeline[0]: unknown step "blur"; use one of scale, standardize, drop-constant, deskew, downsample, hog, pca.',
+    expect(() => parsePipeline([{ step: 'smooth' }])).toThrow(
+      'pipeline[0]: unknown step "smooth"; use one of scale, standardize, drop-constant, deskew, blur, downsample, hog, pca.',
     );
-    expect(() => parsePipeline([{ step: 'pca', components: 5, whiten: true }])).toThrow('pipeline[0] (pca): Unrecognized key: "whiten".');
+    expect(() => parsePipeline([{ step: 'pca', components: 5, whitening: true }])).toThrow('pipeline[0] (pca): Unrecognized key: "whitening".');
+    expect(() => parsePipeline([{ step: 'blur', sigma: 0 }])).toThrow('pipeline[0] (blur): sigma: Too small: expected number to be >0.');
+    expect(() => parsePipeline([{ step: 'hog', cellSize: [4, 1] }])).toThrow(/^pipeline\[0\] \(hog\): cellSize/);
+    expect(() => createPipeline(parsePipeline([{ step: 'hog', cellSize: [4, 20] }]), [28, 28])).toThrow(
+      'pipeline[0] (hog): Feature step "hog": cells of 20 px in blocks of 2 do not fit a 28×28 image; lower cellSize or blockSize.',
+    );
     expect(() => createPipeline(parsePipeline([{ step: 'pca', components: 5 }, { step: 'deskew' }]), [28, 28])).toThrow(
       'pipeline[1] (deskew): Feature step "deskew" needs images, but an earlier step turned the rows into plain vectors; move "deskew" before it.',
     );
@@ -263,6 +349,7 @@ describe('pipeline', () => {
       [{ step: 'scale' }, { step: 'deskew' }, { step: 'downsample' }, { step: 'drop-constant' }, { step: 'standardize' }, { step: 'pca', components: 10 }],
       [{ step: 'scale', max: 1 }, { step: 'hog', cellSize: 7 }, { step: 'standardize' }],
       [{ step: 'drop-constant' }, { step: 'pca', components: 4, oversamples: 2, iterations: 1 }],
+      [{ step: 'scale' }, { step: 'blur', sigma: 0.8 }, { step: 'hog', cellSize: [4, 7] }, { step: 'pca', components: 6, whiten: true }],
     ];
     const tested = new Set<string>();
     for (const raw of pipelines) {

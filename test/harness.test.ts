@@ -33,8 +33,8 @@ describe('experiment files', () => {
     await expect(parseExperiment({ classifiers: [{ plugin: 'perceptron' }] }, f)).rejects.toThrow(
       /^\/x\/exp.json: classifiers\[0\]\.plugin: Unknown classifier "perceptron"; use one of .*naive-bayes.* or a plugin file path like \.\/my-plugin\.ts\.$/,
     );
-    await expect(parseExperiment({ classifiers: [{ plugin: 'naive-bayes' }], features: [{ step: 'blur' }] }, f)).rejects.toThrow(
-      '/x/exp.json: features[0]: unknown step "blur"; use one of scale, standardize, drop-constant, deskew, downsample, hog, pca.',
+    await expect(parseExperiment({ classifiers: [{ plugin: 'naive-bayes' }], features: [{ step: 'smooth' }] }, f)).rejects.toThrow(
+      '/x/exp.json: features[0]: unknown step "smooth"; use one of scale, standardize, drop-constant, deskew, blur, downsample, hog, pca.',
     );
     await expect(parseExperiment({ classifiers: [{ plugin: 'naive-bayes', params: { varSmoothing: -1 } }] }, f)).rejects.toThrow(
       '/x/exp.json: classifiers[0]: Invalid params for classifier "naive-bayes": varSmoothing: Too small: expected number to be >0.',

@@ -46,6 +46,31 @@ describe('selection folds', () => {
       'selection.rows (1000) must be fewer than the 1000 training rows it is carved from; lower selection.rows.',
     );
   });
+
+  it('with a subset, work inside a stratified subset of the training rows only', async () => {
+    const ds = await loadDataset('mnist');
+    const split = makeSplit(ds, { train: 2000, validation: 100, test: 200, seed: 3 });
+    const inTrain = new Set(split.train);
+    const count = (idx: Int32Array, c: number) => idx.reduce((n, i) => n + (ds.train.labels[i] === c ? 1 : 0), 0);
+    const [v] = selectionFolds(ds, split, { method: 'validation', rows: 200, seed: 0, subset: 700 });
+    expect([v!.train.length, v!.validation.length]).toEqual([500, 200]);
+    const used = [...v!.train, ...v!.validation];
+    expect(new Set(used).size).toBe(700);
+    expect(used.every((r) => inTrain.has(r))).toBe(true);
+    // The subset keeps each class's share of the training rows (within one row).
+    const subset = Int32Array.from(used);
+    for (let c = 0; c < 10; c++) expect(Math.abs(count(subset, c) - (count(split.train, c) * 700) / 2000)).toBeLessThanOrEqual(1);
+    const cv = selectionFolds(ds, split, { method: 'cv', folds: 5, seed: 0, subset: 1000 });
+    expect(cv.map((f) => f.validation.length)).toEqual([200, 200, 200, 200, 200]);
+    expect(new Set(cv.flatMap((f) => [...f.validation])).size).toBe(1000);
+    // A subset as large as the training rows changes nothing.
+    expect(selectionFolds(ds, split, { method: 'cv', folds: 5, seed: 0, subset: 2000 }).map((f) => f.fingerprint)).toEqual(
+      selectionFolds(ds, split, { method: 'cv', folds: 5, seed: 0 }).map((f) => f.fingerprint),
+    );
+    expect(() => selectionFolds(ds, split, { method: 'validation', rows: 700, seed: 0, subset: 700 })).toThrow(
+      'selection.rows (700) must be fewer than the 700 rows of selection.subset it is carved from; lower selection.rows or raise selection.subset.',
+    );
+  });
 });
 
 describe('choosing a setting without the test rows', () => {

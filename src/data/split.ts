@@ -24,9 +24,15 @@ export const splitSpecSchema = z
 export type SplitSpec = z.input<typeof splitSpecSchema>;
 
 /** How candidate settings are scored without the test rows: stratified k-fold CV, or one validation part, both drawn from the training rows. */
+/**
+ * `subset`: selection works inside a stratified subset of this many of the training rows (folds or the
+ * validation part are carved from it), so a grid on full MNIST can be chosen on fewer rows; the chosen
+ * setting is still refitted on all of them.
+ */
+const subset = z.number().int().positive().optional();
 export const selectionSchema = z.discriminatedUnion('method', [
-  z.object({ method: z.literal('cv'), folds: z.number().int().min(2).max(20).default(5), seed: z.number().int().default(0) }).strict(),
-  z.object({ method: z.literal('validation'), rows: z.number().int().positive(), seed: z.number().int().default(0) }).strict(),
+  z.object({ method: z.literal('cv'), folds: z.number().int().min(2).max(20).default(5), seed: z.number().int().default(0), subset }).strict(),
+  z.object({ method: z.literal('validation'), rows: z.number().int().positive(), seed: z.number().int().default(0), subset }).strict(),
 ]);
 
 export type SelectionSpec = z.output<typeof selectionSchema>;
@@ -141,8 +147,13 @@ export type Fold = Split;
  * and test rows are never touched): stratified k-fold (each class's rows shuffled with the seed and dealt
  * round-robin, so fold sizes differ by at most one per class), or one stratified validation part.
  */
-export function selectionFolds(dataset: Dataset, split: Split, spec: SelectionSpec): Fold[] {
+export function selectionFolds(dataset: Dataset, outer: Split, spec: SelectionSpec): Fold[] {
   const k = dataset.classes.length;
+  let split = outer;
+  if (spec.subset !== undefined && spec.subset < outer.train.length) {
+    const [pos] = stratifiedParts(takeLabels(dataset.train.labels, outer.train), k, [spec.subset], `${spec.seed}:${outer.fingerprint}:selection-subset`);
+    split = { ...outer, train: Int32Array.from(pos!, (p) => outer.train[p]!).sort() };
+  }
   const labels = takeLabels(dataset.train.labels, split.train);
   const make = (valPos: number[]): Fold => {
     const inVal = new Uint8Array(split.train.length);
@@ -157,7 +168,11 @@ export function selectionFolds(dataset: Dataset, split: Split, spec: SelectionSp
   };
   if (spec.method === 'validation') {
     if (spec.rows >= split.train.length) {
-      throw new Error(`selection.rows (${spec.rows}) must be fewer than the ${split.train.length} training rows it is carved from; lower selection.rows.`);
+      throw new Error(
+        split === outer
+          ? `selection.rows (${spec.rows}) must be fewer than the ${split.train.length} training rows it is carved from; lower selection.rows.`
+          : `selection.rows (${spec.rows}) must be fewer than the ${split.train.length} rows of selection.subset it is carved from; lower selection.rows or raise selection.subset.`,
+      );
     }
     const [val] = stratifiedParts(labels, k, [spec.rows], `${spec.seed}:${split.fingerprint}:selection`);
     return [make(Array.from(val!))];

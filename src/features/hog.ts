@@ -70,17 +70,37 @@ function l2hys(v: Float64Array, eps = 1e-5, clip = 0.2): void {
   for (let i = 0; i < v.length; i++) v[i]! /= n2;
 }
 
-export function hogStep(image: ImageShape, params: HogParams): CreatedStep {
+export interface HogStepParams {
+  /** One cell size, or several: their HOG vectors are concatenated in this order. */
+  cellSize: number | readonly number[];
+  bins: number;
+  blockSize: number;
+}
+
+export function hogStep(image: ImageShape, params: HogStepParams): CreatedStep {
   const [h, w] = requireImage('hog', image);
-  const len = hogLength(h, w, params);
-  if (len === 0) {
-    throw new Error(`Feature step "hog": cells of ${params.cellSize} px in blocks of ${params.blockSize} do not fit a ${h}×${w} image; lower cellSize or blockSize.`);
-  }
+  const sizes = typeof params.cellSize === 'number' ? [params.cellSize] : [...params.cellSize];
+  const parts = sizes.map((cellSize) => {
+    const p: HogParams = { cellSize, bins: params.bins, blockSize: params.blockSize };
+    const len = hogLength(h, w, p);
+    if (len === 0) {
+      throw new Error(`Feature step "hog": cells of ${cellSize} px in blocks of ${params.blockSize} do not fit a ${h}×${w} image; lower cellSize or blockSize.`);
+    }
+    return { p, len };
+  });
+  const total = parts.reduce((s, q) => s + q.len, 0);
   return {
     step: {
-      label: `hog(${params.cellSize}px,${params.bins}bins,${params.blockSize}x${params.blockSize})`,
+      label: `hog(${sizes.map((c) => `${c}px`).join('+')},${params.bins}bins,${params.blockSize}x${params.blockSize})`,
       fit() {},
-      transform: (x) => mapRows(x, len, (src, dst) => hogImage(src, dst, h, w, params)),
+      transform: (x) =>
+        mapRows(x, total, (src, dst) => {
+          let o = 0;
+          for (const { p, len } of parts) {
+            hogImage(src, dst.subarray(o, o + len), h, w, p);
+            o += len;
+          }
+        }),
       state: () => ({}),
       setState: noState,
     },

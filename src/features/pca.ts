@@ -28,6 +28,8 @@ export interface PcaOptions {
   blockRows?: number;
   /** Worker threads for the passes over X (default: up to 2; used when X is in shared memory). */
   threads?: number;
+  /** Divide each projected component by its standard deviation (scikit-learn's whiten=True). */
+  whiten?: boolean;
 }
 
 export interface PcaModel {
@@ -238,16 +240,23 @@ export async function projectRows(a: { x: Float32Array; d: number; k: number; st
 const PROJECT_PARALLEL_ROWS = 2000;
 
 /**
- * Projects rows onto the components: (X − 1μᵀ) Cᵀ, in row blocks on the tensor engine; large shared
+ * Projects rows onto the components: (X − 1μᵀ) Cᵀ (whitened: each column divided by the square root of
+ * its explained variance), in row blocks on the tensor engine; large shared
  * inputs are split over the engine pool's threads, each writing its rows of a shared output.
  */
-export async function projectPca(model: PcaModel, x: Matrix, blockRows = BLOCK, threads = defaultThreads()): Promise<Matrix> {
+export async function projectPca(model: PcaModel, x: Matrix, blockRows = BLOCK, threads = defaultThreads(), whiten = false): Promise<Matrix> {
   if (x.cols !== model.d) {
     throw new Error(`Feature step "pca" was fitted on ${model.d} features but got rows of ${x.cols}; apply the same steps before it.`);
   }
   const { k, d } = model;
   const cT = new Float32Array(d * k);
-  for (let c = 0; c < k; c++) for (let j = 0; j < d; j++) cT[j * k + c] = model.components[c * d + j]!;
+  for (let c = 0; c < k; c++) {
+    // Whitening scales the component itself, so the centering term (computed from cT) scales with it.
+    // A component without variance projects every row to ~0 and is left unscaled.
+    const v = model.explainedVariance[c]!;
+    const f = whiten && v > 0 ? 1 / Math.sqrt(v) : 1;
+    for (let j = 0; j < d; j++) cT[j * k + c] = model.components[c * d + j]! * f;
+  }
   const mean = Float32Array.from(model.mean);
   const parallel = threads > 1 && x.rows >= PROJECT_PARALLEL_ROWS && isShared(x.data);
   const out = parallel ? new Float32Array(new SharedArrayBuffer(x.rows * k * 4)) : new Float32Array(x.rows * k);
@@ -268,13 +277,13 @@ export function pcaStep(_image: ImageShape, opts: PcaOptions): CreatedStep {
   let model: PcaModel | undefined;
   return {
     step: {
-      label: `pca(${opts.components})`,
+      label: `pca(${opts.components}${opts.whiten ? ',whiten' : ''})`,
       async fit(x) {
         model = await fitPca(x, opts);
       },
       transform(x) {
         if (!model) throw new Error('Feature step "pca" was used before it was fitted.');
-        return projectPca(model, x);
+        return projectPca(model, x, BLOCK, defaultThreads(), opts.whiten ?? false);
       },
       state(): StepState {
         if (!model) return {};

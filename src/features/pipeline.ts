@@ -4,6 +4,7 @@
  * takes vectors gets the output of the same fitted pipeline.
  */
 import type { Matrix } from '../engine/matrix.ts';
+import { blurStep } from './blur.ts';
 import { deskewStep } from './deskew.ts';
 import { downsampleStep } from './downsample.ts';
 import { dropConstantStep } from './drop-constant.ts';
@@ -15,7 +16,7 @@ import type { StepSpec } from './spec.ts';
 import type { CreatedStep, FeatureStep, ImageShape, StepState } from './step.ts';
 
 /** Steps worth caching on disk (the others are cheaper to recompute than to read back). */
-const EXPENSIVE = new Set(['deskew', 'hog', 'pca']);
+const EXPENSIVE = new Set(['deskew', 'blur', 'hog', 'pca']);
 
 export { parsePipeline, stepSpecSchema, STEP_NAMES, type StepSpec } from './spec.ts';
 
@@ -29,12 +30,14 @@ function createStep(spec: StepSpec, image: ImageShape, seed: number): CreatedSte
       return dropConstantStep(image);
     case 'deskew':
       return deskewStep(image);
+    case 'blur':
+      return blurStep(image, spec.sigma);
     case 'downsample':
       return downsampleStep(image, spec.factor);
     case 'hog':
       return hogStep(image, spec);
     case 'pca':
-      return pcaStep(image, { components: spec.components, oversamples: spec.oversamples, iterations: spec.iterations, seed });
+      return pcaStep(image, { components: spec.components, oversamples: spec.oversamples, iterations: spec.iterations, seed, whiten: spec.whiten ?? false });
   }
 }
 

@@ -156,6 +156,9 @@ export interface SelectionTable {
   trainSize: number;
   method: 'cv' | 'validation';
   folds: number;
+  /** Rows each candidate was fitted on and scored on in its first fold (fewer than trainSize when selection used a subset). */
+  foldTrain: number;
+  foldValidation: number;
   repetitions: number;
   candidates: CandidateScore[];
 }
@@ -202,6 +205,8 @@ export function selectionTables(selection: readonly SelectionRow[], rows: readon
         trainSize: first.split.train,
         method: first.method,
         folds: Math.max(...list.map((s) => s.folds?.length ?? 0)),
+        foldTrain: list.find((s) => s.folds?.length)?.folds?.[0]?.train ?? 0,
+        foldValidation: list.find((s) => s.folds?.length)?.folds?.[0]?.validation ?? 0,
         repetitions: new Set(list.map((s) => s.runId)).size,
         candidates: scores,
       };

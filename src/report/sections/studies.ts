@@ -50,7 +50,13 @@ export async function selectionSection(selection: readonly SelectionRow[], rows:
     for (const c of t.candidates) for (const [k, v] of Object.entries(c.params)) if (t.candidates.some((o) => JSON.stringify(o.params[k]) !== JSON.stringify(v))) varying.add(k);
     const names = t.candidates.map((c) => candidateName(c, varying));
     const how = t.method === 'cv' ? `${t.folds}-fold cross-validation` : 'a validation part of the training rows';
-    lines.push(`### ${t.label}${tables.some((o) => o !== t && o.label === t.label) ? ` (n = ${t.trainSize})` : ''}`, '', `${t.candidates.length} settings, ${how}, ${t.repetitions} repetition${t.repetitions === 1 ? '' : 's'}.`, '');
+    const sizes =
+      t.foldTrain > 0 && t.foldTrain + t.foldValidation < t.trainSize
+        ? ` inside a stratified subset of ${(t.foldTrain + t.foldValidation).toLocaleString('en-US')} of the ${t.trainSize.toLocaleString('en-US')} training rows (fitted on ${t.foldTrain.toLocaleString('en-US')}, scored on ${t.foldValidation.toLocaleString('en-US')})`
+        : t.foldTrain > 0
+          ? ` (fitted on ${t.foldTrain.toLocaleString('en-US')}, scored on ${t.foldValidation.toLocaleString('en-US')} rows)`
+          : '';
+    lines.push(`### ${t.label}${tables.some((o) => o !== t && o.label === t.label) ? ` (n = ${t.trainSize})` : ''}`, '', `${t.candidates.length} settings, ${how}${sizes}, ${t.repetitions} repetition${t.repetitions === 1 ? '' : 's'}.`, '');
     const best = Math.max(...t.candidates.map((c) => (c.foldAccuracies.length ? c.mean : -1)));
     lines.push(
       table(
