@@ -86,7 +86,7 @@ describe('ml-knn patch (k-d tree pruning)', () => {
 
 describe('knn plugin', () => {
   it('parses {} to the defaults and rejects bad params with a clear error', () => {
-    expect(parseParams(knn, {})).toEqual({ k: 3, algorithm: 'auto', ties: 'nearest', threads: null });
+    expect(parseParams(knn, {})).toEqual({ k: 3, algorithm: 'auto', ties: 'nearest', metric: 'l2', weights: 'uniform', threads: null });
     expect(() => parseParams(knn, { k: 0 })).toThrow('Invalid params for classifier "knn": k: Too small: expected number to be >0.');
     expect(() => parseParams(knn, { algorithm: 'ball-tree' })).toThrow(/^Invalid params for classifier "knn": algorithm: /);
     expect(() => parseParams(knn, { k: 3, leafSize: 30 })).toThrow(/^Invalid params for classifier "knn": /);

@@ -3,11 +3,11 @@
  * the training rows, which it reads in place from shared memory, and answers query blocks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { BruteForceIndex } from './distance.ts';
+import { BruteForceIndex, type BruteMetric } from './distance.ts';
 
 const port = parentPort!;
-const { data, rows, cols } = workerData as { data: Float32Array; rows: number; cols: number };
-const index = BruteForceIndex.create({ rows, cols, data });
+const { data, rows, cols, metric } = workerData as { data: Float32Array; rows: number; cols: number; metric: BruteMetric };
+const index = BruteForceIndex.create({ rows, cols, data }, { metric });
 
 port.on('message', (msg: { q: Float32Array; rows: number; k: number }) => {
   index

@@ -15,6 +15,15 @@
  * hold most of the variance (PCA output: its first components; raw MNIST: ~300 of 784 pixels hold
  * 90%). The bound then lets a few more chunks through to the exact rescan, which uses every feature.
  * The subset is used only when it is clearly smaller than all the features.
+ *
+ * Minkowski p = 3 (metric 'l3'): the product gives no L3 distances, but its chunk minima still bound
+ * them. Over the product's m features S, Hölder gives ‖v_S‖₃ ≥ ‖v_S‖₂ · m^(−1/6), and ‖v‖₃ ≥ ‖v_S‖₃, so
+ * Σ|v|³ ≥ (L2² lower bound)^(3/2) / √m. A chunk is rescanned (exactly, float64 sums of |a − b|³ in
+ * column order) unless that bound, less a 1e-9 relative margin for float64 rounding, exceeds the
+ * current k-th sum of cubes; a row's sum stops early once it exceeds the k-th (its terms are ≥ 0).
+ * The result is the exact k nearest under L3, ordered by (distance, training index), as a plain loop.
+ * Measured (tfjs-wasm, one thread, 2-core machine): 10,000 queries × 60,000 rows of PCA-50 MNIST, k = 3,
+ * 7.3 s, 704 rows rescanned per query (Euclidean: 6.4 s, 311 rows); a plain loop over all rows: ~72 s.
  */
 import type { Worker } from 'node:worker_threads';
 import type { Matrix } from './matrix.ts';
@@ -26,9 +35,12 @@ export interface Neighbours {
   k: number;
   /** rows × k training-row indices, nearest first (ties: lower index first). */
   indices: Int32Array;
-  /** rows × k Euclidean distances, ascending. */
+  /** rows × k distances under the index's metric (Euclidean, or Minkowski p = 3), ascending. */
   distances: Float64Array;
 }
+
+/** Distances the brute-force index computes exactly: Euclidean, or Minkowski p = 3. */
+export type BruteMetric = 'l2' | 'l3';
 
 /** Euclidean distance between query row `qo` of `q` and training row `xo` of `x` (float64, in column order). */
 export function euclideanAt(q: Float32Array, qo: number, x: Float32Array, xo: number, cols: number): number {
@@ -38,6 +50,16 @@ export function euclideanAt(q: Float32Array, qo: number, x: Float32Array, xo: nu
     s += a * a;
   }
   return Math.sqrt(s);
+}
+
+/** Minkowski p = 3 distance of two plain arrays, over `a`'s length (the k-d tree's metric; the same sums as the brute-force rescan). */
+export function minkowski3(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let j = 0; j < a.length; j++) {
+    const d = Math.abs(a[j]! - b[j]!);
+    s += d * d * d;
+  }
+  return Math.cbrt(s);
 }
 
 /** A k-best list ordered by (distance, index); `insert` keeps the k smallest. */
@@ -80,6 +102,8 @@ export interface BruteForceOptions {
   boundVariance?: number;
   /** Use the subset only when it has at most this fraction of the features (default 0.7). */
   maxBoundFraction?: number;
+  /** Distance searched (default 'l2'). */
+  metric?: BruteMetric;
 }
 
 /**
@@ -126,6 +150,7 @@ export class BruteForceIndex {
     private readonly chunk: number,
     private readonly blockValues: number,
     readonly engine: string,
+    readonly metric: BruteMetric,
   ) {
     this.chunks = Math.ceil(rows / chunk);
     const padded = this.chunks * chunk;
@@ -154,7 +179,7 @@ export class BruteForceIndex {
     const { tf, engine } = await getTf();
     const features = boundFeatures(x, options.boundVariance ?? 0.9, options.maxBoundFraction ?? 0.7);
     const chunk = options.chunk ?? 16;
-    return new BruteForceIndex(tf, x.data, x.rows, x.cols, features, chunk, options.blockValues ?? 4_000_000, engine.description);
+    return new BruteForceIndex(tf, x.data, x.rows, x.cols, features, chunk, options.blockValues ?? 4_000_000, engine.description, options.metric ?? 'l2');
   }
 
   /** The k nearest training rows of every query row (exact). */
@@ -190,7 +215,8 @@ export class BruteForceIndex {
         const qi = start + r;
         this.searchOne(q.data, qi * cols, mins, r * chunks, k, best, order, scanned);
         indices.set(best.i, qi * k);
-        distances.set(best.d, qi * k);
+        if (this.metric === 'l3') for (let t = 0; t < k; t++) distances[qi * k + t] = Math.cbrt(best.d[t]!);
+        else distances.set(best.d, qi * k);
       }
     }
     return { k, indices, distances };
@@ -215,11 +241,28 @@ export class BruteForceIndex {
     best.reset();
     scanned.fill(0);
     this.stats.queries++;
+    const l3 = this.metric === 'l3';
+    // L3: `best` holds sums of cubes; a row's sum is abandoned once past the k-th (terms are ≥ 0).
+    const scanCubes = (c: number, end: number) => {
+      for (let i = c * chunk; i < end; i++) {
+        const worst = best.worst;
+        const xo = i * cols;
+        let s = 0;
+        let j = 0;
+        for (; j < cols; j++) {
+          const a = Math.abs(q[qo + j]! - x[xo + j]!);
+          s += a * a * a;
+          if (s > worst) break;
+        }
+        if (j === cols) best.insert(s, i);
+      }
+    };
     const scan = (c: number) => {
       scanned[c] = 1;
       const end = Math.min(rows, (c + 1) * chunk);
       this.stats.rowsScanned += end - c * chunk;
-      for (let i = c * chunk; i < end; i++) best.insert(euclideanAt(q, qo, x, i * cols, cols), i);
+      if (l3) scanCubes(c, end);
+      else for (let i = c * chunk; i < end; i++) best.insert(euclideanAt(q, qo, x, i * cols, cols), i);
     };
     // 1. The chunks holding the k smallest minima: at least k real rows, so a finite k-th distance.
     let m = 0;
@@ -236,6 +279,16 @@ export class BruteForceIndex {
       }
     }
     for (let t = 0; t < m; t++) scan(order[t]!);
+    if (l3) {
+      // 2. (L3) Every other chunk whose Hölder bound on Σ|v|³ could beat the k-th sum of cubes.
+      const holder = (1 - 1e-9) / Math.sqrt(features.length);
+      for (let c = 0; c < chunks; c++) {
+        if (scanned[c]) continue;
+        const lb2 = mins[mo + c]! - tol + qn2;
+        if (lb2 <= 0 || lb2 * Math.sqrt(lb2) * holder <= best.worst) scan(c);
+      }
+      return;
+    }
     // 2. Every other chunk whose lower bound could beat the k-th distance (squared, minus ‖q‖²).
     for (let c = 0; c < chunks; c++) {
       if (scanned[c]) continue;
@@ -278,13 +331,13 @@ export class ParallelBruteForce {
     if (threads > 1) this.startWorker();
   }
 
-  static async create(x: Matrix, threads = defaultThreads()): Promise<ParallelBruteForce> {
+  static async create(x: Matrix, threads = defaultThreads(), metric: BruteMetric = 'l2'): Promise<ParallelBruteForce> {
     // One worker plus this thread: at most two ways.
-    return new ParallelBruteForce(await BruteForceIndex.create(x), x, isShared(x.data) ? Math.min(threads, 2) : 1);
+    return new ParallelBruteForce(await BruteForceIndex.create(x, { metric }), x, isShared(x.data) ? Math.min(threads, 2) : 1);
   }
 
   private startWorker(): Worker {
-    this.worker ??= startTsWorker(new URL('./distance-worker.ts', import.meta.url), { data: this.x.data, rows: this.x.rows, cols: this.x.cols });
+    this.worker ??= startTsWorker(new URL('./distance-worker.ts', import.meta.url), { data: this.x.data, rows: this.x.rows, cols: this.x.cols, metric: this.main.metric });
     return this.worker;
   }
 
