@@ -69,6 +69,32 @@ export const experimentSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Set this run's results beside another report's (e.g. the defaults of reports/mnist-full) and beside
+     * published figures, in the report's "Against the defaults and the published results" section.
+     */
+    compare: z
+      .object({
+        /** A report folder, relative to the project root. */
+        baseline: z.string().min(1).optional(),
+        published: z
+          .array(
+            z
+              .object({
+                /** A classifier label of this experiment. */
+                classifier: z.string().min(1),
+                /** Published test accuracy, percent. */
+                accuracy: z.number().min(0).max(100),
+                /** The accuracy this experiment aims for, percent (default: none). */
+                target: z.number().min(0).max(100).optional(),
+                source: z.string().min(1),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .optional(),
     /** Write and measure a model bundle per test run (off for learning curves, where only accuracy and cost matter). */
     bundles: z.boolean().default(true),
     seed: z.number().int().default(1),

@@ -10,7 +10,7 @@ import { loadModel } from '../bundle/file.ts';
 import type { Prediction } from '../bundle/model.ts';
 import { readInputs } from '../input/decode.ts';
 import { deploymentChoice } from '../report/markdown.ts';
-import { reportRows } from './rerender.ts';
+import { reportRows } from './report-rows.ts';
 
 export interface PredictOptions {
   model?: string;

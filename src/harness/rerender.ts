@@ -1,27 +1,11 @@
 /** `digitbench report <dir>`: re-renders a report from its rows and config, without running anything. */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadDataset } from '../data/datasets.ts';
 import { makeSplit } from '../data/split.ts';
 import { writeReport } from '../report/write.ts';
-import { latestPerId, reportImages } from './run.ts';
-import { readRows, readSelectionRows, type ResultRow } from '../results/row.ts';
-
-/** The rows a report folder reports (its experiment's current runs) and the config saved beside them. */
-export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; config: { dataset?: string; split?: unknown; name?: string } }> {
-  const resultsFile = join(dir, 'results.jsonl');
-  let rows = latestPerId(await readRows(resultsFile));
-  const runsFile = join(dir, 'runs.json');
-  if (existsSync(runsFile)) {
-    // The experiment's current runs (older rows stay in the file but are not reported, as in the run).
-    const ids = new Set(JSON.parse(await readFile(runsFile, 'utf8')) as string[]);
-    rows = rows.filter((r) => ids.has(r.id));
-  }
-  const configFile = join(dir, 'experiment.json');
-  const config = existsSync(configFile) ? JSON.parse(await readFile(configFile, 'utf8')) : {};
-  return { rows, config };
-}
+import { reportImages } from './run.ts';
+import { latestPerId, loadBaseline, reportRows } from './report-rows.ts';
+import { readSelectionRows } from '../results/row.ts';
 
 export async function rerender(dir: string): Promise<{ report: string; rows: number }> {
   const { rows, config } = await reportRows(dir);
@@ -36,6 +20,6 @@ export async function rerender(dir: string): Promise<{ report: string; rows: num
   }
   const runIds = new Set(rows.map((r) => r.id));
   const selection = latestPerId(await readSelectionRows(join(dir, 'selection.jsonl'))).filter((r) => runIds.has(r.runId));
-  const written = await writeReport(dir, rows, { config, title: rows[0]?.experiment ?? config.name, ...images, selection } as Parameters<typeof writeReport>[2]);
+  const written = await writeReport(dir, rows, { config, title: rows[0]?.experiment ?? config.name, ...images, selection, ...(await loadBaseline(config)) } as Parameters<typeof writeReport>[2]);
   return { report: written.report, rows: rows.length };
 }

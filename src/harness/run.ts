@@ -17,6 +17,7 @@ import { createPipeline } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
 import { BUNDLES_OFF } from '../report/markdown.ts';
 import { writeReport } from '../report/write.ts';
+import { latestPerId, loadBaseline } from './report-rows.ts';
 import type { ChildMeasurements, ChildMessage, ChildRequest, SelectMeasurements, SelectRequest } from './child.ts';
 import type { DeployRequest, DeploymentFigures } from './deploy-child.ts';
 import { gitCommit, machine, packageVersions, PROJECT_ROOT } from './env.ts';
@@ -250,8 +251,10 @@ async function runAll(exp: Experiment, opts: RunOptions, ev: Partial<RunEvents>)
   const images = reportImages(dataset, [...splits.values()]);
   // Only this experiment's current runs: rows of runs since removed or changed are kept in the file but not reported.
   const current = (rows: ResultRow[]) => latestPerId(rows).filter((r) => currentIds.has(r.id));
+  // Read before any run, so a missing baseline stops the experiment before hours of work.
+  const baseline = await loadBaseline(exp.raw);
   const render = async (rows: ResultRow[]) =>
-    writeReport(outDir, current(rows), { config: exp.raw, title: exp.name, ...images, selection: latestPerId(selectionRows) } as Parameters<typeof writeReport>[2]);
+    writeReport(outDir, current(rows), { config: exp.raw, title: exp.name, ...images, selection: latestPerId(selectionRows), ...baseline } as Parameters<typeof writeReport>[2]);
 
   let failed = 0;
   for (const [pos, run] of todo.entries()) {
@@ -428,9 +431,3 @@ export function reportImages(dataset: Dataset, splits: readonly Split[]) {
   };
 }
 
-/** The newest row of each run id (a re-run after a failure replaces the failure). */
-export function latestPerId<T extends { id: string }>(rows: readonly T[]): T[] {
-  const byId = new Map<string, T>();
-  for (const r of rows) byId.set(r.id, r);
-  return [...byId.values()];
-}

@@ -7,6 +7,7 @@
 import type { ResultRow } from '../results/row.ts';
 import { buildGroups, deployLimits } from './analysis.ts';
 import { cmp, distinct } from './format.ts';
+import { compareSection } from './sections/compare.ts';
 import { configSection } from './sections/config.ts';
 import { deploymentSection } from './sections/deployment.ts';
 import { detailsSection } from './sections/details.ts';
@@ -42,6 +43,7 @@ export async function renderReport(input: readonly ResultRow[], opts: ReportOpti
   for (const st of studies) files.push(...st.files);
   const body = [
     summarySection(groups),
+    compareSection(groups, opts),
     failuresSection(groups),
     ...studies.map((st) => st.markdown),
     await deploymentSection(top, deployLimits(opts), files),
@@ -51,6 +53,6 @@ export async function renderReport(input: readonly ResultRow[], opts: ReportOpti
     configSection(opts.config),
   ];
   // The header goes last in code (warnings are collected while the sections render) but first in the text.
-  const markdown = [headerSection(rows, title, warnings), ...body].join('\n\n') + '\n';
+  const markdown = [headerSection(rows, title, warnings), ...body.filter((s) => s !== undefined)].join('\n\n') + '\n';
   return { markdown, files };
 }

@@ -1,6 +1,6 @@
 /** The report's options and output, shared by the assembler and its sections. */
 import type { Matrix } from '../engine/matrix.ts';
-import type { SelectionRow } from '../results/row.ts';
+import type { ResultRow, SelectionRow } from '../results/row.ts';
 
 export interface DeployLimits {
   /** Largest acceptable per-sample latency, in milliseconds. */
@@ -29,6 +29,18 @@ export interface ReportOptions {
   maxMisclassified?: number;
   /** The selection rows (selection.jsonl) of the reported runs: candidates scored on validation folds. */
   selection?: readonly SelectionRow[];
+  /** Another report's rows to set these beside (the experiment's compare.baseline), and the folder they came from. */
+  baseline?: { dir: string; rows: readonly ResultRow[] };
+  /** Published figures per classifier label (the experiment's compare.published). */
+  published?: readonly PublishedFigure[];
+}
+
+export interface PublishedFigure {
+  classifier: string;
+  /** Percent. */
+  accuracy: number;
+  target?: number;
+  source: string;
 }
 
 /** The reason a run has no bundle when the experiment turned them off (written by the harness). */

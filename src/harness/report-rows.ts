@@ -1,0 +1,48 @@
+/** The rows a report folder holds, and the baseline report an experiment compares itself with. */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { readRows, type ResultRow } from '../results/row.ts';
+import { PROJECT_ROOT } from './env.ts';
+
+/** The newest row of each run id (a re-run after a failure replaces the failure). */
+export function latestPerId<T extends { id: string }>(rows: readonly T[]): T[] {
+  const byId = new Map<string, T>();
+  for (const r of rows) byId.set(r.id, r);
+  return [...byId.values()];
+}
+
+/** The rows a report folder reports (its experiment's current runs) and the config saved beside them. */
+export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; config: { dataset?: string; split?: unknown; name?: string } }> {
+  const resultsFile = join(dir, 'results.jsonl');
+  let rows = latestPerId(await readRows(resultsFile));
+  const runsFile = join(dir, 'runs.json');
+  if (existsSync(runsFile)) {
+    // The experiment's current runs (older rows stay in the file but are not reported, as in the run).
+    const ids = new Set(JSON.parse(await readFile(runsFile, 'utf8')) as string[]);
+    rows = rows.filter((r) => ids.has(r.id));
+  }
+  const configFile = join(dir, 'experiment.json');
+  const config = existsSync(configFile) ? JSON.parse(await readFile(configFile, 'utf8')) : {};
+  return { rows, config };
+}
+
+/**
+ * The report an experiment's `compare.baseline` names (a report folder, relative to the project root),
+ * as the report's `baseline` option; nothing when there is none. A missing folder is an error that
+ * names it, since the comparison is what the experiment asked for.
+ */
+export async function loadBaseline(config: unknown): Promise<{ baseline?: { dir: string; rows: ResultRow[] }; published?: unknown }> {
+  const compare = (config as { compare?: { baseline?: string; published?: unknown } } | undefined)?.compare;
+  if (!compare) return {};
+  const out: { baseline?: { dir: string; rows: ResultRow[] }; published?: unknown } = {};
+  if (compare.published) out.published = compare.published;
+  if (compare.baseline) {
+    const dir = resolve(PROJECT_ROOT, compare.baseline);
+    if (!existsSync(join(dir, 'results.jsonl'))) {
+      throw new Error(`compare.baseline: ${dir} holds no results.jsonl; name a report folder relative to the project root (e.g. "reports/mnist-full").`);
+    }
+    out.baseline = { dir: compare.baseline, rows: (await reportRows(dir)).rows };
+  }
+  return out;
+}

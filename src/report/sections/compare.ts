@@ -1,0 +1,51 @@
+/** This run set against another report (its defaults) and against published figures, per classifier. */
+import { buildGroups, type Group } from '../analysis.ts';
+import { cell, code, DASH, featuresText, num, paramsShort, pct } from '../format.ts';
+import { markdownTable as table } from '../table.ts';
+import type { ReportOptions } from '../types.ts';
+
+function largest(groups: Group[]): Group[] {
+  const top = Math.max(...groups.map((g) => g.rows[0]!.split.train));
+  return groups.filter((g) => g.rows[0]!.split.train === top && g.runs.length > 0);
+}
+
+export function compareSection(groups: Group[], opts: ReportOptions): string | undefined {
+  const published = opts.published ?? [];
+  if (!opts.baseline && !published.length) return undefined;
+  const base = opts.baseline ? largest(buildGroups(opts.baseline.rows, [])) : [];
+  const baseOf = (label: string) => base.find((b) => b.label === label);
+  const mine = largest(groups);
+  const labels = [...new Set([...mine.map((g) => g.label), ...published.map((p) => p.classifier)])];
+  const rows = labels.map((label) => {
+    const g = mine.find((x) => x.label === label);
+    const b = baseOf(label);
+    const p = published.find((x) => x.classifier === label);
+    const acc = g ? g.accuracyMean * 100 : undefined;
+    const met = p?.target === undefined || acc === undefined ? DASH : acc >= p.target - 1e-9 ? 'met' : `missed by ${(p.target - acc).toFixed(2)}`;
+    return [
+      `**${cell(label)}**`,
+      b ? `${pct(b.accuracyMean)} (${cell(featuresText(b.features))})` : DASH,
+      g ? `**${pct(g.accuracyMean)}**` : DASH,
+      g?.ci ? `${pct(g.ci.low, 1)} – ${pct(g.ci.high, 1)}` : DASH,
+      g && b ? `${((g.accuracyMean - b.accuracyMean) * 100 >= 0 ? '+' : '')}${((g.accuracyMean - b.accuracyMean) * 100).toFixed(2)}` : DASH,
+      g ? cell(featuresText(g.features)) : DASH,
+      g ? cell(paramsShort(g.params, 80)) : DASH,
+      g ? num(g.fitSeconds) : DASH,
+      b ? num(b.fitSeconds) : DASH,
+      p ? `${p.accuracy.toFixed(2)}% (${cell(p.source)})` : DASH,
+      p?.target !== undefined ? `≥ ${p.target.toFixed(2)}%` : DASH,
+      met,
+    ];
+  });
+  return [
+    '## Against the defaults and the published results',
+    '',
+    `Each classifier's chosen setting (this run; chosen on validation rows, see Selection) beside ${opts.baseline ? `its default setting in ${code(opts.baseline.dir)} (same test rows)` : 'no baseline'}${published.length ? ' and the published result for the same method' : ''}. **Δ** is in percentage points of test accuracy.`,
+    '',
+    table(
+      ['classifier', 'defaults: accuracy (features)', 'best', '95% CI', 'Δ', 'chosen features', 'chosen params', 'fit s', 'defaults fit s', 'published', 'target', 'target met'],
+      rows,
+      ['l', 'r', 'r', 'r', 'r', 'l', 'l', 'r', 'r', 'l', 'r', 'l'],
+    ),
+  ].join('\n');
+}
