@@ -83,10 +83,11 @@ export const experimentSchema = z
               .object({
                 /** A classifier label of this experiment. */
                 classifier: z.string().min(1),
-                /** Published test accuracy, percent. */
-                accuracy: z.number().min(0).max(100),
+                /** Published test accuracy, percent (none: only a target). */
+                accuracy: z.number().min(0).max(100).optional(),
                 /** The accuracy this experiment aims for, percent (default: none). */
                 target: z.number().min(0).max(100).optional(),
+                /** Where the published figure or the target comes from. */
                 source: z.string().min(1),
               })
               .strict(),

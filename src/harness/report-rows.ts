@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { readRows, type ResultRow } from '../results/row.ts';
+import type { PublishedFigure } from '../report/types.ts';
 import { PROJECT_ROOT } from './env.ts';
 
 /** The newest row of each run id (a re-run after a failure replaces the failure). */
@@ -32,10 +33,11 @@ export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; conf
  * as the report's `baseline` option; nothing when there is none. A missing folder is an error that
  * names it, since the comparison is what the experiment asked for.
  */
-export async function loadBaseline(config: unknown): Promise<{ baseline?: { dir: string; rows: ResultRow[] }; published?: unknown }> {
-  const compare = (config as { compare?: { baseline?: string; published?: unknown } } | undefined)?.compare;
+export async function loadBaseline(config: unknown): Promise<{ baseline?: { dir: string; rows: ResultRow[] }; published?: PublishedFigure[] }> {
+  // The config was validated when the experiment was loaded (experimentSchema's compare).
+  const compare = (config as { compare?: { baseline?: string; published?: PublishedFigure[] } } | undefined)?.compare;
   if (!compare) return {};
-  const out: { baseline?: { dir: string; rows: ResultRow[] }; published?: unknown } = {};
+  const out: { baseline?: { dir: string; rows: ResultRow[] }; published?: PublishedFigure[] } = {};
   if (compare.published) out.published = compare.published;
   if (compare.baseline) {
     const dir = resolve(PROJECT_ROOT, compare.baseline);

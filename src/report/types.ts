@@ -38,7 +38,7 @@ export interface ReportOptions {
 export interface PublishedFigure {
   classifier: string;
   /** Percent. */
-  accuracy: number;
+  accuracy?: number;
   target?: number;
   source: string;
 }

@@ -32,7 +32,7 @@ export function compareSection(groups: Group[], opts: ReportOptions): string | u
       g ? cell(paramsShort(g.params, 80)) : DASH,
       g ? num(g.fitSeconds) : DASH,
       b ? num(b.fitSeconds) : DASH,
-      p ? `${p.accuracy.toFixed(2)}% (${cell(p.source)})` : DASH,
+      p ? (p.accuracy !== undefined ? `${p.accuracy.toFixed(2)}% (${cell(p.source)})` : `— (${cell(p.source)})`) : DASH,
       p?.target !== undefined ? `≥ ${p.target.toFixed(2)}%` : DASH,
       met,
     ];
@@ -40,7 +40,12 @@ export function compareSection(groups: Group[], opts: ReportOptions): string | u
   return [
     '## Against the defaults and the published results',
     '',
-    `Each classifier's chosen setting (this run; chosen on validation rows, see Selection) beside ${opts.baseline ? `its default setting in ${code(opts.baseline.dir)} (same test rows)` : 'no baseline'}${published.length ? ' and the published result for the same method' : ''}. **Δ** is in percentage points of test accuracy.`,
+    `Each classifier's setting in this run (chosen on validation rows when it had several, see Selection) beside ${[
+      opts.baseline ? `its default setting in ${code(opts.baseline.dir)}` : '',
+      published.length ? 'the published result for the same method' : '',
+    ]
+      .filter(Boolean)
+      .join(' and ')}. **Δ** is the difference in test accuracy from the baseline, in percentage points.`,
     '',
     table(
       ['classifier', 'defaults: accuracy (features)', 'best', '95% CI', 'Δ', 'chosen features', 'chosen params', 'fit s', 'defaults fit s', 'published', 'target', 'target met'],
