@@ -6,6 +6,7 @@ import { getTf, type Tf } from '../src/engine/tf.ts';
 import { sliceRows, type Matrix } from '../src/engine/matrix.ts';
 import { liveWorkers } from '../src/engine/threads.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
+import { ARCHITECTURES, buildModel } from '../src/classifiers/cnn-replica.ts';
 
 let tf: Tf;
 let d: Subset;
@@ -48,6 +49,19 @@ describe('cnn params', () => {
     expect(() => parseParams(cnn, { architecture: 'vgg' })).toThrow(/^Invalid params for classifier "cnn": architecture: /);
     expect(() => parseParams(cnn, { epochs: 0 })).toThrow('Invalid params for classifier "cnn": epochs: Too small: expected number to be >0.');
     expect(() => parseParams(cnn, { dropout: 0.1 })).toThrow(/^Invalid params for classifier "cnn": params: Unrecognized key/);
+  });
+});
+
+describe('cnn architectures', () => {
+  it('builds each one with the parameter count cnn.ts documents, logits for the classes last', () => {
+    const want = { lenet: 61_706, 'keras-mnist': 1_199_882, 'caffe-lenet': 431_080, 'conv16-32': 117_066 };
+    expect(Object.keys(want).sort()).toEqual([...ARCHITECTURES].sort());
+    for (const arch of ARCHITECTURES) {
+      const m = buildModel(tf, arch, [28, 28], 10, 1);
+      expect([arch, m.countParams()]).toEqual([arch, want[arch]]);
+      expect(m.outputs[0]!.shape).toEqual([null, 10]);
+      m.dispose();
+    }
   });
 });
 
