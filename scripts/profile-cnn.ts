@@ -7,7 +7,7 @@
 import { getTf } from '../src/engine/tf.ts';
 import { buildModel } from '../src/classifiers/cnn-replica.ts';
 
-const arch = (process.argv[2] ?? 'lenet') as 'lenet' | 'keras-mnist';
+const arch = (process.argv[2] ?? 'lenet') as import('../src/classifiers/cnn-replica.ts').Architecture;
 const batches = Number(process.argv[3] ?? 10);
 const n = Number(process.argv[4] ?? 128);
 const { tf, engine } = await getTf();

@@ -8,7 +8,8 @@ import type { LayersModel, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
 import type { Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 
-export type Architecture = 'lenet' | 'keras-mnist';
+export const ARCHITECTURES = ['lenet', 'keras-mnist', 'caffe-lenet', 'conv16-32'] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
 
 /** The network of an architecture (cnn.ts describes them), with layer initializers seeded from seed. */
 export function buildModel(tf: Tf, arch: Architecture, [h, w]: readonly [number, number], classes: number, seed: number): LayersModel {
@@ -24,6 +25,20 @@ export function buildModel(tf: Tf, arch: Architecture, [h, w]: readonly [number,
     m.add(tf.layers.flatten());
     m.add(tf.layers.dense({ units: 120, activation: 'relu', kernelInitializer: init() }));
     m.add(tf.layers.dense({ units: 84, activation: 'relu', kernelInitializer: init() }));
+  } else if (arch === 'caffe-lenet') {
+    m.add(tf.layers.conv2d({ inputShape: [h, w, 1], filters: 20, kernelSize: 5, activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tf.layers.conv2d({ filters: 50, kernelSize: 5, activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 500, activation: 'relu', kernelInitializer: init() }));
+  } else if (arch === 'conv16-32') {
+    m.add(tf.layers.conv2d({ inputShape: [h, w, 1], filters: 16, kernelSize: 5, padding: 'same', activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tf.layers.conv2d({ filters: 32, kernelSize: 5, activation: 'relu', kernelInitializer: init() }));
+    m.add(tf.layers.maxPooling2d({ poolSize: 2 }));
+    m.add(tf.layers.flatten());
+    m.add(tf.layers.dense({ units: 128, activation: 'relu', kernelInitializer: init() }));
   } else {
     m.add(tf.layers.conv2d({ inputShape: [h, w, 1], filters: 32, kernelSize: 3, activation: 'relu', kernelInitializer: init() }));
     m.add(tf.layers.conv2d({ filters: 64, kernelSize: 3, activation: 'relu', kernelInitializer: init() }));

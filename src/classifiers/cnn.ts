@@ -7,6 +7,10 @@
  *   dense120 – dense84 – dense(classes). 61,706 parameters at 28×28.
  * - `keras-mnist`: the Keras mnist_cnn example: conv32 3×3 – conv64 3×3 – pool 2 – dropout .25 –
  *   dense128 – dropout .5 – dense(classes). 1,199,882 parameters at 28×28.
+ * - `caffe-lenet`: Caffe's LeNet with ReLU: conv20 5×5 – pool 2 – conv50 5×5 – pool 2 – dense500 –
+ *   dense(classes). 431,080 parameters at 28×28.
+ * - `conv16-32`: conv16 5×5 same – pool 2 – conv32 5×5 – pool 2 – dense128 – dense(classes). 117,066
+ *   parameters at 28×28.
  * The last layer outputs logits; training uses softmax cross-entropy on them (the stable form of a
  * softmax layer + categorical cross-entropy) and scores() applies the softmax. Optimizer: Adam.
  *
@@ -14,6 +18,21 @@
  * test set in 353 s of training on wasm (one thread, ~27 s/epoch). keras-mnist takes ~400 s/epoch there
  * (98.55% after one epoch): its second convolution is ~8 GFLOP per batch of 128, and one wasm thread
  * does ~15–20 GFLOP/s.
+ *
+ * Seconds per 60k-image epoch with 2 replicas on wasm (one epoch of 6,400 images extrapolated, worker
+ * start included, on a 2-core machine that was nearly idle; later runs shared it with other work, so
+ * treat these as ±20%): lenet 22.9, conv16-32 43.4, caffe-lenet 60.8 (keras-mnist ~320). caffe-lenet's
+ * step is mostly XNNPACK convolutions (its second layer's forward, input and filter gradients: 46 of
+ * 97 ms at half-batch 64); the 2×2 MaxPoolGrad and the first layer's im2col filter gradient apply.
+ * With augment {shift 2, rotate 10, scale 0.1}, batch 128, Adam 1e-3, on the full MNIST test set:
+ * caffe-lenet 9 epochs × 0.75/epoch 99.45% (95% CI 99.3–99.6%) in 576 s of training (load average
+ * ~2, i.e. little else running; 927 s beside other jobs; the same model both times); conv16-32 13
+ * epochs × 0.8/epoch 99.35% in 589 s (partly beside other jobs).
+ *
+ * `augment` (off by default): every training image, every epoch, is shifted, rotated and scaled by
+ * a fresh random affine map drawn from createRng(`${seed}:cnn-augment`) (cnn-augment.ts), in the
+ * batch-fill loop before the batch is split among replicas; validation, test and predict rows are
+ * never changed.
  *
  * Our own training loop (not model.fit): batches shuffled with createRng(seed); layer initializers
  * seeded from the seed; dropout masks (tfjs draws their seeds from Math.random) come from a seeded
@@ -34,7 +53,8 @@ import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { callWorker, startTsWorker } from '../engine/threads.ts';
-import { averageGradients, buildModel, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
+import { augmentBatch } from './cnn-augment.ts';
+import { ARCHITECTURES, averageGradients, buildModel, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
 
 /**
  * From this many training images on, threads: null trains 2 replicas (starting a worker costs 1–3 s).
@@ -45,7 +65,10 @@ export const PARALLEL_FROM_ROWS = 10000;
 
 const params = z
   .object({
-    architecture: z.enum(['lenet', 'keras-mnist']).default('lenet').describe('Network shape: LeNet-5 (fast) or the Keras mnist_cnn example (larger)'),
+    architecture: z
+      .enum(ARCHITECTURES)
+      .default('lenet')
+      .describe('Network shape: LeNet-5 (fastest), the Keras mnist_cnn example (slow), Caffe\'s LeNet (conv20–conv50–dense500) or conv16-32 (conv16–conv32–dense128)'),
     epochs: z.number().int().positive().default(12).describe('Maximum passes over the training data (early stopping may end sooner)'),
     batchSize: z.number().int().positive().default(128).describe('Images per training step'),
     learningRate: z.number().positive().default(0.001).describe("Adam's step size"),
@@ -56,6 +79,18 @@ const params = z
       .min(0)
       .default(3)
       .describe('Early stopping: stop after this many epochs without a lower validation loss and keep the best epoch (needs a validation part; 0 = off)'),
+    augment: z
+      .object({
+        shift: z.number().min(0).default(2).describe('Largest shift, in pixels, along each axis'),
+        rotate: z.number().min(0).max(180).default(10).describe('Largest rotation, in degrees, either way'),
+        scale: z.number().min(0).lt(1).default(0.1).describe('Largest relative scaling: factors in 1 ± scale'),
+      })
+      .strict()
+      .nullable()
+      .default(null)
+      .describe(
+        'Training-time augmentation: every training image, every epoch, gets a fresh random shift, rotation and scaling about its centre (bilinear, zero outside), drawn from the seed; validation, test and predict images are never changed. null: off',
+      ),
     threads: threadsParam(
       `Data-parallel training replicas, each on its own thread and engine (batch split between them, gradients averaged); null: 2 from ${PARALLEL_FROM_ROWS.toLocaleString('en-US')} training images on, else 1 (on any machine, so a seed gives the same model everywhere). Results depend on this number but not on timing`,
     ),
@@ -207,7 +242,7 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
     if (val.y.length !== val.x.rows) throw new Error(`cnn.fit: validation has ${val.x.rows} images but ${val.y.length} labels; pass one label per row.`);
   }
 
-  const { architecture, epochs, batchSize, learningRate, learningRateDecay, patience } = p;
+  const { architecture, epochs, batchSize, learningRate, learningRateDecay, patience, augment } = p;
   const [h, w] = imageShape;
   const replicas = Math.max(1, Math.min(p.threads ?? (x.rows >= PARALLEL_FROM_ROWS ? 2 : 1), Math.min(batchSize, x.rows)));
   options.progress?.start(epochs, 'epoch');
@@ -224,6 +259,7 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
   const vars = model.trainableWeights.map((v) => v.read()) as import('@tensorflow/tfjs').Variable[];
   const order = createRng(`${ctx.seed}:cnn-shuffle`);
   const prng = seedrandom(`${ctx.seed}:cnn-dropout`);
+  const augmentRng = createRng(`${ctx.seed}:cnn-augment`);
   const perm = Int32Array.from({ length: x.rows }, (_, i) => i);
   const px = h * w;
   const xb = new Float32Array(Math.min(batchSize, x.rows) * px);
@@ -250,9 +286,11 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
         const n = Math.min(batchSize, x.rows - start);
         for (let k = 0; k < n; k++) {
           const i = perm[start + k]!;
-          xb.set(x.data.subarray(i * px, (i + 1) * px), k * px);
+          if (!augment) xb.set(x.data.subarray(i * px, (i + 1) * px), k * px);
           yb[k] = yi[i]!;
         }
+        // Before the split among replicas: the augmented batch depends on the seed only.
+        if (augment) augmentBatch((k) => x.data.subarray(perm[start + k]! * px, (perm[start + k]! + 1) * px), xb, n, imageShape, augment, augmentRng);
         if (parallel) {
           const r = await parallel.step(xb, yb, n, rate);
           epochLoss += r.lossSum;
@@ -432,7 +470,7 @@ function round(v: number): number {
 
 export const cnn = defineClassifier<CnnParams>({
   name: WHO,
-  summary: 'Convolutional network (LeNet-5 or the Keras mnist_cnn example), Adam, early stopping on validation loss',
+  summary: 'Convolutional network (LeNet-5, Caffe LeNet, conv16-32 or the Keras mnist_cnn example), Adam, optional training-time augmentation, early stopping on validation loss',
   input: 'image',
   library: 'ours: training loop, data-parallel replicas, Adam step, wasm kernels; @tensorflow/tfjs 4.22.0: layers, ops, model format',
   params,
