@@ -8,7 +8,7 @@ import { BruteForceIndex } from '../src/engine/distance.ts';
 import { createMatrix, sliceRows, type Matrix } from '../src/engine/matrix.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
 import { bundleInput } from './helpers/bundle.ts';
-import { mnistSubset, type Subset } from './helpers/mnist.ts';
+import { mnistSubset, quadrants, type Subset } from './helpers/mnist.ts';
 
 const log = { info() {}, warn() {} };
 const params = (raw: object = {}): KnnParams => parseParams(knn, raw);
@@ -20,16 +20,6 @@ function accuracy(p: Int32Array, y: Int32Array): number {
   return ok / p.length;
 }
 
-/** Mean intensity of each 14×14 quadrant: 4 features, where 'auto' picks the k-d tree. */
-function quadrants(m: Matrix): Matrix {
-  const out = new Float32Array(m.rows * 4);
-  for (let i = 0; i < m.rows; i++) {
-    for (let r = 0; r < 28; r++) {
-      for (let c = 0; c < 28; c++) out[i * 4 + (r >= 14 ? 2 : 0) + (c >= 14 ? 1 : 0)]! += m.data[i * 784 + r * 28 + c]! / 196;
-    }
-  }
-  return createMatrix(m.rows, 4, out);
-}
 
 /** Mean intensity of each 7×7 block: 16 features, cheap enough for batches of thousands of queries. */
 function blocks(m: Matrix): Matrix {

@@ -5,7 +5,7 @@ import { parseParams, type Estimator } from '../src/classifiers/plugin.ts';
 import { BruteForceIndex } from '../src/engine/distance.ts';
 import { createMatrix, sliceRows, toArrays, type Matrix } from '../src/engine/matrix.ts';
 import { getTf } from '../src/engine/tf.ts';
-import { mnistSubset, type Subset } from './helpers/mnist.ts';
+import { mnistSubset, quadrants, type Subset } from './helpers/mnist.ts';
 
 const require = createRequire(import.meta.url);
 type Pair = [number[], number];
@@ -22,16 +22,6 @@ const { euclidean } = require('ml-distance-euclidean') as { euclidean: (a: numbe
 const log = { info() {}, warn() {} };
 const make = (raw: object = {}, seed = 1): Estimator => knn.create(parseParams(knn, raw), { seed, log });
 
-/** Mean intensity of each 14×14 quadrant: 4 real MNIST features, where a k-d tree should prune well. */
-function quadrants(m: Matrix): Matrix {
-  const out = new Float32Array(m.rows * 4);
-  for (let i = 0; i < m.rows; i++) {
-    for (let r = 0; r < 28; r++) {
-      for (let c = 0; c < 28; c++) out[i * 4 + (r >= 14 ? 2 : 0) + (c >= 14 ? 1 : 0)]! += m.data[i * 784 + r * 28 + c]! / 196;
-    }
-  }
-  return createMatrix(m.rows, 4, out);
-}
 
 function accuracy(p: Int32Array, y: Int32Array): number {
   let ok = 0;
