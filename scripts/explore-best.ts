@@ -20,7 +20,17 @@ for (const set of spec as Array<{ name: string; features: unknown[]; classifiers
   console.log(`${set.name} [${pipeline.labels.join(' → ')}] ${f.parts.train!.cols} features, ${f.seconds.toFixed(1)} s`);
   for (const c of set.classifiers) {
     const plugin = await resolvePlugin(c.plugin, process.cwd());
-    const params = parseParams(plugin, c.params ?? {});
+    const raw = { ...(c.params ?? {}) } as Record<string, unknown>;
+    if (typeof raw.gammaFactor === 'number') {
+      // gamma = factor × scikit-learn's 'scale' (1 / (features × variance of all training values)).
+      const x = f.parts.train!.data;
+      let s = 0, s2 = 0;
+      for (const v of x) { s += v; s2 += v * v; }
+      const variance = s2 / x.length - (s / x.length) ** 2;
+      raw.gamma = raw.gammaFactor / (f.parts.train!.cols * variance);
+      delete raw.gammaFactor;
+    }
+    const params = parseParams(plugin, raw);
     const est = plugin.create(params, { seed: 1, log, imageShape: pipeline.outputImage });
     let t = performance.now();
     const model = await est.fit(f.parts.train!, d.train.y, {});
@@ -30,7 +40,7 @@ for (const set of spec as Array<{ name: string; features: unknown[]; classifiers
     const pr = (performance.now() - t) / 1000;
     let ok = 0;
     for (let i = 0; i < pred.length; i++) if (pred[i] === d.validation!.y[i]) ok++;
-    console.log(`  ${c.plugin} ${JSON.stringify(c.params ?? {})}: val ${(100 * ok / pred.length).toFixed(2)}% fit ${fit.toFixed(1)} s predict ${pr.toFixed(1)} s`);
+    console.log(`  ${c.plugin} ${JSON.stringify(raw)}: val ${(100 * ok / pred.length).toFixed(2)}% fit ${fit.toFixed(1)} s predict ${pr.toFixed(1)} s`);
     model.dispose();
   }
 }

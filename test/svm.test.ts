@@ -92,6 +92,29 @@ describe('svm matches libsvm itself', () => {
     }
   });
 
+  it('gammaFactor multiplies the scale gamma; the model equals libsvm-js trained with that gamma given as a number', async () => {
+    const SVM = await loadLibsvm();
+    const xTrain = sliceRows(d.xTrain, 0, 300);
+    const yTrain = d.yTrain.subarray(0, 300);
+    const xTest = sliceRows(d.xTest, 0, 200);
+    // scikit-learn's 'scale': 1 / (features × variance of all training values), computed directly.
+    const v = Array.from(xTrain.data);
+    const mean = v.reduce((a, b) => a + b, 0) / v.length;
+    const variance = v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length;
+    const gamma = Number((2.5 / (xTrain.cols * variance)).toPrecision(6));
+    const params = parseParams(svm, { gammaFactor: 2.5 });
+    expect(libsvmOptions(params, xTrain).gamma).toBe(gamma);
+    const c = await svm.create(params, ctx).fit(xTrain, yTrain);
+    const lib = new SVM(libsvmOptions(parseParams(svm, { gamma }), xTrain));
+    lib.train(rows(xTrain), Array.from(yTrain));
+    expect(Array.from(await c.predict(xTest))).toEqual(lib.predict(rows(xTest)));
+    lib.free();
+    c.dispose();
+    expect(() => libsvmOptions(parseParams(svm, { gamma: 0.01, gammaFactor: 2 }), xTrain)).toThrow(
+      "svm: gammaFactor (2) multiplies the 'scale' or 'auto' gamma; with a numeric gamma (0.01) leave gammaFactor at 1.",
+    );
+  });
+
   it('probability scores equal libsvm-js predictOneProbability, columns in ascending label order', async () => {
     const SVM = await loadLibsvm();
     // Labels 10·digit + 3 for digits 0..3: libsvm lists them in first-appearance order.
@@ -290,7 +313,7 @@ describe('svm plugin contract', () => {
     ];
     for (const [raw, message] of bad) expect(() => parseParams(svm, raw)).toThrow(`Invalid params for classifier "svm": ${message}`);
     expect(parseParams(svm, {})).toEqual({
-      kernel: 'rbf', C: 10, gamma: 'scale', degree: 3, coef0: 0, probability: false, cacheSizeMb: 500, tolerance: 0.001, shrinking: true, threads: null,
+      kernel: 'rbf', C: 10, gamma: 'scale', gammaFactor: 1, degree: 3, coef0: 0, probability: false, cacheSizeMb: 500, tolerance: 0.001, shrinking: true, threads: null,
     });
   });
 

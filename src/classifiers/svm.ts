@@ -65,6 +65,11 @@ export const svmParams = z
       .union([z.enum(['scale', 'auto']), z.number().positive()], { error: 'expected "scale", "auto" or a positive number' })
       .default('scale')
       .describe("Kernel width: 'scale' = 1 / (features × variance of all training values), as scikit-learn; 'auto' = 1 / features; or a number"),
+    gammaFactor: z
+      .number()
+      .positive()
+      .default(1)
+      .describe("Multiplies the 'scale' or 'auto' gamma (e.g. 2 = a kernel twice as narrow), so a grid can vary the width relative to the features; leave at 1 with a numeric gamma"),
     degree: z.number().int().min(1).max(20).default(3).describe('Degree of the polynomial kernel'),
     coef0: z.number().default(0).describe('Constant term of the poly and sigmoid kernels (rounded to 6 significant digits, as libsvm saves it)'),
     probability: z
@@ -389,9 +394,12 @@ function probabilities(m: SvmModel, dec: Float64Array, r: number, out: Float64Ar
 const sixDigits = (v: number) => Number(v.toPrecision(6));
 
 /** The gamma libsvm gets: 'scale' is scikit-learn's 1 / (features × var(X)) over all training values. */
-export function resolveGamma(gamma: SvmParams['gamma'], x: Matrix): number {
-  if (typeof gamma === 'number') return sixDigits(gamma);
-  if (gamma === 'auto') return sixDigits(1 / x.cols);
+export function resolveGamma(gamma: SvmParams['gamma'], x: Matrix, factor = 1): number {
+  if (typeof gamma === 'number') {
+    if (factor !== 1) throw new Error(`svm: gammaFactor (${factor}) multiplies the 'scale' or 'auto' gamma; with a numeric gamma (${gamma}) leave gammaFactor at 1.`);
+    return sixDigits(gamma);
+  }
+  if (gamma === 'auto') return sixDigits(factor / x.cols);
   const d = x.data;
   let sum = 0;
   for (let i = 0; i < d.length; i++) sum += d[i]!;
@@ -399,7 +407,7 @@ export function resolveGamma(gamma: SvmParams['gamma'], x: Matrix): number {
   let sum2 = 0;
   for (let i = 0; i < d.length; i++) sum2 += (d[i]! - mean) ** 2;
   const variance = sum2 / d.length;
-  return variance > 0 ? sixDigits(1 / (x.cols * variance)) : 1;
+  return variance > 0 ? sixDigits(factor / (x.cols * variance)) : factor;
 }
 
 /** The options object libsvm-js gets (numeric enums, explicit gamma, always quiet). */
@@ -408,7 +416,7 @@ export function libsvmOptions(params: SvmParams, x: Matrix): Record<string, numb
     type: 0, // C_SVC
     kernel: KERNEL_CODES[params.kernel],
     degree: params.degree,
-    gamma: resolveGamma(params.gamma, x),
+    gamma: resolveGamma(params.gamma, x, params.gammaFactor),
     coef0: sixDigits(params.coef0),
     cost: params.C,
     cacheSize: params.cacheSizeMb,
