@@ -29,7 +29,7 @@ export function compareSection(groups: Group[], opts: ReportOptions): string | u
       g?.ci ? `${pct(g.ci.low, 1)} – ${pct(g.ci.high, 1)}` : DASH,
       g && b ? `${((g.accuracyMean - b.accuracyMean) * 100 >= 0 ? '+' : '')}${((g.accuracyMean - b.accuracyMean) * 100).toFixed(2)}` : DASH,
       g ? cell(featuresText(g.features)) : DASH,
-      g ? cell(paramsShort(g.params, 80)) : DASH,
+      g ? cell(paramsShort(g.params, 400)) : DASH,
       g ? num(g.fitSeconds) : DASH,
       b ? num(b.fitSeconds) : DASH,
       p ? (p.accuracy !== undefined ? `${p.accuracy.toFixed(2)}% (${cell(p.source)})` : `— (${cell(p.source)})`) : DASH,
