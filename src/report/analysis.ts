@@ -127,6 +127,12 @@ export function analyseRun(row: OkRow, labelsByHash: Map<string, Int32Array>, wa
   return run;
 }
 
+/** The groups at the largest training size (a learning curve has several; deployment, significance and comparisons use the largest). */
+export function largestSizeGroups(groups: readonly Group[]): Group[] {
+  const largest = Math.max(...groups.map((g) => g.rows[0]!.split.train));
+  return groups.filter((g) => g.rows[0]!.split.train === largest);
+}
+
 /**
  * Runs of one classifier setting on same-sized splits: repetitions group together whether they varied
  * the seed or re-drew the split. A setting chosen by selection may differ between repetitions, so those

@@ -5,7 +5,7 @@
  * table.ts; this module puts them in order.
  */
 import type { ResultRow } from '../results/row.ts';
-import { buildGroups, deployLimits } from './analysis.ts';
+import { buildGroups, deployLimits, largestSizeGroups } from './analysis.ts';
 import { cmp, distinct } from './format.ts';
 import { compareSection } from './sections/compare.ts';
 import { configSection } from './sections/config.ts';
@@ -31,9 +31,7 @@ export async function renderReport(input: readonly ResultRow[], opts: ReportOpti
   const groups = buildGroups(rows, warnings);
   const experiments = distinct(rows.map((r) => r.experiment));
   const title = opts.title ?? (experiments.length === 1 ? `digitbench: ${experiments[0]}` : 'digitbench report');
-  // A learning curve has groups at several training sizes: deployment and significance compare the largest.
-  const largest = Math.max(...groups.map((g) => g.rows[0]!.split.train));
-  const top = groups.filter((g) => g.rows[0]!.split.train === largest);
+  const top = largestSizeGroups(groups);
   const studies = [
     await learningCurveSection(rows),
     await selectionSection(opts.selection ?? [], rows),

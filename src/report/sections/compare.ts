@@ -1,13 +1,10 @@
 /** This run set against another report (its defaults) and against published figures, per classifier. */
-import { buildGroups, type Group } from '../analysis.ts';
+import { buildGroups, largestSizeGroups, type Group } from '../analysis.ts';
 import { cell, code, DASH, featuresText, num, paramsShort, pct } from '../format.ts';
 import { markdownTable as table } from '../table.ts';
 import type { ReportOptions } from '../types.ts';
 
-function largest(groups: Group[]): Group[] {
-  const top = Math.max(...groups.map((g) => g.rows[0]!.split.train));
-  return groups.filter((g) => g.rows[0]!.split.train === top && g.runs.length > 0);
-}
+const largest = (groups: Group[]): Group[] => largestSizeGroups(groups).filter((g) => g.runs.length > 0);
 
 export function compareSection(groups: Group[], opts: ReportOptions): string | undefined {
   const published = opts.published ?? [];
