@@ -12,6 +12,11 @@ function positiveInt(v: string): number {
   return n;
 }
 
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('use a whole number, 0 or more.');
+  return n;
+}
 
 export function buildProgram(out: (s: string) => void): Command {
   const program = new Command('digitbench')
@@ -128,6 +133,22 @@ export function buildProgram(out: (s: string) => void): Command {
       for (const n of r.notes) process.stderr.write(`${n}\n`);
       out(r.out);
       if (r.failed) throw new Error(`${r.failed} input(s) could not be read (see above); the others were predicted.`);
+    });
+
+  program
+    .command('serve')
+    .description("A local web page for an experiment's bundles: draw a digit and every model predicts it in the browser.")
+    .argument('[dir]', 'a report folder with model bundles', 'runs/quick')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .addOption(new Option('--port <n>', 'port (0: any free one)').default('5178').argParser(nonNegativeInt))
+    .option('--no-isolation', 'leave out the COOP/COEP headers (the page then runs tfjs-wasm on one thread)')
+    .action(async (dir: string, opts: { host: string; port: number | string; isolation: boolean }) => {
+      const { startServer } = await import('./serve/server.ts');
+      const s = await startServer(dir, { host: opts.host, port: Number(opts.port), isolated: opts.isolation });
+      const off = s.build.plugins.filter((p) => !p.ok);
+      for (const p of off) process.stderr.write(`note: ${p.ref} cannot run in a browser: ${p.reason}\n`);
+      out(`Serving ${s.experiment.models.length} model(s) of "${s.experiment.name}" at ${s.url} (${opts.isolation ? 'cross-origin isolated' : 'not isolated'}); Ctrl-C stops.\n`);
+      await new Promise<void>((done) => process.once('SIGINT', () => void s.close().then(done)));
     });
 
   program

@@ -38,14 +38,12 @@
  * bytes); Float64Array rows throw (we pass number[] rows); NaN queries silently get a label (we reject
  * non-finite values with an error).
  */
-import { createRequire } from 'node:module';
+import mlKnn from 'ml-knn';
 import { z } from 'zod';
 import { minkowski3, ParallelBruteForce, type Neighbours } from '../engine/distance.ts';
 import { isShared, SHARE_FROM_ELEMENTS } from '../engine/threads.ts';
 import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
 import { checkFinite, checkTrainingData, defineClassifier, defineModel, ownBytes, threadsParam, type Model } from './plugin.ts';
-
-const require = createRequire(import.meta.url);
 
 type KdPoint = number[];
 interface KdTree {
@@ -57,7 +55,7 @@ interface KnnInstance {
 }
 type KnnClass = new (dataset: number[][], labels: number[], options: { k: number; distance?: (a: number[], b: number[]) => number }) => KnnInstance;
 
-const KNN = require('ml-knn') as KnnClass;
+const KNN = mlKnn as unknown as KnnClass;
 
 /** Up to this many features 'auto' uses the k-d tree; above it, brute force (measured, see the top of this file). */
 export const KD_TREE_MAX_FEATURES = 5;

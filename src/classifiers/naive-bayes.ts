@@ -13,12 +13,10 @@
  * stays the model's format (`toJSON` / `GaussianNB.load`) and the tests' oracle.
  * Labels are mapped to the 0..k−1 the format needs and back.
  */
-import { createRequire } from 'node:module';
+import mlNaiveBayes from 'ml-naivebayes';
 import { z } from 'zod';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { checkTrainingData, defineClassifier, defineModel, labelIndex, parseSavedJson, type Model } from './plugin.ts';
-
-const require = createRequire(import.meta.url);
 
 interface GaussianNBModel {
   modelName: 'NaiveBayes';
@@ -40,7 +38,7 @@ interface GaussianNBClass {
   load(model: GaussianNBModel): GaussianNBInstance;
 }
 
-const { GaussianNB } = require('ml-naivebayes') as { GaussianNB: GaussianNBClass };
+const { GaussianNB } = mlNaiveBayes as unknown as { GaussianNB: GaussianNBClass };
 
 const ENGINE = 'js (typed arrays; ml-naivebayes 4.0.0 model format)';
 const FORMAT = 'digitbench-gaussian-nb';

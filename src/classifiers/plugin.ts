@@ -210,6 +210,19 @@ export function defineClassifier<P>(def: ClassifierPlugin<P>): ClassifierPlugin<
   return def;
 }
 
+/**
+ * The plugin a plugin file's module exports: its default export, or its only named plugin export.
+ * `file` names the file in the error. Shared by the Node registry and the browser build's.
+ */
+export function pluginFromModule(mod: Record<string, unknown>, file: string): ClassifierPlugin {
+  const candidates = Object.values(mod).filter(
+    (v): v is ClassifierPlugin => !!v && typeof v === 'object' && 'create' in v && 'params' in v && 'name' in v,
+  );
+  const plugin = (mod.default as ClassifierPlugin | undefined) ?? (candidates.length === 1 ? candidates[0] : undefined);
+  if (!plugin) throw new Error(`Plugin file ${file} must export one classifier made with defineClassifier(...) (found ${candidates.length}).`);
+  return defineClassifier(plugin);
+}
+
 /** Validates raw params against the plugin's schema; the error names the plugin and the field. */
 export function parseParams<P>(plugin: ClassifierPlugin<P>, raw: unknown): P {
   const r = plugin.params.safeParse(raw ?? {});

@@ -10,7 +10,7 @@ import { decisionTree } from './decision-tree.ts';
 import { knn } from './knn.ts';
 import { naiveBayes } from './naive-bayes.ts';
 import { randomForest } from './random-forest.ts';
-import { defineClassifier, type ClassifierPlugin } from './plugin.ts';
+import { pluginFromModule, type ClassifierPlugin } from './plugin.ts';
 import { svm } from './svm.ts';
 
 export const builtins: readonly ClassifierPlugin[] = [knn, svm, naiveBayes, decisionTree, randomForest, cnn];
@@ -35,13 +35,5 @@ export async function resolvePlugin(ref: string, baseDir = process.cwd()): Promi
   }
   const file = isAbsolute(ref) ? ref : resolve(baseDir, ref);
   if (!existsSync(file)) throw new Error(`Plugin file ${file} not found; check the path (relative paths start from ${baseDir}).`);
-  const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  const candidates = Object.values(mod).filter(
-    (v): v is ClassifierPlugin => !!v && typeof v === 'object' && 'create' in v && 'params' in v && 'name' in v,
-  );
-  const plugin = (mod.default as ClassifierPlugin | undefined) ?? (candidates.length === 1 ? candidates[0] : undefined);
-  if (!plugin) {
-    throw new Error(`Plugin file ${file} must export one classifier made with defineClassifier(...) (found ${candidates.length}).`);
-  }
-  return defineClassifier(plugin);
+  return pluginFromModule((await import(pathToFileURL(file).href)) as Record<string, unknown>, file);
 }

@@ -17,7 +17,6 @@
  * Numbers are copied as libsvm printed them in each pair's model text (coefficients, rho, feature values), so the
  * assembled text is byte-for-byte what libsvm writes for the multi-class model (checked in test/svm.test.ts).
  */
-import { createRequire } from 'node:module';
 import type { Matrix } from '../engine/matrix.ts';
 
 // ---------------------------------------------------------------------------------------------------
@@ -46,18 +45,28 @@ let libsvmPromise: Promise<LibsvmClass> | undefined;
 /**
  * The wasm build of libsvm-js (one module instance per thread, shared by every model of that thread).
  * Node 20 has a global `fetch`, which makes the emscripten loader try (and fail, noisily) to stream the
- * .wasm file by URL before reading it from disk; hiding fetch while the loader starts skips that attempt.
+ * .wasm file by URL before reading it from disk; in Node, fetch is hidden while the loader starts, which
+ * skips that attempt. A browser keeps fetch: the loader
+ * streams libsvm.wasm from the page's folder (src/serve/server.ts serves it there).
  */
 export function loadLibsvm(): Promise<LibsvmClass> {
   if (!libsvmPromise) {
-    const require = createRequire(import.meta.url);
-    const g = globalThis as { fetch?: unknown };
-    const savedFetch = g.fetch;
-    try {
-      g.fetch = undefined;
-      libsvmPromise = require('libsvm-js') as Promise<LibsvmClass>;
-    } finally {
-      g.fetch = savedFetch;
+    const g = globalThis as { fetch?: unknown; process?: { versions?: { node?: string } } };
+    if (g.process?.versions?.node !== undefined) {
+      // Node: require(), since import() of a CommonJS module whose exports are a promise fails (the
+      // namespace object inherits nothing, yet is awaited as a thenable). node:module is imported
+      // dynamically so the browser build never loads it.
+      libsvmPromise = import('node:module').then(({ createRequire }) => {
+        const savedFetch = g.fetch;
+        try {
+          g.fetch = undefined;
+          return createRequire(import.meta.url)('libsvm-js') as Promise<LibsvmClass>;
+        } finally {
+          g.fetch = savedFetch;
+        }
+      });
+    } else {
+      libsvmPromise = import('libsvm-js').then((m) => m.default as Promise<LibsvmClass>);
     }
   }
   return libsvmPromise;

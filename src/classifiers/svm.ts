@@ -35,11 +35,10 @@
  * from an internal 5-fold split drawn with the wasm module's rand(), so scores (not labels) can differ
  * slightly between fits in one process (and only libsvm's own loop, in this thread, trains them).
  */
-import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { z } from 'zod';
 import { createMatrix, row, takeRows, type Matrix } from '../engine/matrix.ts';
-import { isShared, startTsWorker } from '../engine/threads.ts';
+import { cores, isShared, startTsWorker } from '../engine/threads.ts';
 import { checkTrainingData, defineClassifier, defineModel, parseSavedJson, threadsParam, type FitOptions, type Model } from './plugin.ts';
 import { fastRbfWinners } from './svm-predict.ts';
 import { assembleOvo, loadLibsvm, markSent, planOvo, trainPair, type OvoPlan, type PairResult } from './svm-ovo.ts';
@@ -533,7 +532,7 @@ function fitPlan(p: SvmParams, x: Matrix, classes: number): FitPlan {
   if (p.probability || classes < 3) return { pairs: false, threads: 1 };
   const pairs = (classes * (classes - 1)) / 2;
   const big = x.rows * x.rows * x.cols >= SMALL_JOB;
-  const threads = p.threads !== null ? Math.min(p.threads, pairs) : big ? Math.max(1, Math.min(2, availableParallelism(), pairs)) : 1;
+  const threads = p.threads !== null ? Math.min(p.threads, pairs) : big ? Math.max(1, Math.min(2, cores(), pairs)) : 1;
   return { pairs: big || threads > 1, threads };
 }
 

@@ -2,10 +2,29 @@
  * The tensor engine: one tfjs instance for the whole process, on the fastest backend that loads here.
  * Order: tfjs-node ("tensorflow", native, only when the optional dependency installed), then wasm
  * (SIMD, one thread in Node), then the pure-JS cpu backend. Which one ran is reported with every result.
+ *
+ * tfjs is imported on first use, so code that never multiplies (trees, naive Bayes) does not load it,
+ * in Node or in a web page (the browser build splits it into its own chunk). In a page, call
+ * `configureTf({wasmPaths})` first: where the backend's .wasm files are served.
  */
-import * as tf from '@tensorflow/tfjs';
+export type Tf = typeof import('@tensorflow/tfjs');
 
-export type Tf = typeof tf;
+let tf: Tf;
+
+export interface TfOptions {
+  /** URL prefix (ending in /) of tfjs-backend-wasm's .wasm files, for web pages. */
+  wasmPaths?: string;
+  /** Threads for the wasm backend where the page allows them (cross-origin isolated); default: its own. */
+  wasmThreads?: number;
+}
+
+let options: TfOptions = {};
+
+/** Settings for the engine, before its first use (getTf). */
+export function configureTf(o: TfOptions): void {
+  if (ready) throw new Error('configureTf() must be called before the tensor engine is first used.');
+  options = { ...o };
+}
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
 export interface EngineInfo {
@@ -38,7 +57,10 @@ async function tryNode(): Promise<boolean> {
 
 async function tryWasm(): Promise<boolean> {
   try {
-    await import('@tensorflow/tfjs-backend-wasm');
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    if (options.wasmPaths) wasm.setWasmPaths(options.wasmPaths);
+    if (options.wasmThreads) wasm.setThreadsCount(options.wasmThreads);
+    wasmThreadsCount = () => wasm.getThreadsCount();
     const { registerWasmKernels } = await import('./wasm-kernels.ts');
     registerWasmKernels();
     // setBackend resolves false (it does not throw) when the backend fails to initialise.
@@ -49,6 +71,7 @@ async function tryWasm(): Promise<boolean> {
 }
 
 async function select(preferred?: BackendName): Promise<EngineInfo> {
+  tf = await import('@tensorflow/tfjs');
   const order: BackendName[] = preferred ? [preferred] : ['tensorflow', 'wasm', 'cpu'];
   for (const name of order) {
     const ok = name === 'tensorflow' ? await tryNode() : name === 'wasm' ? await tryWasm() : await tf.setBackend('cpu');
@@ -67,7 +90,9 @@ function describe(backend: BackendName): EngineInfo {
   }
   if (backend === 'wasm') {
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
-    return { backend, threads: 1, tfjsVersion: version, description: `tfjs-wasm ${version} (${simd ? 'SIMD' : 'no SIMD'}, 1 thread)` };
+    // More than one only where the backend loaded its threaded build (a cross-origin isolated page).
+    const threads = Math.max(1, wasmThreadsCount());
+    return { backend, threads, tfjsVersion: version, description: `tfjs-wasm ${version} (${simd ? 'SIMD' : 'no SIMD'}, ${threads} thread${threads === 1 ? '' : 's'})` };
   }
   return { backend, threads: 1, tfjsVersion: version, description: `tfjs-cpu ${version} (pure JS, 1 thread)` };
 }
@@ -78,7 +103,8 @@ function describe(backend: BackendName): EngineInfo {
  */
 export async function getTf(): Promise<{ tf: Tf; engine: EngineInfo }> {
   if (!ready) {
-    const forced = process.env.DIGITBENCH_BACKEND as BackendName | undefined;
+    const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env;
+    const forced = env?.DIGITBENCH_BACKEND as BackendName | undefined;
     if (forced && !['tensorflow', 'wasm', 'cpu'].includes(forced)) {
       throw new Error(`DIGITBENCH_BACKEND="${forced}" is not a tfjs backend; use tensorflow, wasm or cpu.`);
     }
@@ -88,3 +114,5 @@ export async function getTf(): Promise<{ tf: Tf; engine: EngineInfo }> {
   selected = engine;
   return { tf, engine };
 }
+
+let wasmThreadsCount: () => number = () => 1;

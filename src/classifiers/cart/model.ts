@@ -4,11 +4,9 @@
  * data and options, and ml-cart's DecisionTreeClassifier.load reads it back. Flat typed arrays
  * (flat.ts) are compiled from it for fast evaluation.
  */
-import { createRequire } from 'node:module';
+import mlCartModule from 'ml-cart';
 import { growTree, runningSum, type GrowOptions, type GrownNode, type SplitSearchStats } from './grow.ts';
 import type { PreparedTrainingSet } from './prepared.ts';
-
-const require = createRequire(import.meta.url);
 
 /** The ml-cart options a classifier tree takes (ours: 'entropy', maxFeatures, seed). */
 export interface CartOptions {
@@ -57,7 +55,7 @@ export interface CartLibrary {
 }
 
 /** ml-cart itself (unpatched). */
-export const mlCart = require('ml-cart') as CartLibrary;
+export const mlCart = mlCartModule as unknown as CartLibrary;
 
 /** this.options of an ml-cart DecisionTreeClassifier built with these options. */
 export function mlCartOptions(options: Partial<CartOptions>): Record<string, unknown> & { kind: 'classifier' } {

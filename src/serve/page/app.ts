@@ -1,0 +1,279 @@
+/// <reference lib="dom" />
+/**
+ * The drawing page (index.html): draw a digit with mouse, pen or finger; as you draw, every model of the
+ * experiment predicts it in this page (label, top-3 scores, latency of that prediction, from the canvas
+ * pixels through the bundle's own pipeline). Beside the canvas, the 28×28 image the models see, made by
+ * the same normalizeDigit that `digitbench predict` applies to a picture. Below: the report's summary and
+ * its misclassified test digits; a click puts one on the canvas.
+ *
+ * State for tests and tools is on the DOM: each model's row has data-model / data-label / data-state,
+ * and <body data-predictions="n"> counts the finished prediction rounds.
+ */
+import type { DigitModel, Prediction } from '../../bundle/model.ts';
+import { normalizeDigit, NoInkError } from '../../input/normalize.ts';
+import type { PageExperiment, PageModel } from '../server.ts';
+import { errorText, fetchModel } from './runtime.ts';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const el = <K extends keyof HTMLElementTagNameMap>(tag: K, text?: string, cls?: string): HTMLElementTagNameMap[K] => {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+};
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const kb = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : `${(b / 1e3).toFixed(1)} kB`);
+const ms = (x: number) => (x < 0.1 ? x.toFixed(3) : x < 10 ? x.toFixed(2) : x.toFixed(0));
+
+interface Live {
+  info: PageModel;
+  row: HTMLTableRowElement;
+  model?: DigitModel;
+}
+
+const canvas = $<HTMLCanvasElement>('canvas');
+const ctx = canvas.getContext('2d', { willReadFrequently: true })!;
+const preview = $<HTMLCanvasElement>('preview');
+const status = $<HTMLSpanElement>('status');
+let live: Live[] = [];
+let rounds = 0;
+
+function clearCanvas(): void {
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  const p = preview.getContext('2d')!;
+  p.fillStyle = '#000';
+  p.fillRect(0, 0, preview.width, preview.height);
+  for (const m of live) if (m.model) setRow(m, undefined, undefined);
+}
+
+function setRow(m: Live, p: Prediction | undefined, latency: number | undefined): void {
+  const cells = m.row.cells;
+  cells[1]!.textContent = p ? p.name : '';
+  m.row.dataset.label = p ? String(p.label) : '';
+  cells[2]!.replaceChildren(
+    ...(p?.top ?? []).map((t) => {
+      const d = el('div', undefined, 'top');
+      const bar = el('span', undefined, 'bar');
+      bar.style.width = `${Math.max(1, Math.round(t.score * 60))}px`;
+      d.append(bar, `${t.name} ${t.score.toFixed(3)}`);
+      return d;
+    }),
+  );
+  cells[3]!.textContent = latency === undefined ? '' : `${ms(latency)} ms`;
+}
+
+function showPreview(pixels: Float32Array): void {
+  const img = new ImageData(28, 28);
+  for (let i = 0; i < 784; i++) {
+    const v = Math.round(pixels[i]!);
+    img.data.set([v, v, v, 255], i * 4);
+  }
+  const small = new OffscreenCanvas(28, 28);
+  small.getContext('2d')!.putImageData(img, 0, 0);
+  const p = preview.getContext('2d')!;
+  p.imageSmoothingEnabled = false;
+  p.drawImage(small, 0, 0, preview.width, preview.height);
+}
+
+let busy = false;
+let again = false;
+
+/** Every model on the canvas as it is now; a call while a round runs schedules one more round. */
+async function predictAll(): Promise<void> {
+  if (busy) {
+    again = true;
+    return;
+  }
+  busy = true;
+  try {
+    do {
+      again = false;
+      const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+      const rgba = { width: image.width, height: image.height, channels: 4 as const, data: image.data };
+      try {
+        showPreview(normalizeDigit(rgba, 'the canvas'));
+      } catch (e) {
+        if (!(e instanceof NoInkError)) throw e;
+        status.textContent = 'Draw a digit.';
+        for (const m of live) if (m.model) setRow(m, undefined, undefined);
+        continue;
+      }
+      for (const m of live) {
+        if (!m.model) continue;
+        const t = performance.now();
+        const [p] = await m.model.predict(rgba, { top: 3 });
+        setRow(m, p, performance.now() - t);
+      }
+      status.textContent = '';
+    } while (again);
+  } catch (e) {
+    status.textContent = errorText(e);
+  } finally {
+    busy = false;
+    document.body.dataset.predictions = String(++rounds);
+  }
+}
+
+function setUpDrawing(): void {
+  let drawing = false;
+  let last: [number, number] | undefined;
+  let frame = 0;
+  const at = (e: PointerEvent): [number, number] => {
+    const r = canvas.getBoundingClientRect();
+    return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
+  };
+  const line = (a: [number, number], b: [number, number]) => {
+    ctx.strokeStyle = '#000';
+    ctx.lineWidth = 20;
+    ctx.lineCap = 'round';
+    ctx.lineJoin = 'round';
+    ctx.beginPath();
+    ctx.moveTo(...a);
+    ctx.lineTo(...b);
+    ctx.stroke();
+  };
+  canvas.addEventListener('pointerdown', (e) => {
+    drawing = true;
+    canvas.setPointerCapture(e.pointerId);
+    last = at(e);
+    line(last, last);
+  });
+  canvas.addEventListener('pointermove', (e) => {
+    if (!drawing || !last) return;
+    const p = at(e);
+    line(last, p);
+    last = p;
+    // Live: at most one round per frame while drawing.
+    if (!frame) frame = requestAnimationFrame(() => ((frame = 0), void predictAll()));
+  });
+  const end = () => {
+    if (!drawing) return;
+    drawing = false;
+    last = undefined;
+    void predictAll();
+  };
+  canvas.addEventListener('pointerup', end);
+  canvas.addEventListener('pointercancel', end);
+  $('clear').addEventListener('click', () => {
+    clearCanvas();
+    status.textContent = 'Draw a digit.';
+  });
+}
+
+async function testImages(): Promise<{ pixels: Uint8Array; size: number }> {
+  const res = await fetch('/api/test-images');
+  const size = Number(res.headers.get('x-image-size'));
+  return { pixels: new Uint8Array(await res.arrayBuffer()), size };
+}
+
+/** A test digit (light on black, 28×28) drawn on the canvas as ink on paper, filling it as a drawing would. */
+function drawDigit(pixels: Uint8Array, offset: number): void {
+  const img = new ImageData(28, 28);
+  for (let i = 0; i < 784; i++) {
+    const v = 255 - pixels[offset + i]!;
+    img.data.set([v, v, v, 255], i * 4);
+  }
+  const small = new OffscreenCanvas(28, 28);
+  small.getContext('2d')!.putImageData(img, 0, 0);
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+  void predictAll();
+}
+
+function setUpMisclassified(exp: PageExperiment): void {
+  const select = $<HTMLSelectElement>('mis-model');
+  const box = $<HTMLDivElement>('misclassified');
+  let images: Promise<{ pixels: Uint8Array; size: number }> | undefined;
+  for (const m of exp.models) select.append(new Option(`${m.label} (${m.misclassified.length}${m.misclassified.length === 60 ? '+' : ''})`, m.label));
+  const name = (l: number) => exp.classNames[l] ?? String(l);
+  const show = async () => {
+    const m = exp.models.find((x) => x.label === select.value);
+    if (!m) return;
+    const { pixels, size } = await (images ??= testImages());
+    box.replaceChildren(
+      ...m.misclassified.map((x) => {
+        const f = el('figure');
+        const c = el('canvas');
+        c.width = 28;
+        c.height = 28;
+        const img = new ImageData(28, 28);
+        for (let i = 0; i < 784; i++) {
+          const v = pixels[x.row * size + i]!;
+          img.data.set([v, v, v, 255], i * 4);
+        }
+        c.getContext('2d')!.putImageData(img, 0, 0);
+        f.title = `test row ${x.row}: true ${name(x.truth)}, ${m.label} said ${name(x.predicted)}`;
+        f.append(c, el('figcaption', `${name(x.truth)} → ${name(x.predicted)}`));
+        f.addEventListener('click', () => drawDigit(pixels, x.row * size));
+        return f;
+      }),
+    );
+    if (!m.misclassified.length) box.append(el('p', 'None: every test digit right.'));
+  };
+  select.addEventListener('change', () => void show());
+  void show();
+}
+
+function fillSummary(exp: PageExperiment): void {
+  $('experiment-name').textContent = exp.name;
+  $('experiment-meta').textContent = `${exp.dataset}: ${exp.split.train} training and ${exp.split.test} test rows (split ${exp.split.fingerprint}); page built with ${exp.bundler}; ${globalThis.crossOriginIsolated ? 'cross-origin isolated (tfjs-wasm may use threads)' : 'not cross-origin isolated (one thread)'}.`;
+  const body = $<HTMLTableElement>('summary').tBodies[0]!;
+  exp.models.forEach((m, i) => {
+    const tr = el('tr');
+    tr.append(
+      el('td', String(i + 1), 'num'),
+      el('td', m.label),
+      el('td', m.features.join(' → ') || 'raw'),
+      el('td', pct(m.accuracy), 'num'),
+      el('td', kb(m.bundleBytes), 'num'),
+      el('td', m.node ? `${ms(m.node.latencyMsP50)} / ${ms(m.node.latencyMsP95)}` : '', 'num'),
+      el('td', m.node ? ms(m.node.coldStartMs) : '', 'num'),
+    );
+    body.append(tr);
+  });
+  if (exp.others.length) $('others').textContent = `Not on this page: ${exp.others.map((o) => `${o.classifier} (${o.status}: ${o.reason})`).join('; ')}.`;
+}
+
+async function main(): Promise<void> {
+  const exp = (await (await fetch('/api/experiment')).json()) as PageExperiment;
+  fillSummary(exp);
+  const body = $<HTMLTableElement>('models').tBodies[0]!;
+  live = exp.models.map((info) => {
+    const row = el('tr');
+    row.dataset.model = info.label;
+    row.dataset.state = 'loading';
+    if (info.picked) row.classList.add('picked');
+    row.append(el('td', info.label), el('td', '', 'label'), el('td'), el('td', '', 'num'), el('td', pct(info.accuracy), 'num'), el('td', 'loading…'));
+    body.append(row);
+    return { info, row };
+  });
+  clearCanvas();
+  setUpDrawing();
+  setUpMisclassified(exp);
+  await Promise.all(
+    live.map(async (m) => {
+      try {
+        if (m.info.unavailable) throw new Error(m.info.unavailable);
+        const loaded = await fetchModel(m.info.bundle, m.info.bundle.split('/').pop()!);
+        m.model = loaded.model;
+        m.row.dataset.state = 'ready';
+        m.row.cells[5]!.textContent = loaded.model.engine();
+      } catch (e) {
+        m.row.dataset.state = 'unavailable';
+        m.row.classList.add('unavailable');
+        m.row.cells[1]!.textContent = '—';
+        m.row.cells[5]!.textContent = `cannot run in this browser: ${errorText(e)}`;
+        m.row.dataset.reason = errorText(e);
+      }
+    }),
+  );
+  const ready = live.filter((m) => m.model).length;
+  status.textContent = `${ready} of ${live.length} models ready. Draw a digit.`;
+  document.body.dataset.state = 'ready';
+}
+
+main().catch((e: unknown) => {
+  status.textContent = `The page could not start: ${errorText(e)}`;
+  document.body.dataset.state = 'failed';
+});
