@@ -152,6 +152,31 @@ export function buildProgram(out: (s: string) => void): Command {
     });
 
   program
+    .command('browser-bench')
+    .description("Measure every bundle of a report folder in headless Chromium (download, cold start, latency, agreement with Node), with and without cross-origin isolation; adds the figures to the report.")
+    .argument('[dir]', 'a report folder with model bundles', 'runs/quick')
+    .option('--browser <path>', 'the Chromium executable (default: $DIGITBENCH_CHROMIUM or /usr/bin/chromium)')
+    .addOption(new Option('--mode <mode>', 'page modes').choices(['both', 'plain', 'isolated']).default('both'))
+    .addOption(new Option('--passes <n>', 'timed passes (default: the experiment\'s deploy.passes)').argParser(positiveInt))
+    .addOption(new Option('--calls <n>', 'single-image calls per pass (default: deploy.calls; at least 500 in all)').argParser(positiveInt))
+    .option('--only <labels...>', 'only these models (report labels)')
+    .action(async (dir: string, opts: { browser?: string; mode: string; passes?: number; calls?: number; only?: string[] }) => {
+      const { browserBench } = await import('./serve/browser-bench.ts');
+      const modes = opts.mode === 'both' ? (['plain', 'isolated'] as const) : ([opts.mode] as ['plain'] | ['isolated']);
+      const r = await browserBench(dir, {
+        modes,
+        ...(opts.browser ? { browser: opts.browser } : {}),
+        ...(opts.passes ? { passes: Number(opts.passes) } : {}),
+        ...(opts.calls ? { calls: Number(opts.calls) } : {}),
+        ...(opts.only ? { only: opts.only } : {}),
+        log: (l) => out(`${l}\n`),
+      });
+      out(`${r.rows.length} measurement(s) added to browser.jsonl; report: ${r.report}\n`);
+      const failed = r.rows.filter((x) => x.status !== 'ok');
+      if (failed.length) throw new Error(`${failed.length} measurement(s) failed: ${failed.map((x) => `${x.classifier}${x.isolated ? ' (isolated)' : ''}: ${x.reason}`).join('; ')}`);
+    });
+
+  program
     .command('report')
     .description('Re-render reports/<experiment>/report.md from its results.jsonl, without running anything.')
     .argument('<dir>', 'the experiment folder, e.g. reports/quick')

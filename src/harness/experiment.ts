@@ -115,9 +115,11 @@ export const experimentSchema = z
         calls: z.number().int().positive().default(200),
         /** Images per call for the throughput figure. */
         batch: z.number().int().positive().default(1000),
+        /** Whose figures the Pareto set and the pick use: a Node process, or a browser page (after `digitbench browser-bench`). */
+        target: z.enum(['node', 'browser']).default('node'),
       })
       .strict()
-      .default({ passes: 5, calls: 200, batch: 1000 }),
+      .default({ passes: 5, calls: 200, batch: 1000, target: 'node' }),
   })
   .strict();
 

@@ -33,8 +33,8 @@ export async function resolveBundle(target: string, model: string | undefined): 
     return { file: target };
   }
   if (!existsSync(join(target, 'results.jsonl'))) throw new Error(`${target} is a folder without results.jsonl; give a report folder (e.g. runs/quick) or a .bundle file.`);
-  const { rows, config } = await reportRows(target);
-  const choice = deploymentChoice(rows, { config });
+  const { rows, config, browser } = await reportRows(target);
+  const choice = deploymentChoice(rows, { config, browser });
   if (model) {
     const found = choice.bundles.find((b) => b.label === model);
     if (!found) {

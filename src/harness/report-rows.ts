@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { readRows, type ResultRow } from '../results/row.ts';
+import { readBrowserRows, readRows, type BrowserRow, type ResultRow } from '../results/row.ts';
 import type { PublishedFigure } from '../report/types.ts';
 import { PROJECT_ROOT } from './env.ts';
 
@@ -13,8 +13,11 @@ export function latestPerId<T extends { id: string }>(rows: readonly T[]): T[] {
   return [...byId.values()];
 }
 
-/** The rows a report folder reports (its experiment's current runs) and the config saved beside them. */
-export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; config: { dataset?: string; split?: unknown; name?: string } }> {
+/**
+ * The rows a report folder reports (its experiment's current runs), the config saved beside them, and
+ * the browser measurements of those runs (browser.jsonl, newest per id).
+ */
+export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; config: { dataset?: string; split?: unknown; name?: string }; browser: BrowserRow[] }> {
   const resultsFile = join(dir, 'results.jsonl');
   let rows = latestPerId(await readRows(resultsFile));
   const runsFile = join(dir, 'runs.json');
@@ -25,7 +28,9 @@ export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; conf
   }
   const configFile = join(dir, 'experiment.json');
   const config = existsSync(configFile) ? JSON.parse(await readFile(configFile, 'utf8')) : {};
-  return { rows, config };
+  const ids = new Set(rows.map((r) => r.id));
+  const browser = latestPerId(await readBrowserRows(join(dir, 'browser.jsonl'))).filter((b) => ids.has(b.runId));
+  return { rows, config, browser };
 }
 
 /**

@@ -8,7 +8,7 @@ import { latestPerId, loadBaseline, reportRows } from './report-rows.ts';
 import { readSelectionRows } from '../results/row.ts';
 
 export async function rerender(dir: string): Promise<{ report: string; rows: number }> {
-  const { rows, config } = await reportRows(dir);
+  const { rows, config, browser } = await reportRows(dir);
   let images = {};
   try {
     const dataset = await loadDataset(config.dataset ?? rows[0]?.dataset ?? 'mnist');
@@ -20,6 +20,6 @@ export async function rerender(dir: string): Promise<{ report: string; rows: num
   }
   const runIds = new Set(rows.map((r) => r.id));
   const selection = latestPerId(await readSelectionRows(join(dir, 'selection.jsonl'))).filter((r) => runIds.has(r.runId));
-  const written = await writeReport(dir, rows, { config, title: rows[0]?.experiment ?? config.name, ...images, selection, ...(await loadBaseline(config)) } as Parameters<typeof writeReport>[2]);
+  const written = await writeReport(dir, rows, { config, title: rows[0]?.experiment ?? config.name, ...images, selection, browser, ...(await loadBaseline(config)) } as Parameters<typeof writeReport>[2]);
   return { report: written.report, rows: rows.length };
 }

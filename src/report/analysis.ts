@@ -4,7 +4,7 @@
  * Markdown here (studies.ts holds the analyses across groups: repetitions, selection, learning curves).
  */
 import { canonicalJson } from '../engine/hash.ts';
-import { decodeLabels, type NotOkRow, type OkRow, type ResultRow } from '../results/row.ts';
+import { decodeLabels, type BrowserRow, type NotOkRow, type OkRow, type ResultRow } from '../results/row.ts';
 import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix, type ConfusionMatrix } from '../metrics/confusion.ts';
 import { mean, sampleSd, wilson } from '../metrics/intervals.ts';
@@ -90,7 +90,97 @@ export function deployLimits(opts: ReportOptions): DeployLimits {
   const size = pick('maxModelBytes');
   if (lat !== undefined) out.maxLatencyMs = lat;
   if (size !== undefined) out.maxModelBytes = size;
+  if (src.target === 'browser' || src.target === 'node') out.target = src.target;
   return out;
+}
+
+/** A group's bundle measured in a browser page, one page mode (browser.jsonl rows of its runs, means over runs). */
+export interface BrowserFigures {
+  isolated: boolean;
+  crossOriginIsolated: boolean;
+  downloadGzipBytes: number;
+  downloadBytes: number;
+  coldStartMs: number;
+  p50: number;
+  p95: number;
+  passLo: number;
+  passHi: number;
+  passes: number;
+  calls: number;
+  timerResolutionMs: number;
+  engine: string;
+  threads: number;
+  same: number;
+  total: number;
+  differing: NonNullable<BrowserRow['agreement']>['differing'];
+  browser: string;
+}
+
+export interface BrowserView {
+  plain?: BrowserFigures;
+  isolated?: BrowserFigures;
+  /**
+   * The mode a browser target uses: the isolated page when it was measured (its clock resolves 5 µs, the
+   * plain page's only 100 µs, and it allows threads), else the plain page.
+   */
+  used?: BrowserFigures;
+  /** Why the page could not run it (a failed row of every run), when no mode ran. */
+  failed?: string;
+}
+
+/** The browser rows of a group's runs, per page mode; undefined when none was measured. */
+export function browserView(g: Group, rows: readonly BrowserRow[]): BrowserView | undefined {
+  const ids = new Set(g.runs.map((r) => r.row.id));
+  const mine = rows.filter((b) => ids.has(b.runId));
+  if (!mine.length) return undefined;
+  const view: BrowserView = {};
+  for (const isolated of [false, true]) {
+    const ok = mine.filter((b) => b.isolated === isolated && b.status === 'ok');
+    // Every run of the group must have been measured in that mode, as for the Node figures.
+    if (!ok.length || ok.length !== g.runs.length) continue;
+    const passes = ok.flatMap((b) => b.passP50Ms ?? [b.latencyMsP50!]);
+    const f: BrowserFigures = {
+      isolated,
+      crossOriginIsolated: ok.every((b) => b.crossOriginIsolated),
+      downloadGzipBytes: mean(ok.map((b) => b.download!.gzipBytes)),
+      downloadBytes: mean(ok.map((b) => b.download!.bytes)),
+      coldStartMs: mean(ok.map((b) => b.coldStart!.totalMs)),
+      p50: mean(ok.map((b) => b.latencyMsP50!)),
+      p95: mean(ok.map((b) => b.latencyMsP95!)),
+      passLo: Math.min(...passes),
+      passHi: Math.max(...passes),
+      passes: passes.length,
+      calls: ok.reduce((a, b) => a + (b.calls ?? 0), 0),
+      timerResolutionMs: Math.max(...ok.map((b) => b.timerResolutionMs ?? 0)),
+      engine: ok[0]!.engine ?? '',
+      threads: Math.max(...ok.map((b) => b.threads ?? 1)),
+      same: ok.reduce((a, b) => a + b.agreement!.same, 0),
+      total: ok.reduce((a, b) => a + b.agreement!.total, 0),
+      differing: ok.flatMap((b) => b.agreement!.differing),
+      browser: ok[0]!.browser,
+    };
+    if (isolated) view.isolated = f;
+    else view.plain = f;
+  }
+  const modes = [view.plain, view.isolated].filter((x): x is BrowserFigures => !!x);
+  if (modes.length) view.used = view.isolated ?? view.plain;
+  else view.failed = mine.find((b) => b.status === 'failed')?.reason ?? 'not measured in every page mode';
+  return view;
+}
+
+/**
+ * The groups as a deployment target sees them: for 'browser', each group's deploy figures replaced by
+ * the browser's (latency of the mode it uses, the gzip download as the size); groups without browser
+ * figures drop out. For 'node', the groups as they are.
+ */
+export function forTarget(groups: readonly Group[], target: DeployLimits['target'], rows: readonly BrowserRow[]): Group[] {
+  if (target !== 'browser') return [...groups];
+  return groups.flatMap((g) => {
+    const u = browserView(g, rows)?.used;
+    if (!u || !g.deploy) return [];
+    const deploy: DeployFigures = { ...g.deploy, bundleBytes: u.downloadGzipBytes, coldStartMs: u.coldStartMs, p50: u.p50, p95: u.p95, passLo: u.passLo, passHi: u.passHi, passes: u.passes, calls: u.calls, threads: u.threads, same: u.same, total: u.total };
+    return [{ ...g, deploy, latencyMs: u.p50 }];
+  });
 }
 
 export function analyseRun(row: OkRow, labelsByHash: Map<string, Int32Array>, warnings: string[]): Run {
@@ -338,9 +428,10 @@ export interface DeploymentChoice {
 }
 
 /** The report's deployment pick, for `digitbench predict <report folder>` and apps. */
-export function deploymentChoice(rows: readonly ResultRow[], opts: Pick<ReportOptions, 'config' | 'deploy'> = {}): DeploymentChoice {
+export function deploymentChoice(rows: readonly ResultRow[], opts: Pick<ReportOptions, 'config' | 'deploy' | 'browser'> = {}): DeploymentChoice {
   const groups = buildGroups([...rows].sort((a, b) => cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id)), []).filter((g) => g.runs.length);
-  const { pick, contenders } = choose(groups.filter((g) => g.deploy), deployLimits(opts));
+  const limits = deployLimits(opts);
+  const { pick, contenders } = choose(forTarget(groups.filter((g) => g.deploy), limits.target, opts.browser ?? []), limits);
   const entry = (g: Group) => ({ label: g.label, file: g.bundleFiles[0]!, accuracy: g.accuracyMean });
   return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: groups.filter((g) => g.bundleFiles.length).map(entry) };
 }

@@ -44,7 +44,7 @@ export async function renderReport(input: readonly ResultRow[], opts: ReportOpti
     compareSection(groups, opts),
     failuresSection(groups),
     ...studies.map((st) => st.markdown),
-    await deploymentSection(top, deployLimits(opts), files),
+    await deploymentSection(top, deployLimits(opts), files, opts.browser ?? []),
     significanceSection(top),
     await detailsSection(groups, opts, files),
     envSection(rows),

@@ -1,12 +1,17 @@
 /** The report's options and output, shared by the assembler and its sections. */
 import type { Matrix } from '../engine/matrix.ts';
-import type { ResultRow, SelectionRow } from '../results/row.ts';
+import type { BrowserRow, ResultRow, SelectionRow } from '../results/row.ts';
 
 export interface DeployLimits {
   /** Largest acceptable per-sample latency, in milliseconds. */
   maxLatencyMs?: number;
   /** Largest acceptable serialized model, in bytes. */
   maxModelBytes?: number;
+  /**
+   * Whose figures the Pareto set and the pick use: the bundle in a Node process (default), or in a
+   * browser page (`digitbench browser-bench`: latency there, and the gzip download instead of the bundle size).
+   */
+  target?: 'node' | 'browser';
 }
 
 export interface ReportOptions {
@@ -29,6 +34,8 @@ export interface ReportOptions {
   maxMisclassified?: number;
   /** The selection rows (selection.jsonl) of the reported runs: candidates scored on validation folds. */
   selection?: readonly SelectionRow[];
+  /** Browser measurements of the runs' bundles (browser.jsonl), joined by runId. */
+  browser?: readonly BrowserRow[];
   /** Another report's rows to set these beside (the experiment's compare.baseline), and the folder they came from. */
   baseline?: { dir: string; rows: readonly ResultRow[] };
   /** Published figures per classifier label (the experiment's compare.published). */

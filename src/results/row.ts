@@ -210,6 +210,82 @@ export const selectionRowSchema = z
   })
   .strict();
 
+/**
+ * One bundle measured in a real browser (`digitbench browser-bench`): one line of browser.jsonl beside
+ * the results, joined to its run by `runId`. One row per run and page mode (with or without the COOP/COEP
+ * headers that make the page cross-origin isolated); the newest row of an id wins.
+ */
+export const browserRowSchema = z
+  .object({
+    /** Hash of runId, isolated and the browser: a re-measurement replaces the older row. */
+    id: z.string().min(1),
+    runId: z.string().min(1),
+    experiment: z.string().min(1),
+    classifier: z.string().min(1),
+    /** The bundle, relative to the report folder. */
+    bundle: z.string().min(1),
+    /** The page was served with COOP/COEP. */
+    isolated: z.boolean(),
+    /** What the page reported (self.crossOriginIsolated): threads and a fine clock need it. */
+    crossOriginIsolated: z.boolean(),
+    /** e.g. "Chromium 150.0.7871.100 (headless)". */
+    browser: oneLine,
+    status: z.enum(['ok', 'failed']),
+    reason: oneLine.optional(),
+    /** What the page downloaded to run this model (page, scripts, wasm, bundle): gzip-encoded as sent, and decoded. */
+    download: z.object({ gzipBytes: count, bytes: count, files: count }).strict().optional(),
+    /** Navigation start → first prediction, and its parts, ms. */
+    coldStart: z
+      .object({ totalMs: seconds, pageMs: seconds, fetchMs: seconds, rebuildMs: seconds, firstPredictMs: seconds })
+      .strict()
+      .optional(),
+    latencyMsP50: seconds.optional(),
+    latencyMsP95: seconds.optional(),
+    /** p50 of each pass of `calls / passes` timed calls. */
+    passP50Ms: z.array(seconds).optional(),
+    calls: count.optional(),
+    /** The smallest step of the page's performance.now(), ms (0.1 when not isolated). */
+    timerResolutionMs: seconds.optional(),
+    engine: z.string().optional(),
+    threads: z.number().int().positive().optional(),
+    /** Test rows on which the page's label (every row, in batches) equals the run's Node prediction; the rows that differ (first 20). */
+    agreement: z
+      .object({
+        same: count,
+        total: count,
+        differing: z.array(z.object({ row: count, browser: z.number().int(), node: z.number().int(), top: z.string() }).strict()),
+      })
+      .strict()
+      .optional(),
+    measuredAt: z.iso.datetime({ offset: true }),
+    /** The project code the page was built from (git commit), null outside a checkout. */
+    gitCommit: z.string().nullable(),
+    cpu: z.string(),
+    cores: z.number().int().positive(),
+  })
+  .strict();
+
+export type BrowserRow = z.infer<typeof browserRowSchema>;
+
+/** Reads browser.jsonl (none yet: no rows). */
+export async function readBrowserRows(file: string): Promise<BrowserRow[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return parseLines(text, file, browserRowSchema, 'browser row');
+}
+
+export async function appendBrowserRow(file: string, row: BrowserRow): Promise<void> {
+  const r = browserRowSchema.safeParse(row);
+  if (!r.success) throw new Error(`Browser row for "${row.classifier}" is invalid (${describeIssue(r.error)}); it was not written to ${file}.`);
+  await mkdir(dirname(file), { recursive: true });
+  await appendFile(file, JSON.stringify(r.data) + '\n', 'utf8');
+}
+
 export type Fold = z.infer<typeof foldSchema>;
 export type SelectionRow = z.infer<typeof selectionRowSchema>;
 

@@ -1,12 +1,68 @@
 /** Deployment: the bundle figures, the accuracy–latency chart, the Pareto set and the pick within the limits. */
 import { deploymentPareto } from '../../metrics/pareto.ts';
-import { choose, type Group } from '../analysis.ts';
+import type { BrowserRow } from '../../results/row.ts';
+import { browserView, choose, forTarget, type BrowserFigures, type Group } from '../analysis.ts';
 import { bytes, cell, code, DASH, num, pct } from '../format.ts';
 import { markdownTable as table } from '../table.ts';
 import { BUNDLES_OFF, type DeployLimits, type ReportFile } from '../types.ts';
 import { accuracyLatencyChart } from '../vega.ts';
 
-export async function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportFile[]): Promise<string> {
+/** Node and browser side by side, per bundle measured in a browser (`digitbench browser-bench`). */
+function browserPart(deployable: Group[], rows: readonly BrowserRow[]): string[] {
+  const views = deployable.map((g) => ({ g, v: browserView(g, rows) })).filter((x) => x.v !== undefined);
+  if (!views.length) return [];
+  const lines = ['### In the browser', ''];
+  const first = rows.find((r) => r.status === 'ok') ?? rows[0]!;
+  const res = (f?: BrowserFigures) => (f ? num(f.timerResolutionMs) : DASH);
+  const plain = views.find((x) => x.v!.plain)?.v!.plain;
+  const iso = views.find((x) => x.v!.isolated)?.v!.isolated;
+  lines.push(
+    `The same bundles, loaded by a web page in ${first.browser} through the same plugin code bundled for the browser (\`digitbench browser-bench\`, ${first.measuredAt.slice(0, 10)}, ${first.cores} cores). ` +
+      'Each model is measured in a fresh browser context (empty cache) on a page that holds only it: **download** = what the page fetched to run it (page, scripts, wasm, bundle), gzip-encoded as sent; ' +
+      '**cold start** = navigation start → first prediction (page and scripts + bundle download + rebuild, incl. the plugin chunk and engine start + first prediction); ' +
+      '**latency** = one raw 28×28 image per call, p50 / p95 over every timed call, as in Node; **agrees** = test rows on which the page gives the run\'s Node label. ' +
+      `**Plain** page: no COOP/COEP headers (clock step ${res(plain)} ms); **isolated**: COOP/COEP, cross-origin isolated (tfjs-wasm loads its threaded build; clock step ${res(iso)} ms). ` +
+      'Latencies near the clock step are coarse. Download, cold start and agreement are those of the isolated page (the one a browser target uses) when it was measured.',
+    '',
+  );
+  // A figure below the page's clock step is shown as "< step".
+  const t = (x: number, f: BrowserFigures) => (x < f.timerResolutionMs ? `< ${num(f.timerResolutionMs)}` : num(x));
+  const lat = (f?: BrowserFigures) => (f ? `${t(f.p50, f)} / ${t(f.p95, f)}` : DASH);
+  lines.push(
+    table(
+      ['classifier', 'download (gzip)', 'cold start ms: Node / browser', 'latency p50 / p95 ms: Node', 'browser, plain', 'browser, isolated', 'browser engine', 'agrees'],
+      views.map(({ g, v }) => {
+        const d = g.deploy!;
+        const u = v!.used;
+        if (!u) return [`**${cell(g.label)}**`, DASH, `${num(d.coldStartMs)} / ${DASH}`, `${num(d.p50)} / ${num(d.p95)}`, cell(`cannot run: ${v!.failed}`), DASH, DASH, DASH];
+        const other = u === v!.isolated ? v!.plain : v!.isolated;
+        const agreeText = `${u.same} / ${u.total}${other ? (other.same === other.total ? ' (both pages)' : `; plain page ${other.same} / ${other.total}`) : ''}`;
+        const allSame = u.same === u.total && (!other || other.same === other.total);
+        return [
+          `**${cell(g.label)}**`,
+          bytes(u.downloadGzipBytes),
+          `${num(d.coldStartMs)} / ${num(u.coldStartMs)}`,
+          `${num(d.p50)} / ${num(d.p95)}`,
+          lat(v!.plain),
+          lat(v!.isolated),
+          cell(`${u.engine}${u.threads > 1 ? `, ${u.threads} threads` : ''}`),
+          allSame ? agreeText : `**${agreeText}**`,
+        ];
+      }),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'l', 'r'],
+    ),
+    '',
+  );
+  const differ = views.filter(({ v }) => v!.used && [v!.plain, v!.isolated].some((f) => f && f.same !== f.total));
+  for (const { g, v } of differ) {
+    const rowsDiffer = [...new Map([v!.plain, v!.isolated].flatMap((f) => f?.differing ?? []).map((x) => [x.row, x])).values()].slice(0, 5);
+    lines.push(`- **${g.label}** differs from Node on ${rowsDiffer.map((x) => `test row ${x.row} (page ${x.browser}, Node ${x.node}; page scores ${x.top})`).join('; ')}.`);
+  }
+  if (differ.length) lines.push('');
+  return lines;
+}
+
+export async function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportFile[], browserRows: readonly BrowserRow[] = []): Promise<string> {
   const done = groups.filter((g) => g.runs.length > 0);
   const lines = ['## Deployment', ''];
   if (!done.length) {
@@ -57,7 +113,23 @@ export async function deploymentSection(groups: Group[], limits: DeployLimits, f
     lines.push(`**No bundle figures:** ${notDeployable.map((g) => `${g.label} (${g.undeployable})`).join('; ')}. They are left out of the Pareto set and the pick.`, '');
   }
   if (!deployable.length) return lines.join('\n').trimEnd();
+  lines.push(...browserPart(deployable, browserRows));
+  return (await paretoAndPick(lines, deployable, limits, files, browserRows)).join('\n');
+}
 
+async function paretoAndPick(lines: string[], all: Group[], limits: DeployLimits, files: ReportFile[], browserRows: readonly BrowserRow[]): Promise<string[]> {
+  const browser = limits.target === 'browser';
+  const deployable = forTarget(all, limits.target, browserRows);
+  if (browser) {
+    if (!deployable.length) {
+      lines.push('`deploy.target` is `browser`, but no bundle has browser figures yet: run `digitbench browser-bench <this folder>` to measure them and pick.');
+      return lines;
+    }
+    lines.push(
+      `**Target: the browser** (\`deploy.target\`): the chart, the Pareto set and the pick below use the browser figures (latency of the page mode with the lower p50, the gzip download as the size)${deployable.length < all.length ? `; ${all.length - deployable.length} bundle(s) without them are left out` : ''}.`,
+      '',
+    );
+  }
   const cands = deployable.map((g) => ({ g, accuracy: g.accuracyMean, latencyMs: g.deploy!.p50, modelBytes: g.deploy!.bundleBytes }));
   const front = deploymentPareto(cands).map((i) => cands[i]!.g);
   const svg = await accuracyLatencyChart(
@@ -77,7 +149,7 @@ export async function deploymentSection(groups: Group[], limits: DeployLimits, f
     '',
   );
   const describe = (g: Group) =>
-    `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.deploy!.p50)} ms per image end to end (passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)}), bundle ${bytes(g.deploy!.bundleBytes)} (${code(g.bundleFiles[0]!)})`;
+    `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.deploy!.p50)} ms per image end to end${browser ? ' in the browser' : ''} (passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)}), ${browser ? 'download' : 'bundle'} ${bytes(g.deploy!.bundleBytes)} (${code(g.bundleFiles[0]!)})`;
   const { maxLatencyMs, maxModelBytes } = limits;
   if (maxLatencyMs === undefined && maxModelBytes === undefined) {
     const fastest = [...deployable].sort((a, b) => a.deploy!.p50 - b.deploy!.p50 || b.accuracyMean - a.accuracyMean)[0]!;
@@ -89,7 +161,7 @@ export async function deploymentSection(groups: Group[], limits: DeployLimits, f
       `- Fastest: ${describe(fastest)}`,
       `- Smallest: ${describe(smallest)}`,
     );
-    return lines.join('\n');
+    return lines;
   }
   const limitText = [
     maxLatencyMs !== undefined ? `latency p50 ≤ ${num(maxLatencyMs)} ms per image, end to end` : '',
@@ -108,5 +180,5 @@ export async function deploymentSection(groups: Group[], limits: DeployLimits, f
         'so another run (or machine) could pick differently; measure on the deployment machine (or raise `deploy.passes`) before choosing.',
     );
   }
-  return lines.join('\n');
+  return lines;
 }
