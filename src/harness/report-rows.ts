@@ -28,8 +28,9 @@ export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; conf
   }
   const configFile = join(dir, 'experiment.json');
   const config = existsSync(configFile) ? JSON.parse(await readFile(configFile, 'utf8')) : {};
-  const ids = new Set(rows.map((r) => r.id));
-  const browser = latestPerId(await readBrowserRows(join(dir, 'browser.jsonl'))).filter((b) => ids.has(b.runId));
+  // Only measurements of the bundles as they are: a run measured again since wrote a new bundle.
+  const started = new Map(rows.map((r) => [r.id, r.startedAt]));
+  const browser = latestPerId(await readBrowserRows(join(dir, 'browser.jsonl'))).filter((b) => started.has(b.runId) && b.measuredAt >= started.get(b.runId)!);
   return { rows, config, browser };
 }
 

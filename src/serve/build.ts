@@ -15,7 +15,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, extname, join, relative, resolve } from 'node:path';
+import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -65,13 +65,14 @@ function browserPlugin(): esbuild.Plugin {
         return existsSync(twin) ? { path: twin } : undefined;
       });
       build.onResolve({ filter: NODE_BUILTIN }, (args) => {
-        const inProject = args.importer.startsWith(SRC) || args.importer.startsWith(join(ROOT, 'examples'));
+        // Code outside node_modules: the project's own, or a plugin file of the user's.
+        const inProject = !args.importer.split(sep).includes('node_modules');
         // import('node:…') in the project's code sits on a Node-only path (e.g. svm-ovo.ts): left to run time.
         if (inProject && args.kind !== 'dynamic-import') {
           return {
             errors: [
               {
-                text: `${relative(ROOT, args.importer)} imports "${args.path}", which a browser does not have; keep Node-only code out of what bundles load, or give the module a .browser.ts twin.`,
+                text: `imports "${args.path}", which a browser does not have; keep Node-only code out of what bundles load, or give the module a .browser.ts twin.`,
               },
             ],
           };

@@ -51,11 +51,14 @@ function setRow(m: Live, p: Prediction | undefined, latency: number | undefined)
   const cells = m.row.cells;
   cells[1]!.textContent = p ? p.name : '';
   m.row.dataset.label = p ? String(p.label) : '';
+  // Probabilities as they are; votes or decision values relative to the largest shown.
+  const top = p?.top ?? [];
+  const scale = top.every((t) => t.score >= 0 && t.score <= 1) ? 1 : Math.max(...top.map((t) => Math.abs(t.score)), 1e-9);
   cells[2]!.replaceChildren(
-    ...(p?.top ?? []).map((t) => {
+    ...top.map((t) => {
       const d = el('div', undefined, 'top');
       const bar = el('span', undefined, 'bar');
-      bar.style.width = `${Math.max(1, Math.round(t.score * 60))}px`;
+      bar.style.width = `${Math.max(1, Math.round((Math.max(0, t.score) / scale) * 60))}px`;
       d.append(bar, `${t.name} ${t.score.toFixed(3)}`);
       return d;
     }),

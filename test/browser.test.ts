@@ -1,0 +1,230 @@
+/**
+ * The browser as a deployment target, in a real browser: Playwright driving Chromium (Debian's
+ * /usr/bin/chromium; .ci/run installs it and sets DIGITBENCH_REQUIRE_BROWSER=1, so there a missing browser
+ * fails instead of skipping). A small experiment's bundles are served; MNIST test digits are drawn onto the
+ * page's canvas with real pointer events, and every model's shown label must equal what `predict` (Node,
+ * the same bundle) says for the same image, the canvas saved as a PNG. Then browser-bench measures them.
+ */
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../src/bundle/file.ts';
+import { loadExperiment } from '../src/harness/experiment.ts';
+import { reportRows } from '../src/harness/report-rows.ts';
+import { runExperiment } from '../src/harness/run.ts';
+import { decodeImage } from '../src/input/decode.ts';
+import { browserView, buildGroups, deploymentChoice } from '../src/report/analysis.ts';
+import { decodeLabels, type OkRow } from '../src/results/row.ts';
+import { buildBrowserApp } from '../src/serve/build.ts';
+import { browserBench, DEFAULT_CHROMIUM, launchChromium } from '../src/serve/browser-bench.ts';
+import { startServer, type RunningServer } from '../src/serve/server.ts';
+
+const chromium = process.env.DIGITBENCH_CHROMIUM ?? DEFAULT_CHROMIUM;
+const haveBrowser = existsSync(chromium);
+if (!haveBrowser && process.env.DIGITBENCH_REQUIRE_BROWSER === '1') throw new Error(`DIGITBENCH_REQUIRE_BROWSER=1 but there is no Chromium at ${chromium}.`);
+
+const ROOT = resolve(import.meta.dirname, '..');
+const NODE_ONLY = join(ROOT, 'test/fixtures/plugins/node-only.ts');
+const DIGITS = 5;
+
+describe('browser build', () => {
+  it('uses the .browser.ts twin, the patched CommonJS build of ml-naivebayes, and splits tfjs out of the core', async () => {
+    const b = await buildBrowserApp([], { minify: false });
+    const text = [...b.files.values()].map((f) => new TextDecoder().decode(f.bytes)).join('\n');
+    expect(text).toContain('worker threads are not available in the browser build');
+    // Our patch adds predictLogJoint to ml-naivebayes's lib/ (its "main"); the unpatched src/ copy ("module") has none.
+    expect(text).toContain('predictLogJoint');
+    // The measuring page's own script does not carry tfjs: it comes in a chunk only plugins and steps import.
+    const bench = new TextDecoder().decode(b.files.get('/assets/bench.js')!.bytes);
+    expect(bench.length).toBeLessThan(20_000);
+  });
+
+  it('the browser twin of threads.ts has exactly the exports of the Node module', async () => {
+    const node = await import('../src/engine/threads.ts');
+    const browser = await import('../src/engine/threads.browser.ts');
+    expect(Object.keys(browser).sort()).toEqual(Object.keys(node).sort());
+  });
+
+  it('a plugin file that imports a Node built-in is left out with the reason, the rest still builds', async () => {
+    const b = await buildBrowserApp([NODE_ONLY]);
+    expect(b.plugins).toEqual([
+      {
+        ref: NODE_ONLY,
+        ok: false,
+        reason:
+          'test/fixtures/plugins/node-only.ts:5: imports "node:fs", which a browser does not have; keep Node-only code out of what bundles load, or give the module a .browser.ts twin.',
+      },
+    ]);
+    expect(b.files.has('/assets/app.js')).toBe(true);
+  });
+});
+
+describe.skipIf(!haveBrowser)('in Chromium', () => {
+  let dir: string;
+  let server: RunningServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'digitbench-browser-'));
+    const file = join(dir, 'browser.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        dataset: 'mnist',
+        split: { train: 1500, test: 200, seed: 1 },
+        features: [{ step: 'scale' }, { step: 'pca', components: 30 }],
+        imageFeatures: [{ step: 'scale' }],
+        classifiers: [
+          { plugin: 'knn', params: { k: 3 } },
+          { plugin: 'svm' },
+          { plugin: 'naive-bayes' },
+          { plugin: 'decision-tree', features: [{ step: 'scale' }] },
+          { plugin: 'random-forest', params: { nEstimators: 20 }, features: [{ step: 'scale' }] },
+          { plugin: 'cnn', params: { epochs: 2 } },
+          { plugin: join(ROOT, 'examples/nearest-centroid.ts') },
+          { plugin: NODE_ONLY },
+        ],
+        deploy: { passes: 2, calls: 20, batch: 200 },
+      }),
+    );
+    const summary = await runExperiment(await loadExperiment(file), { outDir: join(dir, 'out') });
+    expect(summary.rows.map((r) => r.status)).toEqual(Array(8).fill('ok'));
+    server = await startServer(join(dir, 'out'), { port: 0, isolated: true });
+    browser = await launchChromium(chromium);
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('binds to 127.0.0.1 and serves only the experiment: anything else is 404', async () => {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const status = async (path: string) => (await fetch(server.url.replace(/\/$/, '') + path)).status;
+    expect(await status('/report/report.md')).toBe(200);
+    expect(await status(server.experiment.models[0]!.bundle)).toBe(200);
+    for (const p of ['/package.json', '/src/cli.ts', '/node_modules/esbuild/package.json', '/report/../browser.json', '/report/%2e%2e/browser.json', '/report/.resume', '/report/models/', '/api/nothing', '/report/results.jsonl.bak']) {
+      expect([p, await status(p)]).toEqual([p, 404]);
+    }
+  });
+
+  it('an empty folder is an error that says what to do', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'digitbench-empty-'));
+    await expect(startServer(empty)).rejects.toThrow(`${empty} has no results.jsonl; give a report folder made by \`digitbench experiment\`, e.g. runs/quick.`);
+  });
+
+  async function drawDigit(page: Page, pixels: Uint8Array): Promise<void> {
+    const box = (await page.locator('#canvas').boundingBox())!;
+    const cell = box.width / 28;
+    // Each horizontal run of ink (> 127) is one stroke: pointer down at its first pixel, moved to its last, up.
+    for (let y = 0; y < 28; y++) {
+      let x = 0;
+      while (x < 28) {
+        if (pixels[y * 28 + x]! <= 127) {
+          x++;
+          continue;
+        }
+        const start = x;
+        while (x < 28 && pixels[y * 28 + x]! > 127) x++;
+        const at = (px: number) => [box.x + (px + 0.5) * cell, box.y + (y + 0.5) * cell] as const;
+        await page.mouse.move(...at(start));
+        await page.mouse.down();
+        await page.mouse.move(...at(x - 1), { steps: 2 });
+        await page.mouse.up();
+      }
+    }
+  }
+
+  /** Waits until the page has finished a prediction round after the last stroke. */
+  async function settled(page: Page, before: number): Promise<void> {
+    await page.waitForFunction((n) => Number(document.body.dataset.predictions ?? 0) > n, before);
+    let last = -1;
+    for (;;) {
+      await page.waitForTimeout(300);
+      const now = await page.evaluate(() => Number(document.body.dataset.predictions ?? 0));
+      if (now === last) return;
+      last = now;
+    }
+  }
+
+  it('draws MNIST test digits with pointer events: every model shows the label predict gives for the same image', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+    const rows = await page.$$eval('#models tbody tr', (trs) => trs.map((tr) => ({ model: (tr as HTMLElement).dataset.model!, state: (tr as HTMLElement).dataset.state!, reason: (tr as HTMLElement).dataset.reason })));
+    const nodeOnly = rows.find((r) => r.model === 'node-only')!;
+    expect(nodeOnly.state).toBe('unavailable');
+    expect(nodeOnly.reason).toContain('imports "node:fs", which a browser does not have');
+    const ready = rows.filter((r) => r.state === 'ready').map((r) => r.model);
+    expect(ready.sort()).toEqual(['cnn', 'decision-tree', 'knn', 'naive-bayes', 'nearest-centroid', 'random-forest', 'svm']);
+
+    const models = new Map(await Promise.all(server.experiment.models.filter((m) => ready.includes(m.label)).map(async (m) => [m.label, await loadModel(join(dir, 'out', m.bundle.slice('/report/'.length)))] as const)));
+    const res = await fetch(new URL('/api/test-images', server.url));
+    const images = new Uint8Array(await res.arrayBuffer());
+    const labels = decodeLabels((await reportRows(join(dir, 'out'))).rows.find((r): r is OkRow => r.status === 'ok' && !!r.testLabels)!.testLabels!);
+    let recognised = 0;
+    for (let d = 0; d < DIGITS; d++) {
+      await page.click('#clear');
+      const before = await page.evaluate(() => Number(document.body.dataset.predictions ?? 0));
+      await drawDigit(page, images.subarray(d * 784, (d + 1) * 784));
+      await settled(page, before);
+      if (d === 0 && process.env.DIGITBENCH_SCREENSHOT) await page.screenshot({ path: process.env.DIGITBENCH_SCREENSHOT, fullPage: true });
+      const png = Buffer.from((await page.evaluate(() => (document.getElementById('canvas') as HTMLCanvasElement).toDataURL('image/png'))).split(',')[1]!, 'base64');
+      const decoded = await decodeImage(png, `drawn digit ${d}`);
+      const shown = Object.fromEntries(await page.$$eval('#models tbody tr[data-state="ready"]', (trs) => trs.map((tr) => [(tr as HTMLElement).dataset.model!, Number((tr as HTMLElement).dataset.label)])));
+      const expected: Record<string, number> = {};
+      for (const [label, model] of models) expected[label] = (await model.predict(decoded))[0]!.label;
+      expect([d, shown]).toEqual([d, expected]);
+      if (expected.cnn === labels[d]) recognised++;
+    }
+    // The strokes are thicker than MNIST's, yet the digits stay digits: the CNN reads most of them right.
+    expect(recognised).toBeGreaterThanOrEqual(3);
+    expect(errors).toEqual([]);
+    for (const m of models.values()) m.dispose();
+    await page.close();
+  }, 240_000);
+
+  it('browser-bench: plain and isolated pages, identical labels to Node, the report shows both targets, deploy.target picks on browser figures', async () => {
+    const out = join(dir, 'out');
+    const r = await browserBench(out, { browser: chromium, passes: 2, calls: 250 });
+    const ok = r.rows.filter((x) => x.status === 'ok');
+    expect(ok.length).toBe(14);
+    for (const row of ok) {
+      expect([row.classifier, row.agreement!.same]).toEqual([row.classifier, row.agreement!.total]);
+      expect(row.calls).toBe(500);
+      expect(row.download!.gzipBytes).toBeGreaterThan(0);
+      expect(row.download!.gzipBytes).toBeLessThan(row.download!.bytes);
+      expect(row.crossOriginIsolated).toBe(row.isolated);
+      expect(row.coldStart!.totalMs).toBeGreaterThan(row.coldStart!.firstPredictMs);
+    }
+    const failed = r.rows.filter((x) => x.status === 'failed');
+    expect(failed.map((x) => [x.classifier, x.isolated])).toEqual([
+      ['node-only', false],
+      ['node-only', true],
+    ]);
+    expect(failed[0]!.reason).toContain('imports "node:fs", which a browser does not have');
+
+    const { rows, config, browser: browserRows } = await reportRows(out);
+    const groups = buildGroups(rows, []);
+    const views = groups.map((g) => ({ g, v: browserView(g, browserRows) })).filter((x) => x.v?.used);
+    expect(views.length).toBe(7);
+    // With only a size limit, the pick is the most accurate model whose gzip download fits.
+    const smallest = Math.min(...views.map((x) => x.v!.used!.downloadGzipBytes));
+    const fits = views.filter((x) => x.v!.used!.downloadGzipBytes <= smallest).map((x) => x.g).sort((a, b) => b.accuracyMean - a.accuracyMean);
+    const choice = deploymentChoice(rows, { config: { ...config, deploy: { target: 'browser', maxModelBytes: smallest } }, browser: browserRows });
+    expect(choice.pick?.label).toBe(fits[0]!.label);
+    // On Node figures the same limit (bundle bytes) picks by bundle size instead.
+    const nodeChoice = deploymentChoice(rows, { config: { ...config, deploy: { maxModelBytes: smallest } }, browser: browserRows });
+    const nodeFits = groups.filter((g) => g.deploy && g.deploy.bundleBytes <= smallest).sort((a, b) => b.accuracyMean - a.accuracyMean);
+    expect(nodeChoice.pick?.label).toBe(nodeFits[0]?.label);
+
+    const { readFileSync } = await import('node:fs');
+    const report = readFileSync(r.report, 'utf8');
+    expect(report).toContain('### In the browser');
+    expect(report).toMatch(/\| \*\*node-only\*\* \| — \| .* \| cannot run: /);
+  }, 300_000);
+});
