@@ -95,23 +95,13 @@ export function deployLimits(opts: ReportOptions): DeployLimits {
 }
 
 /** A group's bundle measured in a browser page, one page mode (browser.jsonl rows of its runs, means over runs). */
-export interface BrowserFigures {
+export interface BrowserFigures extends Omit<DeployFigures, 'bundleBytes' | 'throughput'> {
   isolated: boolean;
   crossOriginIsolated: boolean;
   downloadGzipBytes: number;
   downloadBytes: number;
-  coldStartMs: number;
-  p50: number;
-  p95: number;
-  passLo: number;
-  passHi: number;
-  passes: number;
-  calls: number;
   timerResolutionMs: number;
   engine: string;
-  threads: number;
-  same: number;
-  total: number;
   differing: NonNullable<BrowserRow['agreement']>['differing'];
   browser: string;
 }

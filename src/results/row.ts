@@ -267,46 +267,40 @@ export const browserRowSchema = z
 
 export type BrowserRow = z.infer<typeof browserRowSchema>;
 
-/** Reads browser.jsonl (none yet: no rows). */
-export async function readBrowserRows(file: string): Promise<BrowserRow[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  return parseLines(text, file, browserRowSchema, 'browser row');
+/** A JSON-lines file of side rows beside the results: reading a missing file gives no rows; writing validates first. */
+function sideRows<S extends z.ZodType<{ classifier: string }>>(schema: S, what: string) {
+  return {
+    async read(file: string): Promise<z.output<S>[]> {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+        throw e;
+      }
+      return parseLines(text, file, schema, `${what} row`);
+    },
+    async append(file: string, row: z.output<S>): Promise<void> {
+      const r = schema.safeParse(row);
+      if (!r.success) throw new Error(`${what[0]!.toUpperCase()}${what.slice(1)} row for "${row.classifier}" is invalid (${describeIssue(r.error)}); it was not written to ${file}.`);
+      await mkdir(dirname(file), { recursive: true });
+      await appendFile(file, JSON.stringify(r.data) + '\n', 'utf8');
+    },
+  };
 }
 
-export async function appendBrowserRow(file: string, row: BrowserRow): Promise<void> {
-  const r = browserRowSchema.safeParse(row);
-  if (!r.success) throw new Error(`Browser row for "${row.classifier}" is invalid (${describeIssue(r.error)}); it was not written to ${file}.`);
-  await mkdir(dirname(file), { recursive: true });
-  await appendFile(file, JSON.stringify(r.data) + '\n', 'utf8');
-}
+const browserRows = sideRows(browserRowSchema, 'browser');
+/** Reads browser.jsonl (none yet: no rows). */
+export const readBrowserRows = browserRows.read;
+export const appendBrowserRow = browserRows.append;
 
 export type Fold = z.infer<typeof foldSchema>;
 export type SelectionRow = z.infer<typeof selectionRowSchema>;
 
+const selectionRows = sideRows(selectionRowSchema, 'selection');
 /** Reads selection.jsonl (none yet: no rows). */
-export async function readSelectionRows(file: string): Promise<SelectionRow[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
-  return parseLines(text, file, selectionRowSchema, 'selection row');
-}
-
-export async function appendSelectionRow(file: string, row: SelectionRow): Promise<void> {
-  const r = selectionRowSchema.safeParse(row);
-  if (!r.success) throw new Error(`Selection row for "${row.classifier}" is invalid (${describeIssue(r.error)}); it was not written to ${file}.`);
-  await mkdir(dirname(file), { recursive: true });
-  await appendFile(file, JSON.stringify(r.data) + '\n', 'utf8');
-}
+export const readSelectionRows = selectionRows.read;
+export const appendSelectionRow = selectionRows.append;
 
 export type SplitInfo = z.infer<typeof splitInfoSchema>;
 export type Env = z.infer<typeof envSchema>;

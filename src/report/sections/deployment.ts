@@ -53,6 +53,13 @@ function browserPart(deployable: Group[], rows: readonly BrowserRow[]): string[]
     ),
     '',
   );
+  const isoTf = views.map((x) => x.v!.isolated).filter((f): f is BrowserFigures => !!f && f.engine.includes('tfjs-wasm'));
+  if (isoTf.length && isoTf.every((f) => f.threads === 1)) {
+    lines.push(
+      '- The isolated page loads tfjs-wasm\'s threaded build and asks it for one thread per core, yet it runs one (in tfjs 4.22 `setThreadsCount` has no effect: tensorflow/tfjs#8513), so isolation changed the clock and the wasm build, not the thread count.',
+      '',
+    );
+  }
   const differ = views.filter(({ v }) => v!.used && [v!.plain, v!.isolated].some((f) => f && f.same !== f.total));
   for (const { g, v } of differ) {
     const rowsDiffer = [...new Map([v!.plain, v!.isolated].flatMap((f) => f?.differing ?? []).map((x) => [x.row, x])).values()].slice(0, 5);
