@@ -104,12 +104,21 @@ export function buildProgram(out: (s: string) => void): Command {
     .argument('[config]', `a name in experiments/ or a path to a .json file`, DEFAULT_EXPERIMENT)
     .option('--fresh', 'start over even when an unfinished run could resume (the old results file is kept as a .bak)')
     .option('--out <dir>', 'folder for results.jsonl, report.md and models/ (default: runs/<experiment>; the shipped references are reports/<experiment>)')
-    .action(async (ref: string, opts: { fresh?: boolean; out?: string }) => {
+    .option('--queue <url>', 'run on queue workers instead of here: enqueue the runs as BullMQ jobs on this Redis (redis://[:password@]host:port) and collect their rows')
+    .option('--queue-name <name>', 'the queue on that Redis (workers must name the same one)', 'digitbench')
+    .action(async (ref: string, opts: { fresh?: boolean; out?: string; queue?: string; queueName: string }) => {
       const { experimentPath, loadExperiment } = await import('./harness/experiment.ts');
-      const { runExperiment } = await import('./harness/run.ts');
       const { consoleEvents } = await import('./harness/console.ts');
+      let target;
+      if (opts.queue) {
+        const { parseQueueUrl } = await import('./queue/connection.ts');
+        target = parseQueueUrl(opts.queue, opts.queueName);
+      }
       const exp = await loadExperiment(experimentPath(ref));
-      const summary = await runExperiment(exp, { fresh: opts.fresh, outDir: opts.out, events: consoleEvents() });
+      const run = { fresh: opts.fresh, outDir: opts.out, events: consoleEvents() };
+      const summary = target
+        ? await (await import('./queue/coordinator.ts')).runQueued(exp, { ...run, target })
+        : await (await import('./harness/run.ts')).runExperiment(exp, run);
       out(`${summary.ran} run(s) done, ${summary.skipped} already finished, ${summary.failed} failed. Report: ${summary.report}\n`);
       if (summary.ran === 0) {
         out(`Every run of "${exp.name}" already had a result in ${summary.outDir}/results.jsonl (an unfinished experiment was resumed), so the report was only re-rendered; add --fresh to measure them all again.\n`);
@@ -174,6 +183,33 @@ export function buildProgram(out: (s: string) => void): Command {
       out(`${r.rows.length} measurement(s) added to browser.jsonl; report: ${r.report}\n`);
       const failed = r.rows.filter((x) => x.status !== 'ok');
       if (failed.length) throw new Error(`${failed.length} measurement(s) failed: ${failed.map((x) => `${x.classifier}${x.isolated ? ' (isolated)' : ''}: ${x.reason}`).join('; ')}`);
+    });
+
+  program
+    .command('worker')
+    .description('Take experiment runs from a queue (see experiment --queue) and run them here, each in its own process with its time and memory limits, until stopped.')
+    .requiredOption('--queue <url>', 'the Redis the coordinator queued on: redis://[:password@]host:port')
+    .option('--queue-name <name>', 'the queue on that Redis', 'digitbench')
+    .addOption(new Option('--concurrency <n>', 'runs at a time on this machine (each run uses its own threads)').default(1).argParser(positiveInt))
+    .action(async (opts: { queue: string; queueName: string; concurrency: number }) => {
+      const { parseQueueUrl } = await import('./queue/connection.ts');
+      const { startWorker } = await import('./queue/worker.ts');
+      const log = (l: string) => process.stderr.write(`${l}\n`);
+      const worker = await startWorker({ target: parseQueueUrl(opts.queue, opts.queueName), concurrency: Number(opts.concurrency), log });
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) {
+          log(`${worker.name}: ${signal} again: stopping now; the jobs it ran go back to the queue after their lock expires`);
+          process.exit(130);
+        }
+        stopping = true;
+        log(`${worker.name}: ${signal}: finishing the running job(s), then stopping (${signal} again to stop now)`);
+        void worker.close();
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      await worker.done;
+      log(`${worker.name}: stopped`);
     });
 
   program

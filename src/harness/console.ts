@@ -23,7 +23,7 @@ export function consoleEvents(stream: NodeJS.WriteStream = process.stderr): Part
     return {
       note: (m) => stream.write(`${m}\n`),
       skip: (run) => stream.write(`skip ${name(run)} (finished in an earlier run)\n`),
-      start: (run, pos, n) => stream.write(`[${pos + 1}/${n}] ${name(run)} …\n`),
+      start: (run, pos, n, where) => stream.write(`[${pos + 1}/${n}] ${name(run)} …${where ? ` on ${where}` : ''}\n`),
       progress: (run, m) => {
         if (m.phase === 'fit' && m.total) {
           // About ten lines per run at most (epochs are few; a forest has hundreds of trees).
@@ -48,9 +48,10 @@ export function consoleEvents(stream: NodeJS.WriteStream = process.stderr): Part
   return {
     note: (m) => multi.log(`${m}\n`),
     skip: (run) => multi.log(`skip ${name(run)} (finished in an earlier run)\n`),
-    start: (run, pos, n) => {
+    start: (run, pos, n, where) => {
       runs ??= multi.create(n, 0, { label: 'runs', info: '' });
-      runs.update(pos, { info: `now: ${name(run)}` });
+      if (where) multi.log(`${name(run)}: taken by ${where}\n`);
+      runs.update(pos, { info: `now: ${name(run)}${where ? ` on ${where}` : ''}` });
     },
     progress: (run, m) => {
       if (m.phase === 'fit' && m.total) {

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, platform, release } from 'node:os';
+import { cpus, hostname, platform, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,9 +50,9 @@ export function gitCommit(): string | null {
   }
 }
 
-export function machine(): { node: string; platform: string; cpu: string; cores: number } {
+export function machine(): { node: string; platform: string; cpu: string; cores: number; host: string } {
   const c = cpus();
-  return { node: process.version, platform: `${platform()} ${release()}`, cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length || 1 };
+  return { node: process.version, platform: `${platform()} ${release()}`, cpu: c[0]?.model.trim() ?? 'unknown', cores: c.length || 1, host: hostname() };
 }
 
 /** This package's version (package.json), written into every bundle. */

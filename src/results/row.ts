@@ -35,6 +35,10 @@ export const envSchema = z
     platform: z.string(),
     cpu: z.string(),
     cores: z.number().int().positive(),
+    /** The machine's host name (rows before it was recorded have none). */
+    host: z.string().optional(),
+    /** The queue worker that made the row ("host#pid"), when it came through a queue. */
+    worker: z.string().optional(),
     /** tfjs backend in use ("wasm", "tensorflow", "cpu"), or null when the run did not load tfjs. */
     tfjsBackend: z.string().nullable(),
     threads: z.number().int().positive(),

@@ -1,0 +1,272 @@
+/**
+ * One test run, start to row: choose among its candidate settings on folds of the training rows (each
+ * candidate in its own process), prepare the chosen setting's features, fit and test it in its own
+ * process, measure its bundle in a fresh one, and assemble the result row. The local runner (run.ts)
+ * and a queue worker (queue/worker.ts) both call this, so a row means the same wherever it was made.
+ */
+import { join, relative, sep } from 'node:path';
+import type { Dataset } from '../data/datasets.ts';
+import type { Split } from '../data/split.ts';
+import { hashJson } from '../engine/hash.ts';
+import { createPipeline } from '../features/pipeline.ts';
+import { prepareFeatures } from '../features/prepare.ts';
+import { BUNDLES_OFF } from '../report/markdown.ts';
+import type { ResultRow, SelectionRow } from '../results/row.ts';
+import type { ChildMeasurements, ChildRequest, SelectMeasurements, SelectRequest } from './child.ts';
+import type { DeployRequest, DeploymentFigures } from './deploy-child.ts';
+import type { Candidate, ExperimentConfig, RunSpec } from './experiment.ts';
+import { latestPerId } from './report-rows.ts';
+import { DEPLOY_CHILD, oneLine, runIsolated, type Outcome } from './isolated.ts';
+import type { RunEvents } from './run.ts';
+
+/** What of the experiment's config a run needs (all of it travels in a queue job). */
+export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy'>;
+
+/** The environment a row records (the run adds its tfjs backend and threads). */
+export interface RowEnv {
+  node: string;
+  platform: string;
+  cpu: string;
+  cores: number;
+  host?: string;
+  worker?: string;
+  packages: Record<string, string>;
+  gitCommit: string | null;
+}
+
+/** A run's id: everything its result depends on (the same on every machine that would give the same row). */
+export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpec; settings: RunSettings; versions: Record<string, string>; code: string }): string {
+  const { run } = p;
+  return hashJson({
+    dataset: p.datasetHash,
+    split: p.fingerprint,
+    candidates: run.candidates,
+    ...(run.candidates.length > 1 ? { selection: p.settings.selection } : {}),
+    plugin: run.plugin.name,
+    label: run.label,
+    library: run.plugin.library,
+    seed: run.seed,
+    bundles: p.settings.bundles,
+    versions: p.versions,
+    code: p.code,
+  }).slice(0, 16);
+}
+
+/** The ids of a run's selection rows, one per candidate. */
+export function selectionIds(run: RunSpec, id: string): string[] {
+  return run.candidates.map((c, i) => hashJson({ run: id, candidate: i, c }).slice(0, 16));
+}
+
+/** Where a run's bundle goes, relative to the report folder: models/<label>-<id>.bundle. */
+export function bundleName(label: string, id: string): string {
+  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'model';
+  return join('models', `${slug}-${id.slice(0, 8)}.bundle`);
+}
+
+/**
+ * Fits each distinct expensive pipeline once per split, so every run on it reads the same cached
+ * features; a pipeline that fails gives its error to each run that needs it. `fit` does the fitting
+ * (in this process locally; a worker fits in a child process, so its event loop keeps the job's lock).
+ */
+export function featurePreparer(
+  dataset: Dataset,
+  splitOf: (run: RunSpec) => Split,
+  note: (m: string) => void,
+  fit: (run: RunSpec, split: Split) => Promise<void> = (run, sp) => prepareFeatures(dataset, sp, run.features, { seed: sp.seed }).then(() => {}),
+): (run: RunSpec) => Promise<string | undefined> {
+  const errors = new Map<string, string | undefined>();
+  return async (run) => {
+    const sp = splitOf(run);
+    const key = hashJson({ split: sp.fingerprint, features: run.features });
+    if (errors.has(key)) return errors.get(key);
+    const pipeline = createPipeline(run.features, dataset.imageShape);
+    let error: string | undefined;
+    if (pipeline.expensive) {
+      note(`fitting features ${pipeline.labels.join(' → ')} on ${sp.train.length} training rows …`);
+      try {
+        await fit(run, sp);
+      } catch (e) {
+        error = `feature pipeline failed: ${oneLine((e as Error).message)}`;
+      }
+    }
+    errors.set(key, error);
+    return error;
+  };
+}
+
+export interface RunContext {
+  experiment: string;
+  settings: RunSettings;
+  dataset: Dataset;
+  /** This run's split. */
+  split: Split;
+  env: RowEnv;
+  /** Plugin paths are relative to it. */
+  baseDir: string;
+  code: string;
+  id: string;
+  /** The report folder: the bundle goes to <outDir>/models/. */
+  outDir: string;
+  /** Selection rows already scored (a resumed run does not score a finished candidate again). */
+  selectionRows: readonly SelectionRow[];
+  onSelectionRow(row: SelectionRow): Promise<void>;
+  prepare(run: RunSpec): Promise<string | undefined>;
+  events: Partial<RunEvents>;
+}
+
+export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultRow> {
+  const { settings: cfg, dataset, id, events: ev } = ctx;
+  const startedAt = new Date().toISOString();
+  const sp = ctx.split;
+  const splitInfo = splitInfoOf(sp);
+  // Choose among the candidates on folds of the training rows; the test rows are read once, by the chosen one.
+  let chosen: { candidate: Candidate; accuracy: number; folds: number } | undefined;
+  let selectionError: string | undefined;
+  if (run.candidates.length > 1) {
+    const sids = selectionIds(run, id);
+    const scored: SelectionRow[] = [];
+    for (const [ci, candidate] of run.candidates.entries()) {
+      const have = latestPerId(ctx.selectionRows).find((r) => r.id === sids[ci] && r.status === 'ok');
+      if (have) {
+        scored.push(have);
+        continue;
+      }
+      ev.progress?.(run, { type: 'progress', phase: `select ${ci + 1}/${run.candidates.length}` });
+      const selStart = new Date().toISOString();
+      const o = await runIsolated<SelectRequest, SelectMeasurements>(
+        { kind: 'select', dataset: cfg.dataset, split: run.split, selection: cfg.selection, features: candidate.features, pluginRef: run.pluginRef, baseDir: ctx.baseDir, params: candidate.params, seed: run.seed },
+        run,
+        (m) => ev.progress?.(run, { ...m, phase: `select ${ci + 1}/${run.candidates.length}${m.phase === 'tick' ? '' : ` ${m.phase}`}` }),
+      );
+      const row: SelectionRow = {
+        id: sids[ci]!,
+        runId: id,
+        experiment: ctx.experiment,
+        classifier: run.label,
+        repetition: run.repetition,
+        seed: run.seed,
+        split: splitInfo,
+        method: cfg.selection.method,
+        ...(candidate.featureSet !== undefined ? { featureSet: candidate.featureSet } : {}),
+        features: createPipeline(candidate.features, dataset.imageShape).labels,
+        params: candidate.params,
+        candidate: ci,
+        startedAt: selStart,
+        code: ctx.code,
+        ...(o.status === 'ok' ? { status: 'ok' as const, folds: o.result.folds } : { status: o.status, reason: o.reason }),
+      };
+      await ctx.onSelectionRow(row);
+      scored.push(row);
+    }
+    const ok = scored.filter((r) => r.status === 'ok' && r.folds?.length);
+    const meanOf = (r: SelectionRow, f: (x: NonNullable<SelectionRow['folds']>[number]) => number) => r.folds!.reduce((a, x) => a + f(x), 0) / r.folds!.length;
+    // Highest mean validation accuracy; ties: the faster fit, then the earlier candidate in the file.
+    const best = [...ok].sort((a, b) => meanOf(b, (x) => x.accuracy) - meanOf(a, (x) => x.accuracy) || meanOf(a, (x) => x.fitSeconds) - meanOf(b, (x) => x.fitSeconds) || a.candidate - b.candidate)[0];
+    if (best) chosen = { candidate: run.candidates[best.candidate]!, accuracy: meanOf(best, (x) => x.accuracy), folds: best.folds!.length };
+    else selectionError = `every candidate setting failed in selection (first: ${scored.find((r) => r.reason)?.reason ?? 'no folds'})`;
+  }
+  const setting: Candidate = chosen?.candidate ?? run.candidates[0]!;
+  const tested: RunSpec = { ...run, params: setting.params, features: setting.features, ...(setting.featureSet !== undefined ? { featureSet: setting.featureSet } : {}) };
+  const featureError = selectionError ? undefined : await ctx.prepare(tested);
+  const req: ChildRequest = {
+    dataset: cfg.dataset,
+    split: run.split,
+    features: tested.features,
+    pluginRef: run.pluginRef,
+    baseDir: ctx.baseDir,
+    params: tested.params,
+    seed: run.seed,
+    latencySamples: cfg.latencySamples,
+    ...(cfg.bundles ? { bundle: { file: join(ctx.outDir, bundleName(run.label, id)), runId: id, experiment: ctx.experiment, classifier: run.label } } : {}),
+  };
+  const outcome: Outcome<ChildMeasurements> = selectionError
+    ? { status: 'failed', reason: selectionError, elapsedSeconds: 0 }
+    : featureError
+      ? { status: 'failed', reason: featureError, elapsedSeconds: 0 }
+      : await runIsolated(req, run, (m) => ev.progress?.(run, m));
+  // The deployment figures, measured on the bundle in a fresh process.
+  let deployment: DeploymentFigures | undefined;
+  let deploymentError: string | undefined;
+  if (outcome.status === 'ok' && outcome.result.bundle) {
+    ev.progress?.(run, { type: 'progress', phase: 'deploy' });
+    const d = await runIsolated<DeployRequest, DeploymentFigures>(
+      { bundleFile: outcome.result.bundle.file, dataset: cfg.dataset, split: run.split, predictions: outcome.result.predictions, passes: cfg.deploy.passes, calls: cfg.deploy.calls, batch: cfg.deploy.batch },
+      run,
+      () => {},
+      DEPLOY_CHILD,
+    );
+    if (d.status === 'ok') deployment = d.result;
+    else deploymentError = `measuring the bundle failed: ${d.reason}`;
+  }
+  const base = rowBase({ experiment: ctx.experiment, settings: cfg, dataset, split: sp, code: ctx.code, id }, tested, startedAt, chosen && { ...chosen, candidates: run.candidates.length });
+  if (outcome.status !== 'ok') return { ...base, ...notFinished(ctx.env), status: outcome.status, reason: outcome.reason, elapsedSeconds: outcome.elapsedSeconds };
+  const r = outcome.result;
+  return {
+    ...base,
+    engine: r.engine,
+    env: { ...ctx.env, tfjsBackend: r.tfjsBackend, threads: r.threads },
+    status: 'ok',
+    metrics: r.metrics,
+    timing: r.timing,
+    peakRssMb: r.peakRssMb,
+    ...(r.modelBytes !== undefined ? { modelBytes: r.modelBytes } : {}),
+    ...(r.bundle ? { bundle: { file: relative(ctx.outDir, r.bundle.file).split(sep).join('/'), bytes: r.bundle.bytes } } : {}),
+    ...(r.noBundle ? { noBundle: r.noBundle } : !cfg.bundles ? { noBundle: BUNDLES_OFF } : {}),
+    ...(deployment ? { deployment } : {}),
+    ...(deploymentError ? { deploymentError } : {}),
+    predictions: r.predictions,
+    testLabels: r.testLabels,
+    testLabelsHash: r.testLabelsHash,
+  };
+}
+
+function splitInfoOf(sp: Split) {
+  return { train: sp.train.length, validation: sp.validation.length, test: sp.test.length, seed: sp.seed, fingerprint: sp.fingerprint };
+}
+
+function notFinished(env: RowEnv) {
+  return { engine: 'unknown (the run did not finish)', env: { ...env, tfjsBackend: null, threads: 1 } };
+}
+
+/** The fields every row of a run has, finished or not. */
+function rowBase(
+  c: { experiment: string; settings: RunSettings; dataset: Dataset; split: Split; code: string; id: string },
+  tested: RunSpec,
+  startedAt: string,
+  chosen?: { accuracy: number; folds: number; candidates: number },
+) {
+  return {
+    id: c.id,
+    experiment: c.experiment,
+    dataset: c.settings.dataset,
+    split: splitInfoOf(c.split),
+    features: createPipeline(tested.features, c.dataset.imageShape).labels,
+    ...(tested.featureSet !== undefined ? { featureSet: tested.featureSet } : {}),
+    ...(chosen ? { selection: { method: c.settings.selection.method, folds: chosen.folds, candidates: chosen.candidates, validationAccuracy: chosen.accuracy } } : {}),
+    code: c.code,
+    classifier: tested.label,
+    library: tested.plugin.library,
+    params: tested.params,
+    seed: tested.seed,
+    repetition: tested.repetition,
+    startedAt,
+  };
+}
+
+/**
+ * The row of a run that never ran to a result of its own (e.g. a queue job a worker refused or lost):
+ * its first candidate's setting, the reason, and the environment of the machine that records it.
+ */
+export function notRunRow(
+  state: { ids: readonly string[]; splitOf(spec: RunSpec['split']): Split; env: RowEnv; codeOf(run: RunSpec): string; dataset: Dataset },
+  experiment: string,
+  settings: RunSettings,
+  run: RunSpec,
+  status: 'failed' | 'timeout',
+  reason: string,
+  worker?: string,
+): ResultRow {
+  const base = rowBase({ experiment, settings, dataset: state.dataset, split: state.splitOf(run.split), code: state.codeOf(run), id: state.ids[run.index]! }, run, new Date().toISOString());
+  const env = worker ? { ...state.env, worker } : state.env;
+  return { ...base, ...notFinished(env), status, reason, elapsedSeconds: 0 };
+}

@@ -1,0 +1,209 @@
+/**
+ * `digitbench experiment <config> --queue redis://…`: the experiment's runs become BullMQ jobs that
+ * `digitbench worker`s on any machine take; this process collects each finished job's row, selection
+ * rows and bundle into the report folder, exactly where a local run writes them, and re-renders the
+ * report after each.
+ *
+ * Nothing lost, nothing twice:
+ * - job ids are the run id plus the folder's sweep token and the run's attempt number, so a restarted
+ *   coordinator asks for the jobs it already queued (BullMQ adds an id once) and collects the ones
+ *   that finished while it was away; a row is appended once per job, and a run with a row is not queued again;
+ * - a worker that dies leaves its job locked until the lock expires; BullMQ's stalled-job check then
+ *   gives it to another worker;
+ * - a run that fails for its own reasons (throw, timeout, out of memory) comes back as a failed row of a
+ *   completed job, never retried; a job a worker refuses (another dataset, another checkout) fails
+ *   without retries and becomes a failed row that says why;
+ * - Redis going away stops this process with the rows written so far intact; the same command resumes.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Queue, QueueEvents } from 'bullmq';
+import type { Experiment, RunSpec } from '../harness/experiment.ts';
+import { notRunRow } from '../harness/execute.ts';
+import { openExperiment, type RunEvents, type RunSummary } from '../harness/run.ts';
+import { appendRow, type ResultRow } from '../results/row.ts';
+import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
+import { JOB_NAME, jobId, jobResultSchema, runJob, type JobProgress } from './job.ts';
+
+/** The folder's sweep token: new on a fresh start, kept while the experiment resumes. */
+const SWEEP_FILE = '.queue';
+
+export interface QueuedOptions {
+  target: QueueTarget;
+  outDir?: string;
+  fresh?: boolean;
+  events?: Partial<RunEvents>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function runQueued(exp: Experiment, opts: QueuedOptions): Promise<RunSummary> {
+  const ev = opts.events ?? {};
+  try {
+    return await coordinate(exp, opts, ev);
+  } finally {
+    ev.close?.();
+  }
+}
+
+async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunEvents>): Promise<RunSummary> {
+  const { target } = opts;
+  // Refuse plugin files no worker could run before anything is moved or queued.
+  for (const run of exp.runs) runJob(exp, run, { baseDir: dirname(exp.file), id: '0'.repeat(16), datasetHash: '-', fingerprint: '-', code: '-', versions: {} });
+  const watch = await connectRedis(target, 'coordinator');
+  let gone = false;
+  watch.gone.catch(() => {
+    gone = true;
+  });
+  const queue = new Queue(target.name, { connection: bullConnection(target) });
+  const events = new QueueEvents(target.name, { connection: bullConnection(target) });
+  queue.on('error', () => {});
+  events.on('error', () => {});
+  let written = 0;
+  let resultsFile = '';
+  try {
+    await Promise.race([Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), watch.gone]);
+    const state = await openExperiment(exp, opts, ev);
+    resultsFile = state.resultsFile;
+    const sweepFile = join(state.outDir, SWEEP_FILE);
+    let sweep = state.resumed && existsSync(sweepFile) ? (await readFile(sweepFile, 'utf8')).trim() : '';
+    if (!sweep) {
+      if (existsSync(sweepFile)) await dropWaiting(queue, exp.name, (await readFile(sweepFile, 'utf8')).trim(), ev);
+      sweep = randomBytes(4).toString('hex');
+      await writeFile(sweepFile, `${sweep}\n`);
+    }
+
+    const pending = new Map<string, { run: RunSpec; started: boolean }>();
+    for (const run of state.todo) {
+      const id = state.ids[run.index]!;
+      const attempt = state.existing.filter((r) => r.id === id).length;
+      const jid = jobId(exp.name, id, sweep, attempt);
+      const sp = state.splitOf(run.split);
+      const data = runJob(exp, run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: sp.fingerprint, code: state.codeOf(run), versions: state.versions });
+      await Promise.race([
+        queue.add(JOB_NAME, data, {
+          jobId: jid,
+          // Retries are for a worker's own trouble (an error outside the run); a run's failure is a row, and a refusal is final.
+          attempts: 3,
+          backoff: { type: 'exponential', delay: 5000 },
+          removeOnComplete: { age: 7 * 24 * 3600 },
+          removeOnFail: { age: 7 * 24 * 3600 },
+        }),
+        watch.gone,
+      ]);
+      pending.set(jid, { run, started: false });
+    }
+    if (pending.size) ev.note?.(`queued ${pending.size} run(s) on ${target.shown} (queue "${target.name}"); start workers with: digitbench worker --queue <url>${target.name === 'digitbench' ? '' : ` --queue-name ${target.name}`}`);
+
+    let started = 0;
+    let failed = 0;
+    let wake: () => void = () => {};
+    const nudge = () => wake();
+    events.on('progress', ({ jobId: jid, data }) => {
+      const p = pending.get(jid);
+      if (!p || typeof data !== 'object' || data === null) return;
+      const prog = data as unknown as JobProgress;
+      if (!p.started || prog.phase === 'start') {
+        if (!p.started) ev.start?.(p.run, started++, state.todo.length, prog.worker);
+        p.started = true;
+        if (prog.phase === 'start') return;
+      }
+      ev.progress?.(p.run, { type: 'progress', phase: prog.phase, ...(prog.total !== undefined ? { total: prog.total } : {}), ...(prog.unit ? { unit: prog.unit } : {}), ...(prog.info ? { info: prog.info } : {}) });
+    });
+    events.on('completed', nudge);
+    events.on('failed', nudge);
+
+    const record = async (run: RunSpec, row: ResultRow) => {
+      await appendRow(state.resultsFile, row);
+      written++;
+      if (row.status !== 'ok') failed++;
+      ev.done?.(run, row);
+      await state.render();
+    };
+
+    while (pending.size) {
+      await Promise.race([new Promise<void>((r) => (wake = r)), sleep(2000), watch.gone]);
+      for (const [jid, p] of [...pending]) {
+        const jobState = await Promise.race([queue.getJobState(jid), watch.gone]);
+        if (jobState === 'completed') {
+          const job = await queue.getJob(jid);
+          const parsed = jobResultSchema.safeParse(job?.returnvalue);
+          pending.delete(jid);
+          if (!parsed.success) {
+            await record(p.run, notRunRow(state, exp.name, exp.config, p.run, 'failed', `the worker's answer was not a digitbench result (${parsed.error.issues[0]?.message}); give coordinator and workers the same checkout`));
+            continue;
+          }
+          const { row, selectionRows, bundleKey: key } = parsed.data;
+          for (const s of selectionRows) if (!state.selectionRows.some((r) => r.id === s.id && r.startedAt === s.startedAt)) await state.addSelectionRow(s);
+          let final: ResultRow = row;
+          if (row.status === 'ok' && row.bundle) {
+            const bytes = key ? await watch.client.getBuffer(key) : null;
+            if (bytes) {
+              const file = join(state.outDir, row.bundle.file);
+              await mkdir(dirname(file), { recursive: true });
+              await writeFile(`${file}.tmp-${process.pid}`, bytes);
+              await rename(`${file}.tmp-${process.pid}`, file);
+            } else {
+              const { bundle: _lost, deployment: _figures, ...rest } = row;
+              final = { ...rest, noBundle: `the bundle made by worker ${parsed.data.worker} did not arrive (its Redis key had expired or was deleted); run again with --fresh to make it` };
+            }
+          }
+          await record(p.run, final);
+          if (key) await watch.client.del(key).catch(() => {});
+          await job?.remove().catch(() => {});
+        } else if (jobState === 'failed') {
+          const job = await queue.getJob(jid);
+          pending.delete(jid);
+          const reason = job?.failedReason ?? 'no reason recorded';
+          const by = job?.processedBy ? ` (last worker: ${job.processedBy})` : '';
+          const why = /stalled more than allowable limit/i.test(reason)
+            ? `its worker died ${job?.stalledCounter ?? 'several'} times while running it (the queue's stalled-job limit)${by}; a run that brings down every machine it lands on needs a smaller split or a higher memoryLimitMb`
+            : /^refused by worker/.test(reason)
+              ? reason
+              : `the queue gave up after ${job?.attemptsMade ?? '?'} attempt(s): ${reason}${by}`;
+          await record(p.run, notRunRow(state, exp.name, exp.config, p.run, 'failed', why, job?.processedBy));
+        } else if (jobState === 'unknown') {
+          // The job is gone from Redis (flushed, or a Redis without persistence restarted): queue it again.
+          const id = state.ids[p.run.index]!;
+          const sp = state.splitOf(p.run.split);
+          ev.note?.(`job ${jid} (${p.run.label}) is no longer in Redis; queued again`);
+          await queue.add(JOB_NAME, runJob(exp, p.run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: sp.fingerprint, code: state.codeOf(p.run), versions: state.versions }), {
+            jobId: jid,
+            attempts: 3,
+            backoff: { type: 'exponential', delay: 5000 },
+            removeOnComplete: { age: 7 * 24 * 3600 },
+            removeOnFail: { age: 7 * 24 * 3600 },
+          });
+        }
+      }
+    }
+    const summary = await state.finish(failed);
+    if (!existsSync(join(state.outDir, '.resume'))) await rm(sweepFile, { force: true });
+    return { ...summary, failed };
+  } catch (e) {
+    if (gone) {
+      throw new Error(
+        `${(e as Error).message}; stopped. ${written ? `The ${written} row(s) collected in this session are` : 'Every row written so far is'} in ${resultsFile || 'the results file'}, intact; start Redis and run the same command again to resume (finished runs are not run again).`,
+      );
+    }
+    throw e;
+  } finally {
+    await closeAll([events, queue, watch]);
+  }
+}
+
+/** On a fresh start, the previous sweep's jobs that no worker took yet are dropped (they would be measured for nothing). */
+async function dropWaiting(queue: Queue, experiment: string, sweep: string, ev: Partial<RunEvents>): Promise<void> {
+  if (!sweep) return;
+  const jobs = await queue.getJobs(['waiting', 'delayed', 'prioritized']);
+  let n = 0;
+  for (const j of jobs) {
+    if (j?.id?.startsWith(`${experiment}.`) && j.id.includes(`.${sweep}.`)) {
+      await j.remove().catch(() => {});
+      n++;
+    }
+  }
+  if (n) ev.note?.(`--fresh: dropped ${n} job(s) of the previous sweep that no worker had taken`);
+}

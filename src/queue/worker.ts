@@ -1,0 +1,218 @@
+/**
+ * `digitbench worker --queue redis://…`: takes run jobs from the queue (BullMQ) and runs each exactly
+ * as a local run does (executeRun: selection, features, fit and test in child processes with the
+ * run's time and memory limits, the bundle measured in a fresh process), then hands back the row and
+ * leaves the bundle in Redis for the coordinator.
+ *
+ * Before running, a worker proves it would make the coordinator's row: the job must name a built-in or
+ * a plugin file in this checkout, and the dataset hash, split fingerprint, library versions and code
+ * hash here must give the job's run id. Otherwise the job fails with the reason and is not retried
+ * (UnrecoverableError): another worker with the same mismatch would only fail the same way, and one
+ * without it must not quietly stand in.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { parseParams } from '../classifiers/plugin.ts';
+import { resolvePlugin } from '../classifiers/registry.ts';
+import { loadDataset } from '../data/datasets.ts';
+import { makeSplit } from '../data/split.ts';
+import { parsePipeline } from '../features/pipeline.ts';
+import { gitCommit, machine, packageVersions, PROJECT_ROOT } from '../harness/env.ts';
+import { executeRun, featurePreparer, runId } from '../harness/execute.ts';
+import type { Candidate, RunSpec } from '../harness/experiment.ts';
+import { oneLine, PREPARE_CHILD, runIsolated } from '../harness/isolated.ts';
+import type { PrepareRequest } from '../harness/prepare-child.ts';
+import { runCodeHash } from '../harness/provenance.ts';
+import type { SelectionRow } from '../results/row.ts';
+import { bundleKey, refusePlugin, runJobSchema, type JobProgress, type JobResult } from './job.ts';
+import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
+
+/** Bundles wait this long in Redis for a coordinator that is down. */
+const BUNDLE_TTL_SECONDS = 7 * 24 * 3600;
+
+/** How long a worker's job lock lasts (DIGITBENCH_QUEUE_LOCK_MS; default 30 s): a killed worker's job is taken up again after about this long. */
+export function lockMs(): number {
+  const v = Number(process.env.DIGITBENCH_QUEUE_LOCK_MS);
+  return Number.isFinite(v) && v >= 1000 ? v : 30_000;
+}
+
+export interface WorkerOptions {
+  target: QueueTarget;
+  concurrency: number;
+  log: (line: string) => void;
+}
+
+export interface RunningWorker {
+  name: string;
+  /** Resolves when the worker stopped after close(); rejects when Redis went away. */
+  done: Promise<void>;
+  /** Stops taking jobs, lets the running ones finish, then stops. */
+  close(): Promise<void>;
+}
+
+function refuse(worker: string, why: string): never {
+  throw new UnrecoverableError(`refused by worker ${worker}: ${why}`);
+}
+
+/** The run a job describes, as this checkout sees it; refuses what this worker must not or cannot run. */
+export async function jobRun(data: unknown, worker: string) {
+  const parsed = runJobSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    refuse(worker, `not a digitbench run job of this version (${issue.path.join('.') || 'job'}: ${issue.message}); give coordinator and workers the same checkout`);
+  }
+  const job = parsed.data;
+  const ref = job.run.pluginRef;
+  const why = refusePlugin(ref);
+  if (why) refuse(worker, `the job ${why}`);
+  let plugin;
+  try {
+    plugin = await resolvePlugin(ref, PROJECT_ROOT);
+  } catch (e) {
+    refuse(worker, `the job's plugin: ${(e as Error).message}`);
+  }
+  let candidates: Candidate[];
+  try {
+    candidates = job.run.candidates.map((c, i) => ({
+      ...(c.featureSet !== undefined ? { featureSet: c.featureSet } : {}),
+      features: parsePipeline(c.features, `candidates[${i}].features`),
+      params: parseParams(plugin, c.params) as Record<string, unknown>,
+    }));
+  } catch (e) {
+    refuse(worker, `the job's settings: ${(e as Error).message}`);
+  }
+  const first = candidates[0]!;
+  const run: RunSpec = {
+    ...job.run,
+    plugin,
+    candidates,
+    params: first.params,
+    features: first.features,
+    ...(candidates.length === 1 && first.featureSet !== undefined ? { featureSet: first.featureSet } : {}),
+  };
+  let dataset;
+  try {
+    dataset = await loadDataset(job.settings.dataset);
+  } catch (e) {
+    refuse(worker, `cannot load the dataset "${job.settings.dataset}" here: ${oneLine((e as Error).message)}`);
+  }
+  if (dataset.contentHash !== job.expect.datasetHash) {
+    refuse(worker, `the dataset "${job.settings.dataset}" here has content hash ${dataset.contentHash}, the coordinator's ${job.expect.datasetHash} (another version or other files); give every machine the same dataset`);
+  }
+  const split = makeSplit(dataset, run.split);
+  if (split.fingerprint !== job.expect.fingerprint) {
+    refuse(worker, `the split fingerprint here is ${split.fingerprint}, the coordinator's ${job.expect.fingerprint} (another dataset version, or other files); give every machine the same dataset`);
+  }
+  const versions = packageVersions();
+  const code = runCodeHash(ref, PROJECT_ROOT);
+  const id = runId({ datasetHash: dataset.contentHash, fingerprint: split.fingerprint, run, settings: job.settings, versions, code });
+  if (id !== job.expect.id) {
+    const differ = Object.keys({ ...versions, ...job.expect.versions })
+      .filter((k) => versions[k] !== job.expect.versions[k])
+      .map((k) => `${k} ${versions[k] ?? 'absent'} here, ${job.expect.versions[k] ?? 'absent'} there`);
+    const what = differ.length
+      ? `its libraries differ (${differ.join('; ')})`
+      : code !== job.expect.code
+        ? `its code differs (code hash ${code} here, ${job.expect.code} there)`
+        : 'its settings read differently here';
+    refuse(worker, `this worker would not make the coordinator's run ${job.expect.id}: ${what}; check out the same commit and run npm ci on every machine`);
+  }
+  return { job, run, dataset, split, code, id, versions };
+}
+
+export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  const name = `${hostname()}#${process.pid}`;
+  const { target, log } = opts;
+  const watch = await connectRedis(target, 'worker');
+  const env = { ...machine(), worker: name, packages: packageVersions(), gitCommit: gitCommit() };
+
+  const process_ = async (job: Job): Promise<JobResult> => {
+    const { job: data, run, dataset, split, code, id } = await jobRun(job.data, name);
+    log(`${name}: took ${data.experiment} ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} (job ${job.id}, attempt ${job.attemptsMade + 1})`);
+    let lastSent = 0;
+    const report = (p: Omit<JobProgress, 'worker'>) => {
+      const now = Date.now();
+      // Every phase; ticks at most twice a second.
+      if (p.phase === 'tick' && now - lastSent < 500) return;
+      lastSent = now;
+      void job.updateProgress({ worker: name, ...p } satisfies JobProgress).catch(() => {});
+    };
+    report({ phase: 'start' });
+    const workDir = await mkdtemp(join(tmpdir(), 'digitbench-job-'));
+    try {
+      const selectionRows: SelectionRow[] = [];
+      const prepare = featurePreparer(
+        dataset,
+        () => split,
+        (m) => report({ phase: m }),
+        async (r) => {
+          const o = await runIsolated<PrepareRequest, { seconds: number }>({ dataset: data.settings.dataset, split: r.split, features: r.features }, r, () => {}, PREPARE_CHILD);
+          if (o.status !== 'ok') throw new Error(o.reason);
+        },
+      );
+      const row = await executeRun(
+        {
+          experiment: data.experiment,
+          settings: data.settings,
+          dataset,
+          split,
+          env,
+          baseDir: PROJECT_ROOT,
+          code,
+          id,
+          outDir: workDir,
+          selectionRows: [],
+          onSelectionRow: async (r) => {
+            selectionRows.push(r);
+          },
+          prepare,
+          events: { progress: (_, m) => report({ phase: m.phase, ...(m.total !== undefined ? { total: m.total } : {}), ...(m.unit ? { unit: m.unit } : {}), ...(m.info ? { info: m.info } : {}) }) },
+        },
+        run,
+      );
+      let key: string | undefined;
+      if (row.status === 'ok' && row.bundle) {
+        key = bundleKey(target.name, String(job.id));
+        await watch.client.set(key, await readFile(join(workDir, row.bundle.file)), 'EX', BUNDLE_TTL_SECONDS);
+      }
+      log(`${name}: ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} ${row.status === 'ok' ? `ok ${(row.metrics.accuracy * 100).toFixed(2)}%` : `${row.status}: ${row.reason}`}`);
+      return { worker: name, row, selectionRows, ...(key ? { bundleKey: key } : {}) };
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
+  };
+
+  const lock = lockMs();
+  const worker = new Worker(target.name, process_, {
+    connection: bullConnection(target),
+    concurrency: opts.concurrency,
+    name,
+    lockDuration: lock,
+    stalledInterval: lock,
+    // A job whose worker died is taken up again this many times, then fails (a run that kills every machine it lands on).
+    maxStalledCount: 2,
+  });
+  worker.on('error', () => {}); // connection errors: the watch decides when Redis is gone
+  worker.on('failed', (job, err) => {
+    if (job) log(`${name}: job ${job.id} failed: ${oneLine(err.message)}`);
+  });
+  await worker.waitUntilReady();
+  log(`${name}: waiting for jobs on ${target.shown} (queue "${target.name}", ${opts.concurrency} at a time)`);
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await worker.close();
+      await watch.close();
+    })());
+  const done = Promise.race([
+    watch.gone.catch(async (e: Error) => {
+      await closeAll([{ close: () => worker.close(true) }, watch]);
+      throw new Error(`${e.message}; this worker stopped. A job it was running goes back to the queue once Redis is back (stalled-job recovery).`);
+    }),
+    new Promise<void>((res) => worker.on('closed', () => res())),
+  ]);
+  return { name, done, close };
+}
