@@ -99,8 +99,9 @@ export async function connectRedis(target: QueueTarget, role: string): Promise<R
   } catch (e) {
     client.disconnect();
     const why = describeError(e);
-    if (/WRONGPASS|NOAUTH|invalid password|AUTH/i.test(why)) throw new Error(`--queue: Redis at ${target.shown} refused the credentials (${why}); give the right password in the URL (redis://:password@host:port).`);
-    throw new Error(`--queue: cannot reach Redis at ${target.shown} (${why === 'no answer within 5 s' ? why : lastError !== 'no answer' ? lastError : why}); start redis-server there, or fix the URL.`);
+    const auth = [why, lastError].find((m) => /WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(m));
+    if (auth) throw new Error(`--queue: Redis at ${target.shown} refused the credentials (${auth}); give the right password in the URL (redis://:password@host:port).`);
+    throw new Error(`--queue: cannot reach Redis at ${target.shown} (${lastError !== 'no answer' ? lastError : why}); start redis-server there, or fix the URL.`);
   }
   let lostAt: number | undefined;
   let fail: (e: Error) => void = () => {};

@@ -57,6 +57,8 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
   watch.gone.catch(() => {
     gone = true;
   });
+  // Every Redis command waits for a reconnect; racing it with the watch turns Redis going away into a stop.
+  const redis = <T>(p: Promise<T>): Promise<T> => Promise.race([p, watch.gone]);
   const queue = new Queue(target.name, { connection: bullConnection(target) });
   const events = new QueueEvents(target.name, { connection: bullConnection(target) });
   queue.on('error', () => {});
@@ -64,13 +66,13 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
   let written = 0;
   let resultsFile = '';
   try {
-    await Promise.race([Promise.all([queue.waitUntilReady(), events.waitUntilReady()]), watch.gone]);
+    await redis(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]));
     const state = await openExperiment(exp, opts, ev);
     resultsFile = state.resultsFile;
     const sweepFile = join(state.outDir, SWEEP_FILE);
     let sweep = state.resumed && existsSync(sweepFile) ? (await readFile(sweepFile, 'utf8')).trim() : '';
     if (!sweep) {
-      if (existsSync(sweepFile)) await dropWaiting(queue, exp.name, (await readFile(sweepFile, 'utf8')).trim(), ev);
+      if (existsSync(sweepFile)) await redis(dropWaiting(queue, exp.name, (await readFile(sweepFile, 'utf8')).trim(), ev));
       sweep = randomBytes(4).toString('hex');
       await writeFile(sweepFile, `${sweep}\n`);
     }
@@ -82,7 +84,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
       const jid = jobId(exp.name, id, sweep, attempt);
       const sp = state.splitOf(run.split);
       const data = runJob(exp, run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: sp.fingerprint, code: state.codeOf(run), versions: state.versions });
-      await Promise.race([
+      await redis(
         queue.add(JOB_NAME, data, {
           jobId: jid,
           // Retries are for a worker's own trouble (an error outside the run); a run's failure is a row, and a refusal is final.
@@ -91,8 +93,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
           removeOnComplete: { age: 7 * 24 * 3600 },
           removeOnFail: { age: 7 * 24 * 3600 },
         }),
-        watch.gone,
-      ]);
+      );
       pending.set(jid, { run, started: false });
     }
     if (pending.size) ev.note?.(`queued ${pending.size} run(s) on ${target.shown} (queue "${target.name}"); start workers with: digitbench worker --queue <url>${target.name === 'digitbench' ? '' : ` --queue-name ${target.name}`}`);
@@ -126,9 +127,9 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
     while (pending.size) {
       await Promise.race([new Promise<void>((r) => (wake = r)), sleep(2000), watch.gone]);
       for (const [jid, p] of [...pending]) {
-        const jobState = await Promise.race([queue.getJobState(jid), watch.gone]);
+        const jobState = await redis(queue.getJobState(jid));
         if (jobState === 'completed') {
-          const job = await queue.getJob(jid);
+          const job = await redis(queue.getJob(jid));
           const parsed = jobResultSchema.safeParse(job?.returnvalue);
           pending.delete(jid);
           if (!parsed.success) {
@@ -139,7 +140,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
           for (const s of selectionRows) if (!state.selectionRows.some((r) => r.id === s.id && r.startedAt === s.startedAt)) await state.addSelectionRow(s);
           let final: ResultRow = row;
           if (row.status === 'ok' && row.bundle) {
-            const bytes = key ? await watch.client.getBuffer(key) : null;
+            const bytes = key ? await redis(watch.client.getBuffer(key)) : null;
             if (bytes) {
               const file = join(state.outDir, row.bundle.file);
               await mkdir(dirname(file), { recursive: true });
@@ -151,10 +152,10 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
             }
           }
           await record(p.run, final);
-          if (key) await watch.client.del(key).catch(() => {});
-          await job?.remove().catch(() => {});
+          if (key) await redis(watch.client.del(key));
+          if (job) await redis(job.remove());
         } else if (jobState === 'failed') {
-          const job = await queue.getJob(jid);
+          const job = await redis(queue.getJob(jid));
           pending.delete(jid);
           const reason = job?.failedReason ?? 'no reason recorded';
           const by = job?.processedBy ? ` (last worker: ${job.processedBy})` : '';
@@ -169,13 +170,13 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
           const id = state.ids[p.run.index]!;
           const sp = state.splitOf(p.run.split);
           ev.note?.(`job ${jid} (${p.run.label}) is no longer in Redis; queued again`);
-          await queue.add(JOB_NAME, runJob(exp, p.run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: sp.fingerprint, code: state.codeOf(p.run), versions: state.versions }), {
+          await redis(queue.add(JOB_NAME, runJob(exp, p.run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: sp.fingerprint, code: state.codeOf(p.run), versions: state.versions }), {
             jobId: jid,
             attempts: 3,
             backoff: { type: 'exponential', delay: 5000 },
             removeOnComplete: { age: 7 * 24 * 3600 },
             removeOnFail: { age: 7 * 24 * 3600 },
-          });
+          }));
         }
       }
     }

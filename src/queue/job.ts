@@ -129,6 +129,8 @@ export function refusePlugin(ref: string): string | undefined {
   const outside = `names the plugin "${ref}", which is neither a built-in nor a file inside this worker's checkout (${PROJECT_ROOT}); workers run only those`;
   if (isAbsolute(ref) || !ref.startsWith('./')) return outside;
   const file = resolve(PROJECT_ROOT, ref);
+  const rel = relative(PROJECT_ROOT, file);
+  if (rel.startsWith('..') || isAbsolute(rel)) return outside;
   if (!existsSync(file)) return `names the plugin file ${ref}, which this worker's checkout (${PROJECT_ROOT}) does not have; give every worker the same checkout`;
   const real = relative(realpathSync(PROJECT_ROOT), realpathSync(file));
   if (real.startsWith('..') || isAbsolute(real)) return outside;

@@ -212,7 +212,13 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       await closeAll([{ close: () => worker.close(true) }, watch]);
       throw new Error(`${e.message}; this worker stopped. A job it was running goes back to the queue once Redis is back (stalled-job recovery).`);
     }),
-    new Promise<void>((res) => worker.on('closed', () => res())),
+    new Promise<void>((res, rej) =>
+      worker.on('closed', () => {
+        // Closed without close(): BullMQ gave up its connection.
+        if (closing) res();
+        else rej(new Error(`Redis at ${target.shown} went away (the queue's connection closed); this worker stopped. A job it was running goes back to the queue (stalled-job recovery).`));
+      }),
+    ),
   ]);
   return { name, done, close };
 }
