@@ -78,13 +78,10 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
     }
 
     const pending = new Map<string, { run: RunSpec; started: boolean }>();
-    for (const run of state.todo) {
+    const enqueue = (run: RunSpec, jid: string) => {
       const id = state.ids[run.index]!;
-      const attempt = state.existing.filter((r) => r.id === id).length;
-      const jid = jobId(exp.name, id, sweep, attempt);
-      const sp = state.splitOf(run.split);
-      const data = runJob(exp, run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: sp.fingerprint, code: state.codeOf(run), versions: state.versions });
-      await redis(
+      const data = runJob(exp, run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: state.splitOf(run.split).fingerprint, code: state.codeOf(run), versions: state.versions });
+      return redis(
         queue.add(JOB_NAME, data, {
           jobId: jid,
           // Retries are for a worker's own trouble (an error outside the run); a run's failure is a row, and a refusal is final.
@@ -94,6 +91,11 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
           removeOnFail: { age: 7 * 24 * 3600 },
         }),
       );
+    };
+    for (const run of state.todo) {
+      const attempt = state.existing.filter((r) => r.id === state.ids[run.index]).length;
+      const jid = jobId(exp.name, state.ids[run.index]!, sweep, attempt);
+      await enqueue(run, jid);
       pending.set(jid, { run, started: false });
     }
     if (pending.size) ev.note?.(`queued ${pending.size} run(s) on ${target.shown} (queue "${target.name}"); start workers with: digitbench worker --queue <url>${target.name === 'digitbench' ? '' : ` --queue-name ${target.name}`}`);
@@ -152,14 +154,18 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
             }
           }
           await record(p.run, final);
-          if (key) await redis(watch.client.del(key));
-          if (job) await redis(job.remove());
+          // Tidying: a job or key left behind expires with its age limit.
+          const tidy = (e: unknown) => {
+            if (gone) throw e;
+          };
+          if (key) await redis(watch.client.del(key)).catch(tidy);
+          if (job) await redis(job.remove()).catch(tidy);
         } else if (jobState === 'failed') {
           const job = await redis(queue.getJob(jid));
           pending.delete(jid);
           const reason = job?.failedReason ?? 'no reason recorded';
           const by = job?.processedBy ? ` (last worker: ${job.processedBy})` : '';
-          const why = /stalled more than allowable limit/i.test(reason)
+          const why = /(stalled|started) more than allowable limit/i.test(reason)
             ? `its worker died ${job?.stalledCounter ?? 'several'} times while running it (the queue's stalled-job limit)${by}; a run that brings down every machine it lands on needs a smaller split or a higher memoryLimitMb`
             : /^refused by worker/.test(reason)
               ? reason
@@ -167,16 +173,8 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
           await record(p.run, notRunRow(state, exp.name, exp.config, p.run, 'failed', why, job?.processedBy));
         } else if (jobState === 'unknown') {
           // The job is gone from Redis (flushed, or a Redis without persistence restarted): queue it again.
-          const id = state.ids[p.run.index]!;
-          const sp = state.splitOf(p.run.split);
           ev.note?.(`job ${jid} (${p.run.label}) is no longer in Redis; queued again`);
-          await redis(queue.add(JOB_NAME, runJob(exp, p.run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: sp.fingerprint, code: state.codeOf(p.run), versions: state.versions }), {
-            jobId: jid,
-            attempts: 3,
-            backoff: { type: 'exponential', delay: 5000 },
-            removeOnComplete: { age: 7 * 24 * 3600 },
-            removeOnFail: { age: 7 * 24 * 3600 },
-          }));
+          await enqueue(p.run, jid);
         }
       }
     }
