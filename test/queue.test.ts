@@ -171,7 +171,11 @@ describe.skipIf(!redisAvailable)('sweeps through BullMQ on redis-server', () => 
       expect(thrower).toMatchObject({ status: 'failed', reason: 'misbehaving: fit failed on purpose' });
       // A run's own failure is its row, not a retry.
       expect(count(a.output() + b.output(), /took \S+ thrower/)).toBe(1);
-      expect(readFileSync(join(dir, 'queued', 'report.md'), 'utf8')).toContain('| **knn** |');
+      const report = readFileSync(join(dir, 'queued', 'report.md'), 'utf8');
+      expect(report).toContain('| **knn** |');
+      // The environment section lists the workers with their runs.
+      const workersLine = report.split('\n').find((l) => l.startsWith('| queue workers (runs) |'))!;
+      for (const w of [a, b]) expect(workersLine).toMatch(new RegExp(`${w.name} \\([1-4]\\)`));
     } finally {
       stop(a, b);
     }

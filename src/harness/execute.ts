@@ -74,23 +74,27 @@ export function featurePreparer(
   note: (m: string) => void,
   fit: (run: RunSpec, split: Split) => Promise<void> = (run, sp) => prepareFeatures(dataset, sp, run.features, { seed: sp.seed }).then(() => {}),
 ): (run: RunSpec) => Promise<string | undefined> {
-  const errors = new Map<string, string | undefined>();
-  return async (run) => {
+  // The promise, not its result, so runs that need the same features at once (a worker taking several jobs) fit them once.
+  const fitted = new Map<string, Promise<string | undefined>>();
+  return (run) => {
     const sp = splitOf(run);
     const key = hashJson({ split: sp.fingerprint, features: run.features });
-    if (errors.has(key)) return errors.get(key);
-    const pipeline = createPipeline(run.features, dataset.imageShape);
-    let error: string | undefined;
-    if (pipeline.expensive) {
-      note(`fitting features ${pipeline.labels.join(' → ')} on ${sp.train.length} training rows …`);
-      try {
-        await fit(run, sp);
-      } catch (e) {
-        error = `feature pipeline failed: ${oneLine((e as Error).message)}`;
-      }
+    let done = fitted.get(key);
+    if (!done) {
+      done = (async () => {
+        const pipeline = createPipeline(run.features, dataset.imageShape);
+        if (!pipeline.expensive) return undefined;
+        note(`fitting features ${pipeline.labels.join(' → ')} on ${sp.train.length} training rows …`);
+        try {
+          await fit(run, sp);
+          return undefined;
+        } catch (e) {
+          return `feature pipeline failed: ${oneLine((e as Error).message)}`;
+        }
+      })();
+      fitted.set(key, done);
     }
-    errors.set(key, error);
-    return error;
+    return done;
   };
 }
 

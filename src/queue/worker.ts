@@ -17,7 +17,9 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { parseParams } from '../classifiers/plugin.ts';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { loadDataset } from '../data/datasets.ts';
-import { makeSplit } from '../data/split.ts';
+import { makeSplit, type Split } from '../data/split.ts';
+import type { Dataset } from '../data/datasets.ts';
+import { canonicalJson } from '../engine/hash.ts';
 import { parsePipeline } from '../features/pipeline.ts';
 import { gitCommit, machine, packageVersions, PROJECT_ROOT } from '../harness/env.ts';
 import { executeRun, featurePreparer, runId } from '../harness/execute.ts';
@@ -128,6 +130,29 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const watch = await connectRedis(target, 'worker');
   const env = { ...machine(), worker: name, packages: packageVersions(), gitCommit: gitCommit() };
 
+  // One per dataset for the worker's life: features fitted for one job are known to the next (they are in
+  // the feature cache), so only the first job on a split and pipeline pays a fitting process.
+  const preparers = new Map<string, (run: RunSpec) => Promise<string | undefined>>();
+  const preparerFor = (name: string, dataset: Dataset) => {
+    const key = `${name}\0${dataset.contentHash}`;
+    let p = preparers.get(key);
+    if (!p) {
+      const splits = new Map<string, Split>();
+      const splitOf = (run: RunSpec) => {
+        const k = canonicalJson(run.split);
+        let sp = splits.get(k);
+        if (!sp) splits.set(k, (sp = makeSplit(dataset, run.split)));
+        return sp;
+      };
+      p = featurePreparer(dataset, splitOf, (m) => log(`${name}: ${m}`), async (r) => {
+        const o = await runIsolated<PrepareRequest, { seconds: number }>({ dataset: name, split: r.split, features: r.features }, r, () => {}, PREPARE_CHILD);
+        if (o.status !== 'ok') throw new Error(o.reason);
+      });
+      preparers.set(key, p);
+    }
+    return p;
+  };
+
   const process_ = async (job: Job): Promise<JobResult> => {
     const { job: data, run, dataset, split, code, id } = await jobRun(job.data, name);
     log(`${name}: took ${data.experiment} ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} (job ${job.id}, attempt ${job.attemptsMade + 1})`);
@@ -143,15 +168,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     const workDir = await mkdtemp(join(tmpdir(), 'digitbench-job-'));
     try {
       const selectionRows: SelectionRow[] = [];
-      const prepare = featurePreparer(
-        dataset,
-        () => split,
-        (m) => report({ phase: m }),
-        async (r) => {
-          const o = await runIsolated<PrepareRequest, { seconds: number }>({ dataset: data.settings.dataset, split: r.split, features: r.features }, r, () => {}, PREPARE_CHILD);
-          if (o.status !== 'ok') throw new Error(o.reason);
-        },
-      );
+      const prepare = preparerFor(data.settings.dataset, dataset);
       const row = await executeRun(
         {
           experiment: data.experiment,

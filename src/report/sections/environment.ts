@@ -1,4 +1,4 @@
-/** The environments the runs ran in (Node.js, platform, CPU, threads, commit, package versions), one column each. */
+/** The environments the runs ran in (Node.js, platform, CPU, host, queue workers, threads, commit, package versions), one column each. */
 import { canonicalJson } from '../../engine/hash.ts';
 import type { Env, ResultRow } from '../../results/row.ts';
 import { cell, cmp, code, DASH, distinct } from '../format.ts';
@@ -6,12 +6,15 @@ import { markdownTable as table } from '../table.ts';
 
 export function envSection(rows: readonly ResultRow[]): string {
   const lines = ['## Environment', ''];
-  const envs = new Map<string, { env: Env; n: number }>();
+  // Rows from queue workers group by their environment; the workers of each are listed in one row.
+  const envs = new Map<string, { env: Env; n: number; workers: Map<string, number> }>();
   for (const r of rows) {
-    const k = canonicalJson(r.env);
-    const e = envs.get(k);
-    if (e) e.n++;
-    else envs.set(k, { env: r.env, n: 1 });
+    const { worker, ...rest } = r.env;
+    const k = canonicalJson(rest);
+    const e = envs.get(k) ?? { env: rest, n: 0, workers: new Map<string, number>() };
+    envs.set(k, e);
+    e.n++;
+    if (worker) e.workers.set(worker, (e.workers.get(worker) ?? 0) + 1);
   }
   if (!envs.size) {
     lines.push('No runs.');
@@ -27,6 +30,10 @@ export function envSection(rows: readonly ResultRow[]): string {
       ['platform', ...field((e) => e.platform)],
       ['CPU', ...field((e) => e.cpu)],
       ['cores', ...field((e) => String(e.cores))],
+      ...(list.some((e) => e.env.host) ? [['host', ...field((e) => e.host ?? 'not recorded')]] : []),
+      ...(list.some((e) => e.workers.size)
+        ? [['queue workers (runs)', ...list.map((e) => cell(e.workers.size ? [...e.workers].map(([w, n]) => `${w} (${n})`).join(', ') : 'none: run locally'))]]
+        : []),
       ['tfjs backend', ...field((e) => e.tfjsBackend ?? 'not loaded')],
       ['threads', ...field((e) => String(e.threads))],
       ['git commit', ...field((e) => e.gitCommit ?? 'unknown')],
