@@ -129,6 +129,8 @@ describe.skipIf(!redisAvailable)('sweeps through BullMQ on redis-server', () => 
   beforeAll(async () => {
     redis = await sharedRedis();
   });
+  // Stops the file's own instance (the shared one of CI is .ci/run's to stop).
+  afterAll(() => redis?.kill());
 
   it('two workers give the rows a local run gives (timings aside); each row names its worker; a failing run is a failed row, run once', async () => {
     const dir = tmp();
