@@ -163,9 +163,13 @@ describe('running', () => {
     // Every run finished, so nothing is left to resume: the next start measures everything again on this
     // machine (a fresh clone's shipped report is such a finished experiment), keeping the old rows aside.
     expect(existsSync(join(out, '.resume'))).toBe(false);
+    // Browser measurements belong to the old bundles: they go aside with the old rows.
+    writeFileSync(join(out, 'browser.jsonl'), '{"measured":"before"}\n');
     const fourth = await runExperiment(await loadExperiment(file), { outDir: out });
     expect([fourth.ran, fourth.skipped]).toEqual([2, 0]);
-    expect(readdirSync(out).filter((f) => f.endsWith('.jsonl.bak'))).toHaveLength(1);
+    const backups = readdirSync(out).filter((f) => f.endsWith('.jsonl.bak'));
+    expect(backups.map((f) => f.split('.')[0]).sort()).toEqual(['browser', 'results']);
+    expect(existsSync(join(out, 'browser.jsonl'))).toBe(false);
     expect((await readRows(results)).map((r) => r.status)).toEqual(['ok', 'ok']);
   });
 

@@ -129,7 +129,11 @@ export async function openExperiment(exp: Experiment, opts: { outDir?: string; f
   if (!resume && existsSync(resultsFile)) {
     const backup = join(outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl.bak`);
     await rename(resultsFile, backup);
-    if (existsSync(selectionFile)) await rename(selectionFile, backup.replace('results.', 'selection.'));
+    // The rows beside the results belong to them: selection scores, and browser measurements of their bundles.
+    for (const side of ['selection', 'browser']) {
+      const f = join(outDir, `${side}.jsonl`);
+      if (existsSync(f)) await rename(f, backup.replace('results.', `${side}.`));
+    }
     ev.note?.(
       `${opts.fresh ? '--fresh' : `nothing unfinished to resume in ${outDir}`}: every run is measured again; the previous results were moved to ${backup} and their bundles are replaced`,
     );
