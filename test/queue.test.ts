@@ -104,6 +104,8 @@ describe('queue URLs and plugin paths', () => {
     expect(t.options).toMatchObject({ host: 'db.example', port: 6390, password: 's3cret', db: 2, maxRetriesPerRequest: null });
     expect(t.shown).toBe('redis://:***@db.example:6390/2');
     expect(redactUrl('redis://user:pw@h:1')).toBe('redis://user:***@h:1');
+    // A password the URL parser cannot read is still hidden in the error.
+    expect(() => parseQueueUrl('redis://:pa/ss@h:1')).toThrow('--queue: "redis://***@h:1" is not a URL; give redis://host:port (or redis://:password@host:port, with / @ : in the password percent-encoded).');
     expect(() => parseQueueUrl('http://h:1')).toThrow('--queue: "http://h:1" is not a Redis URL; give redis://host:port (or rediss:// for TLS).');
     expect(() => parseQueueUrl('redis:////:pw@')).toThrow(/^--queue: "redis:.*" names no host; give redis:\/\/host:port\.$/);
     expect(() => parseQueueUrl('redis://h:1/abc')).toThrow('--queue: "redis://h:1/abc": the path must be a database number (redis://host:port/0), not "abc".');

@@ -51,7 +51,9 @@ export function consoleEvents(stream: NodeJS.WriteStream = process.stderr): Part
     start: (run, pos, n, where) => {
       runs ??= multi.create(n, 0, { label: 'runs', info: '' });
       if (where) multi.log(`${name(run)}: taken by ${where}\n`);
-      runs.update(pos, { info: `now: ${name(run)}${where ? ` on ${where}` : ''}` });
+      // Locally the bar counts runs started; through a queue, several run at once and `done` counts them.
+      if (where) runs.update({ info: `now: ${name(run)} on ${where}` });
+      else runs.update(pos, { info: `now: ${name(run)}` });
     },
     progress: (run, m) => {
       if (m.phase === 'fit' && m.total) {

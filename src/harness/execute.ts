@@ -73,6 +73,7 @@ export function featurePreparer(
   splitOf: (run: RunSpec) => Split,
   note: (m: string) => void,
   fit: (run: RunSpec, split: Split) => Promise<void> = (run, sp) => prepareFeatures(dataset, sp, run.features, { seed: sp.seed }).then(() => {}),
+  opts: { retryFailures?: boolean } = {},
 ): (run: RunSpec) => Promise<string | undefined> {
   // The promise, not its result, so runs that need the same features at once (a worker taking several jobs) fit them once.
   const fitted = new Map<string, Promise<string | undefined>>();
@@ -89,6 +90,8 @@ export function featurePreparer(
           await fit(run, sp);
           return undefined;
         } catch (e) {
+          // A long-lived worker tries again for the next run instead of failing every later one the same way.
+          if (opts.retryFailures) fitted.delete(key);
           return `feature pipeline failed: ${oneLine((e as Error).message)}`;
         }
       })();

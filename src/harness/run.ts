@@ -22,7 +22,6 @@ import { runCodeHash } from './provenance.ts';
 import { appendRow, appendSelectionRow, readRows, readSelectionRows, type ResultRow, type SelectionRow } from '../results/row.ts';
 
 export { runIsolated } from './isolated.ts';
-export { bundleName } from './execute.ts';
 
 /** Present while an experiment has runs left to do (interrupted, or some failed): the next start resumes. */
 export const RESUME_FILE = '.resume';

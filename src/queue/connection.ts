@@ -30,7 +30,8 @@ export function redactUrl(url: string): string {
     if (u.password) u.password = '***';
     return u.toString().replace(/\/$/, '');
   } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
+    // Not parseable (e.g. a / in the password): hide everything up to the last @.
+    return url.replace(/\/\/.*@/, '//***@');
   }
 }
 
@@ -39,7 +40,7 @@ export function parseQueueUrl(url: string, name: string = DEFAULT_QUEUE_NAME): Q
   try {
     u = new URL(url);
   } catch {
-    throw new Error(`--queue: "${redactUrl(url)}" is not a URL; give redis://host:port (or redis://:password@host:port).`);
+    throw new Error(`--queue: "${redactUrl(url)}" is not a URL; give redis://host:port (or redis://:password@host:port, with / @ : in the password percent-encoded).`);
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
     throw new Error(`--queue: "${redactUrl(url)}" is not a Redis URL; give redis://host:port (or rediss:// for TLS).`);

@@ -18,14 +18,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Experiment, RunSpec } from '../harness/experiment.ts';
-import { notRunRow } from '../harness/execute.ts';
+import { bundleName, notRunRow } from '../harness/execute.ts';
 import { openExperiment, type RunEvents, type RunSummary } from '../harness/run.ts';
 import { appendRow, type ResultRow } from '../results/row.ts';
 import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
-import { JOB_NAME, jobId, jobResultSchema, runJob, type JobProgress } from './job.ts';
+import { JOB_NAME, jobId, jobPluginRef, jobResultSchema, runJob, type JobProgress } from './job.ts';
 
 /** The folder's sweep token: new on a fresh start, kept while the experiment resumes. */
 const SWEEP_FILE = '.queue';
@@ -51,7 +51,7 @@ export async function runQueued(exp: Experiment, opts: QueuedOptions): Promise<R
 async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunEvents>): Promise<RunSummary> {
   const { target } = opts;
   // Refuse plugin files no worker could run before anything is moved or queued.
-  for (const run of exp.runs) runJob(exp, run, { baseDir: dirname(exp.file), id: '0'.repeat(16), datasetHash: '-', fingerprint: '-', code: '-', versions: {} });
+  for (const run of exp.runs) jobPluginRef(run, dirname(exp.file), `${exp.file}: classifiers (${run.label}).plugin`);
   const watch = await connectRedis(target, 'coordinator');
   let gone = false;
   watch.gone.catch(() => {
@@ -144,7 +144,10 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
           if (row.status === 'ok' && row.bundle) {
             const bytes = key ? await redis(watch.client.getBuffer(key)) : null;
             if (bytes) {
-              const file = join(state.outDir, row.bundle.file);
+              // Where this run's bundle goes here, whatever path the worker's row gives.
+              const name = bundleName(p.run.label, state.ids[p.run.index]!);
+              final = { ...row, bundle: { ...row.bundle, file: name.split(sep).join('/') } };
+              const file = join(state.outDir, name);
               await mkdir(dirname(file), { recursive: true });
               await writeFile(`${file}.tmp-${process.pid}`, bytes);
               await rename(`${file}.tmp-${process.pid}`, file);

@@ -133,8 +133,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   // One per dataset for the worker's life: features fitted for one job are known to the next (they are in
   // the feature cache), so only the first job on a split and pipeline pays a fitting process.
   const preparers = new Map<string, (run: RunSpec) => Promise<string | undefined>>();
-  const preparerFor = (name: string, dataset: Dataset) => {
-    const key = `${name}\0${dataset.contentHash}`;
+  const preparerFor = (datasetName: string, dataset: Dataset) => {
+    const key = `${datasetName}\0${dataset.contentHash}`;
     let p = preparers.get(key);
     if (!p) {
       const splits = new Map<string, Split>();
@@ -145,9 +145,9 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
         return sp;
       };
       p = featurePreparer(dataset, splitOf, (m) => log(`${name}: ${m}`), async (r) => {
-        const o = await runIsolated<PrepareRequest, { seconds: number }>({ dataset: name, split: r.split, features: r.features }, r, () => {}, PREPARE_CHILD);
+        const o = await runIsolated<PrepareRequest, { seconds: number }>({ dataset: datasetName, split: r.split, features: r.features }, r, () => {}, PREPARE_CHILD);
         if (o.status !== 'ok') throw new Error(o.reason);
-      });
+      }, { retryFailures: true });
       preparers.set(key, p);
     }
     return p;
@@ -191,7 +191,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       );
       let key: string | undefined;
       if (row.status === 'ok' && row.bundle) {
-        key = bundleKey(target.name, String(job.id));
+        // This worker's own key: a worker that lost the job's lock and finishes late cannot overwrite the bundle of the run the coordinator collects.
+        key = bundleKey(target.name, `${job.id}.${name}`);
         await watch.client.set(key, await readFile(join(workDir, row.bundle.file)), 'EX', BUNDLE_TTL_SECONDS);
       }
       log(`${name}: ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} ${row.status === 'ok' ? `ok ${(row.metrics.accuracy * 100).toFixed(2)}%` : `${row.status}: ${row.reason}`}`);
@@ -219,6 +220,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   log(`${name}: waiting for jobs on ${target.shown} (queue "${target.name}", ${opts.concurrency} at a time)`);
 
   let closing: Promise<void> | undefined;
+  let lostRedis = false;
   const close = () =>
     (closing ??= (async () => {
       await worker.close();
@@ -226,6 +228,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     })());
   const done = Promise.race([
     watch.gone.catch(async (e: Error) => {
+      lostRedis = true;
       await closeAll([{ close: () => worker.close(true) }, watch]);
       throw new Error(`${e.message}; this worker stopped. A job it was running goes back to the queue once Redis is back (stalled-job recovery).`);
     }),
@@ -233,7 +236,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       worker.on('closed', () => {
         // Closed without close(): BullMQ gave up its connection.
         if (closing) res();
-        else rej(new Error(`Redis at ${target.shown} went away (the queue's connection closed); this worker stopped. A job it was running goes back to the queue (stalled-job recovery).`));
+        else if (!lostRedis) rej(new Error(`Redis at ${target.shown} went away (the queue's connection closed); this worker stopped. A job it was running goes back to the queue (stalled-job recovery).`));
       }),
     ),
   ]);
