@@ -104,15 +104,20 @@ export function buildProgram(out: (s: string) => void): Command {
     .argument('[config]', `a name in experiments/ or a path to a .json file`, DEFAULT_EXPERIMENT)
     .option('--fresh', 'start over even when an unfinished run could resume (the old results file is kept as a .bak)')
     .option('--out <dir>', 'folder for results.jsonl, report.md and models/ (default: runs/<experiment>; the shipped references are reports/<experiment>)')
-    .option('--queue <url>', 'run on queue workers instead of here: enqueue the runs as BullMQ jobs on this Redis (redis://[:password@]host:port) and collect their rows')
+    .option('--queue [url]', 'run on queue workers instead of here: enqueue the runs as BullMQ jobs on this Redis (redis://[:password@]host:port) and collect their rows; a bare --queue, after the config, takes the URL from $DIGITBENCH_REDIS_URL (out of the process list). Without --queue the runs are local, whether or not that variable is set')
     .option('--queue-name <name>', 'the queue on that Redis (workers must name the same one)', 'digitbench')
-    .action(async (ref: string, opts: { fresh?: boolean; out?: string; queue?: string; queueName: string }) => {
+    .action(async (ref: string, opts: { fresh?: boolean; out?: string; queue?: string | true; queueName: string }) => {
       const { experimentPath, loadExperiment } = await import('./harness/experiment.ts');
       const { consoleEvents } = await import('./harness/console.ts');
       let target;
-      if (opts.queue) {
-        const { parseQueueUrl } = await import('./queue/connection.ts');
-        target = parseQueueUrl(opts.queue, opts.queueName);
+      if (opts.queue !== undefined) {
+        // `experiment --queue quick` takes "quick" as the URL: say so, without printing it.
+        if (typeof opts.queue === 'string' && opts.queue && !opts.queue.includes('://')) {
+          throw new Error('--queue: its value is not a URL (no redis://); for the URL in DIGITBENCH_REDIS_URL put a bare --queue after the config (experiment <config> --queue), else give --queue redis://[:password@]host:port.');
+        }
+        const { parseQueueUrl, queueUrlFrom } = await import('./queue/connection.ts');
+        const q = queueUrlFrom(opts.queue, false)!;
+        target = parseQueueUrl(q.url, opts.queueName, q.from);
       }
       const exp = await loadExperiment(experimentPath(ref));
       const run = { fresh: opts.fresh, outDir: opts.out, events: consoleEvents() };
@@ -188,14 +193,15 @@ export function buildProgram(out: (s: string) => void): Command {
   program
     .command('worker')
     .description('Take experiment runs from a queue (see experiment --queue) and run them here, each in its own process with its time and memory limits, until stopped.')
-    .requiredOption('--queue <url>', 'the Redis the coordinator queued on: redis://[:password@]host:port')
+    .option('--queue [url]', 'the Redis the coordinator queued on: redis://[:password@]host:port (default, or a bare --queue: $DIGITBENCH_REDIS_URL, which keeps a password out of the process list)')
     .option('--queue-name <name>', 'the queue on that Redis', 'digitbench')
     .addOption(new Option('--concurrency <n>', 'runs at a time on this machine (each run uses its own threads)').default(1).argParser(positiveInt))
-    .action(async (opts: { queue: string; queueName: string; concurrency: number }) => {
-      const { parseQueueUrl } = await import('./queue/connection.ts');
+    .action(async (opts: { queue?: string | true; queueName: string; concurrency: number }) => {
+      const { parseQueueUrl, queueUrlFrom } = await import('./queue/connection.ts');
+      const q = queueUrlFrom(opts.queue, true)!;
       const { startWorker } = await import('./queue/worker.ts');
       const log = (l: string) => process.stderr.write(`${l}\n`);
-      const worker = await startWorker({ target: parseQueueUrl(opts.queue, opts.queueName), concurrency: Number(opts.concurrency), log });
+      const worker = await startWorker({ target: parseQueueUrl(q.url, opts.queueName, q.from), concurrency: Number(opts.concurrency), log });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) {

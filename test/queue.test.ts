@@ -99,16 +99,17 @@ const lines = (dir: string) => (existsSync(join(dir, 'results.jsonl')) ? readFil
 const count = (text: string, re: RegExp) => (text.match(new RegExp(re.source, 'g')) ?? []).length;
 
 describe('queue URLs and plugin paths', () => {
-  it('parses redis URLs, hides the password, and names what is wrong', () => {
+  it('parses redis URLs, hides the password, and names what is wrong (more in test/queue-url.test.ts)', () => {
     const t = parseQueueUrl('redis://:s3cret@db.example:6390/2', 'sweep-1');
     expect(t.options).toMatchObject({ host: 'db.example', port: 6390, password: 's3cret', db: 2, maxRetriesPerRequest: null });
     expect(t.shown).toBe('redis://:***@db.example:6390/2');
-    expect(redactUrl('redis://user:pw@h:1')).toBe('redis://user:***@h:1');
-    // A password the URL parser cannot read is still hidden in the error.
-    expect(() => parseQueueUrl('redis://:pa/ss@h:1')).toThrow('--queue: "redis://***@h:1" is not a URL; give redis://host:port (or redis://:password@host:port, with / @ : in the password percent-encoded).');
-    expect(() => parseQueueUrl('http://h:1')).toThrow('--queue: "http://h:1" is not a Redis URL; give redis://host:port (or rediss:// for TLS).');
-    expect(() => parseQueueUrl('redis:////:pw@')).toThrow(/^--queue: "redis:.*" names no host; give redis:\/\/host:port\.$/);
-    expect(() => parseQueueUrl('redis://h:1/abc')).toThrow('--queue: "redis://h:1/abc": the path must be a database number (redis://host:port/0), not "abc".');
+    expect(redactUrl('redis://user:pw@h:1')).toBe('redis://***:***@h:1');
+    const usage = 'use redis://[:password@]host:port[/db] (rediss:// for TLS), with any / ? # % in the password percent-encoded.';
+    // A password the URL parser cannot read is not shown at all.
+    expect(() => parseQueueUrl('redis://:pa/ss@h:1')).toThrow(`--queue: not a Redis URL (the part before the host is not a user name and password; percent-encode any / ? # in them); ${usage}`);
+    expect(() => parseQueueUrl('http://h:1')).toThrow(`--queue: not a Redis URL (it does not start with redis:// or rediss://); ${usage}`);
+    expect(() => parseQueueUrl('redis:////:pw@')).toThrow(`--queue: not a Redis URL (it names no host); ${usage}`);
+    expect(() => parseQueueUrl('redis://h:1/abc')).toThrow(`--queue: not a Redis URL (the path after host:port must be a database number, as in redis://host:port/0); ${usage}`);
     expect(() => parseQueueUrl('redis://h:1', 'a b')).toThrow('--queue-name: "a b": use letters, digits, -, _ and . only.');
   });
 

@@ -1,5 +1,6 @@
 /**
- * The Redis behind a queue: the `--queue` URL parsed (its password never printed), one connection
+ * The Redis behind a queue: the URL (from `--queue` or DIGITBENCH_REDIS_URL) parsed without ever
+ * printing it (user name and password masked, an unreadable URL described, not echoed), one connection
  * checked before anything is enqueued or taken, and a watch that says when Redis has gone away, so a
  * coordinator or a worker stops cleanly with what it has written left intact.
  */
@@ -9,62 +10,133 @@ import { Redis, type RedisOptions } from 'ioredis';
 export interface QueueTarget {
   /** For ioredis and BullMQ. */
   options: RedisOptions;
-  /** The URL with any password replaced by ***: the only form that is printed or recorded. */
+  /** The URL with any user name and password replaced by ***: the only form that is printed or recorded. */
   shown: string;
   /** The queue's name (the jobs of one sweep and its workers share it). */
   name: string;
+  /** Where the URL came from, as error messages name it: `--queue` or `DIGITBENCH_REDIS_URL`. */
+  from: string;
 }
 
 /** The default queue name; `--queue-name` picks another (e.g. one per sweep, or per test). */
 export const DEFAULT_QUEUE_NAME = 'digitbench';
+
+/** The environment variable that may hold the queue's URL (kept out of the process list, unlike argv). */
+export const REDIS_URL_ENV = 'DIGITBENCH_REDIS_URL';
 
 /** The options as BullMQ's Queue, QueueEvents and Worker take them (each opens its own connections). */
 export function bullConnection(target: QueueTarget): ConnectionOptions {
   return target.options as ConnectionOptions;
 }
 
-/** The URL as it may be shown: the password (and a user's password) replaced by ***. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    // Not parseable (e.g. a / in the password): hide everything up to the last @.
-    return url.replace(/\/\/.*@/, '//***@');
-  }
-}
+/** What is printed in place of a URL that cannot be read (any part of it might be the password). */
+export const UNREADABLE_URL = '(a URL that cannot be read; not shown)';
 
-export function parseQueueUrl(url: string, name: string = DEFAULT_QUEUE_NAME): QueueTarget {
+/**
+ * The URL as it may be shown: any user info masked, keeping its shape (`redis://:***@h:1` for a
+ * password, `redis://***@h:1` for a user name, `redis://***:***@h:1` for both). A URL the parser cannot
+ * read is not shown at all.
+ */
+export function redactUrl(url: string): string {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new Error(`--queue: "${redactUrl(url)}" is not a URL; give redis://host:port (or redis://:password@host:port, with / @ : in the password percent-encoded).`);
+    return UNREADABLE_URL;
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') {
-    throw new Error(`--queue: "${redactUrl(url)}" is not a Redis URL; give redis://host:port (or rediss:// for TLS).`);
+  if (u.username) u.username = '***';
+  if (u.password) u.password = '***';
+  return u.toString().replace(/\/$/, '');
+}
+
+const USAGE = 'use redis://[:password@]host:port[/db] (rediss:// for TLS), with any / ? # % in the password percent-encoded';
+
+/** host, IPv4 or [IPv6], then an optional :port (1-65535). A name ending in a number must be an IPv4 address. */
+function validHostPort(s: string): boolean {
+  const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?$/.exec(s);
+  if (!m || (m[2] !== undefined && !(Number(m[2]) >= 1 && Number(m[2]) <= 65535))) return false;
+  const labels = m[1]!.split('.');
+  return !/^\d+$/.test(labels.at(-1)!) || (labels.length === 4 && labels.every((l) => /^\d{1,3}$/.test(l) && Number(l) <= 255));
+}
+
+/**
+ * Reads a Redis URL; `from` is how errors name its source (`--queue`, or DIGITBENCH_REDIS_URL). No error
+ * contains any part of the URL: each names the part that is wrong.
+ */
+export function parseQueueUrl(url: string, name: string = DEFAULT_QUEUE_NAME, from = '--queue'): QueueTarget {
+  const bad = (why: string) => new Error(`${from}: not a Redis URL (${why}); ${USAGE}.`);
+  if (!url) throw new Error(`${from}: the URL is empty; ${USAGE}.`);
+  const scheme = /^(rediss?):\/\//i.exec(url);
+  if (!scheme) throw bad('it does not start with redis:// or rediss://');
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    // Which part? The host part follows the last @ (or the scheme) and ends at the first / ? #.
+    const rest = url.slice(scheme[0].length);
+    const at = rest.lastIndexOf('@');
+    const hostPart = (at >= 0 ? rest.slice(at + 1) : rest).split(/[/?#]/)[0]!;
+    if (at < 0 || !validHostPort(hostPart)) {
+      // No @ and a second : (or a leading one): most likely a password without its @.
+      throw bad(`the host part is not a valid host or port${at < 0 && /^:|:.*:/.test(hostPart) ? '; is the @ after the password missing?' : ''}`);
+    }
+    throw bad('the part before the host is not a user name and password; percent-encode any / ? # in them');
   }
-  if (!u.hostname) throw new Error(`--queue: "${redactUrl(url)}" names no host; give redis://host:port.`);
+  if (!u.hostname) throw bad('it names no host');
+  if (!validHostPort(u.host)) throw bad('the host part is not a valid host or port');
+  if (u.search || u.hash) throw bad('it has a ? or # part, which is not read; percent-encode ? and # in a password');
   const db = u.pathname.replace(/^\//, '');
-  if (db && !/^\d+$/.test(db)) throw new Error(`--queue: "${redactUrl(url)}": the path must be a database number (redis://host:port/0), not "${db}".`);
+  if (db && !/^\d+$/.test(db)) throw bad('the path after host:port must be a database number, as in redis://host:port/0');
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) throw new Error(`--queue-name: "${name}": use letters, digits, -, _ and . only.`);
+  let username: string, password: string;
+  try {
+    username = decodeURIComponent(u.username);
+    password = decodeURIComponent(u.password);
+  } catch {
+    throw bad('a % in the user name or password is not followed by two hex digits; write % as %25');
+  }
+  const port = u.port ? Number(u.port) : 6379;
   const options: RedisOptions = {
     host: u.hostname.replace(/^\[|\]$/g, ''),
-    port: u.port ? Number(u.port) : 6379,
-    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
-    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    port,
+    ...(username ? { username } : {}),
+    ...(password ? { password } : {}),
     ...(db ? { db: Number(db) } : {}),
-    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    ...(scheme[1]!.toLowerCase() === 'rediss' ? { tls: {} } : {}),
     // BullMQ's workers block on Redis; a command waits for a reconnect instead of failing after retries.
     maxRetriesPerRequest: null,
   };
-  return { options, shown: redactUrl(url), name };
+  u.port = String(port); // shown with the port it connects to, default or not
+  return { options, shown: redactUrl(u.toString()), name, from };
 }
 
-function describeError(e: unknown): string {
+/**
+ * The URL to use from `--queue`'s value: the value itself; for a bare `--queue` (true), or no `--queue`
+ * (undefined) where `envWhenAbsent`, the URL in DIGITBENCH_REDIS_URL; otherwise undefined (no queue).
+ * Once the variable's URL is taken, it is removed from this process's environment, so the processes the
+ * queue runs start (a run's child, its plugin) do not inherit it.
+ */
+export function queueUrlFrom(option: string | boolean | undefined, envWhenAbsent: boolean): { url: string; from: string } | undefined {
+  if (typeof option === 'string') return { url: option, from: '--queue' };
+  if (option === undefined && !envWhenAbsent) return undefined;
+  const env = process.env[REDIS_URL_ENV];
+  if (!env) {
+    throw new Error(
+      option
+        ? `--queue: no URL after --queue and ${REDIS_URL_ENV} is not set; give --queue redis://[:password@]host:port, or set ${REDIS_URL_ENV} (which keeps a password out of the process list).`
+        : `no Redis URL: give --queue redis://[:password@]host:port, or set ${REDIS_URL_ENV} (which keeps a password out of the process list).`,
+    );
+  }
+  delete process.env[REDIS_URL_ENV];
+  return { url: env, from: REDIS_URL_ENV };
+}
+
+/** An error's first line, with the URL's user name and password (should a message ever hold them) masked. */
+function describeError(e: unknown, target: QueueTarget): string {
   const err = e as { code?: string; message?: string };
-  return (err.code && !err.message?.includes(err.code) ? `${err.code}: ` : '') + (err.message ?? String(e)).split('\n')[0]!;
+  let line = (err.code && !err.message?.includes(err.code) ? `${err.code}: ` : '') + (err.message ?? String(e)).split('\n')[0]!;
+  for (const secret of [target.options.password, target.options.username]) if (secret) line = line.split(secret).join('***');
+  return line;
 }
 
 /** How long Redis may be unreachable before the watch gives up (DIGITBENCH_QUEUE_GONE_MS; default 15 s). */
@@ -89,7 +161,7 @@ export async function connectRedis(target: QueueTarget, role: string): Promise<R
   let lastError = 'no answer';
   const client = new Redis({ ...target.options, lazyConnect: true, retryStrategy: () => 500, connectionName: `digitbench-${role}` });
   client.on('error', (e) => {
-    lastError = describeError(e);
+    lastError = describeError(e, target);
   });
   try {
     await Promise.race([
@@ -99,10 +171,14 @@ export async function connectRedis(target: QueueTarget, role: string): Promise<R
     await client.ping();
   } catch (e) {
     client.disconnect();
-    const why = describeError(e);
+    const why = describeError(e, target);
     const auth = [why, lastError].find((m) => /WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(m));
-    if (auth) throw new Error(`--queue: Redis at ${target.shown} refused the credentials (${auth}); give the right password in the URL (redis://:password@host:port).`);
-    throw new Error(`--queue: cannot reach Redis at ${target.shown} (${lastError !== 'no answer' ? lastError : why}); start redis-server there, or fix the URL.`);
+    if (auth) {
+      // redis://secret@host is a user name without a password: the usual slip for redis://:secret@host.
+      const slip = target.options.username && !target.options.password ? 'the URL gives a user name and no password; ' : '';
+      throw new Error(`${target.from}: Redis at ${target.shown} refused the credentials (${auth}); ${slip}give the right password in the URL (redis://:password@host:port).`);
+    }
+    throw new Error(`${target.from}: cannot reach Redis at ${target.shown} (${lastError !== 'no answer' ? lastError : why}); start redis-server there, or fix the URL.`);
   }
   let lostAt: number | undefined;
   let fail: (e: Error) => void = () => {};
