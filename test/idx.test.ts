@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -79,6 +79,45 @@ describe('idx reader', () => {
     const bad = gzipSync(imagesFile(2, 2, 2));
     const f = write('bad.gz', Buffer.concat([bad.subarray(0, 12), Buffer.alloc(6)]));
     await expect(readIdxImages(f)).rejects.toThrow(new RegExp(`^${f.replace(/[.]/g, '\\.')}: the gzip data is damaged`));
+  });
+
+  it('checks a gzipped file as a plain one: trailing bytes counted exactly, a wrong magic named', async () => {
+    const f = write('long-images.gz', gzipSync(imagesFile(2, 2, 2, 2051, 5)));
+    await expect(readIdxImages(f)).rejects.toThrow(`${f}: the file has 5 bytes after the 2 images of 2×2 its header announces; it is not a valid idx file.`);
+    const g = write('labels-as-images.gz', gzipSync(labelsFile([1, 2])));
+    await expect(readIdxImages(g)).rejects.toThrow(`${g}: wrong magic number 2049 (that is a label file); an idx images file starts with 2051.`);
+    const h = write('short.gz', gzipSync(Buffer.from([0, 0, 8, 3, 0, 0])));
+    await expect(readIdxImages(h)).rejects.toThrow(`${h}: the file is truncated: 6 bytes is shorter than the 16-byte idx header.`);
+  });
+
+  it('refuses a file over the size cap (option or DIGITBENCH_MAX_IDX_MB), and a bad cap, before reading', async () => {
+    const f = write('cap-images', imagesFile(10, 28, 28));
+    await expect(readIdxImages(f, { maxBytes: 1000 })).rejects.toThrow(
+      `${f}: the file is 7.9 kB, over the 1 kB limit for an idx file; give a smaller file, or raise the limit with the maxBytes option.`,
+    );
+    process.env.DIGITBENCH_MAX_IDX_MB = '0.005';
+    try {
+      await expect(readIdxImages(f)).rejects.toThrow(
+        `${f}: the file is 7.9 kB, over the 5 kB limit for an idx file; give a smaller file, or raise the limit with DIGITBENCH_MAX_IDX_MB.`,
+      );
+      process.env.DIGITBENCH_MAX_IDX_MB = '0';
+      await expect(readIdxImages(f)).rejects.toThrow('DIGITBENCH_MAX_IDX_MB is "0"; set it to a positive number of MB (default 1000) or unset it.');
+    } finally {
+      delete process.env.DIGITBENCH_MAX_IDX_MB;
+    }
+    await expect(readIdxImages(f, { maxBytes: Number.NaN })).rejects.toThrow('maxBytes must be a positive number (got NaN).');
+    expect((await readIdxImages(f)).count).toBe(10);
+    // Gzipped: the unpacked size counts, refused from the header before unpacking the rest.
+    const g = write('cap-images.gz', gzipSync(imagesFile(10, 28, 28)));
+    await expect(readIdxImages(g, { maxBytes: 1000 })).rejects.toThrow(
+      `${g}: the header announces 10 images of 28×28 (7.9 kB unpacked), over the 1 kB limit for an idx file; give a smaller file, or raise the limit with the maxBytes option.`,
+    );
+  });
+
+  it('refuses a folder in one line', async () => {
+    const d = join(dir, 'a-folder');
+    mkdirSync(d);
+    await expect(readIdxLabels(d)).rejects.toThrow(`${d}: not a regular file (a folder); give the idx file itself (plain or gzipped).`);
   });
 
   it('names a missing file', async () => {

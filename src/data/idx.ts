@@ -2,13 +2,32 @@
  * The idx file format (LeCun's MNIST format), plain or gzipped. Big-endian header:
  * magic 2051 = images (count, rows, cols), 2049 = labels (count); then one unsigned byte per value.
  * Every error names the file and says what is wrong.
+ *
+ * Reading a file, nothing is allocated for its contents before it is known to fit:
+ *  - the path is `stat`ed first and only a regular file is opened (a folder, FIFO, character device such as
+ *    /dev/zero or a socket is refused in one line), and then `fstat`ed again through the open handle;
+ *  - a file above the size cap is refused before reading (default 1,000 MB, more than the largest real idx
+ *    dataset, EMNIST ByClass's 547 MB training images; set DIGITBENCH_MAX_IDX_MB or the `maxBytes` option);
+ *  - only the header is read first, and its counts × dimensions must give the file's size exactly;
+ *  - a gzipped file is unpacked as a stream: the header is read from the first unpacked bytes, the size it
+ *    announces must be within the cap, and then exactly that many bytes are allocated; more or fewer
+ *    unpacked bytes are refused (so a gzip bomb stops at the announced size, or at the cap).
+ *
+ * The helpers for regular files, size caps and limits from environment variables are shared with
+ * ../input/decode.ts, which reads `predict`'s image and idx inputs the same way.
  */
-import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
+import type { Stats } from 'node:fs';
+import { constants } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { z } from 'zod';
 
 export const IMAGE_MAGIC = 2051;
 export const LABEL_MAGIC = 2049;
+
+/** The default cap on an idx file's size (and, gzipped, on its unpacked size): 1,000 MB. */
+export const DEFAULT_MAX_IDX_BYTES = 1000e6;
 
 export interface IdxImages {
   count: number;
@@ -18,22 +37,130 @@ export interface IdxImages {
   pixels: Uint8Array;
 }
 
-async function readBytes(file: string): Promise<Uint8Array> {
-  let buf: Buffer;
+export interface IdxReadOptions {
+  /** Largest file (and unpacked gzip data) read, in bytes; default DIGITBENCH_MAX_IDX_MB MB, else 1,000 MB. */
+  maxBytes?: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Regular files, size caps and limits (shared with ../input/decode.ts).
+
+/** A size for people, in decimal units: 512 bytes, 1.5 kB, 51.2 MB, 2.1 GB. */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} bytes`;
+  const units = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+  let v = n / 1000, u = 0;
+  while (v >= 1000 && u < units.length - 1) {
+    v /= 1000;
+    u++;
+  }
+  return `${v >= 100 ? Math.round(v) : Number(v.toFixed(1))} ${units[u]}`;
+}
+
+/** What a path that is not a regular file is, in a few words. */
+function nonRegularKind(s: Stats): string {
+  if (s.isDirectory()) return 'a folder';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  if (s.isFIFO()) return 'a named pipe';
+  if (s.isSocket()) return 'a socket';
+  return 'not a file';
+}
+
+/** A size cap and how the user raises it, for the refusal's wording. */
+export interface ByteCap {
+  bytes: number;
+  /** e.g. "an image file". */
+  what: string;
+  /** e.g. "DIGITBENCH_MAX_IMAGE_MB" or "the maxImageBytes option". */
+  raise: string;
+}
+
+/** Refuses a file above the cap, in one line naming it, its size, the cap and how to raise it. */
+export function checkFileSize(file: string, size: number, cap: ByteCap): void {
+  if (size > cap.bytes) {
+    throw new Error(
+      `${file}: the file is ${formatBytes(size)}, over the ${formatBytes(cap.bytes)} limit for ${cap.what}; give a smaller file, or raise the limit with ${cap.raise}.`,
+    );
+  }
+}
+
+/**
+ * Opens a regular file for reading, and nothing else: the path is `stat`ed first (a folder, FIFO, device or
+ * socket is refused without being opened, so /dev/zero is never read and a FIFO never blocks), then opened
+ * with O_NONBLOCK and `fstat`ed again through the handle (the path may have been swapped in between).
+ * Refusals end with `give`. Errors of the file system (ENOENT, EACCES…) are thrown as they are, for the
+ * caller's own wording. The caller closes the handle.
+ */
+export async function openRegularFile(file: string, give: string): Promise<{ handle: FileHandle; size: number }> {
+  const refuse = (s: Stats) => new Error(`${file}: not a regular file (${nonRegularKind(s)}); ${give}`);
+  const before = await stat(file);
+  if (!before.isFile()) throw refuse(before);
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    buf = await readFile(file);
+    const s = await handle.stat();
+    if (!s.isFile()) throw refuse(s);
+    return { handle, size: s.size };
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(`${file}: cannot read the file (${code ?? (e as Error).message}); check the path.`);
+    await handle.close();
+    throw e;
   }
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
-    try {
-      buf = gunzipSync(buf);
-    } catch (e) {
-      throw new Error(`${file}: the gzip data is damaged (${(e as Error).message}); download or reinstall the file.`);
+}
+
+/** Reads up to `length` bytes from `position`; fewer only at the end of the file. */
+export async function readAt(handle: FileHandle, length: number, position = 0): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await handle.read(buf, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got === length ? buf : buf.subarray(0, got);
+}
+
+/**
+ * A positive limit: the option when given, else the environment variable (in `unit`s, decimals allowed),
+ * else the default. A bad value of either is a one-line error naming it.
+ */
+export function resolveLimit(
+  option: number | undefined,
+  optionName: string,
+  env: string,
+  unit: { name: string; size: number },
+  fallback: number,
+): { value: number; raise: string } {
+  const positive = z.number().positive().finite();
+  if (option !== undefined) {
+    if (!positive.safeParse(option).success) throw new Error(`${optionName} must be a positive number (got ${String(option)}).`);
+    return { value: option, raise: `the ${optionName} option` };
+  }
+  const raw = process.env[env];
+  if (raw !== undefined && raw.trim() !== '') {
+    const v = Number(raw);
+    if (!positive.safeParse(v).success) {
+      throw new Error(`${env} is "${raw}"; set it to a positive number of ${unit.name} (default ${fallback / unit.size}) or unset it.`);
     }
+    return { value: v * unit.size, raise: env };
   }
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  return { value: fallback, raise: env };
+}
+
+/** The idx size cap: the option, else DIGITBENCH_MAX_IDX_MB, else 1,000 MB. */
+export function idxByteCap(maxBytes?: number, optionName = 'maxBytes'): ByteCap {
+  const { value, raise } = resolveLimit(maxBytes, optionName, 'DIGITBENCH_MAX_IDX_MB', { name: 'MB', size: 1e6 }, DEFAULT_MAX_IDX_BYTES);
+  return { bytes: value, what: 'an idx file', raise };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The format.
+
+/** A magic number the caller did not ask for; `magic` says which one the file has. */
+export class IdxMagicError extends Error {
+  override name = 'IdxMagicError';
+  constructor(message: string, readonly magic: number) {
+    super(message);
+  }
 }
 
 /** The first `words` big-endian words; `headerWords` is the whole header's size, for the message. */
@@ -48,45 +175,191 @@ function header(file: string, bytes: Uint8Array, words: number, headerWords = wo
 function checkMagic(file: string, magic: number, expected: number, what: string): void {
   if (magic !== expected) {
     const other = magic === IMAGE_MAGIC ? ' (that is an image file)' : magic === LABEL_MAGIC ? ' (that is a label file)' : '';
-    throw new Error(`${file}: wrong magic number ${magic}${other}; an idx ${what} file starts with ${expected}.`);
+    throw new IdxMagicError(`${file}: wrong magic number ${magic}${other}; an idx ${what} file starts with ${expected}.`, magic);
   }
 }
 
-function checkLength(file: string, actual: number, expected: number, what: string): void {
+function checkLength(file: string, actual: number, expected: number, what: string, has = 'the file has'): void {
   if (actual < expected) {
-    throw new Error(`${file}: the file is truncated: the header announces ${what} (${expected} bytes) but the file has ${actual}.`);
+    throw new Error(`${file}: the file is truncated: the header announces ${what} (${expected} bytes) but ${has} ${actual}.`);
   }
   if (actual > expected) {
     throw new Error(`${file}: the file has ${actual - expected} bytes after the ${what} its header announces; it is not a valid idx file.`);
   }
 }
 
-export function parseIdxImages(file: string, bytes: Uint8Array): IdxImages {
-  checkMagic(file, header(file, bytes, 1, 4)[0]!, IMAGE_MAGIC, 'images');
-  const [, count, rows, cols] = header(file, bytes, 4) as [number, number, number, number];
+/** What a header announces: the file's total size and the words for messages. */
+interface Layout {
+  magic: number;
+  headerBytes: number;
+  /** Header plus body, in bytes (a double: exact for any real file, and larger than any cap otherwise). */
+  total: number;
+  what: string;
+}
+
+/**
+ * The layout from the first bytes of a file (at least the header, when the file has one). `magic` is the
+ * expected magic number, or undefined to take images or labels.
+ */
+function layout(file: string, head: Uint8Array, magic: number | undefined): Layout {
+  const [found] = header(file, head, 1, magic === LABEL_MAGIC ? 2 : 4) as [number];
+  if (magic !== undefined) checkMagic(file, found, magic, magic === LABEL_MAGIC ? 'labels' : 'images');
+  else if (found !== IMAGE_MAGIC && found !== LABEL_MAGIC) {
+    throw new IdxMagicError(`${file}: wrong magic number ${found}; an idx file starts with ${IMAGE_MAGIC} (images) or ${LABEL_MAGIC} (labels).`, found);
+  }
+  if (found === LABEL_MAGIC) {
+    const [, count] = header(file, head, 2) as [number, number];
+    return { magic: found, headerBytes: 8, total: 8 + count, what: `${count} labels` };
+  }
+  const [, count, rows, cols] = header(file, head, 4) as [number, number, number, number];
   if (rows === 0 || cols === 0) throw new Error(`${file}: images of ${rows}×${cols} pixels are empty; the header is damaged.`);
-  checkLength(file, bytes.length, 16 + count * rows * cols, `${count} images of ${rows}×${cols}`);
+  return { magic: found, headerBytes: 16, total: 16 + count * rows * cols, what: `${count} images of ${rows}×${cols}` };
+}
+
+export function parseIdxImages(file: string, bytes: Uint8Array): IdxImages {
+  const { total, what } = layout(file, bytes, IMAGE_MAGIC);
+  checkLength(file, bytes.length, total, what);
+  const [, count, rows, cols] = header(file, bytes, 4) as [number, number, number, number];
   return { count, rows, cols, pixels: bytes.subarray(16) };
 }
 
 export function parseIdxLabels(file: string, bytes: Uint8Array): Uint8Array {
-  checkMagic(file, header(file, bytes, 1, 2)[0]!, LABEL_MAGIC, 'labels');
-  const [, count] = header(file, bytes, 2) as [number, number];
-  checkLength(file, bytes.length, 8 + count, `${count} labels`);
+  const { total, what } = layout(file, bytes, LABEL_MAGIC);
+  checkLength(file, bytes.length, total, what);
   return bytes.subarray(8);
 }
 
-export async function readIdxImages(file: string): Promise<IdxImages> {
-  return parseIdxImages(file, await readBytes(file));
+// ---------------------------------------------------------------------------------------------------
+// Reading files.
+
+const GIVE_IDX = 'give the idx file itself (plain or gzipped).';
+
+/**
+ * Unpacks gzip data holding one idx file: the header from the first unpacked bytes, then exactly the size
+ * it announces (refused when over the cap), never more.
+ */
+function gunzipIdx(file: string, data: Uint8Array, magic: number | undefined, cap: ByteCap): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const z = createGunzip();
+    let done = false;
+    const finish = (e: Error | undefined, out?: Uint8Array) => {
+      if (done) return;
+      done = true;
+      z.destroy();
+      if (e) reject(e);
+      else resolve(out!);
+    };
+    let head: Buffer[] = [];
+    let plan: Layout | undefined;
+    let out: Uint8Array | undefined;
+    let got = 0;
+    let extra = 0;
+    const take = (chunk: Buffer) => {
+      if (!plan) {
+        head.push(chunk);
+        const first = Buffer.concat(head);
+        // The header is complete once its magic says how long it is (8 or 16 bytes).
+        if (first.length < 16 && !(first.length >= 8 && first.readUInt32BE(0) === LABEL_MAGIC)) return;
+        plan = layout(file, first, magic);
+        if (plan.total > cap.bytes) {
+          throw new Error(
+            `${file}: the header announces ${plan.what} (${formatBytes(plan.total)} unpacked), over the ${formatBytes(cap.bytes)} limit for ${cap.what}; give a smaller file, or raise the limit with ${cap.raise}.`,
+          );
+        }
+        out = new Uint8Array(plan.total);
+        head = [];
+        chunk = first;
+      }
+      const room = plan.total - got;
+      out!.set(room >= chunk.length ? chunk : chunk.subarray(0, room), got);
+      got += Math.min(room, chunk.length);
+      if (chunk.length > room) {
+        extra += chunk.length - room;
+        if (plan.total + extra > cap.bytes) {
+          throw new Error(
+            `${file}: the gzip data unpacks to more than the ${formatBytes(cap.bytes)} limit for ${cap.what}, past the ${plan.what} its header announces; it is not a valid idx file.`,
+          );
+        }
+      }
+    };
+    z.on('data', (chunk: Buffer) => {
+      try {
+        take(chunk);
+      } catch (e) {
+        finish(e as Error);
+      }
+    });
+    z.on('error', (e) => finish(new Error(`${file}: the gzip data is damaged (${e.message}); download or reinstall the file.`)));
+    z.on('end', () => {
+      try {
+        if (!plan) {
+          const first = Buffer.concat(head);
+          plan = layout(file, first, magic); // throws: the unpacked data is shorter than a header
+          out = new Uint8Array(0);
+          got = first.length;
+        }
+        checkLength(file, got + extra, plan.total, plan.what, 'the unpacked data has');
+        finish(undefined, out);
+      } catch (e) {
+        finish(e as Error);
+      }
+    });
+    z.end(data);
+  });
 }
 
-export async function readIdxLabels(file: string): Promise<Uint8Array> {
-  return parseIdxLabels(file, await readBytes(file));
+/**
+ * Reads one idx file, plain or gzipped, checking as it goes (see the top of this file). `magic`: the one
+ * expected (else images or labels); `cap`: the size cap, resolved (instead of `maxBytes`). Throws one-line errors naming the file; a wrong magic is an
+ * IdxMagicError.
+ */
+export async function readIdx(
+  file: string,
+  options: IdxReadOptions & { magic?: number; cap?: ByteCap } = {},
+): Promise<{ magic: number; bytes: Uint8Array }> {
+  const cap = options.cap ?? idxByteCap(options.maxBytes);
+  let opened: { handle: FileHandle; size: number };
+  try {
+    opened = await openRegularFile(file, GIVE_IDX);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code) throw new Error(`${file}: cannot read the file (${code}); check the path.`);
+    throw e;
+  }
+  const { handle, size } = opened;
+  try {
+    checkFileSize(file, size, cap);
+    const head = await readAt(handle, Math.min(16, size));
+    if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+      const bytes = await gunzipIdx(file, await readAt(handle, size), options.magic, cap);
+      return { magic: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, false), bytes };
+    }
+    // Plain: the header's counts must give the file's size before the body is read.
+    const plan = layout(file, head, options.magic);
+    checkLength(file, size, plan.total, plan.what);
+    const bytes = await readAt(handle, size);
+    checkLength(file, bytes.length, plan.total, plan.what); // the file shrank while being read
+    return { magic: plan.magic, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function readIdxImages(file: string, options: IdxReadOptions = {}): Promise<IdxImages> {
+  return parseIdxImages(file, (await readIdx(file, { ...options, magic: IMAGE_MAGIC })).bytes);
+}
+
+export async function readIdxLabels(file: string, options: IdxReadOptions = {}): Promise<Uint8Array> {
+  return parseIdxLabels(file, (await readIdx(file, { ...options, magic: LABEL_MAGIC })).bytes);
 }
 
 /** Reads an images file and its labels file and checks that they belong together. */
-export async function readIdxPair(imagesFile: string, labelsFile: string): Promise<{ images: IdxImages; labels: Uint8Array }> {
-  const [images, labels] = await Promise.all([readIdxImages(imagesFile), readIdxLabels(labelsFile)]);
+export async function readIdxPair(
+  imagesFile: string,
+  labelsFile: string,
+  options: IdxReadOptions = {},
+): Promise<{ images: IdxImages; labels: Uint8Array }> {
+  const [images, labels] = await Promise.all([readIdxImages(imagesFile, options), readIdxLabels(labelsFile, options)]);
   if (images.count !== labels.length) {
     throw new Error(
       `${labelsFile}: has ${labels.length} labels but ${basename(imagesFile)} has ${images.count} images; use the labels file that belongs to those images.`,

@@ -12,14 +12,36 @@
  * Decoded images are normalized to MNIST format by ./normalize.ts; idx images are already MNIST format
  * and are used as they are.
  *
+ * Limits, checked before anything is read or decoded (a bad value of an option or variable fails the whole
+ * call in one line naming it):
+ *  - only regular files are opened: a folder named among the files of a folder, a FIFO, a character device
+ *    such as /dev/zero or a socket is refused from its `stat`;
+ *  - a PNG or JPEG file over 50 MB is refused from its size (`maxImageBytes`, or DIGITBENCH_MAX_IMAGE_MB in
+ *    MB); an idx file over 1,000 MB, or gzipped data unpacking to more (`maxIdxBytes`, or
+ *    DIGITBENCH_MAX_IDX_MB), likewise, by the idx reader (../data/idx.ts), which also checks the header's
+ *    counts against the size before reading the rest;
+ *  - an image over 25 megapixels is refused from its header's dimensions before decoding (`maxPixels`, or
+ *    DIGITBENCH_MAX_MEGAPIXELS in megapixels); see `decodeImage`.
+ *
  * A bad input becomes an entry with a one-line `error` naming the file and saying what to do; the other
- * inputs are still read.
+ * inputs are still read. An idx labels file is named as such (the images file is wanted).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import sharp from 'sharp';
-import { IMAGE_MAGIC, parseIdxImages } from '../data/idx.ts';
+import { readdir, stat, type FileHandle } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import sharp, { type Metadata } from 'sharp';
+import {
+  checkFileSize,
+  IdxMagicError,
+  idxByteCap,
+  IMAGE_MAGIC,
+  LABEL_MAGIC,
+  openRegularFile,
+  parseIdxImages,
+  readAt,
+  readIdx,
+  resolveLimit,
+  type ByteCap,
+} from '../data/idx.ts';
 import { normalizeDigit, SIDE, type DecodedImage } from './normalize.ts';
 
 export type { DecodedImage } from './normalize.ts';
@@ -37,7 +59,7 @@ const GIVE = 'give a PNG or JPEG image, a folder of them, or an idx images file.
 const IMAGE_EXT = /\.(png|jpe?g)$/i;
 const CONCURRENCY = 4;
 
-type Kind = 'png' | 'jpeg' | 'gzip' | 'idx-images' | undefined;
+type Kind = 'png' | 'jpeg' | 'gzip' | 'idx-images' | 'idx-labels' | undefined;
 
 function sniff(b: Uint8Array): Kind {
   const starts = (...sig: number[]) => b.length >= sig.length && sig.every((x, i) => b[i] === x);
@@ -45,6 +67,7 @@ function sniff(b: Uint8Array): Kind {
   if (starts(0xff, 0xd8, 0xff)) return 'jpeg';
   if (starts(0x1f, 0x8b)) return 'gzip';
   if (starts(0, 0, (IMAGE_MAGIC >> 8) & 0xff, IMAGE_MAGIC & 0xff)) return 'idx-images';
+  if (starts(0, 0, (LABEL_MAGIC >> 8) & 0xff, LABEL_MAGIC & 0xff)) return 'idx-labels';
   return undefined;
 }
 
@@ -72,16 +95,74 @@ function serially<T>(job: () => Promise<T>): Promise<T> {
   return run;
 }
 
-/** Decodes a PNG or JPEG to raw 8-bit pixels, EXIF orientation applied, alpha kept. Errors name `name`. */
-export async function decodeImage(bytes: Uint8Array, name: string): Promise<DecodedImage> {
+/** Options of `decodeImage`. */
+export interface DecodeOptions {
+  /**
+   * The largest image decoded, in pixels (width × height): default DIGITBENCH_MAX_MEGAPIXELS megapixels when
+   * set, else 25 MP (DEFAULT_MAX_PIXELS), far more than a photo of a digit needs.
+   */
+  maxPixels?: number;
+}
+
+/** Options of `readInputs`: the pixel limit and the size caps on the files it reads. */
+export interface ReadInputsOptions extends DecodeOptions {
+  /** The largest PNG or JPEG file read, in bytes: default DIGITBENCH_MAX_IMAGE_MB MB when set, else 50 MB. */
+  maxImageBytes?: number;
+  /** The largest idx file read (and, gzipped, unpacked), in bytes: default DIGITBENCH_MAX_IDX_MB MB when set, else 1,000 MB. */
+  maxIdxBytes?: number;
+}
+
+export const DEFAULT_MAX_PIXELS = 25e6;
+export const DEFAULT_MAX_IMAGE_BYTES = 50e6;
+
+function pixelLimit(maxPixels: number | undefined): number {
+  return resolveLimit(maxPixels, 'maxPixels', 'DIGITBENCH_MAX_MEGAPIXELS', { name: 'megapixels', size: 1e6 }, DEFAULT_MAX_PIXELS).value;
+}
+
+/** Megapixels for a message: 256, 25, 2.36, 0.001. */
+function megapixels(pixels: number): string {
+  const v = pixels / 1e6;
+  return String(v >= 100 ? Math.round(v) : Number(v.toPrecision(3)));
+}
+
+/**
+ * Decodes a PNG or JPEG to raw 8-bit pixels, EXIF orientation applied, alpha kept. Errors name `name`.
+ *
+ * Safe for bytes from an HTTP upload as far as decoding goes: an image over `maxPixels` (default 25 MP) is
+ * refused from its header's dimensions (sharp's `metadata()`, which decodes nothing) before any pixel is
+ * decoded, with sharp's `limitInputPixels` set to the same limit as a backstop. The size of `bytes` is the
+ * caller's to cap (an upload handler should refuse a body over a few MB; `readInputs` refuses image files
+ * over 50 MB).
+ */
+export async function decodeImage(bytes: Uint8Array, name: string, options: DecodeOptions = {}): Promise<DecodedImage> {
+  const limit = pixelLimit(options.maxPixels);
   if (bytes.length === 0) throw new Error(`${name}: the file is empty; ${GIVE}`);
   const kind = sniff(bytes);
   if (kind !== 'png' && kind !== 'jpeg') throw new Error(`${name}: not a PNG or JPEG image; ${GIVE}`);
-  const out = await serially(() => sharp(bytes, { failOn: 'truncated' }).rotate().raw().toBuffer({ resolveWithObject: true })).catch((e: unknown) => {
-      throw new Error(
-        `${name}: the image could not be decoded (${shortReason(e instanceof Error ? e.message : String(e))}); check that the file is a complete PNG or JPEG.`,
-      );
-    });
+  const undecodable = (e: unknown) =>
+    new Error(
+      `${name}: the image could not be decoded (${shortReason(e instanceof Error ? e.message : String(e))}); check that the file is a complete PNG or JPEG.`,
+    );
+  const tooLarge = (size: string) => new Error(`${name}: the image is ${size}over the ${megapixels(limit)} MP limit for a digit; crop or scale it down first.`);
+  const out = await serially(async () => {
+    let meta: Metadata;
+    try {
+      meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    } catch (e) {
+      throw undecodable(e);
+    }
+    const { width: w, height: h } = meta;
+    if (w && h && w * h > limit) throw tooLarge(`${w}×${h} pixels (${megapixels(w * h)} MP), `);
+    try {
+      return await sharp(bytes, { failOn: 'truncated', limitInputPixels: Math.max(1, Math.floor(limit)) })
+        .rotate()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+    } catch (e) {
+      if (/exceeds pixel limit/i.test(e instanceof Error ? e.message : String(e))) throw tooLarge('');
+      throw undecodable(e);
+    }
+  });
   const { width, height, channels } = out.info;
   if (channels !== 1 && channels !== 2 && channels !== 3 && channels !== 4) {
     throw new Error(`${name}: the image decodes to ${channels} channels; give a grey, RGB or RGBA PNG or JPEG.`);
@@ -94,7 +175,40 @@ function errorLine(e: unknown): string {
   return (m.split('\n')[0] ?? m).trim();
 }
 
-function idxEntries(file: string, bytes: Uint8Array): InputImage[] {
+/** The limits of one `readInputs` call, resolved (and checked) before anything is read. */
+interface Limits {
+  pixels: number;
+  image: ByteCap;
+  idx: ByteCap;
+}
+
+function resolveLimits(options: ReadInputsOptions): Limits {
+  const image = resolveLimit(options.maxImageBytes, 'maxImageBytes', 'DIGITBENCH_MAX_IMAGE_MB', { name: 'MB', size: 1e6 }, DEFAULT_MAX_IMAGE_BYTES);
+  return {
+    pixels: pixelLimit(options.maxPixels),
+    image: { bytes: image.value, what: 'an image file', raise: image.raise },
+    idx: idxByteCap(options.maxIdxBytes, 'maxIdxBytes'),
+  };
+}
+
+/** The refusal of an idx labels file, naming the images file that goes with it when the name follows MNIST's. */
+function labelsFileError(file: string): string {
+  const base = basename(file);
+  const images = base.includes('labels-idx1-ubyte') ? base.replace('labels-idx1-ubyte', 'images-idx3-ubyte') : '…-images-idx3-ubyte';
+  return `${file}: that is an idx labels file; give the images file (${images}).`;
+}
+
+/** The entries of an idx file (plain or gzipped), read by the idx reader with its checks and messages. */
+async function idxEntries(file: string, gzipped: boolean, cap: ByteCap): Promise<InputImage[]> {
+  let bytes: Uint8Array;
+  try {
+    bytes = (await readIdx(file, { cap, magic: IMAGE_MAGIC })).bytes;
+  } catch (e) {
+    if (!(e instanceof IdxMagicError)) throw e;
+    if (e.magic === LABEL_MAGIC) return [{ name: file, error: labelsFileError(file) }];
+    // Only idx files are read gzipped; a gzipped PNG or JPEG is not an image file.
+    return [{ name: file, error: gzipped ? `${file}: gzip data that is not an idx images file; ${GIVE}` : errorLine(e) }];
+  }
   const idx = parseIdxImages(file, bytes);
   if (idx.rows !== SIDE || idx.cols !== SIDE) {
     return [{ name: file, error: `${file}: idx images are ${idx.rows}×${idx.cols}; digitbench models take ${SIDE}×${SIDE} images.` }];
@@ -107,31 +221,38 @@ function idxEntries(file: string, bytes: Uint8Array): InputImage[] {
   }));
 }
 
-/** The entries of one file: one image, or one per image of an idx file; errors as entries. */
-async function fileEntries(file: string): Promise<InputImage[]> {
+/**
+ * The entries of one file: one image, or one per image of an idx file; errors as entries. Only a regular
+ * file is opened; its first bytes tell its type, which sets its size cap, checked before the rest is read.
+ */
+async function fileEntries(file: string, limits: Limits): Promise<InputImage[]> {
   try {
-    let bytes: Uint8Array;
+    let opened: { handle: FileHandle; size: number };
     try {
-      bytes = await readFile(file);
+      opened = await openRegularFile(file, GIVE);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return [{ name: file, error: `${file}: no such file or folder.` }];
-      return [{ name: file, error: `${file}: cannot read the file (${code ?? errorLine(e)}); check its permissions.` }];
+      if (code) return [{ name: file, error: `${file}: cannot read the file (${code}); check its permissions.` }];
+      throw e;
     }
-    if (bytes.length === 0) return [{ name: file, error: `${file}: the file is empty; ${GIVE}` }];
-    let kind = sniff(bytes);
-    if (kind === 'gzip') {
-      try {
-        bytes = gunzipSync(bytes);
-      } catch (e) {
-        return [{ name: file, error: `${file}: the gzip data is damaged (${errorLine(e)}); ${GIVE}` }];
+    const { handle, size } = opened;
+    let kind: Kind;
+    let bytes: Uint8Array | undefined;
+    try {
+      if (size === 0) return [{ name: file, error: `${file}: the file is empty; ${GIVE}` }];
+      kind = sniff(await readAt(handle, Math.min(16, size)));
+      if (kind === 'png' || kind === 'jpeg') {
+        checkFileSize(file, size, limits.image);
+        bytes = await readAt(handle, size);
       }
-      kind = sniff(bytes);
-      // Only idx files are read gzipped; a gzipped PNG or JPEG is not an image file.
-      if (kind !== 'idx-images') return [{ name: file, error: `${file}: not a PNG or JPEG image; ${GIVE}` }];
+    } finally {
+      await handle.close();
     }
-    if (kind === 'idx-images') return idxEntries(file, bytes);
-    const img = await decodeImage(bytes, file);
+    if (kind === 'idx-labels') return [{ name: file, error: labelsFileError(file) }];
+    if (kind === 'idx-images' || kind === 'gzip') return await idxEntries(file, kind === 'gzip', limits.idx);
+    if (!bytes) return [{ name: file, error: `${file}: not a PNG or JPEG image; ${GIVE}` }];
+    const img = await decodeImage(bytes, file, { maxPixels: limits.pixels });
     return [{ name: file, pixels: normalizeDigit(img, file) }];
   } catch (e) {
     return [{ name: file, error: errorLine(e) }];
@@ -159,7 +280,8 @@ async function folderFiles(dir: string): Promise<string[] | InputImage> {
  * Reads PNG/JPEG files, folders of them and idx images files, in the order given (folder contents by
  * name). Every bad input is an entry with `error`; the rest still succeed.
  */
-export async function readInputs(paths: string[]): Promise<InputImage[]> {
+export async function readInputs(paths: string[], options: ReadInputsOptions = {}): Promise<InputImage[]> {
+  const limits = resolveLimits(options);
   // Expand folders first, keeping the order; each slot is a file to read or a finished error entry.
   const slots: (string | InputImage)[] = [];
   for (const p of paths) {
@@ -189,7 +311,7 @@ export async function readInputs(paths: string[]): Promise<InputImage[]> {
     while (next < slots.length) {
       const i = next++;
       const s = slots[i]!;
-      results[i] = typeof s === 'string' ? await fileEntries(s) : [s];
+      results[i] = typeof s === 'string' ? await fileEntries(s, limits) : [s];
     }
   };
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, slots.length) }, worker));
