@@ -37,7 +37,20 @@ describe('results.jsonl', () => {
     expect(() => parseRows(`${good}\n\n${bad}\n`, 'reports/x/results.jsonl')).toThrow(
       'reports/x/results.jsonl line 3 is not a valid result row (metrics.accuracy: Invalid input: expected number, received string); fix or delete that line.',
     );
-    expect(() => parseRows(`${good}\n{"id": `, 'r.jsonl')).toThrow(/^r\.jsonl line 2 is not valid JSON \(.*\); fix or delete that line\.$/);
+    expect(() => parseRows(`${good}\n{"id": \n${good}\n`, 'r.jsonl')).toThrow(/^r\.jsonl line 2 is not valid JSON \(.*\); fix or delete that line\.$/);
+  });
+
+  it('skips an incomplete last line (an interrupted write) and says so, but not an invalid complete one', () => {
+    const rows = fixtureRows();
+    const good = JSON.stringify(rows[0]);
+    const warnings: string[] = [];
+    expect(parseRows(`${good}\n{"id": `, 'r.jsonl', (m) => warnings.push(m))).toEqual([JSON.parse(good)]);
+    expect(parseRows(`${good}\n{"id": \n\n`, 'r.jsonl', (m) => warnings.push(m))).toEqual([JSON.parse(good)]);
+    expect(warnings).toEqual(
+      Array(2).fill('r.jsonl line 2 is an incomplete result row (cut off by an interrupted write); it is skipped, and the next run that writes to the file moves it aside.'),
+    );
+    // Complete JSON that is not a row is no interrupted write: an error, wherever it is.
+    expect(() => parseRows(`${good}\n{"id": "x"}`, 'r.jsonl', () => {})).toThrow(/^r\.jsonl line 2 is not a valid result row \(.*\); fix or delete that line\.$/);
   });
 
   it('says what to do when the file is missing', async () => {

@@ -17,12 +17,14 @@ import { writeBundle } from '../bundle/file.ts';
 import { resolve } from 'node:path';
 import { DIGITBENCH_VERSION } from './env.ts';
 import { serveOneRequest } from './serve.ts';
-import { parseParams } from '../classifiers/plugin.ts';
+import { parseParams, type ClassifierContext, type ClassifierPlugin } from '../classifiers/plugin.ts';
+import type { Matrix } from '../engine/matrix.ts';
 import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix } from '../metrics/confusion.ts';
 import { perClass } from '../metrics/per-class.ts';
 import { percentile } from '../metrics/intervals.ts';
-import { encodeLabels, labelsHash, type Fold } from '../results/row.ts';
+import { checkModelClasses, checkPredictedLabels, encodeLabels, labelsHash, type Fold } from '../results/row.ts';
+import { oneLine } from './isolated.ts';
 
 export interface ChildRequest {
   dataset: string;
@@ -129,6 +131,7 @@ export async function runSelect(req: SelectRequest, progress: (m: ChildMessage) 
       t = performance.now();
       const pred = await model.predict(val.x);
       const predictSeconds = (performance.now() - t) / 1000;
+      checkPredictedLabels(pred, model.classes);
       out.push({ train: f.train.y.length, validation: val.y.length, accuracy: correctCount(val.y, pred) / pred.length, fitSeconds, predictSeconds, featureSeconds: f.seconds, transformMsPerImage });
     } finally {
       model.dispose();
@@ -170,6 +173,9 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     const pred = await model.predict(f.test.x);
     const predictSeconds = (performance.now() - t) / 1000;
     const predictCpuSeconds = cpuSecondsSince(cpu);
+    // A label outside the trained classes is a broken plugin, not a low accuracy.
+    checkModelClasses(model.classes, f.train.y);
+    checkPredictedLabels(pred, model.classes);
     // Model-only latency (features already computed); the deployment figures come from the bundle.
     const lat: number[] = [];
     const n = Math.min(req.latencySamples, f.test.x.rows);
@@ -181,6 +187,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     }
     lat.sort((a, b) => a - b);
     const bytes = model.serialize ? await model.serialize() : undefined;
+    const engine = model.engine();
     const cm = confusionMatrix(f.test.y, pred);
     const correct = correctCount(f.test.y, pred);
     const accuracy = correct / pred.length;
@@ -190,6 +197,10 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     else if (!plugin.load) noBundle = `the plugin "${plugin.name}" has no load(), so a saved model could not be rebuilt`;
     else if (req.bundle) {
       progress({ type: 'progress', phase: 'bundle' });
+      // The fitted model is done with (its predictions and bytes are kept); freeing it first keeps the
+      // rebuilt one from doubling the peak memory.
+      model.dispose();
+      await checkRebuild(plugin, bytes, params, { seed: req.seed, log: quietLog, ...(f.image ? { imageShape: f.image } : {}) }, f.test.x, pred);
       const { about } = f;
       try {
         const size = await writeBundle(req.bundle.file, {
@@ -204,7 +215,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
             library: plugin.library,
             params: params as Record<string, unknown>,
             ...(plugin.scoreKind ? { scoreKind: plugin.scoreKind } : {}),
-            engine: model.engine(),
+            engine,
           },
           modelBytes: bytes,
           split: { fingerprint: about.split.fingerprint, train: about.split.train.length, validation: about.split.validation.length, test: about.split.test.length, seed: about.split.seed },
@@ -218,7 +229,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     }
     const tf = loadedEngine();
     return {
-      engine: model.engine(),
+      engine,
       tfjsBackend: tf?.backend ?? null,
       threads: tf?.backend === 'tensorflow' ? availableParallelism() : (tf?.threads ?? 1),
       metrics: { accuracy, macroF1: perClass(cm).macroF1, correct, total: pred.length },
@@ -240,6 +251,43 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     };
   } finally {
     model.dispose();
+  }
+}
+
+/** Test rows the rebuilt model predicts in checkRebuild. */
+const REBUILD_ROWS = 64;
+
+/**
+ * The bundle's round trip, in the process that fitted the model, before the bundle is written: the
+ * plugin's load() rebuilds the model from the serialize() bytes, and the rebuilt model must predict the
+ * fitted model's labels on the first test rows. A failure fails the run with the plugin's own message
+ * (a bundle nobody can rebuild would otherwise only fail its measurement, in another process).
+ */
+async function checkRebuild<P>(plugin: ClassifierPlugin<P>, bytes: Uint8Array, params: P, ctx: ClassifierContext, x: Matrix, expected: Int32Array): Promise<void> {
+  let rebuilt;
+  try {
+    rebuilt = await plugin.load!(bytes, params, ctx);
+  } catch (e) {
+    throw new Error(`the bundle could not be rebuilt by the plugin's load(): ${oneLine((e as Error).message)}`);
+  }
+  try {
+    const n = Math.min(REBUILD_ROWS, x.rows);
+    let got: Int32Array;
+    try {
+      got = await rebuilt.predict(sliceRows(x, 0, n));
+    } catch (e) {
+      throw new Error(`the model rebuilt by the plugin's load() could not predict: ${oneLine((e as Error).message)}`);
+    }
+    if (got.length !== n) throw new Error(`the model rebuilt by the plugin's load() returned ${got.length} labels for ${n} rows; a plugin's predict must return one label per row`);
+    for (let i = 0; i < n; i++) {
+      if (got[i] !== expected[i]) {
+        throw new Error(
+          `the model rebuilt by the plugin's load() predicts ${got[i]} for test row ${i}, where the fitted model predicted ${expected[i]}; load() must rebuild the model serialize() saved`,
+        );
+      }
+    }
+  } finally {
+    rebuilt.dispose();
   }
 }
 

@@ -20,6 +20,7 @@ import { sliceRows, takeRows } from '../engine/matrix.ts';
 import { loadedEngine } from '../engine/tf.ts';
 import { percentile } from '../metrics/intervals.ts';
 import { decodeLabels, type Deployment } from '../results/row.ts';
+import { oneLine, PLUGIN_FAULTS } from './isolated.ts';
 import { serveOneRequest } from './serve.ts';
 
 export interface DeployRequest {
@@ -38,7 +39,24 @@ export type DeploymentFigures = Deployment;
 
 const WARMUP = 20;
 
+type Phase = { now: 'setup' | 'rebuild' | 'predict' };
+
+/**
+ * The figures, or an error. One that comes from rebuilding the model (the plugin's load()) or from its
+ * predictions begins with PLUGIN_FAULTS, so the run is failed rather than its measurement retried.
+ */
 export async function measureBundle(req: DeployRequest): Promise<DeploymentFigures> {
+  const phase: Phase = { now: 'setup' };
+  try {
+    return await measure(req, phase);
+  } catch (e) {
+    const message = oneLine(e instanceof Error ? e.message : String(e));
+    if (phase.now === 'setup') throw e;
+    throw new Error(`${PLUGIN_FAULTS[phase.now]}${message}`);
+  }
+}
+
+async function measure(req: DeployRequest, phase: Phase): Promise<DeploymentFigures> {
   const dataset = await loadDataset(req.dataset);
   const split = makeSplit(dataset, req.split);
   const images = takeRows(dataset.test.images, split.test);
@@ -47,7 +65,9 @@ export async function measureBundle(req: DeployRequest): Promise<DeploymentFigur
 
   const t0 = performance.now();
   const bytes = await readFile(req.bundleFile);
+  phase.now = 'rebuild';
   const model = await loadBundleBytes(bytes, req.bundleFile, (ref) => resolvePlugin(ref));
+  phase.now = 'predict';
   try {
     await model.predictLabels(sliceRows(images, 0, 1));
     const coldStartMs = performance.now() - t0;

@@ -4,6 +4,7 @@
  * process, measure its bundle in a fresh one, and assemble the result row. The local runner (run.ts)
  * and a queue worker (queue/worker.ts) both call this, so a row means the same wherever it was made.
  */
+import { rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import type { Dataset } from '../data/datasets.ts';
 import type { Split } from '../data/split.ts';
@@ -16,7 +17,7 @@ import type { ChildMeasurements, ChildRequest, SelectMeasurements, SelectRequest
 import type { DeployRequest, DeploymentFigures } from './deploy-child.ts';
 import type { Candidate, ExperimentConfig, RunSpec } from './experiment.ts';
 import { latestPerId } from './report-rows.ts';
-import { DEPLOY_CHILD, oneLine, runIsolated, type Outcome } from './isolated.ts';
+import { DEPLOY_CHILD, oneLine, PLUGIN_FAULTS, runIsolated, type Outcome } from './isolated.ts';
 import type { RunEvents } from './run.ts';
 
 /** What of the experiment's config a run needs (all of it travels in a queue job). */
@@ -194,6 +195,8 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
   // The deployment figures, measured on the bundle in a fresh process.
   let deployment: DeploymentFigures | undefined;
   let deploymentError: string | undefined;
+  /** The bundle cannot be used (rebuilt or predicted from): the run fails, and its bundle is removed. */
+  let bundleFault: string | undefined;
   if (outcome.status === 'ok' && outcome.result.bundle) {
     ev.progress?.(run, { type: 'progress', phase: 'deploy' });
     const d = await runIsolated<DeployRequest, DeploymentFigures>(
@@ -203,10 +206,15 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
       DEPLOY_CHILD,
     );
     if (d.status === 'ok') deployment = d.result;
+    else if (d.status === 'failed' && Object.values(PLUGIN_FAULTS).some((p) => d.reason.startsWith(p))) bundleFault = d.reason;
     else deploymentError = `measuring the bundle failed: ${d.reason}`;
   }
   const base = rowBase({ experiment: ctx.experiment, settings: cfg, dataset, split: sp, code: ctx.code, id }, tested, startedAt, chosen && { ...chosen, candidates: run.candidates.length });
   if (outcome.status !== 'ok') return { ...base, ...notFinished(ctx.env), status: outcome.status, reason: outcome.reason, elapsedSeconds: outcome.elapsedSeconds };
+  if (bundleFault) {
+    await rm(outcome.result.bundle!.file, { force: true });
+    return { ...base, ...notFinished(ctx.env), status: 'failed', reason: bundleFault, elapsedSeconds: (Date.now() - Date.parse(startedAt)) / 1000 };
+  }
   const r = outcome.result;
   return {
     ...base,

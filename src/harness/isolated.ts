@@ -13,6 +13,15 @@ export const CHILD = join(here, 'child.ts');
 export const DEPLOY_CHILD = join(here, 'deploy-child.ts');
 export const PREPARE_CHILD = join(here, 'prepare-child.ts');
 
+/**
+ * How the bundle-measuring process (deploy-child.ts) begins a reason that lies with the bundle rather
+ * than the measuring: the bundle the run wrote could not be rebuilt there (decoded, its plugin found, the
+ * plugin's load()), or the rebuilt model could not predict. execute.ts makes such a run a failed one.
+ * Any other measuring failure (a timeout, a crash, the dataset not loading) leaves the run's row ok with
+ * a deploymentError, and a resume measures the bundle again.
+ */
+export const PLUGIN_FAULTS = { rebuild: 'the bundle could not be rebuilt in a fresh process: ', predict: 'the model rebuilt from the bundle could not predict: ' } as const;
+
 export function oneLine(s: string): string {
   const line = s.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
   return line.length > 400 ? `${line.slice(0, 397)}…` : line;

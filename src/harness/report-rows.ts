@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { readBrowserRows, readRows, type BrowserRow, type ResultRow } from '../results/row.ts';
+import { readBrowserRows, readRows, type BrowserRow, type ResultRow, type WarnFn } from '../results/row.ts';
 import type { PublishedFigure } from '../report/types.ts';
 import { PROJECT_ROOT } from './env.ts';
 
@@ -15,11 +15,15 @@ export function latestPerId<T extends { id: string }>(rows: readonly T[]): T[] {
 
 /**
  * The rows a report folder reports (its experiment's current runs), the config saved beside them, and
- * the browser measurements of those runs (browser.jsonl, newest per id).
+ * the browser measurements of those runs (browser.jsonl, newest per id). Reads only: an incomplete last
+ * line of either file (an interrupted write) is skipped and told to `warn` (default: one line on stderr).
  */
-export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; config: { dataset?: string; split?: unknown; name?: string }; browser: BrowserRow[] }> {
+export async function reportRows(
+  dir: string,
+  opts: { warn?: WarnFn } = {},
+): Promise<{ rows: ResultRow[]; config: { dataset?: string; split?: unknown; name?: string }; browser: BrowserRow[] }> {
   const resultsFile = join(dir, 'results.jsonl');
-  let rows = latestPerId(await readRows(resultsFile));
+  let rows = latestPerId(await readRows(resultsFile, opts));
   const runsFile = join(dir, 'runs.json');
   if (existsSync(runsFile)) {
     // The experiment's current runs (older rows stay in the file but are not reported, as in the run).
@@ -30,7 +34,7 @@ export async function reportRows(dir: string): Promise<{ rows: ResultRow[]; conf
   const config = existsSync(configFile) ? JSON.parse(await readFile(configFile, 'utf8')) : {};
   // Only measurements of the bundles as they are: a run measured again since wrote a new bundle.
   const started = new Map(rows.map((r) => [r.id, r.startedAt]));
-  const browser = latestPerId(await readBrowserRows(join(dir, 'browser.jsonl'))).filter((b) => started.has(b.runId) && b.measuredAt >= started.get(b.runId)!);
+  const browser = latestPerId(await readBrowserRows(join(dir, 'browser.jsonl'), opts)).filter((b) => started.has(b.runId) && b.measuredAt >= started.get(b.runId)!);
   return { rows, config, browser };
 }
 

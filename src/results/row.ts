@@ -6,7 +6,7 @@
  * split fingerprint, feature steps, classifier name and parsed params, seed, repetition, package versions.
  * Predictions and test labels are stored with `encodeLabels` (compact base64), in test-split order.
  */
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { sha256 } from '../engine/hash.ts';
@@ -274,21 +274,15 @@ export type BrowserRow = z.infer<typeof browserRowSchema>;
 /** A JSON-lines file of side rows beside the results: reading a missing file gives no rows; writing validates first. */
 function sideRows<S extends z.ZodType<{ classifier: string }>>(schema: S, what: string) {
   return {
-    async read(file: string): Promise<z.output<S>[]> {
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-        throw e;
-      }
-      return parseLines(text, file, schema, `${what} row`);
+    /** Every row; an incomplete last line is skipped and told to `warn` (default: one line on stderr). */
+    async read(file: string, opts: { warn?: (message: string) => void } = {}): Promise<z.output<S>[]> {
+      const text = await readJsonl(file);
+      return text === undefined ? [] : parseLines(text, file, schema, `${what} row`, opts.warn);
     },
     async append(file: string, row: z.output<S>): Promise<void> {
       const r = schema.safeParse(row);
       if (!r.success) throw new Error(`${what[0]!.toUpperCase()}${what.slice(1)} row for "${row.classifier}" is invalid (${describeIssue(r.error)}); it was not written to ${file}.`);
-      await mkdir(dirname(file), { recursive: true });
-      await appendFile(file, JSON.stringify(r.data) + '\n', 'utf8');
+      await appendLine(file, JSON.stringify(r.data));
     },
   };
 }
@@ -345,6 +339,62 @@ export function decodeLabels(encoded: string): Int32Array {
   throw new Error(`Encoded labels "${encoded.slice(0, 20)}…" are not in the u8:/i32: base64 format; write them with encodeLabels().`);
 }
 
+/** Labels for a message: "0–9" when consecutive, else a list ("0, 2, 4, 6, 8"; the first 10 and a count when longer). */
+export function describeLabels(labels: Int32Array): string {
+  const n = labels.length;
+  if (n === 0) return 'none';
+  if (n > 2 && labels[n - 1]! - labels[0]! === n - 1) return `${labels[0]}–${labels[n - 1]}`;
+  return n <= 10 ? Array.from(labels).join(', ') : `${Array.from(labels.subarray(0, 10)).join(', ')}, … (${n} labels)`;
+}
+
+/** Whether `label` is one of `sorted` (ascending). */
+function memberOf(sorted: Int32Array): (label: number) => boolean {
+  const lo = sorted[0] ?? 0;
+  const span = sorted.length ? sorted[sorted.length - 1]! - lo + 1 : 0;
+  if (span > 0 && span <= 65536) {
+    const table = new Uint8Array(span);
+    for (const c of sorted) table[c - lo] = 1;
+    return (v) => v >= lo && v - lo < span && table[v - lo] === 1;
+  }
+  return (v) => {
+    let a = 0;
+    let b = sorted.length - 1;
+    while (a <= b) {
+      const m = (a + b) >> 1;
+      if (sorted[m] === v) return true;
+      if (sorted[m]! < v) a = m + 1;
+      else b = m - 1;
+    }
+    return false;
+  };
+}
+
+/**
+ * The plugin contract the harness checks on every prediction it records: each label is one of the
+ * model's classes. One pass (a lookup table for digit-sized label ranges). Throws one line naming the
+ * first label outside them.
+ */
+export function checkPredictedLabels(labels: Int32Array, classes: Int32Array): void {
+  const sorted = Int32Array.from(classes).sort();
+  const has = memberOf(sorted);
+  for (let i = 0; i < labels.length; i++) {
+    if (!has(labels[i]!)) {
+      throw new Error(`the plugin's model predicted label ${labels[i]}, which is not one of its classes (${describeLabels(sorted)}); a plugin's predict must return one of model.classes`);
+    }
+  }
+}
+
+/** The model's classes must be labels it was trained on (so that a prediction inside them is one too). */
+export function checkModelClasses(classes: Int32Array, trainingLabels: Int32Array): void {
+  const trained = Int32Array.from(new Set(trainingLabels)).sort();
+  const has = memberOf(trained);
+  for (const c of classes) {
+    if (!has(c)) {
+      throw new Error(`the plugin's model lists class ${c} in model.classes, which is not a label of its training rows (${describeLabels(trained)}); model.classes must be the labels fit was given`);
+    }
+  }
+}
+
 /** Short hash of a label vector, for `testLabelsHash`. */
 export function labelsHash(labels: Int32Array): string {
   return sha256(labels).slice(0, 16);
@@ -355,14 +405,42 @@ function describeIssue(error: z.ZodError): string {
   return `${issue.path.length ? issue.path.join('.') : 'row'}: ${issue.message}`;
 }
 
-/** Parses the text of a results.jsonl file; `file` only names it in errors. Blank lines are skipped. */
-export function parseRows(text: string, file: string): ResultRow[] {
-  return parseLines(text, file, resultRowSchema, 'result row');
+/** Where readers tell of an incomplete last line they skipped (default: one line on stderr). */
+export type WarnFn = (message: string) => void;
+const warnOnStderr: WarnFn = (m) => void process.stderr.write(`digitbench: warning: ${m}\n`);
+
+/** The largest JSON-lines file read (a results.jsonl of 1,000 full-MNIST runs is about 30 MB). */
+export const MAX_JSONL_BYTES = 256 * 1024 * 1024;
+
+/** A JSON-lines file's text, or undefined when it does not exist; anything but a regular file of sane size is refused first. */
+async function readJsonl(file: string): Promise<string | undefined> {
+  let st;
+  try {
+    st = await stat(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  if (!st.isFile()) throw new Error(`${file} is not a regular file; it must be the JSON-lines file digitbench wrote there (move the other thing away).`);
+  if (st.size > MAX_JSONL_BYTES) {
+    throw new Error(`${file} is ${Math.round(st.size / 2 ** 20)} MB, more than the ${MAX_JSONL_BYTES / 2 ** 20} MB digitbench reads; start a fresh experiment folder (--fresh or --out).`);
+  }
+  return readFile(file, 'utf8');
 }
 
-function parseLines<S extends z.ZodType>(text: string, file: string, schema: S, what: string): z.output<S>[] {
+/**
+ * Parses the text of a results.jsonl file; `file` only names it in errors. Blank lines are skipped, and
+ * so is an incomplete last line (not JSON: cut off by an interrupted write), which is told to `warn`.
+ */
+export function parseRows(text: string, file: string, warn: WarnFn = warnOnStderr): ResultRow[] {
+  return parseLines(text, file, resultRowSchema, 'result row', warn);
+}
+
+function parseLines<S extends z.ZodType>(text: string, file: string, schema: S, what: string, warn: WarnFn = warnOnStderr): z.output<S>[] {
   const rows: z.output<S>[] = [];
   const lines = text.split('\n');
+  let last = lines.length - 1;
+  while (last >= 0 && !lines[last]!.trim()) last--;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.trim();
     if (!line) continue;
@@ -370,6 +448,11 @@ function parseLines<S extends z.ZodType>(text: string, file: string, schema: S, 
     try {
       json = JSON.parse(line);
     } catch (e) {
+      if (i === last) {
+        // What a power cut or a kill mid-write leaves: the row it was writing never happened.
+        warn(`${file} line ${i + 1} is an incomplete ${what} (cut off by an interrupted write); it is skipped, and the next run that writes to the file moves it aside.`);
+        continue;
+      }
       throw new Error(`${file} line ${i + 1} is not valid JSON (${(e as Error).message}); fix or delete that line.`);
     }
     const r = schema.safeParse(json);
@@ -381,18 +464,11 @@ function parseLines<S extends z.ZodType>(text: string, file: string, schema: S, 
   return rows;
 }
 
-/** Reads and validates every row of a results.jsonl file. */
-export async function readRows(file: string): Promise<ResultRow[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(`Results file ${file} does not exist; run the experiment first.`);
-    }
-    throw e;
-  }
-  return parseRows(text, file);
+/** Reads and validates every row of a results.jsonl file (an incomplete last line is skipped and told to `warn`). */
+export async function readRows(file: string, opts: { warn?: WarnFn } = {}): Promise<ResultRow[]> {
+  const text = await readJsonl(file);
+  if (text === undefined) throw new Error(`Results file ${file} does not exist; run the experiment first.`);
+  return parseRows(text, file, opts.warn);
 }
 
 /** Validates a row and appends it as one line (creating the file and its folder if needed). */
@@ -401,6 +477,139 @@ export async function appendRow(file: string, row: ResultRow): Promise<void> {
   if (!r.success) {
     throw new Error(`Result row for "${String((row as { classifier?: unknown }).classifier)}" is invalid (${describeIssue(r.error)}); it was not written to ${file}.`);
   }
+  await appendLine(file, JSON.stringify(r.data));
+}
+
+/**
+ * Appends one line. A file that does not end in a newline ends in a line cut off by an interrupted write:
+ * it is set aside first (setAsideTornLine), so the new line is not glued to it.
+ */
+async function appendLine(file: string, line: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  await appendFile(file, JSON.stringify(r.data) + '\n', 'utf8');
+  if (!(await endsInNewline(file))) {
+    const torn = await setAsideTornLine(file);
+    if (torn) warnOnStderr(torn.message);
+  }
+  await appendFile(file, line + '\n', 'utf8');
+}
+
+/** True when the file is missing, empty or ends in "\n". */
+async function endsInNewline(file: string): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw e;
+  }
+  try {
+    const { size } = await fh.stat();
+    if (size === 0) return true;
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, size - 1);
+    return b[0] === 0x0a;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** What setAsideTornLine did: where the cut-off text went, and a one-line note for the user. */
+export interface TornLine {
+  /** The side file now holding the cut-off text: `<file>.torn-<time>`. */
+  kept: string;
+  /** How many bytes were moved there. */
+  bytes: number;
+  message: string;
+}
+
+const isSpace = (b: number) => b === 0x0a || b === 0x0d || b === 0x20 || b === 0x09;
+
+/**
+ * For a writer opening a JSON-lines file (results.jsonl, selection.jsonl, browser.jsonl) before it reads
+ * and appends: when the last line is incomplete (not JSON, as a power cut or a kill mid-write leaves it),
+ * moves that text to `<file>.torn-<time>` (written and synced first) and truncates the file to the end of
+ * its last complete line, so nothing is glued to it and every reader reads the file again. A last line
+ * that is complete JSON but lacks its newline gets the newline. Returns what was moved, or undefined
+ * (nothing to do, or no file). Reads only the file's tail. Never changes any other line.
+ */
+export async function setAsideTornLine(file: string): Promise<TornLine | undefined> {
+  let st;
+  try {
+    st = await stat(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  if (!st.isFile()) throw new Error(`${file} is not a regular file; it must be the JSON-lines file digitbench wrote there (move the other thing away).`);
+  const fh = await open(file, 'r+');
+  try {
+    const size = (await fh.stat()).size;
+    // The tail, grown until it holds the whole last line (and the newline before it, unless it starts the file).
+    let tail = Buffer.alloc(0);
+    let from = size;
+    let end = -1;
+    let start = -1;
+    for (let chunk = 64 * 1024; ; chunk *= 2) {
+      from = Math.max(0, size - chunk);
+      tail = Buffer.alloc(size - from);
+      await fh.read(tail, 0, tail.length, from);
+      end = tail.length;
+      while (end > 0 && isSpace(tail[end - 1]!)) end--;
+      if (end === 0 && from === 0) return undefined; // empty or blank
+      if (end > 0) {
+        const nl = tail.lastIndexOf(0x0a, end - 1);
+        if (nl >= 0 || from === 0) {
+          start = nl + 1;
+          break;
+        }
+      }
+      if (from === 0) break;
+    }
+    const text = tail.subarray(start, end);
+    const hasNewline = tail.indexOf(0x0a, end) >= 0;
+    let complete = true;
+    try {
+      JSON.parse(text.toString('utf8'));
+    } catch {
+      complete = false;
+    }
+    if (complete) {
+      if (!hasNewline) await fh.write('\n', size);
+      return undefined;
+    }
+    const cut = from + start;
+    const moved = tail.subarray(start);
+    const kept = await writeAside(file, moved);
+    await fh.truncate(cut);
+    await fh.sync();
+    return {
+      kept,
+      bytes: moved.length,
+      message: `${file} ended in an incomplete line (${moved.length} bytes cut off by an interrupted write); it was moved to ${kept}, and every complete line before it is kept.`,
+    };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes and syncs `<file>.torn-<time>` (never over an existing file); returns its path. */
+async function writeAside(file: string, bytes: Uint8Array): Promise<string> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  for (let n = 0; ; n++) {
+    const kept = `${file}.torn-${stamp}${n ? `-${n}` : ''}`;
+    let out;
+    try {
+      out = await open(kept, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
+    try {
+      await out.writeFile(bytes);
+      await out.sync();
+    } finally {
+      await out.close();
+    }
+    return kept;
+  }
 }
