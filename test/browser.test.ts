@@ -17,7 +17,7 @@ import { runExperiment } from '../src/harness/run.ts';
 import { decodeImage } from '../src/input/decode.ts';
 import { browserView, buildGroups, deploymentChoice } from '../src/report/analysis.ts';
 import { decodeLabels, type OkRow } from '../src/results/row.ts';
-import { buildBrowserApp } from '../src/serve/build.ts';
+import { buildBrowserApp, loadPluginFiles } from '../src/serve/build.ts';
 import { browserBench, DEFAULT_CHROMIUM, launchChromium } from '../src/serve/browser-bench.ts';
 import { startServer, type RunningServer } from '../src/serve/server.ts';
 
@@ -27,6 +27,9 @@ if (!haveBrowser && process.env.DIGITBENCH_REQUIRE_BROWSER === '1') throw new Er
 
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE_ONLY = join(ROOT, 'test/fixtures/plugins/node-only.ts');
+const CENTROID = join(ROOT, 'examples/nearest-centroid.ts');
+/** The plugin files the page may run besides the built-ins (serve / browser-bench --plugin). */
+const PLUGINS = [CENTROID, NODE_ONLY];
 const DIGITS = 5;
 
 describe('browser build', () => {
@@ -47,11 +50,12 @@ describe('browser build', () => {
     expect(Object.keys(browser).sort()).toEqual(Object.keys(node).sort());
   });
 
-  it('a plugin file that imports a Node built-in is left out with the reason, the rest still builds', async () => {
-    const b = await buildBrowserApp([NODE_ONLY]);
+  it('a plugin file (--plugin) that imports a Node built-in is left out with the reason, the rest still builds', async () => {
+    const b = await buildBrowserApp(await loadPluginFiles([NODE_ONLY]));
     expect(b.plugins).toEqual([
       {
-        ref: NODE_ONLY,
+        name: 'node-only',
+        file: NODE_ONLY,
         ok: false,
         reason:
           'test/fixtures/plugins/node-only.ts:5: imports "node:fs", which a browser does not have; keep Node-only code out of what bundles load, or give the module a .browser.ts twin.',
@@ -83,7 +87,7 @@ describe.skipIf(!haveBrowser)('in Chromium', () => {
           { plugin: 'decision-tree', features: [{ step: 'scale' }] },
           { plugin: 'random-forest', params: { nEstimators: 20 }, features: [{ step: 'scale' }] },
           { plugin: 'cnn', params: { epochs: 2 } },
-          { plugin: join(ROOT, 'examples/nearest-centroid.ts') },
+          { plugin: CENTROID },
           { plugin: NODE_ONLY },
         ],
         deploy: { passes: 2, calls: 20, batch: 200 },
@@ -91,7 +95,7 @@ describe.skipIf(!haveBrowser)('in Chromium', () => {
     );
     const summary = await runExperiment(await loadExperiment(file), { outDir: join(dir, 'out') });
     expect(summary.rows.map((r) => r.status)).toEqual(Array(8).fill('ok'));
-    server = await startServer(join(dir, 'out'), { port: 0, isolated: true });
+    server = await startServer(join(dir, 'out'), { port: 0, isolated: true, plugins: PLUGINS });
     browser = await launchChromium(chromium);
   }, 300_000);
 
@@ -190,7 +194,7 @@ describe.skipIf(!haveBrowser)('in Chromium', () => {
 
   it('browser-bench: plain and isolated pages, identical labels to Node, the report shows both targets, deploy.target picks on browser figures', async () => {
     const out = join(dir, 'out');
-    const r = await browserBench(out, { browser: chromium, passes: 2, calls: 250 });
+    const r = await browserBench(out, { browser: chromium, passes: 2, calls: 250, plugins: PLUGINS });
     const ok = r.rows.filter((x) => x.status === 'ok');
     expect(ok.length).toBe(14);
     for (const row of ok) {

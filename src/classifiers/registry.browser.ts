@@ -1,8 +1,8 @@
 /**
  * The built-in classifiers for a web page: the same plugin modules as registry.ts, each loaded on first
  * use (the browser build puts each in its own chunk, so a page downloads only the plugins its bundles
- * name). Plugin files named by path are added by the browser build (src/serve/build.ts), which knows
- * which files the experiment's bundles name.
+ * name). Plugin files are added by the browser build (src/serve/build.ts): only those the user passed
+ * to `serve` / `browser-bench` with --plugin, keyed by their plugin's name.
  */
 import { pluginFromModule, type ClassifierPlugin } from './plugin.ts';
 
@@ -15,13 +15,11 @@ export const builtinLoaders: Readonly<Record<string, () => Promise<ClassifierPlu
   cnn: () => import('./cnn.ts').then((m) => m.cnn),
 };
 
-/** Finds a plugin by built-in name, or by a plugin file the build included (`files`: ref → loader). */
-export function browserResolver(files: Readonly<Record<string, () => Promise<unknown>>>): (ref: string) => Promise<ClassifierPlugin> {
-  return async (ref) => {
-    const builtin = builtinLoaders[ref];
-    if (builtin) return builtin();
-    const file = files[ref];
-    if (!file) throw new Error(`the plugin "${ref}" is not part of this page's build`);
-    return pluginFromModule((await file()) as Record<string, unknown>, ref);
+/** Finds a plugin by name: a built-in, or a plugin file the build included (`files`: plugin name → loader). */
+export function browserResolver(files: Readonly<Record<string, () => Promise<unknown>>>): (name: string) => Promise<ClassifierPlugin> {
+  return async (name) => {
+    if (Object.hasOwn(builtinLoaders, name)) return builtinLoaders[name]!();
+    if (!Object.hasOwn(files, name)) throw new Error(`the plugin "${name}" is not built in; pass its file with --plugin <file>`);
+    return pluginFromModule((await files[name]!()) as Record<string, unknown>, name);
   };
 }

@@ -24,8 +24,10 @@ import { rerender } from '../harness/rerender.ts';
 import { percentile } from '../metrics/intervals.ts';
 import { appendBrowserRow, decodeLabels, type BrowserRow, type OkRow } from '../results/row.ts';
 import { reportRows } from '../harness/report-rows.ts';
+import { deploymentChoice } from '../report/analysis.ts';
 import type { BenchApi, ColdStart } from './page/bench.ts';
-import { startServer } from './server.ts';
+import { loadPluginFiles } from './build.ts';
+import { checkReportFolder, startServer } from './server.ts';
 
 export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
 
@@ -52,6 +54,8 @@ export interface BrowserBenchOptions {
   calls?: number;
   /** Only these report labels (default all). */
   only?: readonly string[];
+  /** Plugin files the page may run besides the built-ins (the user's --plugin). */
+  plugins?: readonly string[];
   log?: (line: string) => void;
 }
 
@@ -65,7 +69,19 @@ const MIN_CALLS = 500;
 
 export async function browserBench(dir: string, opts: BrowserBenchOptions = {}): Promise<BrowserBenchResult> {
   const log = opts.log ?? (() => {});
-  const server = await startServer(dir, { port: 0 });
+  // The checks that need no build and no browser, first (startServer loads the plugin files again, from the module cache).
+  await loadPluginFiles(opts.plugins ?? []);
+  checkReportFolder(dir);
+  if (opts.only) {
+    // Before the build and the browser: an unknown label is a one-line error that lists the known ones.
+    const { rows, config } = await reportRows(dir);
+    const labels = deploymentChoice(rows, { config: config as never }).bundles.filter((b) => existsSync(join(dir, b.file))).map((b) => b.label);
+    const unknown = opts.only.filter((l) => !labels.includes(l));
+    if (unknown.length) {
+      throw new Error(`--only: no model ${unknown.map((l) => JSON.stringify(l)).join(', ')} in ${dir}; use one of ${labels.join(', ') || '(none: no bundles on disk)'}.`);
+    }
+  }
+  const server = await startServer(dir, { port: 0, plugins: opts.plugins ?? [] });
   const browser = await launchChromium(opts.browser).catch(async (e: unknown) => {
     await server.close();
     throw e;

@@ -10,14 +10,19 @@
  *   their "module" entry, which a bundler would prefer) resolve to the file Node loads (their "main").
  *
  * Plugins are split into chunks, so a page downloads only the plugins (and tfjs only where a plugin or
- * step uses it) its bundles name. A plugin file that cannot be bundled for a browser is left out, with
- * the bundler's reason, which the page shows for that model instead of breaking.
+ * step uses it) its bundles name. The build holds the built-in plugins and the plugin files the user
+ * passed (`--plugin`), keyed by plugin name; nothing a bundle names is ever bundled or imported (a
+ * bundle is data). A plugin file that cannot be bundled for a browser is left out, with the bundler's
+ * reason, which the page shows for that model instead of breaking.
  */
 import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
+import { pluginFromModule } from '../classifiers/plugin.ts';
+import { builtinLoaders } from '../classifiers/registry.browser.ts';
 
 const require = createRequire(import.meta.url);
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,9 +38,15 @@ export interface BuiltFile {
   type: string;
 }
 
-export interface PluginBuildStatus {
-  /** The plugin ref as bundles record it (an absolute file path). */
-  ref: string;
+/** A plugin file the user passed (`--plugin`), with the name its plugin gives itself. */
+export interface PluginFile {
+  /** The plugin's `name` (what bundles name it by). */
+  name: string;
+  /** Absolute path of the file. */
+  file: string;
+}
+
+export interface PluginBuildStatus extends PluginFile {
   ok: boolean;
   /** Why it was left out of the page (the bundler's first error), when not ok. */
   reason?: string;
@@ -44,7 +55,7 @@ export interface PluginBuildStatus {
 export interface BrowserBuild {
   /** URL path (e.g. "/assets/app.js") → content. */
   files: Map<string, BuiltFile>;
-  /** Plugin files named by the experiment's bundles, and whether each made it into the build. */
+  /** The plugin files passed to the build, and whether each made it into the build. */
   plugins: PluginBuildStatus[];
   /** esbuild's version, for the page and the measurements. */
   bundler: string;
@@ -85,14 +96,14 @@ function browserPlugin(): esbuild.Plugin {
   };
 }
 
-/** A virtual module mapping each plugin file's ref to a dynamic import of it (one chunk each). */
-function pluginsModule(refs: readonly string[]): esbuild.Plugin {
+/** A virtual module mapping each plugin file's plugin name to a dynamic import of it (one chunk each). */
+function pluginsModule(plugins: readonly PluginFile[]): esbuild.Plugin {
   return {
     name: 'digitbench-plugin-files',
     setup(build) {
       build.onResolve({ filter: /^digitbench:plugin-files$/ }, () => ({ path: 'plugin-files', namespace: 'digitbench' }));
       build.onLoad({ filter: /.*/, namespace: 'digitbench' }, () => ({
-        contents: `export const pluginFiles = {${refs.map((r) => `${JSON.stringify(r)}: () => import(${JSON.stringify(r)})`).join(',')}};`,
+        contents: `export const pluginFiles = {${plugins.map((p) => `${JSON.stringify(p.name)}: () => import(${JSON.stringify(p.file)})`).join(',')}};`,
         resolveDir: ROOT,
         loader: 'js',
       }));
@@ -102,7 +113,7 @@ function pluginsModule(refs: readonly string[]): esbuild.Plugin {
 
 const ENTRIES = { app: join(SRC, 'serve/page/app.ts'), bench: join(SRC, 'serve/page/bench.ts') };
 
-function options(pluginRefs: readonly string[], minify: boolean): esbuild.BuildOptions {
+function options(plugins: readonly PluginFile[], minify: boolean): esbuild.BuildOptions {
   return {
     entryPoints: ENTRIES,
     bundle: true,
@@ -120,7 +131,7 @@ function options(pluginRefs: readonly string[], minify: boolean): esbuild.BuildO
     logLevel: 'silent',
     // tfjs-node is an optional dependency that tf.ts imports by a computed name: it stays a runtime
     // import, which fails in a page, and tf.ts then takes the wasm backend.
-    plugins: [browserPlugin(), pluginsModule(pluginRefs)],
+    plugins: [browserPlugin(), pluginsModule(plugins)],
     define: { 'process.env.NODE_ENV': '"production"' },
   };
 }
@@ -133,25 +144,74 @@ function firstError(e: unknown): string {
   return (where + m.text).replace(/\s+/g, ' ');
 }
 
+/** Extensions a plugin file may have (what Node, through tsx, and esbuild both load). */
+export const PLUGIN_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'] as const;
+/** A plugin file larger than this is refused before it is read (a plugin is source code, not data). */
+export const MAX_PLUGIN_FILE_BYTES = 10 * 1024 * 1024;
+
 /**
- * Builds the page for bundles whose plugins are `pluginRefs` (built-in names are always included; paths
- * are plugin files). A plugin file that fails to bundle is reported and left out; a failure of the
+ * Loads the plugin files the user passed (`--plugin`) in Node, as their own code, to learn each
+ * plugin's name. Every refusal is one line that names --plugin and the file: a missing path, a folder
+ * or other non-file, another extension, an oversized file, a module that throws or exports no plugin,
+ * a built-in's name, or two files with one name.
+ */
+export async function loadPluginFiles(paths: readonly string[], baseDir = process.cwd()): Promise<PluginFile[]> {
+  const use = `give the path to a plugin file (${PLUGIN_EXTENSIONS.join(', ')}) that exports defineClassifier(...)`;
+  const out: PluginFile[] = [];
+  for (const p of paths) {
+    const file = resolve(baseDir, p);
+    let size: number;
+    try {
+      const fh = await open(file, 'r');
+      try {
+        const st = await fh.stat();
+        if (st.isDirectory()) throw new Error(`--plugin: ${p} is a folder; ${use} (a report folder goes before --plugin: serve <dir> --plugin <files...>).`);
+        if (!st.isFile()) throw new Error(`--plugin: ${p} is not a regular file; ${use}.`);
+        size = st.size;
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new Error(`--plugin: ${p}: no such file; ${use}.`);
+      if (code) throw new Error(`--plugin: ${p} cannot be read (${code}); ${use}.`);
+      throw e;
+    }
+    if (!(PLUGIN_EXTENSIONS as readonly string[]).includes(extname(file))) throw new Error(`--plugin: ${p} is not a ${PLUGIN_EXTENSIONS.join(', ')} file; ${use}.`);
+    if (size > MAX_PLUGIN_FILE_BYTES) throw new Error(`--plugin: ${p} is ${(size / 1e6).toFixed(1)} MB, more than a plugin file may be (${MAX_PLUGIN_FILE_BYTES / 1024 / 1024} MB); ${use}.`);
+    let name: string;
+    try {
+      name = pluginFromModule((await import(pathToFileURL(file).href)) as Record<string, unknown>, file).name;
+    } catch (e) {
+      throw new Error(`--plugin: ${p} could not be loaded as a plugin (${(e instanceof Error ? e.message : String(e)).split('\n')[0]}).`);
+    }
+    if (Object.hasOwn(builtinLoaders, name)) throw new Error(`--plugin: ${p} defines the plugin "${name}", which is built in; give the plugin another name.`);
+    const same = out.find((o) => o.name === name);
+    if (same?.file === file) continue;
+    if (same) throw new Error(`--plugin: ${relative(baseDir, same.file)} and ${p} both define the plugin "${name}"; pass one of them.`);
+    out.push({ name, file });
+  }
+  return out;
+}
+
+/**
+ * Builds the page: the built-in plugins are always included; `plugins` are the user's plugin files
+ * (from loadPluginFiles). A plugin file that fails to bundle is reported and left out; a failure of the
  * project's own code is an error.
  */
-export async function buildBrowserApp(pluginRefs: readonly string[] = [], { minify = true }: { minify?: boolean } = {}): Promise<BrowserBuild> {
-  const files = [...new Set(pluginRefs.filter((r) => r.startsWith('/')))];
-  const plugins: PluginBuildStatus[] = [];
-  for (const ref of files) {
+export async function buildBrowserApp(plugins: readonly PluginFile[] = [], { minify = true }: { minify?: boolean } = {}): Promise<BrowserBuild> {
+  const status: PluginBuildStatus[] = [];
+  for (const p of plugins) {
     try {
-      await esbuild.build({ ...options([ref], false), entryPoints: [ref], splitting: false, outdir: undefined, outfile: '/x.js' });
-      plugins.push({ ref, ok: true });
+      await esbuild.build({ ...options([], false), entryPoints: [p.file], splitting: false, outdir: undefined, outfile: '/x.js' });
+      status.push({ ...p, ok: true });
     } catch (e) {
-      plugins.push({ ref, ok: false, reason: firstError(e) });
+      status.push({ ...p, ok: false, reason: firstError(e) });
     }
   }
   let result: esbuild.BuildResult;
   try {
-    result = await esbuild.build(options(plugins.filter((p) => p.ok).map((p) => p.ref), minify));
+    result = await esbuild.build(options(status.filter((p) => p.ok).map(({ name, file }) => ({ name, file })), minify));
   } catch (e) {
     throw new Error(`The browser build failed: ${firstError(e)}`);
   }
@@ -159,5 +219,5 @@ export async function buildBrowserApp(pluginRefs: readonly string[] = [], { mini
   for (const f of result.outputFiles ?? []) {
     out.set(f.path, { bytes: f.contents, type: TYPES[extname(f.path)] ?? 'application/octet-stream' });
   }
-  return { files: out, plugins, bundler: `esbuild ${esbuild.version}` };
+  return { files: out, plugins: status, bundler: `esbuild ${esbuild.version}` };
 }

@@ -256,18 +256,23 @@ async function main(): Promise<void> {
   setUpMisclassified(exp);
   await Promise.all(
     live.map(async (m) => {
+      const unavailable = (reason: string, shown: string) => {
+        m.row.dataset.state = 'unavailable';
+        m.row.classList.add('unavailable');
+        m.row.cells[1]!.textContent = '—';
+        m.row.cells[5]!.textContent = shown;
+        m.row.dataset.reason = reason;
+      };
+      // The server's reason (a bundle it cannot decode, a plugin neither built in nor passed with --plugin,
+      // or one that cannot be bundled for a browser): its bundle is not loaded.
+      if (m.info.unavailable) return unavailable(m.info.unavailable, m.info.unavailable);
       try {
-        if (m.info.unavailable) throw new Error(m.info.unavailable);
         const loaded = await fetchModel(m.info.bundle, m.info.bundle.split('/').pop()!);
         m.model = loaded.model;
         m.row.dataset.state = 'ready';
         m.row.cells[5]!.textContent = loaded.model.engine();
       } catch (e) {
-        m.row.dataset.state = 'unavailable';
-        m.row.classList.add('unavailable');
-        m.row.cells[1]!.textContent = '—';
-        m.row.cells[5]!.textContent = `cannot run in this browser: ${errorText(e)}`;
-        m.row.dataset.reason = errorText(e);
+        unavailable(errorText(e), `cannot run in this browser: ${errorText(e)}`);
       }
     }),
   );

@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 /**
  * What both pages (the drawing page and the measuring page) share: the tensor engine's settings for a
- * page, the plugin resolver of the browser build, and loading a bundle by URL with the same
- * `loadBundleBytes` that `digitbench predict` uses.
+ * page, the plugin resolver of the browser build (a bundle's plugin name → a built-in, or a plugin file
+ * passed with --plugin; nothing else), and loading a bundle by URL with the same `loadBundleBytes` that
+ * `digitbench predict` uses.
  */
 import { loadBundleBytes, type DigitModel } from '../../bundle/model.ts';
 import { browserResolver } from '../../classifiers/registry.browser.ts';
