@@ -149,20 +149,33 @@ export function buildProgram(out: (s: string) => void): Command {
       if (r.failed) throw new Error(`${r.failed} input(s) could not be read (see above); the others were predicted.`);
     });
 
+  // A port: checked while the arguments are parsed, before any work. A plain Error (not commander's
+  // InvalidArgumentError, which prints the usage too) reaches main as one line: `digitbench: --port: …`.
+  const portNumber = (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) throw new Error('--port: use a whole number from 0 to 65535.');
+    return n;
+  };
+  const pluginHelp = 'plugin files the page may run besides the built-ins (a bundle names its plugin; only built-ins and these are in the page)';
+
   program
     .command('serve')
     .description("A local web page for an experiment's bundles: draw a digit and every model predicts it in the browser.")
     .argument('[dir]', 'a report folder with model bundles', 'runs/quick')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .addOption(new Option('--port <n>', 'port (0: any free one)').default('5178').argParser(nonNegativeInt))
+    .option('--host <host>', 'address to listen on (0.0.0.0 or :: make the page, report and bundles reachable from the network)', '127.0.0.1')
+    .addOption(new Option('--port <n>', 'port (0: any free one)').default('5178').argParser(portNumber))
+    .option('--plugin <files...>', pluginHelp)
     .option('--no-isolation', 'leave out the COOP/COEP headers (the page then runs tfjs-wasm on one thread)')
-    .action(async (dir: string, opts: { host: string; port: number | string; isolation: boolean }) => {
+    .action(async (dir: string, opts: { host: string; port: number | string; plugin?: string[]; isolation: boolean }) => {
       const { startServer } = await import('./serve/server.ts');
-      const s = await startServer(dir, { host: opts.host, port: Number(opts.port), isolated: opts.isolation });
-      const off = s.build.plugins.filter((p) => !p.ok);
-      for (const p of off) process.stderr.write(`note: ${p.ref} cannot run in a browser: ${p.reason}\n`);
+      const s = await startServer(dir, { host: opts.host, port: Number(opts.port), isolated: opts.isolation, plugins: opts.plugin ?? [] });
+      if (s.warning) process.stderr.write(`warning: ${s.warning}\n`);
+      for (const p of s.build.plugins.filter((x) => !x.ok)) process.stderr.write(`note: ${p.file} cannot run in a browser: ${p.reason}\n`);
+      for (const m of s.experiment.models.filter((x) => x.unavailable && !x.unavailable.startsWith('its plugin cannot be bundled'))) process.stderr.write(`note: ${m.label}: ${m.unavailable}\n`);
+      // Ctrl-C is handled from before the line that says it stops the server.
+      const stopped = new Promise<void>((done) => process.once('SIGINT', () => void s.close().then(done)));
       out(`Serving ${s.experiment.models.length} model(s) of "${s.experiment.name}" at ${s.url} (${opts.isolation ? 'cross-origin isolated' : 'not isolated'}); Ctrl-C stops.\n`);
-      await new Promise<void>((done) => process.once('SIGINT', () => void s.close().then(done)));
+      await stopped;
     });
 
   program
@@ -174,7 +187,8 @@ export function buildProgram(out: (s: string) => void): Command {
     .addOption(new Option('--passes <n>', 'timed passes (default: the experiment\'s deploy.passes)').argParser(positiveInt))
     .addOption(new Option('--calls <n>', 'single-image calls per pass (default: deploy.calls; at least 500 in all)').argParser(positiveInt))
     .option('--only <labels...>', 'only these models (report labels)')
-    .action(async (dir: string, opts: { browser?: string; mode: string; passes?: number; calls?: number; only?: string[] }) => {
+    .option('--plugin <files...>', pluginHelp)
+    .action(async (dir: string, opts: { browser?: string; mode: string; passes?: number; calls?: number; only?: string[]; plugin?: string[] }) => {
       const { browserBench } = await import('./serve/browser-bench.ts');
       const modes = opts.mode === 'both' ? (['plain', 'isolated'] as const) : ([opts.mode] as ['plain'] | ['isolated']);
       const r = await browserBench(dir, {
@@ -183,6 +197,7 @@ export function buildProgram(out: (s: string) => void): Command {
         ...(opts.passes ? { passes: Number(opts.passes) } : {}),
         ...(opts.calls ? { calls: Number(opts.calls) } : {}),
         ...(opts.only ? { only: opts.only } : {}),
+        ...(opts.plugin ? { plugins: opts.plugin } : {}),
         log: (l) => out(`${l}\n`),
       });
       out(`${r.rows.length} measurement(s) added to browser.jsonl; report: ${r.report}\n`);
