@@ -9,7 +9,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -327,7 +327,7 @@ describe('plugins by name: built-ins and --plugin files only', () => {
 });
 
 describe('damaged bundles', () => {
-  it('a truncated and a corrupted bundle fail only their own rows, with the reader\'s one-line reason; the others are served and predict as in the run', async () => {
+  it('a truncated, a corrupted and a FIFO bundle fail only their own rows, each with a one-line reason; the other is served and predicts as in the run', async () => {
     const folder = join(dir, 'damaged');
     cpSync(out, folder, { recursive: true });
     const knn = join(folder, bundleOf('knn'));
@@ -337,6 +337,14 @@ describe('damaged bundles', () => {
     const nbBytes = readFileSync(nb);
     nbBytes[nbBytes.length - 100]! ^= 0xff;
     writeFileSync(nb, nbBytes);
+    // A FIFO (which a blocking open would wait on for ever) as a bundle, and a file too large to read
+    // (sparse: nothing is written) among the served files.
+    const tree = join(folder, bundleOf('decision-tree'));
+    rmSync(tree);
+    expect(spawnSync('mkfifo', [tree]).status).toBe(0);
+    const big = join(folder, 'big.md');
+    writeFileSync(big, '');
+    truncateSync(big, 300 * 1024 * 1024);
     const reason = async (file: string, shown: string) => (await decodeBundle(readFileSync(file), shown).then(() => 'decoded', (e: Error) => e.message));
     const knnReason = await reason(knn, join(folder, bundleOf('knn')));
     const nbReason = await reason(nb, join(folder, bundleOf('naive-bayes')));
@@ -348,8 +356,12 @@ describe('damaged bundles', () => {
       ['knn', knnReason],
       ['naive-bayes', nbReason],
       ['nearest-centroid', undefined],
-      ['decision-tree', undefined],
+      ['decision-tree', `${tree} is not a regular file; re-run the experiment to write its bundle.`],
     ]);
+    // Served files get the same checks: a FIFO is not found, an oversized file refused without being read.
+    expect((await get(s.port, `/report/${bundleOf('decision-tree')}`)).status).toBe(404);
+    const large = await get(s.port, '/report/big.md');
+    expect([large.status, large.body.toString()]).toEqual([403, 'too large to serve: 315 MB, more than the 256 MB the page server reads\n']);
     const images = (await get(s.port, '/api/test-images')).body;
     for (const m of s.experiment.models.filter((x) => !x.unavailable)) {
       const r = await get(s.port, m.bundle);

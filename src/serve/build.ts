@@ -15,7 +15,7 @@
  * bundle is data). A plugin file that cannot be bundled for a browser is left out, with the bundler's
  * reason, which the page shows for that model instead of breaking.
  */
-import { existsSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
@@ -162,7 +162,8 @@ export async function loadPluginFiles(paths: readonly string[], baseDir = proces
     const file = resolve(baseDir, p);
     let size: number;
     try {
-      const fh = await open(file, 'r');
+      // Non-blocking: a FIFO is refused, not waited on.
+      const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
       try {
         const st = await fh.stat();
         if (st.isDirectory()) throw new Error(`--plugin: ${p} is a folder; ${use} (a report folder goes before --plugin: serve <dir> --plugin <files...>).`);

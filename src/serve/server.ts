@@ -23,7 +23,7 @@
  * that make it cross-origin isolated, which lets tfjs-wasm run threads and sharpens the page's clock.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { constants, existsSync, realpathSync, statSync } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
@@ -146,7 +146,7 @@ async function describeExperiment(rows: ResultRow[], config: Record<string, unkn
       label: b.label,
       runId: row.id,
       classifier: row.classifier,
-      bundle: `/report/${b.file.split(sep).join('/')}`,
+      bundle: `/report/${b.file.split(sep).map(encodeURIComponent).join('/')}`,
       bundleBytes: row.bundle!.bytes,
       plugin: probe.plugin ?? row.classifier,
       features: row.features,
@@ -174,9 +174,12 @@ interface FileRead {
 
 class TooLarge extends Error {}
 
-/** Opens `file`, refuses a non-regular file (undefined) or one over MAX_FILE_BYTES (TooLarge), and reads it. */
+/**
+ * Opens `file`, refuses a non-regular file (undefined) or one over MAX_FILE_BYTES (TooLarge), and reads
+ * it. Opened non-blocking, so a FIFO is refused instead of waiting for a writer.
+ */
 async function readRegular(file: string): Promise<FileRead | undefined> {
-  const fh = await open(file, 'r');
+  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = await fh.stat();
     if (!st.isFile()) return undefined;
