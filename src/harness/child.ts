@@ -5,6 +5,7 @@
  * (the test rows are not loaded into the features at all).
  * A crash, hang or out-of-memory here cannot take the other runs down.
  */
+import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { loadDataset, releaseDataset } from '../data/datasets.ts';
 import { makeSplit, selectionFolds, type SelectionSpec, type SplitSpec } from '../data/split.ts';
@@ -197,10 +198,6 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     else if (!plugin.load) noBundle = `the plugin "${plugin.name}" has no load(), so a saved model could not be rebuilt`;
     else if (req.bundle) {
       progress({ type: 'progress', phase: 'bundle' });
-      // The fitted model is done with (its predictions and bytes are kept); freeing it first keeps the
-      // rebuilt one from doubling the peak memory.
-      model.dispose();
-      await checkRebuild(plugin, bytes, params, { seed: req.seed, log: quietLog, ...(f.image ? { imageShape: f.image } : {}) }, f.test.x, pred);
       const { about } = f;
       try {
         const size = await writeBundle(req.bundle.file, {
@@ -227,6 +224,19 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
         noBundle = `writing the bundle failed: ${(e as Error).message.split('\n')[0]}`;
       }
     }
+    // The run's own peak (fit, predict, bundle), taken before the bundle's model is rebuilt below.
+    const peakRssMb = process.resourceUsage().maxRSS / 1024;
+    if (bundle) {
+      // The fitted model is done with (its predictions and bytes are kept): freed first, so that the
+      // rebuilt one does not double the memory.
+      model.dispose();
+      try {
+        await checkRebuild(plugin, bytes!, params, { seed: req.seed, log: quietLog, ...(f.image ? { imageShape: f.image } : {}) }, f.test.x, pred);
+      } catch (e) {
+        await rm(bundle.file, { force: true });
+        throw e;
+      }
+    }
     const tf = loadedEngine();
     return {
       engine,
@@ -241,7 +251,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
         predictCpuSeconds,
         ...(lat.length ? { latencyMsP50: percentile(lat, 50), latencyMsP95: percentile(lat, 95) } : {}),
       },
-      peakRssMb: process.resourceUsage().maxRSS / 1024,
+      peakRssMb,
       ...(bytes ? { modelBytes: bytes.byteLength } : {}),
       ...(bundle ? { bundle } : {}),
       ...(noBundle ? { noBundle } : {}),
@@ -258,10 +268,10 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
 const REBUILD_ROWS = 64;
 
 /**
- * The bundle's round trip, in the process that fitted the model, before the bundle is written: the
+ * The bundle's round trip, in the process that fitted the model, once the bundle is written: the
  * plugin's load() rebuilds the model from the serialize() bytes, and the rebuilt model must predict the
- * fitted model's labels on the first test rows. A failure fails the run with the plugin's own message
- * (a bundle nobody can rebuild would otherwise only fail its measurement, in another process).
+ * fitted model's labels on the first test rows. A failure fails the run with the plugin's own message and
+ * removes the bundle (one nobody can rebuild would otherwise only fail its measurement, in another process).
  */
 async function checkRebuild<P>(plugin: ClassifierPlugin<P>, bytes: Uint8Array, params: P, ctx: ClassifierContext, x: Matrix, expected: Int32Array): Promise<void> {
   let rebuilt;
