@@ -179,6 +179,26 @@ describe('a torn last line', () => {
       `digitbench: warning: ${file} ended in an incomplete line (700 bytes cut off by an interrupted write); it was moved to ${join(dir, kept[0]!)}, and every complete line before it is kept.\n`,
     ]);
     expect((await readRows(file)).map((r) => r.id)).toEqual(rows.slice(0, 4).map((r) => r.id));
+    // So is a last line that ends in a newline but is not JSON.
+    writeFileSync(file, `${good}\0\0\0\0\n`);
+    const quiet = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      await appendRow(file, rows[3]!);
+    } finally {
+      quiet.mockRestore();
+    }
+    expect((await readRows(file)).map((r) => r.id)).toEqual(rows.slice(0, 4).map((r) => r.id));
+  });
+
+  it('a FIFO or a folder in place of results.jsonl is refused in one line, without reading it', async () => {
+    const dir = tmp();
+    const fifo = join(dir, 'results.jsonl');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const message = `${fifo} is not a regular file; it must be the JSON-lines file digitbench wrote there (move the other thing away).`;
+    await expect(readRows(fifo)).rejects.toThrow(message);
+    await expect(setAsideTornLine(fifo)).rejects.toThrow(message);
+    await expect(appendRow(fifo, rows[0]!)).rejects.toThrow(message);
+    await expect(readSelectionRows(dir)).rejects.toThrow(`${dir} is not a regular file;`);
   });
 
   it('`report` renders without the torn rows, warns in one line each, and writes nothing else; a bad middle line stays an error', async () => {

@@ -481,36 +481,14 @@ export async function appendRow(file: string, row: ResultRow): Promise<void> {
 }
 
 /**
- * Appends one line. A file that does not end in a newline ends in a line cut off by an interrupted write:
- * it is set aside first (setAsideTornLine), so the new line is not glued to it.
+ * Appends one line, after setting aside an incomplete last line (setAsideTornLine, with a warning on
+ * stderr), so that the new line is never glued to what an interrupted write left.
  */
 async function appendLine(file: string, line: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  if (!(await endsInNewline(file))) {
-    const torn = await setAsideTornLine(file);
-    if (torn) warnOnStderr(torn.message);
-  }
+  const torn = await setAsideTornLine(file);
+  if (torn) warnOnStderr(torn.message);
   await appendFile(file, line + '\n', 'utf8');
-}
-
-/** True when the file is missing, empty or ends in "\n". */
-async function endsInNewline(file: string): Promise<boolean> {
-  let fh;
-  try {
-    fh = await open(file, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
-    throw e;
-  }
-  try {
-    const { size } = await fh.stat();
-    if (size === 0) return true;
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, size - 1);
-    return b[0] === 0x0a;
-  } finally {
-    await fh.close();
-  }
 }
 
 /** What setAsideTornLine did: where the cut-off text went, and a one-line note for the user. */
