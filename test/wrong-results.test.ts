@@ -4,7 +4,7 @@
  * blocks the read-only commands nor gets glued to the next row.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { loadExperiment } from '../src/harness/experiment.ts';
@@ -199,6 +199,10 @@ describe('a torn last line', () => {
     await expect(setAsideTornLine(fifo)).rejects.toThrow(message);
     await expect(appendRow(fifo, rows[0]!)).rejects.toThrow(message);
     await expect(readSelectionRows(dir)).rejects.toThrow(`${dir} is not a regular file;`);
+    // A file past the cap (sparse: nothing is written) is refused from its size alone.
+    const huge = join(dir, 'selection.jsonl');
+    truncateSync(huge, 300 * 2 ** 20);
+    await expect(readSelectionRows(huge)).rejects.toThrow(`${huge} is 300 MB, more than the 256 MB digitbench reads; start a fresh experiment folder (--fresh or --out).`);
   });
 
   it('`report` renders without the torn rows, warns in one line each, and writes nothing else; a bad middle line stays an error', async () => {
