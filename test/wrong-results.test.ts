@@ -201,6 +201,7 @@ describe('a torn last line', () => {
     await expect(readSelectionRows(dir)).rejects.toThrow(`${dir} is not a regular file;`);
     // A file past the cap (sparse: nothing is written) is refused from its size alone.
     const huge = join(dir, 'selection.jsonl');
+    writeFileSync(huge, '');
     truncateSync(huge, 300 * 2 ** 20);
     await expect(readSelectionRows(huge)).rejects.toThrow(`${huge} is 300 MB, more than the 256 MB digitbench reads; start a fresh experiment folder (--fresh or --out).`);
   });
