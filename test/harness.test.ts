@@ -167,8 +167,13 @@ describe('running', () => {
     writeFileSync(join(out, 'browser.jsonl'), '{"measured":"before"}\n');
     const fourth = await runExperiment(await loadExperiment(file), { outDir: out });
     expect([fourth.ran, fourth.skipped]).toEqual([2, 0]);
-    const backups = readdirSync(out).filter((f) => f.endsWith('.jsonl.bak'));
-    expect(backups.map((f) => f.split('.')[0]).sort()).toEqual(['browser', 'results']);
+    // The previous generation moved aside whole, into one folder.
+    const generations = readdirSync(join(out, 'previous'));
+    expect(generations).toHaveLength(1);
+    const previous = join(out, 'previous', generations[0]!);
+    expect((await readRows(join(previous, 'results.jsonl'))).map((r) => r.status)).toEqual(['ok', 'timeout', 'ok']);
+    expect(readFileSync(join(previous, 'browser.jsonl'), 'utf8')).toBe('{"measured":"before"}\n');
+    expect(existsSync(join(previous, 'report.md'))).toBe(true);
     expect(existsSync(join(out, 'browser.jsonl'))).toBe(false);
     expect((await readRows(results)).map((r) => r.status)).toEqual(['ok', 'ok']);
   });

@@ -5,7 +5,6 @@
  * repetition whose setting is chosen first by cross-validation or on a validation part carved from
  * its training rows (never on the test rows), then refitted on all of them and tested once.
  */
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { z } from 'zod';
 import { selectionSchema, splitSpecSchema, type SelectionSpec, type SplitSpec } from '../data/split.ts';
@@ -14,6 +13,7 @@ export type { SelectionSpec };
 import { parseParams, type ClassifierPlugin } from '../classifiers/plugin.ts';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { PROJECT_ROOT } from './env.ts';
+import { readJsonFile } from './json-file.ts';
 
 const classifierEntrySchema = z
   .object({
@@ -178,18 +178,7 @@ export function experimentPath(ref: string): string {
 }
 
 export async function loadExperiment(file: string): Promise<Experiment> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw new Error(`Experiment file ${file} not found; name one in experiments/ (e.g. quick) or give a path to a .json file.`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message}).`);
-  }
+  const raw = await readJsonFile(file, 'Experiment file', 'name one in experiments/ (e.g. quick) or give a path to a .json file');
   return parseExperiment(raw, file);
 }
 

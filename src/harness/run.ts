@@ -6,7 +6,7 @@
  * folder, the resume, the splits, the run ids, the report.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { loadDataset, type Dataset } from '../data/datasets.ts';
 import { makeSplit, type Split, type SplitSpec } from '../data/split.ts';
@@ -16,6 +16,7 @@ import { writeReport } from '../report/write.ts';
 import { latestPerId, loadBaseline } from './report-rows.ts';
 import type { ChildMessage } from './child.ts';
 import { gitCommit, machine, packageVersions, PROJECT_ROOT } from './env.ts';
+import { checkOutDir, lockFolder, makeOutDir, moveGenerationAside } from './folder.ts';
 import type { Experiment, RunSpec } from './experiment.ts';
 import { executeRun, featurePreparer, runId, selectionIds, type RowEnv } from './execute.ts';
 import { runCodeHash } from './provenance.ts';
@@ -40,7 +41,7 @@ export interface RunEvents {
 export interface RunOptions {
   /** Folder for results.jsonl and the report (default reports/<name>). */
   outDir?: string;
-  /** Start over: the old results file is kept beside as results.<time>.jsonl.bak. */
+  /** Start over even when an unfinished run could resume: the previous generation moves to previous/<time>/. */
   fresh?: boolean;
   events?: Partial<RunEvents>;
 }
@@ -56,8 +57,9 @@ export interface RunSummary {
 
 export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Promise<RunSummary> {
   const ev = opts.events ?? {};
+  let opened: OpenExperiment | undefined;
   try {
-    const state = await openExperiment(exp, opts, ev);
+    const state = (opened = await openExperiment(exp, opts, ev));
     const prepare = featurePreparer(state.dataset, (run) => state.splitOf(run.split), (m) => ev.note?.(m));
     let failed = 0;
     for (const [pos, run] of state.todo.entries()) {
@@ -87,6 +89,7 @@ export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Pro
     }
     return await state.finish(failed);
   } finally {
+    opened?.close();
     ev.close?.();
   }
 }
@@ -115,34 +118,92 @@ export interface OpenExperiment {
   render(): Promise<void>;
   /** Final render; drops the resume marker when every run is finished. */
   finish(failed: number): Promise<RunSummary>;
+  /** Releases the folder's lock (safe to call twice). */
+  close(): void;
 }
 
 export async function openExperiment(exp: Experiment, opts: { outDir?: string; fresh?: boolean }, ev: Partial<RunEvents>): Promise<OpenExperiment> {
   const outDir = opts.outDir ?? defaultOutDir(exp.name);
-  const resultsFile = join(outDir, 'results.jsonl');
-  const selectionFile = join(outDir, 'selection.jsonl');
-  const resumeFile = join(outDir, RESUME_FILE);
-  // Resume only an experiment left unfinished here (the marker is never committed): a finished one,
-  // or the report shipped in a fresh clone, is measured again on this machine.
-  const resume = !opts.fresh && existsSync(resumeFile);
-  if (!resume && existsSync(resultsFile)) {
-    const backup = join(outDir, `results.${new Date().toISOString().replace(/[:.]/g, '-')}.jsonl.bak`);
-    await rename(resultsFile, backup);
-    // The rows beside the results belong to them: selection scores, and browser measurements of their bundles.
-    for (const side of ['selection', 'browser']) {
-      const f = join(outDir, `${side}.jsonl`);
-      if (existsSync(f)) await rename(f, backup.replace('results.', `${side}.`));
+  const flag = opts.outDir !== undefined ? `--out ${outDir}` : `The output folder ${outDir}`;
+  // 1. Everything that can fail before the first run is proven before the folder is touched.
+  const proof = await proveExperiment(exp, outDir, flag);
+  const { dataset, splits, splitOf, versions, env, baseDir, codeOf, ids, baseline } = proof;
+  // 2. The folder: made if missing, then held by this process alone.
+  await makeOutDir(outDir, flag);
+  const lock = lockFolder(outDir, exp.name, flag);
+  try {
+    const resultsFile = join(outDir, 'results.jsonl');
+    const selectionFile = join(outDir, 'selection.jsonl');
+    const resumeFile = join(outDir, RESUME_FILE);
+    // Resume only this experiment, left unfinished here (the marker is never committed): a finished one,
+    // another experiment's folder, or the report shipped in a fresh clone is measured again.
+    const resume = !opts.fresh && existsSync(resumeFile) && (await readFile(resumeFile, 'utf8')).trim() === exp.name;
+    if (!resume) {
+      // 3. A new generation: the previous one (results, side rows, config, report, charts, bundles) moves aside whole.
+      const moved = await moveGenerationAside(outDir);
+      if (moved) {
+        ev.note?.(`${opts.fresh ? '--fresh' : `nothing of "${exp.name}" unfinished to resume in ${outDir}`}: every run is measured again; the previous results, report and bundles were moved to ${moved}`);
+      }
     }
-    ev.note?.(
-      `${opts.fresh ? '--fresh' : `nothing unfinished to resume in ${outDir}`}: every run is measured again; the previous results were moved to ${backup} and their bundles are replaced`,
-    );
+    await writeFile(resumeFile, `${exp.name}\n`);
+    // The config beside its results, so the report can be re-rendered (and the run repeated) from the folder alone.
+    await writeFile(join(outDir, 'experiment.json'), `${JSON.stringify(exp.raw, null, 2)}\n`);
+    const existing = resume && existsSync(resultsFile) ? await readRows(resultsFile) : [];
+    const finished = new Set(existing.filter((r) => isFinished(r) && r.experiment === exp.name).map((r) => r.id));
+    const todo = exp.runs.filter((_, i) => !finished.has(ids[i]!));
+    for (const run of exp.runs) if (finished.has(ids[run.index]!)) ev.skip?.(run);
+    // Selection rows of the current runs, kept across a resume (a finished candidate is not scored again).
+    const wantedSelection = new Set(exp.runs.filter((r) => r.candidates.length > 1).flatMap((r) => selectionIds(r, ids[r.index]!)));
+    const selectionRows = resume ? (await readSelectionRows(selectionFile)).filter((r) => wantedSelection.has(r.id)) : [];
+    const currentIds = new Set(ids);
+    // Which rows of results.jsonl belong to the experiment as it is now, for `digitbench report`.
+    await writeFile(join(outDir, 'runs.json'), `${JSON.stringify(ids)}\n`);
+    const images = reportImages(dataset, [...splits.values()]);
+    // Only this experiment's current runs: rows of runs since removed or changed are kept in the file but not reported.
+    const current = (rows: ResultRow[]) => latestPerId(rows).filter((r) => currentIds.has(r.id));
+    const render = async (rows: ResultRow[]) =>
+      writeReport(outDir, current(rows), { config: exp.raw, title: exp.name, ...images, selection: latestPerId(selectionRows), ...baseline } as Parameters<typeof writeReport>[2]);
+    const readAll = async () => (existsSync(resultsFile) ? await readRows(resultsFile) : []);
+    return {
+      outDir,
+      resultsFile,
+      resumed: resume,
+      dataset,
+      splitOf,
+      env,
+      versions,
+      baseDir,
+      codeOf,
+      ids,
+      todo,
+      existing,
+      selectionRows,
+      addSelectionRow: async (row) => {
+        await appendSelectionRow(selectionFile, row);
+        selectionRows.push(row);
+      },
+      render: async () => {
+        await render(await readAll());
+      },
+      finish: async (failed) => {
+        const rows = await readAll();
+        const written = await render(rows);
+        if (current(rows).length === exp.runs.length && current(rows).every(isFinished)) await rm(resumeFile, { force: true });
+        const ignored = latestPerId(rows).length - current(rows).length;
+        if (ignored > 0) ev.note?.(`${ignored} older row(s) in ${resultsFile} belong to runs no longer in the experiment; they are kept but not reported (--fresh starts a clean file).`);
+        return { outDir, rows: current(rows), ran: todo.length, skipped: exp.runs.length - todo.length, failed, report: written.report };
+      },
+      close: () => lock.release(),
+    };
+  } catch (e) {
+    lock.release();
+    throw e;
   }
-  // Bundles belong to the results beside them: a new start writes its own (only bundle files are removed).
-  if (!resume) await removeBundles(join(outDir, 'models'));
-  await mkdir(outDir, { recursive: true });
-  await writeFile(resumeFile, `${exp.name}\n`);
-  // The config beside its results, so the report can be re-rendered (and the run repeated) from the folder alone.
-  await writeFile(join(outDir, 'experiment.json'), `${JSON.stringify(exp.raw, null, 2)}\n`);
+}
+
+/** What an experiment needs before its first run, each part checked; nothing on disk is changed. */
+export async function proveExperiment(exp: Experiment, outDir: string, flag = `--out ${outDir}`) {
+  await checkOutDir(outDir, flag);
   const cfg = exp.config;
   const dataset = await loadDataset(cfg.dataset);
   const splits = new Map<string, Split>();
@@ -152,7 +213,13 @@ export async function openExperiment(exp: Experiment, opts: { outDir?: string; f
     if (!sp) splits.set(key, (sp = makeSplit(dataset, spec)));
     return sp;
   };
-  for (const run of exp.runs) splitOf(run.split);
+  for (const run of exp.runs) {
+    try {
+      splitOf(run.split);
+    } catch (e) {
+      throw new Error(`${exp.file}: split: ${(e as Error).message}`);
+    }
+  }
   if (cfg.resample === 'split' && new Set(exp.runs.map((r) => splitOf(r.split).fingerprint)).size < 2) {
     throw new Error(
       `${exp.file}: resample "split" re-draws the split per repetition, but this split takes the whole official sets, so every draw is the same; give split.train (and split.test) below the dataset's sizes.`,
@@ -168,55 +235,13 @@ export async function openExperiment(exp: Experiment, opts: { outDir?: string; f
     return c;
   };
   const ids = exp.runs.map((run) => runId({ datasetHash: dataset.contentHash, fingerprint: splitOf(run.split).fingerprint, run, settings: cfg, versions, code: codeOf(run) }));
-  const existing = resume && existsSync(resultsFile) ? await readRows(resultsFile) : [];
-  const finished = new Set(existing.filter((r) => isFinished(r) && r.experiment === exp.name).map((r) => r.id));
-  const todo = exp.runs.filter((_, i) => !finished.has(ids[i]!));
-  for (const run of exp.runs) if (finished.has(ids[run.index]!)) ev.skip?.(run);
-  // Selection rows of the current runs, kept across a resume (a finished candidate is not scored again).
-  const wantedSelection = new Set(exp.runs.filter((r) => r.candidates.length > 1).flatMap((r) => selectionIds(r, ids[r.index]!)));
-  const selectionRows = resume ? (await readSelectionRows(selectionFile)).filter((r) => wantedSelection.has(r.id)) : [];
-
-  const currentIds = new Set(ids);
-  // Which rows of results.jsonl belong to the experiment as it is now, for `digitbench report`.
-  await writeFile(join(outDir, 'runs.json'), `${JSON.stringify(ids)}\n`);
-  const images = reportImages(dataset, [...splits.values()]);
-  // Only this experiment's current runs: rows of runs since removed or changed are kept in the file but not reported.
-  const current = (rows: ResultRow[]) => latestPerId(rows).filter((r) => currentIds.has(r.id));
-  // Read before any run, so a missing baseline stops the experiment before hours of work.
-  const baseline = await loadBaseline(exp.raw);
-  const render = async (rows: ResultRow[]) =>
-    writeReport(outDir, current(rows), { config: exp.raw, title: exp.name, ...images, selection: latestPerId(selectionRows), ...baseline } as Parameters<typeof writeReport>[2]);
-  const readAll = async () => (existsSync(resultsFile) ? await readRows(resultsFile) : []);
-  return {
-    outDir,
-    resultsFile,
-    resumed: resume,
-    dataset,
-    splitOf,
-    env,
-    versions,
-    baseDir,
-    codeOf,
-    ids,
-    todo,
-    existing,
-    selectionRows,
-    addSelectionRow: async (row) => {
-      await appendSelectionRow(selectionFile, row);
-      selectionRows.push(row);
-    },
-    render: async () => {
-      await render(await readAll());
-    },
-    finish: async (failed) => {
-      const rows = await readAll();
-      const written = await render(rows);
-      if (current(rows).length === exp.runs.length && current(rows).every(isFinished)) await rm(resumeFile, { force: true });
-      const ignored = latestPerId(rows).length - current(rows).length;
-      if (ignored > 0) ev.note?.(`${ignored} older row(s) in ${resultsFile} belong to runs no longer in the experiment; they are kept but not reported (--fresh starts a clean file).`);
-      return { outDir, rows: current(rows), ran: todo.length, skipped: exp.runs.length - todo.length, failed, report: written.report };
-    },
-  };
+  let baseline: Awaited<ReturnType<typeof loadBaseline>>;
+  try {
+    baseline = await loadBaseline(exp.raw);
+  } catch (e) {
+    throw new Error(`${exp.file}: ${(e as Error).message}`);
+  }
+  return { dataset, splits, splitOf, versions, env, baseDir, codeOf, ids, baseline };
 }
 
 /** A run whose bundle was written but not measured is not finished: resuming measures it again. */
@@ -230,12 +255,6 @@ export function isFinished(r: ResultRow): boolean {
  */
 export function defaultOutDir(experiment: string): string {
   return join(PROJECT_ROOT, 'runs', experiment);
-}
-
-/** Removes the bundle files (and half-written ones) of a models folder, nothing else. */
-async function removeBundles(dir: string): Promise<void> {
-  if (!existsSync(dir)) return;
-  for (const f of await readdir(dir)) if (/\.bundle(\.tmp-\d+)?$/.test(f)) await rm(join(dir, f), { force: true });
 }
 
 /** What the report needs to draw misclassified digits: each split's raw test images, keyed by its fingerprint. */

@@ -22,7 +22,7 @@ import { dirname, join, sep } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Experiment, RunSpec } from '../harness/experiment.ts';
 import { bundleName, notRunRow } from '../harness/execute.ts';
-import { openExperiment, type RunEvents, type RunSummary } from '../harness/run.ts';
+import { openExperiment, type OpenExperiment, type RunEvents, type RunSummary } from '../harness/run.ts';
 import { appendRow, type ResultRow } from '../results/row.ts';
 import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
 import { JOB_NAME, jobId, jobPluginRef, jobResultSchema, runJob, type JobProgress } from './job.ts';
@@ -65,9 +65,10 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
   events.on('error', () => {});
   let written = 0;
   let resultsFile = '';
+  let opened: OpenExperiment | undefined;
   try {
     await redis(Promise.all([queue.waitUntilReady(), events.waitUntilReady()]));
-    const state = await openExperiment(exp, opts, ev);
+    const state = (opened = await openExperiment(exp, opts, ev));
     resultsFile = state.resultsFile;
     const sweepFile = join(state.outDir, SWEEP_FILE);
     let sweep = state.resumed && existsSync(sweepFile) ? (await readFile(sweepFile, 'utf8')).trim() : '';
@@ -192,6 +193,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
     }
     throw e;
   } finally {
+    opened?.close();
     await closeAll([events, queue, watch]);
   }
 }
