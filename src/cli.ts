@@ -141,9 +141,10 @@ export function buildProgram(out: (s: string) => void): Command {
     .option('--model <label>', 'in a report folder: the classifier whose bundle to use (e.g. svm)')
     .option('--json', 'print JSON (bundle, classifier and one result per input) instead of text')
     .addOption(new Option('--top <n>', 'scores shown per input').default('3').argParser(positiveInt))
-    .action(async (bundle: string, inputs: string[], opts: { model?: string; json?: boolean; top: number | string }) => {
+    .option('--plugin <files...>', "plugin files (your own code) for bundles whose plugin is not built in, matched by the plugin's name; put it after the inputs")
+    .action(async (bundle: string, inputs: string[], opts: { model?: string; json?: boolean; top: number | string; plugin?: string[] }) => {
       const { predictCommand } = await import('./harness/predict.ts');
-      const r = await predictCommand(bundle, inputs, { model: opts.model, json: opts.json, top: Number(opts.top) });
+      const r = await predictCommand(bundle, inputs, { model: opts.model, json: opts.json, top: Number(opts.top), plugins: opts.plugin });
       for (const n of r.notes) process.stderr.write(`${n}\n`);
       out(r.out);
       if (r.failed) throw new Error(`${r.failed} input(s) could not be read (see above); the others were predicted.`);

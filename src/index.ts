@@ -8,11 +8,13 @@
  *
  * A bundle carries its own feature pipeline, so raw pixels go in. Decoded pictures (any size, dark ink
  * on light paper or the reverse) are normalized the way MNIST was made; `readInputs` decodes files.
+ * A bundle is data: loading it never imports or runs anything it names. Its plugin is a built-in or
+ * one you pass: `loadModel(file, { plugins: [myPlugin] })`.
  */
-export { loadModel, readBundleFile } from './bundle/file.ts';
-export { loadBundleBytes, type ClassScore, type DigitModel, type ImageInput, type Prediction, type RgbaImage } from './bundle/model.ts';
+export { loadModel, readBundleFile, DEFAULT_MAX_BUNDLE_BYTES, type LoadModelOptions } from './bundle/file.ts';
+export { loadBundleBytes, UnknownPluginError, type ClassScore, type DigitModel, type ImageInput, type PluginResolver, type Prediction, type RgbaImage } from './bundle/model.ts';
 export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from './bundle/format.ts';
-export { decodeImage, readInputs, type InputImage } from './input/decode.ts';
+export { decodeImage, readInputs, type InputImage, type DecodeOptions, type ReadInputsOptions } from './input/decode.ts';
 export { normalizeDigit, NoInkError, type DecodedImage } from './input/normalize.ts';
-export { resolvePlugin } from './classifiers/registry.ts';
+export { pluginResolver, resolvePlugin } from './classifiers/registry.ts';
 export { defineClassifier, defineModel, type ClassifierPlugin, type Estimator, type Model } from './classifiers/plugin.ts';

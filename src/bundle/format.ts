@@ -11,16 +11,29 @@
  *   [24, 24+H)  header, UTF-8 JSON (validated with zod on load); typed arrays in it are {"$blob": i}
  *   …           padding to 8, then the blobs (each at an 8-byte-aligned offset of the data region)
  *   last 32     SHA-256 of every byte before it
- * Checks on load, in order: signature (foreign file), version (newer file), length (truncated or
- * padded), checksum (damaged), header schema. Each failure is one sentence naming the file.
+ * Checks on load, in order: signature (foreign file), length (truncated or padded), checksum
+ * (damaged), then the version (newer file) and the header schema. The checksum comes before the
+ * version so that a damaged version field says "damaged", not "newer". The first two need only the
+ * 24-byte prefix and the file's size (`checkBundlePrefix`), so a file reader can refuse a foreign or
+ * mis-sized file before reading it whole. Each failure is one line naming the file.
+ *
+ * A bundle is data: decoding never imports or runs anything the header names. The header names its
+ * plugin by `plugin.name` only; the caller maps that name to code it already trusts (model.ts).
+ * Format 1 also recorded `plugin.ref` (the plugin file's path); format 2 drops it. Both are read, and
+ * a format-1 `ref` is ignored.
  */
 import { z } from 'zod';
 import { stepSpecSchema } from '../features/spec.ts';
 import type { StateArray, StepState } from '../features/step.ts';
 
-export const BUNDLE_FORMAT_VERSION = 1;
+/** The format this digitbench writes. 2: no `plugin.ref` (see above). */
+export const BUNDLE_FORMAT_VERSION = 2;
+/** The oldest format it reads. */
+const OLDEST_READ_VERSION = 1;
 const SIGNATURE = [0x44, 0x47, 0x42, 0x4e, 0x44, 0x4c, 0x0d, 0x0a];
-const PREFIX = 24;
+/** The fixed prefix: signature, version, header length, total length. */
+export const BUNDLE_PREFIX_BYTES = 24;
+const PREFIX = BUNDLE_PREFIX_BYTES;
 const CHECKSUM = 32;
 
 type BlobType = 'u8' | 'i32' | 'f32' | 'f64';
@@ -41,7 +54,8 @@ export const bundleHeaderSchema = z
         name: z.string().min(1),
         /** sha256 of the dataset's four files. */
         contentHash: z.string().min(1),
-        imageShape: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+        /** Height × width; each at most 4096 (MNIST's is 28 × 28), so no header can ask for a huge image. */
+        imageShape: z.tuple([z.number().int().positive().max(4096), z.number().int().positive().max(4096)]),
         /** Names of every dataset class by label (e.g. Fashion-MNIST's "Trouser"). */
         classNames: z.array(z.string()),
       })
@@ -52,9 +66,10 @@ export const bundleHeaderSchema = z
     pipeline: z.array(z.object({ spec: stepSpecSchema, state: stateSchema }).strict()),
     plugin: z
       .object({
-        name: z.string().min(1),
-        /** As the experiment named it: a built-in name or a plugin file path (absolute). */
-        ref: z.string().min(1),
+        /** The plugin's name (defineClassifier's rule): all a loader uses to find its code. */
+        name: z.string().max(100).regex(/^[a-z][a-z0-9-]*$/, 'use lowercase letters, digits and dashes'),
+        /** Format 1 only: the plugin file's path as the experiment named it. Ignored on load; never written. */
+        ref: z.string().optional(),
         library: z.string(),
         params: z.record(z.string(), z.unknown()),
         scoreKind: z.string().optional(),
@@ -143,8 +158,8 @@ export async function encodeBundle(input: BundleInput): Promise<Uint8Array> {
     offset = align8(offset + b.byteLength);
     return entry;
   });
-  const { modelBytes: _omit, ...rest } = input;
-  const header: BundleHeader = { format: 'digitbench-bundle', ...rest, pipeline, model, blobs: table };
+  const { modelBytes: _omit, plugin: { ref: _path, ...plugin }, ...rest } = input;
+  const header: BundleHeader = { format: 'digitbench-bundle', ...rest, plugin, pipeline, model, blobs: table };
   const checked = bundleHeaderSchema.safeParse(header);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
@@ -165,29 +180,52 @@ export async function encodeBundle(input: BundleInput): Promise<Uint8Array> {
   return out;
 }
 
-/** Decodes and checks a bundle; `name` (usually the file path) is named in every error. */
+/**
+ * Text from inside a file, made safe for a one-line message: control characters (newlines included)
+ * escaped, at most `max` characters.
+ */
+export function quoteLine(text: string, max = 120): string {
+  const safe = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return safe.length > max ? `${safe.slice(0, max - 1)}…` : safe;
+}
+
+const GIVE = 'give a .bundle file that `digitbench experiment` wrote (in <report folder>/models/)';
+
+/**
+ * The checks that need only the first 24 bytes and the file's size: empty, foreign (signature),
+ * cut inside the prefix, and the declared total length against the size (truncated, padded or a
+ * damaged length field). `name` is named in every error.
+ */
+export function checkBundlePrefix(prefix: Uint8Array, size: number, name: string): void {
+  if (size === 0) throw new Error(`${name} is empty, not a digitbench model bundle; ${GIVE}.`);
+  if (SIGNATURE.some((b, i) => i < size && prefix[i] !== b)) {
+    throw new Error(`${name} is not a digitbench model bundle (it does not start with the bundle signature); ${GIVE}.`);
+  }
+  if (size < PREFIX) throw new Error(`${name} is truncated (${size} bytes, shorter than a bundle's fixed header); copy the whole file again or re-run the experiment.`);
+  const view = new DataView(prefix.buffer, prefix.byteOffset, PREFIX);
+  const headerLength = view.getUint32(12, true);
+  const total = view.getFloat64(16, true);
+  if (!Number.isSafeInteger(total) || total < align8(PREFIX + headerLength) + CHECKSUM) throw new Error(`${name} is damaged (its length field is invalid); copy it again or re-run the experiment.`);
+  if (size < total) throw new Error(`${name} is truncated (${size} of ${total} bytes); copy the whole file again or re-run the experiment.`);
+  if (size > total) throw new Error(`${name} is damaged (${size - total} bytes more than its length field says); copy it again or re-run the experiment.`);
+}
+
+/** Decodes and checks a bundle; `name` (usually the file path) is named in every error. Never runs anything. */
 export async function decodeBundle(bytes: Uint8Array, name: string): Promise<BundleContents> {
   littleEndian();
-  const what = 'give a .bundle file that `digitbench experiment` wrote (in <report folder>/models/)';
-  if (bytes.length === 0) throw new Error(`${name} is empty, not a digitbench model bundle; ${what}.`);
-  if (SIGNATURE.some((b, i) => bytes[i] !== b)) {
-    throw new Error(`${name} is not a digitbench model bundle (it does not start with the bundle signature); ${what}.`);
-  }
-  if (bytes.length < PREFIX) throw new Error(`${name} is truncated (${bytes.length} bytes, shorter than a bundle's fixed header); copy the whole file again or re-run the experiment.`);
+  checkBundlePrefix(bytes.subarray(0, PREFIX), bytes.length, name);
+  const total = bytes.length;
+  const expected = bytes.subarray(total - CHECKSUM, total);
+  const actual = await sha256(bytes.subarray(0, total - CHECKSUM));
+  if (actual.some((b, i) => b !== expected[i])) throw new Error(`${name} is damaged (its checksum does not match its contents); copy it again or re-run the experiment.`);
+  // Only now, with the bytes known to be as written, is the version believed.
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
   if (version > BUNDLE_FORMAT_VERSION) {
     throw new Error(`${name} is a format-${version} bundle, newer than this digitbench reads (format ${BUNDLE_FORMAT_VERSION}); upgrade digitbench to load it.`);
   }
-  if (version !== BUNDLE_FORMAT_VERSION) throw new Error(`${name} is a format-${version} bundle, which no digitbench writes; re-run the experiment to write a new one.`);
+  if (version < OLDEST_READ_VERSION) throw new Error(`${name} is a format-${version} bundle, which no digitbench writes; re-run the experiment to write a new one.`);
   const headerLength = view.getUint32(12, true);
-  const total = view.getFloat64(16, true);
-  if (!Number.isInteger(total) || total < PREFIX + headerLength + CHECKSUM) throw new Error(`${name} is damaged (its length field is invalid); copy it again or re-run the experiment.`);
-  if (bytes.length < total) throw new Error(`${name} is truncated (${bytes.length} of ${total} bytes); copy the whole file again or re-run the experiment.`);
-  if (bytes.length > total) throw new Error(`${name} is damaged (${bytes.length - total} bytes more than its length field says); copy it again or re-run the experiment.`);
-  const expected = bytes.subarray(total - CHECKSUM, total);
-  const actual = await sha256(bytes.subarray(0, total - CHECKSUM));
-  if (actual.some((b, i) => b !== expected[i])) throw new Error(`${name} is damaged (its checksum does not match its contents); copy it again or re-run the experiment.`);
   let raw: unknown;
   try {
     raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(PREFIX, PREFIX + headerLength)));
@@ -197,7 +235,8 @@ export async function decodeBundle(bytes: Uint8Array, name: string): Promise<Bun
   const parsed = bundleHeaderSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new Error(`${name} has an invalid header (${issue.path.join('.') || 'header'}: ${issue.message}); re-run the experiment to write a new bundle.`);
+    const where = quoteLine(issue.path.map(String).join('.') || 'header', 200);
+    throw new Error(`${name} has an invalid header (${where}: ${quoteLine(issue.message, 200)}); re-run the experiment to write a new bundle.`);
   }
   const header = parsed.data;
   const dataStart = align8(PREFIX + headerLength);
@@ -214,7 +253,7 @@ export async function decodeBundle(bytes: Uint8Array, name: string): Promise<Bun
   });
   const blob = (r: { $blob: number }, where: string): Blob => {
     const b = blobs[r.$blob];
-    if (!b) throw new Error(`${name} has an invalid header (${where} names blob ${r.$blob}, which does not exist); re-run the experiment to write a new bundle.`);
+    if (!b) throw new Error(`${name} has an invalid header (${quoteLine(where, 200)} names blob ${r.$blob}, which does not exist); re-run the experiment to write a new bundle.`);
     return b;
   };
   const states = header.pipeline.map((p, i) =>

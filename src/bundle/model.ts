@@ -2,13 +2,18 @@
  * A bundle, loaded: raw 0..255 pixels in, labels and scores out, through the bundle's own fitted
  * feature pipeline and model. This is what `digitbench predict`, apps (`loadModel`) and the deployment
  * measurements use; there is no second implementation of any step or plugin.
+ *
+ * A bundle is data. Its header's `plugin.name` is handed to the caller's resolver, which maps the name
+ * to a plugin the caller already has (a built-in, or one the user passed explicitly); nothing else in
+ * the header is used to find code, and nothing the bundle names is imported or run. The model the
+ * plugin rebuilds must predict the header's classes, and every prediction is checked against them.
  */
 import type { ClassifierPlugin, Model } from '../classifiers/plugin.ts';
 import { parseParams } from '../classifiers/plugin.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { restorePipeline, transformRows, type Pipeline } from '../features/pipeline.ts';
 import { normalizeDigit, type DecodedImage } from '../input/normalize.ts';
-import { decodeBundle, type BundleHeader } from './format.ts';
+import { decodeBundle, quoteLine, type BundleHeader } from './format.ts';
 
 export interface ClassScore {
   label: number;
@@ -57,8 +62,22 @@ export interface DigitModel {
   dispose(): void;
 }
 
-/** Finds the plugin a bundle names (built-in name or plugin file path). */
-export type PluginResolver = (ref: string) => Promise<ClassifierPlugin>;
+/**
+ * Maps a bundle's `plugin.name` (a name, never a path) to a plugin the caller already has. It must
+ * return a plugin of that name, or throw (an `UnknownPluginError` when it has none by that name).
+ */
+export type PluginResolver = (name: string) => Promise<ClassifierPlugin>;
+
+/**
+ * A resolver's "no plugin by that name" error. Its message continues "<file>: " as it is, e.g.
+ * `its plugin "x" is not built in; pass it explicitly (…)`.
+ */
+export class UnknownPluginError extends Error {}
+
+/** One line from an error of a plugin or step (they may be multi-line or not even Errors). */
+function reason(e: unknown): string {
+  return quoteLine(String(e instanceof Error ? e.message : e).split('\n').map((l) => l.trim()).find((l) => l) ?? 'unknown error', 300);
+}
 
 /** A decoded picture: {width, height, data} with `channels`, or RGBA like a browser's ImageData. */
 function asDecoded(v: unknown): DecodedImage | undefined {
@@ -104,16 +123,22 @@ export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[],
   return createMatrix(list.length, n, out);
 }
 
-/** Decodes a bundle and rebuilds its pipeline and model. `name` names the file in errors. */
+/**
+ * Decodes a bundle and rebuilds its pipeline and model; `resolve` gets the header's `plugin.name`.
+ * `name` names the file in errors.
+ */
 export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: PluginResolver): Promise<DigitModel> {
   const { header, states, modelBytes } = await decodeBundle(bytes, name);
   const imageShape = header.dataset.imageShape;
+  const pluginName = header.plugin.name;
   let plugin: ClassifierPlugin;
   try {
-    plugin = await resolve(header.plugin.ref);
+    plugin = await resolve(pluginName);
   } catch (e) {
-    throw new Error(`${name}: its plugin "${header.plugin.ref}" cannot be loaded here (${(e as Error).message})`);
+    if (e instanceof UnknownPluginError) throw new Error(`${name}: ${reason(e)}`);
+    throw new Error(`${name}: its plugin "${pluginName}" cannot be loaded here (${reason(e)})`);
   }
+  if (plugin?.name !== pluginName) throw new Error(`${name}: its plugin is "${pluginName}" but the resolver gave "${quoteLine(String(plugin?.name))}"; give the plugin of that name.`);
   if (!plugin.load) throw new Error(`${name}: the plugin "${plugin.name}" has no load(); it cannot rebuild the model.`);
   let pipeline: Pipeline;
   let model: Model;
@@ -122,24 +147,62 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
     const params = parseParams(plugin, header.plugin.params);
     model = await plugin.load(modelBytes, params, { seed: header.run.seed, log: { info() {}, warn() {} }, ...(pipeline.outputImage ? { imageShape: pipeline.outputImage } : {}) });
   } catch (e) {
-    throw new Error(`${name}: the model could not be rebuilt (${(e as Error).message})`);
+    throw new Error(`${name}: the model could not be rebuilt (${reason(e)})`);
   }
+  const classes = model.classes;
+  if (!(classes instanceof Int32Array) || classes.length !== header.classes.length || header.classes.some((c, i) => classes[i] !== c)) {
+    model.dispose?.();
+    throw new Error(`${name}: the rebuilt model's classes differ from the ones its header lists; the bundle is not usable (re-run the experiment).`);
+  }
+  const known = new Set(classes);
+  const predictChecked = async (f: Matrix): Promise<Int32Array> => {
+    let labels: Int32Array;
+    try {
+      labels = await model.predict(f);
+    } catch (e) {
+      throw new Error(`${name}: the model could not predict (${reason(e)})`);
+    }
+    if (!(labels instanceof Int32Array) || labels.length !== f.rows) throw new Error(`${name}: the model gave ${labels?.length ?? 'no'} labels for ${f.rows} images; the bundle is not usable (re-run the experiment).`);
+    for (const l of labels) {
+      if (!known.has(l)) throw new Error(`${name}: the model predicted ${l}, which is not one of its classes; the bundle is not usable (re-run the experiment).`);
+    }
+    return labels;
+  };
+  const scoresChecked = async (f: Matrix): Promise<Matrix> => {
+    let s: Matrix;
+    try {
+      s = await model.scores!(f);
+    } catch (e) {
+      throw new Error(`${name}: the model could not score (${reason(e)})`);
+    }
+    if (s?.rows !== f.rows || s.cols !== classes.length || !(s.data instanceof Float32Array) || s.data.length !== s.rows * s.cols) {
+      throw new Error(`${name}: the model's scores are not ${f.rows} × ${classes.length}; the bundle is not usable (re-run the experiment).`);
+    }
+    return s;
+  };
   const names = header.dataset.classNames;
   const nameOf = (label: number) => names[label] ?? String(label);
-  const features = (images: Matrix | ImageInput | readonly ImageInput[]) => transformRows(pipeline, imagesMatrix(images, imageShape));
-  const scores = model.scores ? async (images: Matrix) => model.scores!(await features(images)) : undefined;
+  const features = async (images: Matrix | ImageInput | readonly ImageInput[]) => {
+    const raw = imagesMatrix(images, imageShape);
+    try {
+      return await transformRows(pipeline, raw);
+    } catch (e) {
+      throw new Error(`${name}: its feature pipeline failed on the images (${reason(e)})`);
+    }
+  };
+  const scores = model.scores ? async (images: Matrix) => scoresChecked(await features(images)) : undefined;
   return {
     header,
     classes: model.classes,
     imageShape,
     features: pipeline.labels,
     scoreKind: scores ? header.plugin.scoreKind : undefined,
-    predictLabels: async (images) => model.predict(await features(images)),
+    predictLabels: async (images) => predictChecked(await features(images)),
     scores,
     async predict(input, options = {}) {
       const f = await features(input);
-      const labels = await model.predict(f);
-      const s = model.scores ? await model.scores(f) : undefined;
+      const labels = await predictChecked(f);
+      const s = model.scores ? await scoresChecked(f) : undefined;
       const top = options.top ?? 3;
       return Array.from(labels, (label, i) => {
         const p: Prediction = { label, name: nameOf(label) };

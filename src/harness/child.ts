@@ -208,7 +208,6 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
           pipeline: f.specs.map((spec, i) => ({ spec, state: f.states[i]! })),
           plugin: {
             name: plugin.name,
-            ref: isPluginPath(req.pluginRef) ? resolve(req.baseDir, req.pluginRef) : req.pluginRef,
             library: plugin.library,
             params: params as Record<string, unknown>,
             ...(plugin.scoreKind ? { scoreKind: plugin.scoreKind } : {}),

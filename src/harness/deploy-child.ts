@@ -13,7 +13,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { loadBundleBytes } from '../bundle/model.ts';
-import { resolvePlugin } from '../classifiers/registry.ts';
+import { pluginResolver, resolvePlugin } from '../classifiers/registry.ts';
 import { loadDataset } from '../data/datasets.ts';
 import { makeSplit, type SplitSpec } from '../data/split.ts';
 import { sliceRows, takeRows } from '../engine/matrix.ts';
@@ -32,6 +32,9 @@ export interface DeployRequest {
   passes: number;
   calls: number;
   batch: number;
+  /** The run's plugin as its experiment names it (built-in name or file path), and the folder its paths start from. */
+  pluginRef: string;
+  baseDir: string;
 }
 
 /** The row's `deployment` field (schema in result.ts). */
@@ -63,10 +66,12 @@ async function measure(req: DeployRequest, phase: Phase): Promise<DeploymentFigu
   const expected = decodeLabels(req.predictions);
   if (images.rows === 0) throw new Error('the split has no test rows to measure the bundle on.');
 
+  // The plugin comes from the run's own experiment config (trusted), never from the bundle.
+  const resolver = pluginResolver([await resolvePlugin(req.pluginRef, req.baseDir)]);
   const t0 = performance.now();
   const bytes = await readFile(req.bundleFile);
   phase.now = 'rebuild';
-  const model = await loadBundleBytes(bytes, req.bundleFile, (ref) => resolvePlugin(ref));
+  const model = await loadBundleBytes(bytes, req.bundleFile, resolver);
   phase.now = 'predict';
   try {
     await model.predictLabels(sliceRows(images, 0, 1));

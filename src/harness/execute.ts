@@ -200,7 +200,7 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
   if (outcome.status === 'ok' && outcome.result.bundle) {
     ev.progress?.(run, { type: 'progress', phase: 'deploy' });
     const d = await runIsolated<DeployRequest, DeploymentFigures>(
-      { bundleFile: outcome.result.bundle.file, dataset: cfg.dataset, split: run.split, predictions: outcome.result.predictions, passes: cfg.deploy.passes, calls: cfg.deploy.calls, batch: cfg.deploy.batch },
+      { bundleFile: outcome.result.bundle.file, dataset: cfg.dataset, split: run.split, predictions: outcome.result.predictions, passes: cfg.deploy.passes, calls: cfg.deploy.calls, batch: cfg.deploy.batch, pluginRef: run.pluginRef, baseDir: ctx.baseDir },
       run,
       () => {},
       DEPLOY_CHILD,

@@ -2,12 +2,15 @@
  * `digitbench predict <bundle | report folder> <input…>`: labels for the user's own digit images.
  * A report folder means the bundle its deployment section picks (or `--model <label>`).
  * One line per input on stdout; a bad input is a one-line error on stderr, the others are still
- * predicted, and the exit code is non-zero.
+ * predicted, and the exit code is non-zero. The bundle is data: its plugin is a built-in or one of the
+ * files given with --plugin (the user's own code), matched by name; nothing the bundle names is run.
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../bundle/file.ts';
+import { quoteLine } from '../bundle/format.ts';
 import type { Prediction } from '../bundle/model.ts';
+import { loadPluginFiles } from '../classifiers/registry.ts';
 import { readInputs } from '../input/decode.ts';
 import { deploymentChoice } from '../report/markdown.ts';
 import { reportRows } from './report-rows.ts';
@@ -16,6 +19,8 @@ export interface PredictOptions {
   model?: string;
   json?: boolean;
   top: number;
+  /** Plugin files (paths from the working folder) for bundles whose plugin is not built in. */
+  plugins?: string[];
 }
 
 export interface PredictOutcome {
@@ -60,18 +65,19 @@ function present(dir: string, file: string): string {
 
 function scoreText(p: Prediction): string {
   if (!p.top) return '';
-  return `  (${p.top.map((t) => `${t.name} ${t.score.toFixed(3)}`).join(', ')})`;
+  return `  (${p.top.map((t) => `${quoteLine(t.name, 40)} ${t.score.toFixed(3)}`).join(', ')})`;
 }
 
 export async function predictCommand(target: string, inputs: string[], opts: PredictOptions): Promise<PredictOutcome> {
   const { file, why } = await resolveBundle(target, opts.model);
-  const model = await loadModel(file);
+  const plugins = (await loadPluginFiles(opts.plugins ?? [])).map((p) => p.plugin);
+  const model = await loadModel(file, { plugins });
   const notes: string[] = [];
   try {
     const h = model.header;
     notes.push(
       `model: ${file}${why ? ` (${why})` : ''}: ${h.plugin.name} on ${model.features.join(' → ') || 'raw pixels'}, ` +
-        `${(h.run.testAccuracy * 100).toFixed(2)}% on ${h.run.testRows} ${h.dataset.name} test rows${model.scoreKind ? `; scores: ${model.scoreKind}` : ''}`,
+        `${(h.run.testAccuracy * 100).toFixed(2)}% on ${h.run.testRows} ${quoteLine(h.dataset.name, 60)} test rows${model.scoreKind ? `; scores: ${quoteLine(model.scoreKind)}` : ''}`,
     );
     const read = await readInputs(inputs);
     const good = read.filter((r) => r.pixels);
@@ -91,7 +97,7 @@ export async function predictCommand(target: string, inputs: string[], opts: Pre
           null,
           2,
         )}\n`
-      : good.map((r) => `${r.name.padEnd(width)}  ${predicted.get(r.name)!.name}${scoreText(predicted.get(r.name)!)}\n`).join('');
+      : good.map((r) => `${r.name.padEnd(width)}  ${quoteLine(predicted.get(r.name)!.name, 40)}${scoreText(predicted.get(r.name)!)}\n`).join('');
     const failed = errors.length;
     return { out, notes, failed };
   } finally {
