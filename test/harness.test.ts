@@ -133,7 +133,9 @@ describe('running', () => {
     const deadline = Date.now() + 90_000;
     while (!(existsSync(results) && readFileSync(results, 'utf8').trim()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     await new Promise((r) => setTimeout(r, 1000)); // the slow run is now under way
+    const gone = new Promise((r) => cli.once('exit', r));
     process.kill(-cli.pid!, 'SIGKILL');
+    await gone; // reaped: its pid no longer holds the folder
     const firstText = readFileSync(results, 'utf8');
     const first = await readRows(results);
     expect(first).toHaveLength(1);
