@@ -223,6 +223,32 @@ describe('generations and one writer per folder', () => {
     expect((await readRows(join(finished, 'results.jsonl'))).map((r) => r.classifier)).toEqual(['naive-bayes']);
   }, 60_000);
 
+  it('a torn last row (a power cut mid-write) is set aside on resume and its run is done again', async () => {
+    restore();
+    const results = join(finished, 'results.jsonl');
+    const text = readFileSync(results, 'utf8');
+    const lines = text.trimEnd().split('\n');
+    // The last row cut in the middle, without its newline; the experiment marked unfinished.
+    const torn = lines[1]!.slice(0, 200);
+    writeFileSync(results, `${lines[0]}\n${torn}`);
+    writeFileSync(join(finished, '.resume'), 'good\n');
+    const notes: string[] = [];
+    const skipped: string[] = [];
+    const summary = await runExperiment(await loadExperiment(join(work, 'good.json')), { outDir: finished, events: { note: (m) => notes.push(m), skip: (r) => skipped.push(r.label) } });
+    expect(skipped).toEqual(['naive-bayes']);
+    expect(summary.ran).toBe(1);
+    const kept = readdirSync(finished).filter((f) => f.startsWith('results.jsonl.torn-'));
+    expect(kept).toHaveLength(1);
+    expect(readFileSync(join(finished, kept[0]!), 'utf8')).toBe(torn);
+    expect(notes).toContain(`${results} ended in an incomplete line (200 bytes cut off by an interrupted write); it was moved to ${join(finished, kept[0]!)}, and every complete line before it is kept.`);
+    const rows = await readRows(results);
+    expect(rows.map((r) => [r.classifier, r.status])).toEqual([
+      ['naive-bayes', 'ok'],
+      ['decision-tree', 'ok'],
+    ]);
+    expect(readFileSync(results, 'utf8').startsWith(`${lines[0]}\n`)).toBe(true);
+  }, 60_000);
+
   it('a lock held by a live process refuses in one line naming it; a stale one is taken over', async () => {
     restore();
     const holder = spawn('sleep', ['30']);

@@ -173,7 +173,9 @@ async function reportFiles(dir: string): Promise<string[]> {
  * or undefined when there was nothing to move.
  */
 export async function moveGenerationAside(dir: string): Promise<string | undefined> {
-  const names = [...new Set([...GENERATION_FILES, ...(await reportFiles(dir))])].filter((n) => existsSync(join(dir, n)));
+  // Lines set aside from the rows files (results/row.ts setAsideTornLine) belong to their generation too.
+  const torn = (await readdir(dir)).filter((n) => /^(results|selection|browser)\.jsonl\.torn-/.test(n));
+  const names = [...new Set([...GENERATION_FILES, ...torn, ...(await reportFiles(dir))])].filter((n) => existsSync(join(dir, n)));
   if (!names.some((n) => n !== '.resume')) return undefined;
   const target = join(dir, PREVIOUS_DIR, new Date().toISOString().replace(/[:.]/g, '-'));
   await mkdir(target, { recursive: true });

@@ -20,7 +20,7 @@ import { checkOutDir, lockFolder, makeOutDir, moveGenerationAside } from './fold
 import type { Experiment, RunSpec } from './experiment.ts';
 import { executeRun, featurePreparer, runId, selectionIds, type RowEnv } from './execute.ts';
 import { runCodeHash } from './provenance.ts';
-import { appendRow, appendSelectionRow, readRows, readSelectionRows, type ResultRow, type SelectionRow } from '../results/row.ts';
+import { appendRow, appendSelectionRow, readRows, readSelectionRows, setAsideTornLine, type ResultRow, type SelectionRow } from '../results/row.ts';
 
 export { runIsolated } from './isolated.ts';
 
@@ -143,6 +143,12 @@ export async function openExperiment(exp: Experiment, opts: { outDir?: string; f
       const moved = await moveGenerationAside(outDir);
       if (moved) {
         ev.note?.(`${opts.fresh ? '--fresh' : `nothing of "${exp.name}" unfinished to resume in ${outDir}`}: every run is measured again; the previous results, report and bundles were moved to ${moved}`);
+      }
+    } else {
+      // A row cut off by a power cut: set aside (kept in a side file), so its run is simply done again.
+      for (const f of [resultsFile, selectionFile, join(outDir, 'browser.jsonl')]) {
+        const torn = await setAsideTornLine(f);
+        if (torn) ev.note?.(torn.message);
       }
     }
     await writeFile(resumeFile, `${exp.name}\n`);
