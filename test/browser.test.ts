@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nearestCentroid } from '../examples/nearest-centroid.ts';
 import { loadModel } from '../src/bundle/file.ts';
 import { loadExperiment } from '../src/harness/experiment.ts';
 import { reportRows } from '../src/harness/report-rows.ts';
@@ -166,7 +167,7 @@ describe.skipIf(!haveBrowser)('in Chromium', () => {
     const ready = rows.filter((r) => r.state === 'ready').map((r) => r.model);
     expect(ready.sort()).toEqual(['cnn', 'decision-tree', 'knn', 'naive-bayes', 'nearest-centroid', 'random-forest', 'svm']);
 
-    const models = new Map(await Promise.all(server.experiment.models.filter((m) => ready.includes(m.label)).map(async (m) => [m.label, await loadModel(join(dir, 'out', m.bundle.slice('/report/'.length)))] as const)));
+    const models = new Map(await Promise.all(server.experiment.models.filter((m) => ready.includes(m.label)).map(async (m) => [m.label, await loadModel(join(dir, 'out', m.bundle.slice('/report/'.length)), { plugins: [nearestCentroid] })] as const)));
     const res = await fetch(new URL('/api/test-images', server.url));
     const images = new Uint8Array(await res.arrayBuffer());
     const labels = decodeLabels((await reportRows(join(dir, 'out'))).rows.find((r): r is OkRow => r.status === 'ok' && !!r.testLabels)!.testLabels!);

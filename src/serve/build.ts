@@ -15,14 +15,11 @@
  * bundle is data). A plugin file that cannot be bundled for a browser is left out, with the bundler's
  * reason, which the page shows for that model instead of breaking.
  */
-import { constants, existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { pluginFromModule } from '../classifiers/plugin.ts';
-import { builtinLoaders } from '../classifiers/registry.browser.ts';
 
 const require = createRequire(import.meta.url);
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -144,55 +141,16 @@ function firstError(e: unknown): string {
   return (where + m.text).replace(/\s+/g, ' ');
 }
 
-/** Extensions a plugin file may have (what Node, through tsx, and esbuild both load). */
-export const PLUGIN_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'] as const;
-/** A plugin file larger than this is refused before it is read (a plugin is source code, not data). */
-export const MAX_PLUGIN_FILE_BYTES = 10 * 1024 * 1024;
-
 /**
  * Loads the plugin files the user passed (`--plugin`) in Node, as their own code, to learn each
- * plugin's name. Every refusal is one line that names --plugin and the file: a missing path, a folder
- * or other non-file, another extension, an oversized file, a module that throws or exports no plugin,
- * a built-in's name, or two files with one name.
+ * plugin's name: registry.ts's loadPluginFiles, the same checks and one-line refusals as
+ * `predict --plugin` (a missing path, a folder or other non-file, another extension, an oversized file,
+ * a module that throws or exports no plugin, a built-in's name, two files with one name).
  */
 export async function loadPluginFiles(paths: readonly string[], baseDir = process.cwd()): Promise<PluginFile[]> {
-  const use = `give the path to a plugin file (${PLUGIN_EXTENSIONS.join(', ')}) that exports defineClassifier(...)`;
-  const out: PluginFile[] = [];
-  for (const p of paths) {
-    const file = resolve(baseDir, p);
-    let size: number;
-    try {
-      // Non-blocking: a FIFO is refused, not waited on.
-      const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-      try {
-        const st = await fh.stat();
-        if (st.isDirectory()) throw new Error(`--plugin: ${p} is a folder; ${use} (a report folder goes before --plugin: serve <dir> --plugin <files...>).`);
-        if (!st.isFile()) throw new Error(`--plugin: ${p} is not a regular file; ${use}.`);
-        size = st.size;
-      } finally {
-        await fh.close();
-      }
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') throw new Error(`--plugin: ${p}: no such file; ${use}.`);
-      if (code) throw new Error(`--plugin: ${p} cannot be read (${code}); ${use}.`);
-      throw e;
-    }
-    if (!(PLUGIN_EXTENSIONS as readonly string[]).includes(extname(file))) throw new Error(`--plugin: ${p} is not a ${PLUGIN_EXTENSIONS.join(', ')} file; ${use}.`);
-    if (size > MAX_PLUGIN_FILE_BYTES) throw new Error(`--plugin: ${p} is ${(size / 1e6).toFixed(1)} MB, more than a plugin file may be (${MAX_PLUGIN_FILE_BYTES / 1024 / 1024} MB); ${use}.`);
-    let name: string;
-    try {
-      name = pluginFromModule((await import(pathToFileURL(file).href)) as Record<string, unknown>, file).name;
-    } catch (e) {
-      throw new Error(`--plugin: ${p} could not be loaded as a plugin (${(e instanceof Error ? e.message : String(e)).split('\n')[0]}).`);
-    }
-    if (Object.hasOwn(builtinLoaders, name)) throw new Error(`--plugin: ${p} defines the plugin "${name}", which is built in; give the plugin another name.`);
-    const same = out.find((o) => o.name === name);
-    if (same?.file === file) continue;
-    if (same) throw new Error(`--plugin: ${relative(baseDir, same.file)} and ${p} both define the plugin "${name}"; pass one of them.`);
-    out.push({ name, file });
-  }
-  return out;
+  if (!paths.length) return [];
+  const { loadPluginFiles: load } = await import('../classifiers/registry.ts');
+  return (await load(paths, baseDir)).map(({ name, file }) => ({ name, file }));
 }
 
 /**
