@@ -10,8 +10,8 @@
  * - throughput: images per second predicting `batch` images in one call (median of 3);
  * - agreement: the bundle's labels on every test row against the run's recorded predictions.
  */
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { readBundleFile } from '../bundle/file.ts';
 import { loadBundleBytes } from '../bundle/model.ts';
 import { pluginResolver, resolvePlugin } from '../classifiers/registry.ts';
 import { loadDataset } from '../data/datasets.ts';
@@ -69,7 +69,7 @@ async function measure(req: DeployRequest, phase: Phase): Promise<DeploymentFigu
   // The plugin comes from the run's own experiment config (trusted), never from the bundle.
   const resolver = pluginResolver([await resolvePlugin(req.pluginRef, req.baseDir)]);
   const t0 = performance.now();
-  const bytes = await readFile(req.bundleFile);
+  const bytes = await readBundleFile(req.bundleFile);
   phase.now = 'rebuild';
   const model = await loadBundleBytes(bytes, req.bundleFile, resolver);
   phase.now = 'predict';

@@ -5,6 +5,7 @@
  * silently loses one list; jsonc-parser's visitor (a maintained scanner that reports each property with
  * its position) finds the duplicate, and the error gives its path and both lines.
  */
+import type { Stats } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { visit, type JSONPath } from 'jsonc-parser';
 
@@ -17,7 +18,7 @@ export function maxConfigBytes(): number {
 }
 
 /** What kind of file system entry a stat is, in words, for messages. */
-export function entryKind(s: { isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean; isSymbolicLink(): boolean }): string {
+export function entryKind(s: Pick<Stats, 'isFile' | 'isDirectory' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'>): string {
   if (s.isDirectory()) return 'a folder';
   if (s.isFIFO()) return 'a FIFO';
   if (s.isCharacterDevice()) return 'a character device';
