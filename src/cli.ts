@@ -12,16 +12,10 @@ function positiveInt(v: string): number {
   return n;
 }
 
-function nonNegativeInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('use a whole number, 0 or more.');
-  return n;
-}
-
 export function buildProgram(out: (s: string) => void): Command {
   const program = new Command('digitbench')
     .description('Compare machine-learning classifiers on handwritten digits (MNIST).')
-    .showHelpAfterError()
+    .showSuggestionAfterError()
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
 
@@ -102,7 +96,7 @@ export function buildProgram(out: (s: string) => void): Command {
     .command('experiment')
     .description('Run an experiment file (default: the default comparison) and write its report.')
     .argument('[config]', `a name in experiments/ or a path to a .json file`, DEFAULT_EXPERIMENT)
-    .option('--fresh', 'start over even when an unfinished run could resume (the old results file is kept as a .bak)')
+    .option('--fresh', 'start over even when an unfinished run could resume (the previous results, report and bundles move to <out>/previous/<time>/)')
     .option('--out <dir>', 'folder for results.jsonl, report.md and models/ (default: runs/<experiment>; the shipped references are reports/<experiment>)')
     .option('--queue [url]', 'run on queue workers instead of here: enqueue the runs as BullMQ jobs on this Redis (redis://[:password@]host:port) and collect their rows; a bare --queue, after the config, takes the URL from $DIGITBENCH_REDIS_URL (out of the process list). Without --queue the runs are local, whether or not that variable is set')
     .option('--queue-name <name>', 'the queue on that Redis (workers must name the same one)', 'digitbench')

@@ -8,7 +8,6 @@
  * bundles that name local files (never run, never served).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -16,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reframe } from './helpers/forge.ts';
 import { decodeBundle } from '../src/bundle/format.ts';
 import { loadBundleBytes } from '../src/bundle/model.ts';
 import { resolvePlugin } from '../src/classifiers/registry.ts';
@@ -62,31 +62,20 @@ function rawRequest(port: number, bytes: string): Promise<string> {
   });
 }
 
-const align8 = (n: number) => (n + 7) & ~7;
-
 /**
  * A forged bundle: `bytes` with its header JSON edited (and the format version set), every blob kept,
  * the lengths and the SHA-256 checksum made right again, so only what the header says is false.
  */
 function forge(bytes: Uint8Array, edit: (header: { plugin: Record<string, unknown> }) => void, version = 1): Uint8Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getUint32(12, true);
-  const total = view.getFloat64(16, true);
-  const header = JSON.parse(Buffer.from(bytes.subarray(24, 24 + headerLength)).toString('utf8')) as { plugin: Record<string, unknown> };
-  edit(header);
-  const json = Buffer.from(JSON.stringify(header));
-  const data = bytes.subarray(align8(24 + headerLength), total - 32);
-  const start = align8(24 + json.length);
-  const out = new Uint8Array(start + data.length + 32);
-  const w = new DataView(out.buffer);
-  out.set(bytes.subarray(0, 8), 0);
-  w.setUint32(8, version, true);
-  w.setUint32(12, json.length, true);
-  w.setFloat64(16, out.length, true);
-  out.set(json, 24);
-  out.set(data, start);
-  out.set(createHash('sha256').update(out.subarray(0, out.length - 32)).digest(), out.length - 32);
-  return out;
+  return reframe(
+    bytes,
+    (json) => {
+      const header = JSON.parse(json) as { plugin: Record<string, unknown> };
+      edit(header);
+      return JSON.stringify(header);
+    },
+    version,
+  );
 }
 
 let dir: string;
