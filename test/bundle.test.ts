@@ -117,9 +117,9 @@ describe('reading a bundle file: caps before reads', () => {
     const r = cli(['predict', '/dev/zero', SEVEN]);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toBe('digitbench: /dev/zero is not a regular file (a character device); give a .bundle file.\n');
+    expect(r.stderr).toBe('digitbench: /dev/zero: not a regular file (a character device); give a .bundle file.\n');
     const m = measuredRead('/dev/zero');
-    expect(m.message).toBe('/dev/zero is not a regular file (a character device); give a .bundle file.');
+    expect(m.message).toBe('/dev/zero: not a regular file (a character device); give a .bundle file.');
     console.log(`/dev/zero refused in ${m.ms.toFixed(1)} ms; RSS ${m.rssBeforeMb.toFixed(0)} MB before, peak (VmHWM) ${m.peakMb.toFixed(0)} MB`);
     expect(m.ms).toBeLessThan(2000);
     expect(m.peakMb).toBeLessThan(300);
@@ -129,15 +129,15 @@ describe('reading a bundle file: caps before reads', () => {
     const fifo = join(work, 'pipe.bundle');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     const { readBundleFile } = await import('../src/bundle/file.ts');
-    await expect(readBundleFile(fifo)).rejects.toThrow(`${fifo} is not a regular file (a FIFO (named pipe)); give a .bundle file.`);
+    await expect(readBundleFile(fifo)).rejects.toThrow(`${fifo}: not a regular file (a FIFO (named pipe)); give a .bundle file.`);
     const r = cli(['predict', fifo, SEVEN]);
-    expect([r.status, r.stderr]).toEqual([1, `digitbench: ${fifo} is not a regular file (a FIFO (named pipe)); give a .bundle file.\n`]);
+    expect([r.status, r.stderr]).toEqual([1, `digitbench: ${fifo}: not a regular file (a FIFO (named pipe)); give a .bundle file.\n`]);
   });
 
   it('a folder is refused in one line', async () => {
     const { readBundleFile, loadModel } = await import('../src/bundle/file.ts');
-    await expect(readBundleFile(work)).rejects.toThrow(`${work} is not a regular file (a folder); give a .bundle file.`);
-    await expect(loadModel(work)).rejects.toThrow(`${work} is not a regular file (a folder); give a .bundle file.`);
+    await expect(readBundleFile(work)).rejects.toThrow(`${work}: not a regular file (a folder); give a .bundle file.`);
+    await expect(loadModel(work)).rejects.toThrow(`${work}: not a regular file (a folder); give a .bundle file.`);
   });
 
   it('a file over the limit is refused before it is read (maxBytes, DIGITBENCH_MAX_BUNDLE_BYTES); a bad limit is named', async () => {

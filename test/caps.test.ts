@@ -17,7 +17,7 @@ import { writeBundle } from '../src/bundle/file.ts';
 import { knn } from '../src/classifiers/knn.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
 import { FILES, loadDataset } from '../src/data/datasets.ts';
-import { formatBytes } from '../src/data/idx.ts';
+import { formatBytes } from '../src/data/files.ts';
 import { createMatrix } from '../src/engine/matrix.ts';
 import { decodeImage, readInputs } from '../src/input/decode.ts';
 import { bundleInput } from './helpers/bundle.ts';
@@ -131,7 +131,7 @@ describe('readInputs refuses before reading', () => {
 
   it.skipIf(!fifo)(`a FIFO, without blocking on it${fifoSkip ? ` (skipped: ${fifoSkip})` : ''}`, async () => {
     const [e] = await readInputs([fifo!]);
-    expect(e!.error).toBe(`${fifo}: not a regular file (a named pipe); ${GIVE}`);
+    expect(e!.error).toBe(`${fifo}: not a regular file (a FIFO (named pipe)); ${GIVE}`);
   }, 10_000);
 
   it('an image file over the size cap, from its size: the 2 GiB sparse file and a small cap by option or variable', async () => {
@@ -260,7 +260,7 @@ describe('loadDataset: the idx reader stats every file', () => {
     for (const f of [FILES.trainImages, FILES.trainLabels, FILES.testLabels]) symlinkSync(join(mnist, f), join(withFifo, f));
     execFileSync('mkfifo', [join(withFifo, FILES.testImages)]);
     await expect(loadDataset(withFifo)).rejects.toThrow(
-      `${join(withFifo, FILES.testImages)}: not a regular file (a named pipe); give the idx file itself (plain or gzipped).`,
+      `${join(withFifo, FILES.testImages)}: not a regular file (a FIFO (named pipe)); give the idx file itself (plain or gzipped).`,
     );
   }, 30_000);
 });
@@ -281,7 +281,7 @@ describe('digitbench predict', () => {
     const err = lines(r.stderr);
     const want = [
       `/dev/zero: not a regular file (a character device); ${GIVE}`,
-      ...(fifo ? [`${fifo}: not a regular file (a named pipe); ${GIVE}`] : []),
+      ...(fifo ? [`${fifo}: not a regular file (a FIFO (named pipe)); ${GIVE}`] : []),
       `${labels}: that is an idx labels file; give the images file (cli-images-idx3-ubyte).`,
       `${truncated}: the file is truncated: the header announces 2 images of 28×28 (1584 bytes) but the file has 800.`,
       `${big}: the image is 16000×16000 pixels (256 MP), over the 25 MP limit for a digit; crop or scale it down first.`,

@@ -3,10 +3,9 @@
  * is capped before anything is read: the file must be a regular file no larger than the limit, and its
  * 24-byte prefix (signature, declared length = file size) is checked before the whole file is read.
  */
-import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Stats } from 'node:fs';
+import { NotRegularFileError, openRegularFile, readAt } from '../data/files.ts';
 import type { ClassifierPlugin } from '../classifiers/plugin.ts';
 import { pluginResolver } from '../classifiers/registry.ts';
 import { BUNDLE_PREFIX_BYTES, checkBundlePrefix, encodeBundle, type BundleInput } from './format.ts';
@@ -49,15 +48,6 @@ export function maxBundleBytes(maxBytes?: number): number {
   return n;
 }
 
-function kindOf(s: Stats): string {
-  if (s.isDirectory()) return 'a folder';
-  if (s.isCharacterDevice()) return 'a character device';
-  if (s.isBlockDevice()) return 'a block device';
-  if (s.isFIFO()) return 'a FIFO (named pipe)';
-  if (s.isSocket()) return 'a socket';
-  return 'not a file';
-}
-
 /** A size for messages: exact GiB / MiB when it is a whole number of them, else MB, else bytes. */
 function size(n: number): string {
   if (n >= 2 ** 30 && n % 2 ** 30 === 0) return `${n / 2 ** 30} GiB`;
@@ -74,39 +64,24 @@ async function io<T>(file: string, p: Promise<T>): Promise<T> {
   }
 }
 
-/** Reads exactly `length` bytes at `position` (fewer only if the file shrank meanwhile). */
-async function readAt(handle: FileHandle, length: number, position: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
-
 /**
  * Reads a bundle file, refusing before the read whatever cannot be a bundle: not a regular file (a
- * folder, FIFO or device, checked on the opened file, which is opened without blocking), larger than
+ * folder, FIFO or device: see ../data/files.ts openRegularFile), larger than
  * the limit (see `maxBundleBytes`), or a prefix that is foreign or declares another length.
  */
 export async function readBundleFile(file: string, maxBytes?: number): Promise<Uint8Array> {
   const limit = maxBundleBytes(maxBytes);
   let handle: FileHandle;
+  let bytes: number;
   try {
-    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; on a regular file it changes nothing.
-    handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    ({ handle, size: bytes } = await openRegularFile(file, 'give a .bundle file.'));
   } catch (e) {
+    if (e instanceof NotRegularFileError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new Error(`${file}: no such file; give a .bundle file that \`digitbench experiment\` wrote (in <report folder>/models/).`);
-    if (code === 'ENXIO') throw new Error(`${file} is not a regular file (a socket); give a .bundle file.`);
     throw new Error(`${file} could not be read (${(e as Error).message}).`);
   }
   try {
-    const stats = await io(file, handle.stat());
-    if (!stats.isFile()) throw new Error(`${file} is not a regular file (${kindOf(stats)}); give a .bundle file.`);
-    const bytes = stats.size;
     if (bytes > limit) {
       throw new Error(
         `${file} is ${size(bytes)}, more than the ${size(limit)} limit for a bundle (the largest real one, a k-NN on raw pixels of full MNIST, is about 190 MB); ` +

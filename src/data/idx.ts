@@ -13,15 +13,13 @@
  *    announces must be within the cap, and then exactly that many bytes are allocated; more or fewer
  *    unpacked bytes are refused (so a gzip bomb stops at the announced size, or at the cap).
  *
- * The helpers for regular files, size caps and limits from environment variables are shared with
- * ../input/decode.ts, which reads `predict`'s image and idx inputs the same way.
+ * Regular files, size caps and limits from environment variables: ./files.ts, shared with every reader of
+ * a file a user hands us.
  */
-import type { Stats } from 'node:fs';
-import { constants } from 'node:fs';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { z } from 'zod';
+import { checkFileSize, formatBytes, openRegularFile, readAt, resolveLimit, type ByteCap } from './files.ts';
 
 export const IMAGE_MAGIC = 2051;
 export const LABEL_MAGIC = 2049;
@@ -40,110 +38,6 @@ export interface IdxImages {
 export interface IdxReadOptions {
   /** Largest file (and unpacked gzip data) read, in bytes; default DIGITBENCH_MAX_IDX_MB MB, else 1,000 MB. */
   maxBytes?: number;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Regular files, size caps and limits (shared with ../input/decode.ts).
-
-/** A size for people, in decimal units: 512 bytes, 1.5 kB, 51.2 MB, 2.1 GB. */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} bytes`;
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  let v = n / 1000, u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${v >= 100 ? Math.round(v) : Number(v.toFixed(1))} ${units[u]}`;
-}
-
-/** What a path that is not a regular file is, in a few words. */
-function nonRegularKind(s: Stats): string {
-  if (s.isDirectory()) return 'a folder';
-  if (s.isCharacterDevice()) return 'a character device';
-  if (s.isBlockDevice()) return 'a block device';
-  if (s.isFIFO()) return 'a named pipe';
-  if (s.isSocket()) return 'a socket';
-  return 'not a file';
-}
-
-/** A size cap and how the user raises it, for the refusal's wording. */
-export interface ByteCap {
-  bytes: number;
-  /** e.g. "an image file". */
-  what: string;
-  /** e.g. "DIGITBENCH_MAX_IMAGE_MB" or "the maxImageBytes option". */
-  raise: string;
-}
-
-/** Refuses a file above the cap, in one line naming it, its size, the cap and how to raise it. */
-export function checkFileSize(file: string, size: number, cap: ByteCap): void {
-  if (size > cap.bytes) {
-    throw new Error(
-      `${file}: the file is ${formatBytes(size)}, over the ${formatBytes(cap.bytes)} limit for ${cap.what}; give a smaller file, or raise the limit with ${cap.raise}.`,
-    );
-  }
-}
-
-/**
- * Opens a regular file for reading, and nothing else: the path is `stat`ed first (a folder, FIFO, device or
- * socket is refused without being opened, so /dev/zero is never read and a FIFO never blocks), then opened
- * with O_NONBLOCK and `fstat`ed again through the handle (the path may have been swapped in between).
- * Refusals end with `give`. Errors of the file system (ENOENT, EACCES…) are thrown as they are, for the
- * caller's own wording. The caller closes the handle.
- */
-export async function openRegularFile(file: string, give: string): Promise<{ handle: FileHandle; size: number }> {
-  const refuse = (s: Stats) => new Error(`${file}: not a regular file (${nonRegularKind(s)}); ${give}`);
-  const before = await stat(file);
-  if (!before.isFile()) throw refuse(before);
-  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
-  try {
-    const s = await handle.stat();
-    if (!s.isFile()) throw refuse(s);
-    return { handle, size: s.size };
-  } catch (e) {
-    await handle.close();
-    throw e;
-  }
-}
-
-/** Reads up to `length` bytes from `position`; fewer only at the end of the file. */
-export async function readAt(handle: FileHandle, length: number, position = 0): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const { bytesRead } = await handle.read(buf, got, length - got, position + got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-  }
-  return got === length ? buf : buf.subarray(0, got);
-}
-
-/**
- * A positive limit: the option when given, else the environment variable (in `unit`s, decimals allowed),
- * else the default. A bad value of either is a one-line error naming it.
- */
-export function resolveLimit(
-  option: number | undefined,
-  optionName: string,
-  env: string,
-  unit: { name: string; size: number },
-  fallback: number,
-): { value: number; raise: string } {
-  const positive = z.number().positive().finite();
-  if (option !== undefined) {
-    if (!positive.safeParse(option).success) throw new Error(`${optionName} must be a positive number (got ${String(option)}).`);
-    return { value: option, raise: `the ${optionName} option` };
-  }
-  const raw = process.env[env];
-  if (raw !== undefined && raw.trim() !== '') {
-    const v = Number(raw);
-    if (!positive.safeParse(v).success) {
-      throw new Error(`${env} is "${raw}"; set it to a positive number of ${unit.name} (default ${fallback / unit.size}) or unset it.`);
-    }
-    return { value: v * unit.size, raise: env };
-  }
-  return { value: fallback, raise: env };
 }
 
 /** The idx size cap: the option, else DIGITBENCH_MAX_IDX_MB, else 1,000 MB. */

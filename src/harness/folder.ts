@@ -18,7 +18,7 @@ import { access, constants, mkdir, readdir, rename, stat } from 'node:fs/promise
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { REPORT_MANIFEST, reportManifest } from '../report/write.ts';
-import { entryKind } from './json-file.ts';
+import { entryKind } from '../data/files.ts';
 
 export const LOCK_FILE = '.lock';
 export const PREVIOUS_DIR = 'previous';

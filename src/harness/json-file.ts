@@ -1,31 +1,19 @@
 /**
- * Reading a JSON file a user hands us (an experiment config): stat first (a folder, FIFO or device is
- * refused before any read), a size cap, strict JSON (JSON.parse), and no key named twice in an object.
+ * Reading a JSON file a user hands us (an experiment config): a regular file only (a folder, FIFO or
+ * device is refused before any read; ../data/files.ts), a size cap, strict JSON (JSON.parse), and no key named twice in an object.
  * JSON.parse keeps the last of two equal keys without a word, so a config with "classifiers" twice
  * silently loses one list; jsonc-parser's visitor (a maintained scanner that reports each property with
  * its position) finds the duplicate, and the error gives its path and both lines.
  */
-import type { Stats } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { visit, type JSONPath } from 'jsonc-parser';
+import { NotRegularFileError, openRegularFile, readAt, resolveLimit } from '../data/files.ts';
 
 /** Largest experiment file read (bytes); a real one is a few kB. `DIGITBENCH_MAX_CONFIG_BYTES` overrides it. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 
 export function maxConfigBytes(): number {
-  const env = Number(process.env.DIGITBENCH_MAX_CONFIG_BYTES);
-  return Number.isFinite(env) && env > 0 ? env : MAX_CONFIG_BYTES;
-}
-
-/** What kind of file system entry a stat is, in words, for messages. */
-export function entryKind(s: Pick<Stats, 'isFile' | 'isDirectory' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'>): string {
-  if (s.isDirectory()) return 'a folder';
-  if (s.isFIFO()) return 'a FIFO';
-  if (s.isCharacterDevice()) return 'a character device';
-  if (s.isBlockDevice()) return 'a block device';
-  if (s.isSocket()) return 'a socket';
-  if (s.isFile()) return 'a file';
-  return 'not a regular file';
+  return resolveLimit(undefined, 'maxBytes', 'DIGITBENCH_MAX_CONFIG_BYTES', { name: 'bytes', size: 1 }, MAX_CONFIG_BYTES).value;
 }
 
 function pathText(path: JSONPath): string {
@@ -59,28 +47,25 @@ export function duplicateKey(text: string): { path: string; first: number; secon
  * ("name one in experiments/ … or give a path to a .json file"). Every error is one line naming the file.
  */
 export async function readJsonFile(file: string, noun: string, what: string, maxBytes = maxConfigBytes()): Promise<unknown> {
-  let s;
+  let opened: { handle: FileHandle; size: number };
   try {
-    s = await stat(file);
+    opened = await openRegularFile(file, what);
   } catch (e) {
+    if (e instanceof NotRegularFileError) throw new Error(`${noun} ${file} is ${e.kind}, not a file; ${what}.`);
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw new Error(`${noun} ${file} not found; ${what}.`);
     throw new Error(`${noun} ${file} cannot be read (${code ?? (e as Error).message}); check its permissions.`);
   }
-  if (!s.isFile()) throw new Error(`${noun} ${file} is ${entryKind(s)}, not a file; ${what}.`);
-  if (s.size > maxBytes) throw new Error(`${noun} ${file} is ${s.size} bytes, over the ${maxBytes}-byte limit (DIGITBENCH_MAX_CONFIG_BYTES raises it); ${what}.`);
+  const { handle, size } = opened;
   let text: string;
-  const fh = await open(file, 'r').catch((e: NodeJS.ErrnoException) => {
-    throw new Error(`${noun} ${file} cannot be read (${e.code ?? e.message}); check its permissions.`);
-  });
   try {
-    // Read at most the cap (plus one byte to notice a file that grew since the stat).
-    const buf = Buffer.alloc(Math.min(maxBytes, s.size) + 1);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    if (bytesRead > maxBytes) throw new Error(`${noun} ${file} grew past the ${maxBytes}-byte limit while being read; ${what}.`);
-    text = buf.subarray(0, bytesRead).toString('utf8');
+    if (size > maxBytes) throw new Error(`${noun} ${file} is ${size} bytes, over the ${maxBytes}-byte limit (DIGITBENCH_MAX_CONFIG_BYTES raises it); ${what}.`);
+    // At most the cap (plus one byte, to notice a file that grew since its size was taken).
+    const bytes = await readAt(handle, size + 1);
+    if (bytes.length > maxBytes) throw new Error(`${noun} ${file} grew past the ${maxBytes}-byte limit while being read; ${what}.`);
+    text = bytes.toString('utf8');
   } finally {
-    await fh.close();
+    await handle.close();
   }
   let raw: unknown;
   try {

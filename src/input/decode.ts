@@ -29,19 +29,8 @@
 import { readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import sharp, { type Metadata } from 'sharp';
-import {
-  checkFileSize,
-  IdxMagicError,
-  idxByteCap,
-  IMAGE_MAGIC,
-  LABEL_MAGIC,
-  openRegularFile,
-  parseIdxImages,
-  readAt,
-  readIdx,
-  resolveLimit,
-  type ByteCap,
-} from '../data/idx.ts';
+import { checkFileSize, openRegularFile, readAt, resolveLimit, type ByteCap } from '../data/files.ts';
+import { IdxMagicError, idxByteCap, IMAGE_MAGIC, LABEL_MAGIC, parseIdxImages, readIdx } from '../data/idx.ts';
 import { normalizeDigit, SIDE, type DecodedImage } from './normalize.ts';
 
 export type { DecodedImage } from './normalize.ts';

@@ -412,8 +412,8 @@ const warnOnStderr: WarnFn = (m) => void process.stderr.write(`digitbench: warni
 /** The largest JSON-lines file read (a results.jsonl of 1,000 full-MNIST runs is about 30 MB). */
 export const MAX_JSONL_BYTES = 256 * 1024 * 1024;
 
-/** A JSON-lines file's text, or undefined when it does not exist; anything but a regular file of sane size is refused first. */
-async function readJsonl(file: string): Promise<string | undefined> {
+/** A JSON-lines file's stat, or undefined when it does not exist; anything but a regular file is refused. */
+async function jsonlStat(file: string) {
   let st;
   try {
     st = await stat(file);
@@ -422,6 +422,13 @@ async function readJsonl(file: string): Promise<string | undefined> {
     throw e;
   }
   if (!st.isFile()) throw new Error(`${file} is not a regular file; it must be the JSON-lines file digitbench wrote there (move the other thing away).`);
+  return st;
+}
+
+/** A JSON-lines file's text, or undefined when it does not exist; anything but a regular file of sane size is refused first. */
+async function readJsonl(file: string): Promise<string | undefined> {
+  const st = await jsonlStat(file);
+  if (!st) return undefined;
   if (st.size > MAX_JSONL_BYTES) {
     throw new Error(`${file} is ${Math.round(st.size / 2 ** 20)} MB, more than the ${MAX_JSONL_BYTES / 2 ** 20} MB digitbench reads; start a fresh experiment folder (--fresh or --out).`);
   }
@@ -511,14 +518,7 @@ const isSpace = (b: number) => b === 0x0a || b === 0x0d || b === 0x20 || b === 0
  * (nothing to do, or no file). Reads only the file's tail. Never changes any other line.
  */
 export async function setAsideTornLine(file: string): Promise<TornLine | undefined> {
-  let st;
-  try {
-    st = await stat(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  if (!st.isFile()) throw new Error(`${file} is not a regular file; it must be the JSON-lines file digitbench wrote there (move the other thing away).`);
+  if (!(await jsonlStat(file))) return undefined;
   const fh = await open(file, 'r+');
   try {
     const size = (await fh.stat()).size;

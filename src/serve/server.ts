@@ -23,13 +23,14 @@
  * that make it cross-origin isolated, which lets tfjs-wasm run threads and sharpens the page's clock.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { constants, existsSync, realpathSync, statSync } from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { isIPv6 } from 'node:net';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { NotRegularFileError, openRegularFile, readAt } from '../data/files.ts';
 import { decodeBundle } from '../bundle/format.ts';
 import { loadDataset } from '../data/datasets.ts';
 import { makeSplit } from '../data/split.ts';
@@ -176,18 +177,23 @@ class TooLarge extends Error {}
 
 /**
  * Opens `file`, refuses a non-regular file (undefined) or one over MAX_FILE_BYTES (TooLarge), and reads
- * it. Opened non-blocking, so a FIFO is refused instead of waiting for a writer.
+ * it (../data/files.ts: a FIFO is refused instead of waiting for a writer).
  */
 async function readRegular(file: string): Promise<FileRead | undefined> {
-  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  let opened;
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) return undefined;
-    if (st.size > MAX_FILE_BYTES) throw new TooLarge(`${(st.size / 1e6).toFixed(0)} MB, more than the ${MAX_FILE_BYTES / 1024 / 1024} MB the page server reads`);
+    opened = await openRegularFile(file, '');
+  } catch (e) {
+    if (e instanceof NotRegularFileError) return undefined;
+    throw e;
+  }
+  const { handle, size, stats: st } = opened;
+  try {
+    if (size > MAX_FILE_BYTES) throw new TooLarge(`${(size / 1e6).toFixed(0)} MB, more than the ${MAX_FILE_BYTES / 1024 / 1024} MB the page server reads`);
     // The stamp of the very file read (fstat of the open handle): a rewrite or a rename gives a new one.
-    return { bytes: await fh.readFile(), stamp: `${st.mtimeMs}:${st.ctimeMs}:${st.size}:${st.ino}` };
+    return { bytes: await readAt(handle, size), stamp: `${st.mtimeMs}:${st.ctimeMs}:${size}:${st.ino}` };
   } finally {
-    await fh.close();
+    await handle.close();
   }
 }
 
