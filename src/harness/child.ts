@@ -5,6 +5,7 @@
  * (the test rows are not loaded into the features at all).
  * A crash, hang or out-of-memory here cannot take the other runs down.
  */
+import type { DatasetSource } from '../data/sources.ts';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { loadDataset, releaseDataset } from '../data/datasets.ts';
@@ -27,7 +28,7 @@ import { checkModelClasses, checkPredictedLabels, encodeLabels, labelsHash, type
 import { oneLine } from './isolated.ts';
 
 export interface ChildRequest {
-  dataset: string;
+  dataset: DatasetSource;
   split: SplitSpec;
   features: StepSpec[];
   pluginRef: string;
@@ -42,7 +43,7 @@ export interface ChildRequest {
 /** Score one candidate setting on every selection fold of the split's training rows. */
 export interface SelectRequest {
   kind: 'select';
-  dataset: string;
+  dataset: DatasetSource;
   split: SplitSpec;
   selection: SelectionSpec;
   features: StepSpec[];
@@ -89,7 +90,7 @@ export type ChildMessage =
 async function features(req: ChildRequest) {
   const dataset = await loadDataset(req.dataset);
   const split = makeSplit(dataset, req.split);
-  const about = { name: req.dataset, contentHash: dataset.contentHash, imageShape: dataset.imageShape, classNames: dataset.classes, split };
+  const about = { name: dataset.name, contentHash: dataset.contentHash, imageShape: dataset.imageShape, classNames: dataset.classes, split };
   try {
     return { about, ...(await prepareFeatures(dataset, split, req.features, { seed: split.seed })) };
   } finally {

@@ -10,6 +10,7 @@
  * - throughput: images per second predicting `batch` images in one call (median of 3);
  * - agreement: the bundle's labels on every test row against the run's recorded predictions.
  */
+import type { DatasetSource } from '../data/sources.ts';
 import { availableParallelism } from 'node:os';
 import { readBundleFile } from '../bundle/file.ts';
 import { loadBundleBytes } from '../bundle/model.ts';
@@ -25,7 +26,7 @@ import { serveOneRequest } from './serve.ts';
 
 export interface DeployRequest {
   bundleFile: string;
-  dataset: string;
+  dataset: DatasetSource;
   split: SplitSpec;
   /** The run's predictions of the test rows (encodeLabels). */
   predictions: string;

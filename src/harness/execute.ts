@@ -253,7 +253,7 @@ function rowBase(
   return {
     id: c.id,
     experiment: c.experiment,
-    dataset: c.settings.dataset,
+    dataset: c.dataset.name,
     split: splitInfoOf(c.split),
     features: createPipeline(tested.features, c.dataset.imageShape).labels,
     ...(tested.featureSet !== undefined ? { featureSet: tested.featureSet } : {}),

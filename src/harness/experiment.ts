@@ -9,6 +9,7 @@ import { basename, dirname, extname, resolve } from 'node:path';
 import { z } from 'zod';
 import { selectionSchema, splitSpecSchema, type SelectionSpec, type SplitSpec } from '../data/split.ts';
 import { parsePipeline, type StepSpec } from '../features/pipeline.ts';
+import { datasetSourceSchema } from '../data/sources.ts';
 export type { SelectionSpec };
 import { parseParams, type ClassifierPlugin } from '../classifiers/plugin.ts';
 import { resolvePlugin } from '../classifiers/registry.ts';
@@ -38,7 +39,8 @@ export const experimentSchema = z
     $schema: z.string().optional(),
     name: z.string().regex(/^[a-z0-9][a-z0-9-_]*$/, 'use lowercase letters, digits, - and _').optional(),
     description: z.string().optional(),
-    dataset: z.string().min(1).default('mnist'),
+    /** A name, an idx folder, or a source object ({"csv": …}, {"images": …}, {"idx": …}); see data/sources.ts. */
+    dataset: datasetSourceSchema.default('mnist'),
     split: splitSpecSchema.default({ validation: 0, seed: 0 }),
     /** The shared pipeline for classifiers that take feature vectors. */
     features: z.array(z.unknown()).default([{ step: 'scale' }]),

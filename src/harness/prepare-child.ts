@@ -3,6 +3,7 @@
  * a queue worker uses it so that its own event loop stays free to keep the job's lock while the
  * pipeline fits (a blocked loop would let the job look stalled and run twice).
  */
+import type { DatasetSource } from '../data/sources.ts';
 import { loadDataset } from '../data/datasets.ts';
 import { makeSplit, type SplitSpec } from '../data/split.ts';
 import type { StepSpec } from '../features/pipeline.ts';
@@ -10,7 +11,7 @@ import { prepareFeatures } from '../features/prepare.ts';
 import { serveOneRequest } from './serve.ts';
 
 export interface PrepareRequest {
-  dataset: string;
+  dataset: DatasetSource;
   split: SplitSpec;
   features: StepSpec[];
 }

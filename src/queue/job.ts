@@ -5,6 +5,7 @@
  * would make the same row before it makes one. A job's answer is the row, its selection rows, and
  * where its bundle waits in Redis. Both sides validate what they receive (zod).
  */
+import { datasetSourceSchema } from '../data/sources.ts';
 import { existsSync, realpathSync } from 'node:fs';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
@@ -46,7 +47,7 @@ export const runJobSchema = z
       .strict(),
     settings: z
       .object({
-        dataset: z.string().min(1),
+        dataset: datasetSourceSchema,
         selection: selectionSchema,
         bundles: z.boolean(),
         latencySamples: z.number().int().nonnegative(),

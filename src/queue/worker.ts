@@ -10,6 +10,7 @@
  * (UnrecoverableError): another worker with the same mismatch would only fail the same way, and one
  * without it must not quietly stand in.
  */
+import { sourceKey, type DatasetSource } from '../data/sources.ts';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -133,8 +134,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   // One per dataset for the worker's life: features fitted for one job are known to the next (they are in
   // the feature cache), so only the first job on a split and pipeline pays a fitting process.
   const preparers = new Map<string, (run: RunSpec) => Promise<string | undefined>>();
-  const preparerFor = (datasetName: string, dataset: Dataset) => {
-    const key = `${datasetName}\0${dataset.contentHash}`;
+  const preparerFor = (source: DatasetSource, dataset: Dataset) => {
+    const key = `${sourceKey(source)}\0${dataset.contentHash}`;
     let p = preparers.get(key);
     if (!p) {
       const splits = new Map<string, Split>();
@@ -145,7 +146,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
         return sp;
       };
       p = featurePreparer(dataset, splitOf, (m) => log(`${name}: ${m}`), async (r) => {
-        const o = await runIsolated<PrepareRequest, { seconds: number }>({ dataset: datasetName, split: r.split, features: r.features }, r, () => {}, PREPARE_CHILD);
+        const o = await runIsolated<PrepareRequest, { seconds: number }>({ dataset: source, split: r.split, features: r.features }, r, () => {}, PREPARE_CHILD);
         if (o.status !== 'ok') throw new Error(o.reason);
       }, { retryFailures: true });
       preparers.set(key, p);

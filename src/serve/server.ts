@@ -30,6 +30,7 @@ import { isIPv6 } from 'node:net';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import type { DatasetSource } from '../data/sources.ts';
 import { NotRegularFileError, openRegularFile, readAt } from '../data/files.ts';
 import { decodeBundle } from '../bundle/format.ts';
 import { loadDataset } from '../data/datasets.ts';
@@ -308,7 +309,7 @@ export async function startServer(dirArg: string, opts: ServeOptions = {}): Prom
   let testImages: Promise<{ bytes: Uint8Array; size: number; classNames: string[]; imageShape: [number, number] }> | undefined;
   const loadTestImages = () =>
     (testImages ??= (async () => {
-      const dataset = await loadDataset(described.dataset);
+      const dataset = await loadDataset((config as { dataset?: DatasetSource }).dataset ?? described.dataset);
       const s = described.split;
       const split = makeSplit(dataset, { train: s.train, validation: s.validation, test: s.test, seed: s.seed });
       if (split.fingerprint !== s.fingerprint) {
