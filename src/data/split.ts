@@ -1,7 +1,12 @@
 /**
  * Splits: the official train/test parts by default; seeded, stratified subsets for smaller runs;
  * an optional validation part carved from the official training set, disjoint from train.
- * A split's fingerprint hashes the dataset content and the chosen indices.
+ * A dataset with no separate test part (one pool of labelled rows: a CSV, an image folder without
+ * train/ and test/) gets its test part carved from the pool first, by `test` (a fraction or a count)
+ * and the seed; train and validation then come from what is left. When the dataset has group ids (a
+ * CSV's groupColumn, e.g. writers), the holdout, the validation part and selection folds take whole
+ * groups, so no group is on two sides. A split's fingerprint hashes the dataset content and the chosen
+ * indices (and whether the test rows were carved).
  */
 import { z } from 'zod';
 import { sha256 } from '../engine/hash.ts';
@@ -13,8 +18,15 @@ export const splitSpecSchema = z
   .object({
     /** Training rows (default: all of the official training set not used for validation). */
     train: z.number().int().positive().optional(),
-    /** Test rows from the official test set (default: all). */
-    test: z.number().int().positive().optional(),
+    /**
+     * Test rows: a count, or a fraction below 1 of the test set (default: all of it). A dataset without a
+     * separate test part needs it: that many rows are carved from the pool, before any other part.
+     */
+    test: z
+      .number()
+      .positive()
+      .refine((v) => v < 1 || Number.isInteger(v), 'give a fraction below 1 (e.g. 0.2) or a whole number of rows')
+      .optional(),
     /** Validation rows, carved from the official training set (default: none). */
     validation: z.number().int().nonnegative().default(0),
     seed: z.number().int().default(0),
@@ -42,8 +54,12 @@ export interface Split {
   train: Int32Array;
   /** Indices into dataset.train, disjoint from `train`. */
   validation: Int32Array;
-  /** Indices into dataset.test. */
+  /** Indices into dataset.test, or (`carved`) into dataset.train, disjoint from train and validation. */
   test: Int32Array;
+  /** The test rows were carved from the pool (dataset.train): the dataset has no separate test part. */
+  carved?: boolean;
+  /** The parts hold whole groups (the dataset has group ids). */
+  grouped?: boolean;
   seed: number;
   fingerprint: string;
 }
@@ -94,30 +110,92 @@ function allIndices(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i);
 }
 
+/** A count from `test`: a whole number as it is, a fraction of `of` rounded (at least 1). */
+function countOf(v: number, of: number): number {
+  return Number.isInteger(v) ? v : Math.max(1, Math.round(v * of));
+}
+
+/**
+ * Whole groups, drawn in a seeded order until they hold at least `n` rows, from the rows `pool` (indices
+ * into dataset.train); returns the drawn rows, sorted. Sizes are met approximately (a group is not cut).
+ */
+function groupedPart(groups: Int32Array, pool: Int32Array, n: number, seed: string): Int32Array {
+  const byGroup = new Map<number, number[]>();
+  for (const r of pool) {
+    const g = groups[r]!;
+    let list = byGroup.get(g);
+    if (!list) byGroup.set(g, (list = []));
+    list.push(r);
+  }
+  const ids = createRng(seed).shuffle(Int32Array.from([...byGroup.keys()].sort((a, b) => a - b)));
+  const out: number[] = [];
+  for (const g of ids) {
+    if (out.length >= n) break;
+    out.push(...byGroup.get(g)!);
+  }
+  return Int32Array.from(out).sort();
+}
+
+/** The rows of `all` not in `part` (both sorted ascending). */
+function without(all: Int32Array, part: Int32Array): Int32Array {
+  const drop = new Set(part);
+  return all.filter((r) => !drop.has(r));
+}
+
+/** A stratified draw of `sizes` rows from the rows `pool` (indices into `labels`), as indices into `labels`. */
+function stratifiedFrom(labels: Int32Array, pool: Int32Array, classes: number, sizes: number[], seed: string): Int32Array[] {
+  return stratifiedParts(takeLabels(labels, pool), classes, sizes, seed).map((pos) => Int32Array.from(pos, (p) => pool[p]!).sort());
+}
+
 export function makeSplit(dataset: Dataset, spec: SplitSpec = {}): Split {
   const s = splitSpecSchema.parse(spec);
-  const nTrainAll = dataset.train.labels.length;
-  const nTestAll = dataset.test.labels.length;
+  const k = dataset.classes.length;
+  const labels = dataset.train.labels;
+  const groups = dataset.groups;
+  const carved = dataset.test.labels.length === 0;
+  let pool = allIndices(labels.length);
+  let test: Int32Array;
+  if (carved) {
+    if (s.test === undefined) {
+      throw new Error(`${dataset.name} has no separate test part; give split.test, a fraction (e.g. 0.2) or a number of rows, to carve one from its ${labels.length} rows.`);
+    }
+    const nTest = countOf(s.test, labels.length);
+    if (nTest >= labels.length) throw new Error(`Split asks for ${nTest} test rows but ${dataset.name} has ${labels.length} rows in all; lower split.test.`);
+    test = groups ? groupedPart(groups, pool, nTest, `${s.seed}:holdout`) : stratifiedFrom(labels, pool, k, [nTest], `${s.seed}:holdout`)[0]!;
+    pool = without(pool, test);
+  } else {
+    const nTestAll = dataset.test.labels.length;
+    const nTest = s.test === undefined ? nTestAll : countOf(s.test, nTestAll);
+    if (nTest > nTestAll) throw new Error(`Split asks for ${nTest} test rows but ${dataset.name} has ${nTestAll} test images; lower split.test.`);
+    test = nTest === nTestAll ? allIndices(nTestAll) : stratifiedParts(dataset.test.labels, k, [nTest], `${s.seed}:test`)[0]!;
+  }
   const nVal = s.validation;
-  const nTrain = s.train ?? nTrainAll - nVal;
-  const nTest = s.test ?? nTestAll;
-  if (nTrain + nVal > nTrainAll) {
-    throw new Error(
-      `Split asks for ${nTrain} training + ${nVal} validation rows but ${dataset.name} has ${nTrainAll} training images; lower split.train or split.validation.`,
-    );
+  const nTrain = s.train ?? pool.length - nVal;
+  const has = carved ? `${dataset.name} has ${pool.length} rows left after the ${test.length} carved test rows` : `${dataset.name} has ${pool.length} training images`;
+  if (nTrain + nVal > pool.length) {
+    throw new Error(`Split asks for ${nTrain} training + ${nVal} validation rows but ${has}; lower split.train or split.validation.`);
   }
   if (nTrain < 1) throw new Error(`Split leaves no training rows; lower split.validation.`);
-  if (nTest > nTestAll) {
-    throw new Error(`Split asks for ${nTest} test rows but ${dataset.name} has ${nTestAll} test images; lower split.test.`);
-  }
-  const k = dataset.classes.length;
   let train: Int32Array;
   let validation: Int32Array = new Int32Array(0);
-  if (nTrain + nVal === nTrainAll && nVal === 0) train = allIndices(nTrainAll);
-  else [train, validation] = stratifiedParts(dataset.train.labels, k, [nTrain, nVal], `${s.seed}:train`) as [Int32Array, Int32Array];
-  const test = nTest === nTestAll ? allIndices(nTestAll) : stratifiedParts(dataset.test.labels, k, [nTest], `${s.seed}:test`)[0]!;
-  const fingerprint = sha256(dataset.contentHash, train, validation, test).slice(0, 16);
-  return { train, validation, test, seed: s.seed, fingerprint };
+  if (groups && nVal > 0) {
+    validation = groupedPart(groups, pool, nVal, `${s.seed}:validation`);
+    const rest = without(pool, validation);
+    if (rest.length === 0) throw new Error(`Split leaves no training rows once whole groups are set aside for validation; lower split.validation.`);
+    train = nTrain >= rest.length ? rest : stratifiedFrom(labels, rest, k, [nTrain], `${s.seed}:train`)[0]!;
+  } else if (nTrain + nVal === pool.length && nVal === 0) train = pool;
+  else if (!carved) [train, validation] = stratifiedParts(labels, k, [nTrain, nVal], `${s.seed}:train`) as [Int32Array, Int32Array];
+  else [train, validation] = stratifiedFrom(labels, pool, k, [nTrain, nVal], `${s.seed}:train`) as [Int32Array, Int32Array];
+  // (The official-test case hashes exactly what it always did, so existing fingerprints stay valid.)
+  const fingerprint = (carved ? sha256(dataset.contentHash, train, validation, test, 'carved') : sha256(dataset.contentHash, train, validation, test)).slice(0, 16);
+  return { train, validation, test, ...(carved ? { carved } : {}), ...(groups ? { grouped: true } : {}), seed: s.seed, fingerprint };
+}
+
+/** The split's test rows (from the test part, or carved from the pool), raw pixels and labels. */
+export function testPart(dataset: Dataset, split: Split): { x: Matrix; y: Int32Array } {
+  const src = split.carved ? dataset.train : dataset.test;
+  const idx = split.test;
+  return idx.length === src.labels.length && isIdentity(idx) ? { x: src.images, y: src.labels } : { x: takeRows(src.images, idx), y: takeLabels(src.labels, idx) };
 }
 
 function isIdentity(idx: Int32Array): boolean {
@@ -135,7 +213,7 @@ export function applySplit(dataset: Dataset, split: Split): SplitData {
   return {
     train: part(dataset.train, split.train),
     ...(split.validation.length ? { validation: part(dataset.train, split.validation) } : {}),
-    test: part(dataset.test, split.test),
+    test: testPart(dataset, split),
   };
 }
 
@@ -166,6 +244,7 @@ export function selectionFolds(dataset: Dataset, outer: Split, spec: SelectionSp
     const test = new Int32Array(0);
     return { train: t, validation: v, test, seed: split.seed, fingerprint: sha256(dataset.contentHash, t, v, test).slice(0, 16) };
   };
+  if (dataset.groups) return groupFolds(dataset.groups, split, spec, make);
   if (spec.method === 'validation') {
     if (spec.rows >= split.train.length) {
       throw new Error(
@@ -184,5 +263,37 @@ export function selectionFolds(dataset: Dataset, outer: Split, spec: SelectionSp
     // Dealing continues across classes, so the folds' total sizes also differ by at most one.
     for (const p of createRng(`${spec.seed}:${split.fingerprint}:cv:${c}`).shuffle(group)) folds[next++ % spec.folds]!.push(p);
   });
+  return folds.map(make);
+}
+
+/**
+ * Selection folds of a dataset with group ids: whole groups go to a fold (GroupKFold: groups in a seeded
+ * order, each to the fold with the fewest rows so far), or whole groups make the validation part.
+ */
+function groupFolds(groups: Int32Array, split: Split, spec: SelectionSpec, make: (valPos: number[]) => Fold): Fold[] {
+  const byGroup = new Map<number, number[]>();
+  split.train.forEach((row, p) => {
+    const g = groups[row]!;
+    let list = byGroup.get(g);
+    if (!list) byGroup.set(g, (list = []));
+    list.push(p);
+  });
+  const order = createRng(`${spec.seed}:${split.fingerprint}:groups`).shuffle(Int32Array.from([...byGroup.keys()].sort((a, b) => a - b)));
+  if (spec.method === 'validation') {
+    const val: number[] = [];
+    for (const g of order) {
+      if (val.length >= spec.rows) break;
+      val.push(...byGroup.get(g)!);
+    }
+    if (val.length >= split.train.length) throw new Error(`selection.rows (${spec.rows}) takes every group of the ${split.train.length} training rows; lower selection.rows.`);
+    return [make(val)];
+  }
+  if (spec.folds > byGroup.size) throw new Error(`selection.folds (${spec.folds}) is more than the ${byGroup.size} groups of the training rows; lower selection.folds.`);
+  const folds: number[][] = Array.from({ length: spec.folds }, () => []);
+  for (const g of order) {
+    let smallest = 0;
+    for (let f = 1; f < folds.length; f++) if (folds[f]!.length < folds[smallest]!.length) smallest = f;
+    folds[smallest]!.push(...byGroup.get(g)!);
+  }
   return folds.map(make);
 }

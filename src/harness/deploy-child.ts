@@ -16,8 +16,8 @@ import { readBundleFile } from '../bundle/file.ts';
 import { loadBundleBytes } from '../bundle/model.ts';
 import { pluginResolver, resolvePlugin } from '../classifiers/registry.ts';
 import { loadDataset } from '../data/datasets.ts';
-import { makeSplit, type SplitSpec } from '../data/split.ts';
-import { sliceRows, takeRows } from '../engine/matrix.ts';
+import { makeSplit, testPart, type SplitSpec } from '../data/split.ts';
+import { sliceRows } from '../engine/matrix.ts';
 import { loadedEngine } from '../engine/tf.ts';
 import { percentile } from '../metrics/intervals.ts';
 import { decodeLabels, type Deployment } from '../results/row.ts';
@@ -63,7 +63,7 @@ export async function measureBundle(req: DeployRequest): Promise<DeploymentFigur
 async function measure(req: DeployRequest, phase: Phase): Promise<DeploymentFigures> {
   const dataset = await loadDataset(req.dataset);
   const split = makeSplit(dataset, req.split);
-  const images = takeRows(dataset.test.images, split.test);
+  const images = testPart(dataset, split).x;
   const expected = decodeLabels(req.predictions);
   if (images.rows === 0) throw new Error('the split has no test rows to measure the bundle on.');
 

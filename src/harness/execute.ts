@@ -236,7 +236,15 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
 }
 
 function splitInfoOf(sp: Split) {
-  return { train: sp.train.length, validation: sp.validation.length, test: sp.test.length, seed: sp.seed, fingerprint: sp.fingerprint };
+  return {
+    train: sp.train.length,
+    validation: sp.validation.length,
+    test: sp.test.length,
+    seed: sp.seed,
+    fingerprint: sp.fingerprint,
+    ...(sp.carved ? { carved: true as const } : {}),
+    ...(sp.grouped ? { grouped: true as const } : {}),
+  };
 }
 
 function notFinished(env: RowEnv) {

@@ -9,9 +9,8 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { loadDataset, type Dataset } from '../data/datasets.ts';
-import { makeSplit, type Split, type SplitSpec } from '../data/split.ts';
+import { makeSplit, testPart, type Split, type SplitSpec } from '../data/split.ts';
 import { canonicalJson } from '../engine/hash.ts';
-import { takeRows } from '../engine/matrix.ts';
 import { writeReport } from '../report/write.ts';
 import { latestPerId, loadBaseline } from './report-rows.ts';
 import type { ChildMessage } from './child.ts';
@@ -266,7 +265,7 @@ export function defaultOutDir(experiment: string): string {
 /** What the report needs to draw misclassified digits: each split's raw test images, keyed by its fingerprint. */
 export function reportImages(dataset: Dataset, splits: readonly Split[]) {
   return {
-    testImages: Object.fromEntries(splits.map((sp) => [sp.fingerprint, takeRows(dataset.test.images, sp.test)])),
+    testImages: Object.fromEntries(splits.map((sp) => [sp.fingerprint, testPart(dataset, sp).x])),
     imageShape: dataset.imageShape,
     classNames: dataset.classes,
   };

@@ -26,6 +26,10 @@ export const splitInfoSchema = z
     seed: z.number().int(),
     /** Hash of the dataset content and the chosen indices: equal fingerprints = the same test rows. */
     fingerprint: z.string().min(1),
+    /** The test rows were carved from one pool of labelled rows (the dataset has no separate test part). */
+    carved: z.literal(true).optional(),
+    /** Every part holds whole groups (the dataset has group ids, e.g. writers). */
+    grouped: z.literal(true).optional(),
   })
   .strict();
 

@@ -34,8 +34,7 @@ import type { DatasetSource } from '../data/sources.ts';
 import { NotRegularFileError, openRegularFile, readAt } from '../data/files.ts';
 import { decodeBundle } from '../bundle/format.ts';
 import { loadDataset } from '../data/datasets.ts';
-import { makeSplit } from '../data/split.ts';
-import { takeRows } from '../engine/matrix.ts';
+import { makeSplit, testPart } from '../data/split.ts';
 import { reportRows } from '../harness/report-rows.ts';
 import { deploymentChoice } from '../report/analysis.ts';
 import { decodeLabels, type OkRow, type ResultRow } from '../results/row.ts';
@@ -315,7 +314,7 @@ export async function startServer(dirArg: string, opts: ServeOptions = {}): Prom
       if (split.fingerprint !== s.fingerprint) {
         throw new Error(`the dataset here gives split fingerprint ${split.fingerprint}, not the report's ${s.fingerprint}: another version of "${described.dataset}"?`);
       }
-      const m = takeRows(dataset.test.images, split.test);
+      const m = testPart(dataset, split).x;
       return { bytes: Uint8Array.from(m.data, (v) => Math.max(0, Math.min(255, Math.round(v)))), size: m.cols, classNames: [...dataset.classes], imageShape: [...dataset.imageShape] as [number, number] };
     })());
   const meta = await loadTestImages();

@@ -11,7 +11,11 @@ export function headerSection(rows: readonly ResultRow[], title: string, warning
   lines.push(`- **Experiment:** ${distinct(rows.map((r) => r.experiment)).map(code).join(', ') || DASH}`);
   lines.push(`- **Dataset:** ${distinct(rows.map((r) => r.dataset)).join(', ') || DASH}`);
   for (const s of splits) {
-    lines.push(`- **Split:** ${s.train} train, ${s.validation} validation, ${s.test} test rows; split seed ${s.seed}; fingerprint ${code(s.fingerprint)}`);
+    const how = [
+      ...(s.carved ? [`the test rows carved from the dataset's one pool of labelled rows by the split seed${s.grouped ? '' : ', stratified by class'}`] : []),
+      ...(s.grouped ? ['whole groups per part (no group on two sides)'] : []),
+    ];
+    lines.push(`- **Split:** ${s.train} train, ${s.validation} validation, ${s.test} test rows; split seed ${s.seed}; fingerprint ${code(s.fingerprint)}${how.length ? `; ${how.join('; ')}` : ''}`);
   }
   lines.push(`- **Runs:** ${rows.length}${counts.length ? ` (${counts.map(([s, n]) => `${n} ${s}`).join(', ')})` : ''}`);
   if (starts.length) lines.push(`- **Started:** ${starts[0]} to ${starts[starts.length - 1]}`);
