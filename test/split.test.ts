@@ -121,7 +121,7 @@ describe('a holdout carved from one pool', () => {
     const ds = await pool(true);
     const s = makeSplit(ds, { test: 0.2, validation: 300, seed: 1 });
     expect(s.grouped).toBe(true);
-    const groupsOf = (idx: Int32Array) => new Set(Array.from(idx, (i) => ds.groups![i]));
+    const groupsOf = (idx: Int32Array) => new Set(Array.from(idx, (i) => ds.groups![i]!));
     const [tr, va, te] = [groupsOf(s.train), groupsOf(s.validation), groupsOf(s.test)];
     for (const g of te) expect(tr.has(g) || va.has(g)).toBe(false);
     for (const g of va) expect(tr.has(g)).toBe(false);
