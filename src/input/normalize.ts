@@ -1,8 +1,10 @@
 /**
  * Turns a decoded picture of one digit (a phone photo, a scan, a canvas drawing, any size and colour)
- * into a 28×28 MNIST-style image: 784 values 0–255, bright ink on a black background, made the way the
- * MNIST database itself was made, so that models trained on MNIST see what they were trained on.
- * Pure computation on pixels, no Node or DOM imports: it is shared by the CLI and the browser.
+ * into an MNIST-style image: by default 28×28 = 784 values 0–255, bright ink on a black background, made
+ * the way the MNIST database itself was made, so that models trained on MNIST see what they were trained
+ * on. Any other target shape h×w (8×8, 16×16, 32×32, 64×64, non-square…) gets the same procedure with the
+ * box and the centre scaled with it (stages 6 and 7). Pure computation on pixels, no Node or DOM imports:
+ * it is shared by the CLI and the browser.
  *
  * Stages, in order:
  *  1. Grey level. Rec. 601 luma (0.299 R + 0.587 G + 0.114 B) on the stored 8-bit values; alpha is
@@ -23,19 +25,24 @@
  *  4. Specks. Isolated specks (dust, sensor noise that survived the noise floor) would stretch the ink's
  *     bounding box; 8-connected blobs whose total ink is below 2 % of the largest blob's are erased.
  *  5. Crop to the bounding box of the remaining ink (NoInkError when nothing remains).
- *  6. Size: the box is resampled so that its longer side is 20 px and the aspect ratio is kept (MNIST:
- *     "normalized to fit in a 20×20 pixel box while preserving their aspect ratio"). Resampling is
+ *  6. Size: the box is resampled so that it fits, aspect ratio kept, in a box of round(20/28 × side) per
+ *     side of the target (MNIST: "normalized to fit in a 20×20 pixel box while preserving their aspect
+ *     ratio" in a 28×28 field; 16×16 → 11×11, 32×32 → 23×23, 8×8 → 6×6, 20×40 → 14×29). Resampling is
  *     separable and anti-aliased: exact area averaging along an axis that shrinks (every source pixel
  *     contributes by its overlap, so thin strokes turn grey instead of vanishing or aliasing), bilinear
  *     along an axis that grows. Then the values are rescaled so that the maximum is 255: every MNIST digit
  *     has a maximum of 254 or 255, and thin strokes shrunk from a large photo would otherwise be faint.
- *  7. Centring: the 20×20-box image is placed in the 28×28 field by an integer shift that puts its
- *     intensity centre of mass at the centre (MNIST: "translating the image so as to position this point
- *     at the center of the 28x28 field"). Convention: pixel (x, y) has its centre at coordinates (x, y),
- *     and the target is (14, 14), which is what MNIST does: the mean centre of mass over the 10,000 MNIST
+ *  7. Centring: the boxed image is placed in the h×w field by an integer shift that puts its intensity
+ *     centre of mass at (w/2, h/2) (MNIST: "translating the image so as to position this point at the
+ *     center of the 28x28 field"). Convention: pixel (x, y) has its centre at coordinates (x, y), and the
+ *     target for 28×28 is (14, 14), which is what MNIST does: the mean centre of mass over the 10,000 MNIST
  *     test digits is (14.01, 13.99), so after the rounding of the shift it lies within 0.5 px of 14. The
  *     shift is clamped so the whole box stays inside the field (for lopsided digits, e.g. a 7 with a heavy
  *     bar, this keeps all the ink at the cost of a less exact centring).
+ *
+ * For 28×28 the output is exactly what it was before other shapes were supported (same operations, same
+ * order). `resizeGrey` is the plain alternative for images that are already centred and cropped: stages 1
+ * and 2, then a resize of the whole image (no crop, stretch or centring).
  *
  * Known limits: the paper must reach the image border (a photo showing the desk around the sheet should be
  * cropped first), the background is one level for the whole image (a strong shadow across the paper can
@@ -55,14 +62,22 @@ export class NoInkError extends Error {
 }
 
 export const SIDE = 28;
+/** MNIST's box (stage 6) in its 28×28 field; other shapes scale it. */
 const BOX = 20;
-/** The centre of mass goes here, in pixel-index coordinates (see stage 7). */
-const CENTRE = 14;
 const MIN_CONTRAST = 32;
 const SPECK_FRACTION = 0.02;
 
-/** 28×28 = 784 values 0..255, bright ink on black, MNIST-normalized. Throws NoInkError for a blank image. */
-export function normalizeDigit(img: DecodedImage, name: string): Float32Array {
+/** A target shape: [height, width]. */
+export type ImageShape = readonly [number, number];
+
+function checkShape(shape: ImageShape, name: string): void {
+  const [h, w] = shape;
+  if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
+    throw new Error(`${name}: the target shape ${h}×${w} is not a size in pixels; give whole numbers of at least 1.`);
+  }
+}
+
+function checkImage(img: DecodedImage, name: string): void {
   const { width: w, height: h, channels: c } = img;
   if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1) {
     throw new Error(`${name}: the image is ${w}×${h} pixels; it needs at least one pixel.`);
@@ -70,20 +85,33 @@ export function normalizeDigit(img: DecodedImage, name: string): Float32Array {
   if (img.data.length < w * h * c) {
     throw new Error(`${name}: the pixel data has ${img.data.length} values but a ${w}×${h} image with ${c} channels needs ${w * h * c}.`);
   }
+}
+
+/** Stages 1 and 2: grey levels with bright ink (a light border means dark ink on paper: inverted). */
+function greyInkBright(img: DecodedImage): Float32Array {
+  const v = toGrey(img);
+  if (quantile(histogram(borderValues(v, img.width, img.height)), 0.5) >= 128) {
+    for (let i = 0; i < v.length; i++) v[i] = 255 - v[i]!;
+  }
+  return v;
+}
+
+/**
+ * An MNIST-normalized image of `shape` ([height, width], default 28×28): h·w values 0..255, bright ink on
+ * black, row-major. Throws NoInkError for a blank image; errors name `name`.
+ */
+export function normalizeDigit(img: DecodedImage, name: string, shape: ImageShape = [SIDE, SIDE]): Float32Array {
+  checkShape(shape, name);
+  checkImage(img, name);
+  const { width: w, height: h } = img;
+  const [fieldH, fieldW] = shape;
   const noInk = () => new NoInkError(`${name}: no ink found (the image is blank); give an image with a dark digit on light paper or a light digit on dark.`);
 
-  // 1. Grey level, alpha over white.
-  const v = toGrey(img);
-
-  // 2. Polarity from the border's median; invert dark-on-light so ink is bright.
-  let border = borderValues(v, w, h);
-  if (quantile(histogram(border), 0.5) >= 128) {
-    for (let i = 0; i < v.length; i++) v[i] = 255 - v[i]!;
-    border = borderValues(v, w, h);
-  }
+  // 1 and 2. Grey level, alpha over white; polarity from the border's median, dark-on-light inverted.
+  const v = greyInkBright(img);
 
   // 3. Background removal and contrast stretch.
-  const borderHist = histogram(border);
+  const borderHist = histogram(borderValues(v, w, h));
   const background = quantile(borderHist, 0.5);
   const spread = quantile(borderHist, 0.9) - background;
   const all = histogram(v);
@@ -117,10 +145,13 @@ export function normalizeDigit(img: DecodedImage, name: string): Float32Array {
   if (x1 < 0) throw noInk();
   const bw = x1 - x0 + 1, bh = y1 - y0 + 1;
 
-  // 6. Fit into 20×20, keeping the aspect ratio; then maximum → 255.
-  const scale = BOX / Math.max(bw, bh);
-  const ow = Math.min(BOX, Math.max(1, Math.round(bw * scale)));
-  const oh = Math.min(BOX, Math.max(1, Math.round(bh * scale)));
+  // 6. Fit into the box (20×20 of 28×28, scaled with the field), keeping the aspect ratio; then maximum → 255.
+  const boxW = Math.max(1, Math.round((BOX / SIDE) * fieldW));
+  const boxH = Math.max(1, Math.round((BOX / SIDE) * fieldH));
+  // For a square box this is boxW / max(bw, bh), as MNIST's 20 / max(bw, bh).
+  const scale = Math.min(boxW / bw, boxH / bh);
+  const ow = Math.min(boxW, Math.max(1, Math.round(bw * scale)));
+  const oh = Math.min(boxH, Math.max(1, Math.round(bh * scale)));
   const small = resample(v, w, x0, y0, bw, bh, ow, oh);
   let max = 0;
   for (let i = 0; i < small.length; i++) if (small[i]! > max) max = small[i]!;
@@ -128,7 +159,7 @@ export function normalizeDigit(img: DecodedImage, name: string): Float32Array {
   const k = 255 / max;
   for (let i = 0; i < small.length; i++) small[i] = Math.min(255, small[i]! * k);
 
-  // 7. Centre of mass to (14, 14) by an integer shift, keeping the box inside the field.
+  // 7. Centre of mass to (w/2, h/2) ((14, 14) for 28×28) by an integer shift, keeping the box inside the field.
   let mass = 0, mx = 0, my = 0;
   for (let y = 0; y < oh; y++) {
     for (let x = 0; x < ow; x++) {
@@ -138,11 +169,28 @@ export function normalizeDigit(img: DecodedImage, name: string): Float32Array {
       my += p * y;
     }
   }
-  const dx = clamp(Math.round(CENTRE - mx / mass), 0, SIDE - ow);
-  const dy = clamp(Math.round(CENTRE - my / mass), 0, SIDE - oh);
-  const out = new Float32Array(SIDE * SIDE);
-  for (let y = 0; y < oh; y++) out.set(small.subarray(y * ow, (y + 1) * ow), (y + dy) * SIDE + dx);
+  const dx = clamp(Math.round(fieldW / 2 - mx / mass), 0, fieldW - ow);
+  const dy = clamp(Math.round(fieldH / 2 - my / mass), 0, fieldH - oh);
+  const out = new Float32Array(fieldH * fieldW);
+  for (let y = 0; y < oh; y++) out.set(small.subarray(y * ow, (y + 1) * ow), (y + dy) * fieldW + dx);
   return out;
+}
+
+/**
+ * The image in grey, resized to `shape` ([height, width]) and bright ink on black: the luma and polarity
+ * rule of `normalizeDigit` (stages 1 and 2), then the whole image resampled as its stage 6 does (area
+ * averaging along an axis that shrinks, bilinear along one that grows), with no crop, stretch or centring.
+ * An image that already has the shape keeps its grey values exactly (a lossless PNG of an MNIST digit
+ * gives back its pixels). For images that are already cropped and centred (`normalize: "resize"`). Errors
+ * name `name`.
+ */
+export function resizeGrey(img: DecodedImage, shape: ImageShape = [SIDE, SIDE], name = 'the image'): Float32Array {
+  checkShape(shape, name);
+  checkImage(img, name);
+  const { width: w, height: h } = img;
+  const [oh, ow] = shape;
+  const v = greyInkBright(img);
+  return w === ow && h === oh ? v : resample(v, w, 0, 0, w, h, ow, oh);
 }
 
 function clamp(x: number, a: number, b: number): number {
