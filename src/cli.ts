@@ -144,6 +144,21 @@ export function buildProgram(out: (s: string) => void): Command {
       if (r.failed) throw new Error(`${r.failed} input(s) could not be read (see above); the others were predicted.`);
     });
 
+  program
+    .command('evaluate')
+    .description('How a bundle, or every bundle of a report folder, does on your labelled images, beside its run\'s test accuracy; writes evaluation.md and evaluation.json.')
+    .argument('<bundle>', 'a .bundle file, or a report folder (every bundle in it)')
+    .argument('<data>', 'labelled data: a class-folder tree of PNG/JPEG images, a CSV file, an idx images file (labels file beside it) or folder of the four idx files, or a JSON source object')
+    .option('--json', 'print the evaluation as JSON instead of the summary table')
+    .option('--out <dir>', 'folder for evaluation.md, evaluation.json and the charts (default for a report folder: <folder>/evaluate-<data name>; for a bundle, nothing is written without it)')
+    .option('--plugin <files...>', "plugin files (your own code) for bundles whose plugin is not built in, matched by the plugin's name; put it after the data")
+    .action(async (bundle: string, data: string, opts: { json?: boolean; out?: string; plugin?: string[] }) => {
+      const { evaluateCommand } = await import('./harness/evaluate.ts');
+      const r = await evaluateCommand(bundle, data, { json: opts.json, out: opts.out, plugins: opts.plugin });
+      for (const n of r.notes) process.stderr.write(`${n}\n`);
+      out(r.out);
+    });
+
   // A port: checked while the arguments are parsed, before any work. A plain Error (not commander's
   // InvalidArgumentError, which prints the usage too) reaches main as one line: `digitbench: --port: …`.
   const portNumber = (v: string): number => {
