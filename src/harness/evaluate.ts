@@ -32,15 +32,17 @@ import { IMAGE_MAGIC, LABEL_MAGIC, readIdxPair } from '../data/idx.ts';
 import { datasetSourceSchema, type DatasetSource } from '../data/sources.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { confusionMatrix, type ConfusionMatrix } from '../metrics/confusion.ts';
-import { wilson, type Interval } from '../metrics/intervals.ts';
+import { wilson } from '../metrics/intervals.ts';
 import { perClass } from '../metrics/per-class.ts';
-import { holm, mcnemar, type McNemarResult } from '../metrics/significance.ts';
+import { holm, mcnemar } from '../metrics/significance.ts';
 import { buildGroups, choose, deployLimits, forTarget, rankGroups, type Group } from '../report/analysis.ts';
 import { cmp, slugify } from '../report/format.ts';
 import { textTable } from '../report/table.ts';
 import { checkOutDir, makeOutDir } from './folder.ts';
 import { reportRows } from './report-rows.ts';
-import { evaluationMarkdown, type EvaluationCharts } from '../report/sections/evaluate.ts';
+import { evaluationMarkdown, type EvaluationCharts, type EvaluationDoc, type ModelEvaluation } from '../report/sections/evaluate.ts';
+
+export type { ClassFigures, Comparison, EvaluationDoc, ModelEvaluation } from '../report/sections/evaluate.ts';
 import { confusionChart } from '../report/vega.ts';
 import { misclassifiedGrid, pickMisclassified } from '../report/images.ts';
 
@@ -67,64 +69,6 @@ export interface LabelledData {
   labels: Int32Array;
   /** How the rows were gathered, e.g. "train and test parts together". */
   parts: string;
-}
-
-export interface ClassFigures {
-  name: string;
-  /** The bundle's label of the class. */
-  label: number;
-  precision: number;
-  recall: number;
-  f1: number;
-  /** Rows of this class in the data. */
-  support: number;
-  /** Rows the model gave this class. */
-  predicted: number;
-  /** Whether the data holds the class at all. */
-  present: boolean;
-}
-
-export interface ModelEvaluation {
-  label: string;
-  bundle: string;
-  classifier: string;
-  imageShape: [number, number];
-  accuracy: number;
-  correct: number;
-  total: number;
-  interval: Interval;
-  macroF1: number;
-  /** The run's own test accuracy (bundle header) and its test rows. */
-  testAccuracy: number;
-  testRows: number;
-  /** The report's accuracy of the classifier (its row, mean over repetitions), for a report folder. */
-  reportAccuracy?: number;
-  classes: ClassFigures[];
-  confusion: { labels: number[]; names: string[]; counts: number[][] };
-  misclassified: number;
-}
-
-export interface Comparison {
-  label: string;
-  b: number;
-  c: number;
-  method: McNemarResult['method'];
-  statistic?: number;
-  pValue: number;
-  holmP: number;
-  differs: boolean;
-}
-
-export interface EvaluationDoc {
-  format: 'digitbench-evaluation';
-  version: 1;
-  data: { name: string; given: string; description: string; rows: number; parts: string; classes: { name: string; count: number }[]; imageShapes: [number, number][] };
-  target: string;
-  models: ModelEvaluation[];
-  significance: { best: string; comparisons: Comparison[] } | null;
-  pick: { onYourImages: string | null; report: string | null; uncertain: string[]; limits: { maxLatencyMs?: number; maxModelBytes?: number; target?: string } } | null;
-  /** Bundles of the report folder that are not on this machine (not evaluated). */
-  missing: string[];
 }
 
 export interface EvaluateOutcome {

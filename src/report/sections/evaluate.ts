@@ -4,11 +4,70 @@
  * model the per-class figures, the confusion matrix (chart and table) and the misclassified images.
  * Pure: the document and the names of the charts in, Markdown out.
  */
-import type { EvaluationDoc } from '../../harness/evaluate.ts';
-import { EXACT_BELOW } from '../../metrics/significance.ts';
+import type { Interval } from '../../metrics/intervals.ts';
+import { EXACT_BELOW, type McNemarResult } from '../../metrics/significance.ts';
 import { bytes, cell, code, escapeHtml, num, pct, pValue } from '../format.ts';
 import type { Misclassified } from '../images.ts';
 import { markdownTable as table } from '../table.ts';
+
+/** What `digitbench evaluate` found (evaluation.json). */
+export interface ClassFigures {
+  name: string;
+  /** The bundle's label of the class. */
+  label: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  /** Rows of this class in the data. */
+  support: number;
+  /** Rows the model gave this class. */
+  predicted: number;
+  /** Whether the data holds the class at all. */
+  present: boolean;
+}
+
+export interface ModelEvaluation {
+  label: string;
+  bundle: string;
+  classifier: string;
+  imageShape: [number, number];
+  accuracy: number;
+  correct: number;
+  total: number;
+  interval: Interval;
+  macroF1: number;
+  /** The run's own test accuracy (bundle header) and its test rows. */
+  testAccuracy: number;
+  testRows: number;
+  /** The report's accuracy of the classifier (its row, mean over repetitions), for a report folder. */
+  reportAccuracy?: number;
+  classes: ClassFigures[];
+  confusion: { labels: number[]; names: string[]; counts: number[][] };
+  misclassified: number;
+}
+
+export interface Comparison {
+  label: string;
+  b: number;
+  c: number;
+  method: McNemarResult['method'];
+  statistic?: number;
+  pValue: number;
+  holmP: number;
+  differs: boolean;
+}
+
+export interface EvaluationDoc {
+  format: 'digitbench-evaluation';
+  version: 1;
+  data: { name: string; given: string; description: string; rows: number; parts: string; classes: { name: string; count: number }[]; imageShapes: [number, number][] };
+  target: string;
+  models: ModelEvaluation[];
+  significance: { best: string; comparisons: Comparison[] } | null;
+  pick: { onYourImages: string | null; report: string | null; uncertain: string[]; limits: { maxLatencyMs?: number; maxModelBytes?: number; target?: string } } | null;
+  /** Bundles of the report folder that are not on this machine (not evaluated). */
+  missing: string[];
+}
 
 export interface EvaluationCharts {
   /** The confusion chart's file name. */
