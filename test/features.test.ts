@@ -1,5 +1,5 @@
 import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { takeRows, type Matrix } from '../src/engine/matrix.ts';
 import { closeEnginePool, enginePoolSize, runInPool } from '../src/engine/pool.ts';
 import { liveWorkers } from '../src/engine/threads.ts';
@@ -11,6 +11,7 @@ import { encodeBundle, decodeBundle } from '../src/bundle/format.ts';
 import { createPipeline, fitTransform, parsePipeline, pipelineStates, restorePipeline, STEP_NAMES, transformRows, type StepSpec } from '../src/features/pipeline.ts';
 import { bundleInput } from './helpers/bundle.ts';
 import { mnistSubset } from './helpers/mnist.ts';
+import { resizeRows } from './helpers/resize.ts';
 
 function moments(img: Float32Array, h: number, w: number) {
   let t = 0, sr = 0, sc = 0;
@@ -313,7 +314,7 @@ describe('pipeline', () => {
     expect(() => parsePipeline([{ step: 'blur', sigma: 0 }])).toThrow('pipeline[0] (blur): sigma: Too small: expected number to be >0.');
     expect(() => parsePipeline([{ step: 'hog', cellSize: [4, 1] }])).toThrow(/^pipeline\[0\] \(hog\): cellSize/);
     expect(() => createPipeline(parsePipeline([{ step: 'hog', cellSize: [4, 20] }]), [28, 28])).toThrow(
-      'pipeline[0] (hog): Feature step "hog": cells of 20 px in blocks of 2 do not fit a 28×28 image; lower cellSize or blockSize.',
+      'pipeline[0] (hog): Feature step "hog": cells of 20 px in blocks of 2 need images of at least 40×40, but these are 28×28; lower cellSize or blockSize.',
     );
     expect(() => createPipeline(parsePipeline([{ step: 'pca', components: 5 }, { step: 'deskew' }]), [28, 28])).toThrow(
       'pipeline[1] (deskew): Feature step "deskew" needs images, but an earlier step turned the rows into plain vectors; move "deskew" before it.',
@@ -388,5 +389,159 @@ describe('pipeline', () => {
     const p = createPipeline(parsePipeline([{ step: 'scale', max: 1 }, { step: 'standardize' }, { step: 'pca', components: 5 }]), [28, 28]);
     await fitTransform(p, { train: a.xTrain, test: a.xTest }, a.yTrain);
     expect(a.xTrain.data).toEqual(before);
+  });
+});
+
+/** HOG written out directly for an h×w image (gradients, whole cells from the top-left, L2-Hys blocks of 2×2 cells, 9 bins). */
+function hogReference(img: Float32Array, h: number, w: number, cs: number): number[] {
+  const px = (r: number, c: number) => img[r * w + c]!;
+  const cr = Math.floor(h / cs), cc = Math.floor(w / cs);
+  const cells = Array.from({ length: cr }, () => Array.from({ length: cc }, () => new Array(9).fill(0)));
+  for (let r = 0; r < cr * cs; r++) {
+    for (let c = 0; c < cc * cs; c++) {
+      const gx = c === 0 || c === w - 1 ? 0 : px(r, c + 1) - px(r, c - 1);
+      const gy = r === 0 || r === h - 1 ? 0 : px(r + 1, c) - px(r - 1, c);
+      const mag = Math.sqrt(gx * gx + gy * gy);
+      if (!mag) continue;
+      const deg = ((Math.atan2(gy, gx) * 180) / Math.PI + 180) % 180;
+      cells[Math.floor(r / cs)]![Math.floor(c / cs)]![Math.min(8, Math.floor(deg / 20))] += mag / (cs * cs);
+    }
+  }
+  const want: number[] = [];
+  for (let br = 0; br + 1 < cr; br++) {
+    for (let bc = 0; bc + 1 < cc; bc++) {
+      let v = [...cells[br]![bc]!, ...cells[br]![bc + 1]!, ...cells[br + 1]![bc]!, ...cells[br + 1]![bc + 1]!];
+      const n1 = Math.sqrt(v.reduce((a, b) => a + b * b, 0) + 1e-10);
+      v = v.map((x) => Math.min(0.2, x / n1));
+      const n2 = Math.sqrt(v.reduce((a, b) => a + b * b, 0) + 1e-10);
+      want.push(...v.map((x) => x / n2));
+    }
+  }
+  return want;
+}
+
+describe('any image shape', () => {
+  const shapes: [number, number][] = [[8, 8], [16, 16], [20, 24], [24, 20], [32, 32], [64, 64], [9, 13]];
+  let raw: Awaited<ReturnType<typeof mnistSubset>>;
+  const at = (shape: [number, number]) => ({ train: resizeRows(raw.xTrain, [28, 28], shape), test: resizeRows(raw.xTest, [28, 28], shape) });
+  beforeAll(async () => {
+    // Real digits brought to each shape by exact area averaging (test/helpers/resize.ts).
+    raw = await mnistSubset(200, 40, 31);
+  });
+
+  it('every step works on real digits from 8×8 to 64×64, square or not: output image shapes and widths, finite values, states that round-trip', async () => {
+    for (const [h, w] of shapes) {
+      const { train, test } = at([h, w]);
+      const even = h % 2 === 0 && w % 2 === 0;
+      const cases: [unknown[], [number, number] | undefined, number][] = [
+        [[{ step: 'scale' }], [h, w], h * w],
+        [[{ step: 'standardize' }], [h, w], h * w],
+        [[{ step: 'deskew' }], [h, w], h * w],
+        [[{ step: 'blur', sigma: 1 }], [h, w], h * w],
+        [[{ step: 'hog', cellSize: 4 }], undefined, hogLength(h, w, { cellSize: 4, bins: 9, blockSize: 2 })],
+        [[{ step: 'pca', components: 5 }], undefined, 5],
+        [[{ step: 'deskew' }, { step: 'blur', sigma: 0.8 }, { step: 'scale' }], [h, w], h * w],
+      ];
+      if (even) {
+        cases.push([[{ step: 'downsample' }], [h / 2, w / 2], (h / 2) * (w / 2)]);
+        cases.push([[{ step: 'deskew' }, { step: 'downsample' }, { step: 'hog', cellSize: 2 }], undefined, hogLength(h / 2, w / 2, { cellSize: 2, bins: 9, blockSize: 2 })]);
+      }
+      for (const [steps, image, cols] of cases) {
+        const specs = parsePipeline(steps);
+        const what = `${h}×${w} ${specs.map((s) => s.step).join('→')}`;
+        const p = createPipeline(specs, [h, w], 3);
+        expect([what, p.outputImage]).toEqual([what, image]);
+        const fitted = await fitTransform(p, { train, test }, raw.yTrain);
+        expect([what, fitted.parts.train!.cols, fitted.parts.test!.cols]).toEqual([what, cols, cols]);
+        expect(fitted.parts.test!.data.every((v) => Number.isFinite(v)), what).toBe(true);
+        const restored = restorePipeline(specs, [h, w], pipelineStates(p));
+        expect(Array.from((await transformRows(restored, test)).data), what).toEqual(Array.from(fitted.parts.test!.data));
+      }
+      // drop-constant keeps what varies, at most every pixel.
+      const dc = createPipeline(parsePipeline([{ step: 'drop-constant' }]), [h, w]);
+      const kept = (await fitTransform(dc, { train }, raw.yTrain)).parts.train!.cols;
+      expect(dc.outputImage).toBeUndefined();
+      expect(kept).toBeGreaterThan(0);
+      expect(kept).toBeLessThanOrEqual(h * w);
+    }
+  });
+
+  it('hog on non-square and small images equals the direct computation (whole cells from the top-left)', () => {
+    for (const [h, w, cs] of [[20, 24, 4], [24, 20, 4], [8, 8, 4], [13, 9, 4], [64, 64, 8]] as const) {
+      const img = resizeRows(raw.xTrain, [28, 28], [h, w]).data.subarray(3 * h * w, 4 * h * w);
+      const len = hogLength(h, w, { cellSize: cs, bins: 9, blockSize: 2 });
+      const got = new Float32Array(len);
+      hogImage(img, got, h, w, { cellSize: cs, bins: 9, blockSize: 2 });
+      const want = hogReference(img, h, w, cs);
+      expect([h, w, len]).toEqual([h, w, want.length]);
+      for (let j = 0; j < len; j++) expect(got[j]).toBeCloseTo(want[j]!, 5);
+    }
+    expect(hogLength(20, 24, { cellSize: 4, bins: 9, blockSize: 2 })).toBe(4 * 5 * 36);
+    expect(hogLength(8, 8, { cellSize: 4, bins: 9, blockSize: 2 })).toBe(36);
+  });
+
+  it('deskew straightens a slanted bar in non-square images and centres it at (h/2, w/2)', () => {
+    for (const [h, w] of [[20, 24], [24, 20], [8, 8], [64, 40]] as const) {
+      const img = new Float32Array(h * w);
+      const top = Math.round(h * 0.15), bottom = Math.round(h * 0.85);
+      for (let r = top; r < bottom; r++) for (let d = 0; d < Math.max(1, Math.round(w / 10)); d++) img[r * w + Math.round(w * 0.2 + 0.4 * (bottom - r)) + d] = 1;
+      expect(moments(img, h, w).skew).toBeLessThan(-0.3);
+      const out = new Float32Array(h * w);
+      deskewImage(img, out, h, w);
+      const m = moments(out, h, w);
+      expect(Math.abs(m.skew), `${h}×${w}`).toBeLessThan(0.05);
+      expect(Math.abs(m.mr - h / 2), `${h}×${w}`).toBeLessThan(0.6);
+      expect(Math.abs(m.mc - w / 2), `${h}×${w}`).toBeLessThan(0.6);
+    }
+  });
+
+  it('blur and downsample on 20×24 equal their direct computations', async () => {
+    const [h, w] = [20, 24];
+    const x = resizeRows(raw.xTrain, [28, 28], [h, w]);
+    const k = gaussianKernel(1.1);
+    const r = (k.length - 1) / 2;
+    const out = new Float32Array(h * w);
+    for (let i = 0; i < 3; i++) {
+      const img = x.data.subarray(i * h * w, (i + 1) * h * w);
+      blurImage(img, out, h, w, k, new Float64Array(h * w));
+      for (let y = 0; y < h; y++) {
+        for (let xx = 0; xx < w; xx++) {
+          let s = 0;
+          for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) {
+            const yy = y + dy, xc = xx + dx;
+            if (yy >= 0 && yy < h && xc >= 0 && xc < w) s += k[dy + r]! * k[dx + r]! * img[yy * w + xc]!;
+          }
+          expect(out[y * w + xx]).toBeCloseTo(s, 3);
+        }
+      }
+    }
+    const p = createPipeline(parsePipeline([{ step: 'downsample', factor: 4 }]), [h, w]);
+    expect(p.outputImage).toEqual([5, 6]);
+    const d = (await p.steps[0]!.transform(x)) as Matrix;
+    for (let i = 0; i < 3; i++) {
+      for (let rr = 0; rr < 5; rr++) {
+        for (let c = 0; c < 6; c++) {
+          let s = 0;
+          for (let a = 0; a < 4; a++) for (let b = 0; b < 4; b++) s += x.data[i * h * w + (4 * rr + a) * w + 4 * c + b]!;
+          expect(d.data[i * 30 + rr * 6 + c]).toBeCloseTo(s / 16, 4);
+        }
+      }
+    }
+  });
+
+  it('refuses only where a step cannot take a shape, in one line naming the step and both sizes', () => {
+    const make = (steps: unknown[], shape: [number, number]) => () => createPipeline(parsePipeline(steps), shape);
+    expect(make([{ step: 'hog', cellSize: 7 }], [8, 8])).toThrow(
+      'pipeline[0] (hog): Feature step "hog": cells of 7 px in blocks of 2 need images of at least 14×14, but these are 8×8; lower cellSize or blockSize.',
+    );
+    expect(make([{ step: 'downsample' }, { step: 'hog', cellSize: 4 }], [12, 20])).toThrow(
+      'pipeline[1] (hog): Feature step "hog": cells of 4 px in blocks of 2 need images of at least 8×8, but these are 6×10; lower cellSize or blockSize.',
+    );
+    expect(make([{ step: 'downsample', factor: 3 }], [20, 24])).toThrow(
+      'pipeline[0] (downsample): Feature step "downsample": factor 3 does not divide the 20×24 images; use a factor that divides both sides (2, 4).',
+    );
+    expect(make([{ step: 'downsample' }], [9, 13])).toThrow(
+      'pipeline[0] (downsample): Feature step "downsample": factor 2 does not divide the 9×13 images; no factor divides both sides; leave out downsample.',
+    );
   });
 });

@@ -11,8 +11,33 @@ import { createRng } from '../engine/rng.ts';
 export const ARCHITECTURES = ['lenet', 'keras-mnist', 'caffe-lenet', 'conv16-32'] as const;
 export type Architecture = (typeof ARCHITECTURES)[number];
 
+/**
+ * The smallest image side each architecture takes (both height and width), from its layer arithmetic
+ * (valid 5×5 or 3×3 convolutions shrink a side by 4 or 2, a 2×2 pool halves it rounding down, and the
+ * last pool needs a side of at least 2):
+ * - lenet, conv16-32: same conv (s) – pool (⌊s/2⌋) – valid 5×5 (⌊s/2⌋ − 4) – pool: ⌊s/2⌋ − 4 ≥ 2, s ≥ 12;
+ * - caffe-lenet: valid 5×5 (s − 4) – pool – valid 5×5 – pool: ⌊(s − 4)/2⌋ − 4 ≥ 2, s ≥ 16;
+ * - keras-mnist: two valid 3×3 (s − 4) – pool: s − 4 ≥ 2, s ≥ 6.
+ * The architectures are not changed for small images (a 28×28 network stays what it was): a smaller
+ * image is refused by `checkArchitectureShape`, which names the architectures that take it.
+ */
+export const MIN_SIDE: Readonly<Record<Architecture, number>> = { lenet: 12, 'conv16-32': 12, 'caffe-lenet': 16, 'keras-mnist': 6 };
+
+/** Throws the one-line refusal when `arch` cannot take h×w images, naming the architectures that can. */
+export function checkArchitectureShape(arch: Architecture, [h, w]: readonly [number, number]): void {
+  const min = MIN_SIDE[arch];
+  if (h >= min && w >= min) return;
+  const fits = ARCHITECTURES.filter((a) => h >= MIN_SIDE[a] && w >= MIN_SIDE[a]);
+  const smallest = Math.min(...Object.values(MIN_SIDE));
+  const instead = fits.length
+    ? `use architecture ${fits.map((a) => `${a} (at least ${MIN_SIDE[a]}×${MIN_SIDE[a]})`).join(' or ')}`
+    : `no architecture takes them (the smallest is ${smallest}×${smallest}); give larger images or another classifier`;
+  throw new Error(`cnn (${arch}) takes images of at least ${min}×${min}; this run's images are ${h}×${w}: ${instead}.`);
+}
+
 /** The network of an architecture (cnn.ts describes them), with layer initializers seeded from seed. */
 export function buildModel(tf: Tf, arch: Architecture, [h, w]: readonly [number, number], classes: number, seed: number): LayersModel {
+  checkArchitectureShape(arch, [h, w]);
   const rng = createRng(`${seed}:cnn-init`);
   // tfjs treats seed 0 as "unseeded": draw from 1..2^31-1.
   const init = () => tf.initializers.glorotUniform({ seed: 1 + rng.int(2 ** 31 - 2) });

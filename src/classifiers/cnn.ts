@@ -11,6 +11,11 @@
  *   dense(classes). 431,080 parameters at 28×28.
  * - `conv16-32`: conv16 5×5 same – pool 2 – conv32 5×5 – pool 2 – dense128 – dense(classes). 117,066
  *   parameters at 28×28.
+ * Any image shape (square or not) whose sides are both at least an architecture's smallest side: lenet
+ * and conv16-32 12, caffe-lenet 16, keras-mnist 6 (MIN_SIDE in cnn-replica.ts; the dense layers take
+ * whatever the convolutions leave). A smaller shape is refused when the estimator is created, in one line
+ * naming the architectures that take it, e.g. "cnn (lenet) takes images of at least 12×12; this run's
+ * images are 8×8: use architecture keras-mnist (at least 6×6)."
  * The last layer outputs logits; training uses softmax cross-entropy on them (the stable form of a
  * softmax layer + categorical cross-entropy) and scores() applies the softmax. Optimizer: Adam.
  *
@@ -54,7 +59,7 @@ import { createRng } from '../engine/rng.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { callWorker, startTsWorker } from '../engine/threads.ts';
 import { augmentBatch } from './cnn-augment.ts';
-import { ARCHITECTURES, averageGradients, buildModel, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
+import { ARCHITECTURES, averageGradients, buildModel, checkArchitectureShape, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
 
 /**
  * From this many training images on, threads: null trains 2 replicas (starting a worker costs 1–3 s).
@@ -476,6 +481,10 @@ export const cnn = defineClassifier<CnnParams>({
   params,
   scoreKind: 'softmax probabilities',
   testParams: { architecture: 'lenet', epochs: 2, batchSize: 64 },
-  create: (p, ctx) => ({ fit: (x, y, options) => fitCnn(p, ctx, x, y, options) }),
+  create: (p, ctx) => {
+    // Before anything is fitted: an architecture that cannot take the run's image shape says which can.
+    checkArchitectureShape(p.architecture, imageShapeOf(ctx));
+    return { fit: (x, y, options) => fitCnn(p, ctx, x, y, options) };
+  },
   load: (bytes, _p, ctx) => loadCnn(bytes, ctx),
 });

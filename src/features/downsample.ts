@@ -1,10 +1,16 @@
 import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from './step.ts';
 
-/** Averages each factor×factor block of pixels: 28×28 → 14×14 for factor 2. Stateless. */
+/**
+ * Averages each factor×factor block of pixels: 28×28 → 14×14 for factor 2, 20×24 → 10×12. Stateless.
+ * The factor must divide both sides (no partial blocks); another factor is refused, naming the ones that fit.
+ */
 export function downsampleStep(image: ImageShape, factor: number): CreatedStep {
   const [h, w] = requireImage('downsample', image);
   if (h % factor !== 0 || w % factor !== 0) {
-    throw new Error(`Feature step "downsample": factor ${factor} does not divide the ${h}×${w} images; use a factor that divides both sides.`);
+    const fits: number[] = [];
+    for (let f = 2; f <= Math.min(h, w); f++) if (h % f === 0 && w % f === 0) fits.push(f);
+    const instead = fits.length ? `use a factor that divides both sides (${fits.join(', ')})` : 'no factor divides both sides; leave out downsample';
+    throw new Error(`Feature step "downsample": factor ${factor} does not divide the ${h}×${w} images; ${instead}.`);
   }
   const oh = h / factor;
   const ow = w / factor;

@@ -14,7 +14,9 @@ export function hogLength(h: number, w: number, p: HogParams): number {
 }
 
 /**
- * Histogram of oriented gradients, following scikit-image's `hog` (Dalal & Triggs): centred
+ * Histogram of oriented gradients, following scikit-image's `hog` (Dalal & Triggs), on h×w images of any
+ * shape: ⌊h/cellSize⌋ × ⌊w/cellSize⌋ whole cells from the top-left corner (pixels past the last whole cell
+ * are left out, as scikit-image does); the cells of a block must fit both sides. Centred
  * differences (zero on the border), unsigned orientations in [0°, 180°) split into `bins` equal
  * bins, magnitude-weighted votes averaged per cell, overlapping blocks of blockSize×blockSize cells
  * (stride one cell) normalised with L2-Hys (clip at 0.2). Stateless.
@@ -84,7 +86,10 @@ export function hogStep(image: ImageShape, params: HogStepParams): CreatedStep {
     const p: HogParams = { cellSize, bins: params.bins, blockSize: params.blockSize };
     const len = hogLength(h, w, p);
     if (len === 0) {
-      throw new Error(`Feature step "hog": cells of ${cellSize} px in blocks of ${params.blockSize} do not fit a ${h}×${w} image; lower cellSize or blockSize.`);
+      const need = cellSize * params.blockSize;
+      throw new Error(
+        `Feature step "hog": cells of ${cellSize} px in blocks of ${params.blockSize} need images of at least ${need}×${need}, but these are ${h}×${w}; lower cellSize or blockSize.`,
+      );
     }
     return { p, len };
   });
