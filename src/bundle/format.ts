@@ -94,6 +94,11 @@ export const bundleHeaderSchema = z
         seed: z.number().int(),
         testAccuracy: z.number().min(0).max(1),
         testRows: z.number().int().nonnegative(),
+        /**
+         * Set on a refitted bundle (refit: "all"): the model was fitted again on this many rows (the run's
+         * training plus test rows) and never tested; testAccuracy and testRows are those of the tested run.
+         */
+        refit: z.object({ trainRows: z.number().int().positive(), tested: z.literal(false) }).strict().optional(),
       })
       .strict(),
     blobs: z.array(

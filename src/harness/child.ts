@@ -8,14 +8,16 @@
 import type { DatasetSource } from '../data/sources.ts';
 import { rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { loadDataset, releaseDataset } from '../data/datasets.ts';
-import { makeSplit, selectionFolds, type SelectionSpec, type SplitSpec } from '../data/split.ts';
-import { sliceRows, takeRows } from '../engine/matrix.ts';
+import { loadDataset, releaseDataset, type Dataset } from '../data/datasets.ts';
+import { makeSplit, selectionFolds, testPart, type SelectionSpec, type Split, type SplitSpec } from '../data/split.ts';
+import { createMatrix, sliceRows, takeLabels, takeRows } from '../engine/matrix.ts';
+import { sha256 } from '../engine/hash.ts';
 import { loadedEngine } from '../engine/tf.ts';
 import { restorePipeline, transformRows, type StepSpec } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { writeBundle } from '../bundle/file.ts';
+import type { BundleInput } from '../bundle/format.ts';
 import { DIGITBENCH_VERSION } from './env.ts';
 import { serveOneRequest } from './serve.ts';
 import { parseParams, type ClassifierContext, type ClassifierPlugin } from '../classifiers/plugin.ts';
@@ -36,8 +38,11 @@ export interface ChildRequest {
   params: Record<string, unknown>;
   seed: number;
   latencySamples: number;
-  /** Where to write the model bundle (absolute), and what its header records about the run. */
-  bundle?: { file: string; runId: string; experiment: string; classifier: string };
+  /**
+   * Where to write the model bundle (absolute), and what its header records about the run; `refitFile`:
+   * also fit the setting again on the training plus test rows and write that model there (refit: "all").
+   */
+  bundle?: { file: string; runId: string; experiment: string; classifier: string; refitFile?: string };
 }
 
 /** Score one candidate setting on every selection fold of the split's training rows. */
@@ -71,6 +76,8 @@ export interface ChildMeasurements {
   /** The bundle written (absolute path, bytes), or why there is none. */
   bundle?: { file: string; bytes: number };
   noBundle?: string;
+  /** The refitted bundle (refit: "all"): fitted on `trainRows` rows (training plus test), untested. */
+  refit?: { file: string; bytes: number; trainRows: number };
   predictions: string;
   testLabels: string;
   testLabelsHash: string;
@@ -198,25 +205,9 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     else if (!plugin.load) noBundle = `the plugin "${plugin.name}" has no load(), so a saved model could not be rebuilt`;
     else if (req.bundle) {
       progress({ type: 'progress', phase: 'bundle' });
-      const { about } = f;
+      const runInfo = { id: req.bundle.runId, experiment: req.bundle.experiment, classifier: req.bundle.classifier, seed: req.seed };
       try {
-        const size = await writeBundle(req.bundle.file, {
-          digitbench: DIGITBENCH_VERSION,
-          createdAt: new Date().toISOString(),
-          dataset: { name: about.name, contentHash: about.contentHash, imageShape: about.imageShape, classNames: about.classNames },
-          classes: Array.from(model.classes),
-          pipeline: f.specs.map((spec, i) => ({ spec, state: f.states[i]! })),
-          plugin: {
-            name: plugin.name,
-            library: plugin.library,
-            params: params as Record<string, unknown>,
-            ...(plugin.scoreKind ? { scoreKind: plugin.scoreKind } : {}),
-            engine,
-          },
-          modelBytes: bytes,
-          split: { fingerprint: about.split.fingerprint, train: about.split.train.length, validation: about.split.validation.length, test: about.split.test.length, seed: about.split.seed },
-          run: { id: req.bundle.runId, experiment: req.bundle.experiment, classifier: req.bundle.classifier, seed: req.seed, testAccuracy: accuracy, testRows: pred.length },
-        });
+        const size = await writeBundle(req.bundle.file, bundleInput(f, plugin, params, model.classes, engine, bytes, { ...runInfo, testAccuracy: accuracy, testRows: pred.length }));
         bundle = { file: req.bundle.file, bytes: size };
       } catch (e) {
         // The run's measurements stand; only the bundle is missing, and the row says why.
@@ -236,6 +227,11 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
         throw e;
       }
     }
+    let refit: ChildMeasurements['refit'];
+    if (bundle && req.bundle?.refitFile) {
+      progress({ type: 'progress', phase: 'refit' });
+      refit = await refitAll(req, plugin, params, req.bundle.refitFile, { id: req.bundle.runId, experiment: req.bundle.experiment, classifier: req.bundle.classifier, seed: req.seed, testAccuracy: accuracy, testRows: pred.length });
+    }
     const tf = loadedEngine();
     return {
       engine,
@@ -254,10 +250,87 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
       ...(bytes ? { modelBytes: bytes.byteLength } : {}),
       ...(bundle ? { bundle } : {}),
       ...(noBundle ? { noBundle } : {}),
+      ...(refit ? { refit } : {}),
       predictions: encodeLabels(pred),
       testLabels: encodeLabels(f.test.y),
       testLabelsHash: labelsHash(f.test.y),
     };
+  } finally {
+    model.dispose();
+  }
+}
+
+type RunInfo = BundleInput['run'];
+
+/** What a bundle holds: the dataset, the fitted pipeline, the plugin with its params and model bytes, the split and the run. */
+function bundleInput(
+  f: Awaited<ReturnType<typeof features>>,
+  plugin: ClassifierPlugin,
+  params: unknown,
+  classes: Int32Array,
+  engine: string,
+  modelBytes: Uint8Array,
+  run: RunInfo,
+): BundleInput {
+  const { about } = f;
+  return {
+    digitbench: DIGITBENCH_VERSION,
+    createdAt: new Date().toISOString(),
+    dataset: { name: about.name, contentHash: about.contentHash, imageShape: about.imageShape, classNames: about.classNames },
+    classes: Array.from(classes),
+    pipeline: f.specs.map((spec, i) => ({ spec, state: f.states[i]! })),
+    plugin: {
+      name: plugin.name,
+      library: plugin.library,
+      params: params as Record<string, unknown>,
+      ...(plugin.scoreKind ? { scoreKind: plugin.scoreKind } : {}),
+      engine,
+    },
+    modelBytes,
+    split: { fingerprint: about.split.fingerprint, train: about.split.train.length, validation: about.split.validation.length, test: about.split.test.length, seed: about.split.seed },
+    run,
+  };
+}
+
+/**
+ * refit: "all": the tested setting fitted again, with the same seed, on the run's training plus test
+ * rows (validation rows stay the validation part, for early stopping), and written as a second bundle
+ * whose header says it is refitted and untested and carries the tested run's figures. Its round trip is
+ * checked like the tested bundle's, on its own first training rows.
+ */
+async function refitAll(req: ChildRequest, plugin: ClassifierPlugin, params: unknown, file: string, tested: RunInfo): Promise<NonNullable<ChildMeasurements['refit']>> {
+  const dataset = await loadDataset(req.dataset);
+  const split = makeSplit(dataset, req.split);
+  const test = testPart(dataset, split);
+  const train = takeRows(dataset.train.images, split.train);
+  const validation = takeRows(dataset.train.images, split.validation);
+  const n = train.rows + test.x.rows;
+  const images = createMatrix(n + validation.rows, dataset.train.images.cols);
+  images.data.set(train.data, 0);
+  images.data.set(test.x.data, train.data.length);
+  images.data.set(validation.data, train.data.length + test.x.data.length);
+  const labels = Int32Array.from([...takeLabels(dataset.train.labels, split.train), ...test.y, ...takeLabels(dataset.train.labels, split.validation)]);
+  const all: Dataset = { ...dataset, train: { images, labels }, test: { images: createMatrix(0, images.cols), labels: new Int32Array(0) }, contentHash: sha256(dataset.contentHash, 'refit', split.fingerprint) };
+  delete all.groups;
+  releaseDataset(req.dataset);
+  const range = (from: number, to: number) => Int32Array.from({ length: to - from }, (_, i) => from + i);
+  const refitSplit: Split = { train: range(0, n), validation: range(n, n + validation.rows), test: new Int32Array(0), seed: split.seed, fingerprint: split.fingerprint };
+  const prepared = await prepareFeatures(all, refitSplit, req.features, { seed: split.seed, cache: false });
+  const f = { about: { name: dataset.name, contentHash: dataset.contentHash, imageShape: dataset.imageShape, classNames: dataset.classes, split }, ...prepared };
+  const estimator = plugin.create(params, { seed: req.seed, log: quietLog, imageShape: f.image });
+  const model = await estimator.fit(f.train.x, f.train.y, f.validation ? { validation: f.validation } : {});
+  try {
+    const bytes = await model.serialize!();
+    const size = await writeBundle(file, bundleInput(f, plugin, params, model.classes, model.engine(), bytes, { ...tested, refit: { trainRows: n, tested: false } }));
+    const sample = sliceRows(f.train.x, 0, Math.min(REBUILD_ROWS, f.train.x.rows));
+    const expected = await model.predict(sample);
+    try {
+      await checkRebuild(plugin, bytes, params, { seed: req.seed, log: quietLog, ...(f.image ? { imageShape: f.image } : {}) }, sample, expected);
+    } catch (e) {
+      await rm(file, { force: true });
+      throw e;
+    }
+    return { file, bytes: size, trainRows: n };
   } finally {
     model.dispose();
   }

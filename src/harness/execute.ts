@@ -21,7 +21,7 @@ import { DEPLOY_CHILD, oneLine, PLUGIN_FAULTS, runIsolated, type Outcome } from 
 import type { RunEvents } from './run.ts';
 
 /** What of the experiment's config a run needs (all of it travels in a queue job). */
-export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy'>;
+export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'>;
 
 /** The environment a row records (the run adds its tfjs backend and threads). */
 export interface RowEnv {
@@ -48,6 +48,8 @@ export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpe
     library: run.plugin.library,
     seed: run.seed,
     bundles: p.settings.bundles,
+    // Only when asked for, so that the ids of every other run stay as they were.
+    ...(p.settings.refit === 'all' && p.settings.bundles ? { refit: 'all' } : {}),
     versions: p.versions,
     code: p.code,
   }).slice(0, 16);
@@ -60,8 +62,16 @@ export function selectionIds(run: RunSpec, id: string): string[] {
 
 /** Where a run's bundle goes, relative to the report folder: models/<label>-<id>.bundle. */
 export function bundleName(label: string, id: string): string {
-  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'model';
-  return join('models', `${slug}-${id.slice(0, 8)}.bundle`);
+  return join('models', `${slug(label)}-${id.slice(0, 8)}.bundle`);
+}
+
+/** Where a run's refitted bundle goes (refit: "all"): models/<label>-<id>.refit.bundle. */
+export function refitBundleName(label: string, id: string): string {
+  return join('models', `${slug(label)}-${id.slice(0, 8)}.refit.bundle`);
+}
+
+function slug(label: string): string {
+  return label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'model';
 }
 
 /**
@@ -185,7 +195,17 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
     params: tested.params,
     seed: run.seed,
     latencySamples: cfg.latencySamples,
-    ...(cfg.bundles ? { bundle: { file: join(ctx.outDir, bundleName(run.label, id)), runId: id, experiment: ctx.experiment, classifier: run.label } } : {}),
+    ...(cfg.bundles
+      ? {
+          bundle: {
+            file: join(ctx.outDir, bundleName(run.label, id)),
+            runId: id,
+            experiment: ctx.experiment,
+            classifier: run.label,
+            ...(cfg.refit === 'all' ? { refitFile: join(ctx.outDir, refitBundleName(run.label, id)) } : {}),
+          },
+        }
+      : {}),
   };
   const outcome: Outcome<ChildMeasurements> = selectionError
     ? { status: 'failed', reason: selectionError, elapsedSeconds: 0 }
@@ -213,6 +233,7 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
   if (outcome.status !== 'ok') return { ...base, ...notFinished(ctx.env), status: outcome.status, reason: outcome.reason, elapsedSeconds: outcome.elapsedSeconds };
   if (bundleFault) {
     await rm(outcome.result.bundle!.file, { force: true });
+    if (outcome.result.refit) await rm(outcome.result.refit.file, { force: true });
     return { ...base, ...notFinished(ctx.env), status: 'failed', reason: bundleFault, elapsedSeconds: (Date.now() - Date.parse(startedAt)) / 1000 };
   }
   const r = outcome.result;
@@ -227,6 +248,7 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
     ...(r.modelBytes !== undefined ? { modelBytes: r.modelBytes } : {}),
     ...(r.bundle ? { bundle: { file: relative(ctx.outDir, r.bundle.file).split(sep).join('/'), bytes: r.bundle.bytes } } : {}),
     ...(r.noBundle ? { noBundle: r.noBundle } : !cfg.bundles ? { noBundle: BUNDLES_OFF } : {}),
+    ...(r.refit ? { refit: { file: relative(ctx.outDir, r.refit.file).split(sep).join('/'), bytes: r.refit.bytes, trainRows: r.refit.trainRows } } : {}),
     ...(deployment ? { deployment } : {}),
     ...(deploymentError ? { deploymentError } : {}),
     predictions: r.predictions,

@@ -100,6 +100,11 @@ export const experimentSchema = z
       .optional(),
     /** Write and measure a model bundle per test run (off for learning curves, where only accuracy and cost matter). */
     bundles: z.boolean().default(true),
+    /**
+     * "all": once a run is tested, the same setting is fitted again on its training plus test rows and
+     * written as a second bundle, marked refitted and untested; it carries the tested figures it inherits.
+     */
+    refit: z.enum(['none', 'all']).default('none'),
     seed: z.number().int().default(1),
     timeoutSeconds: z.number().positive().default(1800),
     memoryLimitMb: z.number().int().positive().default(6144),

@@ -21,7 +21,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Experiment, RunSpec } from '../harness/experiment.ts';
-import { bundleName, notRunRow } from '../harness/execute.ts';
+import { bundleName, notRunRow, refitBundleName } from '../harness/execute.ts';
 import { openExperiment, type OpenExperiment, type RunEvents, type RunSummary } from '../harness/run.ts';
 import { appendRow, type ResultRow } from '../results/row.ts';
 import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
@@ -139,19 +139,25 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
             await record(p.run, notRunRow(state, exp.name, exp.config, p.run, 'failed', `the worker's answer was not a digitbench result (${parsed.error.issues[0]?.message}); give coordinator and workers the same checkout`));
             continue;
           }
-          const { row, selectionRows, bundleKey: key } = parsed.data;
+          const { row, selectionRows, bundleKey: key, refitBundleKey: refitKey } = parsed.data;
           for (const s of selectionRows) if (!state.selectionRows.some((r) => r.id === s.id && r.startedAt === s.startedAt)) await state.addSelectionRow(s);
           let final: ResultRow = row;
           if (row.status === 'ok' && row.bundle) {
             const bytes = key ? await redis(watch.client.getBuffer(key)) : null;
             if (bytes) {
-              // Where this run's bundle goes here, whatever path the worker's row gives.
+              // Where this run's bundles go here, whatever paths the worker's row gives.
               const name = bundleName(p.run.label, state.ids[p.run.index]!);
               final = { ...row, bundle: { ...row.bundle, file: name.split(sep).join('/') } };
-              const file = join(state.outDir, name);
-              await mkdir(dirname(file), { recursive: true });
-              await writeFile(`${file}.tmp-${process.pid}`, bytes);
-              await rename(`${file}.tmp-${process.pid}`, file);
+              await writeAtomically(join(state.outDir, name), bytes);
+              const refitBytes = row.refit && refitKey ? await redis(watch.client.getBuffer(refitKey)) : null;
+              if (row.refit && refitBytes) {
+                const refitName = refitBundleName(p.run.label, state.ids[p.run.index]!);
+                final = { ...final, refit: { ...row.refit, file: refitName.split(sep).join('/') } };
+                await writeAtomically(join(state.outDir, refitName), refitBytes);
+              } else if (row.refit) {
+                const { refit: _lost, ...rest } = final as typeof row;
+                final = rest;
+              }
             } else {
               const { bundle: _lost, deployment: _figures, ...rest } = row;
               final = { ...rest, noBundle: `the bundle made by worker ${parsed.data.worker} did not arrive (its Redis key had expired or was deleted); run again with --fresh to make it` };
@@ -163,6 +169,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
             if (gone) throw e;
           };
           if (key) await redis(watch.client.del(key)).catch(tidy);
+          if (refitKey) await redis(watch.client.del(refitKey)).catch(tidy);
           if (job) await redis(job.remove()).catch(tidy);
         } else if (jobState === 'failed') {
           const job = await redis(queue.getJob(jid));
@@ -210,4 +217,11 @@ async function dropWaiting(queue: Queue, experiment: string, sweep: string, ev: 
     }
   }
   if (n) ev.note?.(`--fresh: dropped ${n} job(s) of the previous sweep that no worker had taken`);
+}
+
+/** Writes a file through a temporary one beside it, so a crash never leaves half a bundle. */
+async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(`${file}.tmp-${process.pid}`, bytes);
+  await rename(`${file}.tmp-${process.pid}`, file);
 }

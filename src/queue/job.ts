@@ -50,6 +50,7 @@ export const runJobSchema = z
         dataset: datasetSourceSchema,
         selection: selectionSchema,
         bundles: z.boolean(),
+        refit: z.enum(['none', 'all']).default('none'),
         latencySamples: z.number().int().nonnegative(),
         deploy: experimentSchema.shape.deploy,
       })
@@ -77,6 +78,8 @@ export const jobResultSchema = z
     selectionRows: z.array(selectionRowSchema),
     /** The Redis key holding the bundle's bytes, when the row has a bundle. */
     bundleKey: z.string().optional(),
+    /** The Redis key holding the refitted bundle's bytes (refit: "all"). */
+    refitBundleKey: z.string().optional(),
   })
   .strict();
 
@@ -160,7 +163,7 @@ export function runJob(
       timeoutSeconds: run.timeoutSeconds,
       memoryLimitMb: run.memoryLimitMb,
     },
-    settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, latencySamples: settings.latencySamples, deploy: settings.deploy },
+    settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, refit: settings.refit, latencySamples: settings.latencySamples, deploy: settings.deploy },
     expect: { id: p.id, datasetHash: p.datasetHash, fingerprint: p.fingerprint, code: p.code, versions: p.versions },
   };
 }

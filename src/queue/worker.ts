@@ -191,13 +191,18 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
         run,
       );
       let key: string | undefined;
+      let refitKey: string | undefined;
       if (row.status === 'ok' && row.bundle) {
         // This worker's own key: a worker that lost the job's lock and finishes late cannot overwrite the bundle of the run the coordinator collects.
         key = bundleKey(target.name, `${job.id}.${name}`);
         await watch.client.set(key, await readFile(join(workDir, row.bundle.file)), 'EX', BUNDLE_TTL_SECONDS);
+        if (row.refit) {
+          refitKey = bundleKey(target.name, `${job.id}.${name}.refit`);
+          await watch.client.set(refitKey, await readFile(join(workDir, row.refit.file)), 'EX', BUNDLE_TTL_SECONDS);
+        }
       }
       log(`${name}: ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} ${row.status === 'ok' ? `ok ${(row.metrics.accuracy * 100).toFixed(2)}%` : `${row.status}: ${row.reason}`}`);
-      return { worker: name, row, selectionRows, ...(key ? { bundleKey: key } : {}) };
+      return { worker: name, row, selectionRows, ...(key ? { bundleKey: key } : {}), ...(refitKey ? { refitBundleKey: refitKey } : {}) };
     } finally {
       await rm(workDir, { recursive: true, force: true });
     }

@@ -150,6 +150,11 @@ export const okRowSchema = z
     bundle: z.object({ file: z.string().min(1), bytes: count }).strict().optional(),
     /** Why the run has no bundle (e.g. the plugin cannot serialize). */
     noBundle: oneLine.optional(),
+    /**
+     * refit: "all": the same setting fitted again on the run's training plus test rows (`trainRows`), written
+     * as a second bundle: untested, so every figure of this row is the tested bundle's.
+     */
+    refit: z.object({ file: z.string().min(1), bytes: count, trainRows: count }).strict().optional(),
     deployment: deploymentSchema.optional(),
     /** Why the bundle could not be measured. */
     deploymentError: oneLine.optional(),

@@ -4,11 +4,12 @@ import type { BrowserRow } from '../../results/row.ts';
 import { browserView, choose, forTarget, type BrowserFigures, type Group } from '../analysis.ts';
 import { bytes, cell, code, DASH, num, pct } from '../format.ts';
 import { markdownTable as table } from '../table.ts';
+import { rawImageText } from './summary.ts';
 import { BUNDLES_OFF, type DeployLimits, type ReportFile } from '../types.ts';
 import { accuracyLatencyChart } from '../vega.ts';
 
 /** Node and browser side by side, per bundle measured in a browser (`digitbench browser-bench`). */
-function browserPart(deployable: Group[], rows: readonly BrowserRow[]): string[] {
+function browserPart(deployable: Group[], rows: readonly BrowserRow[], imageShape: readonly [number, number] | undefined): string[] {
   const views = deployable.map((g) => ({ g, v: browserView(g, rows) })).filter((x) => x.v !== undefined);
   if (!views.length) return [];
   const lines = ['### In the browser', ''];
@@ -20,7 +21,7 @@ function browserPart(deployable: Group[], rows: readonly BrowserRow[]): string[]
     `The same bundles, loaded by a web page in ${first.browser} through the same plugin code bundled for the browser (\`digitbench browser-bench\`, ${first.measuredAt.slice(0, 10)}, ${first.cores} cores). ` +
       'Each model is measured in a fresh browser context (empty cache) on a page that holds only it: **download** = what the page fetched to run it (page, scripts, wasm, bundle), gzip-encoded as sent; ' +
       '**cold start** = navigation start → first prediction (page and scripts + bundle download + rebuild, incl. the plugin chunk and engine start + first prediction); ' +
-      '**latency** = one raw 28×28 image per call, p50 / p95 over every timed call, as in Node; **agrees** = test rows on which the page gives the run\'s Node label. ' +
+      `**latency** = ${rawImageText(imageShape)} per call, p50 / p95 over every timed call, as in Node; **agrees** = test rows on which the page gives the run's Node label. ` +
       `**Plain** page: no COOP/COEP headers (clock step ${res(plain)} ms); **isolated**: COOP/COEP, cross-origin isolated (tfjs-wasm loads its threaded build; clock step ${res(iso)} ms). ` +
       'Latencies near the clock step are coarse. Download, cold start and agreement are those of the isolated page (the one a browser target uses) when it was measured.',
     '',
@@ -69,7 +70,13 @@ function browserPart(deployable: Group[], rows: readonly BrowserRow[]): string[]
   return lines;
 }
 
-export async function deploymentSection(groups: Group[], limits: DeployLimits, files: ReportFile[], browserRows: readonly BrowserRow[] = []): Promise<string> {
+export async function deploymentSection(
+  groups: Group[],
+  limits: DeployLimits,
+  files: ReportFile[],
+  browserRows: readonly BrowserRow[] = [],
+  imageShape?: readonly [number, number],
+): Promise<string> {
   const done = groups.filter((g) => g.runs.length > 0);
   const lines = ['## Deployment', ''];
   if (!done.length) {
@@ -84,7 +91,7 @@ export async function deploymentSection(groups: Group[], limits: DeployLimits, f
   const notDeployable = done.filter((g) => !g.deploy);
   lines.push(
     "Every finished run leaves a **model bundle** (`models/…` beside this report): the feature pipeline with its fitted state, the model and its metadata in one file, " +
-      'which `digitbench predict` and `loadModel()` read. The figures below are measured on that bundle, in a fresh process, from raw 28×28 pixels through the pipeline and the model: ' +
+      `which \`digitbench predict\` and \`loadModel()\` read. The figures below are measured on that bundle, in a fresh process, from ${imageShape ? `raw ${imageShape[0]}×${imageShape[1]} pixels` : 'raw pixels'} through the pipeline and the model: ` +
       '**cold start** = read + check + rebuild + first prediction (modules already imported); **latency** = one image per call, p50 / p95 over every timed call, ' +
       'and the range of the per-pass p50s; **throughput** = images per second predicting a batch in one call (1,000 images, or the whole test set when smaller); **agrees** = test rows on which the bundle gives the run\'s own label. ' +
       '**Model only** is the latency of the model on precomputed features and the size of its serialized bytes, for comparison.',
@@ -119,8 +126,22 @@ export async function deploymentSection(groups: Group[], limits: DeployLimits, f
   if (notDeployable.length) {
     lines.push(`**No bundle figures:** ${notDeployable.map((g) => `${g.label} (${g.undeployable})`).join('; ')}. They are left out of the Pareto set and the pick.`, '');
   }
+  const refits = done.flatMap((g) => g.runs.flatMap((r) => (r.row.refit ? [{ label: g.label, row: r.row, refit: r.row.refit }] : [])));
+  if (refits.length) {
+    lines.push(
+      '**Refitted to ship** (`"refit": "all"`): once each run was tested, the same setting was fitted again on its training plus test rows and written as a second bundle (its header says so). ' +
+        'These bundles are **untested**: every figure in this report is the tested bundle\'s, which they inherit.',
+      '',
+      table(
+        ['classifier', 'refitted bundle (untested)', 'fitted on rows', 'size', 'tested bundle', 'inherited test accuracy'],
+        refits.map(({ label, row, refit }) => [`**${cell(label)}**`, code(refit.file), String(refit.trainRows), bytes(refit.bytes), row.bundle ? code(row.bundle.file) : DASH, pct(row.metrics.accuracy)]),
+        ['l', 'l', 'r', 'r', 'l', 'r'],
+      ),
+      '',
+    );
+  }
   if (!deployable.length) return lines.join('\n').trimEnd();
-  lines.push(...browserPart(deployable, browserRows));
+  lines.push(...browserPart(deployable, browserRows, imageShape));
   return (await paretoAndPick(lines, deployable, limits, files, browserRows)).join('\n');
 }
 
