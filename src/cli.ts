@@ -21,8 +21,16 @@ export function buildProgram(out: (s: string) => void): Command {
 
   program
     .command('datasets')
-    .description('List the datasets, where each comes from and its sizes.')
-    .action(async () => {
+    .description('List the datasets, where each comes from and its sizes; --inspect shows what a dataset source would give.')
+    .option('--inspect <source>', 'a dataset name, a folder (idx files or class folders), a CSV file, an idx images file, or a JSON source object: its rows, shape, classes and counts, pixel range')
+    .option('--json', 'with --inspect: print JSON')
+    .action(async (opts: { inspect?: string; json?: boolean }) => {
+      if (opts.inspect !== undefined) {
+        const { inspectDataset, inspectionText } = await import('./harness/inspect.ts');
+        const i = await inspectDataset(opts.inspect);
+        out(opts.json ? `${JSON.stringify(i, null, 2)}\n` : inspectionText(i));
+        return;
+      }
       const rows: string[][] = [];
       for (const d of listDatasets()) {
         let sizes = '-';

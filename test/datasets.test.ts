@@ -1,8 +1,10 @@
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { main } from '../src/cli.ts';
 import { FASHION_MNIST_DIR, listDatasets, loadDataset } from '../src/data/datasets.ts';
+import { writeTinyMnist } from './helpers/tiny-dataset.ts';
 
 function counts(labels: Int32Array): number[] {
   const c = new Array(10).fill(0);
@@ -65,5 +67,25 @@ describe('datasets', () => {
     expect(ds.test.images.rows).toBe(10000);
     expect(counts(ds.train.labels)).toEqual(new Array(10).fill(6000));
     expect(ds.classes[9]).toBe('Ankle boot');
+  });
+});
+
+describe('datasets --inspect', () => {
+  it('shows rows, shape, classes with counts per part, pixel range and content hash; a pool says how to carve', async () => {
+    const root = join(__dirname, '..', '.tmp');
+    mkdirSync(root, { recursive: true });
+    const dir = await writeTinyMnist(join(mkdtempSync(join(root, 'inspect-')), 'tiny'), 600, 200);
+    let out = '';
+    expect(await main(['node', 'digitbench', 'datasets', '--inspect', dir, '--json'], (s) => (out += s))).toBe(0);
+    const i = JSON.parse(out) as { train: number; test: number; pooled: boolean; imageShape: number[]; classes: { name: string; train: number; test: number }[]; pixels: { min: number; max: number }; contentHash: string };
+    const ds = await loadDataset({ idx: dir });
+    expect([i.train, i.test, i.pooled, i.imageShape]).toEqual([600, 200, false, [28, 28]]);
+    expect(i.classes.map((c) => c.train)).toEqual(Array.from({ length: 10 }, (_, k) => ds.train.labels.filter((l) => l === k).length));
+    expect(i.classes.reduce((a, c) => a + c.test, 0)).toBe(200);
+    expect(i.pixels).toEqual({ min: 0, max: 255 });
+    expect(i.contentHash).toBe(ds.contentHash);
+    out = '';
+    expect(await main(['node', 'digitbench', 'datasets', '--inspect', dir], (s) => (out += s))).toBe(0);
+    expect(out.split('\n').slice(0, 2)).toEqual([`${dir}: idx files (train and test), read from ${dir}`, '  rows: 600 train / 200 test rows']);
   });
 });
