@@ -301,7 +301,7 @@ export async function evaluateCommand(target: string, dataArg: string, opts: Eva
       const unknown = present.filter((n) => !known.has(n));
       if (unknown.length) {
         throw new Error(
-          `${dataArg}: class${unknown.length > 1 ? 'es' : ''} ${unknown.map((n) => `"${quoteLine(n, 40)}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not among the classes of ${l.label} (${h.dataset.classNames.map((n) => quoteLine(n, 20)).join(', ')}); remove ${unknown.length > 1 ? 'those images' : 'those images'} or evaluate a model trained on ${unknown.length > 1 ? 'them' : 'it'}.`,
+          `${dataArg}: ${unknown.length > 1 ? 'classes' : 'class'} ${unknown.map((n) => `"${quoteLine(n, 40)}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not among the classes of ${l.label} (${h.dataset.classNames.map((n) => quoteLine(n, 20)).join(', ')}); remove ${unknown.length > 1 ? 'their' : 'its'} images, or evaluate a model trained on ${unknown.length > 1 ? 'them' : 'it'}.`,
         );
       }
       const map = d.classes.map((n) => known.get(n) ?? -1);
