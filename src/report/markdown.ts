@@ -40,11 +40,11 @@ export async function renderReport(input: readonly ResultRow[], opts: ReportOpti
   ].filter((x) => x !== undefined);
   for (const st of studies) files.push(...st.files);
   const body = [
-    summarySection(groups),
+    summarySection(groups, opts.imageShape),
     compareSection(groups, opts),
     failuresSection(groups),
     ...studies.map((st) => st.markdown),
-    await deploymentSection(top, deployLimits(opts), files, opts.browser ?? []),
+    await deploymentSection(top, deployLimits(opts), files, opts.browser ?? [], opts.imageShape),
     significanceSection(top),
     await detailsSection(groups, opts, files),
     envSection(rows),

@@ -30,7 +30,15 @@ function sizeText(g: Group): string {
   return g.modelBytes === undefined ? DASH : `${bytes(g.modelBytes)}†`;
 }
 
-export function summarySection(groups: Group[]): string {
+/**
+ * "one raw 16×16 image" for the dataset's image shape (the report's imageShape option); without it (a
+ * re-render that could not load the dataset) "one raw image", since the rows do not carry the shape.
+ */
+export function rawImageText(imageShape: readonly [number, number] | undefined): string {
+  return imageShape ? `one raw ${imageShape[0]}×${imageShape[1]} image` : 'one raw image';
+}
+
+export function summarySection(groups: Group[], imageShape?: readonly [number, number]): string {
   const header = ['#', 'classifier', 'params', 'features', 'library', 'engine', 'accuracy', '95% CI', 'macro-F1', 'features s', 'fit s', 'predict s', 'latency p50 / p95 ms', 'bundle', 'peak RSS', 'status'];
   let rank = 0;
   const body = groups.map((g) => {
@@ -60,7 +68,7 @@ export function summarySection(groups: Group[]): string {
       (groups.some((g) => g.resampled) ? '; where the repetitions re-drew the split (see Repetitions), it is the 95% t-interval of the mean over them' : '') +
       '.',
     'Times are means over repetitions: **features** (fitting and applying the feature pipeline), **fit** and **predict** (whole test set in one call, features precomputed) in seconds. ' +
-      '**Latency** and **bundle** are deployment figures, measured on the run\'s model bundle in a fresh process: one raw 28×28 image per call through the bundle\'s feature pipeline and model (see Deployment); ' +
+      `**Latency** and **bundle** are deployment figures, measured on the run's model bundle in a fresh process: ${rawImageText(imageShape)} per call through the bundle's feature pipeline and model (see Deployment); ` +
       '**peak RSS** is the largest over repetitions.',
     '**Library** says which parts are digitbench\'s own code ("ours") and which the library\'s; **engine** is what ran the numeric work.',
   ];
