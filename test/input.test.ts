@@ -258,7 +258,9 @@ describe('readInputs', () => {
     expect(error(paths.white)).toBe(`${paths.white}: ${noInk}`);
     expect(error(paths.black)).toBe(`${paths.black}: ${noInk}`);
     expect(error(paths.noImages)).toBe(`${paths.noImages}: the folder has no PNG or JPEG images (.png, .jpg or .jpeg files); ${give}`);
-    expect(error(paths.idx16x20)).toBe(`${paths.idx16x20}: idx images are 16×20; digitbench models take 28×28 images.`);
+    expect(error(paths.idx16x20)).toBe(
+      `${paths.idx16x20}: idx images are 16×20 but the model takes 28×28 images; give an idx file of 28×28 images, or PNG/JPEG images (they are brought to 28×28).`,
+    );
     for (const name of [paths.good, join(folder, 'a.png'), join(folder, 'b.JPG'), paths.jpeg]) {
       const e = byName.get(name)!;
       expect(e.error).toBeUndefined();

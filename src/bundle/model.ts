@@ -37,8 +37,8 @@ export interface RgbaImage {
 }
 
 /**
- * One image: 28×28 raw pixels (0..255, MNIST format, used as they are), or a decoded picture or canvas
- * image of any size (normalized the MNIST way first).
+ * One image: h×w raw pixels in the bundle's image shape (0..255, MNIST format, used as they are; 784 for
+ * 28×28), or a decoded picture or canvas image of any size (normalized the MNIST way into that shape first).
  */
 export type ImageInput = ArrayLike<number> | DecodedImage | RgbaImage;
 
@@ -46,6 +46,7 @@ export interface DigitModel {
   readonly header: BundleHeader;
   /** Labels the model predicts, ascending (score columns follow them). */
   readonly classes: Int32Array;
+  /** Height × width of the images the model takes (its dataset's); pictures are normalized into it. */
   readonly imageShape: readonly [number, number];
   /** The feature steps, e.g. ["scale", "pca(50)"]. */
   readonly features: string[];
@@ -93,7 +94,10 @@ function isMatrix(v: unknown): v is Matrix {
   return typeof m?.rows === 'number' && typeof m.cols === 'number' && m.data !== undefined;
 }
 
-/** Images in any accepted form → one raw h×w matrix; wrong shapes and 0..1 pixels are refused. */
+/**
+ * Images in any accepted form → one raw matrix of h×w rows: raw pixel arrays and matrices must already
+ * have h×w values, decoded pictures are normalized into h×w; wrong sizes and 0..1 pixels are refused.
+ */
 export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[], [h, w]: readonly [number, number]): Matrix {
   const n = h * w;
   const checkRange = (data: ArrayLike<number>, what: string) => {
@@ -113,7 +117,7 @@ export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[],
   const out = new Float32Array(list.length * n);
   list.forEach((img: ImageInput, i: number) => {
     const decoded = asDecoded(img);
-    const px = decoded ? normalizeDigit(decoded, `image ${i}`) : (img as ArrayLike<number>);
+    const px = decoded ? normalizeDigit(decoded, `image ${i}`, [h, w]) : (img as ArrayLike<number>);
     if (typeof px?.length !== 'number' || px.length !== n) {
       throw new Error(`predict: image ${i} has ${px?.length ?? 'no'} pixels; give ${h}×${w} = ${n} raw pixels (0..255) or a decoded picture.`);
     }

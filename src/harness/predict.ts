@@ -79,7 +79,8 @@ export async function predictCommand(target: string, inputs: string[], opts: Pre
       `model: ${file}${why ? ` (${why})` : ''}: ${h.plugin.name} on ${model.features.join(' → ') || 'raw pixels'}, ` +
         `${(h.run.testAccuracy * 100).toFixed(2)}% on ${h.run.testRows} ${quoteLine(h.dataset.name, 60)} test rows${model.scoreKind ? `; scores: ${quoteLine(model.scoreKind)}` : ''}`,
     );
-    const read = await readInputs(inputs);
+    // Pictures are normalized into the bundle's image shape; idx files must have it.
+    const read = await readInputs(inputs, { shape: model.imageShape });
     const good = read.filter((r) => r.pixels);
     const predictions = good.length ? await model.predict(good.map((r) => r.pixels!), { top: opts.top }) : [];
     const predicted = new Map(good.map((r, i) => [r.name, predictions[i]!]));

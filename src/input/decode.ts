@@ -9,8 +9,9 @@
  * arrives as 3 channels (4 with alpha); 16-bit files arrive as 8-bit; CMYK JPEGs are converted to RGB.
  * `failOn: 'truncated'` rejects cut-off files but tolerates harmless decoder warnings (such as libpng's
  * "known incorrect sRGB profile"), which sharp's default ('warning') would turn into failures.
- * Decoded images are normalized to MNIST format by ./normalize.ts; idx images are already MNIST format
- * and are used as they are.
+ * Decoded images are normalized to MNIST format by ./normalize.ts into the `shape` option (the model's
+ * image shape; default 28×28); idx images are already MNIST format and are used as they are when they have
+ * that shape (an idx file of another shape is refused, naming both).
  *
  * Limits, checked before anything is read or decoded (a bad value of an option or variable fails the whole
  * call in one line naming it):
@@ -33,12 +34,15 @@ import { checkFileSize, openRegularFile, readAt, resolveLimit, type ByteCap } fr
 import { IdxMagicError, idxByteCap, IMAGE_MAGIC, LABEL_MAGIC, parseIdxImages, readIdx } from '../data/idx.ts';
 import { normalizeDigit, SIDE, type DecodedImage } from './normalize.ts';
 
+/** Height × width of the images a model takes. */
+export type Shape = readonly [number, number];
+
 export type { DecodedImage } from './normalize.ts';
 
 export interface InputImage {
   /** The file, or `${file}#${index}` for an image of an idx file. */
   name: string;
-  /** 784 values 0..255, MNIST-normalized (bright ink on black, 28×28). */
+  /** h×w values 0..255 (the `shape` option of readInputs; 784 for 28×28), MNIST-normalized (bright ink on black). */
   pixels?: Float32Array;
   /** One line, naming the file and saying what to do. */
   error?: string;
@@ -93,8 +97,13 @@ export interface DecodeOptions {
   maxPixels?: number;
 }
 
-/** Options of `readInputs`: the pixel limit and the size caps on the files it reads. */
+/** Options of `readInputs`: the image shape, the pixel limit and the size caps on the files it reads. */
 export interface ReadInputsOptions extends DecodeOptions {
+  /**
+   * Height × width of the images wanted (a bundle's `imageShape`; default 28×28): PNG and JPEG images are
+   * normalized into it, and idx files must hold images of it.
+   */
+  shape?: Shape;
   /** The largest PNG or JPEG file read, in bytes: default DIGITBENCH_MAX_IMAGE_MB MB when set, else 50 MB. */
   maxImageBytes?: number;
   /** The largest idx file read (and, gzipped, unpacked), in bytes: default DIGITBENCH_MAX_IDX_MB MB when set, else 1,000 MB. */
@@ -159,6 +168,14 @@ export async function decodeImage(bytes: Uint8Array, name: string, options: Deco
   return { width, height, channels, data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.byteLength) };
 }
 
+/** The `shape` option, checked: two whole numbers from 1 to 4096 (a bundle's limits); default 28×28. */
+function checkShape(shape: Shape | undefined): Shape {
+  if (shape === undefined) return [SIDE, SIDE];
+  const ok = Array.isArray(shape) && shape.length === 2 && shape.every((v) => Number.isInteger(v) && v >= 1 && v <= 4096);
+  if (!ok) throw new Error(`readInputs: shape is ${JSON.stringify(shape)}; give [height, width], two whole numbers from 1 to 4096 (e.g. a bundle's imageShape).`);
+  return [shape[0], shape[1]];
+}
+
 function errorLine(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   return (m.split('\n')[0] ?? m).trim();
@@ -166,6 +183,7 @@ function errorLine(e: unknown): string {
 
 /** The limits of one `readInputs` call, resolved (and checked) before anything is read. */
 interface Limits {
+  shape: Shape;
   pixels: number;
   image: ByteCap;
   idx: ByteCap;
@@ -174,6 +192,7 @@ interface Limits {
 function resolveLimits(options: ReadInputsOptions): Limits {
   const image = resolveLimit(options.maxImageBytes, 'maxImageBytes', 'DIGITBENCH_MAX_IMAGE_MB', { name: 'MB', size: 1e6 }, DEFAULT_MAX_IMAGE_BYTES);
   return {
+    shape: checkShape(options.shape),
     pixels: pixelLimit(options.maxPixels),
     image: { bytes: image.value, what: 'an image file', raise: image.raise },
     idx: idxByteCap(options.maxIdxBytes, 'maxIdxBytes'),
@@ -188,7 +207,7 @@ function labelsFileError(file: string): string {
 }
 
 /** The entries of an idx file (plain or gzipped), read by the idx reader with its checks and messages. */
-async function idxEntries(file: string, gzipped: boolean, cap: ByteCap): Promise<InputImage[]> {
+async function idxEntries(file: string, gzipped: boolean, cap: ByteCap, [h, w]: Shape): Promise<InputImage[]> {
   let bytes: Uint8Array;
   try {
     bytes = (await readIdx(file, { cap, magic: IMAGE_MAGIC })).bytes;
@@ -199,11 +218,11 @@ async function idxEntries(file: string, gzipped: boolean, cap: ByteCap): Promise
     return [{ name: file, error: gzipped ? `${file}: gzip data that is not an idx images file; ${GIVE}` : errorLine(e) }];
   }
   const idx = parseIdxImages(file, bytes);
-  if (idx.rows !== SIDE || idx.cols !== SIDE) {
-    return [{ name: file, error: `${file}: idx images are ${idx.rows}×${idx.cols}; digitbench models take ${SIDE}×${SIDE} images.` }];
+  if (idx.rows !== h || idx.cols !== w) {
+    return [{ name: file, error: `${file}: idx images are ${idx.rows}×${idx.cols} but the model takes ${h}×${w} images; give an idx file of ${h}×${w} images, or PNG/JPEG images (they are brought to ${h}×${w}).` }];
   }
   if (idx.count === 0) return [{ name: file, error: `${file}: the idx images file holds no images; ${GIVE}` }];
-  const size = SIDE * SIDE;
+  const size = h * w;
   return Array.from({ length: idx.count }, (_, i) => ({
     name: `${file}#${i}`,
     pixels: Float32Array.from(idx.pixels.subarray(i * size, (i + 1) * size)),
@@ -239,10 +258,10 @@ async function fileEntries(file: string, limits: Limits): Promise<InputImage[]> 
       await handle.close();
     }
     if (kind === 'idx-labels') return [{ name: file, error: labelsFileError(file) }];
-    if (kind === 'idx-images' || kind === 'gzip') return await idxEntries(file, kind === 'gzip', limits.idx);
+    if (kind === 'idx-images' || kind === 'gzip') return await idxEntries(file, kind === 'gzip', limits.idx, limits.shape);
     if (!bytes) return [{ name: file, error: `${file}: not a PNG or JPEG image; ${GIVE}` }];
     const img = await decodeImage(bytes, file, { maxPixels: limits.pixels });
-    return [{ name: file, pixels: normalizeDigit(img, file) }];
+    return [{ name: file, pixels: normalizeDigit(img, file, limits.shape) }];
   } catch (e) {
     return [{ name: file, error: errorLine(e) }];
   }
