@@ -232,4 +232,84 @@ describe.skipIf(!haveBrowser)('in Chromium', () => {
     expect(report).toContain('### In the browser');
     expect(report).toMatch(/\| \*\*node-only\*\* \| — \| .* \| cannot run: /);
   }, 300_000);
+
+  describe('a non-square dataset (20×24 digits)', () => {
+    const shape: [number, number] = [20, 24];
+    let out20: string;
+    let server20: RunningServer;
+
+    beforeAll(async () => {
+      const { loadDataset } = await import('../src/data/datasets.ts');
+      const { sliceRows } = await import('../src/engine/matrix.ts');
+      const { resizeRows, writeIdxDataset } = await import('./helpers/resize.ts');
+      const mnist = await loadDataset('mnist');
+      const part = (p: typeof mnist.train, n: number) => ({ x: resizeRows(sliceRows(p.images, 0, n), [28, 28], shape), y: p.labels.subarray(0, n) });
+      const ds = writeIdxDataset(join(dir, 'mnist-20x24'), shape, part(mnist.train, 1000), part(mnist.test, 100));
+      const file = join(dir, 'browser-20x24.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          dataset: ds,
+          split: { train: 1000, test: 100, seed: 1 },
+          features: [{ step: 'deskew' }, { step: 'scale' }, { step: 'pca', components: 20 }],
+          classifiers: [{ plugin: 'knn', params: { k: 3 } }, { plugin: 'naive-bayes' }, { plugin: 'cnn', params: { epochs: 3, batchSize: 32 } }],
+          deploy: { passes: 2, calls: 20, batch: 100 },
+        }),
+      );
+      out20 = join(dir, 'out-20x24');
+      const summary = await runExperiment(await loadExperiment(file), { outDir: out20 });
+      expect(summary.rows.map((r) => r.status)).toEqual(['ok', 'ok', 'ok']);
+      server20 = await startServer(out20, { port: 0 });
+    }, 300_000);
+
+    afterAll(async () => {
+      await server20?.close();
+    });
+
+    it('the page shows the 20×24 image the models see, and every model answers what predict answers for the drawn canvas', async () => {
+      expect(server20.experiment.imageShape).toEqual(shape);
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(server20.url);
+      await page.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+      const preview = await page.$eval('#preview', (c) => ({ shape: (c as HTMLCanvasElement).dataset.shape, width: (c as HTMLCanvasElement).width, height: (c as HTMLCanvasElement).height, label: c.getAttribute('aria-label') }));
+      expect(preview).toEqual({ shape: '20x24', width: 112, height: 93, label: 'The 20×24 image the models see' });
+      expect(await page.textContent('#preview-caption')).toBe('What the models see: 20×24, normalized as digitbench predict does');
+      const models = new Map(await Promise.all(server20.experiment.models.map(async (m) => [m.label, await loadModel(join(out20, m.bundle.slice('/report/'.length)))] as const)));
+      expect([...models.values()].map((m) => m.imageShape)).toEqual([shape, shape, shape]);
+      // MNIST test digits drawn at 28×28 strokes on the canvas: the page brings the canvas to 20×24, as predict does.
+      const mnist = new Uint8Array((await (await fetch(new URL('/api/test-images', server.url))).arrayBuffer()));
+      for (let d = 0; d < 3; d++) {
+        await page.click('#clear');
+        const before = await page.evaluate(() => Number(document.body.dataset.predictions ?? 0));
+        await drawDigit(page, mnist.subarray(d * 784, (d + 1) * 784));
+        await settled(page, before);
+        const png = Buffer.from((await page.evaluate(() => (document.getElementById('canvas') as HTMLCanvasElement).toDataURL('image/png'))).split(',')[1]!, 'base64');
+        const decoded = await decodeImage(png, `drawn digit ${d}`);
+        const shown = Object.fromEntries(await page.$$eval('#models tbody tr[data-state="ready"]', (trs) => trs.map((tr) => [(tr as HTMLElement).dataset.model!, Number((tr as HTMLElement).dataset.label)])));
+        const expected: Record<string, number> = {};
+        for (const [label, model] of models) expected[label] = (await model.predict(decoded))[0]!.label;
+        expect([d, shown]).toEqual([d, expected]);
+      }
+      // The misclassified test digits are drawn at 20×24.
+      const grid = await page.$$eval('#misclassified canvas', (cs) => cs.map((c) => `${(c as HTMLCanvasElement).height}x${(c as HTMLCanvasElement).width}`));
+      expect(grid.length).toBeGreaterThan(0);
+      expect(new Set(grid)).toEqual(new Set(['20x24']));
+      expect(errors).toEqual([]);
+      for (const m of models.values()) m.dispose();
+      await page.close();
+    }, 240_000);
+
+    it('browser-bench measures the bundles on the 20×24 test digits, with the Node labels', async () => {
+      const r = await browserBench(out20, { browser: chromium, modes: ['plain'], passes: 2, calls: 250 });
+      expect(r.rows.map((x) => [x.classifier, x.status, x.agreement?.same, x.agreement?.total]).sort()).toEqual([
+        ['cnn', 'ok', 100, 100],
+        ['knn', 'ok', 100, 100],
+        ['naive-bayes', 'ok', 100, 100],
+      ]);
+      const { readFileSync } = await import('node:fs');
+      expect(readFileSync(r.report, 'utf8')).toContain('**latency** = one raw 20×24 image per call, p50 / p95 over every timed call, as in Node');
+    }, 300_000);
+  });
 });

@@ -2,9 +2,10 @@
 /**
  * The drawing page (index.html): draw a digit with mouse, pen or finger; as you draw, every model of the
  * experiment predicts it in this page (label, top-3 scores, latency of that prediction, from the canvas
- * pixels through the bundle's own pipeline). Beside the canvas, the 28×28 image the models see, made by
- * the same normalizeDigit that `digitbench predict` applies to a picture. Below: the report's summary and
- * its misclassified test digits; a click puts one on the canvas.
+ * pixels through the bundle's own pipeline). Beside the canvas, the image the models see, in the
+ * experiment's image shape (/api/experiment's imageShape, e.g. 28×28 or 16×16: a report folder holds one
+ * dataset), made by the same normalizeDigit that `digitbench predict` applies to a picture. Below: the
+ * report's summary and its misclassified test digits (in that shape); a click puts one on the canvas.
  *
  * State for tests and tools is on the DOM: each model's row has data-model / data-label / data-state,
  * and <body data-predictions="n"> counts the finished prediction rounds.
@@ -37,6 +38,8 @@ const preview = $<HTMLCanvasElement>('preview');
 const status = $<HTMLSpanElement>('status');
 let live: Live[] = [];
 let rounds = 0;
+/** Height × width of the experiment's images (set from /api/experiment before anything is drawn). */
+let shape: readonly [number, number] = [28, 28];
 
 function clearCanvas(): void {
   ctx.fillStyle = '#fff';
@@ -66,14 +69,34 @@ function setRow(m: Live, p: Prediction | undefined, latency: number | undefined)
   cells[3]!.textContent = latency === undefined ? '' : `${ms(latency)} ms`;
 }
 
-function showPreview(pixels: Float32Array): void {
-  const img = new ImageData(28, 28);
-  for (let i = 0; i < 784; i++) {
-    const v = Math.round(pixels[i]!);
+/** h×w grey pixels (0..255) as an ImageData; `invert` draws them as ink on paper. */
+function greyImage(pixels: ArrayLike<number>, offset: number, invert: boolean): ImageData {
+  const [h, w] = shape;
+  const img = new ImageData(w, h);
+  for (let i = 0; i < h * w; i++) {
+    const g = Math.round(pixels[offset + i]!);
+    const v = invert ? 255 - g : g;
     img.data.set([v, v, v, 255], i * 4);
   }
-  const small = new OffscreenCanvas(28, 28);
-  small.getContext('2d')!.putImageData(img, 0, 0);
+  return img;
+}
+
+/** The preview canvas sized to the shape's aspect ratio (longer side 112 px), with its caption. */
+function setUpPreview(): void {
+  const [h, w] = shape;
+  const scale = 112 / Math.max(h, w);
+  preview.width = Math.max(1, Math.round(w * scale));
+  preview.height = Math.max(1, Math.round(h * scale));
+  preview.dataset.shape = `${h}x${w}`;
+  preview.setAttribute('aria-label', `The ${h}×${w} image the models see`);
+  $('preview-caption').textContent = `What the models see: ${h}×${w}, normalized as `;
+  $('preview-caption').append(el('code', 'digitbench predict'), ' does');
+}
+
+function showPreview(pixels: Float32Array): void {
+  const [h, w] = shape;
+  const small = new OffscreenCanvas(w, h);
+  small.getContext('2d')!.putImageData(greyImage(pixels, 0, false), 0, 0);
   const p = preview.getContext('2d')!;
   p.imageSmoothingEnabled = false;
   p.drawImage(small, 0, 0, preview.width, preview.height);
@@ -95,7 +118,7 @@ async function predictAll(): Promise<void> {
       const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
       const rgba = { width: image.width, height: image.height, channels: 4 as const, data: image.data };
       try {
-        showPreview(normalizeDigit(rgba, 'the canvas'));
+        showPreview(normalizeDigit(rgba, 'the canvas', shape));
       } catch (e) {
         if (!(e instanceof NoInkError)) throw e;
         status.textContent = 'Draw a digit.';
@@ -170,15 +193,11 @@ async function testImages(): Promise<{ pixels: Uint8Array; size: number }> {
   return { pixels: new Uint8Array(await res.arrayBuffer()), size };
 }
 
-/** A test digit (light on black, 28×28) drawn on the canvas as ink on paper, filling it as a drawing would. */
+/** A test digit (light on black, h×w) drawn on the canvas as ink on paper, filling it as a drawing would. */
 function drawDigit(pixels: Uint8Array, offset: number): void {
-  const img = new ImageData(28, 28);
-  for (let i = 0; i < 784; i++) {
-    const v = 255 - pixels[offset + i]!;
-    img.data.set([v, v, v, 255], i * 4);
-  }
-  const small = new OffscreenCanvas(28, 28);
-  small.getContext('2d')!.putImageData(img, 0, 0);
+  const [h, w] = shape;
+  const small = new OffscreenCanvas(w, h);
+  small.getContext('2d')!.putImageData(greyImage(pixels, offset, true), 0, 0);
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
   void predictAll();
@@ -198,14 +217,12 @@ function setUpMisclassified(exp: PageExperiment): void {
       ...m.misclassified.map((x) => {
         const f = el('figure');
         const c = el('canvas');
-        c.width = 28;
-        c.height = 28;
-        const img = new ImageData(28, 28);
-        for (let i = 0; i < 784; i++) {
-          const v = pixels[x.row * size + i]!;
-          img.data.set([v, v, v, 255], i * 4);
-        }
-        c.getContext('2d')!.putImageData(img, 0, 0);
+        c.width = shape[1];
+        c.height = shape[0];
+        // 56 px on the longer side, keeping the aspect ratio (the stylesheet's 56×56 is for square shapes).
+        c.style.width = `${Math.round((56 * shape[1]) / Math.max(...shape))}px`;
+        c.style.height = `${Math.round((56 * shape[0]) / Math.max(...shape))}px`;
+        c.getContext('2d')!.putImageData(greyImage(pixels, x.row * size, false), 0, 0);
         f.title = `test row ${x.row}: true ${name(x.truth)}, ${m.label} said ${name(x.predicted)}`;
         f.append(c, el('figcaption', `${name(x.truth)} → ${name(x.predicted)}`));
         f.addEventListener('click', () => drawDigit(pixels, x.row * size));
@@ -240,6 +257,8 @@ function fillSummary(exp: PageExperiment): void {
 
 async function main(): Promise<void> {
   const exp = (await (await fetch('/api/experiment')).json()) as PageExperiment;
+  shape = [exp.imageShape[0], exp.imageShape[1]];
+  setUpPreview();
   fillSummary(exp);
   const body = $<HTMLTableElement>('models').tBodies[0]!;
   live = exp.models.map((info) => {
