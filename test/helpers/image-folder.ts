@@ -89,7 +89,8 @@ export async function writeMnistPngFolder(
     const base = options.layout === 'flat' ? dir : join(dir, part);
     const src = ds[part];
     const written: WrittenImage[] = new Array(n);
-    for (const name of names) mkdirSync(join(base, name), { recursive: true });
+    // A folder only for the classes present (an empty class folder is refused by the loader).
+    for (let i = 0; i < n; i++) mkdirSync(join(base, names[src.labels[i]!]!), { recursive: true });
     let next = 0;
     const worker = async () => {
       while (next < n) {
