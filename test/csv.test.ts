@@ -187,6 +187,18 @@ describe('CSV datasets: classes, groups, shapes', () => {
     await expectRefused({ csv: sq, imageShape: [20, 20] }, `${sq}: imageShape [20, 20] makes 400 pixels but the rows have 256 pixel columns; give an imageShape whose height × width is 256.`);
   });
 
+  it('0–1 floats that stay fractional on 0–255: both files scaled, values as close as float32 holds them', async () => {
+    const train = file('fractional-train.csv', '0,0,0.5,0.1,1\n1,0.2,0,0,1\n');
+    const test = file('fractional-test.csv', '1,1,0,0,0.5\n0,0,0,0,0\n');
+    for (const reader of READERS) {
+      const ds = await loadCsv({ csv: train, test }, { reader });
+      expect(Array.from(ds.train.images.data)).toEqual([0, 127.5, 25.5, 255, 51, 0, 0, 255]);
+      expect(Array.from(ds.test.images.data)).toEqual([255, 0, 0, 127.5, 0, 0, 0, 0]);
+    }
+    const whole = file('fractional-whole.csv', '0,0,0.5,0.1,1\n1,0.2,0,0,1\n'.replace('0.5', '1').replace('0.1', '0'));
+    expect((await loadCsv({ csv: whole })).contentHash).not.toBe((await loadCsv({ csv: train })).contentHash);
+  });
+
   it('binary 0/1 images read as 0/255 (within 0–1 means 0–1 floats); pixelMax 255 keeps them as 0/1', async () => {
     const f = file('binary.csv', '0,0,1,1,0\n1,1,0,0,1\n');
     expect(Array.from((await loadCsv({ csv: f })).train.images.data)).toEqual([0, 255, 255, 0, 255, 0, 0, 255]);

@@ -6,32 +6,38 @@
  * Reading, nothing is trusted before it is checked:
  *  - the source's fields are checked before the file is opened; only a regular file is opened (./files.ts),
  *    and a file above the cap is refused from its size (2 GB, DIGITBENCH_MAX_CSV_MB or `maxBytes`); a
- *    gzipped file is unpacked as a stream and stopped when the unpacked bytes pass the same cap;
+ *    gzipped file is unpacked as a stream (zlib) and stopped when the unpacked bytes pass the same cap;
  *  - a row is at most 64 MB long, and an image at most 1024 × 1024 pixels;
- *  - the file is read as a stream into one Float32Array (no per-row arrays), sized from the file's size
- *    (a valid row of n values takes at least 2n bytes, so the bound is met without growing; memory that
- *    is reserved but never written is not resident) and grown only past a 1 GB reservation;
+ *  - the values go straight into one Float32Array (no per-row arrays), reserved from the file's size (a
+ *    valid row of n values takes at least 2n bytes, so the reservation is never outgrown; memory reserved
+ *    but never written is not resident) and grown only past a 1 GB reservation;
  *  - every error is one line naming the file, and the 1-based line and column where it applies.
  *
  * Two readers give the same rows and the same errors:
- *  - csv-parse (maintained, streaming) reads any CSV: quoted fields, quotes in names, a delimiter other than
- *    an ASCII character. It tokenizes at about 25 MB/s here (a 110 MB, 60,000-row MNIST CSV takes 4–5 s
- *    with no work done per record, so its record path is the bottleneck, not our number parsing);
- *  - a byte scanner reads files with no quote character at all (pixel data as numpy, pandas, Kaggle write
- *    it), splitting lines at `\n` or `\r\n` and fields at the delimiter, and parsing numbers straight from
- *    the bytes into the Float32Array, at about 6× that speed. When it meets a quote it stops and the file is
- *    read again from the start by csv-parse.
+ *  - csv-parse (maintained, streaming) reads any CSV: quoted fields, quoted names, a delimiter that is not
+ *    ASCII. It tokenizes at about 25 MB/s here: a 110 MB, 60,000-row MNIST CSV takes 4–5 s with nothing
+ *    done per record, so its record path, not number parsing, is the bottleneck;
+ *  - a byte scanner reads files with no quote character at all (pixel data as numpy, pandas or Kaggle write
+ *    it): a plain file in 4 MB reads into one reused buffer, lines split at `\n` or `\r\n`, fields at the
+ *    delimiter, whole numbers parsed straight from the bytes into the Float32Array (the same file in about
+ *    0.4 s, about 10× faster; bench/load-csv.ts). At the first quote it stops, and csv-parse reads the
+ *    file again from the start.
  * Both parse pixel values with one grammar (`parseNumber`: optional sign, digits with an optional
  * fraction, optional exponent, spaces or tabs around), correctly rounded as `Number()` rounds.
  *
  * Pixel values are mapped onto MNIST's raw 0–255 scale: × 255 / pixelMax when `pixelMax` is given;
- * otherwise, when every value of the file (and of the test file) is within 0–1, × 255 (0–1 floats; so binary
- * 0/1 images become 0/255, ink on black; give `"pixelMax": 255` to keep 0/1 as they are), else as they are
- * (values must then be within 0–255). The values are kept as read until the scale is known and scaled in
- * place; a result within 0.0001 of a whole number is set to it (undoing float32 rounding, so 0–1 floats
- * written as p/255 come back as p exactly).
+ * otherwise, when every value is within 0–1, × 255 (0–1 floats; so binary 0/1 images become 0/255, ink on
+ * black; give `"pixelMax": 255` to keep 0/1 as they are), else as they are (values must then be within
+ * 0–255). A test file is read on the same scale (one of 0–1 values and one of 0–255 values is refused).
+ * The values are kept as read until the scale is known and scaled in place; a result within 0.0001 of a
+ * whole number is set to it (undoing float32 rounding, so 0–1 floats written as p/255 come back as p).
+ *
+ * `contentHash` is sha256 over what was read, not how it was written: class names, image shape, pixels
+ * (as bytes when every value is a whole number within 0–255, else as float32), labels, group ids, and the
+ * test part's pixels and labels. The same rows with or without a header, label first or last, quoted,
+ * gzipped or as 0–1 floats hash alike.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
@@ -52,8 +58,10 @@ export const MAX_ROW_BYTES = 64e6;
 export const MAX_UNNAMED_CLASSES = 10_000;
 /** A scaled value this close to a whole number is set to it. */
 const SNAP = 1e-4;
-/** Bytes per read (and per unpacked gzip chunk). */
+/** Bytes per unpacked gzip chunk. */
 const CHUNK = 1 << 20;
+/** Bytes per read of a plain file. */
+const READ_CHUNK = 4 << 20;
 /** Largest first reservation for the pixels (values); past it the array grows by half as needed. */
 const MAX_RESERVE = 256 * 1024 * 1024;
 
@@ -228,6 +236,8 @@ interface CsvRows {
   groupNames?: string[];
   /** The largest pixel value (0 when there are none). */
   max: number;
+  /** Whether a pixel value is not a whole number. */
+  fractional: boolean;
   maxLabel: number;
 }
 
@@ -246,6 +256,8 @@ class RowReader {
   private groupIds = new Map<string, number>();
   private max = 0;
   private maxLabel = -1;
+  /** Whether a pixel value is not a whole number. */
+  private fractional = false;
   private readonly limit: number;
   private readonly delim: number;
 
@@ -400,6 +412,7 @@ class RowReader {
       else {
         const v = parseNumberString(f);
         if (!(v >= 0 && v <= this.limit)) this.badPixel(f, v, line, j + 1);
+        if (v !== Math.floor(v)) this.fractional = true;
         if (v > this.max) this.max = v;
         out[k++] = v;
       }
@@ -409,7 +422,7 @@ class RowReader {
     this.rows++;
   }
 
-  /** A data row as bytes b[start, end) (no line end), from the byte scanner. */
+  /** A data row as bytes b[start, end); b[end] must exist and be its line end (\r or \n). */
   rowBytes(b: Buffer, start: number, end: number, line: number): void {
     const L = this.layout!;
     this.reserveRow();
@@ -423,42 +436,63 @@ class RowReader {
     let k = this.k;
     let j = 0;
     let p = start;
-    for (;;) {
-      if (j >= columns) this.columnCount(columns + countFields(b, p, end, delim), line);
+    while (j < columns) {
       if (j === labelAt || j === groupAt) {
         let q = b.indexOf(delim, p);
         if (q < 0 || q > end) q = end;
         const text = b.toString('utf8', p, q);
         if (j === labelAt) this.labels[this.rows] = this.label(text, line, j + 1);
         else this.groups![this.rows] = this.group(text, line, j + 1);
-        p = q;
-      } else {
-        // Whole numbers of up to 9 digits directly; anything else through parseNumber.
-        let v = 0;
+        if (q === end && j !== columns - 1) this.columnCount(j + 1, line);
+        p = q + 1;
+        j++;
+        continue;
+      }
+      // A run of pixel columns up to the next label or group column.
+      const stop = labelAt > j && (groupAt < j || labelAt < groupAt) ? labelAt : groupAt > j ? groupAt : columns;
+      for (; j < stop; j++) {
+        // Whole numbers directly (b[end] is the line end, not a digit: no bounds checks); others through
+        // parseNumber. The field ends at q: a delimiter, or the line end.
         let q = p;
-        let c = q < end ? b[q]! : -1;
-        while (c >= 48 && c <= 57 && q - p < 9) {
-          v = v * 10 + (c - 48);
-          c = ++q < end ? b[q]! : -1;
-        }
-        if (q === p || (c !== delim && c !== -1)) {
-          v = parseNumber(b, p, end, delim);
+        let c = b[q]!;
+        let v = c - 48;
+        if (v >= 0 && v <= 9) {
+          c = b[++q]!;
+          while (c >= 48 && c <= 57) {
+            v = v * 10 + (c - 48);
+            c = b[++q]!;
+          }
+          if (c !== delim && q !== end) {
+            v = this.otherPixel(b, p, end, line, j);
+            q = scanEnd;
+          }
+        } else {
+          v = this.otherPixel(b, p, end, line, j);
           q = scanEnd;
         }
-        if (!(v >= 0 && v <= limit)) this.badPixel(b.toString('utf8', p, q), v, line, j + 1);
-        if (v > max) max = v;
+        if (v > max) {
+          if (v > limit) this.badPixel(b.toString('utf8', p, q), v, line, j + 1);
+          max = v;
+        }
         out[k++] = v;
-        p = q;
+        if (q === end && j !== columns - 1) this.columnCount(j + 1, line);
+        p = q + 1;
       }
-      j++;
-      if (p >= end) break;
-      p++;
     }
-    if (j !== columns) this.columnCount(j, line);
+    // The last field ended at a delimiter: more fields follow.
+    if (p <= end) this.columnCount(columns + countFields(b, p, end, this.delim), line);
     this.k = k;
     this.max = max;
     if (this.labels[this.rows]! > this.maxLabel) this.maxLabel = this.labels[this.rows]!;
     this.rows++;
+  }
+
+  /** A pixel field that is not a plain whole number: parsed by parseNumber; NaN or below 0 refused. */
+  private otherPixel(b: Buffer, p: number, end: number, line: number, j: number): number {
+    const v = parseNumber(b, p, end, this.delim);
+    if (!(v >= 0)) this.badPixel(b.toString('utf8', p, scanEnd), v, line, j + 1);
+    if (v !== Math.floor(v)) this.fractional = true;
+    return v;
   }
 
   result(): CsvRows {
@@ -472,6 +506,7 @@ class RowReader {
       ...(this.groups ? { groups: this.groups.slice(0, this.rows), groupNames: [...this.groupIds.keys()] } : {}),
       max: this.max,
       maxLabel: this.maxLabel,
+      fractional: this.fractional,
     };
   }
 }
@@ -486,11 +521,27 @@ function countFields(b: Buffer, p: number, end: number, delim: number): number {
 // ---------------------------------------------------------------------------------------------------
 // Bytes in.
 
-/** The file's bytes, unpacked when gzipped, capped at `cap` unpacked bytes. */
-async function* fileBytes(handle: FileHandle, file: string, gzip: boolean, cap: ByteCap): AsyncGenerator<Buffer> {
-  const raw = handle.createReadStream({ start: 0, highWaterMark: CHUNK });
-  const stream = gzip ? raw.pipe(createGunzip({ chunkSize: CHUNK })) : raw;
-  if (gzip) raw.on('error', (e) => stream.destroy(e));
+/**
+ * The file's bytes (its size when opened), unpacked when gzipped and then capped at `cap` unpacked bytes.
+ * `reuse`: a plain file is read into one buffer, each chunk valid only until the next is asked for (the
+ * byte scanner copies what it keeps; no garbage per chunk).
+ */
+async function* fileBytes(opened: OpenCsv, file: string, cap: ByteCap, reuse: boolean): AsyncGenerator<Buffer> {
+  const { handle, gzip, size } = opened;
+  if (!gzip) {
+    let buf = Buffer.allocUnsafe(Math.max(1, Math.min(reuse ? READ_CHUNK : CHUNK, size)));
+    for (let pos = 0; pos < size; ) {
+      if (!reuse && pos > 0) buf = Buffer.allocUnsafe(buf.length);
+      const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, size - pos), pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+    return;
+  }
+  const raw = handle.createReadStream({ start: 0, end: size - 1, highWaterMark: CHUNK });
+  const stream = raw.pipe(createGunzip({ chunkSize: CHUNK }));
+  raw.on('error', (e) => stream.destroy(e));
   let total = 0;
   try {
     for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -502,13 +553,13 @@ async function* fileBytes(handle: FileHandle, file: string, gzip: boolean, cap: 
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (gzip && typeof code === 'string' && code.startsWith('Z_')) {
+    if (typeof code === 'string' && code.startsWith('Z_')) {
       throw new Error(`${file}: the gzip data is damaged (${(e as Error).message}); give an intact .gz file or the plain CSV.`);
     }
     throw e;
   } finally {
-    raw.destroy();
-    if (stream !== raw) stream.destroy();
+    stream.destroy();
+    raw.destroy(); // closes the handle: a second pass opens the file again
   }
 }
 
@@ -516,7 +567,8 @@ async function* fileBytes(handle: FileHandle, file: string, gzip: boolean, cap: 
 async function scanBytes(bytes: AsyncIterable<Buffer>, reader: RowReader, delimiter: string): Promise<void> {
   let tail: Buffer | undefined;
   let line = 0;
-  let bom = true;
+  let first = true;
+  // A line b[start, end) with b[end] its \n.
   const take = (b: Buffer, start: number, end: number) => {
     line++;
     if (end > start && b[end - 1] === 13) end--;
@@ -525,24 +577,38 @@ async function scanBytes(bytes: AsyncIterable<Buffer>, reader: RowReader, delimi
     const fields = b.toString('utf8', start, end).split(delimiter);
     if (reader.first(fields, line)) reader.rowBytes(b, start, end, line);
   };
-  for await (const chunk of bytes) {
-    if (chunk.indexOf(34) >= 0) throw new NeedsCsvParse();
-    let b = tail ? Buffer.concat([tail, chunk]) : chunk;
-    if (bom && b.length >= 3) {
-      bom = false;
+  for await (let b of bytes) {
+    if (b.indexOf(34) >= 0) throw new NeedsCsvParse();
+    if (first) {
+      first = false;
       if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) b = b.subarray(3);
     }
     let p = 0;
+    if (tail) {
+      // The line begun in the previous chunk: only it is copied.
+      const nl = b.indexOf(10);
+      if (nl < 0) {
+        tail = Buffer.concat([tail, b]);
+        if (tail.length > MAX_ROW_BYTES) tooLong(reader.file, line + 1);
+        continue;
+      }
+      const joined = Buffer.concat([tail, b.subarray(0, nl + 1)]);
+      tail = undefined;
+      take(joined, 0, joined.length - 1);
+      p = nl + 1;
+    }
     for (let nl = b.indexOf(10, p); nl >= 0; nl = b.indexOf(10, p)) {
       take(b, p, nl);
       p = nl + 1;
     }
-    tail = p < b.length ? b.subarray(p) : undefined;
-    if (tail && tail.length > MAX_ROW_BYTES) tooLong(reader.file, line + 1);
+    if (p < b.length) {
+      tail = Buffer.from(b.subarray(p));
+      if (tail.length > MAX_ROW_BYTES) tooLong(reader.file, line + 1);
+    }
   }
   if (tail) {
-    if (bom && tail.length >= 3 && tail[0] === 0xef && tail[1] === 0xbb && tail[2] === 0xbf) tail = tail.subarray(3);
-    take(tail, 0, tail.length);
+    const last = Buffer.concat([tail, Buffer.from('\n')]);
+    take(last, 0, last.length - 1);
   }
 }
 
@@ -593,6 +659,8 @@ async function parseCsv(bytes: AsyncIterable<Buffer>, reader: RowReader, delimit
 
 interface OpenCsv {
   handle: FileHandle;
+  /** The size when opened: what is read. */
+  size: number;
   gzip: boolean;
   /** An upper bound on the number of values in the file (a value and its delimiter take 2 bytes or more). */
   valueBound: number;
@@ -617,7 +685,7 @@ async function openCsv(file: string, what: string, cap: ByteCap): Promise<OpenCs
     // Unpacked size: the gzip trailer's ISIZE (modulo 4 GiB, so a hint only: the array grows past it).
     let unpacked = size;
     if (gzip && size >= 18) unpacked = (await readAt(handle, 4, size - 4)).readUInt32LE(0);
-    return { handle, gzip, valueBound: Math.ceil((Math.min(unpacked, cap.bytes) + 1) / 2) };
+    return { handle, size, gzip, valueBound: Math.ceil((Math.min(unpacked, cap.bytes) + 1) / 2) };
   } catch (e) {
     await handle.close();
     throw e;
@@ -630,25 +698,25 @@ async function readCsvRows(file: string, what: string, spec: Spec, options: CsvR
   const asciiDelimiter = spec.delimiter.charCodeAt(0) < 128;
   let reader: RowReader | undefined;
   if (options.reader !== 'csv-parse' && asciiDelimiter) {
-    const { handle, gzip, valueBound } = await openCsv(file, what, cap);
+    const opened = await openCsv(file, what, cap);
     try {
-      reader = new RowReader(file, spec, valueBound);
-      await scanBytes(fileBytes(handle, file, gzip, cap), reader, spec.delimiter);
+      reader = new RowReader(file, spec, opened.valueBound);
+      await scanBytes(fileBytes(opened, file, cap, true), reader, spec.delimiter);
     } catch (e) {
       if (!(e instanceof NeedsCsvParse)) throw e;
       reader = undefined;
     } finally {
-      await handle.close();
+      await opened.handle.close();
     }
   }
   if (!reader) {
-    // The file is opened again (stat, type and size checked again): a stream's end closes its handle.
-    const { handle, gzip, valueBound } = await openCsv(file, what, cap);
+    // The file is opened again (stat, type and size checked again).
+    const opened = await openCsv(file, what, cap);
     try {
-      reader = new RowReader(file, spec, valueBound);
-      await parseCsv(fileBytes(handle, file, gzip, cap), reader, spec.delimiter);
+      reader = new RowReader(file, spec, opened.valueBound);
+      await parseCsv(fileBytes(opened, file, cap, false), reader, spec.delimiter);
     } finally {
-      await handle.close();
+      await opened.handle.close();
     }
   }
   if (!reader.layout) throw new Error(`${file}: the file is empty; give one row per image: a label and the pixel values.`);
@@ -659,14 +727,39 @@ async function readCsvRows(file: string, what: string, spec: Spec, options: CsvR
 // ---------------------------------------------------------------------------------------------------
 // The dataset.
 
-/** Scales values in place by `factor`, setting results within SNAP of a whole number to it. */
-function scaleInPlace(a: Float32Array, factor: number): void {
-  if (factor === 1) return;
+/** Scales values in place by `factor`, setting results within SNAP of a whole number to it; true when all are whole. */
+function scaleInPlace(a: Float32Array, factor: number): boolean {
+  let whole = true;
   for (let i = 0; i < a.length; i++) {
     const x = a[i]! * factor;
     const r = Math.round(x);
-    a[i] = Math.abs(x - r) <= SNAP ? r : x;
+    if (Math.abs(x - r) <= SNAP) a[i] = r;
+    else {
+      a[i] = x;
+      whole = false;
+    }
   }
+  return whole;
+}
+
+/**
+ * Adds pixels to a hash: as bytes when every value is a whole number within 0–255 (4× less to hash; the
+ * values say which, so equal pixels always hash alike), else as float32.
+ */
+function hashPixels(h: Hash, a: Float32Array, whole: boolean): void {
+  hashPart(h, whole ? 'u8' : 'f32', whole ? a.length : a.byteLength);
+  if (!whole) return void h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  const bytes = new Uint8Array(Math.min(a.length, CHUNK));
+  for (let i = 0; i < a.length; i += bytes.length) {
+    const n = Math.min(bytes.length, a.length - i);
+    bytes.set(a.subarray(i, i + n));
+    h.update(n === bytes.length ? bytes : bytes.subarray(0, n));
+  }
+}
+
+/** A part's kind and length, so parts cannot run into each other. */
+function hashPart(h: Hash, kind: string, bytes: number): void {
+  h.update(`${kind}:${bytes};`);
 }
 
 function imageShapeFor(file: string, pixels: number, given: [number, number] | undefined): [number, number] {
@@ -742,8 +835,13 @@ export async function loadCsv(input: z.input<typeof csvSourceSchema>, options: C
     }
     if (unit) factor = 255;
   }
-  scaleInPlace(train.pixels, factor);
-  if (test) scaleInPlace(test.pixels, factor);
+  // Whole numbers within 0–255 after scaling (the range was checked while reading).
+  let whole = !train.fractional && !test?.fractional;
+  if (factor !== 1) {
+    const trainWhole = scaleInPlace(train.pixels, factor);
+    const testWhole = test ? scaleInPlace(test.pixels, factor) : true;
+    whole = trainWhole && testWhole;
+  }
 
   const maxLabel = Math.max(train.maxLabel, test?.maxLabel ?? -1);
   let classes: string[];
@@ -759,22 +857,18 @@ export async function loadCsv(input: z.input<typeof csvSourceSchema>, options: C
   const trainPart = part(train);
   const testPart = part(test);
 
-  // The hash covers what was read, not how it was written: the same rows with or without a header, quoted
-  // or not, plain or gzipped, give the same hash.
   const h = createHash('sha256');
-  const put = (a: ArrayBufferView | string) => {
-    const bytes = typeof a === 'string' ? Buffer.from(a, 'utf8') : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(bytes.byteLength));
-    h.update(len);
+  const put = (kind: string, a: Int32Array | string) => {
+    const bytes = typeof a === 'string' ? Buffer.from(a, 'utf8') : new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    hashPart(h, kind, bytes.byteLength);
     h.update(bytes);
   };
-  put(JSON.stringify({ kind: 'csv-rows', classes, imageShape }));
-  put(trainPart.images.data);
-  put(trainPart.labels);
-  put(train.groups ?? new Int32Array(0));
-  put(testPart.images.data);
-  put(testPart.labels);
+  put('json', JSON.stringify({ kind: 'csv-rows', classes, imageShape }));
+  hashPixels(h, trainPart.images.data, whole);
+  put('i32', trainPart.labels);
+  put('i32', train.groups ?? new Int32Array(0));
+  hashPixels(h, testPart.images.data, whole);
+  put('i32', testPart.labels);
 
   return {
     name: source.name ?? defaultName(file),
