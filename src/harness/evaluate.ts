@@ -225,6 +225,12 @@ async function checkEvaluationOut(dir: string, flag: string): Promise<void> {
   }
 }
 
+/** Class names for a message: up to 30, then how many in all. */
+function namesList(names: readonly string[]): string {
+  const shown = names.slice(0, 30).map((n) => quoteLine(n, 20)).join(', ');
+  return names.length > 30 ? `${shown}, … (${names.length} in all)` : shown;
+}
+
 function rate(n: number): string {
   return Number.isFinite(n) ? `${(n * 100).toFixed(2)}%` : '—';
 }
@@ -301,7 +307,7 @@ export async function evaluateCommand(target: string, dataArg: string, opts: Eva
       const unknown = present.filter((n) => !known.has(n));
       if (unknown.length) {
         throw new Error(
-          `${dataArg}: ${unknown.length > 1 ? 'classes' : 'class'} ${unknown.map((n) => `"${quoteLine(n, 40)}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not among the classes of ${l.label} (${h.dataset.classNames.map((n) => quoteLine(n, 20)).join(', ')}); remove ${unknown.length > 1 ? 'their' : 'its'} images, or evaluate a model trained on ${unknown.length > 1 ? 'them' : 'it'}.`,
+          `${dataArg}: ${unknown.length > 1 ? 'classes' : 'class'} ${unknown.map((n) => `"${quoteLine(n, 40)}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not among the classes of ${l.label} (${namesList(h.dataset.classNames)}); remove ${unknown.length > 1 ? 'their' : 'its'} images, or evaluate a model trained on ${unknown.length > 1 ? 'them' : 'it'}.`,
         );
       }
       const map = d.classes.map((n) => known.get(n) ?? -1);
