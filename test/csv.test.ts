@@ -124,6 +124,15 @@ describe('CSV datasets: the same rows as idx files', () => {
     await expectRefused({ csv: train, test: missing }, `${missing}: no such file; check the "test" path.`);
   });
 
+  it("a multi-member gzip (its trailer gives only the last member's size) grows its reservation and reads every row", async () => {
+    const whole = join(dir, 'members.csv');
+    await writeMnistCsv(whole, idx.train);
+    const text = readFileSync(whole);
+    const cut = text.indexOf(10, text.length - 2000) + 1;
+    const f = file('members.csv.gz', Buffer.concat([gzipSync(text.subarray(0, cut)), gzipSync(text.subarray(cut))]));
+    for (const reader of READERS) expectRows((await loadCsv({ csv: f }, { reader })).train, idx.train);
+  });
+
   it('0–1 floats in one file and 0–255 in the other are refused; pixelMax reads both on one scale', async () => {
     const unit = join(dir, 'scale-unit.csv');
     const bytes = join(dir, 'scale-bytes.csv');
@@ -144,6 +153,9 @@ describe('CSV datasets: classes, groups, shapes', () => {
     const ds = await loadCsv({ csv: f, classes: names });
     expectRows(ds.train, idx.train);
     expect(ds.classes).toEqual(names);
+    const bare = join(dir, 'named-bare.csv');
+    await writeMnistCsv(bare, idx.train, { classNames: names, header: false });
+    expect((await loadCsv({ csv: bare, classes: names })).contentHash).toBe(ds.contentHash);
     const mixed = file('named-mixed.csv', 'label,a,b,c,d\nseven,0,1,2,3\n2,4,5,6,7\n');
     expect(Array.from((await loadCsv({ csv: mixed, classes: names })).train.labels)).toEqual([7, 2]);
   });
