@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { loadDataset, type Dataset } from '../data/datasets.ts';
 import { makeSplit, testPart, type Split, type SplitSpec } from '../data/split.ts';
 import { canonicalJson } from '../engine/hash.ts';
+import { createPipeline } from '../features/pipeline.ts';
 import { writeReport } from '../report/write.ts';
 import { latestPerId, loadBaseline } from './report-rows.ts';
 import type { ChildMessage } from './child.ts';
@@ -223,6 +224,21 @@ export async function proveExperiment(exp: Experiment, outDir: string, flag = `-
       splitOf(run.split);
     } catch (e) {
       throw new Error(`${exp.file}: split: ${(e as Error).message}`);
+    }
+  }
+  // Every candidate's pipeline must take the dataset's image shape, and an image classifier the shape its pipeline gives.
+  const checked = new Set<string>();
+  for (const run of exp.runs) {
+    for (const c of run.candidates) {
+      const key = canonicalJson([run.label, c.features, c.params]);
+      if (checked.has(key)) continue;
+      checked.add(key);
+      try {
+        const pipeline = createPipeline(c.features, dataset.imageShape);
+        if (run.plugin.input === 'image' && pipeline.outputImage) run.plugin.create(c.params, { seed: run.seed, log: { info() {}, warn() {} }, imageShape: pipeline.outputImage });
+      } catch (e) {
+        throw new Error(`${exp.file}: classifiers (${run.label}${c.featureSet !== undefined ? `, feature set ${c.featureSet}` : ''}) on ${dataset.imageShape[0]}×${dataset.imageShape[1]} images: ${(e as Error).message}`);
+      }
     }
   }
   if (cfg.resample === 'split' && new Set(exp.runs.map((r) => splitOf(r.split).fingerprint)).size < 2) {
