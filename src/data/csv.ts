@@ -20,7 +20,7 @@
  *  - a byte scanner reads files with no quote character at all (pixel data as numpy, pandas or Kaggle write
  *    it): a plain file in 4 MB reads into one reused buffer, lines split at `\n` or `\r\n`, fields at the
  *    delimiter, whole numbers parsed straight from the bytes into the Float32Array (the same file in about
- *    0.4 s, about 10× faster; bench/load-csv.ts). At the first quote it stops, and csv-parse reads the
+ *    0.4 s, over 10× faster; bench/load-csv.ts). At the first quote it stops, and csv-parse reads the
  *    file again from the start.
  * Both parse pixel values with one grammar (`parseNumber`: optional sign, digits with an optional
  * fraction, optional exponent, spaces or tabs around), correctly rounded as `Number()` rounds.
