@@ -55,7 +55,7 @@ async function build(dir: string, rows: number): Promise<{ csv: string; gz: stri
   out.write(`label,${Array.from({ length: px }, (_, j) => `pixel${j}`).join(',')}\n`);
   for (let i = 0; i < rows; i++) {
     const line = `${ds.train.labels[i]},${Array.from(ds.train.images.data.subarray(i * px, (i + 1) * px)).join(',')}\n`;
-    if (!out.write(line)) await new Promise((r) => out.once('drain', r));
+    if (!out.write(line)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
   await new Promise<void>((r, j) => out.end((e?: Error | null) => (e ? j(e) : r())));
   const gz = `${csv}.gz`;
