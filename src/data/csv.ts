@@ -233,7 +233,6 @@ interface CsvRows {
   pixels: Float32Array;
   labels: Int32Array;
   groups?: Int32Array;
-  groupNames?: string[];
   /** The largest pixel value (0 when there are none). */
   max: number;
   /** Whether a pixel value is not a whole number. */
@@ -307,7 +306,7 @@ class RowReader {
       if (words === 0 && this.isLabel(names[label]!)) header = false;
       else if (numbers === 0) header = true;
       else {
-        const odd = words > 0 ? `column ${word + 1} is ${show(names[word]!)}` : `label ${show(names[label]!)} is not a class index`;
+        const odd = words > 0 ? `column ${word + 1} is ${show(names[word]!)}` : `label ${show(names[label]!)} is not a class index${spec.classes ? ' or name' : ''}`;
         throw new Error(`${file}: line ${line} is neither a header nor a row of numbers (${odd}, ${fmt(numbers)} pixel fields are numbers); set "header" to true or false.`);
       }
     }
@@ -503,7 +502,7 @@ class RowReader {
       rows: this.rows,
       pixels: this.data.subarray(0, this.k),
       labels: this.labels.slice(0, this.rows),
-      ...(this.groups ? { groups: this.groups.slice(0, this.rows), groupNames: [...this.groupIds.keys()] } : {}),
+      ...(this.groups ? { groups: this.groups.slice(0, this.rows) } : {}),
       max: this.max,
       maxLabel: this.maxLabel,
       fractional: this.fractional,
