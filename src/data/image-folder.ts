@@ -6,8 +6,9 @@
  * sub-folder, and a sub-folder not listed is an error naming it). Or it holds `train/` and `test/`, each
  * with the class folders: then the dataset's test part is filled from `test/` (which may lack a class, but
  * not have one `train/` lacks); otherwise the test part is empty and the split carves it (split.ts).
- * In a class folder, the files named *.png, *.jpg or *.jpeg (any case) are the images, read in code-point
- * order of their names, so the row order is deterministic. Ignored: other files (README, .DS_Store),
+ * In a class folder, the files named *.png, *.jpg or *.jpeg (any case) are the images. Rows are in
+ * code-point order of the file names across all class folders (ties: class order), so the order is
+ * deterministic and a folder written with numbered names keeps its rows' order. Ignored: other files (README, .DS_Store),
  * names starting with a dot (macOS's ._x.png companions, .git), and folders inside class folders (nothing
  * deeper than class/ is read). Refused, in one line naming the path: a missing root or one that is not a
  * folder, a folder without class folders, a class folder without images, an image beside the class
@@ -259,7 +260,10 @@ async function listFolder(root: string, listed: readonly string[] | undefined): 
   const part = async (dir: string, rel: string, folders: string[]): Promise<ImageFile[]> => {
     const out: ImageFile[] = [];
     for (const c of folders) out.push(...(await classImages(join(dir, c), rel ? `${rel}/${c}` : c, classes.indexOf(c))));
-    return out;
+    // Rows in file-name order across the class folders (ties: class order), so a folder written with
+    // numbered names (00001.png …) keeps the order its rows had: the same seeded split draws the same rows.
+    const base = (f: ImageFile) => f.rel.slice(f.rel.lastIndexOf('/') + 1);
+    return out.sort((a, b) => byCodePoint(base(a), base(b)) || a.label - b.label);
   };
   const train = await part(trainDir, split ? 'train' : '', classes);
   if (!split) return { classes, train };
@@ -271,7 +275,6 @@ async function listFolder(root: string, listed: readonly string[] | undefined): 
   if (unknown !== undefined) {
     throw new Error(`${join(testDir, unknown)}: a class folder that ${listed ? 'the source\'s "classes" does not list' : 'train/ does not have'}; add it to ${listed ? 'classes' : 'train/'}, or move it out.`);
   }
-  // Test rows in class order too.
   const test = await part(testDir, 'test', classes.filter((c) => testFolders.includes(c)));
   return { classes, train, test };
 }

@@ -9,7 +9,7 @@
  *   and JPEG (quality 90, saved as .jpg), chosen per digit, deterministically.
  *
  * Files are named by the digit's index in its MNIST part, zero-padded (00042.png), so code-point order is
- * index order, and the loader's row order is: classes by name (or `classNames` order), then index.
+ * index order, and the loader's row order (file names across the class folders) is the MNIST order.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,7 +39,7 @@ export interface WrittenImage {
 
 export interface WrittenFolder {
   dir: string;
-  /** In the loader's row order (class folder by code-point name order, then file name). */
+  /** In the loader's row order (file names across the class folders: the MNIST order). */
   train: WrittenImage[];
   test: WrittenImage[];
 }
@@ -104,9 +104,6 @@ export async function writeMnistPngFolder(
       }
     };
     await Promise.all(Array.from({ length: 4 }, worker));
-    const order = [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const rank = (label: number) => order.indexOf(names[label]!);
-    written.sort((a, b) => rank(a.label) - rank(b.label) || a.index - b.index);
     // A flat folder's rows are the dataset's train part, whichever MNIST part they came from.
     if (options.layout === 'flat') out.train = written;
     else out[part] = written;
