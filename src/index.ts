@@ -3,7 +3,7 @@
  *
  *   import { loadModel, readInputs } from 'digitbench';
  *   const model = await loadModel('reports/quick/models/svm-1a2b3c4d.bundle');
- *   const [p] = await model.predict(pixels);        // 784 raw MNIST-format values, or a decoded image
+ *   const [p] = await model.predict(pixels);        // h×w raw MNIST-format values (model.imageShape), or a decoded image
  *   console.log(p.label, p.top);                     // 7, [{ label: 7, name: '7', score: 0.98 }, …]
  *
  * A bundle carries its own feature pipeline, so raw pixels go in. Decoded pictures (any size, dark ink

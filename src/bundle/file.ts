@@ -110,7 +110,7 @@ export interface LoadModelOptions {
 /**
  * Loads a model bundle for predictions in an app:
  *   const model = await loadModel('reports/quick/models/svm-1a2b3c4d.bundle');
- *   const [p] = await model.predict(pixels);   // 784 raw values (0..255), or a decoded image
+ *   const [p] = await model.predict(pixels);   // h×w raw values (0..255; 784 for MNIST's 28×28), or a decoded image
  * Loading reads data only: the bundle's plugin name is matched against `options.plugins`, then the
  * built-ins; nothing the file names is imported or run.
  */

@@ -1,6 +1,6 @@
 /**
  * The deployment figures of one bundle, measured the way an app would meet it: in a fresh process
- * that reads the bundle file and predicts from raw 28×28 pixels through the bundle's own pipeline and
+ * that reads the bundle file and predicts from raw pixels of the dataset's shape (28×28 for MNIST) through the bundle's own pipeline and
  * model. Modules are imported before the clock starts (as a service does at boot); the dataset is
  * loaded before too, since an app brings its own images.
  *
