@@ -213,3 +213,21 @@ describe('evaluate', () => {
     expect(readdirSync(busy)).toEqual(['notes.txt']);
   }, 120_000);
 });
+
+describe('data that names no classes', () => {
+  it('is matched by label index: a model trained with class names evaluates on its own idx test files', async () => {
+    const { writeTinyMnist } = await import('./helpers/tiny-dataset.ts');
+    const words = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
+    const data = await writeTinyMnist(join(dir, 'named'), 500, 200);
+    const exp = await parseExperiment(
+      { dataset: { idx: data, classes: words }, split: { train: 500, test: 200, seed: 1 }, classifiers: [{ plugin: 'naive-bayes' }], latencySamples: 5, deploy: { passes: 2, calls: 20, batch: 100 } },
+      join(dir, 'named.json'),
+    );
+    const out = join(dir, 'named-report');
+    const [row] = (await runExperiment(exp, { outDir: out })).rows;
+    expect(row!.status).toBe('ok');
+    // The official test part whole (200 rows), so the evaluation on the t10k pair is the run's own test.
+    const doc = await evaluate([out, join(data, 't10k-images-idx3-ubyte'), '--out', join(dir, 'named-eval')]);
+    expect(doc.models.map((m) => [m.label, m.accuracy])).toEqual([['naive-bayes', row!.status === 'ok' ? row!.metrics.accuracy : -1]]);
+  }, 120_000);
+});

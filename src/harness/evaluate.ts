@@ -10,7 +10,8 @@
  * parts gives both together.
  *
  * The data's class NAMES are mapped to each bundle's (header dataset.classNames): a data class the bundle does
- * not know is an error naming it; a bundle class absent from the data is reported as not present. Everything
+ * not know is an error naming it; a bundle class absent from the data is reported as not present. Data that
+ * names no classes (idx files, a CSV of index labels) is matched by label index, as its model was trained. Everything
  * (out folder, data, bundles, classes, shapes, predictions) is checked before anything is written.
  *
  * Figures per bundle: accuracy with its Wilson interval, macro-F1 (over the classes present in the data),
@@ -303,14 +304,23 @@ export async function evaluateCommand(target: string, dataArg: string, opts: Eva
         );
       }
       const known = new Map(h.dataset.classNames.map((n, i) => [n, i]));
-      const present = [...new Set(d.labels)].sort((a, b) => a - b).map((i) => d.classes[i]!);
-      const unknown = present.filter((n) => !known.has(n));
+      // Data that names no classes (idx files, a CSV of index labels: classes "0", "1", …) is matched by label
+      // index, as the model was trained (a Fashion-MNIST model on its own t10k files); named data, by name.
+      const byIndex = d.classes.every((n, i) => n === String(i));
+      const present = [...new Set(d.labels)].sort((a, b) => a - b);
+      const outside = byIndex ? present.filter((i) => i >= h.dataset.classNames.length) : [];
+      if (outside.length) {
+        throw new Error(
+          `${dataArg}: ${outside.length > 1 ? 'labels' : 'label'} ${outside.join(', ')} ${outside.length > 1 ? 'are' : 'is'} outside the ${h.dataset.classNames.length} classes of ${l.label} (${namesList(h.dataset.classNames)}); remove ${outside.length > 1 ? 'their' : 'its'} images, or evaluate a model trained on ${outside.length > 1 ? 'them' : 'it'}.`,
+        );
+      }
+      const unknown = byIndex ? [] : present.map((i) => d.classes[i]!).filter((n) => !known.has(n));
       if (unknown.length) {
         throw new Error(
           `${dataArg}: ${unknown.length > 1 ? 'classes' : 'class'} ${unknown.map((n) => `"${quoteLine(n, 40)}"`).join(', ')} ${unknown.length > 1 ? 'are' : 'is'} not among the classes of ${l.label} (${namesList(h.dataset.classNames)}); remove ${unknown.length > 1 ? 'their' : 'its'} images, or evaluate a model trained on ${unknown.length > 1 ? 'them' : 'it'}.`,
         );
       }
-      const map = d.classes.map((n) => known.get(n) ?? -1);
+      const map = byIndex ? d.classes.map((_, i) => i) : d.classes.map((n) => known.get(n) ?? -1);
       truths.push(Int32Array.from(d.labels, (x) => map[x]!));
       dataUsed.push(d);
     }
