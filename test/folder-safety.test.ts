@@ -272,6 +272,26 @@ describe('generations and one writer per folder', () => {
     expect(existsSync(join(finished, '.lock'))).toBe(false);
   }, 60_000);
 
+  it('six processes racing for a folder whose lock is stale: exactly one takes it', async () => {
+    const race = join(work, 'race');
+    mkdirSync(race, { recursive: true });
+    writeFileSync(join(race, '.lock'), JSON.stringify({ pid: 999999, host: hostname(), experiment: 'gone', since: '2026-01-01T00:00:00.000Z' }));
+    const script = `import { lockFolder } from ${JSON.stringify(join(ROOT, 'src/harness/folder.ts'))};
+      try { const l = lockFolder(${JSON.stringify(race)}, 'racer', '--out'); console.log('got'); setTimeout(() => { l.release(); }, 6000); }
+      catch (e) { console.log('refused: ' + e.message); }`;
+    const outs = await Promise.all(
+      Array.from({ length: 6 }, () => new Promise<string>((done) => {
+        const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT });
+        let o = '';
+        c.stdout.on('data', (d) => (o += d));
+        c.once('exit', () => done(o.trim()));
+      })),
+    );
+    expect(outs.filter((o) => o === 'got'), outs.join('\n')).toHaveLength(1);
+    for (const o of outs.filter((x) => x !== 'got')) expect(o).toMatch(/^refused: .* is in use by another digitbench experiment \("racer", pid \d+ on /);
+    expect(readdirSync(race)).toEqual([]);
+  }, 60_000);
+
   it('two experiment processes on one folder: the second refuses, the first writes each row once', async () => {
     restore();
     const file = join(work, 'good.json');

@@ -13,7 +13,7 @@
  *   are those its manifest lists (report/write.ts); a folder written before the manifest existed has its
  *   top-level .svg and .png files taken as the report's.
  */
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { access, constants, mkdir, readdir, rename, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -110,29 +110,49 @@ export interface FolderLock {
 export function lockFolder(dir: string, experiment: string, flag: string): FolderLock {
   const file = join(dir, LOCK_FILE);
   const me: LockInfo = { pid: process.pid, host: hostname(), experiment, since: new Date().toISOString() };
-  for (let attempt = 0; ; attempt++) {
-    let fd: number;
-    try {
-      fd = openSync(file, 'wx');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`${flag} is not writable (${errnoText(e)}); give a folder you can write to.`);
+  // The lock appears whole or not at all: written to a file of our own, then hard-linked into place
+  // (link fails if the lock exists), so no reader ever sees an empty lock and takes it for a stale one.
+  const mine = join(dir, `${LOCK_FILE}.${process.pid}`);
+  try {
+    writeFileSync(mine, `${JSON.stringify(me)}\n`);
+  } catch (e) {
+    throw new Error(`${flag} is not writable (${errnoText(e)}); give a folder you can write to.`);
+  }
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        linkSync(mine, file);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`${flag} is not writable (${errnoText(e)}); give a folder you can write to.`);
+      }
       let text = '';
       try {
         text = readFileSync(file, 'utf8');
       } catch {
-        // Released between our open and read: try again.
+        continue; // released meanwhile: try again
       }
       let held: Partial<LockInfo> = {};
       try {
         held = JSON.parse(text) as Partial<LockInfo>;
       } catch {
-        // A lock torn by a crash while being written holds no live pid.
+        // Not a lock this code wrote (it never writes a partial one): treated as stale.
       }
-      const stale = !text || typeof held.pid !== 'number' || (held.host === me.host && !alive(held.pid));
-      if (stale && attempt < 3) {
-        // Take it over only if it is still the same stale lock (another process may have just done so).
+      const stale = typeof held.pid !== 'number' || (held.host === me.host && !alive(held.pid));
+      if (stale && attempt < 5) {
+        // Take it over by renaming it away (one process wins); if what was renamed is not the stale lock
+        // judged above (another process took over first), put it back.
+        const aside = join(dir, `${LOCK_FILE}.stale-${process.pid}`);
         try {
-          if (readFileSync(file, 'utf8') === text) rmSync(file, { force: true });
+          renameSync(file, aside);
+          if (readFileSync(aside, 'utf8') !== text) {
+            try {
+              linkSync(aside, file);
+            } catch {
+              // Someone else holds the lock now; the loop reads it again.
+            }
+          }
+          rmSync(aside, { force: true });
         } catch {
           // Gone already.
         }
@@ -143,9 +163,8 @@ export function lockFolder(dir: string, experiment: string, flag: string): Folde
           `wait for it to finish or stop it, or use another --out (if that process is gone, delete ${file}).`,
       );
     }
-    writeSync(fd, `${JSON.stringify(me)}\n`);
-    closeSync(fd);
-    break;
+  } finally {
+    rmSync(mine, { force: true });
   }
   let released = false;
   const release = () => {
