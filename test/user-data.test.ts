@@ -7,7 +7,7 @@
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readBundleFile } from '../src/bundle/file.ts';
+import { loadModel, readBundleFile } from '../src/bundle/file.ts';
 import { decodeBundle } from '../src/bundle/format.ts';
 import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit } from '../src/data/split.ts';
@@ -94,6 +94,12 @@ describe('a folder of photo-like digits with no test part', () => {
     expect(report).toContain("100 test rows; split seed 1; fingerprint `" + knn!.split.fingerprint + "`; the test rows carved from the dataset's one pool of labelled rows by the split seed, stratified by class");
     const { header } = await decodeBundle(await readBundleFile(join(out, knn!.bundle!.file)), knn!.bundle!.file);
     expect(header.dataset.classNames).toEqual(words);
+    // A picture an app decoded itself meets the pixel limit too, before any pixel is normalized.
+    const model = await loadModel(join(out, knn!.bundle!.file));
+    await expect(model.predict({ width: 6000, height: 5000, channels: 1, data: new Uint8Array(6000 * 5000) })).rejects.toThrow(
+      "predict: image 0 is 6000×5000 pixels (30 MP), over the 25 MP limit for a digit; crop or scale it down first (or raise loadModel's maxPixels).",
+    );
+    model.dispose();
   }, 120_000);
 });
 

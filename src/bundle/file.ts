@@ -105,6 +105,8 @@ export interface LoadModelOptions {
   plugins?: readonly ClassifierPlugin[];
   /** Refuse files larger than this (default: $DIGITBENCH_MAX_BUNDLE_BYTES, else 1 GiB). */
   maxBytes?: number;
+  /** Refuse decoded pictures larger than this many pixels in predict (default 25 MP, as decodeImage). */
+  maxPixels?: number;
 }
 
 /**
@@ -115,5 +117,5 @@ export interface LoadModelOptions {
  * built-ins; nothing the file names is imported or run.
  */
 export async function loadModel(file: string, options: LoadModelOptions = {}): Promise<DigitModel> {
-  return loadBundleBytes(await readBundleFile(file, options.maxBytes), file, pluginResolver(options.plugins));
+  return loadBundleBytes(await readBundleFile(file, options.maxBytes), file, pluginResolver(options.plugins), options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {});
 }

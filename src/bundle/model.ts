@@ -12,7 +12,7 @@ import type { ClassifierPlugin, Model } from '../classifiers/plugin.ts';
 import { parseParams } from '../classifiers/plugin.ts';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { restorePipeline, transformRows, type Pipeline } from '../features/pipeline.ts';
-import { normalizeDigit, type DecodedImage } from '../input/normalize.ts';
+import { DEFAULT_MAX_PIXELS, normalizeDigit, type DecodedImage } from '../input/normalize.ts';
 import { decodeBundle, quoteLine, type BundleHeader } from './format.ts';
 
 export interface ClassScore {
@@ -98,7 +98,7 @@ function isMatrix(v: unknown): v is Matrix {
  * Images in any accepted form → one raw matrix of h×w rows: raw pixel arrays and matrices must already
  * have h×w values, decoded pictures are normalized into h×w; wrong sizes and 0..1 pixels are refused.
  */
-export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[], [h, w]: readonly [number, number]): Matrix {
+export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[], [h, w]: readonly [number, number], maxPixels = DEFAULT_MAX_PIXELS): Matrix {
   const n = h * w;
   const checkRange = (data: ArrayLike<number>, what: string) => {
     let max = 0;
@@ -117,6 +117,12 @@ export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[],
   const out = new Float32Array(list.length * n);
   list.forEach((img: ImageInput, i: number) => {
     const decoded = asDecoded(img);
+    // The same pixel limit decodeImage applies to files: a picture an app decoded itself is capped too.
+    if (decoded && decoded.width * decoded.height > maxPixels) {
+      throw new Error(
+        `predict: image ${i} is ${decoded.width}×${decoded.height} pixels (${Math.round((decoded.width * decoded.height) / 1e6)} MP), over the ${maxPixels / 1e6} MP limit for a digit; crop or scale it down first (or raise loadModel's maxPixels).`,
+      );
+    }
     const px = decoded ? normalizeDigit(decoded, `image ${i}`, [h, w]) : (img as ArrayLike<number>);
     if (typeof px?.length !== 'number' || px.length !== n) {
       throw new Error(`predict: image ${i} has ${px?.length ?? 'no'} pixels; give ${h}×${w} = ${n} raw pixels (0..255) or a decoded picture.`);
@@ -131,7 +137,7 @@ export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[],
  * Decodes a bundle and rebuilds its pipeline and model; `resolve` gets the header's `plugin.name`.
  * `name` names the file in errors.
  */
-export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: PluginResolver): Promise<DigitModel> {
+export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: PluginResolver, options: { maxPixels?: number } = {}): Promise<DigitModel> {
   const { header, states, modelBytes } = await decodeBundle(bytes, name);
   const imageShape = header.dataset.imageShape;
   const pluginName = header.plugin.name;
@@ -187,7 +193,7 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
   const names = header.dataset.classNames;
   const nameOf = (label: number) => names[label] ?? String(label);
   const features = async (images: Matrix | ImageInput | readonly ImageInput[]) => {
-    const raw = imagesMatrix(images, imageShape);
+    const raw = imagesMatrix(images, imageShape, options.maxPixels);
     try {
       return await transformRows(pipeline, raw);
     } catch (e) {

@@ -32,7 +32,7 @@ import { basename, join } from 'node:path';
 import sharp, { type Metadata } from 'sharp';
 import { checkFileSize, openRegularFile, readAt, resolveLimit, type ByteCap } from '../data/files.ts';
 import { IdxMagicError, idxByteCap, IMAGE_MAGIC, LABEL_MAGIC, parseIdxImages, readIdx } from '../data/idx.ts';
-import { normalizeDigit, SIDE, type DecodedImage } from './normalize.ts';
+import { DEFAULT_MAX_PIXELS, normalizeDigit, SIDE, type DecodedImage } from './normalize.ts';
 
 /** Height × width of the images a model takes. */
 export type Shape = readonly [number, number];
@@ -110,7 +110,7 @@ export interface ReadInputsOptions extends DecodeOptions {
   maxIdxBytes?: number;
 }
 
-export const DEFAULT_MAX_PIXELS = 25e6;
+export { DEFAULT_MAX_PIXELS };
 export const DEFAULT_MAX_IMAGE_BYTES = 50e6;
 
 function pixelLimit(maxPixels: number | undefined): number {

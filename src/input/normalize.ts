@@ -62,6 +62,9 @@ export class NoInkError extends Error {
 }
 
 export const SIDE = 28;
+
+/** The largest picture decoded and normalized by default (width × height): 25 MP, far more than a photo of a digit needs. */
+export const DEFAULT_MAX_PIXELS = 25e6;
 /** MNIST's box (stage 6) in its 28×28 field; other shapes scale it. */
 const BOX = 20;
 const MIN_CONTRAST = 32;
