@@ -208,6 +208,11 @@ describe('a refused config never touches a finished folder', () => {
 describe('generations and one writer per folder', () => {
   it('a new experiment in a finished folder moves the whole previous generation aside and leaves no stale chart', async () => {
     restore();
+    // An evaluation of the old bundles (evaluate's default folder) belongs to the old generation too.
+    mkdirSync(join(finished, 'evaluate-photos'));
+    writeFileSync(join(finished, 'evaluate-photos', '.evaluation-files.json'), '["evaluation.md"]\n');
+    writeFileSync(join(finished, 'evaluate-photos', 'evaluation.md'), '# old\n');
+    const withEvaluation = snapshot(finished);
     const file = writeConfig('other.json', { ...good, classifiers: [{ plugin: 'naive-bayes' }] });
     const notes: string[] = [];
     const summary = await runExperiment(await loadExperiment(file), { outDir: finished, events: { note: (m) => notes.push(m) } });
@@ -216,9 +221,9 @@ describe('generations and one writer per folder', () => {
     const previous = join(finished, 'previous', generation!);
     expect(notes).toContain(`nothing of "other" unfinished to resume in ${finished}: every run is measured again; the previous results, report and bundles were moved to ${previous}`);
     // Restorable by hand: every file of the old generation, byte for byte.
-    expect(snapshot(previous)).toEqual(before);
+    expect(snapshot(previous)).toEqual(withEvaluation);
     const now = readdirSync(finished);
-    expect(now.filter((f) => f.includes('decision-tree'))).toEqual([]);
+    expect(now.filter((f) => f.includes('decision-tree') || f.startsWith('evaluate-'))).toEqual([]);
     expect(readdirSync(join(finished, 'models'))).toHaveLength(1);
     expect((await readRows(join(finished, 'results.jsonl'))).map((r) => r.classifier)).toEqual(['naive-bayes']);
   }, 60_000);

@@ -52,7 +52,7 @@ export const bundleHeaderSchema = z
     dataset: z
       .object({
         name: z.string().min(1),
-        /** sha256 of the dataset's four files. */
+        /** The dataset's content hash (sha256 over the data as read: the idx files, or a CSV's or image folder's rows). */
         contentHash: z.string().min(1),
         /** Height × width; each at most 4096 (MNIST's is 28 × 28), so no header can ask for a huge image. */
         imageShape: z.tuple([z.number().int().positive().max(4096), z.number().int().positive().max(4096)]),

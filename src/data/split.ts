@@ -182,6 +182,9 @@ export function makeSplit(dataset: Dataset, spec: SplitSpec = {}): Split {
     validation = groupedPart(groups, pool, nVal, `${s.seed}:validation`);
     const rest = without(pool, validation);
     if (rest.length === 0) throw new Error(`Split leaves no training rows once whole groups are set aside for validation; lower split.validation.`);
+    if (s.train !== undefined && s.train > rest.length) {
+      throw new Error(`Split asks for ${s.train} training rows but ${rest.length} are left once whole groups are set aside for validation (${validation.length} rows); lower split.train or split.validation.`);
+    }
     train = nTrain >= rest.length ? rest : stratifiedFrom(labels, rest, k, [nTrain], `${s.seed}:train`)[0]!;
   } else if (nTrain + nVal === pool.length && nVal === 0) train = pool;
   else if (!carved) [train, validation] = stratifiedParts(labels, k, [nTrain, nVal], `${s.seed}:train`) as [Int32Array, Int32Array];

@@ -165,6 +165,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
   progress({ type: 'progress', phase: 'fit' });
   let cpu = process.cpuUsage();
   let t = performance.now();
+  let disposed = false;
   const model = await estimator.fit(f.train.x, f.train.y, {
     ...(f.validation ? { validation: f.validation } : {}),
     progress: {
@@ -218,7 +219,8 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     const peakRssMb = process.resourceUsage().maxRSS / 1024;
     if (bundle) {
       // The fitted model is done with (its predictions and bytes are kept): freed first, so that the
-      // rebuilt one does not double the memory.
+      // rebuilt one does not double the memory (and only once: a plugin's dispose need not be idempotent).
+      disposed = true;
       model.dispose();
       try {
         await checkRebuild(plugin, bytes!, params, { seed: req.seed, log: quietLog, ...(f.image ? { imageShape: f.image } : {}) }, f.test.x, pred);
@@ -256,7 +258,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
       testLabelsHash: labelsHash(f.test.y),
     };
   } finally {
-    model.dispose();
+    if (!disposed) model.dispose();
   }
 }
 

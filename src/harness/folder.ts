@@ -21,6 +21,8 @@ import { REPORT_MANIFEST, reportManifest } from '../report/write.ts';
 import { entryKind } from '../data/files.ts';
 
 export const LOCK_FILE = '.lock';
+/** The manifest `evaluate` writes into its folders (harness/evaluate.ts). */
+const EVALUATION_MANIFEST = '.evaluation-files.json';
 export const PREVIOUS_DIR = 'previous';
 
 /** The files of one generation besides the report's (charts come from its manifest). */
@@ -192,9 +194,12 @@ async function reportFiles(dir: string): Promise<string[]> {
  * or undefined when there was nothing to move.
  */
 export async function moveGenerationAside(dir: string): Promise<string | undefined> {
-  // Lines set aside from the rows files (results/row.ts setAsideTornLine) belong to their generation too.
-  const torn = (await readdir(dir)).filter((n) => /^(results|selection|browser)\.jsonl\.torn-/.test(n));
-  const names = [...new Set([...GENERATION_FILES, ...torn, ...(await reportFiles(dir))])].filter((n) => existsSync(join(dir, n)));
+  // Lines set aside from the rows files (results/row.ts setAsideTornLine) belong to their generation too,
+  // and so do the evaluations of its bundles (`evaluate`'s default folders, which hold its manifest).
+  const entries = await readdir(dir);
+  const torn = entries.filter((n) => /^(results|selection|browser)\.jsonl\.torn-/.test(n));
+  const evaluations = entries.filter((n) => n.startsWith('evaluate-') && existsSync(join(dir, n, EVALUATION_MANIFEST)));
+  const names = [...new Set([...GENERATION_FILES, ...torn, ...evaluations, ...(await reportFiles(dir))])].filter((n) => existsSync(join(dir, n)));
   if (!names.some((n) => n !== '.resume')) return undefined;
   const target = join(dir, PREVIOUS_DIR, new Date().toISOString().replace(/[:.]/g, '-'));
   await mkdir(target, { recursive: true });
