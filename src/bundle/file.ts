@@ -21,6 +21,12 @@ export const MAX_BUNDLE_BYTES_ENV = 'DIGITBENCH_MAX_BUNDLE_BYTES';
 /** Writes a bundle to `file` (through a temporary file, so a crash never leaves half a bundle); returns its size. */
 export async function writeBundle(file: string, input: BundleInput): Promise<number> {
   const bytes = await encodeBundle(input);
+  await writeFileAtomically(file, bytes);
+  return bytes.byteLength;
+}
+
+/** Writes `bytes` to `file` through a temporary file beside it, so a crash never leaves half a file. */
+export async function writeFileAtomically(file: string, bytes: Uint8Array): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   try {
@@ -30,7 +36,6 @@ export async function writeBundle(file: string, input: BundleInput): Promise<num
     await rm(tmp, { force: true });
     throw e;
   }
-  return bytes.byteLength;
 }
 
 /** The size limit: `maxBytes` if given, else $DIGITBENCH_MAX_BUNDLE_BYTES, else 1 GiB. */

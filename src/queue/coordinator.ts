@@ -17,10 +17,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Experiment, RunSpec } from '../harness/experiment.ts';
+import { writeFileAtomically } from '../bundle/file.ts';
 import { bundleName, notRunRow, refitBundleName } from '../harness/execute.ts';
 import { openExperiment, type OpenExperiment, type RunEvents, type RunSummary } from '../harness/run.ts';
 import { appendRow, type ResultRow } from '../results/row.ts';
@@ -148,12 +149,12 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
               // Where this run's bundles go here, whatever paths the worker's row gives.
               const name = bundleName(p.run.label, state.ids[p.run.index]!);
               final = { ...row, bundle: { ...row.bundle, file: name.split(sep).join('/') } };
-              await writeAtomically(join(state.outDir, name), bytes);
+              await writeFileAtomically(join(state.outDir, name), bytes);
               const refitBytes = row.refit && refitKey ? await redis(watch.client.getBuffer(refitKey)) : null;
               if (row.refit && refitBytes) {
                 const refitName = refitBundleName(p.run.label, state.ids[p.run.index]!);
                 final = { ...final, refit: { ...row.refit, file: refitName.split(sep).join('/') } };
-                await writeAtomically(join(state.outDir, refitName), refitBytes);
+                await writeFileAtomically(join(state.outDir, refitName), refitBytes);
               } else if (row.refit) {
                 const { refit: _lost, ...rest } = final as typeof row;
                 final = rest;
@@ -217,11 +218,4 @@ async function dropWaiting(queue: Queue, experiment: string, sweep: string, ev: 
     }
   }
   if (n) ev.note?.(`--fresh: dropped ${n} job(s) of the previous sweep that no worker had taken`);
-}
-
-/** Writes a file through a temporary one beside it, so a crash never leaves half a bundle. */
-async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(`${file}.tmp-${process.pid}`, bytes);
-  await rename(`${file}.tmp-${process.pid}`, file);
 }
