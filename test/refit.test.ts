@@ -50,6 +50,12 @@ describe('refit: "all"', () => {
       tested.dispose();
       refitted.dispose();
     }
+    // predict says what a refitted bundle is.
+    const { predictCommand } = await import('../src/harness/predict.ts');
+    const p = await predictCommand(join(out, rows[0]!.refit!.file), [join(ROOT, 'examples/digits')], { top: 3 });
+    expect(p.notes[0]).toBe(
+      `model: ${join(out, rows[0]!.refit!.file)}: naive-bayes on scale, refitted on 550 rows (training + test) and untested; its tested run had ${(rows[0]!.metrics.accuracy * 100).toFixed(2)}% on 150 ${data} test rows; scores: ${p.notes[0]!.split('; scores: ')[1]}`,
+    );
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     expect(report).toContain('**Refitted to ship** (`"refit": "all"`)');
     expect(report).toContain(`| **naive-bayes** | \`${rows[0]!.refit!.file}\` | 550 |`);

@@ -77,7 +77,10 @@ export async function predictCommand(target: string, inputs: string[], opts: Pre
     const h = model.header;
     notes.push(
       `model: ${file}${why ? ` (${why})` : ''}: ${h.plugin.name} on ${model.features.join(' → ') || 'raw pixels'}, ` +
-        `${(h.run.testAccuracy * 100).toFixed(2)}% on ${h.run.testRows} ${quoteLine(h.dataset.name, 60)} test rows${model.scoreKind ? `; scores: ${quoteLine(model.scoreKind)}` : ''}`,
+        (h.run.refit
+          ? `refitted on ${h.run.refit.trainRows} rows (training + test) and untested; its tested run had ${(h.run.testAccuracy * 100).toFixed(2)}% on ${h.run.testRows} ${quoteLine(h.dataset.name, 60)} test rows`
+          : `${(h.run.testAccuracy * 100).toFixed(2)}% on ${h.run.testRows} ${quoteLine(h.dataset.name, 60)} test rows`) +
+        `${model.scoreKind ? `; scores: ${quoteLine(model.scoreKind)}` : ''}`,
     );
     // Pictures are normalized into the bundle's image shape; idx files must have it.
     const read = await readInputs(inputs, { shape: model.imageShape });
