@@ -1,8 +1,34 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Tests that start processes (the CLI, run and bundle-measuring children, servers, Chromium, Redis
+ * workers) or run whole experiments: the "process" project. Every other test file is "fast" (in-process,
+ * real data subsets). `npm test` runs both, then test/e2e; `npm run test:fast` runs the fast ones alone.
+ */
+const PROCESS = [
+  'browser',
+  'bundle',
+  'bundle-plugins',
+  'caps',
+  'cli',
+  'csv',
+  'evaluate',
+  'folder-safety',
+  'harness',
+  'image-folder',
+  'predict',
+  'queue',
+  'queue-url',
+  'refit',
+  'selection',
+  'serve-safety',
+  'shapes',
+  'user-data',
+  'wrong-results',
+].map((name) => `test/${name}.test.ts`);
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
@@ -11,5 +37,10 @@ export default defineConfig({
     // that backend), so they pin it: where @tensorflow/tfjs-node installs, the suite still runs on wasm.
     // Run processes and bundle measurements inherit it.
     env: { DIGITBENCH_BACKEND: 'wasm' },
+    projects: [
+      { extends: true, test: { name: 'fast', include: ['test/**/*.test.ts'], exclude: ['test/e2e/**', ...PROCESS] } },
+      { extends: true, test: { name: 'process', include: PROCESS } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
+    ],
   },
 });
