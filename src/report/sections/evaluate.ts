@@ -7,21 +7,13 @@
 import type { Interval } from '../../metrics/intervals.ts';
 import { EXACT_BELOW, type McNemarResult } from '../../metrics/significance.ts';
 import { bytes, cell, code, escapeHtml, num, pct, pValue } from '../format.ts';
+import type { ClassScores } from '../../metrics/per-class.ts';
 import type { Misclassified } from '../images.ts';
 import { markdownTable as table } from '../table.ts';
 
-/** What `digitbench evaluate` found (evaluation.json). */
-export interface ClassFigures {
+/** What `digitbench evaluate` found (evaluation.json): per class, the scores (label = the bundle's label), its name, and whether the data holds it. */
+export interface ClassFigures extends ClassScores {
   name: string;
-  /** The bundle's label of the class. */
-  label: number;
-  precision: number;
-  recall: number;
-  f1: number;
-  /** Rows of this class in the data. */
-  support: number;
-  /** Rows the model gave this class. */
-  predicted: number;
   /** Whether the data holds the class at all. */
   present: boolean;
 }
