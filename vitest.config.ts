@@ -28,6 +28,9 @@ const PROCESS = [
 ].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({
+  // The workspace package @digitbench/runtime resolves to its TypeScript sources (see bin/register.js).
+  resolve: { conditions: ['digitbench-source'] },
+  ssr: { resolve: { conditions: ['digitbench-source'] } },
   test: {
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -1,6 +1,6 @@
 /**
  * Load time and peak memory of a 60,000-row MNIST CSV against the same rows as idx files
- * (`node --import tsx bench/load-csv.ts [--runs 5] [--rows 60000] [--json]`).
+ * (`node --import ./bin/register.js bench/load-csv.ts [--runs 5] [--rows 60000] [--json]`).
  *
  * MNIST's first training rows are written once into a temporary folder: as a Kaggle-style CSV
  * (`label,pixel0,…,pixel783`, raw 0–255 integers, ≈110 MB for 60,000 rows), the same CSV gzipped, and as
@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
+import { REGISTER_SOURCES } from '../src/engine/threads.ts';
 import { createGzip } from 'node:zlib';
 
 interface ChildResult {
@@ -76,7 +77,7 @@ async function build(dir: string, rows: number): Promise<{ csv: string; gz: stri
 }
 
 function runChild(kind: string, path: string): ChildResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', import.meta.filename, '--child', kind, path], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const r = spawnSync(process.execPath, ['--import', REGISTER_SOURCES, import.meta.filename, '--child', kind, path], { encoding: 'utf8', maxBuffer: 1 << 20 });
   if (r.status !== 0) throw new Error(`${kind} load failed (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-5).join(' | ')}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
 }

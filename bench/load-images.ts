@@ -2,10 +2,10 @@
  * Load time and peak memory of an image-folder dataset: full MNIST (60,000 train + 10,000 test digits)
  * written as 28×28 lossless PNGs in the train/test layout, loaded with `normalize: "mnist"` (the default).
  *
- *   node --import tsx bench/load-images.ts [folder] [--json]
+ *   node --import ./bin/register.js bench/load-images.ts [folder] [--json]
  *
  * The folder is built once (in a temporary folder removed at the end, or in `folder`, kept and reused when
- * it holds a finished build). Then, each load in a fresh process (node --import tsx), with an empty
+ * it holds a finished build). Then, each load in a fresh process (node --import ./bin/register.js), with an empty
  * decoded-dataset cache of its own (DIGITBENCH_CACHE_DIR in a temporary folder): the first load (every
  * image decoded and normalized, the cache entry written), and three loads served by the cache. Printed:
  * the build time, the first load's time, the cached loads' median (min–max), each with the process's peak
@@ -17,6 +17,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { REGISTER_SOURCES } from '../src/engine/threads.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SELF = join(ROOT, 'bench/load-images.ts');
@@ -62,7 +63,7 @@ const folder = given ? resolve(given) : mkdtempSync(join(tmpdir(), 'digitbench-m
 const cache = mkdtempSync(join(tmpdir(), 'digitbench-cache-'));
 
 function load(): ChildResult {
-  const p = spawnSync(process.execPath, ['--import', 'tsx', SELF, '--child', folder], {
+  const p = spawnSync(process.execPath, ['--import', REGISTER_SOURCES, SELF, '--child', folder], {
     cwd: ROOT,
     env: { ...process.env, DIGITBENCH_CACHE_DIR: cache },
     encoding: 'utf8',

@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { checkTrainingData, defineClassifier, defineModel, labelIndex, ownBytes, type Model } from '../src/classifiers/plugin.ts';
-import type { Matrix } from '../src/engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 
 const params = z
   .object({

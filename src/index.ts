@@ -13,8 +13,8 @@
  */
 export { loadModel, readBundleFile, DEFAULT_MAX_BUNDLE_BYTES, type LoadModelOptions } from './bundle/file.ts';
 export { loadBundleBytes, UnknownPluginError, type ClassScore, type DigitModel, type ImageInput, type PluginResolver, type Prediction, type RgbaImage } from './bundle/model.ts';
-export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from './bundle/format.ts';
+export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from '@digitbench/runtime/internal';
 export { decodeImage, readInputs, type InputImage, type DecodeOptions, type ReadInputsOptions } from './input/decode.ts';
-export { normalizeDigit, NoInkError, type DecodedImage } from './input/normalize.ts';
+export { normalizeDigit, NoInkError, type DecodedImage } from '@digitbench/runtime/internal';
 export { pluginResolver, resolvePlugin } from './classifiers/registry.ts';
 export { defineClassifier, defineModel, type ClassifierPlugin, type Estimator, type Model } from './classifiers/plugin.ts';

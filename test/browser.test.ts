@@ -240,7 +240,7 @@ describe.skipIf(!haveBrowser)('in Chromium', () => {
 
     beforeAll(async () => {
       const { loadDataset } = await import('../src/data/datasets.ts');
-      const { sliceRows } = await import('../src/engine/matrix.ts');
+      const { sliceRows } = await import('@digitbench/runtime/internal');
       const { resizeRows, writeIdxDataset } = await import('./helpers/resize.ts');
       const mnist = await loadDataset('mnist');
       const part = (p: typeof mnist.train, n: number) => ({ x: resizeRows(sliceRows(p.images, 0, n), [28, 28], shape), y: p.labels.subarray(0, n) });

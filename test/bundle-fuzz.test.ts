@@ -23,14 +23,14 @@
  * FUZZ_SEED and FUZZ_CASES run other or more mutations (e.g. FUZZ_SEED=7 FUZZ_CASES=5000).
  */
 import { describe, expect, it } from 'vitest';
-import { encodeBundle } from '../src/bundle/format.ts';
+import { encodeBundle } from '@digitbench/runtime/internal';
 import { loadBundleBytes } from '../src/bundle/model.ts';
 import { naiveBayes } from '../src/classifiers/naive-bayes.ts';
 import { pluginResolver } from '../src/classifiers/registry.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
 import { loadDataset } from '../src/data/datasets.ts';
 import { applySplit, makeSplit } from '../src/data/split.ts';
-import { createMatrix, sliceRows } from '../src/engine/matrix.ts';
+import { createMatrix, sliceRows } from '@digitbench/runtime/internal';
 import { createPipeline, fitTransform, parsePipeline, pipelineStates } from '../src/features/pipeline.ts';
 import { bundleInput } from './helpers/bundle.ts';
 import { headerOf, reframe, reseal } from './helpers/forge.ts';

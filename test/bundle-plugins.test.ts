@@ -106,7 +106,7 @@ describe('plugin files outside the project', () => {
       const row = rows.find((r) => r.classifier === 'abs-centroid')!;
       const { loadDataset } = await import('../src/data/datasets.ts');
       const { makeSplit } = await import('../src/data/split.ts');
-      const { takeRows } = await import('../src/engine/matrix.ts');
+      const { takeRows } = await import('@digitbench/runtime/internal');
       const ds = await loadDataset('mnist');
       const test = takeRows(ds.test.images, makeSplit(ds, { train: 300, test: 100, seed: 2 }).test);
       expect(Array.from(await model.predictLabels(test))).toEqual(Array.from(decodeLabels(row.predictions)));

@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BUNDLE_FORMAT_VERSION, decodeBundle, encodeBundle } from '../src/bundle/format.ts';
+import { BUNDLE_FORMAT_VERSION, decodeBundle, encodeBundle } from '@digitbench/runtime/internal';
 import { parsePipeline } from '../src/features/pipeline.ts';
-import type { StepState } from '../src/features/step.ts';
+import type { StepState } from '@digitbench/runtime/internal';
 import { bundleInput } from './helpers/bundle.ts';
 import { headerOf, reframe } from './helpers/forge.ts';
 
@@ -104,7 +104,7 @@ function measuredRead(file: string, env: Record<string, string> = {}): { message
     try { await readBundleFile(process.argv[1]); } catch (e) { message = e.message; }
     const ms = performance.now() - t0;
     console.log(JSON.stringify({ message, ms, rssBeforeMb, peakMb: status('VmHWM') }));`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, file], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', './bin/register.js', '--input-type=module', '-e', script, file], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 });
   expect(r.stderr).toBe('');
   return JSON.parse(r.stdout) as { message: string; ms: number; rssBeforeMb: number; peakMb: number };
 }

@@ -17,8 +17,8 @@ import { writeBundle } from '../src/bundle/file.ts';
 import { knn } from '../src/classifiers/knn.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
 import { FILES, loadDataset } from '../src/data/datasets.ts';
-import { formatBytes } from '../src/data/files.ts';
-import { createMatrix } from '../src/engine/matrix.ts';
+import { formatBytes } from '@digitbench/runtime/internal';
+import { createMatrix } from '@digitbench/runtime/internal';
 import { decodeImage, readInputs } from '../src/input/decode.ts';
 import { bundleInput } from './helpers/bundle.ts';
 import { idxFile, render } from './helpers/photos.ts';
@@ -308,7 +308,7 @@ describe('digitbench predict', () => {
 
 describe('refusals are cheap: wall time and peak memory in a process of their own', () => {
   const probe = (call: string, file: string) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', PROBE, call, file], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--import', './bin/register.js', PROBE, call, file], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
     return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ms: number; peakGrowth: number; rssGrowth: number; error?: string };
   };

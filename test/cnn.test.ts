@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { cnn } from '../src/classifiers/cnn.ts';
 import { parseParams, type ClassifierContext, type Model } from '../src/classifiers/plugin.ts';
 import { getTf, type Tf } from '../src/engine/tf.ts';
-import { sliceRows, type Matrix } from '../src/engine/matrix.ts';
+import { sliceRows, type Matrix } from '@digitbench/runtime/internal';
 import { liveWorkers } from '../src/engine/threads.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 import { ARCHITECTURES, buildModel, MIN_SIDE, type Architecture } from '../src/classifiers/cnn-replica.ts';

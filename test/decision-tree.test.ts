@@ -12,7 +12,7 @@ import { prepareTrainingSet } from '../src/classifiers/cart/prepared.ts';
 import { decisionTree } from '../src/classifiers/decision-tree.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
-import { fromArrays, toArrays, type Matrix } from '../src/engine/matrix.ts';
+import { fromArrays, toArrays, type Matrix } from '@digitbench/runtime/internal';
 import { createRng } from '../src/engine/rng.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 

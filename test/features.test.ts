@@ -1,13 +1,13 @@
 import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { takeRows, type Matrix } from '../src/engine/matrix.ts';
+import { takeRows, type Matrix } from '@digitbench/runtime/internal';
 import { closeEnginePool, enginePoolSize, runInPool } from '../src/engine/pool.ts';
 import { liveWorkers } from '../src/engine/threads.ts';
 import { blurImage, gaussianKernel } from '../src/features/blur.ts';
 import { deskewImage } from '../src/features/deskew.ts';
 import { hogImage, hogLength } from '../src/features/hog.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
-import { encodeBundle, decodeBundle } from '../src/bundle/format.ts';
+import { encodeBundle, decodeBundle } from '@digitbench/runtime/internal';
 import { createPipeline, fitTransform, parsePipeline, pipelineStates, restorePipeline, STEP_NAMES, transformRows, type StepSpec } from '../src/features/pipeline.ts';
 import { bundleInput } from './helpers/bundle.ts';
 import { mnistSubset } from './helpers/mnist.ts';

@@ -286,7 +286,7 @@ describe('generations and one writer per folder', () => {
       catch (e) { console.log('refused: ' + e.message); }`;
     const outs = await Promise.all(
       Array.from({ length: 6 }, () => new Promise<string>((done) => {
-        const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT });
+        const c = spawn(process.execPath, ['--import', './bin/register.js', '--input-type=module', '-e', script], { cwd: ROOT });
         let o = '';
         c.stdout.on('data', (d) => (o += d));
         c.once('exit', () => done(o.trim()));

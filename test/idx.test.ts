@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { readIdxImages, readIdxLabels, readIdxPair } from '../src/data/idx.ts';
+import { readIdxImages, readIdxLabels, readIdxPair } from '@digitbench/runtime/internal';
 
 const dir = mkdtempSync(join(tmpdir(), 'digitbench-idx-'));
 

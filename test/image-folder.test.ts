@@ -9,10 +9,10 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatBytes } from '../src/data/files.ts';
+import { formatBytes } from '@digitbench/runtime/internal';
 import { readImageFolder } from '../src/data/image-folder.ts';
 import { imagesSourceSchema, type ImagesSource } from '../src/data/sources.ts';
-import { createMatrix } from '../src/engine/matrix.ts';
+import { createMatrix } from '@digitbench/runtime/internal';
 import { writeMnistPngFolder, type WrittenFolder } from './helpers/image-folder.ts';
 import { resizeRows } from './helpers/resize.ts';
 

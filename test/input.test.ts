@@ -13,7 +13,7 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/datasets.ts';
 import { decodeImage, readInputs } from '../src/input/decode.ts';
-import { NoInkError, normalizeDigit } from '../src/input/normalize.ts';
+import { NoInkError, normalizeDigit } from '@digitbench/runtime/internal';
 import { FORMATS, idxFile, render, type Look } from './helpers/photos.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'digitbench-input-'));

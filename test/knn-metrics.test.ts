@@ -1,11 +1,11 @@
 /** knn's `metric` (l2, l3, cosine) and `weights` (uniform, distance), checked against plain reference loops. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadBundleBytes } from '../src/bundle/model.ts';
-import { encodeBundle } from '../src/bundle/format.ts';
+import { encodeBundle } from '@digitbench/runtime/internal';
 import { fitIndex, knn, neighbours, unitRows, type KnnParams } from '../src/classifiers/knn.ts';
 import { parseParams, type Estimator } from '../src/classifiers/plugin.ts';
 import { BruteForceIndex } from '../src/engine/distance.ts';
-import { createMatrix, sliceRows, type Matrix } from '../src/engine/matrix.ts';
+import { createMatrix, sliceRows, type Matrix } from '@digitbench/runtime/internal';
 import { fitPca, projectPca } from '../src/features/pca.ts';
 import { bundleInput } from './helpers/bundle.ts';
 import { mnistSubset, quadrants, type Subset } from './helpers/mnist.ts';

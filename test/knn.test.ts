@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { KD_TREE_ENGINE, knn } from '../src/classifiers/knn.ts';
 import { parseParams, type Estimator } from '../src/classifiers/plugin.ts';
 import { BruteForceIndex } from '../src/engine/distance.ts';
-import { createMatrix, sliceRows, toArrays, type Matrix } from '../src/engine/matrix.ts';
+import { createMatrix, sliceRows, toArrays, type Matrix } from '@digitbench/runtime/internal';
 import { getTf } from '../src/engine/tf.ts';
 import { mnistSubset, quadrants, type Subset } from './helpers/mnist.ts';
 

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fitTyped, logJointTyped, naiveBayes, typedModel } from '../src/classifiers/naive-bayes.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
-import { fromArrays, sliceRows, toArrays, type Matrix } from '../src/engine/matrix.ts';
+import { fromArrays, sliceRows, toArrays, type Matrix } from '@digitbench/runtime/internal';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 
 const require = createRequire(import.meta.url);

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit } from '../src/data/split.ts';
-import { takeLabels, takeRows } from '../src/engine/matrix.ts';
+import { takeLabels, takeRows } from '@digitbench/runtime/internal';
 import { parseExperiment } from '../src/harness/experiment.ts';
 import { decodeLabels, type OkRow } from '../src/results/row.ts';
 import { runExperiment } from '../src/harness/run.ts';

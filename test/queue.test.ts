@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readBundleFile } from '../src/bundle/file.ts';
-import { decodeBundle } from '../src/bundle/format.ts';
+import { decodeBundle } from '@digitbench/runtime/internal';
 import { loadExperiment } from '../src/harness/experiment.ts';
 import { runExperiment } from '../src/harness/run.ts';
 import { bullConnection, parseQueueUrl, redactUrl } from '../src/queue/connection.ts';

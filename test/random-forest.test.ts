@@ -7,10 +7,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { flattenCartTree, flattenGrown, loadTrees } from '../src/classifiers/cart-trees.ts';
 import { growCartTree, loadInCart, mlCart, toCartJSON } from '../src/classifiers/cart/model.ts';
 import { prepareTrainingSet } from '../src/classifiers/cart/prepared.ts';
-import { fromArrays, toArrays } from '../src/engine/matrix.ts';
+import { fromArrays, toArrays } from '@digitbench/runtime/internal';
 import { parseParams } from '../src/classifiers/plugin.ts';
 import { randomForest } from '../src/classifiers/random-forest.ts';
-import { takeLabels, takeRows, type Matrix } from '../src/engine/matrix.ts';
+import { takeLabels, takeRows, type Matrix } from '@digitbench/runtime/internal';
 import { createRng } from '../src/engine/rng.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModel, readBundleFile } from '../src/bundle/file.ts';
-import { decodeBundle } from '../src/bundle/format.ts';
+import { decodeBundle } from '@digitbench/runtime/internal';
 import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit, testPart } from '../src/data/split.ts';
 import { loadExperiment } from '../src/harness/experiment.ts';

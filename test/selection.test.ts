@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit, selectionFolds } from '../src/data/split.ts';
-import { takeRows } from '../src/engine/matrix.ts';
+import { takeRows } from '@digitbench/runtime/internal';
 import { loadExperiment } from '../src/harness/experiment.ts';
 import { runExperiment } from '../src/harness/run.ts';
 import { readRows, readSelectionRows, type OkRow } from '../src/results/row.ts';

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/datasets.ts';
-import { sliceRows } from '../src/engine/matrix.ts';
+import { sliceRows } from '@digitbench/runtime/internal';
 import { parseExperiment } from '../src/harness/experiment.ts';
 import { runExperiment } from '../src/harness/run.ts';
 import { decodeLabels, type OkRow, type ResultRow } from '../src/results/row.ts';
@@ -156,7 +156,7 @@ describe.each(CASES.map((c) => [tag(c.shape), c] as const))('%s digits', (name, 
   it('predict (the CLI) gives the run\'s own labels on the idx test file of this shape, and reads PNGs of this shape', async () => {
     const { loadModel } = await import('../src/bundle/file.ts');
     const { decodeImage } = await import('../src/input/decode.ts');
-    const { normalizeDigit } = await import('../src/input/normalize.ts');
+    const { normalizeDigit } = await import('@digitbench/runtime/internal');
     const { rows, out, idx, pngs, labels } = get();
     const files = Array.from({ length: TEST }, (_, i) => join(pngs, `${String(i).padStart(3, '0')}.png`));
     // The PNGs as the library reads a picture: decoded, then normalized (ink found, cropped, fitted, centred) into this shape.

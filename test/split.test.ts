@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadDataset, type Dataset } from '../src/data/datasets.ts';
 import { applySplit, makeSplit, proportionalCounts, selectionFolds, splitSpecSchema, testPart } from '../src/data/split.ts';
-import { createMatrix, sliceRows } from '../src/engine/matrix.ts';
+import { createMatrix, sliceRows } from '@digitbench/runtime/internal';
 
 function counts(labels: Int32Array, idx: Int32Array): number[] {
   const c = new Array(10).fill(0);

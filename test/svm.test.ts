@@ -3,7 +3,7 @@ import { decisionValues, libsvmOptions, loadLibsvm, parseLibsvmModel, svm, type 
 import { assembleOvo, planOvo, trainPair } from '../src/classifiers/svm-ovo.ts';
 import { fastRbfWinners, settledWinner } from '../src/classifiers/svm-predict.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
-import { fromArrays, row, sliceRows, takeLabels, takeRows, type Matrix } from '../src/engine/matrix.ts';
+import { fromArrays, row, sliceRows, takeLabels, takeRows, type Matrix } from '@digitbench/runtime/internal';
 import { liveWorkers } from '../src/engine/threads.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';

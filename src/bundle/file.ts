@@ -5,10 +5,10 @@
  */
 import { mkdir, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { NotRegularFileError, openRegularFile, readAt } from '../data/files.ts';
+import { NotRegularFileError, openRegularFile, readAt } from '@digitbench/runtime/internal';
 import type { ClassifierPlugin } from '../classifiers/plugin.ts';
 import { pluginResolver } from '../classifiers/registry.ts';
-import { BUNDLE_PREFIX_BYTES, checkBundlePrefix, encodeBundle, type BundleInput } from './format.ts';
+import { BUNDLE_PREFIX_BYTES, checkBundlePrefix, encodeBundle, type BundleInput } from '@digitbench/runtime/internal';
 import { loadBundleBytes, type DigitModel } from './model.ts';
 
 /**

@@ -10,10 +10,10 @@
  */
 import type { ClassifierPlugin, Model } from '../classifiers/plugin.ts';
 import { parseParams } from '../classifiers/plugin.ts';
-import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 import { restorePipeline, transformRows, type Pipeline } from '../features/pipeline.ts';
-import { DEFAULT_MAX_PIXELS, normalizeDigit, type DecodedImage } from '../input/normalize.ts';
-import { decodeBundle, quoteLine, type BundleHeader } from './format.ts';
+import { DEFAULT_MAX_PIXELS, normalizeDigit, type DecodedImage } from '@digitbench/runtime/internal';
+import { decodeBundle, quoteLine, type BundleHeader } from '@digitbench/runtime/internal';
 
 export interface ClassScore {
   label: number;

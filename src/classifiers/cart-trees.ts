@@ -4,7 +4,7 @@
  * (cart/model.ts), one forest tree grown from its seed, and trained trees as flat typed arrays (fast to
  * evaluate, compact to save, transferable between worker threads).
  */
-import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 import { createRng } from '../engine/rng.ts';
 import { leafDistribution, growCartTree, type CartNode, type CartOptions } from './cart/model.ts';
 import type { GrownNode } from './cart/grow.ts';

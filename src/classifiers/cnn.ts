@@ -56,7 +56,7 @@ import type { LayersModel, Tensor, Tensor2D } from '@tensorflow/tfjs';
 import { checkTrainingData, defineClassifier, defineModel, ownBytes, threadsParam, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
 import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
-import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 import { callWorker, startTsWorker } from '../engine/threads.ts';
 import { augmentBatch } from './cnn-augment.ts';
 import { ARCHITECTURES, averageGradients, buildModel, checkArchitectureShape, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';

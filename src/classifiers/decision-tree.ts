@@ -25,7 +25,7 @@
  * fit 8.8 s, predict 10k rows 0.04 s, 87.14% (scikit-learn: 11.0 s, 87.8%).
  */
 import { z } from 'zod';
-import { createMatrix } from '../engine/matrix.ts';
+import { createMatrix } from '@digitbench/runtime/internal';
 import { flattenCartTree, labelClasses, leaves, loadTrees, prepare, saveTrees, type FlatTree } from './cart-trees.ts';
 import { growCartTree, loadInCart } from './cart/model.ts';
 import { checkTrainingData, defineClassifier, defineModel, type Model } from './plugin.ts';

@@ -1,5 +1,6 @@
 /** Parameters of a plugin as rows (name, type, default, description), read from its zod schema. */
 import { z } from 'zod';
+import { safeParse } from '@digitbench/runtime/internal';
 import type { ClassifierPlugin } from './plugin.ts';
 
 interface JsonSchema {
@@ -32,9 +33,10 @@ function typeOf(s: JsonSchema): string {
 export function describeParams(plugin: ClassifierPlugin): { name: string; type: string; default: string; description: string }[] {
   let defaults: Record<string, unknown> = {};
   try {
-    defaults = plugin.params.parse({}) as Record<string, unknown>;
+    const r = safeParse(plugin.params, {});
+    if (r.success) defaults = r.data as Record<string, unknown>; // else some params have no default
   } catch {
-    // some params have no default
+    // a schema that cannot parse an empty object
   }
   let schema: { properties?: Record<string, JsonSchema>; required?: string[] } = {};
   try {

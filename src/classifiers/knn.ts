@@ -42,7 +42,7 @@ import mlKnn from 'ml-knn';
 import { z } from 'zod';
 import { minkowski3, ParallelBruteForce, type Neighbours } from '../engine/distance.ts';
 import { isShared, SHARE_FROM_ELEMENTS } from '../engine/threads.ts';
-import { createMatrix, toArrays, type Matrix } from '../engine/matrix.ts';
+import { createMatrix, toArrays, type Matrix } from '@digitbench/runtime/internal';
 import { checkFinite, checkTrainingData, defineClassifier, defineModel, ownBytes, threadsParam, type Model } from './plugin.ts';
 
 type KdPoint = number[];

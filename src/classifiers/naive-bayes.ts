@@ -15,7 +15,7 @@
  */
 import mlNaiveBayes from 'ml-naivebayes';
 import { z } from 'zod';
-import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 import { checkTrainingData, defineClassifier, defineModel, labelIndex, parseSavedJson, type Model } from './plugin.ts';
 
 interface GaussianNBModel {

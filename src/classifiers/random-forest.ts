@@ -22,7 +22,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { z } from 'zod';
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import { cores, startTsWorker } from '../engine/threads.ts';
 import {
   addVotes,

@@ -17,7 +17,7 @@
  * Numbers are copied as libsvm printed them in each pair's model text (coefficients, rho, feature values), so the
  * assembled text is byte-for-byte what libsvm writes for the multi-class model (checked in test/svm.test.ts).
  */
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 
 // ---------------------------------------------------------------------------------------------------
 // The library (also loaded in each worker thread: one wasm instance per thread)

@@ -17,7 +17,7 @@
  * its vote is settled whatever the unsure pairs do: the winner's sure votes beat every other class's sure votes
  * plus all its unsure pairs (ties resolved as libsvm does: lowest class index).
  */
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import { getTf } from '../engine/tf.ts';
 import type { SvmModel } from './svm.ts';
 

@@ -5,7 +5,7 @@
  * (or {error}); {pair: -1} ends it. Each row's printed features are sent once per worker.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import { loadLibsvm, markSent, trainPair, type OvoPlan } from './svm-ovo.ts';
 
 interface Data {

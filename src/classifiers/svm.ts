@@ -37,7 +37,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { z } from 'zod';
-import { createMatrix, row, takeRows, type Matrix } from '../engine/matrix.ts';
+import { createMatrix, row, takeRows, type Matrix } from '@digitbench/runtime/internal';
 import { cores, isShared, startTsWorker } from '../engine/threads.ts';
 import { checkTrainingData, defineClassifier, defineModel, parseSavedJson, threadsParam, type FitOptions, type Model } from './plugin.ts';
 import { fastRbfWinners } from './svm-predict.ts';

@@ -44,10 +44,10 @@ import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { parse as csvParse, type CsvError } from 'csv-parse';
 import { z } from 'zod';
-import { createMatrix } from '../engine/matrix.ts';
+import { createMatrix } from '@digitbench/runtime/internal';
 import { allocFloat32 } from '../engine/threads.ts';
 import type { Dataset, LabeledImages } from './datasets.ts';
-import { checkFileSize, formatBytes, NotRegularFileError, openRegularFile, readAt, resolveLimit, type ByteCap } from './files.ts';
+import { checkFileSize, formatBytes, NotRegularFileError, openRegularFile, readAt, resolveLimit, type ByteCap } from '@digitbench/runtime/internal';
 import { csvSourceSchema, MAX_IMAGE_SIDE, type CsvSource } from './sources.ts';
 
 /** The default cap on a CSV file's size (and, gzipped, on its unpacked size): 2 GB. */

@@ -9,10 +9,10 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 import { sha256 } from '../engine/hash.ts';
 import { allocFloat32 } from '../engine/threads.ts';
-import { readIdxPair } from './idx.ts';
+import { readIdxPair } from '@digitbench/runtime/internal';
 import { loadCsv } from './csv.ts';
 import { loadImageFolder } from './image-folder.ts';
 import { sourceKey, type DatasetSource } from './sources.ts';

@@ -46,13 +46,13 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import { codeHash } from '../engine/code-hash.ts';
 import { hashJson, sha256 } from '../engine/hash.ts';
-import { createMatrix } from '../engine/matrix.ts';
+import { createMatrix } from '@digitbench/runtime/internal';
 import { allocFloat32 } from '../engine/threads.ts';
 import { cacheRoot } from '../features/cache.ts';
 import { decodeImage, DEFAULT_MAX_IMAGE_BYTES } from '../input/decode.ts';
-import { normalizeDigit, resizeGrey } from '../input/normalize.ts';
+import { normalizeDigit, resizeGrey } from '@digitbench/runtime/internal';
 import type { Dataset, LabeledImages } from './datasets.ts';
-import { checkFileSize, entryKind, formatBytes, openRegularFile, readAt, resolveLimit, type ByteCap } from './files.ts';
+import { checkFileSize, entryKind, formatBytes, openRegularFile, readAt, resolveLimit, type ByteCap } from '@digitbench/runtime/internal';
 import type { ImagesSource } from './sources.ts';
 
 const IMAGE_EXT = /\.(png|jpe?g)$/i;

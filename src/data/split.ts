@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { sha256 } from '../engine/hash.ts';
 import { createRng } from '../engine/rng.ts';
-import { takeLabels, takeRows, type Matrix } from '../engine/matrix.ts';
+import { takeLabels, takeRows, type Matrix } from '@digitbench/runtime/internal';
 import type { Dataset } from './datasets.ts';
 
 export const splitSpecSchema = z

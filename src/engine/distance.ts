@@ -26,7 +26,7 @@
  * 7.3 s, 704 rows rescanned per query (Euclidean: 6.4 s, 311 rows); a plain loop over all rows: ~72 s.
  */
 import type { Worker } from 'node:worker_threads';
-import type { Matrix } from './matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import { callWorker, defaultThreads, isShared, serialised, startTsWorker } from './threads.ts';
 import { getTf, type Tf } from './tf.ts';
 

@@ -4,17 +4,8 @@
  */
 import type { TransferListItem, Worker } from 'node:worker_threads';
 
-/** Large arrays are allocated on a SharedArrayBuffer so worker threads can read them without a copy. */
-export const SHARE_FROM_ELEMENTS = 1 << 20;
+export { allocFloat32, isShared, SHARE_FROM_ELEMENTS } from '@digitbench/runtime/internal';
 
-export function allocFloat32(n: number): Float32Array {
-  // A page that is not cross-origin isolated has no SharedArrayBuffer.
-  return n >= SHARE_FROM_ELEMENTS && typeof SharedArrayBuffer !== 'undefined' ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
-}
-
-export function isShared(a: ArrayBufferView): boolean {
-  return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
-}
 
 /**
  * Sends one request to a worker that answers each message with one reply ({error} on failure) and

@@ -1,17 +1,18 @@
 /**
  * Worker threads running TypeScript modules, and typed arrays they can share without copies.
- * A worker registers tsx's ESM API and then imports its module (a .ts worker started with
- * `--import tsx` fails both under tsx and under vitest).
+ * A worker imports bin/register.js (tsx's ESM API and the source condition) and then its module (a .ts
+ * worker started with `--import tsx` fails both under tsx and under vitest).
  *
  * Node only: the browser build (src/serve/build.ts) uses threads.browser.ts in its place.
  */
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
-const require = createRequire(import.meta.url);
-const tsxApi = new URL('dist/esm/api/index.mjs', pathToFileURL(require.resolve('tsx/package.json'))).href;
+/**
+ * bin/register.js: registers tsx and the `digitbench-source` condition. Worker threads import it first;
+ * child processes get it as `--import` (see isolated.ts).
+ */
+export const REGISTER_SOURCES = new URL('../../bin/register.js', import.meta.url).href;
 
 const live = new Set<Worker>();
 
@@ -20,7 +21,7 @@ const live = new Set<Worker>();
  * liveWorkers(): for the process-wide engine pool (pool.ts), which outlives every model.
  */
 export function startTsWorker(entry: URL, workerData: unknown, { track = true }: { track?: boolean } = {}): Worker {
-  const boot = `import(${JSON.stringify(tsxApi)}).then((api) => { api.register(); return import(${JSON.stringify(entry.href)}); });`;
+  const boot = `import(${JSON.stringify(REGISTER_SOURCES)}).then(() => import(${JSON.stringify(entry.href)}));`;
   const w = new Worker(boot, { eval: true, workerData });
   if (track) {
     live.add(w);

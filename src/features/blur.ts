@@ -1,4 +1,4 @@
-import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from './step.ts';
+import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from '@digitbench/runtime/internal';
 
 /**
  * The normalised 1-D Gaussian kernel of `sigma`, radius round(truncate·sigma) as scipy.ndimage's

@@ -10,9 +10,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { codeHash } from '../engine/code-hash.ts';
 import { hashJson } from '../engine/hash.ts';
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import type { StepSpec } from './pipeline.ts';
-import type { StateArray, StepState } from './step.ts';
+import type { StateArray, StepState } from '@digitbench/runtime/internal';
 
 /**
  * The code that computes features (prepare.ts and everything it imports: every step, the split, the

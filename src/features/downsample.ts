@@ -1,4 +1,4 @@
-import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from './step.ts';
+import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from '@digitbench/runtime/internal';
 
 /**
  * Averages each factor×factor block of pixels: 28×28 → 14×14 for factor 2, 20×24 → 10×12. Stateless.

@@ -1,4 +1,4 @@
-import { mapRows, stateArray, stateInt, type CreatedStep, type FeatureStep, type ImageShape } from './step.ts';
+import { mapRows, stateArray, stateInt, type CreatedStep, type FeatureStep, type ImageShape } from '@digitbench/runtime/internal';
 
 /** Drops features that take one value on every training row (67 MNIST pixels are always 0). */
 export function dropConstantStep(_image: ImageShape): CreatedStep {

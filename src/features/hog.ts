@@ -1,4 +1,4 @@
-import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from './step.ts';
+import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from '@digitbench/runtime/internal';
 
 export interface HogParams {
   cellSize: number;

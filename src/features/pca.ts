@@ -10,12 +10,12 @@
  * takes minutes on 60,000 × 784 (libraries.md); this needs about 2q + 1 passes over X.
  */
 import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import { createRng } from '../engine/rng.ts';
 import { getTf } from '../engine/tf.ts';
 import { runInPool, warmEnginePool } from '../engine/pool.ts';
 import { defaultThreads, isShared } from '../engine/threads.ts';
-import { stateArray, stateInt, type CreatedStep, type ImageShape, type StepState } from './step.ts';
+import { stateArray, stateInt, type CreatedStep, type ImageShape, type StepState } from '@digitbench/runtime/internal';
 
 export interface PcaOptions {
   components: number;

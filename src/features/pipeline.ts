@@ -3,7 +3,7 @@
  * the training part only and then applied to every part. Every classifier of an experiment that
  * takes vectors gets the output of the same fitted pipeline.
  */
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import { blurStep } from './blur.ts';
 import { deskewStep } from './deskew.ts';
 import { downsampleStep } from './downsample.ts';
@@ -12,13 +12,13 @@ import { hogStep } from './hog.ts';
 import { pcaStep } from './pca.ts';
 import { scaleStep } from './scale.ts';
 import { standardizeStep } from './standardize.ts';
-import type { StepSpec } from './spec.ts';
-import type { CreatedStep, FeatureStep, ImageShape, StepState } from './step.ts';
+import type { StepSpec } from '@digitbench/runtime/internal';
+import type { CreatedStep, FeatureStep, ImageShape, StepState } from '@digitbench/runtime/internal';
 
 /** Steps worth caching on disk (the others are cheaper to recompute than to read back). */
 const EXPENSIVE = new Set(['deskew', 'blur', 'hog', 'pca']);
 
-export { parsePipeline, stepSpecSchema, STEP_NAMES, type StepSpec } from './spec.ts';
+export { parsePipeline, stepSpecSchema, STEP_NAMES, type StepSpec } from '@digitbench/runtime/internal';
 
 function createStep(spec: StepSpec, image: ImageShape, seed: number): CreatedStep {
   switch (spec.step) {

@@ -1,11 +1,11 @@
 /** Dataset + split + pipeline → the feature matrices every vector classifier of a run receives. */
 import type { Dataset } from '../data/datasets.ts';
 import { applySplit, type Split } from '../data/split.ts';
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import { getTf } from '../engine/tf.ts';
 import { featureCacheKey, readCachedFeatures, writeCachedFeatures } from './cache.ts';
 import { createPipeline, fitTransform, pipelineStates, type StepSpec } from './pipeline.ts';
-import type { ImageShape, StepState } from './step.ts';
+import type { ImageShape, StepState } from '@digitbench/runtime/internal';
 
 export interface PreparedFeatures {
   train: { x: Matrix; y: Int32Array };

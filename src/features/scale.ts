@@ -1,4 +1,4 @@
-import { mapRows, type CreatedStep, type FeatureStep, type ImageShape, noState } from './step.ts';
+import { mapRows, type CreatedStep, type FeatureStep, type ImageShape, noState } from '@digitbench/runtime/internal';
 
 /** Pixels 0–255 → [0, 1]: a fixed map (no statistics), the usual MNIST scaling. */
 export function scaleStep(image: ImageShape, max = 255): CreatedStep {

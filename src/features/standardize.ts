@@ -1,5 +1,5 @@
-import type { Matrix } from '../engine/matrix.ts';
-import { mapRows, stateArray, type CreatedStep, type FeatureStep, type ImageShape } from './step.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
+import { mapRows, stateArray, type CreatedStep, type FeatureStep, type ImageShape } from '@digitbench/runtime/internal';
 
 /** Per-feature column means and standard deviations (float64 accumulation). */
 export function columnStats(x: Matrix): { mean: Float64Array; std: Float64Array } {

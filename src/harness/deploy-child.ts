@@ -17,7 +17,7 @@ import { loadBundleBytes } from '../bundle/model.ts';
 import { pluginResolver, resolvePlugin } from '../classifiers/registry.ts';
 import { loadDataset } from '../data/datasets.ts';
 import { makeSplit, testPart, type SplitSpec } from '../data/split.ts';
-import { sliceRows } from '../engine/matrix.ts';
+import { sliceRows } from '@digitbench/runtime/internal';
 import { loadedEngine } from '../engine/tf.ts';
 import { percentile } from '../metrics/intervals.ts';
 import { decodeLabels, type Deployment } from '../results/row.ts';

@@ -18,7 +18,7 @@ import { access, constants, mkdir, readdir, rename, stat } from 'node:fs/promise
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { REPORT_MANIFEST, reportManifest } from '../report/write.ts';
-import { entryKind } from '../data/files.ts';
+import { entryKind } from '@digitbench/runtime/internal';
 
 export const LOCK_FILE = '.lock';
 /** The manifest `evaluate` writes into its folders (harness/evaluate.ts). */

@@ -6,9 +6,9 @@
  */
 import { basename } from 'node:path';
 import { loadDataset, type Dataset, type LabeledImages } from '../data/datasets.ts';
-import { readIdxPair } from '../data/idx.ts';
+import { readIdxPair } from '@digitbench/runtime/internal';
 import { sha256 } from '../engine/hash.ts';
-import { createMatrix } from '../engine/matrix.ts';
+import { createMatrix } from '@digitbench/runtime/internal';
 import { textTable } from '../report/table.ts';
 import { dataSpec } from './evaluate.ts';
 

@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REGISTER_SOURCES } from '../engine/threads.ts';
 import type { ChildMeasurements, ChildMessage, ChildRequest } from './child.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -65,7 +66,7 @@ export function runIsolated<Req = ChildRequest, Res = ChildMeasurements>(
       resolvePromise(o);
     };
     child = fork(entry, [], {
-      execArgv: ['--import', 'tsx', `--max-old-space-size=${limits.memoryLimitMb}`],
+      execArgv: ['--import', REGISTER_SOURCES, `--max-old-space-size=${limits.memoryLimitMb}`],
       env: { ...process.env, DIGITBENCH_CHILD: '1' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',

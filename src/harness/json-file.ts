@@ -7,7 +7,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { visit, type JSONPath } from 'jsonc-parser';
-import { NotRegularFileError, openRegularFile, readAt, resolveLimit } from '../data/files.ts';
+import { NotRegularFileError, openRegularFile, readAt, resolveLimit } from '@digitbench/runtime/internal';
 
 /** Largest experiment file read (bytes); a real one is a few kB. `DIGITBENCH_MAX_CONFIG_BYTES` overrides it. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;

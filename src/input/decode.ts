@@ -30,14 +30,14 @@
 import { readdir, stat, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import sharp, { type Metadata } from 'sharp';
-import { checkFileSize, openRegularFile, readAt, resolveLimit, type ByteCap } from '../data/files.ts';
-import { IdxMagicError, idxByteCap, IMAGE_MAGIC, LABEL_MAGIC, parseIdxImages, readIdx } from '../data/idx.ts';
-import { DEFAULT_MAX_PIXELS, normalizeDigit, SIDE, type DecodedImage } from './normalize.ts';
+import { checkFileSize, openRegularFile, readAt, resolveLimit, type ByteCap } from '@digitbench/runtime/internal';
+import { IdxMagicError, idxByteCap, IMAGE_MAGIC, LABEL_MAGIC, parseIdxImages, readIdx } from '@digitbench/runtime/internal';
+import { DEFAULT_MAX_PIXELS, normalizeDigit, SIDE, type DecodedImage } from '@digitbench/runtime/internal';
 
 /** Height × width of the images a model takes. */
 export type Shape = readonly [number, number];
 
-export type { DecodedImage } from './normalize.ts';
+export type { DecodedImage } from '@digitbench/runtime/internal';
 
 export interface InputImage {
   /** The file, or `${file}#${index}` for an image of an idx file. */

@@ -4,7 +4,7 @@
  * The same captions go in the report's Markdown table, so nobody has to read the tiny glyphs.
  */
 import { PNG } from 'pngjs';
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 
 /** 3×5 glyphs, one string of 15 bits per character, row by row. */
 const FONT: Record<string, string> = {

@@ -1,5 +1,5 @@
 /** The report's options and output, shared by the assembler and its sections. */
-import type { Matrix } from '../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import type { BrowserRow, ResultRow, SelectionRow } from '../results/row.ts';
 
 export interface DeployLimits {

@@ -1,7 +1,7 @@
 /** A minimal valid bundle input around a pipeline and some model bytes, for format tests. */
-import type { BundleInput } from '../../src/bundle/format.ts';
+import type { BundleInput } from '@digitbench/runtime/internal';
 import type { StepSpec } from '../../src/features/pipeline.ts';
-import type { StepState } from '../../src/features/step.ts';
+import type { StepState } from '@digitbench/runtime/internal';
 
 export function bundleInput(specs: StepSpec[], states: StepState[], modelBytes = new Uint8Array([1, 2, 3, 4, 5])): BundleInput {
   return {

@@ -1,7 +1,7 @@
 /** Real MNIST subsets for tests: seeded, stratified, pixels scaled to [0, 1]. */
 import { loadDataset } from '../../src/data/datasets.ts';
 import { applySplit, makeSplit } from '../../src/data/split.ts';
-import { createMatrix, type Matrix } from '../../src/engine/matrix.ts';
+import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 
 export interface Subset {
   xTrain: Matrix;

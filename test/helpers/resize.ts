@@ -1,7 +1,7 @@
 /** MNIST digits at other image sizes, for the any-shape tests: exact area resampling and idx folders. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createMatrix, type Matrix } from '../../src/engine/matrix.ts';
+import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 
 /**
  * Each row of `m` (an sh×sw image) resampled to h×w by exact area averaging: every output pixel is the

@@ -1,6 +1,6 @@
 /** A small real dataset on disk: the first rows of MNIST written as the four idx files (fast to load in tests). */
 import { loadDataset } from '../../src/data/datasets.ts';
-import { sliceRows } from '../../src/engine/matrix.ts';
+import { sliceRows } from '@digitbench/runtime/internal';
 import { writeIdxDataset } from './resize.ts';
 
 /** Writes MNIST's first `train` training and `test` test rows as an idx folder `dir`; returns `dir`. */

@@ -1,5 +1,5 @@
 /** Per classifier: params, runs, the confusion matrix (chart and table), per-class scores and the grid of misclassified digits. */
-import type { Matrix } from '../../engine/matrix.ts';
+import type { Matrix } from '@digitbench/runtime/internal';
 import type { ConfusionMatrix } from '../../metrics/confusion.ts';
 import type { Group, Run } from '../analysis.ts';
 import { cell, code, distinctJoin, escapeHtml, featuresText, pct } from '../format.ts';

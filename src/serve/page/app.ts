@@ -11,7 +11,7 @@
  * and <body data-predictions="n"> counts the finished prediction rounds.
  */
 import type { DigitModel, Prediction } from '../../bundle/model.ts';
-import { normalizeDigit, NoInkError } from '../../input/normalize.ts';
+import { normalizeDigit, NoInkError } from '@digitbench/runtime/internal';
 import type { PageExperiment, PageModel } from '../server.ts';
 import { errorText, fetchModel } from './runtime.ts';
 

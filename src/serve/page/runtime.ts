@@ -7,7 +7,7 @@
  */
 import { loadBundleBytes, type DigitModel } from '../../bundle/model.ts';
 import { browserResolver } from '../../classifiers/registry.browser.ts';
-import { createMatrix, type Matrix } from '../../engine/matrix.ts';
+import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 import { configureTf } from '../../engine/tf.ts';
 import { pluginFiles } from 'digitbench:plugin-files';
 

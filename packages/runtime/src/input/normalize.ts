@@ -71,9 +71,10 @@ const MIN_CONTRAST = 32;
 const SPECK_FRACTION = 0.02;
 
 /** A target shape: [height, width]. */
-export type ImageShape = readonly [number, number];
+/** Height × width of an image. */
+export type ImageSize = readonly [number, number];
 
-function checkShape(shape: ImageShape, name: string): void {
+function checkShape(shape: ImageSize, name: string): void {
   const [h, w] = shape;
   if (!Number.isInteger(h) || !Number.isInteger(w) || h < 1 || w < 1) {
     throw new Error(`${name}: the target shape ${h}×${w} is not a size in pixels; give whole numbers of at least 1.`);
@@ -103,7 +104,7 @@ function greyInkBright(img: DecodedImage): Float32Array {
  * An MNIST-normalized image of `shape` ([height, width], default 28×28): h·w values 0..255, bright ink on
  * black, row-major. Throws NoInkError for a blank image; errors name `name`.
  */
-export function normalizeDigit(img: DecodedImage, name: string, shape: ImageShape = [SIDE, SIDE]): Float32Array {
+export function normalizeDigit(img: DecodedImage, name: string, shape: ImageSize = [SIDE, SIDE]): Float32Array {
   checkShape(shape, name);
   checkImage(img, name);
   const { width: w, height: h } = img;
@@ -187,7 +188,7 @@ export function normalizeDigit(img: DecodedImage, name: string, shape: ImageShap
  * gives back its pixels). For images that are already cropped and centred (`normalize: "resize"`). Errors
  * name `name`.
  */
-export function resizeGrey(img: DecodedImage, shape: ImageShape = [SIDE, SIDE], name = 'the image'): Float32Array {
+export function resizeGrey(img: DecodedImage, shape: ImageSize = [SIDE, SIDE], name = 'the image'): Float32Array {
   checkShape(shape, name);
   checkImage(img, name);
   const { width: w, height: h } = img;

@@ -1,6 +1,6 @@
 /** A feature step: fitted on the training part only, then applied to any part. */
 import type { Matrix } from '../engine/matrix.ts';
-import { allocFloat32 } from '../engine/threads.ts';
+import { allocFloat32 } from '../engine/matrix.ts';
 
 /** Height × width while rows are still images; undefined once a step made them plain vectors. */
 export type ImageShape = readonly [number, number] | undefined;

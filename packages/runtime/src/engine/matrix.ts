@@ -1,4 +1,14 @@
-import { allocFloat32 } from './threads.ts';
+/** Large arrays are allocated on a SharedArrayBuffer so worker threads can read them without a copy. */
+export const SHARE_FROM_ELEMENTS = 1 << 20;
+
+/** A float32 array, on a SharedArrayBuffer when large and the platform has one (a page that is not cross-origin isolated has none). */
+export function allocFloat32(n: number): Float32Array {
+  return n >= SHARE_FROM_ELEMENTS && typeof SharedArrayBuffer !== 'undefined' ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
+}
+
+export function isShared(a: ArrayBufferView): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && a.buffer instanceof SharedArrayBuffer;
+}
 
 /** A dense row-major float32 matrix. The only 2-D numeric shape used between layers. */
 export interface Matrix {

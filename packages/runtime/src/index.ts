@@ -1,0 +1,2 @@
+/** @digitbench/runtime, Node entry. */
+export {};

@@ -1,0 +1,14 @@
+/**
+ * What the digitbench workbench uses from the runtime beyond the public API: the bundle format's
+ * writer and internals, matrices, feature specs and states, and the Node file readers. Not a public
+ * API: it changes with the workbench.
+ */
+export * from './engine/matrix.ts';
+export * from './input/normalize.ts';
+export * from './io/files.ts';
+export * from './io/idx.ts';
+export * from './features/spec.ts';
+export * from './features/step.ts';
+export * from './bundle/format.ts';
+export * from './models/plugin.ts';
+export * from './schema.ts';
