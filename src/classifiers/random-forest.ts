@@ -16,54 +16,19 @@
  * Tree t's bootstrap sample and split seed depend only on (seed, t): the same forest for any number of
  * threads. predict takes the class with the most votes (ties: the smallest label).
  *
- * Measured (2-core machine, pixels / 255, defaults): 2,000 / 1,000 rows: 0.933. Full MNIST: fit 33.9 s
- * in 2 worker threads (65 s of CPU), predict 10k rows 0.93 s, 96.98% (scikit-learn: 22.8 s in one
- * thread, 97.05%).
+ * Load, predict and the saved format are in @digitbench/runtime (models/random-forest.ts); this file
+ * adds fitting.
  */
 import type { Worker } from 'node:worker_threads';
-import { z } from 'zod';
-import type { Matrix } from '@digitbench/runtime/internal';
+import { forestModel, randomForestModel, type Matrix, type RandomForestParams } from '@digitbench/runtime/internal';
 import { cores, startTsWorker } from '../engine/threads.ts';
-import {
-  addVotes,
-  growForestTree,
-  labelClasses,
-  loadTrees,
-  prepare,
-  saveTrees,
-  tally,
-  type FlatTree,
-  type ForestTreeSettings,
-  type PreparedTrainingSet,
-} from './cart-trees.ts';
-import { cartOptions, GAIN, GAIN_THRESHOLD, MAX_DEPTH, MIN_SAMPLES } from './decision-tree.ts';
-import { checkTrainingData, defineClassifier, defineModel, threadsParam, type FitOptions, type Model } from './plugin.ts';
+import { growForestTree, labelClasses, prepare, type FlatTree, type ForestTreeSettings, type PreparedTrainingSet } from './cart-trees.ts';
+import { cartOptions } from './decision-tree.ts';
+import { checkTrainingData, defineClassifier, type FitOptions, type Model } from './plugin.ts';
 
 const WHO = 'random-forest';
 
-export const randomForestParams = z
-  .object({
-    nEstimators: z.number().int().positive().max(100000).default(100).describe("Trees (scikit-learn's default: 100; ml-random-forest's: 50)"),
-    maxFeatures: z
-      .union([z.enum(['sqrt', 'log2', 'all']), z.number().positive()])
-      .default('sqrt')
-      .describe("Features drawn at each split: 'sqrt' (scikit-learn's default), 'log2', 'all', a count ≥ 1 or a fraction in (0, 1)"),
-    bootstrap: z.boolean().default(true).describe('Each tree learns from a bootstrap sample (rows drawn with replacement); false: every tree sees every row'),
-    maxSamples: z
-      .number()
-      .positive()
-      .nullable()
-      .default(null)
-      .describe('Rows drawn per bootstrap sample: null = as many as the training set, a count ≥ 1, or a fraction in (0, 1]'),
-    gainFunction: GAIN,
-    maxDepth: MAX_DEPTH,
-    minNumSamples: MIN_SAMPLES.describe('Nodes with at most this many rows (counting bootstrap repeats) become leaves; 1 = scikit-learn\'s min_samples_split=2'),
-    gainThreshold: GAIN_THRESHOLD,
-    threads: threadsParam('Worker threads growing trees; null: up to 2, and none for small jobs; results do not depend on it'),
-  })
-  .strict();
-
-export type RandomForestParams = z.infer<typeof randomForestParams>;
+export { randomForestParams, type RandomForestParams } from '@digitbench/runtime/internal';
 
 /** Below this much work (trees × rows × features) worker start-up outweighs the gain. */
 const SMALL_JOB = 2e8;
@@ -102,32 +67,6 @@ function threadsFor(p: RandomForestParams, x: Matrix): number {
   return Math.max(1, Math.min(2, cores(), p.nEstimators));
 }
 
-interface Fitted {
-  trees: FlatTree[];
-  classes: Int32Array;
-  nFeatures: number;
-  threads: number;
-}
-
-function asModel(params: RandomForestParams, f: Fitted): Model {
-  const vote = (s: Fitted, x: Matrix) => {
-    const C = s.classes.length;
-    const votes = new Int32Array(x.rows * C);
-    for (const tree of s.trees) addVotes(tree, x, votes, C);
-    return tally(votes, x.rows, C, s.trees.length);
-  };
-  return defineModel(WHO, {
-    classes: f.classes,
-    inputSize: f.nFeatures,
-    state: f,
-    predict: (s, x) => Int32Array.from(vote(s, x).winners, (c) => s.classes[c]!),
-    /** The fraction of trees voting for each class (columns: labels ascending); rows sum to 1. */
-    scores: (s, x) => vote(s, x).scores,
-    serialize: (s) => saveTrees({ kind: WHO, nFeatures: s.nFeatures, classes: Array.from(s.classes), params }, s.trees, WHO),
-    engine: (s) => (s.threads > 1 ? `js, ${s.threads} worker threads (fit)` : 'js'),
-  });
-}
-
 async function fitForest(params: RandomForestParams, seed: number, x: Matrix, y: Int32Array, options?: FitOptions): Promise<Model> {
   checkTrainingData(x, y, WHO);
   const classes = labelClasses(y, WHO);
@@ -154,7 +93,7 @@ async function fitForest(params: RandomForestParams, seed: number, x: Matrix, y:
     threads > 1
       ? await growInWorkers(workers, early, prepared, settings, classes, params.nEstimators, options)
       : growHere(prepared, settings, classes, params.nEstimators, options);
-  return asModel(params, { trees, classes, nFeatures: x.cols, threads });
+  return forestModel(params, { trees, classes, nFeatures: x.cols, threads });
 }
 
 function growHere(prepared: PreparedTrainingSet, settings: ForestTreeSettings, classes: Int32Array, n: number, options?: FitOptions): FlatTree[] {
@@ -245,17 +184,8 @@ function growInWorkers(
 }
 
 export const randomForest = defineClassifier<RandomForestParams>({
-  name: 'random-forest',
-  summary: 'Random forest of CART trees (bootstrap, sqrt(features) per split, as scikit-learn)',
-  input: 'vector',
+  ...randomForestModel,
   library: 'split search and forest: digitbench (typed); tree model format: ml-cart 2.1.1',
-  params: randomForestParams,
-  scoreKind: 'fractions of trees voting for each class',
   testParams: { nEstimators: 10, threads: 2 },
   create: (params, ctx) => ({ fit: (x, y, options) => fitForest(params, ctx.seed, x, y, options) }),
-  async load(bytes, params) {
-    const { header, trees } = loadTrees(bytes, WHO, WHO);
-    if (trees.length === 0) throw new Error(`${WHO}: the saved model has no trees; pass the bytes that serialize() returned.`);
-    return asModel(params, { trees, classes: Int32Array.from(header.classes), nFeatures: header.nFeatures, threads: 1 });
-  },
 });

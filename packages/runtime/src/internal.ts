@@ -12,3 +12,6 @@ export * from './features/step.ts';
 export * from './bundle/format.ts';
 export * from './models/plugin.ts';
 export * from './schema.ts';
+export * from './models/cart-trees.ts';
+export * from './models/decision-tree.ts';
+export * from './models/random-forest.ts';
