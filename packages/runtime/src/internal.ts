@@ -15,3 +15,4 @@ export * from './schema.ts';
 export * from './models/cart-trees.ts';
 export * from './models/decision-tree.ts';
 export * from './models/random-forest.ts';
+export * from './models/naive-bayes.ts';
