@@ -8,8 +8,9 @@ import type { LayersModel, Tensor, Tensor2D, Variable } from '@tensorflow/tfjs';
 import type { Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 
-export const ARCHITECTURES = ['lenet', 'keras-mnist', 'caffe-lenet', 'conv16-32'] as const;
-export type Architecture = (typeof ARCHITECTURES)[number];
+import { ARCHITECTURES, type Architecture } from '@digitbench/runtime/internal';
+
+export { ARCHITECTURES, type Architecture };
 
 /**
  * The smallest image side each architecture takes (both height and width), from its layer arithmetic

@@ -50,74 +50,21 @@
  * machine whose cores other work already fills, two threads get no more CPU than one, and the
  * per-step barrier made a fit slower in wall time (39.9 s vs 34.0 s on a loaded one).
  */
-import { z } from 'zod';
 import seedrandom from 'seedrandom';
 import type { LayersModel, Tensor, Tensor2D } from '@tensorflow/tfjs';
-import { checkTrainingData, defineClassifier, defineModel, ownBytes, threadsParam, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
+import { checkTrainingData, defineClassifier, defineModel, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
 import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
-import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
+import { argmaxLabels, cnnBytes, CNN_FORMAT, imageShapeOf, parseCnnBytes, PARALLEL_FROM_ROWS, type CnnParams, type CnnSavedHeader, createMatrix, type Matrix } from '@digitbench/runtime/internal';
+import { cnn as cnnModel } from '@digitbench/runtime/cnn';
 import { callWorker, startTsWorker } from '../engine/threads.ts';
 import { augmentBatch } from './cnn-augment.ts';
-import { ARCHITECTURES, averageGradients, buildModel, checkArchitectureShape, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
+import { averageGradients, buildModel, checkArchitectureShape, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
 
-/**
- * From this many training images on, threads: null trains 2 replicas (starting a worker costs 1–3 s).
- * Not from the core count: the replica count changes the model, and a seed must give the same model
- * on every machine.
- */
-export const PARALLEL_FROM_ROWS = 10000;
+export { cnnParams, PARALLEL_FROM_ROWS, type CnnParams } from '@digitbench/runtime/internal';
 
-const params = z
-  .object({
-    architecture: z
-      .enum(ARCHITECTURES)
-      .default('lenet')
-      .describe('Network shape: LeNet-5 (fastest), the Keras mnist_cnn example (slow), Caffe\'s LeNet (conv20–conv50–dense500) or conv16-32 (conv16–conv32–dense128)'),
-    epochs: z.number().int().positive().default(12).describe('Maximum passes over the training data (early stopping may end sooner)'),
-    batchSize: z.number().int().positive().default(128).describe('Images per training step'),
-    learningRate: z.number().positive().default(0.001).describe("Adam's step size"),
-    learningRateDecay: z.number().positive().max(1).default(0.8).describe('The learning rate is multiplied by this after every epoch (1 = constant)'),
-    patience: z
-      .number()
-      .int()
-      .min(0)
-      .default(3)
-      .describe('Early stopping: stop after this many epochs without a lower validation loss and keep the best epoch (needs a validation part; 0 = off)'),
-    augment: z
-      .object({
-        shift: z.number().min(0).default(2).describe('Largest shift, in pixels, along each axis'),
-        rotate: z.number().min(0).max(180).default(10).describe('Largest rotation, in degrees, either way'),
-        scale: z.number().min(0).lt(1).default(0.1).describe('Largest relative scaling: factors in 1 ± scale'),
-      })
-      .strict()
-      .nullable()
-      .default(null)
-      .describe(
-        'Training-time augmentation: every training image, every epoch, gets a fresh random shift, rotation and scaling about its centre (bilinear, zero outside), drawn from the seed; validation, test and predict images are never changed. null: off',
-      ),
-    threads: threadsParam(
-      `Data-parallel training replicas, each on its own thread and engine (batch split between them, gradients averaged); null: 2 from ${PARALLEL_FROM_ROWS.toLocaleString('en-US')} training images on, else 1 (on any machine, so a seed gives the same model everywhere). Results depend on this number but not on timing`,
-    ),
-  })
-  .strict();
-
-export type CnnParams = z.infer<typeof params>;
-
-const FORMAT = 'digitbench-cnn';
 const WHO = 'cnn';
-const MAGIC = [0x44, 0x42, 0x43, 0x4e]; // "DBCN"
 const PREDICT_BATCH = 1000;
-
-interface SavedHeader {
-  format: typeof FORMAT;
-  version: 1;
-  architecture: CnnParams['architecture'];
-  imageShape: [number, number];
-  classes: number[];
-  modelTopology: unknown;
-  weightSpecs: unknown;
-}
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -176,8 +123,8 @@ async function serializeNet(net: Net): Promise<Uint8Array> {
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
   );
-  const header: SavedHeader = {
-    format: FORMAT,
+  const header: CnnSavedHeader = {
+    format: CNN_FORMAT,
     version: 1,
     architecture: net.architecture,
     imageShape: [...net.imageShape],
@@ -185,14 +132,7 @@ async function serializeNet(net: Net): Promise<Uint8Array> {
     modelTopology: artifacts!.modelTopology,
     weightSpecs: artifacts!.weightSpecs,
   };
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const weights = new Uint8Array(net.tf.io.CompositeArrayBuffer.join(artifacts!.weightData!));
-  const out = new Uint8Array(8 + json.length + weights.length);
-  out.set(MAGIC, 0);
-  new DataView(out.buffer).setUint32(4, json.length, true);
-  out.set(json, 8);
-  out.set(weights, 8 + json.length);
-  return out;
+  return cnnBytes(header, new Uint8Array(net.tf.io.CompositeArrayBuffer.join(artifacts!.weightData!)));
 }
 
 function asModel(net: Net): Model {
@@ -202,26 +142,12 @@ function asModel(net: Net): Model {
     inputSize: h * w,
     inputName: `pixels (one ${h}×${w} image per row)`,
     state: net,
-    predict(s, x) {
-      const probs = probabilities(s, x);
-      const k = s.classes.length;
-      const out = new Int32Array(x.rows);
-      for (let r = 0; r < x.rows; r++) {
-        let arg = 0;
-        for (let j = 1; j < k; j++) if (probs[r * k + j]! > probs[r * k + arg]!) arg = j;
-        out[r] = s.classes[arg]!;
-      }
-      return out;
-    },
+    predict: (s, x) => argmaxLabels(probabilities(s, x), x.rows, s.classes),
     scores: (s, x) => createMatrix(x.rows, s.classes.length, probabilities(s, x)),
     serialize: serializeNet,
     engine: (s) => s.description,
     free: (s) => s.model.dispose(),
   });
-}
-
-function imageShapeOf(ctx: ClassifierContext): readonly [number, number] {
-  return ctx.imageShape ?? [28, 28];
 }
 
 function checkImages(x: Matrix, [h, w]: readonly [number, number], where: string): void {
@@ -441,24 +367,8 @@ class ParallelTrainer {
 }
 
 async function loadCnn(bytes: Uint8Array, ctx: ClassifierContext): Promise<Model> {
+  const { header, weightData, imageShape } = parseCnnBytes(bytes, ctx);
   const { tf, engine } = await getTf();
-  const bad = (why: string) =>
-    new Error(`cnn.load: these ${bytes.length} bytes are not a saved cnn model (${why}); pass the bytes from a cnn model's serialize().`);
-  if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) throw bad('wrong header');
-  const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
-  if (8 + len > bytes.length) throw bad('truncated');
-  let header: SavedHeader;
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len))) as SavedHeader;
-  } catch {
-    throw bad('unreadable header');
-  }
-  if (header.format !== FORMAT || header.version !== 1) throw bad(`format ${header.format} version ${header.version}`);
-  const [h, w] = imageShapeOf(ctx);
-  if (header.imageShape[0] !== h || header.imageShape[1] !== w) {
-    throw new Error(`cnn.load: the saved model takes ${header.imageShape.join('×')} images but this run's images are ${h}×${w}; load it for images of its size.`);
-  }
-  const weightData = ownBytes(bytes, 8 + len).buffer as ArrayBuffer;
   const model = await tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: header.modelTopology as object,
@@ -466,7 +376,7 @@ async function loadCnn(bytes: Uint8Array, ctx: ClassifierContext): Promise<Model
       weightData,
     }),
   );
-  return asModel({ tf, model, classes: header.classes, architecture: header.architecture, imageShape: [h, w], description: engine.description });
+  return asModel({ tf, model, classes: header.classes, architecture: header.architecture, imageShape, description: engine.description });
 }
 
 function round(v: number): number {
@@ -474,17 +384,14 @@ function round(v: number): number {
 }
 
 export const cnn = defineClassifier<CnnParams>({
-  name: WHO,
-  summary: 'Convolutional network (LeNet-5, Caffe LeNet, conv16-32 or the Keras mnist_cnn example), Adam, optional training-time augmentation, early stopping on validation loss',
-  input: 'image',
+  ...cnnModel,
   library: 'ours: training loop, data-parallel replicas, Adam step, wasm kernels; @tensorflow/tfjs 4.22.0: layers, ops, model format',
-  params,
-  scoreKind: 'softmax probabilities',
   testParams: { architecture: 'lenet', epochs: 2, batchSize: 64 },
   create: (p, ctx) => {
     // Before anything is fitted: an architecture that cannot take the run's image shape says which can.
     checkArchitectureShape(p.architecture, imageShapeOf(ctx));
     return { fit: (x, y, options) => fitCnn(p, ctx, x, y, options) };
   },
+  // The workbench's engine (getTf: tfjs-node where installed, else wasm with our kernels) also for loading.
   load: (bytes, _p, ctx) => loadCnn(bytes, ctx),
 });

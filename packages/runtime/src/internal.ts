@@ -16,3 +16,4 @@ export * from './models/cart-trees.ts';
 export * from './models/decision-tree.ts';
 export * from './models/random-forest.ts';
 export * from './models/naive-bayes.ts';
+export * from './models/cnn-format.ts';
