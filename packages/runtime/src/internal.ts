@@ -17,3 +17,5 @@ export * from './models/decision-tree.ts';
 export * from './models/random-forest.ts';
 export * from './models/naive-bayes.ts';
 export * from './models/cnn-format.ts';
+export * from './models/svm.ts';
+export * from './bundle/read.node.ts';
