@@ -19,3 +19,5 @@ export * from './models/naive-bayes.ts';
 export * from './models/cnn-format.ts';
 export * from './models/svm.ts';
 export * from './bundle/read.node.ts';
+export * from './engine/nearest.ts';
+export * from './models/knn.ts';
