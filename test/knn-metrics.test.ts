@@ -98,7 +98,7 @@ describe('knn metric and weights params', () => {
     const pca = await fitPca(s.xTrain, { components: 50, oversamples: 10, iterations: 7, seed: 1, threads: 1 });
     const sets = [
       { x: s.xTrain, q, name: 'raw' },
-      { x: await projectPca(pca, s.xTrain, undefined, 1), q: await projectPca(pca, q, undefined, 1), name: 'pca' },
+      { x: await projectPca(pca, s.xTrain), q: await projectPca(pca, q), name: 'pca' },
     ];
     const scanned: Record<string, number> = {};
     for (const { x, q, name } of sets) {

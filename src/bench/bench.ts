@@ -14,9 +14,8 @@ import { makeSplit } from '../data/split.ts';
 import { getTf } from '../engine/tf.ts';
 import { defaultThreads } from '../engine/threads.ts';
 import { fitPca, projectPca } from '../features/pca.ts';
-import { stepSpecSchema } from '../features/pipeline.ts';
+import { createPipeline, parsePipeline, transformRows } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
-import { scaleStep } from '../features/scale.ts';
 import type { ChildRequest } from '../harness/child.ts';
 import { runIsolated } from '../harness/run.ts';
 import { measureCeiling, type Ceiling } from './ceiling.ts';
@@ -92,13 +91,13 @@ export async function runBench(opts: BenchOptions): Promise<{ rows: BenchRow[]; 
   const ds = await loadDataset('mnist');
   if (want('pca') || want('pca-project')) {
     // The pipeline's own scale step (pixels / 255), as experiments run it.
-    const { step: scaler } = scaleStep(ds.imageShape);
-    const scale = (m: typeof ds.train.images) => scaler.transform(m) as typeof m;
+    const scaler = createPipeline(parsePipeline([{ step: 'scale' }]), ds.imageShape);
+    const scale = (m: typeof ds.train.images) => transformRows(scaler, m);
     const xTrain = scale(ds.train.images);
     const xTest = scale(ds.test.images);
     log('PCA fit …');
     // The pipeline's defaults, so the row times what experiments run.
-    const spec = stepSpecSchema.parse({ step: 'pca', components: 50 }) as { components: number; oversamples: number; iterations: number };
+    const spec = parsePipeline([{ step: 'pca', components: 50 }])[0] as { components: number; oversamples: number; iterations: number };
     const fit = await timeRuns(opts.repeats, () => fitPca(xTrain, { ...spec, seed: 0, threads }));
     const ratio = fit.result.explainedVarianceRatio.reduce((a, b) => a + b, 0);
     if (want('pca')) {
@@ -117,14 +116,14 @@ export async function runBench(opts: BenchOptions): Promise<{ rows: BenchRow[]; 
       });
     }
     if (want('pca-project')) {
-      const proj = await timeRuns(opts.repeats, () => projectPca(fit.result, xTest));
+      const proj = await timeRuns(opts.repeats, async () => projectPca(fit.result, xTest));
       rows.push({
         key: 'pca-project',
         work: 'PCA-50 projection of 10k test rows',
         medianSeconds: median(proj.wall),
         cpuSeconds: median(proj.cpu),
         runs: opts.repeats,
-        engine: engine.description,
+        engine: 'plain JS (float64 sums; @digitbench/runtime, as bundles predict)',
         threads: 1,
         target: 1,
         gflop: (2 * TEST_ROWS * PIXELS * spec.components) / 1e9,

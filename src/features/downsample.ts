@@ -1,40 +1,5 @@
-import { mapRows, requireImage, type CreatedStep, type ImageShape, noState } from '@digitbench/runtime/internal';
+/** Block averaging: nothing to fit; the transform is the runtime's. */
+import { downsample as runtime } from '@digitbench/runtime/internal';
+import { defineStep } from './define.ts';
 
-/**
- * Averages each factor×factor block of pixels: 28×28 → 14×14 for factor 2, 20×24 → 10×12. Stateless.
- * The factor must divide both sides (no partial blocks); another factor is refused, naming the ones that fit.
- */
-export function downsampleStep(image: ImageShape, factor: number): CreatedStep {
-  const [h, w] = requireImage('downsample', image);
-  if (h % factor !== 0 || w % factor !== 0) {
-    const fits: number[] = [];
-    for (let f = 2; f <= Math.min(h, w); f++) if (h % f === 0 && w % f === 0) fits.push(f);
-    const instead = fits.length ? `use a factor that divides both sides (${fits.join(', ')})` : 'no factor divides both sides; leave out downsample';
-    throw new Error(`Feature step "downsample": factor ${factor} does not divide the ${h}×${w} images; ${instead}.`);
-  }
-  const oh = h / factor;
-  const ow = w / factor;
-  const norm = 1 / (factor * factor);
-  return {
-    step: {
-      label: `downsample(${factor})`,
-      fit() {},
-      transform: (x) =>
-        mapRows(x, oh * ow, (src, dst) => {
-          for (let r = 0; r < oh; r++) {
-            for (let c = 0; c < ow; c++) {
-              let s = 0;
-              for (let dr = 0; dr < factor; dr++) {
-                const o = (r * factor + dr) * w + c * factor;
-                for (let dc = 0; dc < factor; dc++) s += src[o + dc]!;
-              }
-              dst[r * ow + c] = s * norm;
-            }
-          }
-        }),
-      state: () => ({}),
-      setState: noState,
-    },
-    image: [oh, ow],
-  };
-}
+export const downsample = defineStep(runtime, { expensive: false });

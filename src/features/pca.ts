@@ -6,16 +6,22 @@
  * which read them in place. The small work (orthonormalising d × l bases, the l × l eigenproblem) runs
  * in float64 on ml-matrix. Centering is implicit: (X − 1μᵀ)Z = XZ − 1(μᵀZ).
  *
+ * The transform (the projection onto the fitted components) is the runtime's plain-JS projectPca
+ * (@digitbench/runtime features/pca.ts), here as in a bundle: one implementation, engine-independent;
+ * only this fit depends on the tensor engine's backend.
+ *
  * Why not ml-pca: it computes all d components with a full decomposition and then slices, which
  * takes minutes on 60,000 × 784 (libraries.md); this needs about 2q + 1 passes over X.
  */
 import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
-import type { Matrix } from '@digitbench/runtime/internal';
+import { pca as runtime, type Matrix, type PcaModel } from '@digitbench/runtime/internal';
+import { defineStep } from './define.ts';
 import { createRng } from '../engine/rng.ts';
 import { getTf } from '../engine/tf.ts';
 import { runInPool, warmEnginePool } from '../engine/pool.ts';
 import { defaultThreads, isShared } from '../engine/threads.ts';
-import { stateArray, stateInt, type CreatedStep, type ImageShape, type StepState } from '@digitbench/runtime/internal';
+
+export { projectPca, type PcaModel } from '@digitbench/runtime/internal';
 
 export interface PcaOptions {
   components: number;
@@ -28,19 +34,6 @@ export interface PcaOptions {
   blockRows?: number;
   /** Worker threads for the passes over X (default: up to 2; used when X is in shared memory). */
   threads?: number;
-  /** Divide each projected component by its standard deviation (scikit-learn's whiten=True). */
-  whiten?: boolean;
-}
-
-export interface PcaModel {
-  mean: Float64Array;
-  /** k × d, one unit-length component per row, in decreasing order of variance. */
-  components: Float64Array;
-  k: number;
-  d: number;
-  /** Variance along each component (ddof = 1, as scikit-learn). */
-  explainedVariance: Float64Array;
-  explainedVarianceRatio: Float64Array;
 }
 
 const BLOCK = 8192;
@@ -218,92 +211,12 @@ function passRunner(x: Matrix, d: number, l: number, block: number, threads: num
 
 const PCA_MODULE = new URL(import.meta.url);
 
-/** Projects rows [start, end) of x into `out` (rows × k, row-major): (X − 1μᵀ) Cᵀ, on the tensor engine. */
-export async function projectRows(a: { x: Float32Array; d: number; k: number; start: number; end: number; cT: Float32Array; mean: Float32Array; out: Float32Array; blockRows: number }): Promise<void> {
-  const { tf } = await getTf();
-  const cTensor = tf.tensor2d(a.cT, [a.d, a.k]);
-  const muC = tf.tidy(() => tf.matMul(tf.tensor2d(a.mean, [1, a.d]), cTensor));
-  try {
-    for (let start = a.start; start < a.end; start += a.blockRows) {
-      const end = Math.min(a.end, start + a.blockRows);
-      const y = tf.tidy(() => tf.sub(tf.matMul(tf.tensor2d(a.x.subarray(start * a.d, end * a.d), [end - start, a.d]), cTensor), muC));
-      a.out.set(await y.data(), start * a.k);
-      y.dispose();
-    }
-  } finally {
-    cTensor.dispose();
-    muC.dispose();
-  }
-}
-
-/** Below this many rows a projection stays in the calling thread (single images, small batches). */
-const PROJECT_PARALLEL_ROWS = 2000;
-
-/**
- * Projects rows onto the components: (X − 1μᵀ) Cᵀ (whitened: each column divided by the square root of
- * its explained variance), in row blocks on the tensor engine; large shared
- * inputs are split over the engine pool's threads, each writing its rows of a shared output.
- */
-export async function projectPca(model: PcaModel, x: Matrix, blockRows = BLOCK, threads = defaultThreads(), whiten = false): Promise<Matrix> {
-  if (x.cols !== model.d) {
-    throw new Error(`Feature step "pca" was fitted on ${model.d} features but got rows of ${x.cols}; apply the same steps before it.`);
-  }
-  const { k, d } = model;
-  const cT = new Float32Array(d * k);
-  for (let c = 0; c < k; c++) {
-    // Whitening scales the component itself, so the centering term (computed from cT) scales with it.
-    // A component without variance projects every row to ~0 and is left unscaled.
-    const v = model.explainedVariance[c]!;
-    const f = whiten && v > 0 ? 1 / Math.sqrt(v) : 1;
-    for (let j = 0; j < d; j++) cT[j * k + c] = model.components[c * d + j]! * f;
-  }
-  const mean = Float32Array.from(model.mean);
-  const parallel = threads > 1 && x.rows >= PROJECT_PARALLEL_ROWS && isShared(x.data);
-  const out = parallel ? new Float32Array(new SharedArrayBuffer(x.rows * k * 4)) : new Float32Array(x.rows * k);
-  if (!parallel) {
-    await projectRows({ x: x.data, d, k, start: 0, end: x.rows, cT, mean, out, blockRows });
-  } else {
-    const per = Math.ceil(x.rows / threads);
-    await Promise.all(
-      Array.from({ length: threads }, (_, t) =>
-        runInPool<void>(t, PCA_MODULE, 'projectRows', { x: x.data, d, k, start: t * per, end: Math.min(x.rows, (t + 1) * per), cT, mean, out, blockRows }),
-      ),
-    );
-  }
-  return { rows: x.rows, cols: k, data: out };
-}
-
-export function pcaStep(_image: ImageShape, opts: PcaOptions): CreatedStep {
-  let model: PcaModel | undefined;
-  return {
-    step: {
-      label: `pca(${opts.components}${opts.whiten ? ',whiten' : ''})`,
-      async fit(x) {
-        model = await fitPca(x, opts);
-      },
-      transform(x) {
-        if (!model) throw new Error('Feature step "pca" was used before it was fitted.');
-        return projectPca(model, x, BLOCK, defaultThreads(), opts.whiten ?? false);
-      },
-      state(): StepState {
-        if (!model) return {};
-        const { mean, components, explainedVariance, explainedVarianceRatio, k, d } = model;
-        return { mean, components, explainedVariance, explainedVarianceRatio, k, d };
-      },
-      setState(s) {
-        const k = stateInt('pca', s, 'k');
-        const d = stateInt('pca', s, 'd');
-        if (k !== opts.components) throw new Error(`Feature step "pca": the saved state has ${k} components but the step asks for ${opts.components}; the bundle is damaged.`);
-        model = {
-          k,
-          d,
-          mean: stateArray('pca', s, 'mean', Float64Array, d),
-          components: stateArray('pca', s, 'components', Float64Array, k * d),
-          explainedVariance: stateArray('pca', s, 'explainedVariance', Float64Array, k),
-          explainedVarianceRatio: stateArray('pca', s, 'explainedVarianceRatio', Float64Array, k),
-        };
-      },
-    },
-    image: undefined,
-  };
-}
+/** PCA: the fit finds the components (randomized, seeded by the experiment's seed); the transform is the runtime's projection. */
+export const pca = defineStep(runtime, {
+  expensive: true,
+  engineDependent: true,
+  async fit(x, _y, spec, { seed }) {
+    const { mean, components, explainedVariance, explainedVarianceRatio, k, d } = await fitPca(x, { components: spec.components, oversamples: spec.oversamples, iterations: spec.iterations, seed });
+    return { mean, components, explainedVariance, explainedVarianceRatio, k, d };
+  },
+});

@@ -1,68 +1,78 @@
 /**
  * The shared feature pipeline: a list of steps described as data, validated with zod, fitted on
  * the training part only and then applied to every part. Every classifier of an experiment that
- * takes vectors gets the output of the same fitted pipeline.
+ * takes vectors gets the output of the same fitted pipeline. The steps' specs and transforms are the
+ * runtime's (@digitbench/runtime); their fitting is here (steps.ts).
  */
-import type { Matrix } from '@digitbench/runtime/internal';
-import { blurStep } from './blur.ts';
-import { deskewStep } from './deskew.ts';
-import { downsampleStep } from './downsample.ts';
-import { dropConstantStep } from './drop-constant.ts';
-import { hogStep } from './hog.ts';
-import { pcaStep } from './pca.ts';
-import { scaleStep } from './scale.ts';
-import { standardizeStep } from './standardize.ts';
-import type { StepSpec } from '@digitbench/runtime/internal';
-import type { CreatedStep, FeatureStep, ImageShape, StepState } from '@digitbench/runtime/internal';
+import { pipelineShapes, type ImageShape, type Matrix, type StepShape, type StepSpec, type StepState, type StepTransformDefinition } from '@digitbench/runtime/internal';
+import type { FitContext, StepDefinition } from './define.ts';
+import { stepOf } from './steps.ts';
 
-/** Steps worth caching on disk (the others are cheaper to recompute than to read back). */
-const EXPENSIVE = new Set(['deskew', 'blur', 'hog', 'pca']);
+export { parsePipeline, restorePipeline, stepSpecSchema, STEP_NAMES, transformRows, type Pipeline, type StepSpec } from '@digitbench/runtime/internal';
 
-export { parsePipeline, stepSpecSchema, STEP_NAMES, type StepSpec } from '@digitbench/runtime/internal';
-
-function createStep(spec: StepSpec, image: ImageShape, seed: number): CreatedStep {
-  switch (spec.step) {
-    case 'scale':
-      return scaleStep(image, spec.max);
-    case 'standardize':
-      return standardizeStep(image);
-    case 'drop-constant':
-      return dropConstantStep(image);
-    case 'deskew':
-      return deskewStep(image);
-    case 'blur':
-      return blurStep(image, spec.sigma);
-    case 'downsample':
-      return downsampleStep(image, spec.factor);
-    case 'hog':
-      return hogStep(image, spec);
-    case 'pca':
-      return pcaStep(image, { components: spec.components, oversamples: spec.oversamples, iterations: spec.iterations, seed, whiten: spec.whiten ?? false });
-  }
+/** A step of a pipeline being fitted: its transform exists once it is fitted (at once for a step that learns nothing). */
+export interface PipelineStep extends StepShape {
+  /** Learns the step's state from the training rows. Never sees validation or test rows. */
+  fit(x: Matrix, y: Int32Array): Promise<void>;
+  /** Applies the fitted step to any rows; never mutates `x`. */
+  transform(x: Matrix): Matrix;
+  /** The fitted state (`{}` for a step that learns nothing): what a model bundle stores, and what the leakage tests compare. */
+  state(): StepState;
+  /** Restores a state from `state()`, checking its fields; the step then transforms as when it was fitted. */
+  setState(state: StepState): void;
 }
 
-export interface Pipeline {
+export interface FittingPipeline {
   specs: StepSpec[];
-  steps: FeatureStep[];
+  steps: PipelineStep[];
   /** Image shape of the output, or undefined when rows are plain vectors. */
   outputImage: ImageShape;
   labels: string[];
+  /** Some step is worth caching on disk. */
   expensive: boolean;
+  /** Some step's fit depends on the tensor engine's backend (PCA): the backend enters the cache key. */
+  engineDependent: boolean;
+}
+
+function pipelineStep(def: StepDefinition, spec: StepSpec, image: ImageShape, shape: StepShape, ctx: FitContext): PipelineStep {
+  const restore = def.restore as StepTransformDefinition['restore'];
+  let state: StepState | undefined;
+  let transform: ((x: Matrix) => Matrix) | undefined;
+  const set = (s: StepState) => {
+    transform = restore(spec, image, s);
+    state = s;
+  };
+  if (!def.fit) set({});
+  return {
+    ...shape,
+    async fit(x, y) {
+      if (def.fit) set(await def.fit(x, y, spec, ctx));
+    },
+    transform(x) {
+      if (!transform) throw new Error(`Feature step "${spec.step}" was used before it was fitted.`);
+      return transform(x);
+    },
+    state: () => state ?? {},
+    setState: set,
+  };
 }
 
 /** Binds the specs to steps, checking that image steps come before vector steps. */
-export function createPipeline(specs: StepSpec[], inputImage: ImageShape, seed = 0): Pipeline {
-  let image = inputImage;
+export function createPipeline(specs: StepSpec[], inputImage: ImageShape, seed = 0): FittingPipeline {
+  const shapes = pipelineShapes(specs, inputImage);
+  const defs = specs.map((spec) => stepOf(spec) as StepDefinition);
   const steps = specs.map((spec, i) => {
-    try {
-      const created = createStep(spec, image, seed);
-      image = created.image;
-      return created.step;
-    } catch (e) {
-      throw new Error(`pipeline[${i}] (${spec.step}): ${(e as Error).message}`);
-    }
+    const image = i === 0 ? inputImage : shapes[i - 1]!.image;
+    return pipelineStep(defs[i]!, spec, image, shapes[i]!, { seed, image });
   });
-  return { specs, steps, outputImage: image, labels: steps.map((s) => s.label), expensive: specs.some((s) => EXPENSIVE.has(s.step)) };
+  return {
+    specs,
+    steps,
+    outputImage: shapes.length ? shapes[shapes.length - 1]!.image : inputImage,
+    labels: shapes.map((s) => s.label),
+    expensive: defs.some((d) => d.expensive),
+    engineDependent: defs.some((d) => d.engineDependent),
+  };
 }
 
 export interface Parts {
@@ -80,34 +90,19 @@ export interface FittedFeatures {
  * Fits every step on the training rows (each on the previous step's output) and transforms every
  * part. Intermediate matrices are dropped as soon as the next step has consumed them.
  */
-export async function fitTransform(pipeline: Pipeline, parts: Parts, y: Int32Array): Promise<FittedFeatures> {
+export async function fitTransform(pipeline: FittingPipeline, parts: Parts, y: Int32Array): Promise<FittedFeatures> {
   const t0 = performance.now();
   let current: Record<string, Matrix> = { ...parts };
   for (const step of pipeline.steps) {
     await step.fit(current.train!, y);
     const next: Record<string, Matrix> = {};
-    for (const [name, m] of Object.entries(current)) next[name] = await step.transform(m);
+    for (const [name, m] of Object.entries(current)) next[name] = step.transform(m);
     current = next;
   }
   return { parts: current, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Applies the fitted steps to new rows (e.g. raw pixels of images to predict). */
-export async function transformRows(pipeline: Pipeline, x: Matrix): Promise<Matrix> {
-  let m = x;
-  for (const step of pipeline.steps) m = await step.transform(m);
-  return m;
-}
-
 /** The fitted state of every step, in order (what a bundle stores). */
-export function pipelineStates(pipeline: Pipeline): StepState[] {
+export function pipelineStates(pipeline: FittingPipeline): StepState[] {
   return pipeline.steps.map((s) => s.state());
-}
-
-/** A fitted pipeline rebuilt from its specs and saved states; transforms exactly as the one that was fitted. */
-export function restorePipeline(specs: StepSpec[], inputImage: ImageShape, states: readonly StepState[]): Pipeline {
-  if (states.length !== specs.length) throw new Error(`The pipeline has ${specs.length} steps but ${states.length} saved states; the bundle is damaged.`);
-  const pipeline = createPipeline(specs, inputImage);
-  pipeline.steps.forEach((step, i) => step.setState(states[i]!));
-  return pipeline;
 }

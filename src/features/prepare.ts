@@ -41,8 +41,8 @@ export async function prepareFeatures(
     test: { x: noTest ? { rows: 0, cols: parts.train!.cols, data: new Float32Array(0) } : parts.test!, y: data.test.y },
   });
   const useCache = (opts.cache ?? true) && pipeline.expensive;
-  // PCA runs on the tensor engine, whose float32 arithmetic differs between backends.
-  const backend = specs.some((s) => s.step === 'pca') ? (await getTf()).engine.backend : undefined;
+  // A step fitted on the tensor engine (PCA) gives output that differs between backends' float32 arithmetic.
+  const backend = pipeline.engineDependent ? (await getTf()).engine.backend : undefined;
   const key = useCache
     ? featureCacheKey({ datasetHash: dataset.contentHash, splitFingerprint: split.fingerprint, steps: specs, seed, ...(backend ? { backend } : {}) })
     : undefined;

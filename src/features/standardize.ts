@@ -1,5 +1,6 @@
-import type { Matrix } from '@digitbench/runtime/internal';
-import { mapRows, stateArray, type CreatedStep, type FeatureStep, type ImageShape } from '@digitbench/runtime/internal';
+/** Zero mean, unit variance per feature: the fit learns each feature's mean and standard deviation; the transform is the runtime's. */
+import { standardize as runtime, type Matrix } from '@digitbench/runtime/internal';
+import { defineStep } from './define.ts';
 
 /** Per-feature column means and standard deviations (float64 accumulation). */
 export function columnStats(x: Matrix): { mean: Float64Array; std: Float64Array } {
@@ -21,25 +22,11 @@ export function columnStats(x: Matrix): { mean: Float64Array; std: Float64Array 
   return { mean, std };
 }
 
-/** Zero mean, unit variance per feature, from training statistics. Constant features map to 0. */
-export function standardizeStep(image: ImageShape): CreatedStep {
-  let mean: Float64Array = new Float64Array(0);
-  let inv: Float64Array = new Float64Array(0);
-  const step: FeatureStep = {
-    label: 'standardize',
-    fit(x) {
-      const s = columnStats(x);
-      mean = s.mean;
-      inv = s.std.map((v) => (v > 0 ? 1 / v : 0));
-    },
-    transform: (x) => mapRows(x, x.cols, (src, dst) => {
-      for (let j = 0; j < src.length; j++) dst[j] = (src[j]! - mean[j]!) * inv[j]!;
-    }),
-    state: () => ({ mean, inv }),
-    setState(s) {
-      mean = stateArray('standardize', s, 'mean', Float64Array);
-      inv = stateArray('standardize', s, 'inv', Float64Array, mean.length);
-    },
-  };
-  return { step, image };
-}
+export const standardize = defineStep(runtime, {
+  expensive: false,
+  fit(x) {
+    const { mean, std } = columnStats(x);
+    // A constant feature maps to 0.
+    return { mean, inv: std.map((v) => (v > 0 ? 1 / v : 0)) };
+  },
+});
