@@ -70,11 +70,15 @@ describe('code hashes', () => {
     expect(hash()).not.toBe(afterHelper);
   });
 
-  it('built-ins hash their own module: knn covers the distance kernels, svm does not; paths are relative to the root', () => {
+  it('built-ins hash their own module: knn covers the distance kernels and the runtime\'s knn, svm does not cover the kernels; paths are relative to the root', () => {
     const knn = moduleClosure([join(ROOT, 'src/classifiers/knn.ts')]);
     expect(knn).toContain(join(ROOT, 'src/engine/distance.ts'));
     expect(knn).toContain(join(ROOT, 'src/engine/distance-worker.ts'));
     expect(moduleClosure([join(ROOT, 'src/classifiers/svm.ts')])).not.toContain(join(ROOT, 'src/engine/distance.ts'));
+    // Through the runtime package, resolved to its sources: the model's load and predict code counts.
+    expect(knn).toContain(join(ROOT, 'packages/runtime/src/models/knn.ts'));
+    expect(knn).toContain(join(ROOT, 'packages/runtime/src/engine/nearest.ts'));
+    expect(moduleClosure([join(ROOT, 'src/classifiers/cnn.ts')])).toContain(join(ROOT, 'packages/runtime/src/cnn.ts'));
     expect(runCodeHash('knn', ROOT)).not.toBe(runCodeHash('svm', ROOT));
     // Moving the checkout does not change a hash: files are named relative to the root.
     const copy = mkdtempSync(join(ROOT, '.tmp', 'moved-'));

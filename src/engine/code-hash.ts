@@ -1,6 +1,7 @@
 /**
  * Hashes the project's own code that a computation runs: the entry modules and every module they
- * import, followed through relative import specifiers. Run ids and the feature cache key include
+ * import, followed through relative import specifiers and into the runtime workspace package
+ * (`@digitbench/runtime…`, resolved to its sources as the digitbench-source condition does). Run ids and the feature cache key include
  * it, so a change to a classifier, a feature step or the harness code that produces a result makes
  * new ids (old rows are not reused), while a change elsewhere (README, another plugin, the report)
  * does not.
@@ -12,17 +13,36 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { sha256 } from './hash.ts';
 
 /** `from './x.ts'`, `import('./x.ts')`, `import './x.ts'`, and worker files: `new URL('./x.ts', import.meta.url)`. */
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\bnew URL\(\s*)(['"])(\.{1,2}\/[^'"]+)\1/g;
 
-/** The relative imports a module names (resolved to files that exist), in order. */
+/** `from '@digitbench/runtime'` and its subpaths (`/internal`, `/cnn`). */
+const RUNTIME_SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(@digitbench\/runtime(?:\/[\w-]+)?)\1/g;
+const RUNTIME = resolve(dirname(fileURLToPath(import.meta.url)), '../../packages/runtime');
+let runtimeExports: Record<string, unknown> | undefined;
+
+/** The source file a runtime specifier resolves to under the digitbench-source condition, if any. */
+function runtimeSource(specifier: string): string | undefined {
+  runtimeExports ??= (JSON.parse(readFileSync(resolve(RUNTIME, 'package.json'), 'utf8')) as { exports: Record<string, unknown> }).exports;
+  const entry = runtimeExports[`.${specifier.slice('@digitbench/runtime'.length)}`] as Record<string, unknown> | undefined;
+  const source = entry?.['digitbench-source'];
+  const path = typeof source === 'string' ? source : (source as Record<string, string> | undefined)?.default;
+  return path ? resolve(RUNTIME, path) : undefined;
+}
+
+/** The project imports a module names (relative ones, and the runtime package's entries; files that exist), in order. */
 export function localImports(file: string, text = readFileSync(file, 'utf8')): string[] {
   const out: string[] = [];
   for (const m of text.matchAll(SPECIFIER)) {
     const target = resolve(dirname(file), m[2]!);
     if (existsSync(target)) out.push(target);
+  }
+  for (const m of text.matchAll(RUNTIME_SPECIFIER)) {
+    const target = runtimeSource(m[2]!);
+    if (target && existsSync(target)) out.push(target);
   }
   return out;
 }
