@@ -172,6 +172,17 @@ export class NearestIndex {
         if (s > cut) break;
       }
       if (t < c8) continue;
+      if (t + 4 <= cols) {
+        let a = qp[t]! - data[xo + t]!;
+        s += a * a;
+        a = qp[t + 1]! - data[xo + t + 1]!;
+        s += a * a;
+        a = qp[t + 2]! - data[xo + t + 2]!;
+        s += a * a;
+        a = qp[t + 3]! - data[xo + t + 3]!;
+        s += a * a;
+        t += 4;
+      }
       for (; t < cols; t++) {
         const a = qp[t]! - data[xo + t]!;
         s += a * a;
