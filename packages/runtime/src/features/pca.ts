@@ -30,14 +30,14 @@ export interface PcaModel {
   explainedVarianceRatio: Float64Array;
 }
 
-/** Rows projected together: each component weight is loaded once per block of rows. */
-const BLOCK_ROWS = 4;
+/** Rows projected together: each weight is loaded once per block of rows (8: measured fastest of 1, 4 and 8). */
+const BLOCK_ROWS = 8;
 
 /**
  * Projects rows onto the components: (X − 1μᵀ) Cᵀ, whitened: each column divided by the square root of
  * its explained variance (a component without variance is left unscaled). Computed as X Cᵀ − μᵀCᵀ in
  * float64, each row's sum over the features in feature order, then rounded once to float32. A zero
- * feature adds nothing, so it is skipped when it is zero in every row of a block (most MNIST pixels are);
+ * feature adds nothing, so it is skipped when it is zero in every row of a block of 8 (most MNIST pixels are);
  * a row's result does not depend on the rows beside it.
  */
 export function projectPca(model: PcaModel, x: Matrix, whiten = false): Matrix {
@@ -73,51 +73,49 @@ function project(x: Matrix, cT: Float64Array, muC: Float64Array, k: number): Mat
   const d = x.cols;
   const data = x.data;
   const out = allocFloat32(n * k);
-  const a0 = new Float64Array(k);
-  const a1 = new Float64Array(k);
-  const a2 = new Float64Array(k);
-  const a3 = new Float64Array(k);
+  // acc[r * k + c]: row i + r's sum for component c.
+  const acc = new Float64Array(BLOCK_ROWS * k);
   let i = 0;
   for (; i + BLOCK_ROWS <= n; i += BLOCK_ROWS) {
-    a0.fill(0);
-    a1.fill(0);
-    a2.fill(0);
-    a3.fill(0);
+    acc.fill(0);
     const o = i * d;
     for (let j = 0; j < d; j++) {
       const v0 = data[o + j]!;
       const v1 = data[o + d + j]!;
       const v2 = data[o + 2 * d + j]!;
       const v3 = data[o + 3 * d + j]!;
-      if (v0 === 0 && v1 === 0 && v2 === 0 && v3 === 0) continue;
+      const v4 = data[o + 4 * d + j]!;
+      const v5 = data[o + 5 * d + j]!;
+      const v6 = data[o + 6 * d + j]!;
+      const v7 = data[o + 7 * d + j]!;
+      if (v0 === 0 && v1 === 0 && v2 === 0 && v3 === 0 && v4 === 0 && v5 === 0 && v6 === 0 && v7 === 0) continue;
       const b = j * k;
       for (let c = 0; c < k; c++) {
         const w = cT[b + c]!;
-        a0[c]! += v0 * w;
-        a1[c]! += v1 * w;
-        a2[c]! += v2 * w;
-        a3[c]! += v3 * w;
+        acc[c]! += v0 * w;
+        acc[k + c]! += v1 * w;
+        acc[2 * k + c]! += v2 * w;
+        acc[3 * k + c]! += v3 * w;
+        acc[4 * k + c]! += v4 * w;
+        acc[5 * k + c]! += v5 * w;
+        acc[6 * k + c]! += v6 * w;
+        acc[7 * k + c]! += v7 * w;
       }
     }
     const p = i * k;
-    for (let c = 0; c < k; c++) {
-      const m = muC[c]!;
-      out[p + c] = a0[c]! - m;
-      out[p + k + c] = a1[c]! - m;
-      out[p + 2 * k + c] = a2[c]! - m;
-      out[p + 3 * k + c] = a3[c]! - m;
-    }
+    for (let r = 0; r < BLOCK_ROWS; r++) for (let c = 0; c < k; c++) out[p + r * k + c] = acc[r * k + c]! - muC[c]!;
   }
+  // The last rows one by one: the same sums in the same order.
   for (; i < n; i++) {
-    a0.fill(0);
+    acc.fill(0, 0, k);
     const o = i * d;
     for (let j = 0; j < d; j++) {
       const v = data[o + j]!;
       if (v === 0) continue;
       const b = j * k;
-      for (let c = 0; c < k; c++) a0[c]! += v * cT[b + c]!;
+      for (let c = 0; c < k; c++) acc[c]! += v * cT[b + c]!;
     }
-    for (let c = 0; c < k; c++) out[i * k + c] = a0[c]! - muC[c]!;
+    for (let c = 0; c < k; c++) out[i * k + c] = acc[c]! - muC[c]!;
   }
   return { rows: n, cols: k, data: out };
 }
