@@ -12,7 +12,7 @@
  * one you pass: `loadModel(file, { plugins: [myPlugin] })`.
  */
 export { loadModel, readBundleFile, DEFAULT_MAX_BUNDLE_BYTES, type LoadModelOptions } from './bundle/file.ts';
-export { loadBundleBytes, UnknownPluginError, type ClassScore, type DigitModel, type ImageInput, type PluginResolver, type Prediction, type RgbaImage } from './bundle/model.ts';
+export { loadBundleBytes, UnknownPluginError, type ClassScore, type DigitModel, type ImageInput, type PluginResolver, type Prediction, type RgbaImage } from '@digitbench/runtime/internal';
 export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from '@digitbench/runtime/internal';
 export { decodeImage, readInputs, type InputImage, type DecodeOptions, type ReadInputsOptions } from './input/decode.ts';
 export { normalizeDigit, NoInkError, type DecodedImage } from '@digitbench/runtime/internal';

@@ -24,7 +24,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { encodeBundle } from '@digitbench/runtime/internal';
-import { loadBundleBytes } from '../src/bundle/model.ts';
+import { loadBundleBytes } from '@digitbench/runtime/internal';
 import { naiveBayes } from '../src/classifiers/naive-bayes.ts';
 import { pluginResolver } from '../src/classifiers/registry.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';

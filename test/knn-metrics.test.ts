@@ -1,6 +1,6 @@
 /** knn's `metric` (l2, l3, cosine) and `weights` (uniform, distance), checked against plain reference loops. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadBundleBytes } from '../src/bundle/model.ts';
+import { loadBundleBytes } from '@digitbench/runtime/internal';
 import { encodeBundle } from '@digitbench/runtime/internal';
 import { fitIndex, knn, neighbours, unitRows, type KnnParams } from '../src/classifiers/knn.ts';
 import { parseParams, type Estimator } from '../src/classifiers/plugin.ts';

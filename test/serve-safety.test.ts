@@ -17,7 +17,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reframe } from './helpers/forge.ts';
 import { decodeBundle } from '@digitbench/runtime/internal';
-import { loadBundleBytes } from '../src/bundle/model.ts';
+import { loadBundleBytes } from '@digitbench/runtime/internal';
 import { resolvePlugin } from '../src/classifiers/registry.ts';
 import { createMatrix } from '@digitbench/runtime/internal';
 import { loadExperiment } from '../src/harness/experiment.ts';

@@ -10,7 +10,7 @@ export { DEFAULT_MAX_BUNDLE_BYTES, MAX_BUNDLE_BYTES_ENV, maxBundleBytes, readBun
 import type { ClassifierPlugin } from '../classifiers/plugin.ts';
 import { pluginResolver } from '../classifiers/registry.ts';
 import { encodeBundle, type BundleInput } from '@digitbench/runtime/internal';
-import { loadBundleBytes, type DigitModel } from './model.ts';
+import { loadBundleBytes, type DigitModel } from '@digitbench/runtime/internal';
 
 /** Writes a bundle to `file` (through a temporary file, so a crash never leaves half a bundle); returns its size. */
 export async function writeBundle(file: string, input: BundleInput): Promise<number> {

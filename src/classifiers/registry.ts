@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { register } from 'node:module';
 import { extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { UnknownPluginError, type PluginResolver } from '../bundle/model.ts';
+import { UnknownPluginError, type PluginResolver } from '@digitbench/runtime/internal';
 import { cnn } from './cnn.ts';
 import { decisionTree } from './decision-tree.ts';
 import { knn } from './knn.ts';

@@ -13,7 +13,7 @@
 import type { DatasetSource } from '../data/sources.ts';
 import { availableParallelism } from 'node:os';
 import { readBundleFile } from '../bundle/file.ts';
-import { loadBundleBytes } from '../bundle/model.ts';
+import { loadBundleBytes } from '@digitbench/runtime/internal';
 import { pluginResolver, resolvePlugin } from '../classifiers/registry.ts';
 import { loadDataset } from '../data/datasets.ts';
 import { makeSplit, testPart, type SplitSpec } from '../data/split.ts';

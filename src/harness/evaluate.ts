@@ -24,7 +24,7 @@ import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { loadModel } from '../bundle/file.ts';
-import type { DigitModel } from '../bundle/model.ts';
+import type { DigitModel } from '@digitbench/runtime/internal';
 import { quoteLine } from '@digitbench/runtime/internal';
 import { loadPluginFiles } from '../classifiers/registry.ts';
 import { FILES, loadDataset, type Dataset } from '../data/datasets.ts';

@@ -9,7 +9,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../bundle/file.ts';
 import { quoteLine } from '@digitbench/runtime/internal';
-import type { Prediction } from '../bundle/model.ts';
+import type { Prediction } from '@digitbench/runtime/internal';
 import { loadPluginFiles } from '../classifiers/registry.ts';
 import { readInputs } from '../input/decode.ts';
 import { deploymentChoice } from '../report/markdown.ts';

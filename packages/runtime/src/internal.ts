@@ -31,3 +31,5 @@ export * from './features/blur.ts';
 export * from './features/downsample.ts';
 export * from './features/hog.ts';
 export * from './features/pca.ts';
+export * from './models/builtins.ts';
+export * from './bundle/model.ts';

@@ -10,7 +10,7 @@
  * State for tests and tools is on the DOM: each model's row has data-model / data-label / data-state,
  * and <body data-predictions="n"> counts the finished prediction rounds.
  */
-import type { DigitModel, Prediction } from '../../bundle/model.ts';
+import type { DigitModel, Prediction } from '@digitbench/runtime/internal';
 import { normalizeDigit, NoInkError } from '@digitbench/runtime/internal';
 import type { PageExperiment, PageModel } from '../server.ts';
 import { errorText, fetchModel } from './runtime.ts';

@@ -4,7 +4,7 @@
  * model, as a page that deploys one would: the figures are its download, its cold start, its latency per
  * image and its labels, for the Node side to compare with `predict`'s.
  */
-import type { DigitModel } from '../../bundle/model.ts';
+import type { DigitModel } from '@digitbench/runtime/internal';
 import { loadedEngine } from '../../engine/tf.ts';
 import { errorText, fetchModel, imageRows } from './runtime.ts';
 

@@ -5,7 +5,7 @@
  * passed with --plugin; nothing else), and loading a bundle by URL with the same `loadBundleBytes` that
  * `digitbench predict` uses.
  */
-import { loadBundleBytes, type DigitModel } from '../../bundle/model.ts';
+import { loadBundleBytes, type DigitModel } from '@digitbench/runtime/internal';
 import { browserResolver } from '../../classifiers/registry.browser.ts';
 import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 import { configureTf } from '../../engine/tf.ts';

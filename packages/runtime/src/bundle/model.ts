@@ -8,12 +8,14 @@
  * the header is used to find code, and nothing the bundle names is imported or run. The model the
  * plugin rebuilds must predict the header's classes, and every prediction is checked against them.
  */
-import type { ClassifierPlugin, Model } from '../classifiers/plugin.ts';
-import { parseParams } from '../classifiers/plugin.ts';
-import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
+import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { restorePipeline, transformRows, type Pipeline } from '../features/pipeline.ts';
-import { DEFAULT_MAX_PIXELS, normalizeDigit, type DecodedImage } from '@digitbench/runtime/internal';
-import { decodeBundle, quoteLine, type BundleHeader } from '@digitbench/runtime/internal';
+import { DEFAULT_MAX_PIXELS, normalizeDigit, type DecodedImage } from '../input/normalize.ts';
+import { UnknownPluginError, type PluginResolver } from '../models/builtins.ts';
+import { parseParams, type Model, type ModelPlugin } from '../models/plugin.ts';
+import { decodeBundle, quoteLine, type BundleHeader } from './format.ts';
+
+export { UnknownPluginError, type PluginResolver };
 
 export interface ClassScore {
   label: number;
@@ -62,18 +64,6 @@ export interface DigitModel {
   engine(): string;
   dispose(): void;
 }
-
-/**
- * Maps a bundle's `plugin.name` (a name, never a path) to a plugin the caller already has. It must
- * return a plugin of that name, or throw (an `UnknownPluginError` when it has none by that name).
- */
-export type PluginResolver = (name: string) => Promise<ClassifierPlugin>;
-
-/**
- * A resolver's "no plugin by that name" error. Its message continues "<file>: " as it is, e.g.
- * `its plugin "x" is not built in; pass it explicitly (…)`.
- */
-export class UnknownPluginError extends Error {}
 
 /** One line from an error of a plugin or step (they may be multi-line or not even Errors). */
 function reason(e: unknown): string {
@@ -141,7 +131,7 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
   const { header, states, modelBytes } = await decodeBundle(bytes, name);
   const imageShape = header.dataset.imageShape;
   const pluginName = header.plugin.name;
-  let plugin: ClassifierPlugin;
+  let plugin: ModelPlugin;
   try {
     plugin = await resolve(pluginName);
   } catch (e) {
@@ -195,7 +185,7 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
   const features = async (images: Matrix | ImageInput | readonly ImageInput[]) => {
     const raw = imagesMatrix(images, imageShape, options.maxPixels);
     try {
-      return await transformRows(pipeline, raw);
+      return transformRows(pipeline, raw);
     } catch (e) {
       throw new Error(`${name}: its feature pipeline failed on the images (${reason(e)})`);
     }
