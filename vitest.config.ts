@@ -12,6 +12,7 @@ const PROCESS = [
   'caps',
   'cli',
   'csv',
+  'decode-browser',
   'evaluate',
   'folder-safety',
   'harness',

@@ -17,17 +17,18 @@
  * smaller dataset. The whole listing is checked before any image is read.
  *
  * Decoding and normalization. Files are read through ./files.ts (regular files only, the size cap of
- * `predict`'s inputs: 50 MB, DIGITBENCH_MAX_IMAGE_MB) and decoded by ../input/decode.ts's decodeImage
- * (sharp; its pixel limit: 25 MP, DIGITBENCH_MAX_MEGAPIXELS), then brought to `imageShape` by
- * ../input/normalize.ts: "mnist" runs normalizeDigit (as `predict` does), "resize" runs resizeGrey. Pixels
- * are raw 0–255 floats, bright ink on black. A few files are read at a time; decodeImage runs its sharp
- * calls one at a time (see decode.ts), and normalization runs on this thread meanwhile.
+ * `predict`'s inputs: 50 MB, DIGITBENCH_MAX_IMAGE_MB) and decoded by the runtime's decodeImage
+ * (@digitbench/runtime, input/decode.node.ts: pngjs and jpeg-js; its pixel limit: 25 MP,
+ * DIGITBENCH_MAX_MEGAPIXELS), then brought to `imageShape` by the runtime's input/normalize.ts: "mnist"
+ * runs normalizeDigit (as `predict` does), "resize" runs resizeGrey. Pixels are raw 0–255 floats, bright
+ * ink on black. A few files are read at a time; decoding and normalization run on this thread.
  *
  * Cache. A decoded dataset is kept under <cache>/datasets/<key>/ (data/cache/, git-ignored, or
  * DIGITBENCH_CACHE_DIR, as the feature cache), written to a temporary folder and renamed, so a half-written
  * entry is never read. The key hashes the folder's absolute path, its listing (every image's relative path,
  * size and modification time), the source's imageShape, normalize and classes, the code that decodes and
- * normalizes (this file, decode.ts, normalize.ts and what they import) and the sharp and libvips versions:
+ * normalizes (this file, the runtime's decode.node.ts, normalize.ts and what they import) and the pngjs and
+ * jpeg-js versions:
  * any change to a file's size or time makes a new entry. The entry holds exactly what a fresh load
  * returns: the pixels (as bytes when every value is a whole number 0–255, as with lossless images and
  * "resize" at their own size; else float32), the labels, the classes and the content hash. On disk that is
@@ -41,8 +42,8 @@ import { existsSync, readFileSync, statSync, type Dirent, type Stats } from 'nod
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
 import { z } from 'zod';
 import { codeHash } from '../engine/code-hash.ts';
 import { hashJson, sha256 } from '../engine/hash.ts';
@@ -348,11 +349,11 @@ async function decodeRange(paths: string[], spec: DecodeSpec, out: Float32Array,
 
 /**
  * Reads, decodes and normalizes the files into one matrix, in listing order; the first failing file (in
- * listing order) fails the load with its error. A few files are in flight at once, so reading, sharp's
- * decoding (on a libuv thread, one image at a time: see decode.ts) and normalization (on this thread)
- * overlap. Measured on 2 busy cores, 10,000 28×28 PNGs: 6.2–6.7 s this way, 7.8–8.4 s (and 280 MB more
- * memory) shared out among the engine pool's 2 worker threads, whose start-up loads the tensor engine;
- * the pool was not kept.
+ * listing order) fails the load with its error. A few files are in flight at once, so reading overlaps
+ * decoding and normalization (both on this thread). Measured on 2 busy cores, the 10,000 28×28 PNGs of
+ * MNIST's test part: 1.9–3.7 s with pngjs, against 8.3–10.0 s with sharp, which decoded on a libuv thread
+ * one image at a time (and earlier 7.8–8.4 s, with 280 MB more memory, shared out among the engine pool's
+ * 2 worker threads, whose start-up loads the tensor engine; the pool was not kept).
  */
 async function decodePart(files: ImageFile[], spec: DecodeSpec): Promise<LabeledImages> {
   const cols = spec.shape[0] * spec.shape[1];
@@ -366,13 +367,21 @@ async function decodePart(files: ImageFile[], spec: DecodeSpec): Promise<Labeled
 // Cache
 
 /**
- * The code that turns files into pixels: this file, decode.ts and normalize.ts, with what they import
- * (only those files: a change to a feature step or the harness keeps the cache).
+ * The code that turns files into pixels: this file and the runtime's decode.node.ts and normalize.ts, with
+ * what they import (only those files: a change to a feature step or the harness keeps the cache).
  */
 function decodingCodeHash(): string {
   const here = fileURLToPath(import.meta.url);
-  const input = (f: string) => fileURLToPath(new URL(`../input/${f}`, import.meta.url));
-  return codeHash([input('decode.ts'), input('normalize.ts')], resolve(dirname(here), '../..')) + sha256(readFileText(here)).slice(0, 16);
+  const input = (f: string) => fileURLToPath(new URL(`../../packages/runtime/src/input/${f}`, import.meta.url));
+  return codeHash([input('decode.node.ts'), input('normalize.ts')], resolve(dirname(here), '../..')) + sha256(readFileText(here)).slice(0, 16);
+}
+
+let decoders: Record<string, string> | undefined;
+/** The versions of the packages that decode images (pngjs, jpeg-js), as installed. */
+function decoderVersions(): Record<string, string> {
+  const require = createRequire(import.meta.url);
+  decoders ??= Object.fromEntries(['pngjs', 'jpeg-js'].map((p) => [p, (require(`${p}/package.json`) as { version: string }).version]));
+  return decoders;
 }
 
 let ownText: string | undefined;
@@ -393,8 +402,7 @@ function cacheKey(abs: string, source: ImagesSource, listing: Listing): { key: s
   const key = hashJson({
     family,
     code: decodingCodeHash(),
-    sharp: sharp.versions.sharp ?? 'unknown',
-    vips: sharp.versions.vips,
+    decoders: decoderVersions(),
     listing: sha256(lines.join('\n')),
   }).slice(0, 24);
   return { key, family };

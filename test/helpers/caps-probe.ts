@@ -3,7 +3,7 @@
  *   node --import ./bin/register.js test/helpers/caps-probe.ts readInputs <file>
  *   node --import ./bin/register.js test/helpers/caps-probe.ts decodeImage <file>
  * Prints one JSON line: the wall time of the call, how much the process's peak resident memory (VmHWM) and
- * its resident memory grew during it, and the call's error. sharp is warmed up (a small PNG decoded) and,
+ * its resident memory grew during it, and the call's error. The decoder is warmed up (a small PNG decoded) and,
  * for decodeImage, the file is read before the baseline, so only the call itself is measured.
  */
 import { readFileSync } from 'node:fs';

@@ -31,5 +31,7 @@ export * from './features/blur.ts';
 export * from './features/downsample.ts';
 export * from './features/hog.ts';
 export * from './features/pca.ts';
+export * from './input/decode.node.ts';
+export * from './input/image-header.ts';
 export * from './models/builtins.ts';
 export * from './bundle/model.ts';
