@@ -1,0 +1,22 @@
+/** What both entries (Node: index.ts, browser: browser.ts) export the same way. */
+export { loadBundleBytes, imagesMatrix, type ClassScore, type DigitModel, type ImageInput, type Prediction, type RgbaImage } from './bundle/model.ts';
+export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from './bundle/format.ts';
+export { BUILTIN_MODELS, UnknownPluginError, type PluginResolver } from './models/builtins.ts';
+export { defineModel, type ClassifierContext, type Model, type ModelDefinition, type ModelPlugin, type ModelRuntime, type BrowserAsset } from './models/plugin.ts';
+export { normalizeDigit, resizeGrey, NoInkError, DEFAULT_MAX_PIXELS, type DecodedImage } from './input/normalize.ts';
+export { createMatrix, type Matrix } from './engine/matrix.ts';
+export { DEFAULT_MAX_IMAGE_BYTES, type DecodeOptions, type InputImage } from './input/image-header.ts';
+
+/** Options of loadModel (Node and browser). */
+export interface LoadModelOptions {
+  /**
+   * Plugins for bundles whose plugin is not built in (or to replace a built-in, e.g. the CNN with its
+   * wasm files' URLs in a page): matched by the bundle's plugin name, before the built-ins. A bundle
+   * never names code to load; pass your plugin object here.
+   */
+  plugins?: readonly import('./models/plugin.ts').ModelPlugin[];
+  /** Refuse bundles larger than this many bytes (default: 1 GiB; in Node also $DIGITBENCH_MAX_BUNDLE_BYTES). */
+  maxBytes?: number;
+  /** Refuse decoded pictures larger than this many pixels in predict (default 25 MP). */
+  maxPixels?: number;
+}
