@@ -1,8 +1,9 @@
-// The package entry for `import … from 'digitbench'`: loads the TypeScript sources through tsx's
-// scoped loader (no build step, so it never goes stale), as bin/digitbench.js does for the CLI.
-import { tsImport } from 'tsx/esm/api';
+// The workbench's package entry (`import … from 'digitbench'`, for plugin files and scripts run beside
+// the workbench): its TypeScript sources through tsx, with @digitbench/runtime resolved to its sources
+// (bin/register.js). Apps that ship a model install @digitbench/runtime instead: compiled, no tsx.
+import './bin/register.js';
 
-const lib = await tsImport('./src/index.ts', import.meta.url);
+const lib = await import('./src/index.ts');
 
 export const {
   loadModel,

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { REGISTER_SOURCES } from '../src/engine/threads.ts';
+import { REGISTER_SOURCES } from '../src/engine/register.ts';
 import { createGzip } from 'node:zlib';
 
 interface ChildResult {

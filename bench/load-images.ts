@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { REGISTER_SOURCES } from '../src/engine/threads.ts';
+import { REGISTER_SOURCES } from '../src/engine/register.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SELF = join(ROOT, 'bench/load-images.ts');

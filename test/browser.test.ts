@@ -34,15 +34,21 @@ const PLUGINS = [CENTROID, NODE_ONLY];
 const DIGITS = 5;
 
 describe('browser build', () => {
-  it('uses the .browser.ts twin, the patched CommonJS build of ml-naivebayes, and splits tfjs out of the core', async () => {
+  it('is an app of the runtime\'s browser entry: no fitting code or library, each model plugin and tfjs in chunks of their own', async () => {
     const b = await buildBrowserApp([], { minify: false });
-    const text = [...b.files.values()].map((f) => new TextDecoder().decode(f.bytes)).join('\n');
-    expect(text).toContain('worker threads are not available in the browser build');
-    // Our patch adds predictLogJoint to ml-naivebayes's lib/ (its "main"); the unpatched src/ copy ("module") has none.
-    expect(text).toContain('predictLogJoint');
-    // The measuring page's own script does not carry tfjs: it comes in a chunk only plugins and steps import.
-    const bench = new TextDecoder().decode(b.files.get('/assets/bench.js')!.bytes);
-    expect(bench.length).toBeLessThan(20_000);
+    const files = [...b.files].map(([path, f]) => ({ path, text: new TextDecoder().decode(f.bytes) }));
+    const all = files.map((f) => f.text).join('\n');
+    // None of the workbench's fitting code or libraries: ml-naivebayes (its predictLogJoint), ml-cart, libsvm-js (its wasm), threads.
+    for (const absent of ['predictLogJoint', 'DecisionTreeClassifier', 'libsvm.wasm', 'worker threads are not available']) expect(all).not.toContain(absent);
+    // The pages' own scripts do not carry tfjs or the models: tfjs comes in a chunk only the CNN imports.
+    for (const page of ['/assets/app.js', '/assets/bench.js']) {
+      const text = files.find((f) => f.path === page)!.text;
+      expect(text).not.toContain('setWasmPaths');
+      expect(text).not.toContain('knnModelOf');
+    }
+    const tfjs = files.filter((f) => f.text.includes('setWasmPaths')).map((f) => f.path);
+    expect(tfjs.length).toBeGreaterThan(0);
+    for (const path of tfjs) expect(path).toMatch(/^\/assets\/chunk-/);
   });
 
   it('the browser twin of threads.ts has exactly the exports of the Node module', async () => {

@@ -66,3 +66,18 @@ describe('runtime models rebuild the workbench fits (labels and scores equal on 
     expect(accuracy).toBeGreaterThan(0.6);
   });
 });
+
+describe('one list of built-ins', () => {
+  it('the workbench registry names exactly the runtime built-ins, each spreading its runtime model plugin', async () => {
+    const { builtins } = await import('../src/classifiers/registry.ts');
+    const { BUILTIN_MODELS, builtinResolver } = await import('@digitbench/runtime');
+    expect(builtins.map((p) => p.name)).toEqual([...BUILTIN_MODELS]);
+    const resolve = builtinResolver([], async () => runtimeCnn, 'test');
+    for (const p of builtins) {
+      const model = await resolve(p.name);
+      expect(model.name).toBe(p.name);
+      expect(p.params).toBe(model.params);
+      expect(p.scoreKind).toBe(model.scoreKind);
+    }
+  });
+});

@@ -4,13 +4,12 @@
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { readBundleFile } from '@digitbench/runtime/internal';
+import { loadModel as loadRuntimeModel, type DigitModel, type LoadModelOptions } from '@digitbench/runtime';
 
 export { DEFAULT_MAX_BUNDLE_BYTES, MAX_BUNDLE_BYTES_ENV, maxBundleBytes, readBundleFile } from '@digitbench/runtime/internal';
-import type { ClassifierPlugin } from '../classifiers/plugin.ts';
-import { pluginResolver } from '../classifiers/registry.ts';
+export type { LoadModelOptions };
+import { builtins } from '../classifiers/registry.ts';
 import { encodeBundle, type BundleInput } from '@digitbench/runtime/internal';
-import { loadBundleBytes, type DigitModel } from '@digitbench/runtime/internal';
 
 /** Writes a bundle to `file` (through a temporary file, so a crash never leaves half a bundle); returns its size. */
 export async function writeBundle(file: string, input: BundleInput): Promise<number> {
@@ -32,25 +31,12 @@ export async function writeFileAtomically(file: string, bytes: Uint8Array): Prom
   }
 }
 
-export interface LoadModelOptions {
-  /**
-   * Plugins for bundles whose plugin is not built in: matched by the bundle's plugin name, before the
-   * built-ins. A bundle never names code to load; pass your plugin object here.
-   */
-  plugins?: readonly ClassifierPlugin[];
-  /** Refuse files larger than this (default: $DIGITBENCH_MAX_BUNDLE_BYTES, else 1 GiB). */
-  maxBytes?: number;
-  /** Refuse decoded pictures larger than this many pixels in predict (default 25 MP, as decodeImage). */
-  maxPixels?: number;
-}
-
 /**
- * Loads a model bundle for predictions in an app:
- *   const model = await loadModel('reports/quick/models/svm-1a2b3c4d.bundle');
- *   const [p] = await model.predict(pixels);   // h×w raw values (0..255; 784 for MNIST's 28×28), or a decoded image
- * Loading reads data only: the bundle's plugin name is matched against `options.plugins`, then the
- * built-ins; nothing the file names is imported or run.
+ * The runtime's loadModel (@digitbench/runtime) with the workbench's built-in plugins passed first: the
+ * same bundle reader and model code, with the workbench's fast engines for k-NN (k-d tree, tfjs brute
+ * force), the SVM (tfjs RBF products) and the CNN (tfjs-node where installed); tests check their labels
+ * equal the runtime's own plain-JS ones. `plugins` come before the built-ins.
  */
 export async function loadModel(file: string, options: LoadModelOptions = {}): Promise<DigitModel> {
-  return loadBundleBytes(await readBundleFile(file, options.maxBytes), file, pluginResolver(options.plugins), options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {});
+  return loadRuntimeModel(file, { ...options, plugins: [...(options.plugins ?? []), ...builtins] });
 }

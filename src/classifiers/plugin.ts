@@ -3,8 +3,8 @@
  * Parameters are a zod object schema: defaults and validation live there, never in constructors.
  */
 import { z } from 'zod';
-import { checkFinite, type ClassifierContext, type Model, type ModelPlugin } from '@digitbench/runtime/internal';
-import type { Matrix } from '@digitbench/runtime/internal';
+import { checkFinite, type ClassifierContext, type Model, type ModelPlugin } from '@digitbench/runtime/internal/web';
+import type { Matrix } from '@digitbench/runtime/internal/web';
 
 export {
   checkFinite,
@@ -20,7 +20,7 @@ export {
   type ModelPlugin,
   type ModelRuntime,
   type ParamsSchema,
-} from '@digitbench/runtime/internal';
+} from '@digitbench/runtime/internal/web';
 
 /** Progress of a long fit (epochs, trees). The harness draws it; plugins only report. */
 export interface Progress {

@@ -20,7 +20,7 @@ import { sha256 } from './hash.ts';
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+|\bnew URL\(\s*)(['"])(\.{1,2}\/[^'"]+)\1/g;
 
 /** `from '@digitbench/runtime'` and its subpaths (`/internal`, `/cnn`). */
-const RUNTIME_SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(@digitbench\/runtime(?:\/[\w-]+)?)\1/g;
+const RUNTIME_SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(@digitbench\/runtime(?:\/[\w/-]+)?)\1/g;
 const RUNTIME = resolve(dirname(fileURLToPath(import.meta.url)), '../../packages/runtime');
 let runtimeExports: Record<string, unknown> | undefined;
 

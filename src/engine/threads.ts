@@ -8,11 +8,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
-/**
- * bin/register.js: registers tsx and the `digitbench-source` condition. Worker threads import it first;
- * child processes get it as `--import` (see isolated.ts).
- */
-export const REGISTER_SOURCES = new URL('../../bin/register.js', import.meta.url).href;
+import { REGISTER_SOURCES } from './register.ts';
 
 const live = new Set<Worker>();
 

@@ -6,7 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { REGISTER_SOURCES } from '../engine/threads.ts';
+import { REGISTER_SOURCES } from '../engine/register.ts';
 import type { ChildMeasurements, ChildMessage, ChildRequest } from './child.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -1,13 +1,11 @@
 /**
- * The browser build: the page's own code and the very modules `digitbench predict` runs (bundle reader,
- * feature steps, plugins, tfjs), bundled for the browser with esbuild. There is no second implementation:
- * only two things differ from Node, both here and both tested.
- *
- * - A module with a `.browser.ts` twin beside it is replaced by the twin (engine/threads.ts: no worker
- *   threads in a page). A Node built-in imported by the project's own code is a build error that names it,
- *   unless it is a dynamic import() (which sits on a branch only Node takes).
- * - The CommonJS libraries that patch-package patches (or that carry a second, ESM copy of their code in
- *   their "module" entry, which a bundler would prefer) resolve to the file Node loads (their "main").
+ * The browser build: the page's own code on @digitbench/runtime's browser entry (the bundle reader,
+ * feature transforms and model plugins `digitbench predict` runs too), bundled for the browser with
+ * esbuild, as any app would (plus the `digitbench-source` condition, which resolves the workspace
+ * package to its sources). For plugin files the user passes, one thing differs from Node, here and
+ * tested: a workbench module with a `.browser.ts` twin beside it is replaced by the twin
+ * (engine/threads.ts: no worker threads in a page), and a Node built-in imported by the project's own code
+ * is a build error that names it, unless it is a dynamic import() (which sits on a branch only Node takes).
  *
  * Plugins are split into chunks, so a page downloads only the plugins (and tfjs only where a plugin or
  * step uses it) its bundles name. The build holds the built-in plugins and the plugin files the user
@@ -16,17 +14,12 @@
  * reason, which the page shows for that model instead of breaking.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
-const require = createRequire(import.meta.url);
 const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ROOT = resolve(SRC, '..');
-
-/** Resolved as Node resolves them (their "main"): see the top of this file. */
-export const NODE_RESOLVED = ['ml-knn', 'ml-naivebayes', 'ml-cart', 'libsvm-js'] as const;
 
 const NODE_BUILTIN = /^(node:.*|fs|fs\/promises|path|os|url|crypto|module|worker_threads|zlib|child_process|util|stream|events|buffer|process|perf_hooks|v8|assert|http|https|net|tls|readline)$/;
 
@@ -88,7 +81,6 @@ function browserPlugin(): esbuild.Plugin {
         // Inside a library: only on its Node code path (e.g. emscripten's `if (ENVIRONMENT_IS_NODE) require("fs")`).
         return { path: args.path, external: true };
       });
-      build.onResolve({ filter: new RegExp(`^(${NODE_RESOLVED.join('|')})$`) }, (args) => ({ path: require.resolve(args.path) }));
     },
   };
 }
@@ -128,6 +120,8 @@ function options(plugins: readonly PluginFile[], minify: boolean): esbuild.Build
     logLevel: 'silent',
     // tfjs-node is an optional dependency that tf.ts imports by a computed name: it stays a runtime
     // import, which fails in a page, and tf.ts then takes the wasm backend.
+    // @digitbench/runtime (a workspace package) from its sources; its browser entry, as any app gets.
+    conditions: ['digitbench-source'],
     plugins: [browserPlugin(), pluginsModule(plugins)],
     define: { 'process.env.NODE_ENV': '"production"' },
   };

@@ -3,7 +3,7 @@
  * serves:
  * - the pages (index.html: draw a digit, every model answers; bench.html: what browser-bench drives) and
  *   the browser build of the project's code (src/serve/build.ts);
- * - the wasm files the engines fetch (tfjs-backend-wasm's three builds, libsvm-js's one);
+ * - the wasm files the built-in plugins' predict fetches (their `browserAssets`: the CNN's tfjs-backend-wasm builds);
  * - the report folder's own files: report.md, its charts and digit grids, experiment.json, results and
  *   the model bundles (by extension, inside the folder, no dot-files, no links out of it);
  * - /api/experiment (the summary the page shows) and /api/test-images (the split's raw test digits).
@@ -38,19 +38,16 @@ import { makeSplit, testPart } from '../data/split.ts';
 import { reportRows } from '../harness/report-rows.ts';
 import { deploymentChoice } from '../report/analysis.ts';
 import { decodeLabels, type OkRow, type ResultRow } from '../results/row.ts';
-import { builtinLoaders } from '../classifiers/registry.browser.ts';
+import { BUILTIN_MODELS } from '@digitbench/runtime';
+import { cnn } from '@digitbench/runtime/cnn';
 import { buildBrowserApp, loadPluginFiles, type BrowserBuild } from './build.ts';
 
 const require = createRequire(import.meta.url);
 const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'page');
-const TFJS_WASM_DIR = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
-const WASM_FILES: Record<string, string> = {
-  '/wasm/tfjs-backend-wasm.wasm': join(TFJS_WASM_DIR, 'dist/tfjs-backend-wasm.wasm'),
-  '/wasm/tfjs-backend-wasm-simd.wasm': join(TFJS_WASM_DIR, 'dist/tfjs-backend-wasm-simd.wasm'),
-  '/wasm/tfjs-backend-wasm-threaded-simd.wasm': join(TFJS_WASM_DIR, 'dist/tfjs-backend-wasm-threaded-simd.wasm'),
-  // libsvm-js's loader asks for it beside the page (new URL('libsvm.wasm', location.href)).
-  '/libsvm.wasm': join(dirname(require.resolve('libsvm-js/package.json')), 'out/wasm/libsvm.wasm'),
-};
+/** URL path → file of every wasm file a built-in plugin's predict needs in a page (its `browserAssets`). */
+const WASM_FILES: Record<string, string> = Object.fromEntries(
+  [cnn].flatMap((p) => p.browserAssets ?? []).map((a) => [`/wasm/${a.file}`, join(dirname(require.resolve(`${a.package}/package.json`)), a.path)]),
+);
 const PAGES: Record<string, string> = { '/': 'index.html', '/index.html': 'index.html', '/bench.html': 'bench.html', '/style.css': 'style.css' };
 const REPORT_TYPES: Record<string, string> = {
   '.md': 'text/markdown; charset=utf-8',
@@ -297,7 +294,7 @@ export async function startServer(dirArg: string, opts: ServeOptions = {}): Prom
   const build = await buildBrowserApp(pluginFiles);
   const byName = new Map(build.plugins.map((p) => [p.name, p]));
   for (const p of probes.values()) {
-    if (p.error || p.plugin === undefined || Object.hasOwn(builtinLoaders, p.plugin)) continue;
+    if (p.error || p.plugin === undefined || BUILTIN_MODELS.includes(p.plugin)) continue;
     const built = byName.get(p.plugin);
     if (!built) p.error = `the plugin "${p.plugin}" is not built in; pass its file with --plugin <file>`;
     else if (!built.ok) p.error = `its plugin cannot be bundled for a browser: ${built.reason}`;

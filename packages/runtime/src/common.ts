@@ -1,7 +1,7 @@
 /** What both entries (Node: index.ts, browser: browser.ts) export the same way. */
 export { loadBundleBytes, imagesMatrix, type ClassScore, type DigitModel, type ImageInput, type Prediction, type RgbaImage } from './bundle/model.ts';
 export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from './bundle/format.ts';
-export { BUILTIN_MODELS, UnknownPluginError, type PluginResolver } from './models/builtins.ts';
+export { BUILTIN_MODELS, builtinResolver, UnknownPluginError, type PluginResolver } from './models/builtins.ts';
 export { defineModel, type ClassifierContext, type Model, type ModelDefinition, type ModelPlugin, type ModelRuntime, type BrowserAsset } from './models/plugin.ts';
 export { normalizeDigit, resizeGrey, NoInkError, DEFAULT_MAX_PIXELS, type DecodedImage } from './input/normalize.ts';
 export { createMatrix, type Matrix } from './engine/matrix.ts';

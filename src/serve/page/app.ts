@@ -10,8 +10,8 @@
  * State for tests and tools is on the DOM: each model's row has data-model / data-label / data-state,
  * and <body data-predictions="n"> counts the finished prediction rounds.
  */
-import type { DigitModel, Prediction } from '@digitbench/runtime/internal';
-import { normalizeDigit, NoInkError } from '@digitbench/runtime/internal';
+import type { DigitModel, Prediction } from '@digitbench/runtime';
+import { normalizeDigit, NoInkError } from '@digitbench/runtime';
 import type { PageExperiment, PageModel } from '../server.ts';
 import { errorText, fetchModel } from './runtime.ts';
 

@@ -4,8 +4,7 @@
  * model, as a page that deploys one would: the figures are its download, its cold start, its latency per
  * image and its labels, for the Node side to compare with `predict`'s.
  */
-import type { DigitModel } from '@digitbench/runtime/internal';
-import { loadedEngine } from '../../engine/tf.ts';
+import type { DigitModel } from '@digitbench/runtime';
 import { errorText, fetchModel, imageRows } from './runtime.ts';
 
 const readyAtMs = performance.now();
@@ -95,8 +94,7 @@ const api = {
     }
     const batch: number[] = [];
     for (let s = 0; s < rows; s += 1000) batch.push(...(await model.predictLabels(imageRows(pixels, size, s, Math.min(rows, s + 1000)))));
-    const tf = loadedEngine();
-    return { times, single, batch, rows, engine: model.engine(), threads: tf?.threads ?? 1 };
+    return { times, single, batch, rows, engine: model.engine(), threads: model.runtime().threads };
   },
 
   /** The top-3 scores of the given test rows (to explain a disagreement with Node). */

@@ -1,14 +1,12 @@
 /// <reference lib="dom" />
 /**
- * What both pages (the drawing page and the measuring page) share: the tensor engine's settings for a
- * page, the plugin resolver of the browser build (a bundle's plugin name → a built-in, or a plugin file
- * passed with --plugin; nothing else), and loading a bundle by URL with the same `loadBundleBytes` that
- * `digitbench predict` uses.
+ * What both pages (the drawing page and the measuring page) share. They are apps of
+ * @digitbench/runtime's browser entry, like any web page that ships a model: the bundle reader and the
+ * built-in plugins come from there; the CNN from `@digitbench/runtime/cnn`, with the .wasm files the
+ * server serves under /wasm/; plugin files the user passed to serve with --plugin come from the build
+ * (keyed by plugin name; nothing a bundle names is imported).
  */
-import { loadBundleBytes, type DigitModel } from '@digitbench/runtime/internal';
-import { browserResolver } from '../../classifiers/registry.browser.ts';
-import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
-import { configureTf } from '../../engine/tf.ts';
+import { builtinResolver, createMatrix, loadBundleBytes, type DigitModel, type Matrix, type ModelPlugin } from '@digitbench/runtime';
 import { pluginFiles } from 'digitbench:plugin-files';
 
 /** Where the server puts tfjs-backend-wasm's .wasm files (src/serve/server.ts). */
@@ -19,9 +17,18 @@ export const WASM_PATH = '/wasm/';
 // (tensorflow/tfjs#8513, open); the engine description says what it got.
 export const WASM_THREADS = globalThis.crossOriginIsolated === true ? Math.max(1, navigator.hardwareConcurrency || 1) : 1;
 
-configureTf({ wasmPaths: WASM_PATH, ...(WASM_THREADS > 1 ? { wasmThreads: WASM_THREADS } : {}) });
+const builtins = builtinResolver(
+  [],
+  () => import('@digitbench/runtime/cnn').then((m) => m.cnnPlugin({ wasmPaths: WASM_PATH, ...(WASM_THREADS > 1 ? { threads: WASM_THREADS } : {}) })),
+  'pass its file with --plugin <file>',
+);
 
-export const resolvePlugin = browserResolver(pluginFiles);
+/** A bundle's plugin name → a plugin file passed with --plugin, else a built-in. */
+export async function resolvePlugin(name: string): Promise<ModelPlugin> {
+  if (!Object.hasOwn(pluginFiles, name)) return builtins(name);
+  const { pluginFromModule } = await import('../../classifiers/plugin.ts');
+  return pluginFromModule((await pluginFiles[name]!()) as Record<string, unknown>, name);
+}
 
 export interface LoadedModel {
   model: DigitModel;

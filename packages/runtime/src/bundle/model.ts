@@ -12,7 +12,7 @@ import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { restorePipeline, transformRows, type Pipeline } from '../features/pipeline.ts';
 import { DEFAULT_MAX_PIXELS, normalizeDigit, type DecodedImage } from '../input/normalize.ts';
 import { UnknownPluginError, type PluginResolver } from '../models/builtins.ts';
-import { parseParams, type Model, type ModelPlugin } from '../models/plugin.ts';
+import { parseParams, type Model, type ModelPlugin, type ModelRuntime } from '../models/plugin.ts';
 import { decodeBundle, quoteLine, type BundleHeader } from './format.ts';
 
 export { UnknownPluginError, type PluginResolver };
@@ -62,6 +62,8 @@ export interface DigitModel {
   predict(images: Matrix | ImageInput | readonly ImageInput[], options?: { top?: number }): Promise<Prediction[]>;
   /** The pipeline's and the model's engines. */
   engine(): string;
+  /** The model's engine and the threads it uses (or, for a fitted model, used to fit). */
+  runtime(): ModelRuntime;
   dispose(): void;
 }
 
@@ -214,6 +216,7 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
       });
     },
     engine: () => model.engine(),
+    runtime: () => model.runtime?.() ?? { engine: model.engine(), threads: 1 },
     dispose: () => model.dispose(),
   };
 }
