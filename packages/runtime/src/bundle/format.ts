@@ -22,7 +22,8 @@
  * Format 1 also recorded `plugin.ref` (the plugin file's path); format 2 drops it. Both are read, and
  * a format-1 `ref` is ignored.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { safeParse } from '../schema.ts';
 import { stepSpecSchema } from '../features/spec.ts';
 import type { StateArray, StepState } from '../features/step.ts';
 
@@ -40,80 +41,70 @@ type BlobType = 'u8' | 'i32' | 'f32' | 'f64';
 const CTORS = { u8: Uint8Array, i32: Int32Array, f32: Float32Array, f64: Float64Array } as const;
 type Blob = Uint8Array | StateArray;
 
-const blobRef = z.object({ $blob: z.number().int().nonnegative() }).strict();
+const int = (...checks: z.core.$ZodCheck<number>[]) => z.number().check(z.int(), ...checks);
+const nonEmpty = () => z.string().check(z.minLength(1));
+const blobRef = z.strictObject({ $blob: int(z.gte(0)) });
 const stateSchema = z.record(z.string(), z.union([z.number(), blobRef]));
 
-export const bundleHeaderSchema = z
-  .object({
-    format: z.literal('digitbench-bundle'),
-    /** digitbench's package version that wrote it. */
-    digitbench: z.string().min(1),
-    createdAt: z.iso.datetime({ offset: true }),
-    dataset: z
-      .object({
-        name: z.string().min(1),
-        /** The dataset's content hash (sha256 over the data as read: the idx files, or a CSV's or image folder's rows). */
-        contentHash: z.string().min(1),
-        /** Height × width; each at most 4096 (MNIST's is 28 × 28), so no header can ask for a huge image. */
-        imageShape: z.tuple([z.number().int().positive().max(4096), z.number().int().positive().max(4096)]),
-        /** Names of every dataset class by label (e.g. Fashion-MNIST's "Trouser"). */
-        classNames: z.array(z.string()),
-      })
-      .strict(),
-    /** Labels the model predicts, ascending (score columns follow them). */
-    classes: z.array(z.number().int()).min(1),
-    /** The feature pipeline, in order, each step with its fitted state. Raw 0..255 pixels go in. */
-    pipeline: z.array(z.object({ spec: stepSpecSchema, state: stateSchema }).strict()),
-    plugin: z
-      .object({
-        /** The plugin's name (defineClassifier's rule): all a loader uses to find its code. */
-        name: z.string().max(100).regex(/^[a-z][a-z0-9-]*$/, 'use lowercase letters, digits and dashes'),
-        /** Format 1 only: the plugin file's path as the experiment named it. Ignored on load; never written. */
-        ref: z.string().optional(),
-        library: z.string(),
-        params: z.record(z.string(), z.unknown()),
-        scoreKind: z.string().optional(),
-        engine: z.string(),
-      })
-      .strict(),
-    model: blobRef,
-    split: z
-      .object({
-        fingerprint: z.string().min(1),
-        train: z.number().int().nonnegative(),
-        validation: z.number().int().nonnegative(),
-        test: z.number().int().nonnegative(),
-        seed: z.number().int(),
-      })
-      .strict(),
-    run: z
-      .object({
-        id: z.string().min(1),
-        experiment: z.string().min(1),
-        classifier: z.string().min(1),
-        seed: z.number().int(),
-        testAccuracy: z.number().min(0).max(1),
-        testRows: z.number().int().nonnegative(),
-        /**
-         * Set on a refitted bundle (refit: "all"): the model was fitted again on this many rows (the run's
-         * training plus test rows) and never tested; testAccuracy and testRows are those of the tested run.
-         */
-        refit: z.object({ trainRows: z.number().int().positive(), tested: z.literal(false) }).strict().optional(),
-      })
-      .strict(),
-    blobs: z.array(
-      z
-        .object({
-          type: z.enum(['u8', 'i32', 'f32', 'f64']),
-          offset: z.number().int().nonnegative(),
-          length: z.number().int().nonnegative(),
-        })
-        .strict(),
-    ),
-  })
-  .strict();
+export const bundleHeaderSchema = z.strictObject({
+  format: z.literal('digitbench-bundle'),
+  /** digitbench's package version that wrote it. */
+  digitbench: nonEmpty(),
+  createdAt: z.iso.datetime({ offset: true }),
+  dataset: z.strictObject({
+    name: nonEmpty(),
+    /** The dataset's content hash (sha256 over the data as read: the idx files, or a CSV's or image folder's rows). */
+    contentHash: nonEmpty(),
+    /** Height × width; each at most 4096 (MNIST's is 28 × 28), so no header can ask for a huge image. */
+    imageShape: z.tuple([int(z.positive(), z.lte(4096)), int(z.positive(), z.lte(4096))]),
+    /** Names of every dataset class by label (e.g. Fashion-MNIST's "Trouser"). */
+    classNames: z.array(z.string()),
+  }),
+  /** Labels the model predicts, ascending (score columns follow them). */
+  classes: z.array(int()).check(z.minLength(1)),
+  /** The feature pipeline, in order, each step with its fitted state. Raw 0..255 pixels go in. */
+  pipeline: z.array(z.strictObject({ spec: stepSpecSchema, state: stateSchema })),
+  plugin: z.strictObject({
+    /** The plugin's name (defineClassifier's rule): all a loader uses to find its code. */
+    name: z.string().check(z.maxLength(100), z.regex(/^[a-z][a-z0-9-]*$/, 'use lowercase letters, digits and dashes')),
+    /** Format 1 only: the plugin file's path as the experiment named it. Ignored on load; never written. */
+    ref: z.optional(z.string()),
+    library: z.string(),
+    params: z.record(z.string(), z.unknown()),
+    scoreKind: z.optional(z.string()),
+    engine: z.string(),
+  }),
+  model: blobRef,
+  split: z.strictObject({
+    fingerprint: nonEmpty(),
+    train: int(z.gte(0)),
+    validation: int(z.gte(0)),
+    test: int(z.gte(0)),
+    seed: int(),
+  }),
+  run: z.strictObject({
+    id: nonEmpty(),
+    experiment: nonEmpty(),
+    classifier: nonEmpty(),
+    seed: int(),
+    testAccuracy: z.number().check(z.gte(0), z.lte(1)),
+    testRows: int(z.gte(0)),
+    /**
+     * Set on a refitted bundle (refit: "all"): the model was fitted again on this many rows (the run's
+     * training plus test rows) and never tested; testAccuracy and testRows are those of the tested run.
+     */
+    refit: z.optional(z.strictObject({ trainRows: int(z.positive()), tested: z.literal(false) })),
+  }),
+  blobs: z.array(
+    z.strictObject({
+      type: z.enum(['u8', 'i32', 'f32', 'f64']),
+      offset: int(z.gte(0)),
+      length: int(z.gte(0)),
+    }),
+  ),
+});
 
-export type BundleHeader = z.infer<typeof bundleHeaderSchema>;
+export type BundleHeader = z.output<typeof bundleHeaderSchema>;
 
 /** What a bundle holds once decoded: the header, each step's state with its arrays, and the model bytes. */
 export interface BundleContents {
@@ -165,7 +156,7 @@ export async function encodeBundle(input: BundleInput): Promise<Uint8Array> {
   });
   const { modelBytes: _omit, plugin: { ref: _path, ...plugin }, ...rest } = input;
   const header: BundleHeader = { format: 'digitbench-bundle', ...rest, plugin, pipeline, model, blobs: table };
-  const checked = bundleHeaderSchema.safeParse(header);
+  const checked = safeParse(bundleHeaderSchema, header);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;
     throw new Error(`The bundle header is invalid (${issue.path.join('.') || 'header'}: ${issue.message}); this is a bug in the writer.`);
@@ -237,7 +228,7 @@ export async function decodeBundle(bytes: Uint8Array, name: string): Promise<Bun
   } catch {
     throw new Error(`${name} has an unreadable header (not UTF-8 JSON); re-run the experiment to write a new bundle.`);
   }
-  const parsed = bundleHeaderSchema.safeParse(raw);
+  const parsed = safeParse(bundleHeaderSchema, raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = quoteLine(issue.path.map(String).join('.') || 'header', 200);

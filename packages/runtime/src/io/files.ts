@@ -7,7 +7,6 @@
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { z } from 'zod';
 
 /** A size for people, in decimal units: 512 bytes, 1.5 kB, 51.2 MB, 2.1 GB. */
 export function formatBytes(n: number): string {
@@ -107,15 +106,15 @@ export function resolveLimit(
   unit: { name: string; size: number },
   fallback: number,
 ): { value: number; raise: string } {
-  const positive = z.number().positive().finite();
+  const positive = (v: number) => typeof v === 'number' && Number.isFinite(v) && v > 0;
   if (option !== undefined) {
-    if (!positive.safeParse(option).success) throw new Error(`${optionName} must be a positive number (got ${String(option)}).`);
+    if (!positive(option)) throw new Error(`${optionName} must be a positive number (got ${String(option)}).`);
     return { value: option, raise: `the ${optionName} option` };
   }
   const raw = process.env[env];
   if (raw !== undefined && raw.trim() !== '') {
     const v = Number(raw);
-    if (!positive.safeParse(v).success) {
+    if (!positive(v)) {
       throw new Error(`${env} is "${raw}"; set it to a positive number of ${unit.name} (default ${fallback / unit.size}) or unset it.`);
     }
     return { value: v * unit.size, raise: env };
