@@ -17,6 +17,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { extname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
@@ -53,9 +54,10 @@ async function node(cwd: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
+/** A tool the apps installed (node_modules/.bin/<name>), run in `cwd`. */
 async function tool(cwd: string, bin: string, args: string[]): Promise<string> {
   try {
-    const r = await run(process.execPath, [join(apps, 'node_modules', bin), ...args], { cwd, encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20 });
+    const r = await run(join(apps, 'node_modules/.bin', bin), args, { cwd, encoding: 'utf8', timeout: 120_000, maxBuffer: 16 << 20 });
     return r.stdout + r.stderr;
   } catch (e) {
     const x = e as { stdout?: string; stderr?: string; message: string };
@@ -103,8 +105,8 @@ function writePng(file: string, pixels: Float32Array | Uint8Array, h: number, w:
 }
 
 beforeAll(async () => {
-  mkdirSync(join(ROOT, '.tmp'), { recursive: true });
-  tmp = mkdtempSync(join(ROOT, '.tmp', 'runtime-apps-'));
+  // Outside the repository: an app there would find packages in the repository's node_modules.
+  tmp = mkdtempSync(join(tmpdir(), 'digitbench-runtime-apps-'));
   tarball = packRuntime(join(tmp, 'pack'));
   bundles = makeBundles(join(tmp, 'bundles'));
 
@@ -115,7 +117,7 @@ beforeAll(async () => {
   const test = ds.test;
   for (let k = 0; k < 14; k++) {
     const row = 97 * k + 13;
-    writePng(join(imageDir, `mnist-${row}.png`), test.x.data.subarray(row * h * w, (row + 1) * h * w), h, w);
+    writePng(join(imageDir, `mnist-${row}.png`), test.images.data.subarray(row * h * w, (row + 1) * h * w), h, w);
   }
   for (const f of readdirSync(join(ROOT, 'examples/digits')).filter((f) => /\.(png|jpg)$/.test(f))) copyFileSync(join(ROOT, 'examples/digits', f), join(imageDir, f));
   images = readdirSync(imageDir).sort().map((f) => join(imageDir, f));
@@ -190,15 +192,15 @@ for (const [plugin, file] of Object.entries(job.bundles)) {
 console.log(JSON.stringify(out));
 `,
     );
-    await tool(dir, 'typescript/bin/tsc', ['-p', '.']);
+    await tool(dir, 'tsc', ['-p', '.']);
     expect(JSON.parse(await node(dir, ['out/app.js', jobFile]))).toEqual(expected);
   });
 
   it('the Vite example app type-checks with moduleResolution: bundler (no @types/node) and builds', async () => {
     const dir = join(apps, 'vite-example');
     cpSync(join(ROOT, 'examples/vite-app'), dir, { recursive: true, filter: (f) => !f.includes('node_modules') && !f.endsWith('dist') });
-    await tool(dir, 'typescript/bin/tsc', ['-p', '.']);
-    const out = await tool(dir, 'vite/bin/vite.js', ['build', '--logLevel', 'warn']);
+    await tool(dir, 'tsc', ['-p', '.']);
+    const out = await tool(dir, 'vite', ['build', '--logLevel', 'warn']);
     expect(out).not.toMatch(/error/i);
     expect(readdirSync(join(dir, 'dist/assets')).some((f) => f.endsWith('.js'))).toBe(true);
   });
@@ -207,7 +209,7 @@ console.log(JSON.stringify(out));
     const dir = join(apps, 'service');
     mkdirSync(dir, { recursive: true });
     copyFileSync(join(ROOT, 'examples/node-service/server.mjs'), join(dir, 'server.mjs'));
-    await tool(dir, 'esbuild/bin/esbuild', ['server.mjs', '--bundle', '--platform=node', '--format=cjs', '--outfile=service.cjs', '--log-level=warning']);
+    await tool(dir, 'esbuild', ['server.mjs', '--bundle', '--platform=node', '--format=cjs', '--outfile=service.cjs', '--log-level=warning']);
     for (const p of ['decision-tree', 'cnn'] as const) {
       const child = spawn(process.execPath, ['service.cjs'], { cwd: dir, env: { ...process.env, MODEL: bundles[p], PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
       try {
@@ -243,7 +245,7 @@ console.log(JSON.stringify(out));
       const esb = join(apps, 'esbuild-web');
       mkdirSync(esb, { recursive: true });
       writeFileSync(join(esb, 'page.js'), PAGE('', `{ wasmPaths: '/wasm/' }`));
-      await tool(esb, 'esbuild/bin/esbuild', ['page.js', '--bundle', '--splitting', '--format=esm', '--platform=browser', '--minify', '--outdir=dist', '--log-level=warning']);
+      await tool(esb, 'esbuild', ['page.js', '--bundle', '--splitting', '--format=esm', '--platform=browser', '--minify', '--outdir=dist', '--log-level=warning']);
       writeFileSync(join(esb, 'dist/index.html'), '<!doctype html><script type="module" src="./page.js"></script>');
       // Vite: no config, no plugins; the wasm files as assets through ?url imports.
       const vite = join(apps, 'vite-web');
@@ -257,7 +259,7 @@ console.log(JSON.stringify(out));
         ),
       );
       writeFileSync(join(vite, 'index.html'), '<!doctype html><script type="module" src="/main.js"></script>');
-      await tool(vite, 'vite/bin/vite.js', ['build', '--base=/vite/', '--logLevel', 'warn']);
+      await tool(vite, 'vite', ['build', '--base=/vite/', '--logLevel', 'warn']);
 
       const wasmDir = join(apps, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
       const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.png': 'image/png', '.jpg': 'image/jpeg' };
