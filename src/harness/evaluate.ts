@@ -6,7 +6,7 @@
  * a class-folder tree (an images source, brought to EACH bundle's own image shape: loaded once per distinct
  * shape), a CSV file (.csv or .csv.gz), a folder with the four idx files, or a JSON source object. One idx
  * images file with its labels file beside it (MNIST's naming: `…-images-idx3-ubyte` → `…-labels-idx1-ubyte`)
- * is read by the same idx reader (../data/idx.ts). Every labelled row is used: a source with train and test
+ * is read by the same idx reader (@digitbench/runtime io/idx.ts). Every labelled row is used: a source with train and test
  * parts gives both together.
  *
  * The data's class NAMES are mapped to each bundle's (header dataset.classNames): a data class the bundle does

@@ -1,6 +1,6 @@
 /**
  * Reading a JSON file a user hands us (an experiment config): a regular file only (a folder, FIFO or
- * device is refused before any read; ../data/files.ts), a size cap, strict JSON (JSON.parse), and no key named twice in an object.
+ * device is refused before any read; @digitbench/runtime io/files.ts), a size cap, strict JSON (JSON.parse), and no key named twice in an object.
  * JSON.parse keeps the last of two equal keys without a word, so a config with "classifiers" twice
  * silently loses one list; jsonc-parser's visitor (a maintained scanner that reports each property with
  * its position) finds the duplicate, and the error gives its path and both lines.
