@@ -245,7 +245,10 @@ console.log(JSON.stringify(out));
       const esb = join(apps, 'esbuild-web');
       mkdirSync(esb, { recursive: true });
       writeFileSync(join(esb, 'page.js'), PAGE('', `{ wasmPaths: '/wasm/' }`));
-      await tool(esb, 'esbuild', ['page.js', '--bundle', '--splitting', '--format=esm', '--platform=browser', '--minify', '--outdir=dist', '--log-level=warning']);
+      await tool(esb, 'esbuild', ['page.js', '--bundle', '--splitting', '--format=esm', '--platform=browser', '--minify', '--outdir=dist', '--metafile=meta.json', '--log-level=warning']);
+      // No Node built-in anywhere in the browser graph (esbuild would also refuse to resolve one).
+      const meta = JSON.parse(readFileSync(join(esb, 'meta.json'), 'utf8')) as { inputs: Record<string, { imports: { path: string }[] }> };
+      expect(Object.values(meta.inputs).flatMap((i) => i.imports.map((x) => x.path)).filter((p) => /^node:|^(fs|path|zlib|url|module)$/.test(p))).toEqual([]);
       writeFileSync(join(esb, 'dist/index.html'), '<!doctype html><script type="module" src="./page.js"></script>');
       // Vite: no config, no plugins; the wasm files as assets through ?url imports.
       const vite = join(apps, 'vite-web');
@@ -318,5 +321,19 @@ describe('the packed tarball', () => {
       expect(files).toContain(f.replace(/\.js$/, '.d.ts'));
     }
     expect(files).toContain('dist/cjs/package.json');
+  });
+
+  it('the browser entry\'s declarations name no Node module (an app without @types/node type-checks against them)', () => {
+    const dist = join(apps, 'node_modules/@digitbench/runtime/dist/esm');
+    const seen = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      expect(text, file).not.toMatch(/from ['"]node:|reference types="node"|NodeJS\./);
+      for (const m of text.matchAll(/from ['"](\.{1,2}\/[^'"]+)['"]/g)) visit(resolve(file, '..', m[1]!.replace(/\.(ts|js)$/, '.d.ts')));
+    };
+    visit(join(dist, 'browser.d.ts'));
+    expect(seen.size).toBeGreaterThan(5);
   });
 });
