@@ -55,7 +55,7 @@ import type { LayersModel, Tensor, Tensor2D } from '@tensorflow/tfjs';
 import { checkTrainingData, defineClassifier, defineModel, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
 import { getTf, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
-import { argmaxLabels, cnnBytes, CNN_FORMAT, imageShapeOf, parseCnnBytes, PARALLEL_FROM_ROWS, type CnnParams, type CnnSavedHeader, createMatrix, type Matrix } from '@digitbench/runtime/internal';
+import { argmaxLabels, cnnBytes, CNN_FORMAT, imageShapeOf, parseCnnBytes, PARALLEL_FROM_ROWS, type CnnParams, type CnnSavedHeader, createMatrix, type Matrix, type SerializeOptions } from '@digitbench/runtime/internal';
 import { cnn as cnnModel } from '@digitbench/runtime/cnn';
 import { callWorker, startTsWorker } from '../engine/threads.ts';
 import { augmentBatch } from './cnn-augment.ts';
@@ -115,7 +115,7 @@ function evaluate(net: Net, x: Matrix, y: Int32Array): { loss: number; acc: numb
   return { loss: loss / Math.max(1, x.rows), acc: correct / Math.max(1, x.rows) };
 }
 
-async function serializeNet(net: Net): Promise<Uint8Array> {
+async function serializeNet(net: Net, options: SerializeOptions = {}): Promise<Uint8Array> {
   let artifacts: import('@tensorflow/tfjs').io.ModelArtifacts | undefined;
   await net.model.save(
     net.tf.io.withSaveHandler(async (a) => {
@@ -132,7 +132,7 @@ async function serializeNet(net: Net): Promise<Uint8Array> {
     modelTopology: artifacts!.modelTopology,
     weightSpecs: artifacts!.weightSpecs,
   };
-  return cnnBytes(header, new Uint8Array(net.tf.io.CompositeArrayBuffer.join(artifacts!.weightData!)));
+  return cnnBytes(header, new Uint8Array(net.tf.io.CompositeArrayBuffer.join(artifacts!.weightData!)), options.precision);
 }
 
 function asModel(net: Net): Model {

@@ -17,6 +17,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import { createMatrix, type Matrix } from './engine/matrix.ts';
 import { argmaxLabels, cnnParams, parseCnnBytes, type CnnParams } from './models/cnn-format.ts';
+import { COMPACT_PRECISIONS } from './models/compact.ts';
 import { defineModel, type Model, type ModelPlugin } from './models/plugin.ts';
 
 export { cnnParams, type CnnParams } from './models/cnn-format.ts';
@@ -94,6 +95,7 @@ export function cnnPlugin(options: CnnOptions = {}): ModelPlugin<CnnParams> {
     input: 'image',
     params: cnnParams,
     scoreKind: 'softmax probabilities',
+    precisions: COMPACT_PRECISIONS,
     libraries: ['@tensorflow/tfjs-core 4.22.0', '@tensorflow/tfjs-layers 4.22.0', '@tensorflow/tfjs-backend-wasm 4.22.0'],
     browserAssets: ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'].map((file) => ({
       package: '@tensorflow/tfjs-backend-wasm',

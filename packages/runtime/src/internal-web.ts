@@ -31,3 +31,4 @@ export * from './features/pca.ts';
 export * from './input/image-header.ts';
 export * from './models/builtins.ts';
 export * from './bundle/model.ts';
+export * from './models/compact.ts';

@@ -7,6 +7,7 @@
  * architecture, image shape, classes, and tfjs's modelTopology and weightSpecs), then tfjs's weight data.
  */
 import * as z from 'zod/mini';
+import { align8, packedBytes, packValues, parsePrecision, unpackValues, type Grouping, type Precision } from './compact.ts';
 import { described } from './describe.ts';
 import { ownBytes, threadsParam, type ClassifierContext } from './plugin.ts';
 
@@ -60,7 +61,9 @@ export const CNN_MAGIC = [0x44, 0x42, 0x43, 0x4e]; // "DBCN"
 
 export interface CnnSavedHeader {
   format: typeof CNN_FORMAT;
-  version: 1;
+  /** 1: tfjs's float32 weight data as it is; 2: the weights packed at `precision` (cnnBytes). */
+  version: 1 | 2;
+  precision?: Precision;
   architecture: Architecture;
   imageShape: [number, number];
   classes: number[];
@@ -85,17 +88,110 @@ export function parseCnnBytes(bytes: Uint8Array, ctx: Pick<ClassifierContext, 'i
   } catch {
     throw bad('unreadable header');
   }
-  if (header.format !== CNN_FORMAT || header.version !== 1) throw bad(`format ${header.format} version ${header.version}`);
+  // Version 2 headers name their precision; without it a version-2 header is refused as before.
+  const compact = header?.format === CNN_FORMAT && header.version === 2 && header.precision !== undefined;
+  if (!compact && (header?.format !== CNN_FORMAT || header.version !== 1)) throw bad(`format ${header?.format} version ${header?.version}`);
   if (!Array.isArray(header.imageShape) || !Array.isArray(header.classes)) throw bad('no image shape or classes');
   const [h, w] = imageShapeOf(ctx);
   if (header.imageShape[0] !== h || header.imageShape[1] !== w) {
     throw new Error(`cnn.load: the saved model takes ${header.imageShape.join('×')} images but this run's images are ${h}×${w}; load it for images of its size.`);
   }
-  return { header, weightData: ownBytes(bytes, 8 + len).buffer as ArrayBuffer, imageShape: [h, w] };
+  const weightData = compact ? unpackWeights(bytes.subarray(8 + len), header, bad) : (ownBytes(bytes, 8 + len).buffer as ArrayBuffer);
+  return { header, weightData, imageShape: [h, w] };
 }
 
-/** Writes the saved bytes from a header and tfjs's weight data. */
-export function cnnBytes(header: CnnSavedHeader, weights: Uint8Array): Uint8Array {
+interface WeightSpec {
+  shape: number[];
+  dtype: string;
+}
+
+/** The weight specs' shapes, when every one is a plain float32 tensor (what the compact format stores). */
+function float32Specs(specs: unknown): WeightSpec[] | undefined {
+  if (!Array.isArray(specs)) return undefined;
+  const ok = specs.every(
+    (s: Partial<WeightSpec> & { quantization?: unknown }) =>
+      s?.dtype === 'float32' && s.quantization === undefined && Array.isArray(s.shape) && s.shape.every((d) => Number.isInteger(d) && d >= 0),
+  );
+  return ok ? (specs as WeightSpec[]) : undefined;
+}
+
+/**
+ * How one weight tensor is stored at a precision: float16 for every tensor; int8 for kernels (2 or more
+ * dimensions) with a range per output unit / channel (the last dimension: a unit's or filter's weights
+ * share a scale, while different units' spreads differ), and float32 for biases (1 dimension, a few
+ * hundred values in all).
+ */
+function weightPacking(shape: readonly number[], precision: Precision): { precision: Precision; grouping: Grouping } {
+  if (precision === 'int8' && shape.length < 2) return { precision: 'float32', grouping: { by: 'all' } };
+  return { precision, grouping: shape.length >= 2 ? { by: 'column', cols: shape[shape.length - 1]! } : { by: 'all' } };
+}
+
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Version 2's weight data: each tensor of `weightSpecs`, in order, packed as weightPacking says, each at an
+ * 8-byte offset from the start of the weight data.
+ */
+function packWeights(weights: Uint8Array, specs: WeightSpec[], precision: Precision): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let from = 0;
+  for (const [i, spec] of specs.entries()) {
+    const n = sizeOf(spec.shape);
+    const values = new Float32Array(n);
+    new Uint8Array(values.buffer).set(weights.subarray(from, from + n * 4));
+    from += n * 4;
+    const p = weightPacking(spec.shape, precision);
+    parts.push(packValues(values, p.precision, p.grouping, `cnn: weight tensor ${i}`));
+  }
+  if (from !== weights.length) throw new Error(`cnn: the weight data has ${weights.length} bytes where the weight specs describe ${from}.`);
+  const out = new Uint8Array(parts.reduce((a, p) => align8(a) + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    at = align8(at);
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function unpackWeights(data: Uint8Array, header: CnnSavedHeader, bad: (why: string) => Error): ArrayBuffer {
+  const precision = parsePrecision(header.precision);
+  if (!precision || precision === 'float32') throw bad(`precision ${String(header.precision)}`);
+  const specs = float32Specs(header.weightSpecs);
+  if (!specs) throw bad('weight specs that are not float32 tensors');
+  const out = new Float32Array(specs.reduce((a, s) => a + sizeOf(s.shape), 0));
+  let at = 0;
+  let to = 0;
+  for (const [i, spec] of specs.entries()) {
+    const n = sizeOf(spec.shape);
+    const p = weightPacking(spec.shape, precision);
+    at = align8(at);
+    const length = packedBytes(n, p.precision, p.grouping);
+    if (at + length > data.length) throw bad('truncated');
+    try {
+      unpackValues(data.subarray(at, at + length), n, p.precision, p.grouping, out.subarray(to, to + n));
+    } catch (e) {
+      throw bad(`weight tensor ${i}: ${(e as Error).message}`);
+    }
+    at += length;
+    to += n;
+  }
+  if (at !== data.length) throw bad(`${data.length - at} bytes after the weights`);
+  return out.buffer;
+}
+
+/**
+ * Writes the saved bytes from a header and tfjs's weight data: version 1 as given (float32), or, with
+ * precision float16 or int8, version 2 with the weights packed (weightPacking). tfjs gets float32 weights
+ * back from parseCnnBytes either way.
+ */
+export function cnnBytes(header: CnnSavedHeader, weights: Uint8Array, precision: Precision = 'float32'): Uint8Array {
+  if (precision !== 'float32') {
+    const specs = float32Specs(header.weightSpecs);
+    if (!specs) throw new Error('cnn: only float32 weight tensors can be stored compactly.');
+    weights = packWeights(weights, specs, precision);
+    header = { ...header, version: 2, precision };
+  }
   const json = new TextEncoder().encode(JSON.stringify(header));
   const out = new Uint8Array(8 + json.length + weights.length);
   out.set(CNN_MAGIC, 0);

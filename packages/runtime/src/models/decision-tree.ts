@@ -5,6 +5,7 @@
 import * as z from 'zod/mini';
 import { createMatrix } from '../engine/matrix.ts';
 import { leaves, loadTrees, saveTrees, type FlatTree } from './cart-trees.ts';
+import { COMPACT_PRECISIONS } from './compact.ts';
 import { described } from './describe.ts';
 import { defineModel, type Model, type ModelPlugin } from './plugin.ts';
 
@@ -57,7 +58,7 @@ export function treeModel(params: DecisionTreeParams, f: FittedTree): Model {
       for (let r = 0; r < x.rows; r++) out.set(s.tree.proba!.subarray(reached[r]! * C, (reached[r]! + 1) * C), r * C);
       return createMatrix(x.rows, C, out);
     },
-    serialize: (s) => saveTrees({ kind: WHO, nFeatures: s.nFeatures, classes: Array.from(s.classes), params }, [s.tree], WHO),
+    serialize: (s, o) => saveTrees({ kind: WHO, nFeatures: s.nFeatures, classes: Array.from(s.classes), params }, [s.tree], WHO, o.precision),
     engine: () => 'js',
   });
 }
@@ -69,6 +70,7 @@ export const decisionTreeModel: ModelPlugin<DecisionTreeParams> = {
   params: decisionTreeParams,
   scoreKind: 'class fractions of the leaf reached',
   libraries: [],
+  precisions: COMPACT_PRECISIONS,
   async load(bytes, params) {
     const { header, trees } = loadTrees(bytes, WHO, WHO);
     const tree = trees[0];

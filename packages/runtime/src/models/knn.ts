@@ -16,6 +16,7 @@ import * as z from 'zod/mini';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { NearestIndex, type Neighbours } from '../engine/nearest.ts';
 import { firstIssue, safeParse } from '../schema.ts';
+import { COMPACT_PRECISIONS, packedBytes, packValues, unpackValues, type Grouping, type Precision } from './compact.ts';
 import { described } from './describe.ts';
 import { checkFinite, checkLittleEndian, defineModel, ownBytes, threadsParam, type Model, type ModelPlugin, type ModelRuntime } from './plugin.ts';
 
@@ -64,13 +65,36 @@ const headerSchema = z.strictObject({
   params: z.record(z.string(), z.unknown()),
 });
 
+/**
+ * Version 2, the compact format (written only for precision float16 or int8; float32 keeps version 1 byte
+ * for byte): the training rows packed at `precision` (compact.ts; int8 ranges per column, i.e. per feature:
+ * features such as PCA components differ in spread by orders of magnitude, and a distance sums per-feature
+ * differences, so each feature gets its own 256 levels), and the labels as u8 when every label fits.
+ * Told apart from version 1 by its `precision` field, so a version-1 header's errors read as before.
+ */
+const compactHeaderSchema = z.strictObject({
+  format: z.literal(FORMAT),
+  version: z.literal(2),
+  rows: z.number().check(z.int(), z.positive()),
+  cols: z.number().check(z.int(), z.positive()),
+  params: z.record(z.string(), z.unknown()),
+  precision: z.enum(['float16', 'int8']),
+  labels: z.enum(['u8', 'i32']),
+});
+
 function align4(n: number): number {
   return (n + 3) & ~3;
 }
 
-/** Header (JSON) + training rows as float32 (unit rows for 'cosine') + labels as int32, little-endian. */
-export function serializeKnn(x: Matrix, y: Int32Array, params: KnnParams): Uint8Array {
+const byColumn = (cols: number): Grouping => ({ by: 'column', cols });
+
+/**
+ * Header (JSON) + training rows as float32 (unit rows for 'cosine') + labels as int32, little-endian
+ * (version 1); with precision float16 or int8, version 2 (compactHeaderSchema).
+ */
+export function serializeKnn(x: Matrix, y: Int32Array, params: KnnParams, precision: Precision = 'float32'): Uint8Array {
   checkLittleEndian(WHO);
+  if (precision !== 'float32') return serializeCompact(x, y, params, precision);
   const header = new TextEncoder().encode(JSON.stringify({ format: FORMAT, version: 1, rows: x.rows, cols: x.cols, params }));
   const start = align4(4 + header.length);
   const xBytes = x.data.length * 4;
@@ -83,7 +107,7 @@ export function serializeKnn(x: Matrix, y: Int32Array, params: KnnParams): Uint8
 }
 
 /** Reads serializeKnn's bytes into private copies: the training rows, their labels and the saved params. */
-export function parseKnnSaved(bytes: Uint8Array): { x: Matrix; y: Int32Array; params: Record<string, unknown> } {
+export function parseKnnSaved(bytes: Uint8Array): { x: Matrix; y: Int32Array; params: Record<string, unknown>; precision?: Precision } {
   const bad = (why: string) => new Error(`knn: the saved model is not a digitbench knn model (${why}); pass the bytes that serialize() returned.`);
   checkLittleEndian(WHO);
   if (bytes.length < 4) throw bad('too short');
@@ -95,6 +119,7 @@ export function parseKnnSaved(bytes: Uint8Array): { x: Matrix; y: Int32Array; pa
   } catch {
     throw bad('header is not JSON');
   }
+  if (raw !== null && typeof raw === 'object' && 'precision' in raw) return parseCompact(bytes, headerLength, raw, bad);
   const r = safeParse(headerSchema, raw);
   if (!r.success) throw bad(firstIssue(r.error, 'header'));
   const { rows, cols } = r.data;
@@ -105,6 +130,39 @@ export function parseKnnSaved(bytes: Uint8Array): { x: Matrix; y: Int32Array; pa
   const x = new Float32Array(body.buffer, 0, rows * cols);
   const y = new Int32Array(body.buffer, rows * cols * 4, rows);
   return { x: createMatrix(rows, cols, x), y, params: r.data.params };
+}
+
+function serializeCompact(x: Matrix, y: Int32Array, params: KnnParams, precision: Precision): Uint8Array {
+  const labels = y.every((v) => v >= 0 && v <= 255) ? 'u8' : 'i32';
+  const header = new TextEncoder().encode(JSON.stringify({ format: FORMAT, version: 2, rows: x.rows, cols: x.cols, params, precision, labels }));
+  const start = align4(4 + header.length);
+  const packed = packValues(x.data, precision, byColumn(x.cols), `${WHO}: the training rows`);
+  const labelsAt = align4(start + packed.length);
+  const out = new Uint8Array(labelsAt + y.length * (labels === 'u8' ? 1 : 4));
+  new DataView(out.buffer).setUint32(0, header.length, true);
+  out.set(header, 4);
+  out.set(packed, start);
+  if (labels === 'u8') out.set(y, labelsAt);
+  else out.set(new Uint8Array(y.buffer, y.byteOffset, y.length * 4), labelsAt);
+  return out;
+}
+
+function parseCompact(bytes: Uint8Array, headerLength: number, raw: unknown, bad: (why: string) => Error): { x: Matrix; y: Int32Array; params: Record<string, unknown>; precision: Precision } {
+  const r = safeParse(compactHeaderSchema, raw);
+  if (!r.success) throw bad(firstIssue(r.error, 'header'));
+  const { rows, cols, precision, labels } = r.data;
+  const start = align4(4 + headerLength);
+  const labelsAt = align4(start + packedBytes(rows * cols, precision, byColumn(cols)));
+  const end = labelsAt + rows * (labels === 'u8' ? 1 : 4);
+  if (bytes.length !== end) throw bad(`expected ${end} bytes, got ${bytes.length}`);
+  const x = new Float32Array(rows * cols);
+  try {
+    unpackValues(bytes.subarray(start, labelsAt), rows * cols, precision, byColumn(cols), x);
+  } catch (e) {
+    throw bad(`training rows: ${(e as Error).message}`);
+  }
+  const y = labels === 'u8' ? Int32Array.from(bytes.subarray(labelsAt, end)) : new Int32Array(ownBytes(bytes, labelsAt, end).buffer);
+  return { x: createMatrix(rows, cols, x), y, params: r.data.params, precision };
 }
 
 /**
@@ -257,7 +315,7 @@ export function knnModelOf(params: KnnParams, labels: KnnLabels, index: KnnSearc
       const { votes } = knnVote(s.labels, await neighboursOf(s, x), params);
       return knnScores(votes, x.rows, s.labels.classes.length, params);
     },
-    serialize: (s) => serializeKnn(s.index.trainingRows(), s.labels.y, params),
+    serialize: (s, o) => serializeKnn(s.index.trainingRows(), s.labels.y, params, o.precision),
     engine: (s) => s.index.engine(),
     ...(index.runtime ? { runtime: (s: KnnState) => s.index.runtime!() } : {}),
     free: (s) => s.index.free?.(),
@@ -292,6 +350,7 @@ export const knnModel: ModelPlugin<KnnParams> = {
   params: knnParams,
   scoreKind: 'vote fractions of the k neighbours (1/distance-weighted with weights: distance)',
   libraries: [],
+  precisions: COMPACT_PRECISIONS,
   async load(bytes, params) {
     const { x, y } = readKnnSaved(bytes, params);
     return knnModelOf(params, knnLabels(y), nearestSearch(x, params));

@@ -10,6 +10,7 @@
 import * as z from 'zod/mini';
 import type { Matrix } from '../engine/matrix.ts';
 import { firstIssue, safeParse } from '../schema.ts';
+import type { Precision, SerializeOptions } from './compact.ts';
 
 export interface Logger {
   info(message: string): void;
@@ -45,8 +46,11 @@ export interface Model {
   predict(x: Matrix): Promise<Int32Array>;
   /** Per-class scores, rows × classes; the plugin's `scoreKind` says what they are. */
   scores?(x: Matrix): Promise<Matrix>;
-  /** The model as bytes; `plugin.load` reverses it. Without it the run has no bundle. */
-  serialize?(): Promise<Uint8Array>;
+  /**
+   * The model as bytes; `plugin.load` reverses it. Without it the run has no bundle. `precision` (one of
+   * the plugin's `precisions`) stores the large arrays compactly; the default is the exact format.
+   */
+  serialize?(options?: SerializeOptions): Promise<Uint8Array>;
   /** Which engine does the numeric work, e.g. "tfjs-wasm 4.22.0 (SIMD, 1 thread)" or "js". */
   engine(): string;
   /** The engine and the threads it used (for result rows); defaults to engine() on 1 thread. */
@@ -82,6 +86,11 @@ export interface ModelPlugin<P = any> {
   libraries?: readonly string[];
   /** wasm files predict needs in a web page. */
   browserAssets?: readonly BrowserAsset[];
+  /**
+   * The compact precisions `serialize({ precision })` can write besides the exact format (float32):
+   * e.g. ['float16', 'int8']. `load` reads them all back.
+   */
+  precisions?: readonly Precision[];
   /** Rebuilds a fitted model from `serialize()` bytes. */
   load?(bytes: Uint8Array, params: P, ctx: ClassifierContext): Promise<Model>;
 }
@@ -93,7 +102,7 @@ export interface ModelDefinition<S> {
   state: S;
   predict(state: S, x: Matrix): Int32Array | Promise<Int32Array>;
   scores?(state: S, x: Matrix): Matrix | Promise<Matrix>;
-  serialize?(state: S): Uint8Array | Promise<Uint8Array>;
+  serialize?(state: S, options: SerializeOptions): Uint8Array | Promise<Uint8Array>;
   engine(state: S): string;
   /** The engine and threads used (default: engine(state) on 1 thread). */
   runtime?(state: S): ModelRuntime;
@@ -133,9 +142,9 @@ export function defineModel<S>(who: string, def: ModelDefinition<S>): Model {
       const s = input(x, 'predict');
       return x.rows === 0 ? new Int32Array(0) : def.predict(s, x);
     },
-    async serialize() {
+    async serialize(options = {}) {
       const s = live('serialize');
-      return def.serialize!(s);
+      return def.serialize!(s, options);
     },
     engine() {
       return state === undefined ? 'disposed' : def.engine(state);

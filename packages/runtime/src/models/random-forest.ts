@@ -7,6 +7,7 @@ import * as z from 'zod/mini';
 import type { Matrix } from '../engine/matrix.ts';
 import { addVotes, loadTrees, saveTrees, tally, type FlatTree } from './cart-trees.ts';
 import { GAIN, GAIN_THRESHOLD, MAX_DEPTH, minSamples } from './decision-tree.ts';
+import { COMPACT_PRECISIONS } from './compact.ts';
 import { described } from './describe.ts';
 import { defineModel, threadsParam, type Model, type ModelPlugin } from './plugin.ts';
 
@@ -55,7 +56,7 @@ export function forestModel(params: RandomForestParams, f: FittedForest): Model 
     predict: (s, x) => Int32Array.from(vote(s, x).winners, (c) => s.classes[c]!),
     /** The fraction of trees voting for each class (columns: labels ascending); rows sum to 1. */
     scores: (s, x) => vote(s, x).scores,
-    serialize: (s) => saveTrees({ kind: WHO, nFeatures: s.nFeatures, classes: Array.from(s.classes), params }, s.trees, WHO),
+    serialize: (s, o) => saveTrees({ kind: WHO, nFeatures: s.nFeatures, classes: Array.from(s.classes), params }, s.trees, WHO, o.precision),
     engine: (s) => (s.threads > 1 ? `js, ${s.threads} worker threads (fit)` : 'js'),
     runtime: (s) => ({ engine: 'js', threads: s.threads }),
   });
@@ -68,6 +69,7 @@ export const randomForestModel: ModelPlugin<RandomForestParams> = {
   params: randomForestParams,
   scoreKind: 'fractions of trees voting for each class',
   libraries: [],
+  precisions: COMPACT_PRECISIONS,
   async load(bytes, params) {
     const { header, trees } = loadTrees(bytes, WHO, WHO);
     if (trees.length === 0) throw new Error(`${WHO}: the saved model has no trees; pass the bytes that serialize() returned.`);

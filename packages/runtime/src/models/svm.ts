@@ -14,8 +14,10 @@
  */
 import * as z from 'zod/mini';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
+import { firstIssue, safeParse } from '../schema.ts';
+import { align8, COMPACT_PRECISIONS, packedBytes, packValues, PRECISIONS, unpackValues, type Precision } from './compact.ts';
 import { described } from './describe.ts';
-import { defineModel, parseSavedJson, threadsParam, type Model, type ModelPlugin } from './plugin.ts';
+import { defineModel, ownBytes, parseSavedJson, threadsParam, type Model, type ModelPlugin } from './plugin.ts';
 
 const WHO = 'svm';
 /** The format tag of the saved JSON (which holds libsvm's model text unchanged). */
@@ -490,8 +492,8 @@ export function svmProbabilities(m: SvmModel, dec: Float64Array, r: number, out:
 /** A parsed libsvm model with its label mapping: a fitted or loaded SVM's whole state. */
 export interface SvmTrained {
   model: SvmModel;
-  /** libsvm's model text, saved unchanged. */
-  text: string;
+  /** libsvm's model text, saved unchanged; absent for a model loaded from the compact format. */
+  text?: string;
   /** Column (ascending label order) of each libsvm class index. */
   column: Int32Array;
   classes: Int32Array;
@@ -501,16 +503,150 @@ export interface SvmTrained {
 
 /** Parses libsvm's model text and maps its class order to ascending labels. */
 export function prepareSvm(text: string, features: number, fitThreads = 0): SvmTrained {
-  const model = parseLibsvmModel(text, features);
-  const classes = Int32Array.from(model.labels).sort();
-  const column = Int32Array.from(model.labels, (label) => classes.indexOf(label));
-  return { model, text, column, classes, fitThreads };
+  return trained(parseLibsvmModel(text, features), fitThreads, text);
 }
 
-/** Reads serialize() bytes (JSON holding libsvm's model text) back into a parsed model. */
+/** The ascending-label mapping of a parsed model. */
+function trained(model: SvmModel, fitThreads: number, text?: string): SvmTrained {
+  const classes = Int32Array.from(model.labels).sort();
+  const column = Int32Array.from(model.labels, (label) => classes.indexOf(label));
+  return { model, ...(text !== undefined ? { text } : {}), column, classes, fitThreads };
+}
+
+/** Reads serialize() bytes (JSON holding libsvm's model text, or the compact binary format) back into a parsed model. */
 export function readSvm(bytes: Uint8Array): SvmTrained {
+  if (bytes.length >= 4 && SVM_MAGIC.every((b, i) => bytes[i] === b)) return trained(parseCompactSvm(bytes), 0);
   const saved = parseSavedJson(bytes, savedSchema, WHO, 'a digitbench libsvm model');
   return prepareSvm(saved.libsvmModel, saved.features, 0);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The compact format (version 2): binary support vectors and coefficients
+
+/** "DBSV": the compact format's first bytes (version 1 is JSON, so it starts with "{"). */
+export const SVM_MAGIC = [0x44, 0x42, 0x53, 0x56];
+const COMPACT_FORMAT = 'digitbench-svm';
+
+/**
+ * The coefficients' precision for each precision asked for. The coefficients ((classes − 1) × support
+ * vectors) weigh every kernel value of a decision value; at int8 their error (up to C / 255 each, C
+ * shared by all of them) moved labels where float16 coefficients did not, and they are only
+ * (classes − 1) / features of the support vectors' size, so an int8 model keeps them at float16.
+ */
+const COEF_PRECISION: Record<Precision, Precision> = { float32: 'float32', float16: 'float16', int8: 'float16' };
+
+const finite = z.number().check(z.refine(Number.isFinite, 'expected a finite number'));
+const compactSvmSchema = z.strictObject({
+  format: z.literal(COMPACT_FORMAT),
+  version: z.literal(2),
+  /** The support vectors' precision (int8: ranges per feature) and the coefficients' (int8: per row). */
+  precision: z.enum(PRECISIONS),
+  coefPrecision: z.enum(PRECISIONS),
+  features: z.number().check(z.int(), z.positive()),
+  kernel: z.enum(['rbf', 'linear', 'poly', 'sigmoid']),
+  gamma: finite,
+  coef0: finite,
+  degree: z.number().check(z.int(), z.gte(0)),
+  labels: z.array(z.number().check(z.int())).check(z.minLength(2)),
+  nSV: z.array(z.number().check(z.int(), z.gte(0))),
+  rho: z.array(finite),
+  probA: z.optional(z.array(finite)),
+  probB: z.optional(z.array(finite)),
+});
+
+/**
+ * Layout: "DBSV", u32 header length, the JSON header (compactSvmSchema: kernel, its parameters, labels,
+ * support vectors per class, rho and the optional Platt pairs, as exact JSON numbers), then at 8-byte
+ * offsets the support vectors (total × features, packed at `precision`, int8 ranges per feature: the
+ * features' spreads differ, as for k-NN rows) and the coefficients ((classes − 1) × total, packed at
+ * `coefPrecision`, int8 ranges per row). Sparse libsvm vectors are stored dense.
+ */
+function serializeCompactSvm(m: SvmModel, precision: Precision): Uint8Array {
+  const coefPrecision = COEF_PRECISION[precision];
+  const header = {
+    format: COMPACT_FORMAT,
+    version: 2,
+    precision,
+    coefPrecision,
+    features: m.d,
+    kernel: m.kernel,
+    gamma: m.gamma,
+    coef0: m.coef0,
+    degree: m.degree,
+    labels: Array.from(m.labels),
+    nSV: Array.from(m.nSV),
+    rho: Array.from(m.rho),
+    ...(m.probA && m.probB ? { probA: Array.from(m.probA), probB: Array.from(m.probB) } : {}),
+  };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const sv = packValues(m.sv, precision, { by: 'column', cols: m.d }, `${WHO}: the support vectors`);
+  const coef = packValues(m.coef, coefPrecision, { by: 'row', cols: m.l }, `${WHO}: the coefficients`);
+  const svAt = align8(8 + json.length);
+  const coefAt = align8(svAt + sv.length);
+  const out = new Uint8Array(coefAt + coef.length);
+  out.set(SVM_MAGIC, 0);
+  new DataView(out.buffer).setUint32(4, json.length, true);
+  out.set(json, 8);
+  out.set(sv, svAt);
+  out.set(coef, coefAt);
+  return out;
+}
+
+function parseCompactSvm(bytes: Uint8Array): SvmModel {
+  const bad = (why: string) => new Error(`svm: the saved model is not a digitbench compact svm model (${why}); pass the bytes that serialize() returned.`);
+  if (bytes.length < 8) throw bad('too short');
+  const length = new DataView(bytes.buffer, bytes.byteOffset, bytes.length).getUint32(4, true);
+  if (8 + length > bytes.length) throw bad('header length past the end');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + length)));
+  } catch {
+    throw bad('header is not JSON');
+  }
+  const r = safeParse(compactSvmSchema, raw);
+  if (!r.success) throw bad(firstIssue(r.error, 'header'));
+  const h = r.data;
+  const k = h.labels.length;
+  const pairs = (k * (k - 1)) / 2;
+  if (h.nSV.length !== k) throw bad(`nSV has ${h.nSV.length} counts for ${k} classes`);
+  if (h.rho.length !== pairs) throw bad(`rho has ${h.rho.length} values, expected ${pairs}`);
+  if ((h.probA === undefined) !== (h.probB === undefined) || (h.probA && (h.probA.length !== pairs || h.probB!.length !== pairs))) throw bad(`probA and probB need ${pairs} values each`);
+  const l = h.nSV.reduce((a, b) => a + b, 0);
+  const d = h.features;
+  const svAt = align8(8 + length);
+  const coefAt = align8(svAt + packedBytes(l * d, h.precision, { by: 'column', cols: d }));
+  const end = coefAt + packedBytes((k - 1) * l, h.coefPrecision, { by: 'row', cols: l });
+  if (bytes.length !== end) throw bad(`expected ${end} bytes, got ${bytes.length}`);
+  const start = new Int32Array(k);
+  for (let i = 1; i < k; i++) start[i] = start[i - 1]! + h.nSV[i - 1]!;
+  const model: SvmModel = {
+    kernel: h.kernel,
+    gamma: h.gamma,
+    coef0: h.coef0,
+    degree: h.degree,
+    nrClass: k,
+    l,
+    d,
+    labels: Int32Array.from(h.labels),
+    nSV: Int32Array.from(h.nSV),
+    start,
+    coef: new Float64Array((k - 1) * l),
+    rho: Float64Array.from(h.rho),
+    ...(h.probA && h.probB ? { probA: Float64Array.from(h.probA), probB: Float64Array.from(h.probB) } : {}),
+    sv: new Float64Array(l * d),
+  };
+  const body = ownBytes(bytes);
+  try {
+    unpackValues(body.subarray(svAt, coefAt), l * d, h.precision, { by: 'column', cols: d }, model.sv);
+  } catch (e) {
+    throw bad(`support vectors: ${(e as Error).message}`);
+  }
+  try {
+    unpackValues(body.subarray(coefAt, end), (k - 1) * l, h.coefPrecision, { by: 'row', cols: l }, model.coef);
+  } catch (e) {
+    throw bad(`coefficients: ${(e as Error).message}`);
+  }
+  return model;
 }
 
 /** scikit-learn's one-vs-rest decision function: votes + confidences / (3·(|confidences| + 1)). */
@@ -554,8 +690,13 @@ export function svmScores(t: SvmTrained, x: Matrix): Matrix {
   return createMatrix(x.rows, k, out);
 }
 
-/** The saved bytes: JSON holding libsvm's model text unchanged. */
-export function saveSvm(t: SvmTrained): Uint8Array {
+/**
+ * The saved bytes: JSON holding libsvm's model text unchanged (float32, the default: exact), or, for
+ * float16 and int8, the compact binary format. A model loaded from the compact format has no model
+ * text, so it is saved in the compact format at any precision (float32: binary float32 values).
+ */
+export function saveSvm(t: SvmTrained, precision: Precision = 'float32'): Uint8Array {
+  if (precision !== 'float32' || t.text === undefined) return serializeCompactSvm(t.model, precision);
   return new TextEncoder().encode(JSON.stringify({ format: SVM_FORMAT, version: 1, features: t.model.d, libsvmModel: t.text }));
 }
 
@@ -590,7 +731,7 @@ export function svmModelOf(t: SvmTrained, options: SvmModelOptions = {}): Model 
      * decision function, whose argmax is the predicted class except on tied votes.
      */
     scores: (s, x) => svmScores(s, x),
-    serialize: (s) => saveSvm(s),
+    serialize: (s, o) => saveSvm(s, o.precision),
     engine: options.engine ?? (() => ENGINE),
   });
 }
@@ -602,6 +743,7 @@ export const svmModel: ModelPlugin<SvmParams> = {
   params: svmParams,
   scoreKind: 'one-vs-rest decision values (probabilities with probability: true)',
   libraries: [],
+  precisions: COMPACT_PRECISIONS,
   async load(bytes) {
     return svmModelOf(readSvm(bytes));
   },
