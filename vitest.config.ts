@@ -17,6 +17,7 @@ const PROCESS = [
   'folder-safety',
   'harness',
   'image-folder',
+  'plugin-author',
   'predict',
   'queue',
   'queue-url',

@@ -53,7 +53,7 @@
 import seedrandom from 'seedrandom';
 import type { LayersModel, Tensor, Tensor2D } from '@tensorflow/tfjs';
 import { checkTrainingData, defineClassifier, defineModel, type ClassifierContext, type FitOptions, type Model } from './plugin.ts';
-import { getTf, type Tf } from '../engine/tf.ts';
+import { getTf, TF_LIBRARIES, type Tf } from '../engine/tf.ts';
 import { createRng } from '../engine/rng.ts';
 import { argmaxLabels, cnnBytes, CNN_FORMAT, imageShapeOf, parseCnnBytes, PARALLEL_FROM_ROWS, type CnnParams, type CnnSavedHeader, createMatrix, type Matrix, type SerializeOptions } from '@digitbench/runtime/internal';
 import { cnn as cnnModel } from '@digitbench/runtime/cnn';
@@ -77,6 +77,10 @@ interface Net {
   architecture: CnnParams['architecture'];
   imageShape: readonly [number, number];
   description: string;
+  /** Threads the tensor engine's ops keep busy (predict). */
+  threads: number;
+  /** Data-parallel replicas the fit ran (each a worker thread on its own engine); absent for a loaded network. */
+  replicas?: number;
 }
 
 /** Softmax probabilities, rows × classes, computed in batches. */
@@ -146,6 +150,7 @@ function asModel(net: Net): Model {
     scores: (s, x) => createMatrix(x.rows, s.classes.length, probabilities(s, x)),
     serialize: serializeNet,
     engine: (s) => s.description,
+    runtime: (s) => ({ engine: s.description, threads: s.threads, ...(s.replicas ? { fitThreads: Math.max(s.replicas, s.threads) } : {}) }),
     free: (s) => s.model.dispose(),
   });
 }
@@ -185,6 +190,8 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
     architecture,
     imageShape,
     description: replicas > 1 ? `${engine.description}, trained as ${replicas} data-parallel replicas (worker threads)` : engine.description,
+    threads: engine.threads,
+    replicas,
   };
   const optimizer = tf.train.adam(learningRate); // holds two scalar variables from here on
   const vars = model.trainableWeights.map((v) => v.read()) as import('@tensorflow/tfjs').Variable[];
@@ -376,7 +383,7 @@ async function loadCnn(bytes: Uint8Array, ctx: ClassifierContext): Promise<Model
       weightData,
     }),
   );
-  return asModel({ tf, model, classes: header.classes, architecture: header.architecture, imageShape, description: engine.description });
+  return asModel({ tf, model, classes: header.classes, architecture: header.architecture, imageShape, description: engine.description, threads: engine.threads });
 }
 
 function round(v: number): number {
@@ -386,6 +393,8 @@ function round(v: number): number {
 export const cnn = defineClassifier<CnnParams>({
   ...cnnModel,
   library: 'ours: training loop, data-parallel replicas, Adam step, wasm kernels; @tensorflow/tfjs 4.22.0: layers, ops, model format',
+  // seedrandom: the shuffles, augmentations, initial weights and dropout masks.
+  fitLibraries: [...TF_LIBRARIES, 'seedrandom 3.0.5'],
   testParams: { architecture: 'lenet', epochs: 2, batchSize: 64 },
   create: (p, ctx) => {
     // Before anything is fitted: an architecture that cannot take the run's image shape says which can.

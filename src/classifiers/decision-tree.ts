@@ -44,6 +44,7 @@ export function cartOptions(p: Pick<DecisionTreeParams, 'gainFunction' | 'minNum
 export const decisionTree = defineClassifier<DecisionTreeParams>({
   ...decisionTreeModel,
   library: 'split search: digitbench (typed port); model format and loading: ml-cart 2.1.1; predict: flat arrays of its tree',
+  fitLibraries: ['ml-cart 2.1.1'],
   testParams: {},
   create: (params) => ({
     async fit(x, y, options) {

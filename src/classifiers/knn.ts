@@ -45,6 +45,7 @@
 import mlKnn from 'ml-knn';
 import { minkowski3, ParallelBruteForce, type Neighbours } from '../engine/distance.ts';
 import { isShared, SHARE_FROM_ELEMENTS } from '../engine/threads.ts';
+import { loadedEngine, TF_LIBRARIES } from '../engine/tf.ts';
 import {
   createMatrix,
   knnAlgorithm,
@@ -148,6 +149,8 @@ function asModel(params: KnnParams, m: Fitted): Model {
     cols: m.x.cols,
     trainingRows: () => m.x,
     engine: () => (m.brute ? m.brute.engine : KD_TREE_ENGINE),
+    // The brute force searches large batches on this thread and a worker thread (each its own tfjs engine).
+    runtime: () => (m.brute ? { engine: m.brute.engine, threads: m.brute.threads * (loadedEngine()?.threads ?? 1) } : { engine: KD_TREE_ENGINE, threads: 1 }),
     free: () => m.brute?.dispose(),
   });
 }
@@ -169,6 +172,8 @@ export const knn = defineClassifier<KnnParams>({
   ...knnModel,
   summary: 'k-nearest neighbours, exact, Euclidean, Minkowski p = 3 or cosine, uniform or 1/distance votes (k-d tree for few features, brute force on tfjs otherwise)',
   library: 'ours: brute-force search on tfjs (L2 product, exact float64 rescan; L3 by a Hölder bound), votes; ml-knn 3.0.0 (patched): k-d tree (≤ 5 features)',
+  fitLibraries: ['ml-knn 3.0.0', ...TF_LIBRARIES],
+  patched: ['ml-knn'],
   testParams: { threads: 2 },
   create: (params) => ({
     async fit(x, y) {

@@ -81,6 +81,8 @@ export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing
 export const naiveBayes = defineClassifier<NaiveBayesParams>({
   ...naiveBayesModel,
   library: 'ours: fit and scoring (typed arrays); ml-naivebayes 4.0.0 (patched): model format, test oracle',
+  // ml-naivebayes is a test oracle only (a devDependency): nothing a run executes imports it.
+  fitLibraries: [],
   testParams: {},
   create: (params) => ({
     async fit(x, y) {

@@ -48,6 +48,14 @@ export interface Estimator {
 export interface ClassifierPlugin<P = any> extends ModelPlugin<P> {
   /** What the plugin's code is and which npm packages it uses, for the report's library column. */
   library: string;
+  /**
+   * npm packages (name and version, e.g. "libsvm-js 0.2.1") that fitting uses besides `libraries` (what load
+   * and predict use). With `libraries` and the run's feature steps' own, these are the packages whose
+   * installed versions enter a run's id and its row's environment; no other package does.
+   */
+  fitLibraries?: readonly string[];
+  /** Which of those packages (names) carry a patch in patches/: the patch enters run ids, the version reads "(patched)". */
+  patched?: readonly string[];
   /** Small, fast settings used by the contract suite. */
   testParams?: Partial<P>;
   create(params: P, ctx: ClassifierContext): Estimator;
@@ -79,6 +87,9 @@ export function labelIndex(y: Int32Array): { classes: Int32Array; index: Int32Ar
   return { classes, index };
 }
 
+/** A declared npm package: "name version" (or a bare name). */
+const libraryEntry = z.string().regex(/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*( [^\s]+)?$/i, 'use "name version", e.g. "ml-knn 3.0.0"');
+
 const definitionSchema = z.object({
   name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'use lowercase letters, digits and dashes'),
   summary: z.string().min(1),
@@ -86,7 +97,9 @@ const definitionSchema = z.object({
   library: z.string().min(1),
   scoreKind: z.string().min(1).optional(),
   params: z.custom<z.core.$ZodType>((v) => !!v && typeof v === 'object' && '_zod' in v, 'must be a zod schema'),
-  libraries: z.array(z.string()).optional(),
+  libraries: z.array(libraryEntry).optional(),
+  fitLibraries: z.array(libraryEntry).optional(),
+  patched: z.array(z.string()).optional(),
   browserAssets: z.array(z.object({ package: z.string(), path: z.string(), file: z.string() })).optional(),
   testParams: z.record(z.string(), z.unknown()).optional(),
   create: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', 'must be a function'),
@@ -101,6 +114,9 @@ export function defineClassifier<P>(def: ClassifierPlugin<P>): ClassifierPlugin<
     const who = typeof (def as { name?: unknown }).name === 'string' ? `"${(def as { name: string }).name}"` : '(unnamed)';
     throw new Error(`Classifier plugin ${who} is invalid: ${issue.path.join('.') || 'definition'}: ${issue.message}.`);
   }
+  const declared = new Set([...(def.libraries ?? []), ...(def.fitLibraries ?? [])].map((l) => l.split(' ')[0]));
+  const stray = (def.patched ?? []).find((p) => !declared.has(p));
+  if (stray !== undefined) throw new Error(`Classifier plugin "${def.name}" is invalid: patched: "${stray}" is not among its libraries or fitLibraries.`);
   return def;
 }
 

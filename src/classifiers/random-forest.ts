@@ -186,6 +186,8 @@ function growInWorkers(
 export const randomForest = defineClassifier<RandomForestParams>({
   ...randomForestModel,
   library: 'split search and forest: digitbench (typed); tree model format: ml-cart 2.1.1',
+  // seedrandom draws each tree's bootstrap sample and split features.
+  fitLibraries: ['ml-cart 2.1.1', 'seedrandom 3.0.5'],
   testParams: { nEstimators: 10, threads: 2 },
   create: (params, ctx) => ({ fit: (x, y, options) => fitForest(params, ctx.seed, x, y, options) }),
 });

@@ -54,6 +54,7 @@ import {
 import { cores, isShared, startTsWorker } from '../engine/threads.ts';
 import { checkTrainingData, defineClassifier, type FitOptions, type Model } from './plugin.ts';
 import { fastRbfWinners } from './svm-predict.ts';
+import { loadedEngine, TF_LIBRARIES } from '../engine/tf.ts';
 import { assembleOvo, loadLibsvm, markSent, planOvo, trainPair, type OvoPlan, type PairResult } from './svm-ovo.ts';
 
 export { decisionValues, parseLibsvmModel, svmParams, type SvmModel, type SvmParams } from '@digitbench/runtime/internal';
@@ -116,14 +117,21 @@ export function libsvmOptions(params: SvmParams, x: Matrix): Record<string, numb
  * The runtime's Model of a fitted or loaded SVM, with rbf labels from float32 products on the tensor engine and an
  * exact float64 recheck of near ties (svm-predict.ts: the labels equal the exact loop's); scores stay exact.
  */
-function asModel(t: SvmTrained): Model {
+function asModel(t: SvmTrained, fitted = false): Model {
+  const engine = (s: SvmTrained) => {
+    const fit = s.fitThreads > 1 ? ` fit by class pair in ${s.fitThreads} worker threads` : s.fitThreads === 1 ? ' fit by class pair' : ' fit';
+    const predict = s.model.kernel === 'rbf' ? 'tfjs float32 predict, exact float64 near ties' : 'js predict';
+    return `libsvm-js ${LIBSVM_VERSION} (wasm)${fit}; ${predict}`;
+  };
   return svmModelOf(t, {
     ...(t.model.kernel === 'rbf' ? { winners: async (m, x) => (await fastRbfWinners(m, x, (rows) => decisionValues(m, x, rows))).winners } : {}),
-    engine: (s) => {
-      const fit = s.fitThreads > 1 ? ` fit by class pair in ${s.fitThreads} worker threads` : s.fitThreads === 1 ? ' fit by class pair' : ' fit';
-      const predict = s.model.kernel === 'rbf' ? 'tfjs float32 predict, exact float64 near ties' : 'js predict';
-      return `libsvm-js ${LIBSVM_VERSION} (wasm)${fit}; ${predict}`;
-    },
+    engine,
+    // Fit: the class pairs' worker threads (1: libsvm's own loop or the pairs in this thread). Predict: rbf labels on the tensor engine, else plain JS.
+    runtime: (s) => ({
+      engine: engine(s),
+      threads: s.model.kernel === 'rbf' ? (loadedEngine()?.threads ?? 1) : 1,
+      ...(fitted ? { fitThreads: Math.max(1, s.fitThreads) } : {}),
+    }),
   });
 }
 
@@ -195,7 +203,7 @@ async function fitSvm(params: SvmParams, x: Matrix, y: Int32Array, options?: Fit
   }
   const trained = prepareSvm(text, x.cols, how.pairs ? how.threads : 0);
   if (!how.pairs) options?.progress?.tick({ supportVectors: trained.model.l });
-  return asModel(trained);
+  return asModel(trained, true);
 }
 
 function pairRows(plan: OvoPlan, p: number): number {
@@ -277,6 +285,7 @@ function trainPairsInWorkers(
 export const svm = defineClassifier<SvmParams>({
   ...svmModel,
   library: `ours: class-pair scheduling, model assembly, rbf predict on tfjs; libsvm-js ${LIBSVM_VERSION}: the solver and the model format`,
+  fitLibraries: [`libsvm-js ${LIBSVM_VERSION}`, ...TF_LIBRARIES],
   testParams: { cacheSizeMb: 100, threads: 2 },
   create: (params) => ({ fit: (x, y, options) => fitSvm(params, x, y, options) }),
   load: async (bytes) => asModel(readSvm(bytes)),

@@ -9,6 +9,12 @@
  */
 export type Tf = typeof import('@tensorflow/tfjs');
 
+/**
+ * The npm packages (name and version) behind getTf(), for a plugin's or step's declared libraries: tfjs, its
+ * wasm backend, and tfjs-node where the optional dependency installed (an absent one is left out of run ids).
+ */
+export const TF_LIBRARIES = ['@tensorflow/tfjs 4.22.0', '@tensorflow/tfjs-backend-wasm 4.22.0', '@tensorflow/tfjs-node 4.22.0'] as const;
+
 let tf: Tf;
 
 export interface TfOptions {
@@ -32,6 +38,7 @@ export interface EngineInfo {
   backend: BackendName;
   /** Human-readable: "tfjs-wasm 4.22.0 (SIMD, 1 thread)". */
   description: string;
+  /** Threads its ops keep busy: the wasm backend's thread count, or the machine's cores for libtensorflow. */
   threads: number;
   tfjsVersion: string;
 }
@@ -49,6 +56,9 @@ async function tryNode(): Promise<boolean> {
     // Optional dependency: absent on machines that cannot download libtensorflow.
     const mod = '@tensorflow/tfjs-node';
     await import(mod);
+    // libtensorflow's ops run on a thread per core (a computed specifier: never part of a browser build).
+    const os = 'node:os';
+    nativeThreads = ((await import(os)) as typeof import('node:os')).availableParallelism();
     return await tf.setBackend('tensorflow');
   } catch {
     return false;
@@ -86,7 +96,7 @@ async function select(preferred?: BackendName): Promise<EngineInfo> {
 function describe(backend: BackendName): EngineInfo {
   const version = tf.version.tfjs;
   if (backend === 'tensorflow') {
-    return { backend, threads: 0, tfjsVersion: version, description: `tfjs-node ${version} (libtensorflow, native threads)` };
+    return { backend, threads: nativeThreads, tfjsVersion: version, description: `tfjs-node ${version} (libtensorflow, native threads)` };
   }
   if (backend === 'wasm') {
     const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
@@ -116,3 +126,4 @@ export async function getTf(): Promise<{ tf: Tf; engine: EngineInfo }> {
 }
 
 let wasmThreadsCount: () => number = () => 1;
+let nativeThreads = 1;

@@ -4,12 +4,13 @@
  * folder, then renamed). Only successful results are stored.
  */
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { codeHash } from '../engine/code-hash.ts';
 import { hashJson } from '../engine/hash.ts';
+import { libraryVersions } from '../engine/packages.ts';
+import { stepOf } from './steps.ts';
 import type { Matrix } from '@digitbench/runtime/internal';
 import type { StepSpec } from './pipeline.ts';
 import type { StateArray, StepState } from '@digitbench/runtime/internal';
@@ -26,22 +27,18 @@ export function cacheRoot(): string {
   return process.env.DIGITBENCH_CACHE_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../data/cache');
 }
 
-/** Versions of the packages that compute features (a new version may change their output). */
-function featureLibraries(): Record<string, string> {
-  const require = createRequire(import.meta.url);
-  const out: Record<string, string> = {};
-  for (const name of ['@tensorflow/tfjs-core', 'ml-matrix']) {
-    try {
-      out[name] = (require(`${name}/package.json`) as { version: string }).version;
-    } catch {
-      out[name] = 'missing';
-    }
-  }
-  return out;
+/** Installed versions of the packages the pipeline's steps declare (a new version may change their output). */
+export function featureLibraries(steps: readonly StepSpec[]): Record<string, string> {
+  const defs = steps.map((spec) => stepOf(spec));
+  return libraryVersions(
+    defs.flatMap((d) => d.libraries ?? []),
+    defs.flatMap((d) => d.patched ?? []),
+    [fileURLToPath(import.meta.url)],
+  );
 }
 
 export function featureCacheKey(input: { datasetHash: string; splitFingerprint: string; steps: StepSpec[]; seed: number; backend?: string }): string {
-  return hashJson({ code: featuresCodeHash(), libraries: featureLibraries(), ...input }).slice(0, 24);
+  return hashJson({ code: featuresCodeHash(), libraries: featureLibraries(input.steps), ...input }).slice(0, 24);
 }
 
 type SavedValue = number | { type: 'f64' | 'f32' | 'i32'; base64: string };
@@ -52,12 +49,16 @@ interface Meta {
   seconds: number;
   /** The fitted state of each step (what the run's model bundle stores). */
   states: Record<string, SavedValue>[];
+  /** The most threads a step's fit kept busy (absent: 1). */
+  threads?: number;
 }
 
 export interface CachedFeatures {
   parts: Record<string, Matrix>;
   seconds: number;
   states: StepState[];
+  /** The most threads a step's fit kept busy when the entry was computed. */
+  threads: number;
 }
 
 const ARRAYS = { f64: Float64Array, f32: Float32Array, i32: Int32Array } as const;
@@ -99,18 +100,18 @@ export async function readCachedFeatures(key: string): Promise<CachedFeatures | 
       out[name] = { rows, cols, data };
     }
     if (!Array.isArray(meta.states)) return undefined;
-    return { parts: out, seconds: meta.seconds, states: meta.states.map(readState) };
+    return { parts: out, seconds: meta.seconds, states: meta.states.map(readState), threads: meta.threads ?? 1 };
   } catch {
     return undefined; // a damaged entry is recomputed, never trusted
   }
 }
 
-export async function writeCachedFeatures(key: string, parts: Record<string, Matrix>, seconds: number, states: StepState[]): Promise<void> {
+export async function writeCachedFeatures(key: string, parts: Record<string, Matrix>, seconds: number, states: StepState[], threads = 1): Promise<void> {
   const root = join(cacheRoot(), 'features');
   const dir = join(root, key);
   const tmp = `${dir}.tmp-${process.pid}`;
   await mkdir(tmp, { recursive: true });
-  const meta: Meta = { parts: {}, seconds, states: states.map(saveState) };
+  const meta: Meta = { parts: {}, seconds, states: states.map(saveState), ...(threads > 1 ? { threads } : {}) };
   for (const [name, m] of Object.entries(parts)) {
     meta.parts[name] = { rows: m.rows, cols: m.cols };
     await writeFile(join(tmp, `${name}.f32`), new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength));

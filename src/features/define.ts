@@ -10,6 +10,8 @@ export interface FitContext {
   seed: number;
   /** The image shape of the rows the step receives. */
   image: ImageShape;
+  /** Tells the pipeline how many threads the fit kept busy (worker threads included), when more than this one. */
+  usedThreads?(threads: number): void;
 }
 
 /** The spec type a runtime step definition takes. */
@@ -20,6 +22,13 @@ export interface Fitting<Spec> {
   readonly expensive: boolean;
   /** Its fit runs on the tensor engine, whose float32 arithmetic differs between backends: the backend enters the feature cache key. */
   readonly engineDependent: boolean;
+  /**
+   * npm packages (name and version, e.g. "ml-matrix 6.15.1") the fit uses: their installed versions enter the
+   * feature cache key and the run ids of runs on this step, and the report's environment lists them.
+   */
+  readonly libraries?: readonly string[];
+  /** Which of them (package names) carry a patch in patches/: the patch enters run ids, the report says "(patched)". */
+  readonly patched?: readonly string[];
   /**
    * Learns the state the runtime's restore() takes, from the training rows only (never validation or test
    * rows). Absent: the step learns nothing (state `{}`).
@@ -32,7 +41,14 @@ export type StepDefinition<D extends StepTransformDefinition<string, any> = Step
 
 export function defineStep<D extends StepTransformDefinition<string, any>>(
   runtime: D,
-  fitting: { expensive: boolean; engineDependent?: boolean; fit?: Fitting<SpecOf<D>>['fit'] },
+  fitting: { expensive: boolean; engineDependent?: boolean; libraries?: readonly string[]; patched?: readonly string[]; fit?: Fitting<SpecOf<D>>['fit'] },
 ): StepDefinition<D> {
-  return { ...runtime, expensive: fitting.expensive, engineDependent: fitting.engineDependent ?? false, ...(fitting.fit ? { fit: fitting.fit } : {}) };
+  return {
+    ...runtime,
+    expensive: fitting.expensive,
+    engineDependent: fitting.engineDependent ?? false,
+    ...(fitting.libraries?.length ? { libraries: fitting.libraries } : {}),
+    ...(fitting.patched?.length ? { patched: fitting.patched } : {}),
+    ...(fitting.fit ? { fit: fitting.fit } : {}),
+  };
 }

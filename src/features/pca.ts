@@ -17,7 +17,7 @@ import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { pca as runtime, type Matrix, type PcaModel } from '@digitbench/runtime/internal';
 import { defineStep } from './define.ts';
 import { createRng } from '../engine/rng.ts';
-import { getTf } from '../engine/tf.ts';
+import { getTf, TF_LIBRARIES } from '../engine/tf.ts';
 import { runInPool, warmEnginePool } from '../engine/pool.ts';
 import { defaultThreads, isShared } from '../engine/threads.ts';
 
@@ -56,7 +56,8 @@ function orthonormalizeColumns(a: Float64Array, d: number, l: number): void {
   }
 }
 
-export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel> {
+/** The fitted PCA, and the threads its passes over X kept busy (1: this thread alone). */
+export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel & { threads: number }> {
   const n = x.rows;
   const d = x.cols;
   const k = opts.components;
@@ -131,7 +132,7 @@ export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel> {
       if (sign < 0) for (let j = 0; j < d; j++) components[c * d + j]! *= -1;
     }
     const explainedVarianceRatio = explainedVariance.map((v) => (totalVar > 0 ? v / totalVar : 0));
-    return { mean, components, k, d, explainedVariance, explainedVarianceRatio };
+    return { mean, components, k, d, explainedVariance, explainedVarianceRatio, threads: pass.threads };
   }
 }
 
@@ -185,17 +186,20 @@ export function passTask(a: { data: Float32Array; d: number; start: number; end:
 
 interface PassRunner {
   run(basis: Float64Array, gram: boolean, mean: Float64Array): Promise<Float64Array>;
+  /** Threads a pass keeps busy. */
+  threads: number;
 }
 
 /** Runs passes in this thread, or split by rows over the engine pool's threads when X is shared memory. */
 function passRunner(x: Matrix, d: number, l: number, block: number, threads: number): PassRunner {
   const n = x.rows;
   if (threads < 2 || n < 4 * block || !isShared(x.data)) {
-    return { run: (basis, gram, mean) => passOverRows(x.data, d, 0, n, basis, l, mean, gram, block) };
+    return { run: (basis, gram, mean) => passOverRows(x.data, d, 0, n, basis, l, mean, gram, block), threads: 1 };
   }
   warmEnginePool(threads);
   const per = Math.ceil(n / threads);
   return {
+    threads,
     async run(basis, gram, mean) {
       const parts = await Promise.all(
         Array.from({ length: threads }, (_, t) =>
@@ -215,8 +219,10 @@ const PCA_MODULE = new URL(import.meta.url);
 export const pca = defineStep(runtime, {
   expensive: true,
   engineDependent: true,
-  async fit(x, _y, spec, { seed }) {
-    const { mean, components, explainedVariance, explainedVarianceRatio, k, d } = await fitPca(x, { components: spec.components, oversamples: spec.oversamples, iterations: spec.iterations, seed });
+  libraries: ['ml-matrix 6.15.1', 'seedrandom 3.0.5', ...TF_LIBRARIES],
+  async fit(x, _y, spec, { seed, usedThreads }) {
+    const { mean, components, explainedVariance, explainedVarianceRatio, k, d, threads } = await fitPca(x, { components: spec.components, oversamples: spec.oversamples, iterations: spec.iterations, seed });
+    usedThreads?.(threads);
     return { mean, components, explainedVariance, explainedVarianceRatio, k, d };
   },
 });

@@ -32,6 +32,8 @@ export interface FittingPipeline {
   expensive: boolean;
   /** Some step's fit depends on the tensor engine's backend (PCA): the backend enters the cache key. */
   engineDependent: boolean;
+  /** The most threads a step's fit kept busy so far (1 until a step reports more). */
+  fitThreads(): number;
 }
 
 function pipelineStep(def: StepDefinition, spec: StepSpec, image: ImageShape, shape: StepShape, ctx: FitContext): PipelineStep {
@@ -61,9 +63,13 @@ function pipelineStep(def: StepDefinition, spec: StepSpec, image: ImageShape, sh
 export function createPipeline(specs: StepSpec[], inputImage: ImageShape, seed = 0): FittingPipeline {
   const shapes = pipelineShapes(specs, inputImage);
   const defs = specs.map((spec) => stepOf(spec) as StepDefinition);
+  let threads = 1;
+  const usedThreads = (n: number) => {
+    threads = Math.max(threads, n);
+  };
   const steps = specs.map((spec, i) => {
     const image = i === 0 ? inputImage : shapes[i - 1]!.image;
-    return pipelineStep(defs[i]!, spec, image, shapes[i]!, { seed, image });
+    return pipelineStep(defs[i]!, spec, image, shapes[i]!, { seed, image, usedThreads });
   });
   return {
     specs,
@@ -72,6 +78,7 @@ export function createPipeline(specs: StepSpec[], inputImage: ImageShape, seed =
     labels: shapes.map((s) => s.label),
     expensive: defs.some((d) => d.expensive),
     engineDependent: defs.some((d) => d.engineDependent),
+    fitThreads: () => threads,
   };
 }
 
@@ -84,6 +91,8 @@ export interface FittedFeatures {
   parts: Record<string, Matrix>;
   /** Seconds spent fitting and transforming. */
   seconds: number;
+  /** The most threads a step's fit kept busy. */
+  threads: number;
 }
 
 /**
@@ -99,7 +108,7 @@ export async function fitTransform(pipeline: FittingPipeline, parts: Parts, y: I
     for (const [name, m] of Object.entries(current)) next[name] = step.transform(m);
     current = next;
   }
-  return { parts: current, seconds: (performance.now() - t0) / 1000 };
+  return { parts: current, seconds: (performance.now() - t0) / 1000, threads: pipeline.fitThreads() };
 }
 
 /** The fitted state of every step, in order (what a bundle stores). */

@@ -20,6 +20,8 @@ export interface PreparedFeatures {
   states: StepState[];
   /** Seconds it took to fit and apply the pipeline (when read from the cache: when it was computed). */
   seconds: number;
+  /** The most threads a step's fit kept busy (e.g. PCA's passes on the engine pool), likewise. */
+  threads: number;
   cacheKey?: string;
   fromCache: boolean;
 }
@@ -48,13 +50,13 @@ export async function prepareFeatures(
     : undefined;
   if (key) {
     const hit = await readCachedFeatures(key);
-    if (hit) return { ...withParts(hit.parts), image: pipeline.outputImage, labels: pipeline.labels, specs, states: hit.states, seconds: hit.seconds, cacheKey: key, fromCache: true };
+    if (hit) return { ...withParts(hit.parts), image: pipeline.outputImage, labels: pipeline.labels, specs, states: hit.states, seconds: hit.seconds, threads: hit.threads, cacheKey: key, fromCache: true };
   }
   const parts: Record<string, Matrix> = { train: data.train.x };
   if (!noTest) parts.test = data.test.x;
   if (data.validation) parts.validation = data.validation.x;
   const fitted = await fitTransform(pipeline, parts as { train: Matrix }, data.train.y);
   const states = pipelineStates(pipeline);
-  if (key) await writeCachedFeatures(key, fitted.parts, fitted.seconds, states);
-  return { ...withParts(fitted.parts), image: pipeline.outputImage, labels: pipeline.labels, specs, states, seconds: fitted.seconds, cacheKey: key, fromCache: false };
+  if (key) await writeCachedFeatures(key, fitted.parts, fitted.seconds, states, fitted.threads);
+  return { ...withParts(fitted.parts), image: pipeline.outputImage, labels: pipeline.labels, specs, states, seconds: fitted.seconds, threads: fitted.threads, cacheKey: key, fromCache: false };
 }

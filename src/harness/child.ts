@@ -7,7 +7,6 @@
  */
 import type { DatasetSource } from '../data/sources.ts';
 import { rm } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { loadDataset, releaseDataset, type Dataset } from '../data/datasets.ts';
 import { makeSplit, selectionFolds, testPart, type SelectionSpec, type Split, type SplitSpec } from '../data/split.ts';
 import { createMatrix, sliceRows, takeLabels, takeRows } from '@digitbench/runtime/internal';
@@ -20,7 +19,7 @@ import { writeBundle } from '../bundle/file.ts';
 import type { BundleInput } from '@digitbench/runtime/internal';
 import { DIGITBENCH_VERSION } from './env.ts';
 import { serveOneRequest } from './serve.ts';
-import { parseParams, type ClassifierContext, type ClassifierPlugin } from '../classifiers/plugin.ts';
+import { parseParams, type ClassifierContext, type ClassifierPlugin, type ModelRuntime } from '../classifiers/plugin.ts';
 import type { Matrix } from '@digitbench/runtime/internal';
 import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix } from '../metrics/confusion.ts';
@@ -68,7 +67,10 @@ const TRANSFORM_SAMPLE = 500;
 export interface ChildMeasurements {
   engine: string;
   tfjsBackend: string | null;
+  /** The most threads a part of the run kept busy (threadsUsed's largest). */
   threads: number;
+  /** Threads each part kept busy: the feature pipeline's fit (when it ran on threads), the fit (Model.runtime().fitThreads) and predict (its threads). */
+  threadsUsed: { features?: number; fit: number; predict: number };
   metrics: { accuracy: number; macroF1: number; correct: number; total: number };
   timing: { featureSeconds: number; fitSeconds: number; predictSeconds: number; fitCpuSeconds?: number; predictCpuSeconds?: number; latencyMsP50?: number; latencyMsP95?: number };
   peakRssMb: number;
@@ -197,6 +199,8 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     lat.sort((a, b) => a - b);
     const bytes = model.serialize ? await model.serialize() : undefined;
     const engine = model.engine();
+    // Read while the model is live (it may be disposed before the bundle's round trip).
+    const runtime = model.runtime?.() ?? { engine, threads: 1 };
     const cm = confusionMatrix(f.test.y, pred);
     const correct = correctCount(f.test.y, pred);
     const accuracy = correct / pred.length;
@@ -238,7 +242,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     return {
       engine,
       tfjsBackend: tf?.backend ?? null,
-      threads: tf?.backend === 'tensorflow' ? availableParallelism() : (tf?.threads ?? 1),
+      ...threadsOf(runtime, f.threads),
       metrics: { accuracy, macroF1: perClass(cm).macroF1, correct, total: pred.length },
       timing: {
         featureSeconds: f.seconds,
@@ -260,6 +264,15 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
   } finally {
     if (!disposed) model.dispose();
   }
+}
+
+/**
+ * The threads the run really kept busy, as the parts report them: the feature pipeline's fit (e.g. PCA on the
+ * engine pool; as when it was computed, for cached features), the model's fit and its predict.
+ */
+function threadsOf(runtime: ModelRuntime, featureThreads: number): Pick<ChildMeasurements, 'threads' | 'threadsUsed'> {
+  const used = { ...(featureThreads > 1 ? { features: featureThreads } : {}), fit: Math.max(1, runtime.fitThreads ?? 1), predict: Math.max(1, runtime.threads) };
+  return { threads: Math.max(used.features ?? 1, used.fit, used.predict), threadsUsed: used };
 }
 
 type RunInfo = BundleInput['run'];

@@ -1,38 +1,14 @@
-/** The environment a run happened in: Node, CPU, package versions, git commit. */
+/**
+ * The environment a run happened in: Node, CPU, git commit. The package versions a row records are its
+ * run's own (provenance.ts: what its plugin and feature steps declare).
+ */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { cpus, hostname, platform, release } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-const WORK_PACKAGES = [
-  'ml-knn',
-  'ml-cart',
-  'ml-naivebayes',
-  'libsvm-js',
-  'ml-matrix',
-  '@tensorflow/tfjs',
-  '@tensorflow/tfjs-backend-wasm',
-  '@tensorflow/tfjs-node',
-] as const;
-
-/** Installed versions of the packages that do the numeric work (absent ones left out). */
-export function packageVersions(): Record<string, string> {
-  const require = createRequire(import.meta.url);
-  const out: Record<string, string> = {};
-  for (const name of WORK_PACKAGES) {
-    try {
-      const dir = dirname(require.resolve(`${name}/package.json`));
-      out[name] = (JSON.parse(readFileSync(resolve(dir, 'package.json'), 'utf8')) as { version: string }).version;
-    } catch {
-      // not installed (e.g. the optional @tensorflow/tfjs-node)
-    }
-  }
-  return out;
-}
 
 /** HEAD's sha, with "+dirty" when tracked source files differ from it; null outside git. */
 export function gitCommit(): string | null {

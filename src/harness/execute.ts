@@ -23,7 +23,7 @@ import type { RunEvents } from './run.ts';
 /** What of the experiment's config a run needs (all of it travels in a queue job). */
 export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'>;
 
-/** The environment a row records (the run adds its tfjs backend and threads). */
+/** The environment a row records: the machine's, its run's package versions (the run adds its tfjs backend and threads). */
 export interface RowEnv {
   node: string;
   platform: string;
@@ -34,6 +34,9 @@ export interface RowEnv {
   packages: Record<string, string>;
   gitCommit: string | null;
 }
+
+/** The machine's part of a row's environment (the same for every run of an experiment here). */
+export type MachineEnv = Omit<RowEnv, 'packages'>;
 
 /** A run's id: everything its result depends on (the same on every machine that would give the same row). */
 export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpec; settings: RunSettings; versions: Record<string, string>; code: string }): string {
@@ -240,7 +243,7 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
   return {
     ...base,
     engine: r.engine,
-    env: { ...ctx.env, tfjsBackend: r.tfjsBackend, threads: r.threads },
+    env: { ...ctx.env, tfjsBackend: r.tfjsBackend, threads: r.threads, ...(r.threadsUsed ? { threadsUsed: r.threadsUsed } : {}) },
     status: 'ok',
     metrics: r.metrics,
     timing: r.timing,
@@ -303,7 +306,7 @@ function rowBase(
  * its first candidate's setting, the reason, and the environment of the machine that records it.
  */
 export function notRunRow(
-  state: { ids: readonly string[]; splitOf(spec: RunSpec['split']): Split; env: RowEnv; codeOf(run: RunSpec): string; dataset: Dataset },
+  state: { ids: readonly string[]; splitOf(spec: RunSpec['split']): Split; env: MachineEnv; versionsOf(run: RunSpec): Record<string, string>; codeOf(run: RunSpec): string; dataset: Dataset },
   experiment: string,
   settings: RunSettings,
   run: RunSpec,
@@ -312,6 +315,6 @@ export function notRunRow(
   worker?: string,
 ): ResultRow {
   const base = rowBase({ experiment, settings, dataset: state.dataset, split: state.splitOf(run.split), code: state.codeOf(run), id: state.ids[run.index]! }, run, new Date().toISOString());
-  const env = worker ? { ...state.env, worker } : state.env;
+  const env: RowEnv = { ...state.env, ...(worker ? { worker } : {}), packages: state.versionsOf(run) };
   return { ...base, ...notFinished(env), status, reason, elapsedSeconds: 0 };
 }

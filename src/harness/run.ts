@@ -15,11 +15,11 @@ import { createPipeline } from '../features/pipeline.ts';
 import { writeReport } from '../report/write.ts';
 import { latestPerId, loadBaseline } from './report-rows.ts';
 import type { ChildMessage } from './child.ts';
-import { gitCommit, machine, packageVersions, PROJECT_ROOT } from './env.ts';
+import { gitCommit, machine, PROJECT_ROOT } from './env.ts';
 import { checkOutDir, lockFolder, makeOutDir, moveGenerationAside } from './folder.ts';
 import type { Experiment, RunSpec } from './experiment.ts';
-import { executeRun, featurePreparer, runId, selectionIds, type RowEnv } from './execute.ts';
-import { runCodeHash } from './provenance.ts';
+import { executeRun, featurePreparer, runId, selectionIds, type MachineEnv } from './execute.ts';
+import { runProvenance } from './provenance.ts';
 import { appendRow, appendSelectionRow, readRows, readSelectionRows, setAsideTornLine, type ResultRow, type SelectionRow } from '../results/row.ts';
 
 export { runIsolated } from './isolated.ts';
@@ -70,7 +70,7 @@ export async function runExperiment(exp: Experiment, opts: RunOptions = {}): Pro
           settings: exp.config,
           dataset: state.dataset,
           split: state.splitOf(run.split),
-          env: state.env,
+          env: { ...state.env, packages: state.versionsOf(run) },
           baseDir: state.baseDir,
           code: state.codeOf(run),
           id: state.ids[run.index]!,
@@ -102,8 +102,10 @@ export interface OpenExperiment {
   resumed: boolean;
   dataset: Dataset;
   splitOf(spec: SplitSpec): Split;
-  env: RowEnv;
-  versions: Record<string, string>;
+  /** The machine's environment; a row's also has its run's package versions (versionsOf). */
+  env: MachineEnv;
+  /** Installed versions of the packages a run depends on (its plugin's and its feature steps' declared libraries). */
+  versionsOf(run: RunSpec): Record<string, string>;
   baseDir: string;
   codeOf(run: RunSpec): string;
   /** Every run's id, by run index. */
@@ -127,7 +129,7 @@ export async function openExperiment(exp: Experiment, opts: { outDir?: string; f
   const flag = opts.outDir !== undefined ? `--out ${outDir}` : `The output folder ${outDir}`;
   // 1. Everything that can fail before the first run is proven before the folder is touched.
   const proof = await proveExperiment(exp, outDir, flag);
-  const { dataset, splits, splitOf, versions, env, baseDir, codeOf, ids, baseline } = proof;
+  const { dataset, splits, splitOf, versionsOf, env, baseDir, codeOf, ids, baseline } = proof;
   // 2. The folder: made if missing, then held by this process alone.
   await makeOutDir(outDir, flag);
   const lock = lockFolder(outDir, exp.name, flag);
@@ -177,7 +179,7 @@ export async function openExperiment(exp: Experiment, opts: { outDir?: string; f
       dataset,
       splitOf,
       env,
-      versions,
+      versionsOf,
       baseDir,
       codeOf,
       ids,
@@ -246,23 +248,26 @@ export async function proveExperiment(exp: Experiment, outDir: string, flag = `-
       `${exp.file}: resample "split" re-draws the split per repetition, but this split takes the whole official sets, so every draw is the same; give split.train (and split.test) below the dataset's sizes.`,
     );
   }
-  const versions = packageVersions();
-  const env = { ...machine(), packages: versions, gitCommit: gitCommit() };
+  const env: MachineEnv = { ...machine(), gitCommit: gitCommit() };
   const baseDir = dirname(exp.file);
-  const codes = new Map<string, string>();
-  const codeOf = (run: RunSpec) => {
-    let c = codes.get(run.pluginRef);
-    if (!c) codes.set(run.pluginRef, (c = runCodeHash(run.pluginRef, baseDir)));
-    return c;
+  // Per plugin and feature pipelines: the packages a run depends on are its plugin's and its steps'.
+  const provenance = new Map<string, ReturnType<typeof runProvenance>>();
+  const provenanceOf = (run: RunSpec) => {
+    const key = canonicalJson([run.pluginRef, run.candidates.map((c) => c.features)]);
+    let p = provenance.get(key);
+    if (!p) provenance.set(key, (p = runProvenance(run, baseDir)));
+    return p;
   };
-  const ids = exp.runs.map((run) => runId({ datasetHash: dataset.contentHash, fingerprint: splitOf(run.split).fingerprint, run, settings: cfg, versions, code: codeOf(run) }));
+  const codeOf = (run: RunSpec) => provenanceOf(run).code;
+  const versionsOf = (run: RunSpec) => provenanceOf(run).versions;
+  const ids = exp.runs.map((run) => runId({ datasetHash: dataset.contentHash, fingerprint: splitOf(run.split).fingerprint, run, settings: cfg, versions: versionsOf(run), code: codeOf(run) }));
   let baseline: Awaited<ReturnType<typeof loadBaseline>>;
   try {
     baseline = await loadBaseline(exp.raw);
   } catch (e) {
     throw new Error(`${exp.file}: ${(e as Error).message}`);
   }
-  return { dataset, splits, splitOf, versions, env, baseDir, codeOf, ids, baseline };
+  return { dataset, splits, splitOf, versionsOf, env, baseDir, codeOf, ids, baseline };
 }
 
 /** A run whose bundle was written but not measured is not finished: resuming measures it again. */

@@ -22,12 +22,12 @@ import { makeSplit, type Split } from '../data/split.ts';
 import type { Dataset } from '../data/datasets.ts';
 import { canonicalJson } from '../engine/hash.ts';
 import { parsePipeline } from '../features/pipeline.ts';
-import { gitCommit, machine, packageVersions, PROJECT_ROOT } from '../harness/env.ts';
+import { gitCommit, machine, PROJECT_ROOT } from '../harness/env.ts';
 import { executeRun, featurePreparer, runId } from '../harness/execute.ts';
 import type { Candidate, RunSpec } from '../harness/experiment.ts';
 import { oneLine, PREPARE_CHILD, runIsolated } from '../harness/isolated.ts';
 import type { PrepareRequest } from '../harness/prepare-child.ts';
-import { runCodeHash } from '../harness/provenance.ts';
+import { runProvenance } from '../harness/provenance.ts';
 import type { SelectionRow } from '../results/row.ts';
 import { bundleKey, refusePlugin, runJobSchema, type JobProgress, type JobResult } from './job.ts';
 import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
@@ -108,8 +108,7 @@ export async function jobRun(data: unknown, worker: string) {
   if (split.fingerprint !== job.expect.fingerprint) {
     refuse(worker, `the split fingerprint here is ${split.fingerprint}, the coordinator's ${job.expect.fingerprint} (another dataset version, or other files); give every machine the same dataset`);
   }
-  const versions = packageVersions();
-  const code = runCodeHash(ref, PROJECT_ROOT);
+  const { versions, code } = runProvenance(run, PROJECT_ROOT);
   const id = runId({ datasetHash: dataset.contentHash, fingerprint: split.fingerprint, run, settings: job.settings, versions, code });
   if (id !== job.expect.id) {
     const differ = Object.keys({ ...versions, ...job.expect.versions })
@@ -129,7 +128,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const name = `${hostname()}#${process.pid}`;
   const { target, log } = opts;
   const watch = await connectRedis(target, 'worker');
-  const env = { ...machine(), worker: name, packages: packageVersions(), gitCommit: gitCommit() };
+  const env = { ...machine(), worker: name, gitCommit: gitCommit() };
 
   // One per dataset for the worker's life: features fitted for one job are known to the next (they are in
   // the feature cache), so only the first job on a split and pipeline pays a fitting process.
@@ -155,7 +154,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   };
 
   const process_ = async (job: Job): Promise<JobResult> => {
-    const { job: data, run, dataset, split, code, id } = await jobRun(job.data, name);
+    const { job: data, run, dataset, split, code, id, versions } = await jobRun(job.data, name);
     log(`${name}: took ${data.experiment} ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} (job ${job.id}, attempt ${job.attemptsMade + 1})`);
     let lastSent = 0;
     const report = (p: Omit<JobProgress, 'worker'>) => {
@@ -176,7 +175,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
           settings: data.settings,
           dataset,
           split,
-          env,
+          env: { ...env, packages: versions },
           baseDir: PROJECT_ROOT,
           code,
           id,

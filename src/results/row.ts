@@ -45,7 +45,16 @@ export const envSchema = z
     worker: z.string().optional(),
     /** tfjs backend in use ("wasm", "tensorflow", "cpu"), or null when the run did not load tfjs. */
     tfjsBackend: z.string().nullable(),
+    /** The most threads a part of the run kept busy (worker threads included). */
     threads: z.number().int().positive(),
+    /**
+     * Threads each part kept busy: fitting the feature pipeline (when more than 1), the classifier's fit and
+     * its predict on the test rows, as the parts report them (rows before it was recorded have only `threads`).
+     */
+    threadsUsed: z
+      .object({ features: z.number().int().positive().optional(), fit: z.number().int().positive(), predict: z.number().int().positive() })
+      .strict()
+      .optional(),
     /** Versions of the packages that did the work, e.g. {"ml-knn": "3.0.0"}. */
     packages: z.record(z.string(), z.string()),
     /** null outside a git checkout. */

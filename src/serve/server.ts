@@ -39,14 +39,14 @@ import { reportRows } from '../harness/report-rows.ts';
 import { deploymentChoice } from '../report/analysis.ts';
 import { decodeLabels, type OkRow, type ResultRow } from '../results/row.ts';
 import { BUILTIN_MODELS } from '@digitbench/runtime';
-import { cnn } from '@digitbench/runtime/cnn';
+import { builtins } from '../classifiers/registry.ts';
 import { buildBrowserApp, loadPluginFiles, type BrowserBuild } from './build.ts';
 
 const require = createRequire(import.meta.url);
 const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'page');
 /** URL path → file of every wasm file a built-in plugin's predict needs in a page (its `browserAssets`). */
 const WASM_FILES: Record<string, string> = Object.fromEntries(
-  [cnn].flatMap((p) => p.browserAssets ?? []).map((a) => [`/wasm/${a.file}`, join(dirname(require.resolve(`${a.package}/package.json`)), a.path)]),
+  builtins.flatMap((p) => p.browserAssets ?? []).map((a) => [`/wasm/${a.file}`, join(dirname(require.resolve(`${a.package}/package.json`)), a.path)]),
 );
 const PAGES: Record<string, string> = { '/': 'index.html', '/index.html': 'index.html', '/bench.html': 'bench.html', '/style.css': 'style.css' };
 const REPORT_TYPES: Record<string, string> = {
@@ -174,7 +174,7 @@ class TooLarge extends Error {}
 
 /**
  * Opens `file`, refuses a non-regular file (undefined) or one over MAX_FILE_BYTES (TooLarge), and reads
- * it (../data/files.ts: a FIFO is refused instead of waiting for a writer).
+ * it (@digitbench/runtime io/files.ts: a FIFO is refused instead of waiting for a writer).
  */
 async function readRegular(file: string): Promise<FileRead | undefined> {
   let opened;

@@ -1,11 +1,7 @@
-// CommonJS libraries without type declarations. Each plugin casts the default export (module.exports)
-// to the typed interface of the parts it uses. Node and the browser build both load the package's
-// "main" (CommonJS) file, the one patch-package patches (see src/serve/build.ts: mainFields).
+// CommonJS libraries without type declarations that the workbench's own code imports (its fitting code: the
+// runtime imports none of them). Each importer casts the default export (module.exports) to the typed
+// interface of the parts it uses. ml-naivebayes, a test oracle only, is required untyped by its test.
 declare module 'ml-knn' {
-  const mod: unknown;
-  export default mod;
-}
-declare module 'ml-naivebayes' {
   const mod: unknown;
   export default mod;
 }

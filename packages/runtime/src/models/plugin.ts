@@ -30,8 +30,10 @@ export interface ClassifierContext {
 export interface ModelRuntime {
   /** e.g. "js", "tfjs-wasm 4.22.0 (SIMD)". */
   engine: string;
-  /** Threads that did the work (1 for plain JS on the calling thread). */
+  /** Threads predict keeps busy (1 for plain JS on the calling thread). */
   threads: number;
+  /** Threads the fit kept busy (worker threads included), for a model fitted in this process; absent for a loaded one. */
+  fitThreads?: number;
 }
 
 /**

@@ -58,7 +58,7 @@ export function forestModel(params: RandomForestParams, f: FittedForest): Model 
     scores: (s, x) => vote(s, x).scores,
     serialize: (s, o) => saveTrees({ kind: WHO, nFeatures: s.nFeatures, classes: Array.from(s.classes), params }, s.trees, WHO, o.precision),
     engine: (s) => (s.threads > 1 ? `js, ${s.threads} worker threads (fit)` : 'js'),
-    runtime: (s) => ({ engine: 'js', threads: s.threads }),
+    runtime: (s) => ({ engine: 'js', threads: 1, ...(s.threads > 1 ? { fitThreads: s.threads } : {}) }),
   });
 }
 

@@ -17,7 +17,7 @@ import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { firstIssue, safeParse } from '../schema.ts';
 import { align8, COMPACT_PRECISIONS, packedBytes, packValues, PRECISIONS, unpackValues, type Precision } from './compact.ts';
 import { described } from './describe.ts';
-import { defineModel, ownBytes, parseSavedJson, threadsParam, type Model, type ModelPlugin } from './plugin.ts';
+import { defineModel, ownBytes, parseSavedJson, threadsParam, type Model, type ModelPlugin, type ModelRuntime } from './plugin.ts';
 
 const WHO = 'svm';
 /** The format tag of the saved JSON (which holds libsvm's model text unchanged). */
@@ -708,6 +708,8 @@ export interface SvmModelOptions {
   winners?(m: SvmModel, x: Matrix): Int32Array | Promise<Int32Array>;
   /** The engine description (default: plain JS). */
   engine?(t: SvmTrained): string;
+  /** The engine and threads used (default: the engine on 1 thread). */
+  runtime?(t: SvmTrained): ModelRuntime;
 }
 
 const ENGINE = 'js (exact float64 decision values; libsvm model format)';
@@ -733,6 +735,7 @@ export function svmModelOf(t: SvmTrained, options: SvmModelOptions = {}): Model 
     scores: (s, x) => svmScores(s, x),
     serialize: (s, o) => saveSvm(s, o.precision),
     engine: options.engine ?? (() => ENGINE),
+    ...(options.runtime ? { runtime: options.runtime } : {}),
   });
 }
 
