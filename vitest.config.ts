@@ -11,6 +11,7 @@ const PROCESS = [
   'bundle-plugins',
   'caps',
   'cli',
+  'compact-bundles',
   'csv',
   'decode-browser',
   'evaluate',

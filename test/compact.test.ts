@@ -223,3 +223,32 @@ describe('models saved before compact bundles (test/fixtures/old-models, written
     }
   });
 });
+
+describe('the experiment key bundle.precision', () => {
+  const base = { classifiers: [{ plugin: 'knn' }] };
+  it('takes one precision or a list (float32 is always written; the others are extra bundles)', async () => {
+    const { compactPrecisions, parseExperiment } = await import('../src/harness/experiment.ts');
+    const of = async (bundle?: unknown) => compactPrecisions((await parseExperiment({ ...base, ...(bundle === undefined ? {} : { bundle }) }, 'x.json')).config);
+    expect(await of()).toEqual([]);
+    expect(await of({})).toEqual([]);
+    expect(await of({ precision: 'float32' })).toEqual([]);
+    expect(await of({ precision: 'int8' })).toEqual(['int8']);
+    expect(await of({ precision: ['int8', 'float32', 'float16'] })).toEqual(['float16', 'int8']);
+  });
+
+  it('refuses anything else in one line naming the field', async () => {
+    const { parseExperiment } = await import('../src/harness/experiment.ts');
+    const cases: [unknown, string][] = [
+      [{ bundle: { precision: 'f16' } }, 'x.json: bundle.precision: expected "float32", "float16", "int8" or a list of them.'],
+      [{ bundle: { precision: ['int8', 'bfloat16'] } }, 'x.json: bundle.precision: expected "float32", "float16", "int8" or a list of them.'],
+      [{ bundle: { precision: [] } }, 'x.json: bundle.precision: Too small: expected array to have >=1 items.'],
+      [{ bundle: { precision: ['int8', 'int8'] } }, 'x.json: bundle.precision: list each precision once.'],
+      [{ bundle: { precison: 'int8' } }, 'x.json: bundle: Unrecognized key: "precison".'],
+      [{ bundle: 'int8' }, 'x.json: bundle: Invalid input: expected object, received string.'],
+      [{ bundles: false, bundle: { precision: 'int8' } }, 'x.json: bundle.precision asks for compact bundles, but "bundles" is false; remove one of the two.'],
+    ];
+    for (const [extra, message] of cases) await expect(parseExperiment({ ...base, ...(extra as object) }, 'x.json')).rejects.toThrow(message);
+    // float32 alone with bundles off is fine (nothing extra asked for).
+    await expect(parseExperiment({ ...base, bundles: false, bundle: { precision: 'float32' } }, 'x.json')).resolves.toBeDefined();
+  });
+});

@@ -91,6 +91,7 @@ function comparable(r: ResultRow) {
     out.deployment = { agreement: d.agreement, engine: d.engine, calls: d.calls, batch: d.batch, threads: d.threads };
   }
   if (out.bundle) out.bundle = { file: (out.bundle as { file: string }).file };
+  if (out.compact) out.compact = (out.compact as Record<string, unknown>[]).map(({ bytes: _b, deployment, ...c }) => ({ ...c, ...(deployment ? { deployment: { agreement: (deployment as { agreement: unknown }).agreement } } : {}) }));
   return out;
 }
 
@@ -146,6 +147,8 @@ describe.skipIf(!redisAvailable)('sweeps through BullMQ on redis-server', () => 
         { plugin: EXAMPLE, grid: { metric: ['l1', 'l2'] } },
         { plugin: MISBEHAVING, label: 'thrower', params: { mode: 'throw' } },
       ],
+      // Compact bundles travel too.
+      bundle: { precision: 'int8' },
     });
     const exp = await loadExperiment(file);
     const local = await runExperiment(exp, { outDir: join(dir, 'local') });
@@ -171,7 +174,13 @@ describe.skipIf(!redisAvailable)('sweeps through BullMQ on redis-server', () => 
         const f = join(dir, 'queued', (row as { bundle: { file: string } }).bundle.file);
         const bundle = await decodeBundle(await readBundleFile(f), f);
         expect(bundle.header.run.id).toBe(row.id);
+        for (const c of (row as { compact?: { file?: string }[] }).compact ?? []) {
+          if (!c.file) continue;
+          const cf = join(dir, 'queued', c.file);
+          expect((await decodeBundle(await readBundleFile(cf), cf)).header.run.id).toBe(row.id);
+        }
       }
+      expect(q.filter((r) => (r as { compact?: { file?: string }[] }).compact?.some((c) => c.file)).map((r) => r.classifier).sort()).toEqual(['decision-tree', 'knn']);
       const thrower = q.find((r) => r.classifier === 'thrower')!;
       expect(thrower).toMatchObject({ status: 'failed', reason: 'misbehaving: fit failed on purpose' });
       // A run's own failure is its row, not a retry.

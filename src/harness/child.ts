@@ -16,11 +16,11 @@ import { restorePipeline, transformRows, type StepSpec } from '../features/pipel
 import { prepareFeatures } from '../features/prepare.ts';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { writeBundle } from '../bundle/file.ts';
-import type { BundleInput } from '@digitbench/runtime/internal';
+import type { BundleInput, Precision } from '@digitbench/runtime/internal';
 import { DIGITBENCH_VERSION } from './env.ts';
 import { serveOneRequest } from './serve.ts';
 import { parseParams, type ClassifierContext, type ClassifierPlugin, type ModelRuntime } from '../classifiers/plugin.ts';
-import type { Matrix } from '@digitbench/runtime/internal';
+import type { Matrix, Model } from '@digitbench/runtime/internal';
 import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix } from '../metrics/confusion.ts';
 import { perClass } from '../metrics/per-class.ts';
@@ -41,7 +41,15 @@ export interface ChildRequest {
    * Where to write the model bundle (absolute), and what its header records about the run; `refitFile`:
    * also fit the setting again on the training plus test rows and write that model there (refit: "all").
    */
-  bundle?: { file: string; runId: string; experiment: string; classifier: string; refitFile?: string };
+  bundle?: {
+    file: string;
+    runId: string;
+    experiment: string;
+    classifier: string;
+    refitFile?: string;
+    /** Compact bundles to write beside it (bundle.precision): each precision and its file (absolute). */
+    compact?: { precision: Precision; file: string }[];
+  };
 }
 
 /** Score one candidate setting on every selection fold of the split's training rows. */
@@ -80,10 +88,17 @@ export interface ChildMeasurements {
   noBundle?: string;
   /** The refitted bundle (refit: "all"): fitted on `trainRows` rows (training plus test), untested. */
   refit?: { file: string; bytes: number; trainRows: number };
+  /** The compact bundles written (or why not), each with its own predictions of the test rows (encodeLabels). */
+  compact?: CompactWritten[];
   predictions: string;
   testLabels: string;
   testLabelsHash: string;
 }
+
+/** A compact bundle as the run's process wrote and measured it. */
+export type CompactWritten =
+  | { precision: Precision; file: string; bytes: number; modelBytes: number; correct: number; total: number; same: number; predictions: string }
+  | { precision: Precision; error: string };
 
 export type ChildMessage =
   | { type: 'progress'; phase: string; total?: number; unit?: string; info?: Record<string, string | number> }
@@ -198,6 +213,8 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     }
     lat.sort((a, b) => a - b);
     const bytes = model.serialize ? await model.serialize() : undefined;
+    // The compact bytes too, while the fitted model is live (it is disposed before the round trip).
+    const compactBytes = bytes && plugin.load && req.bundle?.compact?.length ? await serializeCompact(model, plugin, req.bundle.compact) : [];
     const engine = model.engine();
     // Read while the model is live (it may be disposed before the bundle's round trip).
     const runtime = model.runtime?.() ?? { engine, threads: 1 };
@@ -233,6 +250,11 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
         throw e;
       }
     }
+    let compact: CompactWritten[] | undefined;
+    if (bundle && compactBytes.length) {
+      progress({ type: 'progress', phase: 'compact' });
+      compact = await writeCompact(compactBytes, { plugin, params, f, classes: model.classes, engine, predictions: pred, run: { id: req.bundle!.runId, experiment: req.bundle!.experiment, classifier: req.bundle!.classifier, seed: req.seed } });
+    }
     let refit: ChildMeasurements['refit'];
     if (bundle && req.bundle?.refitFile) {
       progress({ type: 'progress', phase: 'refit' });
@@ -257,6 +279,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
       ...(bundle ? { bundle } : {}),
       ...(noBundle ? { noBundle } : {}),
       ...(refit ? { refit } : {}),
+      ...(compact ? { compact } : {}),
       predictions: encodeLabels(pred),
       testLabels: encodeLabels(f.test.y),
       testLabelsHash: labelsHash(f.test.y),
@@ -276,6 +299,65 @@ function threadsOf(runtime: ModelRuntime, featureThreads: number): Pick<ChildMea
 }
 
 type RunInfo = BundleInput['run'];
+
+/** serialize({ precision }) for each compact bundle asked for; a precision the plugin has no format for, or a failure, is that bundle's error. */
+async function serializeCompact(model: Model, plugin: ClassifierPlugin, wanted: { precision: Precision; file: string }[]): Promise<({ precision: Precision; file: string } & ({ bytes: Uint8Array } | { error: string }))[]> {
+  const out: ({ precision: Precision; file: string } & ({ bytes: Uint8Array } | { error: string }))[] = [];
+  for (const w of wanted) {
+    if (!plugin.precisions?.includes(w.precision)) {
+      out.push({ ...w, error: `the plugin "${plugin.name}" has no ${w.precision} format` });
+      continue;
+    }
+    try {
+      out.push({ ...w, bytes: await model.serialize!({ precision: w.precision }) });
+    } catch (e) {
+      out.push({ ...w, error: `serialize({ precision: '${w.precision}' }) failed: ${oneLine((e as Error).message)}` });
+    }
+  }
+  return out;
+}
+
+/**
+ * Each compact model rebuilt by the plugin's load() from its bytes and run on every test row (its accuracy,
+ * and agreement with the float32 model's labels), then written as a bundle whose header carries its own
+ * test accuracy. One that cannot be rebuilt or run is not written; its error is recorded.
+ */
+async function writeCompact(
+  compact: Awaited<ReturnType<typeof serializeCompact>>,
+  c: { plugin: ClassifierPlugin; params: unknown; f: Awaited<ReturnType<typeof features>>; classes: Int32Array; engine: string; predictions: Int32Array; run: Omit<RunInfo, 'testAccuracy' | 'testRows'> },
+): Promise<CompactWritten[]> {
+  const out: CompactWritten[] = [];
+  const { f } = c;
+  for (const item of compact) {
+    if ('error' in item) {
+      out.push({ precision: item.precision, error: item.error });
+      continue;
+    }
+    let labels: Int32Array;
+    try {
+      const rebuilt = await c.plugin.load!(item.bytes, c.params, { seed: c.run.seed, log: quietLog, ...(f.image ? { imageShape: f.image } : {}) });
+      try {
+        labels = await rebuilt.predict(f.test.x);
+        checkPredictedLabels(labels, c.classes);
+      } finally {
+        rebuilt.dispose();
+      }
+    } catch (e) {
+      out.push({ precision: item.precision, error: `the ${item.precision} model could not be rebuilt or run: ${oneLine((e as Error).message)}` });
+      continue;
+    }
+    const correct = correctCount(f.test.y, labels);
+    let same = 0;
+    for (let i = 0; i < labels.length; i++) if (labels[i] === c.predictions[i]) same++;
+    try {
+      const size = await writeBundle(item.file, bundleInput(f, c.plugin, c.params, c.classes, c.engine, item.bytes, { ...c.run, testAccuracy: labels.length ? correct / labels.length : 0, testRows: labels.length }));
+      out.push({ precision: item.precision, file: item.file, bytes: size, modelBytes: item.bytes.byteLength, correct, total: labels.length, same, predictions: encodeLabels(labels) });
+    } catch (e) {
+      out.push({ precision: item.precision, error: `writing the ${item.precision} bundle failed: ${oneLine((e as Error).message)}` });
+    }
+  }
+  return out;
+}
 
 /** What a bundle holds: the dataset, the fitted pipeline, the plugin with its params and model bytes, the split and the run. */
 function bundleInput(

@@ -12,16 +12,17 @@ import { hashJson } from '../engine/hash.ts';
 import { createPipeline } from '../features/pipeline.ts';
 import { prepareFeatures } from '../features/prepare.ts';
 import { BUNDLES_OFF } from '../report/markdown.ts';
-import type { ResultRow, SelectionRow } from '../results/row.ts';
-import type { ChildMeasurements, ChildRequest, SelectMeasurements, SelectRequest } from './child.ts';
+import type { CompactBundle, ResultRow, SelectionRow } from '../results/row.ts';
+import type { ChildMeasurements, ChildRequest, CompactWritten, SelectMeasurements, SelectRequest } from './child.ts';
 import type { DeployRequest, DeploymentFigures } from './deploy-child.ts';
-import type { Candidate, ExperimentConfig, RunSpec } from './experiment.ts';
+import { compactPrecisions, type Candidate, type ExperimentConfig, type RunSpec } from './experiment.ts';
+import { precisionTag, type Precision } from '@digitbench/runtime/internal';
 import { latestPerId } from './report-rows.ts';
 import { DEPLOY_CHILD, oneLine, PLUGIN_FAULTS, runIsolated, type Outcome } from './isolated.ts';
 import type { RunEvents } from './run.ts';
 
 /** What of the experiment's config a run needs (all of it travels in a queue job). */
-export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'>;
+export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'> & Partial<Pick<ExperimentConfig, 'bundle'>>;
 
 /** The environment a row records: the machine's, its run's package versions (the run adds its tfjs backend and threads). */
 export interface RowEnv {
@@ -53,6 +54,7 @@ export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpe
     bundles: p.settings.bundles,
     // Only when asked for, so that the ids of every other run stay as they were.
     ...(p.settings.refit === 'all' && p.settings.bundles ? { refit: 'all' } : {}),
+    ...(p.settings.bundles && compactPrecisions(p.settings).length ? { precisions: compactPrecisions(p.settings) } : {}),
     versions: p.versions,
     code: p.code,
   }).slice(0, 16);
@@ -71,6 +73,11 @@ export function bundleName(label: string, id: string): string {
 /** Where a run's refitted bundle goes (refit: "all"): models/<label>-<id>.refit.bundle. */
 export function refitBundleName(label: string, id: string): string {
   return join('models', `${slug(label)}-${id.slice(0, 8)}.refit.bundle`);
+}
+
+/** Where a run's compact bundle goes (bundle.precision): models/<label>-<id>.f16.bundle or .int8.bundle. */
+export function compactBundleName(label: string, id: string, precision: Precision): string {
+  return join('models', `${slug(label)}-${id.slice(0, 8)}.${precisionTag(precision)}.bundle`);
 }
 
 function slug(label: string): string {
@@ -206,6 +213,7 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
             experiment: ctx.experiment,
             classifier: run.label,
             ...(cfg.refit === 'all' ? { refitFile: join(ctx.outDir, refitBundleName(run.label, id)) } : {}),
+            ...(compactPrecisions(cfg).length ? { compact: compactPrecisions(cfg).map((precision) => ({ precision, file: join(ctx.outDir, compactBundleName(run.label, id, precision)) })) } : {}),
           },
         }
       : {}),
@@ -232,11 +240,18 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
     else if (d.status === 'failed' && Object.values(PLUGIN_FAULTS).some((p) => d.reason.startsWith(p))) bundleFault = d.reason;
     else deploymentError = `measuring the bundle failed: ${d.reason}`;
   }
+  // Each compact bundle measured the same way, in its own fresh process; a fault there is that bundle's, not the run's.
+  let compact: CompactBundle[] | undefined;
+  if (outcome.status === 'ok' && outcome.result.compact && !bundleFault) {
+    compact = [];
+    for (const c of outcome.result.compact) compact.push(await measureCompact(ctx, run, c));
+  }
   const base = rowBase({ experiment: ctx.experiment, settings: cfg, dataset, split: sp, code: ctx.code, id }, tested, startedAt, chosen && { ...chosen, candidates: run.candidates.length });
   if (outcome.status !== 'ok') return { ...base, ...notFinished(ctx.env), status: outcome.status, reason: outcome.reason, elapsedSeconds: outcome.elapsedSeconds };
   if (bundleFault) {
     await rm(outcome.result.bundle!.file, { force: true });
     if (outcome.result.refit) await rm(outcome.result.refit.file, { force: true });
+    for (const c of outcome.result.compact ?? []) if ('file' in c) await rm(c.file, { force: true });
     return { ...base, ...notFinished(ctx.env), status: 'failed', reason: bundleFault, elapsedSeconds: (Date.now() - Date.parse(startedAt)) / 1000 };
   }
   const r = outcome.result;
@@ -252,11 +267,43 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
     ...(r.bundle ? { bundle: { file: relative(ctx.outDir, r.bundle.file).split(sep).join('/'), bytes: r.bundle.bytes } } : {}),
     ...(r.noBundle ? { noBundle: r.noBundle } : !cfg.bundles ? { noBundle: BUNDLES_OFF } : {}),
     ...(r.refit ? { refit: { file: relative(ctx.outDir, r.refit.file).split(sep).join('/'), bytes: r.refit.bytes, trainRows: r.refit.trainRows } } : {}),
+    ...(compact ? { compact } : {}),
     ...(deployment ? { deployment } : {}),
     ...(deploymentError ? { deploymentError } : {}),
     predictions: r.predictions,
     testLabels: r.testLabels,
     testLabelsHash: r.testLabelsHash,
+  };
+}
+
+/**
+ * A compact bundle's row entry: what the run's process measured (size, accuracy, agreement with the float32
+ * labels) and the deployment figures of the bundle in a fresh process (whose agreement is with the compact
+ * model's own labels). A bundle that cannot be rebuilt or predicted from there is removed, with its error.
+ */
+async function measureCompact(ctx: RunContext, run: RunSpec, c: CompactWritten): Promise<CompactBundle> {
+  const precision = c.precision as CompactBundle['precision'];
+  if ('error' in c) return { precision, error: oneLine(c.error) };
+  const cfg = ctx.settings;
+  ctx.events.progress?.(run, { type: 'progress', phase: `deploy ${precisionTag(c.precision)}` });
+  const d = await runIsolated<DeployRequest, DeploymentFigures>(
+    { bundleFile: c.file, dataset: cfg.dataset, split: run.split, predictions: c.predictions, passes: cfg.deploy.passes, calls: cfg.deploy.calls, batch: cfg.deploy.batch, pluginRef: run.pluginRef, baseDir: ctx.baseDir },
+    run,
+    () => {},
+    DEPLOY_CHILD,
+  );
+  if (d.status === 'failed' && Object.values(PLUGIN_FAULTS).some((p) => d.reason.startsWith(p))) {
+    await rm(c.file, { force: true });
+    return { precision, error: d.reason };
+  }
+  return {
+    precision,
+    file: relative(ctx.outDir, c.file).split(sep).join('/'),
+    bytes: c.bytes,
+    modelBytes: c.modelBytes,
+    metrics: { accuracy: c.total ? c.correct / c.total : 0, correct: c.correct, total: c.total },
+    agreement: { same: c.same, total: c.total },
+    ...(d.status === 'ok' ? { deployment: d.result } : { deploymentError: `measuring the bundle failed: ${d.reason}` }),
   };
 }
 

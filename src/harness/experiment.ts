@@ -12,6 +12,7 @@ import { parsePipeline, type StepSpec } from '../features/pipeline.ts';
 import { datasetSourceSchema } from '../data/sources.ts';
 export type { SelectionSpec };
 import { parseParams, type ClassifierPlugin } from '../classifiers/plugin.ts';
+import { PRECISIONS, type Precision } from '@digitbench/runtime/internal';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { PROJECT_ROOT } from './env.ts';
 import { readJsonFile } from './json-file.ts';
@@ -33,6 +34,8 @@ const classifierEntrySchema = z
     memoryLimitMb: z.number().int().positive().optional(),
   })
   .strict();
+
+const precisionSchema = z.enum(PRECISIONS);
 
 export const experimentSchema = z
   .object({
@@ -105,6 +108,23 @@ export const experimentSchema = z
      * written as a second bundle, marked refitted and untested; it carries the tested figures it inherits.
      */
     refit: z.enum(['none', 'all']).default('none'),
+    /**
+     * Compact bundles: besides each run's float32 bundle (its exact model), the model with its large arrays
+     * (k-NN rows, support vectors, thresholds, CNN weights) stored at these precisions, written as extra
+     * bundles beside it (models/<label>-<id>.f16.bundle, .int8.bundle) and measured: size, test accuracy,
+     * agreement with the float32 model's labels, and the deployment figures. One precision or a list;
+     * "float32" (the default) alone writes none.
+     */
+    bundle: z
+      .object({
+        precision: z
+          .union([precisionSchema, z.array(precisionSchema).min(1).refine((a) => new Set(a).size === a.length, 'list each precision once')], {
+            error: (issue) => (issue.code === 'invalid_union' ? `expected ${PRECISIONS.map((p) => `"${p}"`).join(', ')} or a list of them` : undefined),
+          })
+          .default('float32'),
+      })
+      .strict()
+      .default({ precision: 'float32' }),
     seed: z.number().int().default(1),
     timeoutSeconds: z.number().positive().default(1800),
     memoryLimitMb: z.number().int().positive().default(6144),
@@ -131,6 +151,15 @@ export const experimentSchema = z
   .strict();
 
 export type ExperimentConfig = z.output<typeof experimentSchema>;
+
+/**
+ * The compact precisions a run writes besides float32 (bundle.precision without float32, in the order
+ * float16, int8); [] when none. Settings of a queue job from before the key have none.
+ */
+export function compactPrecisions(config: { bundle?: { precision: Precision | Precision[] } }): Precision[] {
+  const asked = [config.bundle?.precision ?? 'float32'].flat();
+  return PRECISIONS.filter((p) => p !== 'float32' && asked.includes(p));
+}
 
 /** One setting a classifier can be tested with: a grid point on a feature set. */
 export interface Candidate {
@@ -210,6 +239,7 @@ export async function parseExperiment(raw: unknown, file: string): Promise<Exper
   const image = parseSteps(config.imageFeatures, 'imageFeatures');
   const sets = Object.entries(config.featureSets ?? {}).map(([name, steps]) => ({ name, features: parseSteps(steps, `featureSets.${name}`) }));
   if (config.featureSets && !sets.length) throw new Error(`${file}: featureSets: name at least one pipeline, e.g. {"pca50": [{"step": "scale"}, {"step": "pca", "components": 50}]}.`);
+  if (!config.bundles && compactPrecisions(config).length) throw new Error(`${file}: bundle.precision asks for compact bundles, but "bundles" is false; remove one of the two.`);
   if (config.resample === 'split' && config.repetitions < 2) throw new Error(`${file}: resample: "split" re-draws the split per repetition; set repetitions to 2 or more.`);
   const sizes = config.learningCurve?.sizes ?? [undefined];
   const splitFor = (size: number | undefined, rep: number): SplitSpec => ({

@@ -22,7 +22,7 @@ import { dirname, join, sep } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Experiment, RunSpec } from '../harness/experiment.ts';
 import { writeFileAtomically } from '../bundle/file.ts';
-import { bundleName, notRunRow, refitBundleName } from '../harness/execute.ts';
+import { bundleName, compactBundleName, notRunRow, refitBundleName } from '../harness/execute.ts';
 import { openExperiment, type OpenExperiment, type RunEvents, type RunSummary } from '../harness/run.ts';
 import { appendRow, type ResultRow } from '../results/row.ts';
 import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
@@ -140,7 +140,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
             await record(p.run, notRunRow(state, exp.name, exp.config, p.run, 'failed', `the worker's answer was not a digitbench result (${parsed.error.issues[0]?.message}); give coordinator and workers the same checkout`));
             continue;
           }
-          const { row, selectionRows, bundleKey: key, refitBundleKey: refitKey } = parsed.data;
+          const { row, selectionRows, bundleKey: key, refitBundleKey: refitKey, compactBundleKeys: compactKeys = {} } = parsed.data;
           for (const s of selectionRows) if (!state.selectionRows.some((r) => r.id === s.id && r.startedAt === s.startedAt)) await state.addSelectionRow(s);
           let final: ResultRow = row;
           if (row.status === 'ok' && row.bundle) {
@@ -159,8 +159,26 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
                 const { refit: _lost, ...rest } = final as typeof row;
                 final = rest;
               }
+              // The compact bundles, each where it goes here; one whose bytes did not arrive keeps its figures with an error instead of a file.
+              if (row.compact) {
+                const compact = [];
+                for (const c of row.compact) {
+                  const ckey = compactKeys[c.precision];
+                  const cbytes = c.file && ckey ? await redis(watch.client.getBuffer(ckey)) : null;
+                  if (!c.file) compact.push(c);
+                  else if (cbytes) {
+                    const cname = compactBundleName(p.run.label, state.ids[p.run.index]!, c.precision);
+                    await writeFileAtomically(join(state.outDir, cname), cbytes);
+                    compact.push({ ...c, file: cname.split(sep).join('/') });
+                  } else {
+                    const { file: _lost, ...rest } = c;
+                    compact.push({ ...rest, error: `the ${c.precision} bundle made by worker ${parsed.data.worker} did not arrive` });
+                  }
+                }
+                final = { ...final, compact } as typeof row;
+              }
             } else {
-              const { bundle: _lost, deployment: _figures, ...rest } = row;
+              const { bundle: _lost, deployment: _figures, compact: _compact, ...rest } = row;
               final = { ...rest, noBundle: `the bundle made by worker ${parsed.data.worker} did not arrive (its Redis key had expired or was deleted); run again with --fresh to make it` };
             }
           }
@@ -171,6 +189,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
           };
           if (key) await redis(watch.client.del(key)).catch(tidy);
           if (refitKey) await redis(watch.client.del(refitKey)).catch(tidy);
+          for (const ckey of Object.values(compactKeys)) await redis(watch.client.del(ckey)).catch(tidy);
           if (job) await redis(job.remove()).catch(tidy);
         } else if (jobState === 'failed') {
           const job = await redis(queue.getJob(jid));

@@ -51,6 +51,8 @@ export const runJobSchema = z
         selection: selectionSchema,
         bundles: z.boolean(),
         refit: z.enum(['none', 'all']).default('none'),
+        /** Compact bundles (absent in jobs from before the key: none). */
+        bundle: experimentSchema.shape.bundle.optional(),
         latencySamples: z.number().int().nonnegative(),
         deploy: experimentSchema.shape.deploy,
       })
@@ -80,6 +82,8 @@ export const jobResultSchema = z
     bundleKey: z.string().optional(),
     /** The Redis key holding the refitted bundle's bytes (refit: "all"). */
     refitBundleKey: z.string().optional(),
+    /** The Redis keys holding the compact bundles' bytes, by precision (bundle.precision). */
+    compactBundleKeys: z.record(z.string(), z.string()).optional(),
   })
   .strict();
 
@@ -163,7 +167,7 @@ export function runJob(
       timeoutSeconds: run.timeoutSeconds,
       memoryLimitMb: run.memoryLimitMb,
     },
-    settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, refit: settings.refit, latencySamples: settings.latencySamples, deploy: settings.deploy },
+    settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, refit: settings.refit, ...(settings.bundle ? { bundle: settings.bundle } : {}), latencySamples: settings.latencySamples, deploy: settings.deploy },
     expect: { id: p.id, datasetHash: p.datasetHash, fingerprint: p.fingerprint, code: p.code, versions: p.versions },
   };
 }

@@ -191,6 +191,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       );
       let key: string | undefined;
       let refitKey: string | undefined;
+      const compactKeys: Record<string, string> = {};
       if (row.status === 'ok' && row.bundle) {
         // This worker's own key: a worker that lost the job's lock and finishes late cannot overwrite the bundle of the run the coordinator collects.
         key = bundleKey(target.name, `${job.id}.${name}`);
@@ -199,9 +200,14 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
           refitKey = bundleKey(target.name, `${job.id}.${name}.refit`);
           await watch.client.set(refitKey, await readFile(join(workDir, row.refit.file)), 'EX', BUNDLE_TTL_SECONDS);
         }
+        for (const c of row.compact ?? []) {
+          if (!c.file) continue;
+          compactKeys[c.precision] = bundleKey(target.name, `${job.id}.${name}.${c.precision}`);
+          await watch.client.set(compactKeys[c.precision]!, await readFile(join(workDir, c.file)), 'EX', BUNDLE_TTL_SECONDS);
+        }
       }
       log(`${name}: ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} ${row.status === 'ok' ? `ok ${(row.metrics.accuracy * 100).toFixed(2)}%` : `${row.status}: ${row.reason}`}`);
-      return { worker: name, row, selectionRows, ...(key ? { bundleKey: key } : {}), ...(refitKey ? { refitBundleKey: refitKey } : {}) };
+      return { worker: name, row, selectionRows, ...(key ? { bundleKey: key } : {}), ...(refitKey ? { refitBundleKey: refitKey } : {}), ...(Object.keys(compactKeys).length ? { compactBundleKeys: compactKeys } : {}) };
     } finally {
       await rm(workDir, { recursive: true, force: true });
     }

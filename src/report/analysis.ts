@@ -4,7 +4,7 @@
  * Markdown here (studies.ts holds the analyses across groups: repetitions, selection, learning curves).
  */
 import { canonicalJson } from '../engine/hash.ts';
-import { decodeLabels, type BrowserRow, type NotOkRow, type OkRow, type ResultRow } from '../results/row.ts';
+import { decodeLabels, type BrowserRow, type Deployment, type NotOkRow, type OkRow, type ResultRow } from '../results/row.ts';
 import { correctCount } from '../metrics/accuracy.ts';
 import { confusionMatrix, type ConfusionMatrix } from '../metrics/confusion.ts';
 import { mean, sampleSd, wilson } from '../metrics/intervals.ts';
@@ -62,6 +62,26 @@ export interface Group {
   bundleFiles: string[];
   /** The runs re-drew the split (the interval is a t-interval over them). */
   resampled?: boolean;
+  /** The runs' compact bundles (bundle.precision), one entry per precision. */
+  compact?: CompactFigures[];
+  /** Set on a compact bundle's candidate (compactCandidates): the group it is a precision of. */
+  compactOf?: { label: string; precision: string };
+}
+
+/** A group's compact bundles at one precision: means over its runs (sums for agreement). */
+export interface CompactFigures {
+  precision: 'float16' | 'int8';
+  /** The bundle of every run (when every run has one). */
+  files: string[];
+  bundleBytes?: number;
+  modelBytes?: number;
+  accuracy?: number;
+  /** Test rows on which the compact model gives the float32 model's label. */
+  same?: number;
+  total?: number;
+  deploy?: DeployFigures;
+  /** Why a run has no such bundle (or figures), when one has not. */
+  error?: string;
 }
 
 export interface DeployFigures {
@@ -275,28 +295,15 @@ export function buildGroups(rows: readonly ResultRow[], warnings: string[]): Gro
     };
     const deployed = runs.map((r) => r.row).filter((r) => r.deployment && r.bundle);
     if (runs.length && deployed.length === runs.length) {
-      const d = deployed.map((r) => r.deployment!);
-      const passes = d.flatMap((x) => x.passP50Ms);
-      g.deploy = {
-        bundleBytes: mean(deployed.map((r) => r.bundle!.bytes)),
-        coldStartMs: mean(d.map((x) => x.coldStartMs)),
-        p50: mean(d.map((x) => x.latencyMsP50)),
-        p95: mean(d.map((x) => x.latencyMsP95)),
-        passLo: Math.min(...passes),
-        passHi: Math.max(...passes),
-        passes: passes.length,
-        calls: d.reduce((a, x) => a + x.calls, 0),
-        throughput: mean(d.map((x) => x.throughputPerSecond)),
-        threads: Math.max(...d.map((x) => x.threads)),
-        same: d.reduce((a, x) => a + x.agreement.same, 0),
-        total: d.reduce((a, x) => a + x.agreement.total, 0),
-      };
+      g.deploy = deployFigures(deployed.map((r) => r.bundle!.bytes), deployed.map((r) => r.deployment!));
       g.latencyMs = g.deploy.p50;
       g.latencyEstimated = false;
     } else if (runs.length) {
       const r = runs.map((x) => x.row).find((x) => !x.deployment || !x.bundle)!;
       g.undeployable = r.noBundle ?? r.deploymentError ?? 'the run wrote no bundle';
     }
+    const compact = compactFigures(runs.map((r) => r.row));
+    if (compact.length) g.compact = compact;
     const p50 = opt(runs.map((r) => r.row.timing.latencyMsP50));
     const p95 = opt(runs.map((r) => r.row.timing.latencyMsP95));
     const size = opt(runs.map((r) => r.row.modelBytes));
@@ -347,6 +354,77 @@ export function buildGroups(rows: readonly ResultRow[], warnings: string[]): Gro
     g.slug = s;
   }
   return rankGroups(groups);
+}
+
+/** Deployment figures of bundles (one per run): means, the spread of the per-pass p50s, summed agreement. */
+function deployFigures(bundleBytes: number[], d: Deployment[]): DeployFigures {
+  const passes = d.flatMap((x) => x.passP50Ms);
+  return {
+    bundleBytes: mean(bundleBytes),
+    coldStartMs: mean(d.map((x) => x.coldStartMs)),
+    p50: mean(d.map((x) => x.latencyMsP50)),
+    p95: mean(d.map((x) => x.latencyMsP95)),
+    passLo: Math.min(...passes),
+    passHi: Math.max(...passes),
+    passes: passes.length,
+    calls: d.reduce((a, x) => a + x.calls, 0),
+    throughput: mean(d.map((x) => x.throughputPerSecond)),
+    threads: Math.max(...d.map((x) => x.threads)),
+    same: d.reduce((a, x) => a + x.agreement.same, 0),
+    total: d.reduce((a, x) => a + x.agreement.total, 0),
+  };
+}
+
+/** The compact bundles of a group's runs, per precision (in the order float16, int8). */
+function compactFigures(rows: readonly OkRow[]): CompactFigures[] {
+  const out: CompactFigures[] = [];
+  for (const precision of ['float16', 'int8'] as const) {
+    const entries = rows.map((r) => r.compact?.find((c) => c.precision === precision));
+    if (entries.every((e) => e === undefined)) continue;
+    const f: CompactFigures = { precision, files: [] };
+    const done = entries.filter((e) => e?.file && e.metrics && e.agreement);
+    if (done.length === rows.length) {
+      f.files = done.map((e) => e!.file!);
+      f.bundleBytes = mean(done.map((e) => e!.bytes ?? NaN));
+      f.modelBytes = mean(done.map((e) => e!.modelBytes ?? NaN));
+      f.accuracy = mean(done.map((e) => e!.metrics!.accuracy));
+      f.same = done.reduce((a, e) => a + e!.agreement!.same, 0);
+      f.total = done.reduce((a, e) => a + e!.agreement!.total, 0);
+      if (done.every((e) => e!.deployment)) f.deploy = deployFigures(done.map((e) => e!.bytes ?? NaN), done.map((e) => e!.deployment!));
+      else f.error = done.find((e) => e!.deploymentError)?.deploymentError ?? 'not measured';
+    } else f.error = entries.find((e) => e?.error)?.error ?? 'not written for every run';
+    out.push(f);
+  }
+  return out;
+}
+
+/**
+ * Each group's measured compact bundles as deployment candidates of their own, labelled "<label>
+ * (<precision>)", with their accuracy, latency and size (the float32 group's other figures).
+ */
+export function compactCandidates(groups: readonly Group[]): Group[] {
+  return groups.flatMap((g) =>
+    (g.deploy ? (g.compact ?? []) : []).flatMap((c) =>
+      c.deploy && c.accuracy !== undefined
+        ? [{ ...g, key: `${g.key}#${c.precision}`, label: `${g.label} (${c.precision})`, slug: `${g.slug}-${c.precision}`, accuracyMean: c.accuracy, deploy: c.deploy, latencyMs: c.deploy.p50, bundleFiles: c.files, compactOf: { label: g.label, precision: c.precision } }]
+        : [],
+    ),
+  );
+}
+
+/**
+ * What a deployment target chooses among: the groups with bundle figures (forTarget), and, for a Node
+ * target, their compact bundles; by accuracy, a compact bundle after an equally accurate float32 one.
+ */
+export function deploymentCandidates(groups: readonly Group[], target: DeployLimits['target'], rows: readonly BrowserRow[]): Group[] {
+  const plain = forTarget(groups.filter((g) => g.deploy), target, rows);
+  const compact = target === 'browser' ? [] : compactCandidates(plain);
+  if (!compact.length) return plain;
+  const all = [...plain, ...compact];
+  return all
+    .map((g, i) => ({ g, i }))
+    .sort((a, b) => b.g.accuracyMean - a.g.accuracyMean || Number(a.g.compactOf !== undefined) - Number(b.g.compactOf !== undefined) || a.i - b.i)
+    .map((x) => x.g);
 }
 
 /** Finished groups by mean accuracy (ties: faster, then name); groups with no finished run last. */
@@ -421,7 +499,7 @@ export interface DeploymentChoice {
 export function deploymentChoice(rows: readonly ResultRow[], opts: Pick<ReportOptions, 'config' | 'deploy' | 'browser'> = {}): DeploymentChoice {
   const groups = buildGroups([...rows].sort((a, b) => cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id)), []).filter((g) => g.runs.length);
   const limits = deployLimits(opts);
-  const { pick, contenders } = choose(forTarget(groups.filter((g) => g.deploy), limits.target, opts.browser ?? []), limits);
+  const { pick, contenders } = choose(deploymentCandidates(groups, limits.target, opts.browser ?? []), limits);
   const entry = (g: Group) => ({ label: g.label, file: g.bundleFiles[0]!, accuracy: g.accuracyMean });
   return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: groups.filter((g) => g.bundleFiles.length).map(entry) };
 }

@@ -108,6 +108,30 @@ export const deploymentSchema = z
   })
   .strict();
 
+/**
+ * A compact bundle of a run (experiment key bundle.precision): the run's model with its large arrays
+ * stored at `precision`, written beside the float32 bundle. Measured in the run's process on every test
+ * row (accuracy; agreement with the float32 model's labels) and, like the float32 bundle, in a fresh
+ * process (`deployment`, whose agreement is with the compact model's own labels). `error`: why it could
+ * not be written or measured (the run itself stands).
+ */
+export const compactBundleSchema = z
+  .object({
+    precision: z.enum(['float16', 'int8']),
+    file: z.string().min(1).optional(),
+    /** Bundle size (pipeline + model + header). */
+    bytes: count.optional(),
+    /** The model bytes alone. */
+    modelBytes: count.optional(),
+    metrics: z.object({ accuracy: z.number().min(0).max(1), correct: count, total: count }).strict().optional(),
+    /** Test rows on which it gives the float32 model's label. */
+    agreement: z.object({ same: count, total: count }).strict().optional(),
+    deployment: deploymentSchema.optional(),
+    deploymentError: oneLine.optional(),
+    error: oneLine.optional(),
+  })
+  .strict();
+
 const baseShape = {
   id: z.string().min(1),
   experiment: z.string().min(1),
@@ -164,6 +188,8 @@ export const okRowSchema = z
      * as a second bundle: untested, so every figure of this row is the tested bundle's.
      */
     refit: z.object({ file: z.string().min(1), bytes: count, trainRows: count }).strict().optional(),
+    /** Compact bundles (bundle.precision), one per precision asked for besides float32. */
+    compact: z.array(compactBundleSchema).optional(),
     deployment: deploymentSchema.optional(),
     /** Why the bundle could not be measured. */
     deploymentError: oneLine.optional(),
@@ -321,6 +347,7 @@ export const appendSelectionRow = selectionRows.append;
 export type SplitInfo = z.infer<typeof splitInfoSchema>;
 export type Env = z.infer<typeof envSchema>;
 export type Deployment = z.infer<typeof deploymentSchema>;
+export type CompactBundle = z.infer<typeof compactBundleSchema>;
 export type Timing = z.infer<typeof timingSchema>;
 export type RunMetrics = z.infer<typeof metricsSchema>;
 export type OkRow = z.infer<typeof okRowSchema>;

@@ -1,7 +1,7 @@
 /** Deployment: the bundle figures, the accuracy–latency chart, the Pareto set and the pick within the limits. */
 import { deploymentPareto } from '../../metrics/pareto.ts';
 import type { BrowserRow } from '../../results/row.ts';
-import { browserView, choose, forTarget, type BrowserFigures, type Group } from '../analysis.ts';
+import { browserView, choose, deploymentCandidates, type BrowserFigures, type Group } from '../analysis.ts';
 import { bytes, cell, code, DASH, num, pct } from '../format.ts';
 import { markdownTable as table } from '../table.ts';
 import { rawImageText } from './summary.ts';
@@ -140,14 +140,69 @@ export async function deploymentSection(
       '',
     );
   }
+  lines.push(...compactPart(done));
   if (!deployable.length) return lines.join('\n').trimEnd();
   lines.push(...browserPart(deployable, browserRows, imageShape));
   return (await paretoAndPick(lines, deployable, limits, files, browserRows)).join('\n');
 }
 
+/** Change in accuracy, percentage points, signed. */
+function points(x: number): string {
+  const p = x * 100;
+  return Math.abs(p) < 0.005 ? '0.00' : `${p > 0 ? '+' : '−'}${Math.abs(p).toFixed(2)}`;
+}
+
+/** The compact bundles (bundle.precision) beside each float32 bundle: size, accuracy, agreement, and Node figures. */
+function compactPart(done: Group[]): string[] {
+  const withCompact = done.filter((g) => g.compact?.length);
+  if (!withCompact.length) return [];
+  const lines = [
+    '### Compact bundles',
+    '',
+    "Each run's model also written with its large arrays stored at lower precision (`bundle.precision`), decoded to float32 when the bundle loads: " +
+      "**float16** (IEEE half, nearest); **int8** (256 levels between a minimum and maximum kept per feature for k-NN rows and support vectors, per output unit for CNN kernels, per feature for tree thresholds; an SVM's coefficients stay float16, a CNN's biases float32). " +
+      'Tree thresholds are rounded down, so a row equal to a threshold keeps its side; trees also store their node indices in 16 bits. ' +
+      "**agrees** = test rows on which the compact model gives the float32 model's label; **change** = its test accuracy minus the float32 model's, in points. Latency and cold start are measured as above, on the compact bundle.",
+    '',
+  ];
+  const rows: string[][] = [];
+  for (const g of withCompact) {
+    const base = g.deploy?.bundleBytes ?? (g.runs.every((r) => r.row.bundle) ? g.runs.reduce((a, r) => a + r.row.bundle!.bytes, 0) / g.runs.length : undefined);
+    rows.push([`**${cell(g.label)}**`, 'float32', cell(g.bundleFiles.map((f) => code(f)).join(', ')), bytes(base), '1', pct(g.accuracyMean), DASH, DASH, g.deploy ? num(g.deploy.p50) : DASH, g.deploy ? num(g.deploy.coldStartMs) : DASH]);
+    for (const c of g.compact!) {
+      if (c.accuracy === undefined) {
+        rows.push(['', c.precision, cell(c.error ?? DASH), DASH, DASH, DASH, DASH, DASH, DASH, DASH]);
+        continue;
+      }
+      const agree = `${c.same} / ${c.total}`;
+      rows.push([
+        '',
+        c.precision,
+        cell(c.files.map((f) => code(f)).join(', ')),
+        bytes(c.bundleBytes),
+        base ? (c.bundleBytes! / base).toFixed(3) : DASH,
+        pct(c.accuracy),
+        points(c.accuracy - g.accuracyMean),
+        c.same === c.total ? agree : `**${agree}**`,
+        c.deploy ? num(c.deploy.p50) : cell(c.error ?? DASH),
+        c.deploy ? num(c.deploy.coldStartMs) : DASH,
+      ]);
+    }
+  }
+  lines.push(table(['classifier', 'precision', 'bundle', 'size', '× float32', 'accuracy', 'change (points)', 'agrees with float32', 'latency p50 ms', 'cold start ms'], rows, ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']), '');
+  const unmeasured = withCompact.flatMap((g) => g.compact!.filter((c) => c.accuracy !== undefined && !c.deploy).map((c) => `${g.label} (${c.precision})`));
+  lines.push(
+    unmeasured.length
+      ? `Compact bundles with Node figures are candidates in the Pareto set and the pick below (a compact bundle ranks after an equally accurate float32 one); ${unmeasured.join(', ')} could not be measured and are left out.`
+      : 'Compact bundles are candidates in the Pareto set and the pick below, labelled with their precision (a compact bundle ranks after an equally accurate float32 one).',
+    '',
+  );
+  return lines;
+}
+
 async function paretoAndPick(lines: string[], all: Group[], limits: DeployLimits, files: ReportFile[], browserRows: readonly BrowserRow[]): Promise<string[]> {
   const browser = limits.target === 'browser';
-  const deployable = forTarget(all, limits.target, browserRows);
+  const deployable = deploymentCandidates(all, limits.target, browserRows);
   if (browser) {
     if (!deployable.length) {
       lines.push('`deploy.target` is `browser`, but no bundle has browser figures yet: run `digitbench browser-bench <this folder>` to measure them and pick.');
