@@ -93,5 +93,9 @@ describe('bundle.precision', () => {
     expect(choice.pick!.label).toBe(fits[0]!.label);
     expect(fits.map((f) => f.label)).toContain('knn (int8)');
     if (choice.pick!.label === 'knn (int8)') expect(choice.pick!.file).toBe(knn.compact![1]!.file);
+    // predict --model names a compact bundle by its label.
+    const { resolveBundle } = await import('../src/harness/predict.ts');
+    expect((await resolveBundle(out, 'knn (int8)')).file).toBe(join(out, knn.compact![1]!.file!));
+    await expect(resolveBundle(out, 'knn (bf16)')).rejects.toThrow(`has no bundle for "knn (bf16)"; use one of knn, naive-bayes, decision-tree, `);
   }, 180_000);
 });

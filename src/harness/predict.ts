@@ -41,9 +41,9 @@ export async function resolveBundle(target: string, model: string | undefined): 
   const { rows, config, browser } = await reportRows(target);
   const choice = deploymentChoice(rows, { config, browser });
   if (model) {
-    const found = choice.bundles.find((b) => b.label === model);
+    const found = [...choice.bundles, ...choice.compact].find((b) => b.label === model);
     if (!found) {
-      throw new Error(`${target} has no bundle for "${model}"; use one of ${choice.bundles.map((b) => b.label).join(', ') || '(none: run the experiment first)'}.`);
+      throw new Error(`${target} has no bundle for "${model}"; use one of ${[...choice.bundles, ...choice.compact].map((b) => b.label).join(', ') || '(none: run the experiment first)'}.`);
     }
     return { file: present(target, found.file) };
   }

@@ -493,6 +493,8 @@ export interface DeploymentChoice {
   uncertain: string[];
   /** Every finished run's bundle, most accurate first. */
   bundles: { label: string; file: string; accuracy: number }[];
+  /** The measured compact bundles (bundle.precision), labelled "<label> (<precision>)", most accurate first. */
+  compact: { label: string; file: string; accuracy: number }[];
 }
 
 /** The report's deployment pick, for `digitbench predict <report folder>` and apps. */
@@ -501,5 +503,6 @@ export function deploymentChoice(rows: readonly ResultRow[], opts: Pick<ReportOp
   const limits = deployLimits(opts);
   const { pick, contenders } = choose(deploymentCandidates(groups, limits.target, opts.browser ?? []), limits);
   const entry = (g: Group) => ({ label: g.label, file: g.bundleFiles[0]!, accuracy: g.accuracyMean });
-  return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: groups.filter((g) => g.bundleFiles.length).map(entry) };
+  const compact = compactCandidates(groups.filter((g) => g.deploy)).sort((a, b) => b.accuracyMean - a.accuracyMean);
+  return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: groups.filter((g) => g.bundleFiles.length).map(entry), compact: compact.map(entry) };
 }
