@@ -21,4 +21,7 @@ export const {
   resolvePlugin,
   defineClassifier,
   defineModel,
+  checkTrainingData,
+  labelIndex,
+  ownBytes,
 } = lib;

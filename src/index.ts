@@ -17,4 +17,4 @@ export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from '@digitbe
 export { decodeImage, readInputs, type InputImage, type DecodeOptions, type ReadInputsOptions } from './input/decode.ts';
 export { normalizeDigit, NoInkError, type DecodedImage } from '@digitbench/runtime/internal';
 export { pluginResolver, resolvePlugin } from './classifiers/registry.ts';
-export { defineClassifier, defineModel, type ClassifierPlugin, type Estimator, type Model } from './classifiers/plugin.ts';
+export { checkTrainingData, defineClassifier, defineModel, labelIndex, ownBytes, type ClassifierPlugin, type Estimator, type Model } from './classifiers/plugin.ts';
