@@ -1,6 +1,8 @@
 /**
- * Convolutional networks with @tensorflow/tfjs (4.22.0), on the engine getTf() picks (tfjs-node when
- * installed, else wasm with the kernels of src/engine/wasm-kernels.ts).
+ * Convolutional networks trained with @tensorflow/tfjs (4.22.0), on the engine getTf() picks (tfjs-node when
+ * installed, else wasm with the kernels of src/engine/wasm-kernels.ts). The params and saved format are
+ * @digitbench/runtime's (models/cnn-format.ts), and apps predict with its `/cnn` subpath (tfjs-core,
+ * tfjs-layers and tfjs-backend-wasm); this file adds training, and loads bundles on getTf()'s engine.
  *
  * Architectures:
  * - `lenet`: LeNet-5 with ReLU and max pooling: conv6 5×5 same – pool 2 – conv16 5×5 – pool 2 –
@@ -19,20 +21,10 @@
  * The last layer outputs logits; training uses softmax cross-entropy on them (the stable form of a
  * softmax layer + categorical cross-entropy) and scores() applies the softmax. Optimizer: Adam.
  *
- * Defaults (lenet, 12 epochs, batch 128, Adam 1e-3 × 0.8 per epoch) reached 99.02% on the full MNIST
- * test set in 353 s of training on wasm (one thread, ~27 s/epoch). keras-mnist takes ~400 s/epoch there
- * (98.55% after one epoch): its second convolution is ~8 GFLOP per batch of 128, and one wasm thread
- * does ~15–20 GFLOP/s.
- *
- * Seconds per 60k-image epoch with 2 replicas on wasm (one epoch of 6,400 images extrapolated, worker
- * start included, on a 2-core machine that was nearly idle; later runs shared it with other work, so
- * treat these as ±20%): lenet 22.9, conv16-32 43.4, caffe-lenet 60.8 (keras-mnist ~320). caffe-lenet's
- * step is mostly XNNPACK convolutions (its second layer's forward, input and filter gradients: 46 of
- * 97 ms at half-batch 64); the 2×2 MaxPoolGrad and the first layer's im2col filter gradient apply.
- * With augment {shift 2, rotate 10, scale 0.1}, batch 128, Adam 1e-3, on the full MNIST test set:
- * caffe-lenet 9 epochs × 0.75/epoch 99.45% (95% CI 99.3–99.6%) in 576 s of training (load average
- * ~2, i.e. little else running; 927 s beside other jobs; the same model both times); conv16-32 13
- * epochs × 0.8/epoch 99.35% in 589 s (partly beside other jobs).
+ * Defaults: lenet, 12 epochs, batch 128, Adam 1e-3 × 0.8 per epoch (what they reach on full MNIST, and
+ * each architecture's seconds per epoch on wasm, are in docs/measurements.md; current figures in
+ * reports/bench/). keras-mnist costs far more per epoch than the others: its second convolution alone is
+ * ~8 GFLOP per batch of 128.
  *
  * `augment` (off by default): every training image, every epoch, is shifted, rotated and scaled by
  * a fresh random affine map drawn from createRng(`${seed}:cnn-augment`) (cnn-augment.ts), in the
@@ -45,10 +37,9 @@
  *
  * `threads` ≥ 2 (the default from 10,000 training images on) trains data-parallel replicas on worker
  * threads (ParallelTrainer below, cnn-replica.ts, cnn-worker.ts): the same model for a seed and a
- * replica count, whatever the timing. 1 epoch of LeNet on full MNIST, idle 2-core machine: 22.9 s with
- * 2 replicas (97.86%) against 32.9 s with 1 (97.73%), worker start included. It needs free cores: on a
- * machine whose cores other work already fills, two threads get no more CPU than one, and the
- * per-step barrier made a fit slower in wall time (39.9 s vs 34.0 s on a loaded one).
+ * replica count, whatever the timing. It needs free cores: on an idle 2-core machine two replicas train
+ * an epoch faster than one, but on a machine whose cores other work already fills, two threads get no
+ * more CPU than one, and the per-step barrier made a fit slower in wall time (docs/measurements.md).
  */
 import seedrandom from 'seedrandom';
 import type { LayersModel, Tensor, Tensor2D } from '@tensorflow/tfjs';
@@ -392,7 +383,7 @@ function round(v: number): number {
 
 export const cnn = defineClassifier<CnnParams>({
   ...cnnModel,
-  library: 'ours: training loop, data-parallel replicas, Adam step, wasm kernels; @tensorflow/tfjs 4.22.0: layers, ops, model format',
+  library: 'ours: training loop, data-parallel replicas, Adam step, wasm kernels, bundle format; @tensorflow/tfjs 4.22.0: layers, ops, topology and weights (apps: tfjs-core, -layers, -backend-wasm 4.22.0)',
   // seedrandom: the shuffles, augmentations, initial weights and dropout masks.
   fitLibraries: [...TF_LIBRARIES, 'seedrandom 3.0.5'],
   testParams: { architecture: 'lenet', epochs: 2, batchSize: 64 },
