@@ -3,12 +3,10 @@
  * - 'l2' (default): Euclidean.
  * - 'l3': Minkowski p = 3, (Σ |a − b|³)^(1/3). Brute force reuses the tfjs product's L2 chunk minima as
  *   a Hölder lower bound (src/engine/distance.ts) and rescans only the chunks that could hold a
- *   neighbour, in float64: the same neighbours as a plain loop over every training row. Measured on this
- *   2-core machine (tfjs-wasm, one thread), 10,000 queries × 60,000 rows of PCA-50 MNIST, k = 3: 7.3 s
- *   (704 of 60,000 rows rescanned per query; Euclidean: 6.4 s; a plain float64 loop over all rows:
- *   7.2 ms per query, ~72 s). The bound is loose on raw pixels (2,000 rows: 1,429 rescanned per query,
- *   against 532 on PCA-50), where l3 costs nearer a plain loop. The k-d tree takes it as its metric (its
- *   splitting-plane bound holds for any p).
+ *   neighbour, in float64: the same neighbours as a plain loop over every training row. On PCA output it
+ *   rescans few rows, so it costs about what an l2 search costs and far less than a plain loop; the
+ *   bound is loose on raw pixels, where l3 costs nearer a plain loop (docs/measurements.md).
+ *   The k-d tree takes it as its metric (its splitting-plane bound holds for any p).
  * - 'cosine': L2 search on rows scaled to unit L2 norm, which ranks as cosine distance does
  *   (‖a − b‖² = 2 − 2 cos). The model keeps the unit training rows (they are what is saved); queries are
  *   scaled the same way (float64 norm, float32 rows). The distances it uses (for `weights`) are
@@ -21,11 +19,10 @@
  *   label column it appends to each point. Used only as a neighbour index: it is given row indices as
  *   "labels", and this wrapper votes.
  * - 'brute': exact distances as matrix products on the tensor engine (src/engine/distance.ts).
- * - 'auto' (default): the k-d tree up to KD_TREE_MAX_FEATURES (5) features, brute force above. Measured
- *   (Euclidean) on 60,000 training rows (PCA prefixes), 2,000 queries: the tree wins at 2–4 features (0.14 s vs
- *   1.0 s at 2), breaks even at 6, and loses from 8 (5.9 s vs 1.2 s) and 12 (21 s vs 1.6 s): this tree
- *   holds one point per node and bounds only by the splitting plane, so in more dimensions it visits
- *   most points (40,000 of 60,000 per query on PCA-50).
+ * - 'auto' (default): the k-d tree up to KD_TREE_MAX_FEATURES (5) features, brute force above: the tree
+ *   wins by far for 2–4 features, breaks even near 6 and loses from 8 on (docs/measurements.md), because
+ *   it holds one point per node and bounds only by the splitting plane, so in more dimensions it visits
+ *   most points.
  *
  * Votes (`weights`): 'uniform' (default) counts each of the k neighbours once; 'distance' weights each
  * by 1 / distance, as scikit-learn does, and where a query has neighbours at distance 0 only those vote
@@ -171,7 +168,7 @@ function trainingRows(x: Matrix, params: KnnParams, owned: boolean): Matrix {
 export const knn = defineClassifier<KnnParams>({
   ...knnModel,
   summary: 'k-nearest neighbours, exact, Euclidean, Minkowski p = 3 or cosine, uniform or 1/distance votes (k-d tree for few features, brute force on tfjs otherwise)',
-  library: 'ours: brute-force search on tfjs (L2 product, exact float64 rescan; L3 by a Hölder bound), votes; ml-knn 3.0.0 (patched): k-d tree (≤ 5 features)',
+  library: 'ours: exact search (workbench: brute force on tfjs, exact float64 rescan, L3 by a Hölder bound; apps: the runtime\'s plain JS), votes, saved format; ml-knn 3.0.0 (patched): k-d tree (≤ 5 features, workbench only)',
   fitLibraries: ['ml-knn 3.0.0', ...TF_LIBRARIES],
   patched: ['ml-knn'],
   testParams: { threads: 2 },
