@@ -24,10 +24,9 @@
  * writes, byte for byte (tested; the same text with 1 or 2 threads). rbf predict computes the kernel and decision
  * values as float32 matrix products on the tensor engine and recomputes exactly, in float64, every row whose vote
  * float32 rounding could change (svm-predict.ts): the labels are the exact loop's. scores() keep the exact loop.
- * Full MNIST PCA-50 (60k/10k, C=10, gamma scale; 9,366 SVs, 98.63%, model text identical), shared 2-core machine:
- * libsvm's own loop fit 204 s CPU, exact-loop predict 13 s; by pair in 1 thread 69–75 s, in 2 workers 41–63 s
- * wall (73–78 s CPU); fast predict 3.2–3.7 s (2.8% of rows recomputed exactly). Why pairs alone use 3× less CPU
- * than svm_train's loop over the same pairs is not established (each pair's rows are contiguous in its problem).
+ * On full MNIST PCA-50 the pairs take a fraction of the CPU time of libsvm's own loop over the same pairs (the
+ * same model text; why is not established: each pair's rows are contiguous in its problem), and the fast rbf
+ * labels a fraction of the exact loop's time: the figures are in docs/measurements.md.
  *
  * Load, predict and scores are in @digitbench/runtime (models/svm.ts: the model format, libsvm's exact float64
  * decision function, vote and probabilities, in plain JS); this file adds fitting, and its load and fitted models
@@ -146,8 +145,8 @@ interface FitPlan {
 }
 
 /**
- * On full MNIST PCA-50 the pairs take 3.3× less CPU than libsvm's own loop over the same pairs even in one thread
- * (72 s vs 242 s, machine loaded; same model text), so large jobs go by pair whatever the thread count.
+ * On full MNIST PCA-50 the pairs take about a third of the CPU of libsvm's own loop over the same pairs even in
+ * one thread (same model text; docs/measurements.md), so large jobs go by pair whatever the thread count.
  */
 function fitPlan(p: SvmParams, x: Matrix, classes: number): FitPlan {
   // Probability estimates draw libsvm's rand() across the pairs in sequence: only the library's own loop reproduces them.
@@ -284,7 +283,7 @@ function trainPairsInWorkers(
 
 export const svm = defineClassifier<SvmParams>({
   ...svmModel,
-  library: `ours: class-pair scheduling, model assembly, rbf predict on tfjs; libsvm-js ${LIBSVM_VERSION}: the solver and the model format`,
+  library: `ours: class-pair scheduling, model assembly, predict (exact float64 JS; workbench rbf labels: tfjs products, exact recheck); libsvm-js ${LIBSVM_VERSION}: the solver and the model text (fit only)`,
   fitLibraries: [`libsvm-js ${LIBSVM_VERSION}`, ...TF_LIBRARIES],
   testParams: { cacheSizeMb: 100, threads: 2 },
   create: (params) => ({ fit: (x, y, options) => fitSvm(params, x, y, options) }),
