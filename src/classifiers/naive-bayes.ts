@@ -1,17 +1,18 @@
 /**
- * Gaussian naive Bayes in ml-naivebayes 4.0.0's model format, patched (patches/ml-naivebayes+4.0.0.patch):
- * the unpatched GaussianNB scores only the first two features, gets NaN from zero variances and compares
- * `exp(log-likelihood)` (which underflows to 0 on 784 pixels), so it answers −1 for every MNIST digit.
- * The patch scores every feature in log space, adds scikit-learn's variance smoothing
- * (varSmoothing × the largest feature variance) and exposes the per-class log joint probabilities.
+ * Gaussian naive Bayes, fitted and scored by our own loops over typed arrays. ml-naivebayes 4.0.0, patched
+ * (patches/ml-naivebayes+4.0.0.patch), is where the model format comes from and the tests' oracle; no run
+ * and no bundle load imports it (it is a devDependency). Unpatched, its GaussianNB scores only the first two
+ * features, gets NaN from zero variances and compares `exp(log-likelihood)` (which underflows to 0 on 784
+ * pixels), so it answers −1 for every MNIST digit. The patch scores every feature in log space, adds
+ * scikit-learn's variance smoothing (varSmoothing × the largest feature variance) and exposes the per-class
+ * log joint probabilities.
  *
- * Fit and scoring run here over typed arrays (`fitTyped`, `logJointTyped`), with the patched library's
- * arithmetic in its order: the same per-class means and variances (ml-matrix's sums, row by row), the
- * same model JSON, bit for bit, and the same log joint probabilities (tests compare both with the
- * library). The library builds an ml-matrix per class and a number[] per row and calls Math.log per
- * feature and row: 0.5 s on full MNIST PCA-50 where these loops take a few milliseconds. The library
- * stays the tests' oracle; its model JSON is the saved format. Load and scoring are in
- * @digitbench/runtime (models/naive-bayes.ts); this file adds fitting.
+ * Fit and scoring (`fitTyped`, `logJointTyped`) follow the patched library's arithmetic in its order: the
+ * same per-class means and variances (ml-matrix's sums, row by row), the same model JSON, bit for bit, and
+ * the same log joint probabilities (tests compare both with the library). The library itself builds an
+ * ml-matrix per class and a number[] per row and calls Math.log per feature and row, far slower than these
+ * loops (docs/measurements.md). Its model JSON is the model inside the saved format. Load and scoring are
+ * in @digitbench/runtime (models/naive-bayes.ts); this file adds fitting.
  * Labels are mapped to the 0..k−1 the format needs and back.
  */
 import { naiveBayesModel, naiveBayesModelOf, typedModel, type GaussianNBModel, type Matrix, type NaiveBayesParams } from '@digitbench/runtime/internal';
@@ -80,7 +81,7 @@ export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing
 
 export const naiveBayes = defineClassifier<NaiveBayesParams>({
   ...naiveBayesModel,
-  library: 'ours: fit and scoring (typed arrays); ml-naivebayes 4.0.0 (patched): model format, test oracle',
+  library: 'ours: fit and scoring (typed arrays), saved format; ml-naivebayes 4.0.0 (patched): origin of the model JSON, test oracle (never loaded by a run)',
   // ml-naivebayes is a test oracle only (a devDependency): nothing a run executes imports it.
   fitLibraries: [],
   testParams: {},
