@@ -1,15 +1,17 @@
 /**
- * A CART decision tree in ml-cart 2.1.1's model format, grown by digitbench's split search.
+ * A CART decision tree, grown by digitbench's split search in ml-cart 2.1.1's model format.
  *
  * What is whose:
  * - split search: ours (src/classifiers/cart/grow.ts, a typed port of what was a patch to ml-cart).
- *   ml-cart's own is O(features × n²) per node and copies X at every node (a tree on 2,000 MNIST rows
- *   took 197 s); ours sorts each feature once and sweeps thresholds with running class counts, and
- *   builds the tree ml-cart builds: tests compare the model JSON with unpatched ml-cart's, byte for byte.
- *   The 'entropy' gain is ours (ml-cart has only Gini).
- * - model format and predictor: ml-cart's. The grown tree is written as ml-cart's model JSON and read
- *   back by ml-cart's DecisionTreeClassifier.load; its tree is compiled to flat typed arrays for
- *   prediction (tests check they predict what ml-cart's predict does).
+ *   ml-cart's own is O(features × n²) per node and copies X at every node, far too slow for MNIST
+ *   (docs/measurements.md); ours sorts each feature once and sweeps thresholds with running class counts,
+ *   and builds the tree ml-cart builds: tests compare the model JSON with unpatched ml-cart's, byte for
+ *   byte. The 'entropy' gain is ours (ml-cart has only Gini).
+ * - ml-cart 2.1.1 (unpatched): at fit time, the grown tree is written as ml-cart's model JSON and read back
+ *   by ml-cart's DecisionTreeClassifier.load, whose tree is compiled to flat typed arrays; and the tests'
+ *   oracle (the flat arrays predict what ml-cart's predict does).
+ * - the flat arrays, their saved format, predict and scores: ours (@digitbench/runtime
+ *   models/cart-trees.ts); a bundle load never involves ml-cart.
  *
  * Defaults grow the tree fully, like scikit-learn's DecisionTreeClassifier: ml-cart's own defaults stop
  * at 3 samples per node and at a gain of 0.01. Differences that remain: ml-cart needs a gain above
@@ -18,10 +20,8 @@
  * features go to the lowest column (scikit-learn draws the feature order at random). No randomness: the
  * seed does not matter.
  *
- * The trained tree is kept as flat typed arrays (predict and scores do not go through ml-matrix);
- * scores are the leaf's class fractions. Load, predict and the saved format are in @digitbench/runtime
+ * Scores are the leaf's class fractions. Load, predict and the saved format are in @digitbench/runtime
  * (models/decision-tree.ts); this file adds fitting.
- *
  */
 import { decisionTreeModel, treeModel, type DecisionTreeParams } from '@digitbench/runtime/internal';
 import { flattenCartTree, labelClasses, prepare } from './cart-trees.ts';
@@ -43,7 +43,7 @@ export function cartOptions(p: Pick<DecisionTreeParams, 'gainFunction' | 'minNum
 
 export const decisionTree = defineClassifier<DecisionTreeParams>({
   ...decisionTreeModel,
-  library: 'split search: digitbench (typed port); model format and loading: ml-cart 2.1.1; predict: flat arrays of its tree',
+  library: 'ours: split search (typed port), flat-array trees, saved format, predict; ml-cart 2.1.1: the tree format fit reads back, test oracle',
   fitLibraries: ['ml-cart 2.1.1'],
   testParams: {},
   create: (params) => ({

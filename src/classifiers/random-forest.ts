@@ -1,17 +1,11 @@
 /**
  * A random forest of CART trees, scikit-learn style: bootstrap samples, and sqrt(features) drawn at
  * every split. All of it is ours: the trees are grown by digitbench's split search (cart/grow.ts, with
- * our options maxFeatures per split, seed and sampleCounts) in ml-cart 2.1.1's tree model format (tests
- * check a forest tree, loaded by ml-cart, gives the same flat arrays); the forest loop is this file.
- * ml-random-forest 2.1.0 is not used (nor installed); this loop replaced it because:
- * - ml-random-forest draws the features once per tree (with replacement), so each tree sees a fixed
- *   28 of 784 pixels; scikit-learn draws them at every split.
- * - its maxSamples takes the first rows rather than a random sample: here each tree draws `maxSamples`
- *   rows with replacement from all rows.
- * - its predictProbability is wrong (a reduce without an initial value); scores here are vote fractions.
- * - it copies the training set twice per tree (bootstrap rows, then bagged columns, as float64
- *   matrices); here the set is sorted once and shared by all trees, a bootstrap sample is row counts.
- * - its training is one synchronous loop; here trees can be grown in worker threads.
+ * our options maxFeatures per split, seed and sampleCounts) following ml-cart 2.1.1's tree semantics
+ * (tests check a forest tree, loaded by ml-cart, gives the same flat arrays; no forest fit calls ml-cart),
+ * and the forest loop is this file: each tree draws its `maxSamples` rows with replacement from all rows
+ * (a bootstrap sample is row counts: the training set is sorted once and shared by all trees), features
+ * are drawn at every split, scores are vote fractions, and trees can be grown in worker threads.
  *
  * Tree t's bootstrap sample and split seed depend only on (seed, t): the same forest for any number of
  * threads. predict takes the class with the most votes (ties: the smallest label).
@@ -185,7 +179,7 @@ function growInWorkers(
 
 export const randomForest = defineClassifier<RandomForestParams>({
   ...randomForestModel,
-  library: 'split search and forest: digitbench (typed); tree model format: ml-cart 2.1.1',
+  library: 'ours: forest, split search (typed port), flat-array trees, saved format, predict; ml-cart 2.1.1: tree semantics, test oracle',
   // seedrandom draws each tree's bootstrap sample and split features.
   fitLibraries: ['ml-cart 2.1.1', 'seedrandom 3.0.5'],
   testParams: { nEstimators: 10, threads: 2 },

@@ -14,7 +14,7 @@ import { defineModel, threadsParam, type Model, type ModelPlugin } from './plugi
 const WHO = 'random-forest';
 
 export const randomForestParams = z.strictObject({
-  nEstimators: described(z._default(z.number().check(z.int(), z.positive(), z.lte(100000)), 100), "Trees (scikit-learn's default: 100; ml-random-forest's: 50)"),
+  nEstimators: described(z._default(z.number().check(z.int(), z.positive(), z.lte(100000)), 100), "Trees (scikit-learn's default: 100)"),
   maxFeatures: described(
     z._default(z.union([z.enum(['sqrt', 'log2', 'all']), z.number().check(z.positive())]), 'sqrt'),
     "Features drawn at each split: 'sqrt' (scikit-learn's default), 'log2', 'all', a count ≥ 1 or a fraction in (0, 1)",
