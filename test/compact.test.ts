@@ -19,6 +19,9 @@ import {
   toFloat16Bits,
   unpackValues,
   createMatrix,
+  cnnBytes,
+  parseCnnBytes,
+  type CnnSavedHeader,
   type Matrix,
   type ModelPlugin,
   type Precision,
@@ -250,5 +253,83 @@ describe('the experiment key bundle.precision', () => {
     for (const [extra, message] of cases) await expect(parseExperiment({ ...base, ...(extra as object) }, 'x.json')).rejects.toThrow(message);
     // float32 alone with bundles off is fine (nothing extra asked for).
     await expect(parseExperiment({ ...base, bundles: false, bundle: { precision: 'float32' } }, 'x.json')).resolves.toBeDefined();
+  });
+});
+
+describe('damaged compact bytes are refused in one line naming the plugin (never a crash or a huge allocation)', () => {
+  const dir = new URL('./fixtures/old-models/', import.meta.url);
+  const plugins: [string, ModelPlugin][] = [
+    ['decision-tree', decisionTreeModel],
+    ['random-forest', randomForestModel],
+    ['knn', knnModel],
+    ['svm', svmModel],
+  ];
+  it.each(plugins)('%s: truncations and byte flips', async (name, plugin) => {
+    const ctx = { seed: 3, log: silent };
+    const e = JSON.parse(readFileSync(new URL('expected.json', dir), 'utf8'))[name] as { params: Record<string, unknown> };
+    const params = parseParams(plugin, e.params);
+    const old = await plugin.load!(new Uint8Array(readFileSync(new URL(`${name}.v1.bin`, dir))), params, ctx);
+    let seed = 11;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
+    for (const precision of ['float16', 'int8'] as const) {
+      const good = await old.serialize!({ precision });
+      (await plugin.load!(good, params, ctx)).dispose();
+      const tries: Uint8Array[] = [good.subarray(0, rand(good.length)), good.subarray(0, good.length - 1), new Uint8Array([...good, 0])];
+      for (let i = 0; i < 60; i++) {
+        const b = good.slice();
+        // Mostly the header and the first bytes after it, where lengths and ranges are.
+        const at = i % 2 ? rand(Math.min(b.length, 400)) : rand(b.length);
+        b[at] = rand(256);
+        tries.push(b);
+      }
+      for (const b of tries) {
+        try {
+          (await plugin.load!(b, params, ctx)).dispose();
+        } catch (err) {
+          expect(err).toBeInstanceOf(Error);
+          expect((err as Error).message).toMatch(new RegExp(`^${name}: [^\\n]+$`));
+        }
+      }
+    }
+    old.dispose();
+  });
+});
+
+describe('the cnn compact format alone (no tfjs)', () => {
+  const header: CnnSavedHeader = {
+    format: 'digitbench-cnn',
+    version: 1,
+    architecture: 'lenet',
+    imageShape: [28, 28],
+    classes: [0, 1],
+    modelTopology: {},
+    weightSpecs: [
+      { name: 'k', shape: [3, 2], dtype: 'float32' },
+      { name: 'b', shape: [2], dtype: 'float32' },
+    ],
+  };
+  const weights = Float32Array.from([0.5, -1, 0.25, 2, -0.75, 1.5, 0.1, -0.2]);
+  const raw = new Uint8Array(weights.buffer);
+  it('packs kernels per output unit and keeps biases float32 at int8; float32 is version 1 unchanged', () => {
+    expect(parseCnnBytes(cnnBytes(header, raw), {}).header.version).toBe(1);
+    const f16 = parseCnnBytes(cnnBytes(header, raw, 'float16'), {});
+    expect(f16.header).toMatchObject({ version: 2, precision: 'float16' });
+    expect(Array.from(new Float32Array(f16.weightData))).toEqual(Array.from(weights, (v) => fromFloat16Bits(toFloat16Bits(v))));
+    const int8 = new Float32Array(parseCnnBytes(cnnBytes(header, raw, 'int8'), {}).weightData);
+    // Each unit's (column's) smallest and largest kernel weights are exact; the biases are exact.
+    expect([int8[0], int8[1], int8[3], int8[4], int8[6], int8[7]]).toEqual([0.5, -1, 2, -0.75, Math.fround(0.1), Math.fround(-0.2)]);
+    expect(Math.abs(int8[2]! - 0.25)).toBeLessThanOrEqual((0.5 + 0.75) / 255 / 2 + 1e-7);
+    expect(Math.abs(int8[5]! - 1.5)).toBeLessThanOrEqual((2 + 1) / 255 / 2 + 1e-7);
+  });
+  it('refuses a header whose weights are not there before allocating them', () => {
+    const bytes = cnnBytes({ ...header, weightSpecs: [{ name: 'k', shape: [3, 2], dtype: 'float32' }, { name: 'b', shape: [2], dtype: 'float32' }] }, raw, 'int8');
+    const json = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + new DataView(bytes.buffer).getUint32(4, true))));
+    json.weightSpecs[0].shape = [100000, 100000];
+    const text = new TextEncoder().encode(JSON.stringify(json));
+    const forged = new Uint8Array(8 + text.length + 16);
+    forged.set(bytes.subarray(0, 4));
+    new DataView(forged.buffer).setUint32(4, text.length, true);
+    forged.set(text, 8);
+    expect(() => parseCnnBytes(forged, {})).toThrow(`cnn.load: these ${forged.length} bytes are not a saved cnn model (truncated); pass the bytes from a cnn model's serialize().`);
   });
 });

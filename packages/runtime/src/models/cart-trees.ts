@@ -225,7 +225,7 @@ function loadCompactTrees(bytes: Uint8Array, header: SavedHeader, headLength: nu
       if (feature[i]! >= 0) splits++;
       else leafCount++;
     }
-    trees.push({ feature, child, threshold: new Float64Array(n), ...(header.withProba ? { proba: new Float32Array(n * C) } : {}) });
+    trees.push({ feature, child, threshold: new Float64Array(n) });
     at += structureBytes(n, narrow);
   }
   const featureOfSplit = new Int32Array(splits);
@@ -237,6 +237,7 @@ function loadCompactTrees(bytes: Uint8Array, header: SavedHeader, headLength: nu
   const byClass: Grouping = { by: 'column', cols: C };
   const end = header.withProba ? fractionsAt + packedBytes(leafCount * C, precision, byClass) : structure + thresholdsBytes;
   if (bytes.length !== end) throw bad(`expected ${end} bytes, got ${bytes.length}`);
+  if (header.withProba) for (const t of trees) t.proba = new Float32Array(t.feature.length * C);
   const thresholds = new Float64Array(splits);
   try {
     unpackValues(ownBytes(bytes, structure, structure + thresholdsBytes), splits, precision, byFeature, thresholds);

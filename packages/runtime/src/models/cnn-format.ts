@@ -159,6 +159,13 @@ function unpackWeights(data: Uint8Array, header: CnnSavedHeader, bad: (why: stri
   if (!precision || precision === 'float32') throw bad(`precision ${String(header.precision)}`);
   const specs = float32Specs(header.weightSpecs);
   if (!specs) throw bad('weight specs that are not float32 tensors');
+  // The packed sizes first: the weights are allocated only for data that is there.
+  let end = 0;
+  for (const spec of specs) {
+    const p = weightPacking(spec.shape, precision);
+    end = align8(end) + packedBytes(sizeOf(spec.shape), p.precision, p.grouping);
+  }
+  if (end !== data.length) throw bad(end > data.length ? 'truncated' : `${data.length - end} bytes after the weights`);
   const out = new Float32Array(specs.reduce((a, s) => a + sizeOf(s.shape), 0));
   let at = 0;
   let to = 0;
@@ -167,7 +174,6 @@ function unpackWeights(data: Uint8Array, header: CnnSavedHeader, bad: (why: stri
     const p = weightPacking(spec.shape, precision);
     at = align8(at);
     const length = packedBytes(n, p.precision, p.grouping);
-    if (at + length > data.length) throw bad('truncated');
     try {
       unpackValues(data.subarray(at, at + length), n, p.precision, p.grouping, out.subarray(to, to + n));
     } catch (e) {
@@ -176,7 +182,6 @@ function unpackWeights(data: Uint8Array, header: CnnSavedHeader, bad: (why: stri
     at += length;
     to += n;
   }
-  if (at !== data.length) throw bad(`${data.length - at} bytes after the weights`);
   return out.buffer;
 }
 
