@@ -4,14 +4,14 @@
  * matMul, transpose, pad, slice), inside `tidy`.
  *
  * - Conv2DBackpropFilter: missing on wasm (tensorflow/tfjs issue 8474), so a CNN cannot train there.
- * - Conv2DBackpropInput: present but ~12× slower than a convolution of the same size (2.7 s vs 0.2 s at
- *   keras-mnist's second layer, batch 128); for stride 1 it is replaced by that convolution.
- * - BatchMatMul with transposeA or transposeB: 6–10× slower than transposing first (a dense layer's
- *   weight gradient, 128×9216ᵀ·128×128, took 0.9 s; its input gradient 128×128·(9216×128)ᵀ 0.3 s);
- *   it is replaced by transpose + plain matMul.
- * - MaxPoolGrad: a plain JS loop on the wasm heap, 10× faster than the backend's.
+ * - Conv2DBackpropInput: present but many times slower than a convolution of the same size; for stride 1
+ *   it is replaced by that convolution.
+ * - BatchMatMul with transposeA or transposeB: several times slower than transposing first (a dense
+ *   layer's weight and input gradients); it is replaced by transpose + plain matMul.
+ * - MaxPoolGrad: a plain JS loop on the wasm heap, many times faster than the backend's.
  * - Sum over leading axes (bias gradients): one JS pass on the heap instead of transpose + loop.
- * Each is compared against the cpu backend's kernel in test/wasm-kernel.test.ts.
+ * Each is compared against the cpu backend's kernel in test/wasm-kernel.test.ts. The timings behind
+ * each choice (tfjs 4.22.0, batch 128) are in docs/measurements.md.
  */
 import * as tf from '@tensorflow/tfjs';
 import type {
@@ -81,7 +81,7 @@ function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedA
   const { top, bottom, left, right } = info.padInfo;
   return tf.tidy(() => {
     let xs = tf.transpose(tensor(x) as tf.Tensor4D, [3, 1, 2, 0]); // [C_in, H, W, N]
-    // Padding after the transpose copies runs of N values, not of C_in: 2× faster at C_in = 1.
+    // Padding after the transpose copies runs of N values, not of C_in (faster at C_in = 1).
     if (top || bottom || left || right) xs = tf.pad(xs, [[0, 0], [top, bottom], [left, right], [0, 0]]);
     const dys = tf.transpose(tensor(dy) as tf.Tensor4D, [1, 2, 0, 3]); // [OH, OW, N, C_out]
     const full = tf.conv2d(xs, dys, 1, 'valid', 'NHWC', [info.strideHeight, info.strideWidth]);
@@ -95,11 +95,10 @@ function conv2DBackpropFilter(args: { inputs: NamedTensorInfoMap; attrs?: NamedA
 
 /**
  * A first layer (one input channel) with at least 16 output channels, below this many im2col values
- * (FH·FW·C_in × N·OH·OW), takes its filter gradient as one matMul of the im2col matrix with dy:
- * keras-mnist's first layer at batch 128, 15 ms against 70 ms as a convolution (whose output there is
- * only 3×3 positions). Elsewhere building the matrix in JS costs more than it saves: LeNet's first
- * layer (6 output channels) was even (20 vs 17–25 ms), its second 22 vs 6–12 ms, keras-mnist's second
- * (21M values) 1.1 s vs 0.4–0.6 s (all at batch 128 on a loaded machine).
+ * (FH·FW·C_in × N·OH·OW), takes its filter gradient as one matMul of the im2col matrix with dy: for
+ * keras-mnist's first layer that is several times faster than the convolution (whose output there is
+ * only 3×3 positions). Elsewhere building the matrix in JS costs as much or more than it saves (LeNet's
+ * first layer, with 6 output channels, was even; larger layers were slower): docs/measurements.md.
  */
 const IM2COL_LIMIT = 8_000_000;
 let im2colMode: 'auto' | 'always' | 'never' = 'auto';
@@ -215,8 +214,8 @@ function batchMatMul(
 
 /**
  * Max-pool gradient in plain JS on the wasm heap (no copies): for each pooling window, dy goes to the
- * first maximum in row-major window order, as the cpu backend does. The backend's own kernel took
- * 10–16× longer (160 ms at keras-mnist's 128×24×24×64 pool).
+ * first maximum in row-major window order, as the cpu backend does. The backend's own kernel takes
+ * many times longer (docs/measurements.md).
  */
 function maxPoolGrad(
   original: KernelFunc,
@@ -322,8 +321,8 @@ function maxPoolGrad2x2(xv: Float32Array, dyv: Float32Array, dx: Float32Array, N
 
 /**
  * Sum over leading axes (a bias gradient: dy [N, H, W, C] summed to [C]) in plain JS on the wasm heap,
- * accumulated in float64: one pass, where the backend transposes and then sums (23 ms at 128×24×24×64;
- * a matMul with a row of ones was slower still, as XNNPACK repacks the new right operand every step).
+ * accumulated in float64: one pass, where the backend transposes and then sums (a matMul with a row of
+ * ones was slower still, as XNNPACK repacks the new right operand every step).
  */
 function sum(
   original: KernelFunc,
@@ -338,7 +337,7 @@ function sum(
   const m = x.shape.slice(0, axes.length).reduce((p, q) => p * q, 1);
   const rest = x.shape.slice(axes.length);
   const c = rest.reduce((p, q) => p * q, 1);
-  // With few columns the backend's loop is faster (1.6 vs 3.4 ms at 128×26×26×6).
+  // With few columns the backend's loop is faster (docs/measurements.md).
   if (c < 16) return original(args as Parameters<KernelFunc>[0]);
   const backend = args.backend as WasmHeapBackend;
   const out = backend.makeOutput(attrs.keepDims ? [...axes.map(() => 1), ...rest] : rest, 'float32');
