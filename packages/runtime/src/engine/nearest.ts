@@ -11,12 +11,12 @@
  *
  * Pruning, exact: a row's sum only grows (its terms are ≥ 0), so a row is abandoned once a partial sum
  * exceeds the current k-th sum. The training rows are kept with their columns in decreasing-variance
- * order (permuted once, in place when the index owns the rows), so the partial sums grow fast: measured
- * on full MNIST, a query stops after ~70 of 784 raw pixels on average, and after ~3 of 50 PCA
- * components. Partial sums in that order are not the column-order sums, so a row is abandoned only when
- * its partial sum exceeds the k-th sum by a relative margin far above the float64 rounding of either
- * order (1e-9, plus 4 ulp per column), and every row that is not abandoned gets its exact column-order
- * sum, which alone decides. When the variance order is the natural order (PCA output usually is), the
+ * order (permuted once, in place when the index owns the rows), so the partial sums grow fast and most
+ * rows are abandoned after a small fraction of their columns (digitbench docs/measurements.md). Partial
+ * sums in that order are not the column-order sums, so a row is abandoned only when its partial sum
+ * exceeds the k-th sum by a relative margin far above the float64 rounding of either order (1e-9, plus
+ * 4 ulp per column), and every row that is not abandoned gets its exact column-order sum, which alone
+ * decides. When the variance order is the natural order (PCA output usually is), the
  * rows are not copied and the partial sums are the exact sums.
  */
 import { createMatrix, type Matrix } from './matrix.ts';

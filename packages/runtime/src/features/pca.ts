@@ -30,7 +30,7 @@ export interface PcaModel {
   explainedVarianceRatio: Float64Array;
 }
 
-/** Rows projected together: each weight is loaded once per block of rows (8: measured fastest of 1, 4 and 8). */
+/** Rows projected together: each weight is loaded once per block of rows (8: the fastest of 1, 4 and 8; digitbench docs/measurements.md). */
 const BLOCK_ROWS = 8;
 
 /**

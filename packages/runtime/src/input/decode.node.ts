@@ -169,7 +169,8 @@ function idatData(b: Uint8Array): Uint8Array {
  * limit (jpeg-js's `maxResolutionInMP` and `maxMemoryUsageInMB`; pngjs inflates at most the header's size,
  * and an interlaced PNG's data is size-checked first). The size of `bytes` is the caller's to cap (an upload
  * handler should refuse a body over a few MB; `readInputs` refuses image files over 50 MB). Decoding is
- * synchronous work on this thread (about 1 ms for a 200×200 photo, 0.03 ms for a 28×28 PNG).
+ * synchronous work on this thread; its cost grows with the pixel count (timings: digitbench
+ * docs/measurements.md).
  */
 export async function decodeImage(input: Uint8Array | ArrayBuffer | ArrayBufferView | Blob, name: string, options: DecodeOptions = {}): Promise<DecodedImage> {
   const limit = pixelLimit(options.maxPixels);

@@ -15,7 +15,8 @@ export const ARCHITECTURES = ['lenet', 'keras-mnist', 'caffe-lenet', 'conv16-32'
 export type Architecture = (typeof ARCHITECTURES)[number];
 
 /**
- * From this many training images on, threads: null trains 2 replicas (starting a worker costs 1–3 s).
+ * From this many training images on, threads: null trains 2 replicas (starting a worker thread costs
+ * seconds, which a small fit does not earn back; digitbench docs/measurements.md).
  * Not from the core count: the replica count changes the model, and a seed must give the same model
  * on every machine.
  */

@@ -214,7 +214,7 @@ function kernelOne(m: SvmModel, xb: Float64Array, b: number, i: number): number 
  * Kernel values of nb rows (xb, nb × d, float64) against every support vector → kv (nb × l).
  * Each value is summed in feature order, as libsvm's k_function does: rbf exp(−γ·Σ(x−s)²), linear x·s,
  * poly powi(γ·x·s + coef0, degree), sigmoid tanh(γ·x·s + coef0). 4 rows × 2 support vectors per pass over
- * the features (8 independent sums; measured 1.2× faster than 4 × 1 on full MNIST PCA-50).
+ * the features (8 independent sums: faster than 4 × 1 on full MNIST PCA-50; digitbench docs/measurements.md).
  */
 export function kernelBlock(m: SvmModel, xb: Float64Array, nb: number, kv: Float64Array): void {
   const { l, d, sv, gamma } = m;
