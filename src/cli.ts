@@ -253,8 +253,8 @@ export function buildProgram(out: (s: string) => void): Command {
 
   program
     .command('report')
-    .description('Re-render reports/<experiment>/report.md from its results.jsonl, without running anything.')
-    .argument('<dir>', 'the experiment folder, e.g. reports/quick')
+    .description('Re-render <dir>/report.md from its results.jsonl, without running anything.')
+    .argument('<dir>', 'the experiment folder, e.g. runs/quick (or a reference report, reports/quick)')
     .action(async (dir: string) => {
       const { rerender } = await import('./harness/rerender.ts');
       const r = await rerender(dir);

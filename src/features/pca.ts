@@ -10,8 +10,8 @@
  * (@digitbench/runtime features/pca.ts), here as in a bundle: one implementation, engine-independent;
  * only this fit depends on the tensor engine's backend.
  *
- * Why not ml-pca: it computes all d components with a full decomposition and then slices, which
- * takes minutes on 60,000 × 784 (libraries.md); this needs about 2q + 1 passes over X.
+ * Why not ml-pca: it computes all d components with a full decomposition and then slices, far slower
+ * on 60,000 × 784 (docs/measurements.md); this needs about 2q + 1 passes over X.
  */
 import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { pca as runtime, type Matrix, type PcaModel } from '@digitbench/runtime/internal';

@@ -38,7 +38,7 @@ export interface DeployRequest {
   baseDir: string;
 }
 
-/** The row's `deployment` field (schema in result.ts). */
+/** The row's `deployment` field (schema in results/row.ts). */
 export type DeploymentFigures = Deployment;
 
 const WARMUP = 20;

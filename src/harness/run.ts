@@ -1,6 +1,6 @@
 /**
  * Runs an experiment: every run in its own child process with a timeout and a memory limit,
- * one row appended to reports/<experiment>/results.jsonl as each run finishes, the report
+ * one row appended to <out>/results.jsonl (runs/<experiment>/ by default) as each run finishes, the report
  * re-rendered after each row. Finished (ok) runs are skipped on the next start; failures never count
  * as finished. `openExperiment` is the part a queue coordinator (queue/coordinator.ts) shares: the
  * folder, the resume, the splits, the run ids, the report.
@@ -39,7 +39,7 @@ export interface RunEvents {
 }
 
 export interface RunOptions {
-  /** Folder for results.jsonl and the report (default reports/<name>). */
+  /** Folder for results.jsonl and the report (default runs/<name>; see defaultOutDir). */
   outDir?: string;
   /** Start over even when an unfinished run could resume: the previous generation moves to previous/<time>/. */
   fresh?: boolean;

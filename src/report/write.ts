@@ -32,7 +32,7 @@ export interface WrittenReport {
   files: string[];
 }
 
-/** Writes `dir`/report.md and the files it links to (e.g. reports/<experiment>/), creating `dir` if needed. */
+/** Writes `dir`/report.md and the files it links to (e.g. runs/<experiment>/), creating `dir` if needed. */
 export async function writeReport(dir: string, rows: readonly ResultRow[], opts: ReportOptions = {}): Promise<WrittenReport> {
   const { markdown, files } = await renderReport(rows, opts);
   await mkdir(dir, { recursive: true });

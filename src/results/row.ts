@@ -1,5 +1,5 @@
 /**
- * One result row = one run of one classifier on one split (one line of reports/<experiment>/results.jsonl).
+ * One result row = one run of one classifier on one split (one line of <out>/results.jsonl, runs/<experiment>/ by default).
  * Rows are flat JSON holding everything the report needs, so the report re-renders without re-running.
  *
  * Writers: `id` should hash (canonical JSON) everything that changes the outcome: dataset content hash,

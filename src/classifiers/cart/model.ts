@@ -1,8 +1,9 @@
 /**
  * ml-cart 2.1.1 is the trees' model format and reference predictor: a tree grown by our split search
  * (grow.ts) is written as exactly the JSON ml-cart's DecisionTreeClassifier#toJSON() gives for the same
- * data and options, and ml-cart's DecisionTreeClassifier.load reads it back. Flat typed arrays
- * (flat.ts) are compiled from it for fast evaluation.
+ * data and options, and ml-cart's DecisionTreeClassifier.load reads it back (the decision tree's fit, and
+ * the tests). Flat typed arrays (../cart-trees.ts, the runtime's models/cart-trees.ts) are compiled from
+ * it for evaluation and saving.
  */
 import mlCartModule from 'ml-cart';
 import { growTree, runningSum, type GrowOptions, type GrownNode, type SplitSearchStats } from './grow.ts';
