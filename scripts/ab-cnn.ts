@@ -1,6 +1,6 @@
 /**
  * A/B of CNN training speed in one process (dev tool, not a bench):
- *   npx tsx scripts/ab-cnn.ts ARCH TRAIN_IMAGES THREADS,THREADS,... [rounds=1] [epochs=1] [test=2000]
+ *   node --import ./bin/register.js scripts/ab-cnn.ts ARCH TRAIN_IMAGES THREADS,THREADS,... [rounds=1] [epochs=1] [test=2000]
  * Fits on a seeded MNIST subset, alternating the thread counts; prints seconds per fit (worker start
  * included), the CPU seconds of all threads, seconds per 60k-image epoch extrapolated, and test accuracy on that many test images.
  */

@@ -1,6 +1,6 @@
 /**
  * Times single kernels on wasm before and after registerWasmKernels() in one process (dev tool):
- *   npx tsx scripts/ab-kernels.ts [reps=20]
+ *   node --import ./bin/register.js scripts/ab-kernels.ts [reps=20]
  * Medians of reps runs; the shapes are LeNet's and keras-mnist's at batch 128.
  */
 import * as tf from '@tensorflow/tfjs';

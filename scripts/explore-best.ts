@@ -1,7 +1,7 @@
 /**
  * Dev scratch (issue 11): validation accuracy of classifiers on feature pipelines, on rows of the
  * official training part only (never the test part). Usage:
- *   npx tsx scripts/explore-best.ts <fitRows> <validationRows> '<json: [{name, features, classifiers:[{plugin, params}]}]>'
+ *   node --import ./bin/register.js scripts/explore-best.ts <fitRows> <validationRows> '<json: [{name, features, classifiers:[{plugin, params}]}]>'
  */
 import { loadDataset } from '../src/data/datasets.ts';
 import { applySplit, makeSplit } from '../src/data/split.ts';

@@ -2,7 +2,8 @@
  * MNIST written as the user-data sources digitbench reads, for the experiments that show them giving the
  * idx files' results (experiments/quick-csv.json, quick-images.json) and for `evaluate` on photos:
  *
- *   node --import tsx scripts/make-mnist-sources.ts [--photos n]
+ *   npm run make:mnist-sources -- [--photos n]
+ *   (that is: node --import ./bin/register.js scripts/make-mnist-sources.ts [--photos n])
  *
  * writes, under data/generated/ (git-ignored):
  * - mnist-csv/train.csv.gz and test.csv.gz: Kaggle's layout (label,pixel0,…,pixel783), every row of

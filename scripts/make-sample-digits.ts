@@ -2,7 +2,8 @@
  * Writes examples/digits/: six MNIST test digits (fixed indices, six different labels) rendered as
  * "photos" for `digitbench predict`: enlarged to 154–224 px with a smooth kernel, dark ink on light
  * paper, off-centre on a larger non-square canvas, as PNG (grey, RGB) and JPEG (quality 90). The true
- * label and the test index are in each file name. Deterministic; run: npx tsx scripts/make-sample-digits.ts
+ * label and the test index are in each file name. Deterministic (sharp, a devDependency, draws them); run:
+ *   node --import ./bin/register.js scripts/make-sample-digits.ts
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -1,6 +1,6 @@
 /**
  * Per-kernel self time of one CNN training step on the engine getTf() picks (dev tool, not a bench):
- *   npx tsx scripts/profile-cnn.ts lenet|keras-mnist [batches=10] [batch=128]
+ *   node --import ./bin/register.js scripts/profile-cnn.ts lenet|keras-mnist [batches=10] [batch=128]
  * Random images; wraps every kernel of the active backend with a timer (nested kernels are
  * subtracted from their caller's time).
  */

@@ -1,7 +1,7 @@
 /**
  * Times tree fits on full MNIST (60,000 rows, pixels / 255) in this process: a decision tree and
  * forest trees grown one after another in this thread. Usage:
- *   npx tsx scripts/time-trees.ts [forestTrees=10] [repeats=1] [tree|forest|both]
+ *   node --import ./bin/register.js scripts/time-trees.ts [forestTrees=10] [repeats=1] [tree|forest|both]
  * Prints per-step wall and CPU seconds (medians of repeats) and a digest of the saved model (same digest
  * = same trees). On a shared machine, CPU time is the steadier figure.
  */
