@@ -95,17 +95,19 @@ describe('renderReport on a fixed set of rows', () => {
       { label: 'knn', file: 'models/knn-run01.bundle', accuracy: 0.945 },
       { label: 'random-forest', file: 'models/random-forest-run07.bundle', accuracy: 0.9 },
     ];
-    expect(deploymentChoice(rows, { config })).toEqual({ pick: { label: 'svm', file: 'models/svm-run04.bundle', accuracy: 0.97 }, uncertain: ['svm'], bundles });
+    // No run here has compact bundles (bundle.precision), so there are no compact candidates.
+    expect(deploymentChoice(rows, { config })).toEqual({ pick: { label: 'svm', file: 'models/svm-run04.bundle', accuracy: 0.97 }, uncertain: ['svm'], bundles, compact: [] });
     // Limit below svm's p50 but above its fastest pass: the forest is picked, and svm is named as a contender.
     expect(deploymentChoice(rows, { deploy: { maxLatencyMs: 0.85, maxModelBytes: 2_500_000 } })).toEqual({
       pick: { label: 'random-forest', file: 'models/random-forest-run07.bundle', accuracy: 0.9 },
       uncertain: ['svm'],
       bundles,
+      compact: [],
     });
     // Every pass within the limit: a sure pick.
     expect(deploymentChoice(rows, { deploy: { maxLatencyMs: 1.2 } })).toMatchObject({ pick: { label: 'svm' }, uncertain: [] });
     // No bundle is small enough: no pick, and nothing uncertain.
-    expect(deploymentChoice(rows, { deploy: { maxLatencyMs: 1, maxModelBytes: 1_000_000 } })).toEqual({ uncertain: [], bundles });
+    expect(deploymentChoice(rows, { deploy: { maxLatencyMs: 1, maxModelBytes: 1_000_000 } })).toEqual({ uncertain: [], bundles, compact: [] });
     expect(deploymentChoice(rows, { deploy: { maxModelBytes: 2_200_000 } })).toMatchObject({ pick: { label: 'svm' }, uncertain: [] });
   });
 
