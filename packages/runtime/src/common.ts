@@ -5,6 +5,7 @@ export { BUILTIN_MODELS, builtinResolver, UnknownPluginError, type PluginResolve
 export { defineModel, type ClassifierContext, type Model, type ModelDefinition, type ModelPlugin, type ModelRuntime, type BrowserAsset } from './models/plugin.ts';
 export { normalizeDigit, resizeGrey, NoInkError, DEFAULT_MAX_PIXELS, type DecodedImage } from './input/normalize.ts';
 export { createMatrix, type Matrix } from './engine/matrix.ts';
+export type { Precision, SerializeOptions } from './models/compact.ts';
 export { DEFAULT_MAX_IMAGE_BYTES, type DecodeOptions, type InputImage } from './input/image-header.ts';
 
 /** Options of loadModel (Node and browser). */
