@@ -1,13 +1,12 @@
 /**
- * digitbench as a library, for apps that deploy a model an experiment picked:
+ * The workbench as a library, for plugin files and scripts run beside it (apps that ship a model use
+ * @digitbench/runtime instead: compiled, no tsx):
  *
- *   import { loadModel, readInputs } from 'digitbench';
- *   const model = await loadModel('reports/quick/models/svm-1a2b3c4d.bundle');
+ *   import { defineClassifier, defineModel, checkTrainingData } from 'digitbench';   // a plugin file
+ *   import { loadModel } from 'digitbench';
+ *   const model = await loadModel('runs/quick/models/svm-1a2b3c4d.bundle');   // the runtime's loadModel with the workbench's engines
  *   const [p] = await model.predict(pixels);        // h×w raw MNIST-format values (model.imageShape), or a decoded image
- *   console.log(p.label, p.top);                     // 7, [{ label: 7, name: '7', score: 0.98 }, …]
  *
- * A bundle carries its own feature pipeline, so raw pixels go in. Decoded pictures (any size, dark ink
- * on light paper or the reverse) are normalized the way MNIST was made; `readInputs` decodes files.
  * A bundle is data: loading it never imports or runs anything it names. Its plugin is a built-in or
  * one you pass: `loadModel(file, { plugins: [myPlugin] })`.
  */
