@@ -16,7 +16,9 @@
  * not applied (`colorSpaceConversion: 'none'`), as in Node. JPEG pixels differ from Node's jpeg-js by a few
  * levels (the browser's decoder is libjpeg-turbo in Chromium); PNG pixels are the same.
  */
+import { formatBytes } from '../io/format-bytes.ts';
 import {
+  bytesOf,
   checkedHeader,
   checkShape,
   DEFAULT_MAX_IMAGE_BYTES,
@@ -53,21 +55,7 @@ function limitOption(value: number | undefined, option: string, fallback: number
   return value;
 }
 
-/** A size for people, in decimal units, as Node's messages give it (io/files.ts formatBytes). */
-function formatBytes(n: number): string {
-  if (n < 1000) return `${n} bytes`;
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  let v = n / 1000, u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${v >= 100 ? Math.round(v) : Number(v.toFixed(1))} ${units[u]}`;
-}
 
-function bytesOf(input: ArrayBuffer | ArrayBufferView): Uint8Array {
-  return input instanceof ArrayBuffer ? new Uint8Array(input) : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
-}
 
 /** A 2D context to draw `width` × `height` pixels in: an OffscreenCanvas, or a `<canvas>` element. */
 function context(width: number, height: number): OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D | null {

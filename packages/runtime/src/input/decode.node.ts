@@ -38,6 +38,7 @@ import { inflateSync } from 'node:zlib';
 import { checkFileSize, openRegularFile, readAt, resolveLimit, type ByteCap } from '../io/files.ts';
 import { IdxMagicError, idxByteCap, IMAGE_MAGIC, LABEL_MAGIC, parseIdxImages, readIdx } from '../io/idx.ts';
 import {
+  bytesOf,
   checkedHeader,
   checkShape,
   DEFAULT_MAX_IMAGE_BYTES,
@@ -175,14 +176,7 @@ function idatData(b: Uint8Array): Uint8Array {
 export async function decodeImage(input: Uint8Array | ArrayBuffer | ArrayBufferView | Blob, name: string, options: DecodeOptions = {}): Promise<DecodedImage> {
   const limit = pixelLimit(options.maxPixels);
   // The same inputs as the browser entry's decodeImage (a Blob or any bytes), so one app's code type-checks with either.
-  const bytes =
-    input instanceof Uint8Array
-      ? input
-      : input instanceof ArrayBuffer
-        ? new Uint8Array(input)
-        : ArrayBuffer.isView(input)
-          ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength)
-          : new Uint8Array(await input.arrayBuffer());
+  const bytes = input instanceof Blob ? new Uint8Array(await input.arrayBuffer()) : bytesOf(input);
   if (bytes.length === 0) throw new Error(`${name}: the file is empty; ${GIVE}`);
   const kind = imageKind(bytes);
   if (!kind) throw new Error(notImageMessage(name, bytes, GIVE));

@@ -317,3 +317,8 @@ export function errorLine(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
   return (m.split('\n')[0] ?? m).trim();
 }
+
+/** Any bytes an app hands a decoder (a Uint8Array, another typed array or DataView, an ArrayBuffer) as a Uint8Array, without a copy. */
+export function bytesOf(input: ArrayBuffer | ArrayBufferView): Uint8Array {
+  return input instanceof Uint8Array ? input : input instanceof ArrayBuffer ? new Uint8Array(input) : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+}

@@ -7,18 +7,10 @@
 import type { Stats } from 'node:fs';
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
+import { formatBytes } from './format-bytes.ts';
 
-/** A size for people, in decimal units: 512 bytes, 1.5 kB, 51.2 MB, 2.1 GB. */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} bytes`;
-  const units = ['kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  let v = n / 1000, u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  return `${v >= 100 ? Math.round(v) : Number(v.toFixed(1))} ${units[u]}`;
-}
+export { formatBytes };
+
 
 /** What a file system entry is, in a few words, for messages ("a folder", "a FIFO (named pipe)", …). */
 export function entryKind(s: Pick<Stats, 'isFile' | 'isDirectory' | 'isFIFO' | 'isCharacterDevice' | 'isBlockDevice' | 'isSocket'>): string {
