@@ -32,3 +32,4 @@ export * from './input/image-header.ts';
 export * from './models/builtins.ts';
 export * from './bundle/model.ts';
 export * from './models/compact.ts';
+export * from './models/calibration.ts';

@@ -1,0 +1,61 @@
+/**
+ * Calibrated probabilities from any model's scores (issue 24; docs/trust-design.md §2): the scores become
+ * logits (the log of probability-like scores, floored at `eps`; one-vs-rest decision values as they are),
+ * divided by a temperature T fitted on validation rows, and passed through a softmax. T > 0 keeps every
+ * row's argmax, so labels and accuracy do not change; only the confidence does.
+ */
+
+/** How a model's scores become logits. */
+export type LogitKind = 'probability' | 'decision';
+
+/** What a bundle stores of its calibration. */
+export interface Calibration {
+  method: 'temperature';
+  /** The temperature: > 1 softens overconfident scores, < 1 sharpens underconfident ones. */
+  temperature: number;
+  logits: LogitKind;
+  /** The floor of probability-like scores before the log (a class with no vote keeps a finite logit). */
+  eps: number;
+}
+
+/** Scores (rows × classes) → logits. */
+export function logitsOf(scores: ArrayLike<number>, kind: LogitKind, eps: number): Float64Array {
+  const out = new Float64Array(scores.length);
+  for (let i = 0; i < scores.length; i++) out[i] = kind === 'decision' ? scores[i]! : Math.log(Math.max(scores[i]!, eps));
+  return out;
+}
+
+/** Row-wise softmax of logits / temperature (rows × classes), in float64. */
+export function softmaxWithTemperature(logits: ArrayLike<number>, classes: number, temperature: number): Float64Array {
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new Error(`calibration: the temperature must be a positive number (got ${temperature}).`);
+  const rows = logits.length / classes;
+  const out = new Float64Array(logits.length);
+  for (let r = 0; r < rows; r++) {
+    const o = r * classes;
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) max = Math.max(max, logits[o + c]! / temperature);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += out[o + c] = Math.exp(logits[o + c]! / temperature - max);
+    for (let c = 0; c < classes; c++) out[o + c]! /= sum;
+  }
+  return out;
+}
+
+/** Calibrated probabilities (rows × classes) of a model's scores. */
+export function calibrate(scores: ArrayLike<number>, classes: number, calibration: Calibration): Float64Array {
+  return softmaxWithTemperature(logitsOf(scores, calibration.logits, calibration.eps), classes, calibration.temperature);
+}
+
+/** Each row's top probability (the confidence) and its column. */
+export function topLabel(probs: ArrayLike<number>, classes: number): { confidence: Float64Array; column: Int32Array } {
+  const rows = probs.length / classes;
+  const confidence = new Float64Array(rows);
+  const column = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (probs[r * classes + c]! > probs[r * classes + best]!) best = c;
+    column[r] = best;
+    confidence[r] = probs[r * classes + best]!;
+  }
+  return { confidence, column };
+}

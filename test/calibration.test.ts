@@ -1,0 +1,102 @@
+/** Calibration metrics and temperature scaling against hand-computed values and a synthetic overconfident model. */
+import { describe, expect, it } from 'vitest';
+import { calibrate, logitsOf, softmaxWithTemperature, topLabel } from '@digitbench/runtime/internal';
+import { brierScore, coverageCurve, expectedCalibrationError, fitCalibration, fitTemperature, negativeLogLikelihood, rejectThreshold } from '../src/metrics/calibration.ts';
+
+// Four rows, two classes: right, wrong, right, wrong.
+const probs = [0.9, 0.1, 0.8, 0.2, 0.6, 0.4, 0.55, 0.45];
+const target = [0, 1, 0, 1];
+
+describe('calibration metrics (hand-computed)', () => {
+  it('ECE over 10 bins: |1 − 0.9| + |0 − 0.8| + |1 − (0.6 + 0.55)| over 4 rows', () => {
+    expect(expectedCalibrationError(probs, 2, target, 10)).toBeCloseTo((0.1 + 0.8 + 0.15) / 4, 12);
+    // Bins are right-closed: a confidence of exactly 0.2 (= 3/15, though 0.2 × 15 is 3.0000000000000004 in
+    // floating point) is in the bin (2/15, 3/15], apart from 0.2001: (|1 − 0.2| + |0 − 0.2001|) / 2, not |1 − 0.4001| / 2.
+    expect(expectedCalibrationError([0.2, 0.2, 0.2, 0.2, 0.2, 0.2001, 0, 0, 0, 0], 5, [0, 1], 15)).toBeCloseTo((0.8 + 0.2001) / 2, 12);
+  });
+
+  it('NLL and Brier; a true label the model lacks (−1) counts as probability 0', () => {
+    expect(negativeLogLikelihood(probs, 2, target)).toBeCloseTo(-(Math.log(0.9) + Math.log(0.2) + Math.log(0.6) + Math.log(0.45)) / 4, 12);
+    expect(brierScore(probs, 2, target)).toBeCloseTo((0.02 + 1.28 + 0.32 + 0.605) / 4, 12);
+    expect(negativeLogLikelihood([0.7, 0.3], 2, [-1])).toBeCloseTo(-Math.log(1e-12), 9);
+    expect(brierScore([0.7, 0.3], 2, [-1])).toBeCloseTo(0.49 + 0.09 + 1, 12);
+  });
+
+  it('logits: log of probability-like scores floored at eps; decision values as they are', () => {
+    expect(Array.from(logitsOf([0.5, 0, 0.5], 'probability', 1e-3))).toEqual([Math.log(0.5), Math.log(1e-3), Math.log(0.5)]);
+    expect(Array.from(logitsOf([-1.5, 2], 'decision', 1e-3))).toEqual([-1.5, 2]);
+    expect(() => softmaxWithTemperature([1, 2], 2, 0)).toThrow('calibration: the temperature must be a positive number (got 0).');
+  });
+});
+
+/** A seeded generator (mulberry32) and a synthetic 10-class model: true logits L, labels drawn from softmax(L). */
+function synthetic(rows: number, seed: number) {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const normal = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const k = 10;
+  const logits = new Float64Array(rows * k);
+  for (let i = 0; i < logits.length; i++) logits[i] = 1.5 * normal();
+  const p = softmaxWithTemperature(logits, k, 1);
+  const target = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let u = uniform();
+    let c = 0;
+    while (c < k - 1 && (u -= p[r * k + c]!) > 0) c++;
+    target[r] = c;
+  }
+  return { logits, target, k };
+}
+
+describe('temperature scaling', () => {
+  it('finds T ≈ 3 for logits made 3× overconfident, on validation rows only, and lowers test ECE and NLL without changing a label', () => {
+    const val = synthetic(4000, 1);
+    const test = synthetic(4000, 2);
+    const over = (l: Float64Array) => l.map((v) => 3 * v);
+    const T = fitTemperature(over(val.logits), val.k, val.target);
+    expect(T).toBeGreaterThan(2.7);
+    expect(T).toBeLessThan(3.3);
+    const before = softmaxWithTemperature(over(test.logits), test.k, 1);
+    const after = softmaxWithTemperature(over(test.logits), test.k, T);
+    expect(expectedCalibrationError(after, test.k, test.target)).toBeLessThan(expectedCalibrationError(before, test.k, test.target) / 3);
+    expect(negativeLogLikelihood(after, test.k, test.target)).toBeLessThan(negativeLogLikelihood(before, test.k, test.target));
+    expect(Array.from(topLabel(after, test.k).column)).toEqual(Array.from(topLabel(before, test.k).column));
+  });
+
+  it('fitCalibration on vote-fraction-like scores gives a temperature that calibrate() applies', () => {
+    const val = synthetic(2000, 3);
+    const scores = softmaxWithTemperature(val.logits.map((v) => 4 * v), val.k, 1);
+    const c = fitCalibration(scores, val.k, val.target, 'probability', 1e-6);
+    expect(c.method).toBe('temperature');
+    expect(c.temperature).toBeGreaterThan(3);
+    expect(Array.from(calibrate(scores, val.k, c)).every((v) => v >= 0 && v <= 1)).toBe(true);
+  });
+});
+
+describe('accuracy–coverage and the reject threshold', () => {
+  const confidence = [0.99, 0.95, 0.95, 0.9, 0.8, 0.6];
+  const correct = [true, true, true, false, true, false];
+
+  it('the curve keeps ties together, highest confidence first', () => {
+    expect(coverageCurve(confidence, correct)).toEqual([
+      { threshold: 0.99, coverage: 1 / 6, accuracy: 1 },
+      { threshold: 0.95, coverage: 3 / 6, accuracy: 1 },
+      { threshold: 0.9, coverage: 4 / 6, accuracy: 3 / 4 },
+      { threshold: 0.8, coverage: 5 / 6, accuracy: 4 / 5 },
+      { threshold: 0.6, coverage: 1, accuracy: 4 / 6 },
+    ]);
+  });
+
+  it('the lowest threshold reaching the target with enough rows kept, or none', () => {
+    expect(rejectThreshold(confidence, correct, 1, 1)).toBe(0.95);
+    expect(rejectThreshold(confidence, correct, 0.8, 1)).toBe(0.8);
+    expect(rejectThreshold(confidence, correct, 1, 4)).toBeUndefined();
+    expect(rejectThreshold(confidence, correct, 0.6, 6)).toBe(0.6);
+  });
+});
