@@ -71,20 +71,25 @@ function logFactorial(k: number): number {
 export function createRng(seed: number): Rng {
   if (!Number.isFinite(seed)) throw new Error(`An Rng seed must be a finite number, got ${seed}.`);
   const init = splitmix32(Math.trunc(seed) >>> 0 ^ Math.trunc(seed / TWO_POW_32) >>> 0);
-  let a = init(), b = init(), c = init(), d = init();
-  if ((a | b | c | d) === 0) a = 1;
+  // The state as int32 words (| 0), so V8 keeps them as small integers rather than heap numbers.
+  const st = new Int32Array(4);
+  for (let i = 0; i < 4; i++) st[i] = init() | 0;
+  if ((st[0]! | st[1]! | st[2]! | st[3]!) === 0) st[0] = 1;
   let spare: number | undefined;
 
   const nextUint32 = (): number => {
-    const result = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
-    const t = b << 9;
-    c ^= a;
-    d ^= b;
-    b ^= c;
-    a ^= d;
-    c ^= t;
-    d = rotl(d, 11);
-    return result;
+    const s0 = st[0]!, s1 = st[1]!;
+    let s2 = st[2]!, s3 = st[3]!;
+    const m = Math.imul(s1, 5);
+    const result = Math.imul((m << 7) | (m >>> 25), 9);
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    st[1] = s1 ^ s2;
+    st[0] = s0 ^ s3;
+    st[2] = s2 ^ t;
+    st[3] = (s3 << 11) | (s3 >>> 21);
+    return result >>> 0;
   };
   const next = (): number => ((nextUint32() >>> 5) * 67108864 + (nextUint32() >>> 6)) / TWO_POW_53;
 
@@ -147,6 +152,3 @@ export function createRng(seed: number): Rng {
   return rng;
 }
 
-function rotl(x: number, k: number): number {
-  return ((x << k) | (x >>> (32 - k))) >>> 0;
-}
