@@ -1,5 +1,5 @@
 /**
- * MNIST-C shear, scale, rotate, translate and stripe
+ * MNIST-C shear, scale, rotate, translate, stripe, dotted_line and zigzag
  * (packages/runtime/src/corruptions/): each against an independent computation written here, on real MNIST
  * test digits, and deterministic by seed.
  */
@@ -10,6 +10,8 @@ import { rotate } from '../packages/runtime/src/corruptions/rotate.ts';
 import { scale } from '../packages/runtime/src/corruptions/scale.ts';
 import { translate } from '../packages/runtime/src/corruptions/translate.ts';
 import { stripe } from '../packages/runtime/src/corruptions/stripe.ts';
+import { dottedLine } from '../packages/runtime/src/corruptions/dotted-line.ts';
+import { zigzag } from '../packages/runtime/src/corruptions/zigzag.ts';
 import { warpAffine } from '../packages/runtime/src/corruptions/affine.ts';
 import { createRng } from '../packages/runtime/src/corruptions/random.ts';
 
@@ -187,10 +189,129 @@ describe('stripe', () => {
   });
 });
 
+// ---- lines: an independent rendering of MNIST-C's line_from_points stroke ----
+
+/** The stroke's value at (row, column) for the line through (c0, r0)–(c1, r1), without the column cuts. */
+function stroke(r: number, c: number, c0: number, r0: number, c1: number, r1: number): number {
+  const d = Math.min(Math.abs(r - (r0 + ((r1 - r0) / (c1 - c0)) * (c - c0))), 2.3 - 1e-10);
+  return Math.min(1, Math.max(0, 1 + Math.log(1 - d / 2.3)));
+}
+
+describe('dotted_line', () => {
+  it('on a blank image: one line (0, r0)–(27, r1) with r0, r1 in 0..26, only in columns 2–3, 6–7, …, 26', () => {
+    const blank = new Uint8Array(784);
+    const rows = new Set<number>();
+    for (let seed = 0; seed < 60; seed++) {
+      const out = dottedLine(blank, H, W, createRng(seed));
+      const found: [number, number][] = [];
+      for (let r0 = 0; r0 < 27; r0++) {
+        for (let r1 = 0; r1 < 27; r1++) {
+          let ok = true;
+          for (let r = 0; r < H && ok; r++) {
+            for (let c = 0; c < W; c++) {
+              const on = c % 4 >= 2 && c !== 27;
+              const want = on ? Math.floor(Math.fround(stroke(r, c, 0, r0, 27, r1) * 255)) : 0;
+              if (Math.abs(out[r * W + c]! - want) > 1) { ok = false; break; }
+            }
+          }
+          if (ok) found.push([r0, r1]);
+        }
+      }
+      expect(found.length).toBe(1);
+      rows.add(found[0]![0]).add(found[0]![1]);
+      // Ink exists only in the dash columns.
+      for (let c = 0; c < W; c++) {
+        const ink = Array.from({ length: H }, (_, r) => out[r * W + c]!).some((v) => v > 0);
+        if (c % 4 < 2 || c === 27) expect(ink).toBe(false);
+        else expect(ink).toBe(true);
+      }
+    }
+    expect(Math.max(...rows)).toBeLessThanOrEqual(26);
+    expect(rows.size).toBeGreaterThan(20);
+  });
+
+  it('adds the dashes to a real digit with a clip at 255, and is deterministic by seed', () => {
+    const blank = new Uint8Array(784);
+    for (const [i, img] of digits.slice(0, 10).entries()) {
+      const out = dottedLine(img, H, W, createRng(50 + i));
+      const line = dottedLine(blank, H, W, createRng(50 + i));
+      for (let p = 0; p < 784; p++) expect(Math.abs(out[p]! - Math.min(255, img[p]! + line[p]!))).toBeLessThanOrEqual(1);
+      expect(dottedLine(img, H, W, createRng(50 + i))).toEqual(out);
+    }
+    expect(differs(dottedLine(digits[0]!, H, W, createRng(1)), dottedLine(digits[0]!, H, W, createRng(2)))).toBe(true);
+  });
+});
+
+describe('zigzag', () => {
+  /** The zigzag's polyline written out from MNIST-C's construction: teeth of 2 × 2 along (2, r0)–(25, r1). */
+  function polyline(r0: number, r1: number): [number, number][] {
+    const t = Math.atan((r1 - r0) / 23);
+    const len = 23 / Math.cos(t);
+    const local: [number, number][] = [[0, 0], [2, 2], [6, -2], [10, 2], [14, -2], [18, 2], [22, -2]];
+    const tail = len - 4 * Math.floor(len / 4);
+    local.push([len, -2 / (2 * tail)]);
+    return local.map(([u, v]) => [2 + u * Math.cos(t) - v * Math.sin(t), r0 + u * Math.sin(t) + v * Math.cos(t)]);
+  }
+
+  function render(r0: number, r1: number): Float64Array {
+    const pts = polyline(r0, r1);
+    const acc = new Float64Array(784);
+    for (let k = 1; k < pts.length; k++) {
+      const [c0, q0] = pts[k - 1]!;
+      const [c1, q1] = pts[k]!;
+      for (let r = 0; r < H; r++) {
+        for (let c = Math.max(0, Math.floor(c0)); c < Math.min(W, Math.ceil(c1)); c++) {
+          acc[r * W + c] = Math.min(1, acc[r * W + c]! + stroke(r, c, c0, q0, c1, q1));
+        }
+      }
+    }
+    return acc;
+  }
+
+  it('on a blank image: one of the 27 × 10 (r0, r1 − r0) zigzags, six teeth, ink only in columns 2–25', () => {
+    const blank = new Uint8Array(784);
+    const offsets = new Set<number>();
+    for (let seed = 0; seed < 30; seed++) {
+      const out = zigzag(blank, H, W, createRng(seed));
+      const found: [number, number][] = [];
+      for (let r0 = 0; r0 < 27; r0++) {
+        for (let dr = -5; dr < 5; dr++) {
+          const ref = render(r0, r0 + dr);
+          let ok = true;
+          for (let p = 0; p < 784 && ok; p++) if (Math.abs(out[p]! - Math.floor(Math.fround(ref[p]! * 255))) > 1) ok = false;
+          if (ok) found.push([r0, dr]);
+        }
+      }
+      expect(found.length).toBe(1);
+      offsets.add(found[0]![1]);
+      for (let r = 0; r < H; r++) {
+        expect(out[r * W + 0]).toBe(0);
+        expect(out[r * W + 1]).toBe(0);
+        expect(out[r * W + 26]).toBe(0);
+        expect(out[r * W + 27]).toBe(0);
+      }
+    }
+    expect(Math.min(...offsets)).toBeGreaterThanOrEqual(-5);
+    expect(Math.max(...offsets)).toBeLessThanOrEqual(4);
+    expect(offsets.size).toBeGreaterThan(5);
+  });
+
+  it('adds to a real digit with a clip at 255, and is deterministic by seed', () => {
+    const blank = new Uint8Array(784);
+    for (const [i, img] of digits.slice(0, 10).entries()) {
+      const out = zigzag(img, H, W, createRng(90 + i));
+      const line = zigzag(blank, H, W, createRng(90 + i));
+      for (let p = 0; p < 784; p++) expect(Math.abs(out[p]! - Math.min(255, img[p]! + line[p]!))).toBeLessThanOrEqual(1);
+      expect(zigzag(img, H, W, createRng(90 + i))).toEqual(out);
+    }
+    expect(differs(zigzag(digits[0]!, H, W, createRng(1)), zigzag(digits[0]!, H, W, createRng(2)))).toBe(true);
+  });
+});
+
 describe('determinism by seed', () => {
   it('same seed, same bytes; the random ones change with the seed', () => {
     const img = digits[3]!;
-    for (const fn of [shear, rotate, translate, scale, stripe]) {
+    for (const fn of [shear, rotate, translate, dottedLine, zigzag, scale, stripe]) {
       expect(fn(img, H, W, createRng(42))).toEqual(fn(img, H, W, createRng(42)));
     }
     for (const fn of [shear, rotate, translate]) {
