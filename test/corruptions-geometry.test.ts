@@ -1,5 +1,5 @@
 /**
- * MNIST-C shear, scale, rotate, translate, stripe, dotted_line and zigzag
+ * MNIST-C shear, scale, rotate, translate, stripe, dotted_line, zigzag and canny_edges
  * (packages/runtime/src/corruptions/): each against an independent computation written here, on real MNIST
  * test digits, and deterministic by seed.
  */
@@ -12,8 +12,11 @@ import { translate } from '../packages/runtime/src/corruptions/translate.ts';
 import { stripe } from '../packages/runtime/src/corruptions/stripe.ts';
 import { dottedLine } from '../packages/runtime/src/corruptions/dotted-line.ts';
 import { zigzag } from '../packages/runtime/src/corruptions/zigzag.ts';
+import { cannyEdges } from '../packages/runtime/src/corruptions/canny-edges.ts';
 import { warpAffine } from '../packages/runtime/src/corruptions/affine.ts';
 import { createRng } from '../packages/runtime/src/corruptions/random.ts';
+import { correlate1d, gaussianFilterMode, sobel } from '../packages/runtime/src/corruptions/filters.ts';
+import { gaussianFilter } from '../packages/runtime/src/corruptions/image.ts';
 
 const H = 28;
 const W = 28;
@@ -308,10 +311,176 @@ describe('zigzag', () => {
   });
 });
 
+// ---- canny: an independent direct implementation (2-D convolutions, gradient-direction NMS, relaxation) ----
+
+function directCanny(img: ArrayLike<number>, h: number, w: number): Uint8Array {
+  const x = Array.from(img, (v) => v / 255);
+  // 2-D Gaussian σ = 1, radius 4, zero outside, normalised by the same blur of an all-ones image.
+  const g1 = Array.from({ length: 9 }, (_, i) => Math.exp(-((i - 4) ** 2) / 2));
+  const s1 = g1.reduce((a, b) => a + b, 0);
+  const blur = (f: (r: number, c: number) => number) => {
+    const out = new Float64Array(h * w);
+    for (let r = 0; r < h; r++) {
+      for (let c = 0; c < w; c++) {
+        let v = 0;
+        for (let i = -4; i <= 4; i++) {
+          for (let j = -4; j <= 4; j++) {
+            const rr = r + i;
+            const cc = c + j;
+            if (rr >= 0 && rr < h && cc >= 0 && cc < w) v += (g1[i + 4]! / s1) * (g1[j + 4]! / s1) * f(rr, cc);
+          }
+        }
+        out[r * w + c] = v;
+      }
+    }
+    return out;
+  };
+  const a = blur((r, c) => x[r * w + c]!);
+  const ones = blur(() => 1);
+  const sm = a.map((v, i) => v / ones[i]!);
+  // 3 × 3 Sobel with the border reflected (index −1 reads 0, index n reads n − 1).
+  const at = (r: number, c: number) => sm[Math.min(h - 1, Math.max(0, r)) * w + Math.min(w - 1, Math.max(0, c))]!;
+  const gi = new Float64Array(h * w);
+  const gj = new Float64Array(h * w);
+  for (let r = 0; r < h; r++) {
+    for (let c = 0; c < w; c++) {
+      gi[r * w + c] = (at(r + 1, c - 1) + 2 * at(r + 1, c) + at(r + 1, c + 1)) - (at(r - 1, c - 1) + 2 * at(r - 1, c) + at(r - 1, c + 1));
+      gj[r * w + c] = (at(r - 1, c + 1) + 2 * at(r, c + 1) + at(r + 1, c + 1)) - (at(r - 1, c - 1) + 2 * at(r, c - 1) + at(r + 1, c - 1));
+    }
+  }
+  const mag = gi.map((v, i) => Math.sqrt(v * v + gj[i]! * gj[i]!));
+  const magAt = (y: number, xx: number) => {
+    const y0 = Math.floor(y);
+    const x0 = Math.floor(xx);
+    const fy = y - y0;
+    const fx = xx - x0;
+    const m = (r: number, c: number) => (r < h && c < w ? mag[r * w + c]! : 0);
+    return (1 - fy) * ((1 - fx) * m(y0, x0) + fx * m(y0, x0 + 1)) + fy * ((1 - fx) * m(y0 + 1, x0) + fx * m(y0 + 1, x0 + 1));
+  };
+  // Non-maximum suppression: compare with the magnitude one step along ± the gradient (∞-norm step).
+  const keep = new Uint8Array(h * w);
+  for (let r = 1; r < h - 1; r++) {
+    for (let c = 1; c < w - 1; c++) {
+      const p = r * w + c;
+      if (!(mag[p]! > 0)) continue;
+      const n = Math.max(Math.abs(gi[p]!), Math.abs(gj[p]!));
+      const dr = gi[p]! / n;
+      const dc = gj[p]! / n;
+      if (magAt(r + dr, c + dc) <= mag[p]! + 1e-12 && magAt(r - dr, c - dc) <= mag[p]! + 1e-12) keep[p] = 1;
+    }
+  }
+  // Hysteresis by relaxation: start from maxima ≥ 0.2 and grow through 8-neighbours ≥ 0.1 until stable.
+  const edge = new Uint8Array(h * w);
+  for (let p = 0; p < h * w; p++) if (keep[p] && mag[p]! >= 0.2) edge[p] = 1;
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let r = 0; r < h; r++) {
+      for (let c = 0; c < w; c++) {
+        const p = r * w + c;
+        if (edge[p] || !keep[p] || mag[p]! < 0.1) continue;
+        for (let i = -1; i <= 1; i++) {
+          for (let j = -1; j <= 1; j++) {
+            const rr = r + i;
+            const cc = c + j;
+            if (rr >= 0 && rr < h && cc >= 0 && cc < w && edge[rr * w + cc]) { edge[p] = 1; changed = true; }
+          }
+        }
+      }
+    }
+  }
+  return edge.map((v) => v * 255);
+}
+
+describe('canny_edges', () => {
+  it('a filled square gives its one-pixel outline, equal to a direct Sobel + hysteresis', () => {
+    const img = new Uint8Array(784);
+    for (let r = 8; r < 20; r++) for (let c = 9; c < 19; c++) img[r * W + c] = 255;
+    const out = cannyEdges(img, H, W);
+    expect(out).toEqual(directCanny(img, H, W));
+    expect(new Set(out)).toEqual(new Set([0, 255]));
+    expect(out.filter((v) => v === 255).length).toBeGreaterThan(30);
+  });
+
+  it('equals the direct computation on 40 real test digits (outputs 0/255, edges around the strokes)', () => {
+    let mismatched = 0;
+    let edgePixels = 0;
+    for (const img of digits) {
+      const out = cannyEdges(img, H, W);
+      const ref = directCanny(img, H, W);
+      for (let p = 0; p < 784; p++) {
+        if (out[p] !== ref[p]) mismatched++;
+        if (out[p] === 255) edgePixels++;
+        expect(out[p] === 0 || out[p] === 255).toBe(true);
+      }
+    }
+    expect(mismatched).toBe(0);
+    expect(edgePixels / digits.length).toBeGreaterThan(40);
+  });
+
+  it('a blank image and a constant image have no edges; the border is never an edge', () => {
+    expect(cannyEdges(new Uint8Array(784), H, W).every((v) => v === 0)).toBe(true);
+    // Constant 200: the smoothing normalisation (blur / blur of ones) keeps it flat up to the border.
+    expect(cannyEdges(new Uint8Array(784).fill(200), H, W).every((v) => v === 0)).toBe(true);
+    const full = new Uint8Array(784);
+    for (let r = 0; r < H; r++) for (let c = 0; c < 14; c++) full[r * W + c] = 255;
+    const out = cannyEdges(full, H, W);
+    for (let i = 0; i < W; i++) {
+      expect(out[i]).toBe(0);
+      expect(out[27 * W + i]).toBe(0);
+      expect(out[i * W]).toBe(0);
+      expect(out[i * W + 27]).toBe(0);
+    }
+    expect(out.filter((v) => v === 255).length).toBeGreaterThanOrEqual(26);
+  });
+});
+
+describe('filters (scipy.ndimage)', () => {
+  it('a Gaussian of a single bright pixel is the outer product of the σ = 1, radius-4 kernel, sum 1', () => {
+    const img = new Float64Array(784);
+    img[14 * W + 13] = 1;
+    const out = gaussianFilterMode(img, H, W, 1, 'constant');
+    const g = Array.from({ length: 9 }, (_, i) => Math.exp(-((i - 4) ** 2) / 2));
+    const s = g.reduce((a, b) => a + b, 0);
+    let sum = 0;
+    for (let r = 0; r < H; r++) {
+      for (let c = 0; c < W; c++) {
+        const dr = r - 14;
+        const dc = c - 13;
+        const want = Math.abs(dr) <= 4 && Math.abs(dc) <= 4 ? (g[dr + 4]! / s) * (g[dc + 4]! / s) : 0;
+        expect(out[r * W + c]).toBeCloseTo(want, 15);
+        sum += out[r * W + c]!;
+      }
+    }
+    expect(sum).toBeCloseTo(1, 14);
+    // Mode 'nearest' agrees with image.ts's gaussianFilter on a real digit.
+    const x = Float64Array.from(digits[0]!, (v) => v / 255);
+    const a = gaussianFilterMode(x, H, W, 0.7, 'nearest');
+    const b = gaussianFilter(x, H, W, 0.7);
+    for (let i = 0; i < 784; i++) expect(a[i]).toBeCloseTo(b[i]!, 12);
+  });
+
+  it('boundary modes and Sobel follow scipy (reflect, mirror, nearest, wrap, constant)', () => {
+    const row = Float64Array.from([1, 2, 3, 4]);
+    const shiftLeft = (mode: 'reflect' | 'mirror' | 'nearest' | 'wrap' | 'constant') => Array.from(correlate1d(row, 1, 4, [0, 0, 0, 0, 1], 1, mode, 9));
+    expect(shiftLeft('reflect')).toEqual([3, 4, 4, 3]);
+    expect(shiftLeft('mirror')).toEqual([3, 4, 3, 2]);
+    expect(shiftLeft('nearest')).toEqual([3, 4, 4, 4]);
+    expect(shiftLeft('wrap')).toEqual([3, 4, 1, 2]);
+    expect(shiftLeft('constant')).toEqual([3, 4, 9, 9]);
+    // Sobel across a vertical step: [-1, 0, 1] along the columns, [1, 2, 1] down the rows (4 × 1 + ... = 4).
+    const step = new Float64Array(25);
+    for (let r = 0; r < 5; r++) for (let c = 3; c < 5; c++) step[r * 5 + c] = 1;
+    const j = sobel(step, 5, 5, 1);
+    const i = sobel(step, 5, 5, 0);
+    expect(Array.from(j.subarray(10, 15))).toEqual([0, 0, 4, 4, 0]);
+    expect(i.every((v) => v === 0)).toBe(true);
+  });
+});
+
 describe('determinism by seed', () => {
   it('same seed, same bytes; the random ones change with the seed', () => {
     const img = digits[3]!;
-    for (const fn of [shear, rotate, translate, dottedLine, zigzag, scale, stripe]) {
+    for (const fn of [shear, rotate, translate, dottedLine, zigzag, scale, stripe, cannyEdges]) {
       expect(fn(img, H, W, createRng(42))).toEqual(fn(img, H, W, createRng(42)));
     }
     for (const fn of [shear, rotate, translate]) {
