@@ -15,6 +15,14 @@ export const FOG = { strength: 3, wibbleDecay: 1.4, mapSize: 256 } as const;
 
 /** The reference's plasma_fractal: a mapsize×mapsize (power of two) height map in [0, 1], row-major. */
 export function plasmaFractal(rng: Rng, mapsize = 256, wibbleDecay = 3): Float64Array {
+  const { map, min, max } = plasmaRaw(rng, mapsize, wibbleDecay);
+  const top = max - min;
+  for (let i = 0; i < map.length; i++) map[i] = (map[i]! - min) / top;
+  return map;
+}
+
+/** The diamond-square map before its scaling to [0, 1], with its min and max (fog scales only the cells it uses). */
+function plasmaRaw(rng: Rng, mapsize: number, wibbleDecay: number): { map: Float64Array; min: number; max: number } {
   if (!Number.isInteger(mapsize) || mapsize < 2 || (mapsize & (mapsize - 1)) !== 0) throw new Error(`plasma fractal mapsize must be a power of two ≥ 2, got ${mapsize}.`);
   const n = mapsize;
   const mask = n - 1;
@@ -57,24 +65,23 @@ export function plasmaFractal(rng: Rng, mapsize = 256, wibbleDecay = 3): Float64
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  for (let i = 0; i < map.length; i++) map[i] = map[i]! - min;
-  const top = max - min;
-  for (let i = 0; i < map.length; i++) map[i] = map[i]! / top;
-  return map;
+  return { map, min, max };
 }
 
 export function fog(image: Uint8Array | Float32Array, h: number, w: number, rng: Rng): Uint8Array {
   const x = toUnit(image, h, w);
   let size: number = FOG.mapSize;
   while (size < h || size < w) size *= 2;
-  const plasma = plasmaFractal(rng, size, FOG.wibbleDecay);
+  const { map: plasma, min, max } = plasmaRaw(rng, size, FOG.wibbleDecay);
+  const top = max - min;
   let maxVal = -Infinity;
   for (let i = 0; i < x.length; i++) if (x[i]! > maxVal) maxVal = x[i]!;
   const k = FOG.strength;
   for (let r = 0; r < h; r++) {
     for (let c = 0; c < w; c++) {
       const i = r * w + c;
-      const v = ((x[i]! + k * plasma[r * size + c]!) * maxVal) / (maxVal + k);
+      const p = (plasma[r * size + c]! - min) / top;
+      const v = ((x[i]! + k * p) * maxVal) / (maxVal + k);
       x[i] = Math.min(1, Math.max(0, v)) * 255;
     }
   }

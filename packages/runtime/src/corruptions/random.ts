@@ -70,85 +70,111 @@ function logFactorial(k: number): number {
 
 export function createRng(seed: number): Rng {
   if (!Number.isFinite(seed)) throw new Error(`An Rng seed must be a finite number, got ${seed}.`);
-  const init = splitmix32(Math.trunc(seed) >>> 0 ^ Math.trunc(seed / TWO_POW_32) >>> 0);
-  // The state as int32 words (| 0), so V8 keeps them as small integers rather than heap numbers.
-  const st = new Int32Array(4);
-  for (let i = 0; i < 4; i++) st[i] = init() | 0;
-  if ((st[0]! | st[1]! | st[2]! | st[3]!) === 0) st[0] = 1;
-  let spare: number | undefined;
+  return new Xoshiro128(seed);
+}
 
-  const nextUint32 = (): number => {
-    const s0 = st[0]!, s1 = st[1]!;
-    let s2 = st[2]!, s3 = st[3]!;
+/** A class (not closures) so V8 keeps its calls monomorphic and inlines them in hot loops. */
+class Xoshiro128 implements Rng {
+  // The state as int32 words (| 0), so V8 keeps them as small integers rather than heap numbers.
+  private s0: number;
+  private s1: number;
+  private s2: number;
+  private s3: number;
+  private spare = 0;
+  private hasSpare = false;
+
+  constructor(seed: number) {
+    const init = splitmix32((Math.trunc(seed) >>> 0) ^ (Math.trunc(seed / TWO_POW_32) >>> 0));
+    this.s0 = init() | 0;
+    this.s1 = init() | 0;
+    this.s2 = init() | 0;
+    this.s3 = init() | 0;
+    if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1;
+  }
+
+  /** One xoshiro128** step, as a signed int32. */
+  private step(): number {
+    const s0 = this.s0, s1 = this.s1;
+    let s2 = this.s2, s3 = this.s3;
     const m = Math.imul(s1, 5);
     const result = Math.imul((m << 7) | (m >>> 25), 9);
     const t = s1 << 9;
     s2 ^= s0;
     s3 ^= s1;
-    st[1] = s1 ^ s2;
-    st[0] = s0 ^ s3;
-    st[2] = s2 ^ t;
-    st[3] = (s3 << 11) | (s3 >>> 21);
-    return result >>> 0;
-  };
-  const next = (): number => ((nextUint32() >>> 5) * 67108864 + (nextUint32() >>> 6)) / TWO_POW_53;
+    this.s1 = s1 ^ s2;
+    this.s0 = s0 ^ s3;
+    this.s2 = s2 ^ t;
+    this.s3 = (s3 << 11) | (s3 >>> 21);
+    return result;
+  }
 
-  const rng: Rng = {
-    nextUint32,
-    next,
-    uniform: (lo = 0, hi = 1) => lo + (hi - lo) * next(),
-    randint: (lo, hi) => {
-      if (!(hi > lo)) throw new Error(`randint needs hi > lo, got [${lo}, ${hi}).`);
-      return lo + Math.floor(next() * (hi - lo));
-    },
-    normal: (mean = 0, sd = 1) => {
-      if (spare !== undefined) {
-        const z = spare;
-        spare = undefined;
-        return mean + sd * z;
+  nextUint32(): number {
+    return this.step() >>> 0;
+  }
+
+  next(): number {
+    return ((this.step() >>> 5) * 67108864 + (this.step() >>> 6)) / TWO_POW_53;
+  }
+
+  uniform(lo = 0, hi = 1): number {
+    return lo + (hi - lo) * this.next();
+  }
+
+  randint(lo: number, hi: number): number {
+    if (!(hi > lo)) throw new Error(`randint needs hi > lo, got [${lo}, ${hi}).`);
+    return lo + Math.floor(this.next() * (hi - lo));
+  }
+
+  normal(mean = 0, sd = 1): number {
+    if (this.hasSpare) {
+      this.hasSpare = false;
+      return mean + sd * this.spare;
+    }
+    const u1 = 1 - this.next(); // (0, 1]
+    const u2 = this.next();
+    const r = Math.sqrt(-2 * Math.log(u1));
+    this.spare = r * Math.sin(2 * Math.PI * u2);
+    this.hasSpare = true;
+    return mean + sd * r * Math.cos(2 * Math.PI * u2);
+  }
+
+  poisson(lam: number): number {
+    if (!(lam >= 0) || !Number.isFinite(lam)) throw new Error(`poisson needs a finite mean ≥ 0, got ${lam}.`);
+    if (lam === 0) return 0;
+    if (lam < 10) {
+      const limit = Math.exp(-lam);
+      let k = 0;
+      let p = this.next();
+      while (p > limit) {
+        k++;
+        p *= this.next();
       }
-      const u1 = 1 - next(); // (0, 1]
-      const u2 = next();
-      const r = Math.sqrt(-2 * Math.log(u1));
-      spare = r * Math.sin(2 * Math.PI * u2);
-      return mean + sd * r * Math.cos(2 * Math.PI * u2);
-    },
-    poisson: (lam) => {
-      if (!(lam >= 0) || !Number.isFinite(lam)) throw new Error(`poisson needs a finite mean ≥ 0, got ${lam}.`);
-      if (lam === 0) return 0;
-      if (lam < 10) {
-        const limit = Math.exp(-lam);
-        let k = 0;
-        let p = next();
-        while (p > limit) {
-          k++;
-          p *= next();
-        }
-        return k;
-      }
-      // PTRS (Hörmann 1993), the method numpy uses for lam ≥ 10.
-      const slam = Math.sqrt(lam);
-      const loglam = Math.log(lam);
-      const bb = 0.931 + 2.53 * slam;
-      const aa = -0.059 + 0.02483 * bb;
-      const invalpha = 1.1239 + 1.1328 / (bb - 3.4);
-      const vr = 0.9277 - 3.6224 / (bb - 2);
-      for (;;) {
-        const u = next() - 0.5;
-        const v = next();
-        const us = 0.5 - Math.abs(u);
-        const k = Math.floor((2 * aa / us + bb) * u + lam + 0.43);
-        if (us >= 0.07 && v <= vr) return k;
-        if (k < 0 || (us < 0.013 && v > us)) continue;
-        if (Math.log(v) + Math.log(invalpha) - Math.log(aa / (us * us) + bb) <= -lam + k * loglam - logFactorial(k)) return k;
-      }
-    },
-    choice: <T>(items: readonly T[]): T => {
-      if (items.length === 0) throw new Error('choice needs at least one item.');
-      return items[Math.floor(next() * items.length)]!;
-    },
-    bool: () => (nextUint32() & 1) === 1,
-  };
-  return rng;
+      return k;
+    }
+    // PTRS (Hörmann 1993), the method numpy uses for lam ≥ 10.
+    const slam = Math.sqrt(lam);
+    const loglam = Math.log(lam);
+    const bb = 0.931 + 2.53 * slam;
+    const aa = -0.059 + 0.02483 * bb;
+    const invalpha = 1.1239 + 1.1328 / (bb - 3.4);
+    const vr = 0.9277 - 3.6224 / (bb - 2);
+    for (;;) {
+      const u = this.next() - 0.5;
+      const v = this.next();
+      const us = 0.5 - Math.abs(u);
+      const k = Math.floor((2 * aa / us + bb) * u + lam + 0.43);
+      if (us >= 0.07 && v <= vr) return k;
+      if (k < 0 || (us < 0.013 && v > us)) continue;
+      if (Math.log(v) + Math.log(invalpha) - Math.log(aa / (us * us) + bb) <= -lam + k * loglam - logFactorial(k)) return k;
+    }
+  }
+
+  choice<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new Error("choice needs at least one item.");
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+
+  bool(): boolean {
+    return (this.step() & 1) === 1;
+  }
 }
-
