@@ -40,6 +40,11 @@ function stubRng(over: Partial<Rng>): Rng {
   };
   return { nextUint32: fail, next: fail, uniform: fail, randint: fail, normal: fail, poisson: fail, choice: fail, bool: fail, ...over } as Rng;
 }
+/** A real Rng as a plain object of bound methods, so a test can replace one of them to watch its draws. */
+function delegate(real: Rng): Rng {
+  const names = ['nextUint32', 'next', 'uniform', 'randint', 'normal', 'poisson', 'choice', 'bool'] as const;
+  return Object.fromEntries(names.map((n) => [n, (real[n] as (...a: unknown[]) => unknown).bind(real)])) as unknown as Rng;
+}
 /** numpy's float → float32 → uint8 store, written independently. */
 function store(v: number): number {
   const f = new Float32Array([Math.min(255, Math.max(0, v))])[0]!;
@@ -232,7 +237,7 @@ describe('glass blur (sigma 0.7, delta 1, 2 iterations)', () => {
     expect(visits).toBe(2 * 26 * 26);
     const draws: number[] = [];
     const real = createRng(9);
-    glassBlur(digits[0]!, 28, 28, { ...real, randint: (lo: number, hi: number) => { const v = real.randint(lo, hi); draws.push(v); return v; } } as Rng);
+    glassBlur(digits[0]!, 28, 28, { ...delegate(real), randint: (lo: number, hi: number) => { const v = real.randint(lo, hi); draws.push(v); return v; } } as Rng);
     expect(new Set(draws)).toEqual(new Set([-1, 0]));
   });
   it('keeps the ink: the mean intensity moves by under one grey level (swaps permute, the blurs average)', () => {
@@ -276,7 +281,7 @@ describe('motion blur (radius 10, sigma 3, angle in ±45°)', () => {
   it('draws its angle uniformly in [−45, 45)', () => {
     const angles: number[] = [];
     const real = createRng(1);
-    for (let i = 0; i < 200; i++) motionBlur(digits[0]!, 28, 28, { ...real, uniform: (lo: number, hi: number) => { angles.push(lo, hi); return real.uniform(lo, hi); } } as Rng);
+    for (let i = 0; i < 200; i++) motionBlur(digits[0]!, 28, 28, { ...delegate(real), uniform: (lo: number, hi: number) => { angles.push(lo, hi); return real.uniform(lo, hi); } } as Rng);
     expect(new Set(angles)).toEqual(new Set([-45, 45]));
   });
   it('repeats edge pixels beyond the border (a white image stays white)', () => {
