@@ -27,6 +27,9 @@ import { perClass } from '../metrics/per-class.ts';
 import { percentile } from '../metrics/intervals.ts';
 import { checkModelClasses, checkPredictedLabels, encodeLabels, labelsHash, type Fold } from '../results/row.ts';
 import { oneLine } from './isolated.ts';
+import { fitTrust, type TrustOutcome } from './trust.ts';
+import type { Trust } from '@digitbench/runtime/internal';
+import type { TrustFigures } from '../results/row.ts';
 
 export interface ChildRequest {
   dataset: DatasetSource;
@@ -37,6 +40,8 @@ export interface ChildRequest {
   params: Record<string, unknown>;
   seed: number;
   latencySamples: number;
+  /** The "unsure" answer's target accuracy (experiment key reject); calibration and threshold are fitted on the validation rows. */
+  reject?: { targetAccuracy: number };
   /**
    * Where to write the model bundle (absolute), and what its header records about the run; `refitFile`:
    * also fit the setting again on the training plus test rows and write that model there (refit: "all").
@@ -90,6 +95,9 @@ export interface ChildMeasurements {
   refit?: { file: string; bytes: number; trainRows: number };
   /** The compact bundles written (or why not), each with its own predictions of the test rows (encodeLabels). */
   compact?: CompactWritten[];
+  /** Calibration and threshold (fitted on validation rows, measured on test rows), or why there are none. */
+  trust?: TrustFigures;
+  noTrust?: string;
   predictions: string;
   testLabels: string;
   testLabelsHash: string;
@@ -212,6 +220,14 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
       if (i >= 5) lat.push(performance.now() - t0); // the first few warm caches up
     }
     lat.sort((a, b) => a - b);
+    progress({ type: 'progress', phase: 'calibrate' });
+    let trusted: TrustOutcome;
+    try {
+      trusted = await fitTrust(model, f.validation, { ...f.test, predicted: pred }, req.reject?.targetAccuracy ?? 0.995);
+    } catch (e) {
+      trusted = { noTrust: `calibration failed: ${oneLine((e as Error).message)}` };
+    }
+    const trust = 'trust' in trusted ? trusted.trust : undefined;
     const bytes = model.serialize ? await model.serialize() : undefined;
     // The compact bytes too, while the fitted model is live (it is disposed before the round trip).
     const compactBytes = bytes && plugin.load && req.bundle?.compact?.length ? await serializeCompact(model, plugin, req.bundle.compact) : [];
@@ -229,7 +245,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
       progress({ type: 'progress', phase: 'bundle' });
       const runInfo = { id: req.bundle.runId, experiment: req.bundle.experiment, classifier: req.bundle.classifier, seed: req.seed };
       try {
-        const size = await writeBundle(req.bundle.file, bundleInput(f, plugin, params, model.classes, engine, bytes, { ...runInfo, testAccuracy: accuracy, testRows: pred.length }));
+        const size = await writeBundle(req.bundle.file, bundleInput(f, plugin, params, model.classes, engine, bytes, { ...runInfo, testAccuracy: accuracy, testRows: pred.length }, trust));
         bundle = { file: req.bundle.file, bytes: size };
       } catch (e) {
         // The run's measurements stand; only the bundle is missing, and the row says why.
@@ -253,7 +269,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
     let compact: CompactWritten[] | undefined;
     if (bundle && compactBytes.length) {
       progress({ type: 'progress', phase: 'compact' });
-      compact = await writeCompact(compactBytes, { plugin, params, f, classes: model.classes, engine, predictions: pred, run: { id: req.bundle!.runId, experiment: req.bundle!.experiment, classifier: req.bundle!.classifier, seed: req.seed } });
+      compact = await writeCompact(compactBytes, { plugin, params, f, classes: model.classes, engine, predictions: pred, trust, run: { id: req.bundle!.runId, experiment: req.bundle!.experiment, classifier: req.bundle!.classifier, seed: req.seed } });
     }
     let refit: ChildMeasurements['refit'];
     if (bundle && req.bundle?.refitFile) {
@@ -280,6 +296,7 @@ export async function runOne(req: ChildRequest, progress: (m: ChildMessage) => v
       ...(noBundle ? { noBundle } : {}),
       ...(refit ? { refit } : {}),
       ...(compact ? { compact } : {}),
+      ...('trust' in trusted ? { trust: trusted.figures } : { noTrust: trusted.noTrust }),
       predictions: encodeLabels(pred),
       testLabels: encodeLabels(f.test.y),
       testLabelsHash: labelsHash(f.test.y),
@@ -324,7 +341,7 @@ async function serializeCompact(model: Model, plugin: ClassifierPlugin, wanted: 
  */
 async function writeCompact(
   compact: Awaited<ReturnType<typeof serializeCompact>>,
-  c: { plugin: ClassifierPlugin; params: unknown; f: Awaited<ReturnType<typeof features>>; classes: Int32Array; engine: string; predictions: Int32Array; run: Omit<RunInfo, 'testAccuracy' | 'testRows'> },
+  c: { plugin: ClassifierPlugin; params: unknown; f: Awaited<ReturnType<typeof features>>; classes: Int32Array; engine: string; predictions: Int32Array; trust: Trust | undefined; run: Omit<RunInfo, 'testAccuracy' | 'testRows'> },
 ): Promise<CompactWritten[]> {
   const out: CompactWritten[] = [];
   const { f } = c;
@@ -350,7 +367,7 @@ async function writeCompact(
     let same = 0;
     for (let i = 0; i < labels.length; i++) if (labels[i] === c.predictions[i]) same++;
     try {
-      const size = await writeBundle(item.file, bundleInput(f, c.plugin, c.params, c.classes, c.engine, item.bytes, { ...c.run, testAccuracy: labels.length ? correct / labels.length : 0, testRows: labels.length }));
+      const size = await writeBundle(item.file, bundleInput(f, c.plugin, c.params, c.classes, c.engine, item.bytes, { ...c.run, testAccuracy: labels.length ? correct / labels.length : 0, testRows: labels.length }, c.trust));
       out.push({ precision: item.precision, file: item.file, bytes: size, modelBytes: item.bytes.byteLength, correct, total: labels.length, same, predictions: encodeLabels(labels) });
     } catch (e) {
       out.push({ precision: item.precision, error: `writing the ${item.precision} bundle failed: ${oneLine((e as Error).message)}` });
@@ -368,6 +385,7 @@ function bundleInput(
   engine: string,
   modelBytes: Uint8Array,
   run: RunInfo,
+  trust?: Trust,
 ): BundleInput {
   const { about } = f;
   return {
@@ -384,6 +402,7 @@ function bundleInput(
       engine,
     },
     modelBytes,
+    ...(trust ? { trust } : {}),
     split: { fingerprint: about.split.fingerprint, train: about.split.train.length, validation: about.split.validation.length, test: about.split.test.length, seed: about.split.seed },
     run,
   };

@@ -22,7 +22,7 @@ import { DEPLOY_CHILD, oneLine, PLUGIN_FAULTS, runIsolated, type Outcome } from 
 import type { RunEvents } from './run.ts';
 
 /** What of the experiment's config a run needs (all of it travels in a queue job). */
-export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'> & Partial<Pick<ExperimentConfig, 'bundle'>>;
+export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'> & Partial<Pick<ExperimentConfig, 'bundle' | 'reject' | 'robustness'>>;
 
 /** The environment a row records: the machine's, its run's package versions (the run adds its tfjs backend and threads). */
 export interface RowEnv {
@@ -55,6 +55,8 @@ export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpe
     // Only when asked for, so that the ids of every other run stay as they were.
     ...(p.settings.refit === 'all' && p.settings.bundles ? { refit: 'all' } : {}),
     ...(p.settings.bundles && compactPrecisions(p.settings).length ? { precisions: compactPrecisions(p.settings) } : {}),
+    reject: p.settings.reject?.targetAccuracy ?? 0.995,
+    ...(p.settings.bundles && p.settings.robustness ? { robustness: p.settings.robustness } : {}),
     versions: p.versions,
     code: p.code,
   }).slice(0, 16);
@@ -205,6 +207,7 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
     params: tested.params,
     seed: run.seed,
     latencySamples: cfg.latencySamples,
+    reject: { targetAccuracy: cfg.reject?.targetAccuracy ?? 0.995 },
     ...(cfg.bundles
       ? {
           bundle: {
@@ -270,6 +273,8 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
     ...(compact ? { compact } : {}),
     ...(deployment ? { deployment } : {}),
     ...(deploymentError ? { deploymentError } : {}),
+    ...(r.trust ? { trust: r.trust } : {}),
+    ...(r.noTrust ? { noTrust: oneLine(r.noTrust) } : {}),
     predictions: r.predictions,
     testLabels: r.testLabels,
     testLabelsHash: r.testLabelsHash,

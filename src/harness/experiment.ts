@@ -12,7 +12,7 @@ import { parsePipeline, type StepSpec } from '../features/pipeline.ts';
 import { datasetSourceSchema } from '../data/sources.ts';
 export type { SelectionSpec };
 import { parseParams, type ClassifierPlugin } from '../classifiers/plugin.ts';
-import { PRECISIONS, type Precision } from '@digitbench/runtime/internal';
+import { CORRUPTION_NAMES, PRECISIONS, type Precision } from '@digitbench/runtime/internal';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { PROJECT_ROOT } from './env.ts';
 import { readJsonFile } from './json-file.ts';
@@ -125,6 +125,26 @@ export const experimentSchema = z
       })
       .strict()
       .default({ precision: 'float32' }),
+    /**
+     * Robustness (issue 24): each bundle measured on the test images under MNIST-C corruptions ("all", or a
+     * list of names), plus Fashion-MNIST and uniform-noise images for the "unsure" answer. The corrupted
+     * images are made once per experiment and split, and shared by every bundle.
+     */
+    robustness: z
+      .object({
+        corruptions: z.union([z.literal('all'), z.array(z.enum(CORRUPTION_NAMES as unknown as [string, ...string[]])).min(1).refine((a) => new Set(a).size === a.length, 'list each corruption once')], {
+          error: (issue) => (issue.code === 'invalid_union' ? `expected "all" or a list of corruptions (${CORRUPTION_NAMES.join(', ')})` : undefined),
+        }),
+        /** Uniform-noise images to ask for an answer (0: none). */
+        noiseImages: z.number().int().nonnegative().default(1000),
+      })
+      .strict()
+      .optional(),
+    /**
+     * The "unsure" answer: a confidence threshold chosen on the validation rows (split.validation) so that
+     * the answers above it reach this accuracy, stored in each bundle with the calibration.
+     */
+    reject: z.object({ targetAccuracy: z.number().gt(0).max(1).default(0.995) }).strict().default({ targetAccuracy: 0.995 }),
     seed: z.number().int().default(1),
     timeoutSeconds: z.number().positive().default(1800),
     memoryLimitMb: z.number().int().positive().default(6144),
@@ -137,6 +157,14 @@ export const experimentSchema = z
         maxLatencyMs: z.number().positive().optional(),
         /** Largest acceptable bundle, bytes. */
         maxModelBytes: z.number().positive().optional(),
+        /** Smallest acceptable share of clean test images answered (not "unsure") at the reject target accuracy, 0..1. */
+        minCoverage: z.number().min(0).max(1).optional(),
+        /** Smallest acceptable mean accuracy over the corruptions, 0..1 (needs robustness). */
+        minCorruptedAccuracy: z.number().min(0).max(1).optional(),
+        /** Largest acceptable expected calibration error on the test rows, after calibration, 0..1. */
+        maxEce: z.number().min(0).max(1).optional(),
+        /** The Pareto chart's and the pick's accuracy axis: test accuracy, or coverage at the reject target. */
+        axis: z.enum(['accuracy', 'coverage']).default('accuracy'),
         /** Timed passes of single-image predictions, and calls per pass. */
         passes: z.number().int().min(2).default(5),
         calls: z.number().int().positive().default(200),
@@ -146,7 +174,7 @@ export const experimentSchema = z
         target: z.enum(['node', 'browser']).default('node'),
       })
       .strict()
-      .default({ passes: 5, calls: 200, batch: 1000, target: 'node' }),
+      .default({ passes: 5, calls: 200, batch: 1000, target: 'node', axis: 'accuracy' }),
   })
   .strict();
 

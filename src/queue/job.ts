@@ -55,6 +55,9 @@ export const runJobSchema = z
         bundle: experimentSchema.shape.bundle.optional(),
         latencySamples: z.number().int().nonnegative(),
         deploy: experimentSchema.shape.deploy,
+        /** The "unsure" target and robustness measurement (absent in jobs from before the keys: the defaults, none). */
+        reject: experimentSchema.shape.reject.optional(),
+        robustness: experimentSchema.shape.robustness,
       })
       .strict(),
     expect: z
@@ -167,7 +170,7 @@ export function runJob(
       timeoutSeconds: run.timeoutSeconds,
       memoryLimitMb: run.memoryLimitMb,
     },
-    settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, refit: settings.refit, ...(settings.bundle ? { bundle: settings.bundle } : {}), latencySamples: settings.latencySamples, deploy: settings.deploy },
+    settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, refit: settings.refit, ...(settings.bundle ? { bundle: settings.bundle } : {}), latencySamples: settings.latencySamples, deploy: settings.deploy, ...(settings.reject ? { reject: settings.reject } : {}), ...(settings.robustness ? { robustness: settings.robustness } : {}) },
     expect: { id: p.id, datasetHash: p.datasetHash, fingerprint: p.fingerprint, code: p.code, versions: p.versions },
   };
 }

@@ -108,6 +108,85 @@ export const deploymentSchema = z
   })
   .strict();
 
+const unit = z.number().min(0).max(1);
+/** ECE (15 equal-width bins of the top label's confidence), NLL (natural log) and Brier score of probabilities on the test rows. */
+const calibrationFiguresSchema = z.object({ ece: unit, nll: z.number().nonnegative(), brier: z.number().min(0).max(2) }).strict();
+/** One reliability-diagram bin: rows whose top confidence falls in ((i − 1)/15, i/15], their mean confidence and accuracy. */
+const reliabilityBinSchema = z.object({ count, confidence: unit, accuracy: unit }).strict();
+
+/**
+ * Calibrated confidence and the "unsure" threshold (issue 24), fitted in the run's process on its
+ * validation rows only, and measured on its test rows. `before`: the raw scores read as probabilities
+ * (probability-like scores as they are, decision values through a softmax at T = 1); `after`: calibrated.
+ * The threshold is stored in the bundle; the test figures at it are measured, not assumed.
+ */
+export const trustSchema = z
+  .object({
+    validationRows: count,
+    /** How the scores became logits: the log of probability-like scores, or decision values as they are. */
+    logits: z.enum(['probability', 'decision']),
+    temperature: z.number().positive(),
+    eps: z.number().positive(),
+    targetAccuracy: unit,
+    /** The lowest calibrated confidence whose kept validation rows reach the target; null: none does (every answer unsure). */
+    threshold: unit.nullable(),
+    /** At the threshold, on the validation rows it was chosen on. */
+    validation: z.object({ coverage: unit, accuracy: unit }).strict(),
+    test: z
+      .object({
+        before: calibrationFiguresSchema,
+        after: calibrationFiguresSchema,
+        reliability: z.object({ before: z.array(reliabilityBinSchema), after: z.array(reliabilityBinSchema) }).strict(),
+        /** At the threshold: the share of test rows answered (not unsure) and their accuracy (null when none is answered). */
+        atThreshold: z.object({ coverage: unit, accuracy: unit.nullable(), answered: count }).strict(),
+        /** The accuracy–coverage curve on the test rows (confidence of the predicted label), at most 101 points, coverage ascending. */
+        curve: z.array(z.object({ coverage: unit, accuracy: unit, threshold: unit }).strict()),
+      })
+      .strict(),
+  })
+  .strict();
+
+/** Accuracy and "unsure" figures of a bundle on one set of images, measured end to end in the deploy process. */
+const sureFiguresSchema = z
+  .object({
+    correct: count,
+    total: count,
+    accuracy: unit,
+    /** Answered (not unsure) images: their share and accuracy (null when none is answered). */
+    answered: count,
+    coverage: unit,
+    sureAccuracy: unit.nullable(),
+  })
+  .strict();
+
+/**
+ * The bundle on corrupted and out-of-distribution inputs (experiment key `robustness`), measured in the
+ * deploy process from raw pixels through the bundle's pipeline and model. Corruptions: the MNIST-C ones
+ * applied to the test images (made once per experiment and split). `mce`: the mean over corruptions of
+ * (error on the corruption / error on clean), MNIST-C's relative error; `worst`: the corruption with the
+ * lowest accuracy. Out of distribution: Fashion-MNIST test images and uniform-noise images; `refused` =
+ * answered "unsure" (needs the bundle's threshold).
+ */
+export const robustnessSchema = z
+  .object({
+    clean: sureFiguresSchema,
+    corruptions: z.array(sureFiguresSchema.extend({ name: z.string().min(1) })),
+    meanAccuracy: unit,
+    mce: z.number().nonnegative(),
+    worst: z.string().min(1),
+    /** Every corrupted image pooled: answered share and accuracy. */
+    corrupted: z.object({ answered: count, total: count, coverage: unit, sureAccuracy: unit.nullable() }).strict(),
+    ood: z
+      .object({
+        fashion: z.union([z.object({ refused: count, total: count }).strict(), z.object({ skipped: oneLine }).strict()]),
+        noise: z.object({ refused: count, total: count }).strict(),
+      })
+      .strict(),
+    /** Wall time of the measurement (corrupted + out-of-distribution images), seconds. */
+    seconds,
+  })
+  .strict();
+
 /**
  * A compact bundle of a run (experiment key bundle.precision): the run's model with its large arrays
  * stored at `precision`, written beside the float32 bundle. Measured in the run's process on every test
@@ -193,6 +272,12 @@ export const okRowSchema = z
     deployment: deploymentSchema.optional(),
     /** Why the bundle could not be measured. */
     deploymentError: oneLine.optional(),
+    /** Calibration and the "unsure" threshold (fitted on validation rows), or why the run has none. */
+    trust: trustSchema.optional(),
+    noTrust: oneLine.optional(),
+    /** The bundle on corrupted and out-of-distribution images (experiment key robustness), or why it was not measured. */
+    robustness: robustnessSchema.optional(),
+    robustnessError: oneLine.optional(),
     /** Predicted labels of the test rows (encodeLabels). */
     predictions: encodedLabels,
     /** True labels of the test rows (encodeLabels). May be left out when another row with the same hash holds them. */
@@ -347,6 +432,8 @@ export const appendSelectionRow = selectionRows.append;
 export type SplitInfo = z.infer<typeof splitInfoSchema>;
 export type Env = z.infer<typeof envSchema>;
 export type Deployment = z.infer<typeof deploymentSchema>;
+export type TrustFigures = z.infer<typeof trustSchema>;
+export type Robustness = z.infer<typeof robustnessSchema>;
 export type CompactBundle = z.infer<typeof compactBundleSchema>;
 export type Timing = z.infer<typeof timingSchema>;
 export type RunMetrics = z.infer<typeof metricsSchema>;

@@ -1,11 +1,12 @@
 /** What both entries (Node: index.ts, browser: browser.ts) export the same way. */
-export { loadBundleBytes, imagesMatrix, type ClassScore, type DigitModel, type ImageInput, type Prediction, type RgbaImage } from './bundle/model.ts';
+export { loadBundleBytes, imagesMatrix, type Classified, type ClassScore, type DigitModel, type ImageInput, type Prediction, type RgbaImage } from './bundle/model.ts';
 export { decodeBundle, BUNDLE_FORMAT_VERSION, type BundleHeader } from './bundle/format.ts';
 export { BUILTIN_MODELS, builtinResolver, UnknownPluginError, type PluginResolver } from './models/builtins.ts';
 export { defineModel, type ClassifierContext, type Model, type ModelDefinition, type ModelPlugin, type ModelRuntime, type BrowserAsset } from './models/plugin.ts';
 export { normalizeDigit, resizeGrey, NoInkError, DEFAULT_MAX_PIXELS, type DecodedImage } from './input/normalize.ts';
 export { createMatrix, type Matrix } from './engine/matrix.ts';
 export type { Precision, SerializeOptions } from './models/compact.ts';
+export type { Calibration, LogitKind, Trust } from './models/calibration.ts';
 export { DEFAULT_MAX_IMAGE_BYTES, type DecodeOptions, type InputImage } from './input/image-header.ts';
 
 /** Options of loadModel (Node and browser). */
@@ -21,3 +22,4 @@ export interface LoadModelOptions {
   /** Refuse decoded pictures larger than this many pixels in predict (default 25 MP). */
   maxPixels?: number;
 }
+export { corruptImages, CORRUPTION_NAMES, type CorruptionName } from './corruptions/index.ts';

@@ -33,3 +33,4 @@ export * from './models/builtins.ts';
 export * from './bundle/model.ts';
 export * from './models/compact.ts';
 export * from './models/calibration.ts';
+export * from './corruptions/index.ts';

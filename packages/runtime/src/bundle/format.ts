@@ -20,15 +20,17 @@
  * A bundle is data: decoding never imports or runs anything the header names. The header names its
  * plugin by `plugin.name` only; the caller maps that name to code it already trusts (model.ts).
  * Format 1 also recorded `plugin.ref` (the plugin file's path); format 2 drops it. Both are read, and
- * a format-1 `ref` is ignored.
+ * a format-1 `ref` is ignored. Format 3 adds `trust` (the calibration and the "unsure" threshold, fitted
+ * on validation rows); a bundle without it (older, or fitted without a validation part) still gives a
+ * confidence (its raw scores as probabilities) and is never "unsure".
  */
 import * as z from 'zod/mini';
 import { safeParse } from '../schema.ts';
 import { stepSpecSchema } from '../features/spec.ts';
 import type { StateArray, StepState } from '../features/step.ts';
 
-/** The format this digitbench writes. 2: no `plugin.ref` (see above). */
-export const BUNDLE_FORMAT_VERSION = 2;
+/** The format this digitbench writes. 2: no `plugin.ref`; 3: `trust` (see above). */
+export const BUNDLE_FORMAT_VERSION = 3;
 /** The oldest format it reads. */
 const OLDEST_READ_VERSION = 1;
 const SIGNATURE = [0x44, 0x47, 0x42, 0x4e, 0x44, 0x4c, 0x0d, 0x0a];
@@ -45,6 +47,23 @@ const int = (...checks: z.core.$ZodCheck<number>[]) => z.number().check(z.int(),
 const nonEmpty = () => z.string().check(z.minLength(1));
 const blobRef = z.strictObject({ $blob: int(z.gte(0)) });
 const stateSchema = z.record(z.string(), z.union([z.number(), blobRef]));
+
+const unit = () => z.number().check(z.gte(0), z.lte(1));
+/** Calibration and reject threshold (models/calibration.ts `Trust`). */
+const trustSchema = z.strictObject({
+  calibration: z.strictObject({
+    method: z.literal('temperature'),
+    temperature: z.number().check(z.positive(), z.lte(1e6)),
+    logits: z.enum(['probability', 'decision']),
+    eps: z.number().check(z.positive(), z.lt(1)),
+    validationRows: int(z.positive()),
+  }),
+  reject: z.strictObject({
+    targetAccuracy: unit(),
+    threshold: z.nullable(unit()),
+    validation: z.strictObject({ coverage: unit(), accuracy: unit() }),
+  }),
+});
 
 export const bundleHeaderSchema = z.strictObject({
   format: z.literal('digitbench-bundle'),
@@ -75,6 +94,8 @@ export const bundleHeaderSchema = z.strictObject({
     engine: z.string(),
   }),
   model: blobRef,
+  /** Format 3: how scores become a calibrated confidence, and below which confidence an answer is "unsure". */
+  trust: z.optional(trustSchema),
   split: z.strictObject({
     fingerprint: nonEmpty(),
     train: int(z.gte(0)),

@@ -14,6 +14,7 @@ import { DEFAULT_MAX_PIXELS, normalizeDigit, type DecodedImage } from '../input/
 import { UnknownPluginError, type PluginResolver } from '../models/builtins.ts';
 import { parseParams, type Model, type ModelPlugin, type ModelRuntime } from '../models/plugin.ts';
 import { decodeBundle, quoteLine, type BundleHeader } from './format.ts';
+import { calibrate, labelConfidence, logitKindOf, PROBABILITY_FLOOR, type Trust } from '../models/calibration.ts';
 
 export { UnknownPluginError, type PluginResolver };
 
@@ -27,8 +28,23 @@ export interface ClassScore {
 export interface Prediction {
   label: number;
   name: string;
-  /** The highest scores, best first, when the model has scores (see `scoreKind`). */
+  /**
+   * The probability (0..1) that the label is right: calibrated on the run's validation rows when the
+   * bundle has `trust`, else the raw scores read as probabilities. Undefined only for a model without scores.
+   */
+  confidence?: number;
+  /** The confidence is below the bundle's threshold for its target accuracy (`trust.reject`): do not act on this label. */
+  unsure: boolean;
+  /** The highest raw scores, best first, when the model has scores (see `scoreKind`). */
   top?: ClassScore[];
+}
+
+/** Many images at once: labels, each label's confidence and whether it is unsure (1) or not (0). */
+export interface Classified {
+  labels: Int32Array;
+  /** NaN for a model without scores. */
+  confidence: Float64Array;
+  unsure: Uint8Array;
 }
 
 /** RGBA pixels without a channel count, as a browser canvas's getImageData gives them. */
@@ -58,6 +74,15 @@ export interface DigitModel {
   predictLabels(images: Matrix): Promise<Int32Array>;
   /** Raw images → scores, rows × classes; undefined when the plugin has no scores. */
   scores: ((images: Matrix) => Promise<Matrix>) | undefined;
+  /** The calibration and "unsure" threshold fitted on the run's validation rows (format 3), if any. */
+  readonly trust: Trust | undefined;
+  /**
+   * Raw images → probabilities, rows × classes: the scores calibrated by `trust` (or read as probabilities
+   * when the bundle has none); undefined when the plugin has no scores.
+   */
+  probabilities: ((images: Matrix) => Promise<Matrix>) | undefined;
+  /** Raw images → labels, their confidence and the unsure flags, in one pass (for many images). */
+  classify(images: Matrix | ImageInput | readonly ImageInput[]): Promise<Classified>;
   /** Images (raw pixel rows, a matrix of them, or decoded pictures) → label, name and top scores each. */
   predict(images: Matrix | ImageInput | readonly ImageInput[], options?: { top?: number }): Promise<Prediction[]>;
   /** The pipeline's and the model's engines. */
@@ -193,6 +218,25 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
     }
   };
   const scores = model.scores ? async (images: Matrix) => scoresChecked(await features(images)) : undefined;
+  const trust = header.trust as Trust | undefined;
+  const threshold = trust?.reject.threshold;
+  const column = new Map(Array.from(classes, (c, i) => [c, i]));
+  const classifyFeatures = async (f: Matrix, s?: Matrix): Promise<Classified> => {
+    const labels = await predictChecked(f);
+    const confidence = new Float64Array(labels.length).fill(NaN);
+    if (s) confidence.set(labelConfidence(s.data, classes.length, Array.from(labels, (l) => column.get(l)!), trust?.calibration));
+    const unsure = new Uint8Array(labels.length);
+    // null: no confidence reached the target accuracy on validation, so every answer is unsure.
+    if (trust) for (let i = 0; i < labels.length; i++) unsure[i] = threshold === null || !(confidence[i]! >= threshold!) ? 1 : 0;
+    return { labels, confidence, unsure };
+  };
+  const probabilities = model.scores
+    ? async (images: Matrix) => {
+        const s = await scoresChecked(await features(images));
+        const cal = trust?.calibration ?? { method: 'temperature' as const, temperature: 1, logits: logitKindOf(s.data, classes.length), eps: PROBABILITY_FLOOR };
+        return createMatrix(s.rows, s.cols, Float32Array.from(calibrate(s.data, classes.length, cal)));
+      }
+    : undefined;
   return {
     header,
     classes: model.classes,
@@ -201,13 +245,19 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
     scoreKind: scores ? header.plugin.scoreKind : undefined,
     predictLabels: async (images) => predictChecked(await features(images)),
     scores,
+    trust,
+    probabilities,
+    async classify(input) {
+      const f = await features(input);
+      return classifyFeatures(f, model.scores ? await scoresChecked(f) : undefined);
+    },
     async predict(input, options = {}) {
       const f = await features(input);
-      const labels = await predictChecked(f);
       const s = model.scores ? await scoresChecked(f) : undefined;
+      const { labels, confidence, unsure } = await classifyFeatures(f, s);
       const top = options.top ?? 3;
       return Array.from(labels, (label, i) => {
-        const p: Prediction = { label, name: nameOf(label) };
+        const p: Prediction = { label, name: nameOf(label), ...(s ? { confidence: confidence[i]! } : {}), unsure: unsure[i] === 1 };
         if (s && top > 0) {
           const row = Array.from(s.data.subarray(i * s.cols, (i + 1) * s.cols), (score, c) => ({ label: model.classes[c]!, name: nameOf(model.classes[c]!), score }));
           p.top = row.sort((a, b) => b.score - a.score || a.label - b.label).slice(0, top);

@@ -18,6 +18,49 @@ export interface Calibration {
   eps: number;
 }
 
+/**
+ * A bundle's trust fields (header `trust`, format 3), both fitted on the run's validation rows only:
+ * the calibration that turns its scores into probabilities, and the confidence below which an answer is
+ * "unsure". `threshold: null`: no confidence reached the target accuracy on validation, so every answer
+ * is unsure.
+ */
+export interface Trust {
+  calibration: Calibration & { validationRows: number };
+  reject: { targetAccuracy: number; threshold: number | null; validation: { coverage: number; accuracy: number } };
+}
+
+/** The default floor of probability-like scores before the log. */
+export const PROBABILITY_FLOOR = 1e-6;
+
+/**
+ * How a model's scores become logits when the bundle does not say (format 1–2 bundles, or none fitted):
+ * rows of non-negative scores summing to 1 are probabilities (posteriors, vote and leaf fractions,
+ * softmax); anything else (decision values) is used as logits.
+ */
+export function logitKindOf(scores: ArrayLike<number>, classes: number): LogitKind {
+  for (let r = 0; r < scores.length; r += classes) {
+    let sum = 0;
+    for (let c = 0; c < classes; c++) {
+      const v = scores[r + c]!;
+      if (!(v >= 0)) return 'decision';
+      sum += v;
+    }
+    if (Math.abs(sum - 1) > 1e-3) return 'decision';
+  }
+  return 'probability';
+}
+
+/**
+ * Each row's confidence in a given label: its calibrated probability (softmax of the logits at T = 1 when
+ * there is no calibration, i.e. the raw probabilities for probability-like scores). `columns[i]` is the
+ * label's column among the model's classes.
+ */
+export function labelConfidence(scores: ArrayLike<number>, classes: number, columns: ArrayLike<number>, calibration: Omit<Calibration, 'method'> | undefined): Float64Array {
+  const kind = calibration?.logits ?? logitKindOf(scores, classes);
+  const probs = softmaxWithTemperature(logitsOf(scores, kind, calibration?.eps ?? PROBABILITY_FLOOR), classes, calibration?.temperature ?? 1);
+  return Float64Array.from(columns, (c, r) => probs[r * classes + c]!);
+}
+
 /** Scores (rows × classes) → logits. */
 export function logitsOf(scores: ArrayLike<number>, kind: LogitKind, eps: number): Float64Array {
   const out = new Float64Array(scores.length);
