@@ -66,6 +66,17 @@ export interface Group {
   compact?: CompactFigures[];
   /** Set on a compact bundle's candidate (compactCandidates): the group it is a precision of. */
   compactOf?: { label: string; precision: string };
+  /** Calibration and "unsure" figures on the test rows, means over runs (when every finished run has them). */
+  trust?: TrustSummary;
+  /** Mean accuracy over the corruptions, mean over runs (when every finished run was measured). */
+  corruptedAccuracy?: number;
+}
+
+export interface TrustSummary {
+  /** Share of test rows answered (not "unsure") at the bundle's threshold. */
+  coverage: number;
+  /** Expected calibration error after calibration. */
+  ece: number;
 }
 
 /** A group's compact bundles at one precision: means over its runs (sums for agreement). */
@@ -110,7 +121,12 @@ export function deployLimits(opts: ReportOptions): DeployLimits {
   const size = pick('maxModelBytes');
   if (lat !== undefined) out.maxLatencyMs = lat;
   if (size !== undefined) out.maxModelBytes = size;
+  for (const k of ['minCoverage', 'minCorruptedAccuracy', 'maxEce'] as const) {
+    const v = pick(k);
+    if (v !== undefined) out[k] = v;
+  }
   if (src.target === 'browser' || src.target === 'node') out.target = src.target;
+  if (src.axis === 'coverage') out.axis = 'coverage';
   return out;
 }
 
@@ -302,6 +318,10 @@ export function buildGroups(rows: readonly ResultRow[], warnings: string[]): Gro
       const r = runs.map((x) => x.row).find((x) => !x.deployment || !x.bundle)!;
       g.undeployable = r.noBundle ?? r.deploymentError ?? 'the run wrote no bundle';
     }
+    const trusted = runs.map((r) => r.row.trust);
+    if (runs.length && trusted.every((t) => t)) g.trust = { coverage: mean(trusted.map((t) => t!.test.atThreshold.coverage)), ece: mean(trusted.map((t) => t!.test.after.ece)) };
+    const robust = runs.map((r) => r.row.robustness);
+    if (runs.length && robust.every((x) => x)) g.corruptedAccuracy = mean(robust.map((x) => x!.meanAccuracy));
     const compact = compactFigures(runs.map((r) => r.row));
     if (compact.length) g.compact = compact;
     const p50 = opt(runs.map((r) => r.row.timing.latencyMsP50));
@@ -471,19 +491,50 @@ export function straddles(d: DeployFigures, limit: number | undefined): boolean 
   return limit !== undefined && d.passLo <= limit && d.passHi > limit;
 }
 
+/** A group's figure on the pick's axis: test accuracy, or the share answered at the "unsure" threshold (−1 when unmeasured). */
+export function axisValue(g: Group, axis: DeployLimits['axis']): number {
+  return axis === 'coverage' ? (g.trust?.coverage ?? -1) : g.accuracyMean;
+}
+
+/** Candidates ordered by the axis (accuracy, the default, keeps deploymentCandidates' order). */
+export function byAxis(deployable: readonly Group[], axis: DeployLimits['axis']): Group[] {
+  if (axis !== 'coverage') return [...deployable];
+  return deployable.map((g, i) => ({ g, i })).sort((a, b) => axisValue(b.g, axis) - axisValue(a.g, axis) || a.i - b.i).map((x) => x.g);
+}
+
+/** The limits a group fails, each as the figure that failed it (e.g. "coverage 41.2% < 60.0%"); [] when it meets them all. */
+export function failedLimits(g: Group, limits: DeployLimits): string[] {
+  const out: string[] = [];
+  const { maxModelBytes, maxLatencyMs, minCoverage, minCorruptedAccuracy, maxEce } = limits;
+  if (maxModelBytes !== undefined && g.deploy!.bundleBytes > maxModelBytes) out.push(`bundle ${g.deploy!.bundleBytes} bytes > ${maxModelBytes}`);
+  if (maxLatencyMs !== undefined && g.deploy!.p50 > maxLatencyMs) out.push(`latency p50 ${fmt(g.deploy!.p50)} ms > ${fmt(maxLatencyMs)} ms`);
+  if (minCoverage !== undefined) out.push(...(g.trust === undefined ? ['coverage not measured (no calibration)'] : g.trust.coverage < minCoverage ? [`coverage ${pct(g.trust.coverage)} < ${pct(minCoverage)}`] : []));
+  if (minCorruptedAccuracy !== undefined) {
+    out.push(...(g.corruptedAccuracy === undefined ? ['corrupted accuracy not measured'] : g.corruptedAccuracy < minCorruptedAccuracy ? [`mean corrupted accuracy ${pct(g.corruptedAccuracy)} < ${pct(minCorruptedAccuracy)}`] : []));
+  }
+  if (maxEce !== undefined) out.push(...(g.trust === undefined ? ['ECE not measured (no calibration)'] : g.trust.ece > maxEce ? [`ECE ${fmt(g.trust.ece)} > ${fmt(maxEce)}`] : []));
+  return out;
+}
+
+const fmt = (v: number) => String(Number(v.toPrecision(3)));
+
 /**
- * The pick among deployable groups (ranked by accuracy): the most accurate whose bundle fits the size
- * limit and whose latency p50 (over every timed call of every pass) fits the latency limit. One noisy pass
- * does not move it; instead, when the pick's own per-pass p50s straddle the limit, or a more accurate
- * group's do, the pick is uncertain and the report says so. Without limits: the most accurate.
+ * The pick among deployable groups, ranked on the axis (accuracy by default, or coverage at the "unsure"
+ * threshold): the first that meets every limit: bundle size, latency p50 (over every timed call of every
+ * pass), coverage, mean corrupted accuracy and ECE. One noisy pass does not move it; instead, when the
+ * pick's own per-pass p50s straddle the latency limit, or a higher-ranked group's do, the pick is
+ * uncertain and the report says so. `passedOver`: the higher-ranked groups and the figures that ruled each
+ * out, which is what decided the pick. Without limits: the first on the axis.
  */
-export function choose(deployable: Group[], limits: DeployLimits): { pick?: Group; contenders: Group[] } {
-  const { maxLatencyMs, maxModelBytes } = limits;
-  const sized = deployable.filter((g) => maxModelBytes === undefined || g.deploy!.bundleBytes <= maxModelBytes);
-  const pick = sized.find((g) => maxLatencyMs === undefined || g.deploy!.p50 <= maxLatencyMs);
-  const until = pick ? deployable.indexOf(pick) : deployable.length;
-  const contenders = sized.filter((g) => deployable.indexOf(g) <= until && straddles(g.deploy!, maxLatencyMs));
-  return { ...(pick ? { pick } : {}), contenders };
+export function choose(deployable: Group[], limits: DeployLimits): { pick?: Group; contenders: Group[]; passedOver: { g: Group; failed: string[] }[] } {
+  const { maxLatencyMs } = limits;
+  const ranked = byAxis(deployable, limits.axis);
+  const pick = ranked.find((g) => failedLimits(g, limits).length === 0);
+  const until = pick ? ranked.indexOf(pick) : ranked.length;
+  const passedOver = ranked.slice(0, until).map((g) => ({ g, failed: failedLimits(g, limits) }));
+  // Straddling the latency limit matters only for groups that meet every other limit.
+  const contenders = ranked.filter((g, i) => i <= until && straddles(g.deploy!, maxLatencyMs) && failedLimits(g, { ...limits, maxLatencyMs: undefined }).length === 0);
+  return { ...(pick ? { pick } : {}), contenders, passedOver };
 }
 
 export interface DeploymentChoice {
@@ -501,7 +552,9 @@ export interface DeploymentChoice {
 export function deploymentChoice(rows: readonly ResultRow[], opts: Pick<ReportOptions, 'config' | 'deploy' | 'browser'> = {}): DeploymentChoice {
   const groups = buildGroups([...rows].sort((a, b) => cmp(a.startedAt, b.startedAt) || cmp(a.id, b.id)), []).filter((g) => g.runs.length);
   const limits = deployLimits(opts);
-  const { pick, contenders } = choose(deploymentCandidates(groups, limits.target, opts.browser ?? []), limits);
+  const candidates = deploymentCandidates(groups, limits.target, opts.browser ?? []);
+  // On the coverage axis only bundles with a threshold take part (as in the report's Deployment section).
+  const { pick, contenders } = choose(limits.axis === 'coverage' ? candidates.filter((g) => g.trust) : candidates, limits);
   const entry = (g: Group) => ({ label: g.label, file: g.bundleFiles[0]!, accuracy: g.accuracyMean });
   const compact = compactCandidates(groups.filter((g) => g.deploy)).sort((a, b) => b.accuracyMean - a.accuracyMean);
   return { ...(pick ? { pick: entry(pick) } : {}), uncertain: contenders.map((g) => g.label), bundles: groups.filter((g) => g.bundleFiles.length).map(entry), compact: compact.map(entry) };

@@ -12,6 +12,14 @@ export interface DeployLimits {
    * browser page (`digitbench browser-bench`: latency there, and the gzip download instead of the bundle size).
    */
   target?: 'node' | 'browser';
+  /** Smallest share of clean test rows answered (not "unsure") at the reject target, 0..1. */
+  minCoverage?: number;
+  /** Smallest mean accuracy over the corruptions (experiment key robustness), 0..1. */
+  minCorruptedAccuracy?: number;
+  /** Largest expected calibration error after calibration, 0..1. */
+  maxEce?: number;
+  /** What the Pareto set and the pick rank on: test accuracy (default) or coverage at the "unsure" threshold. */
+  axis?: 'accuracy' | 'coverage';
 }
 
 export interface ReportOptions {

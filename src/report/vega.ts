@@ -203,7 +203,7 @@ export interface LatencyPoint {
  * `placeLabels` clear of the other labels and points. The axes' domains are fixed here (not "nice"), so
  * the pixel positions the labels are placed at are exactly where vega draws the points.
  */
-export async function accuracyLatencyChart(points: readonly LatencyPoint[], opts: { maxLatencyMs?: number; title?: string } = {}): Promise<string> {
+export async function accuracyLatencyChart(points: readonly LatencyPoint[], opts: { maxLatencyMs?: number; title?: string; yTitle?: string } = {}): Promise<string> {
   const values = points
     .filter((p) => p.latencyMs > 0 && Number.isFinite(p.latencyMs) && Number.isFinite(p.accuracy))
     .map((p) => ({ label: clean(p.label), latency: p.latencyMs, accuracy: pct1(p.accuracy), pareto: !!p.pareto }));
@@ -268,7 +268,7 @@ export async function accuracyLatencyChart(points: readonly LatencyPoint[], opts
     ],
     axes: [
       { orient: 'bottom', scale: 'x', title: 'latency per image, ms (log scale; bundle, end to end)', grid: true, gridColor: '#eee', format: '~g' },
-      { orient: 'left', scale: 'y', title: 'test accuracy, %', grid: true, gridColor: '#eee', format: '~f' },
+      { orient: 'left', scale: 'y', title: clean(opts.yTitle ?? 'test accuracy, %'), grid: true, gridColor: '#eee', format: '~f' },
     ],
     marks: [
       {

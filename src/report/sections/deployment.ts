@@ -1,7 +1,7 @@
 /** Deployment: the bundle figures, the accuracy–latency chart, the Pareto set and the pick within the limits. */
 import { deploymentPareto } from '../../metrics/pareto.ts';
 import type { BrowserRow } from '../../results/row.ts';
-import { browserView, choose, deploymentCandidates, type BrowserFigures, type Group } from '../analysis.ts';
+import { axisValue, browserView, byAxis, choose, deploymentCandidates, type BrowserFigures, type Group } from '../analysis.ts';
 import { bytes, cell, code, DASH, num, pct } from '../format.ts';
 import { markdownTable as table } from '../table.ts';
 import { rawImageText } from './summary.ts';
@@ -213,34 +213,50 @@ async function paretoAndPick(lines: string[], all: Group[], limits: DeployLimits
       '',
     );
   }
-  const cands = deployable.map((g) => ({ g, accuracy: g.accuracyMean, latencyMs: g.deploy!.p50, modelBytes: g.deploy!.bundleBytes }));
+  const coverageAxis = limits.axis === 'coverage';
+  // On the coverage axis, only bundles with a threshold take part (coverage needs the calibration).
+  const onAxis = coverageAxis ? byAxis(deployable, 'coverage').filter((g) => g.trust) : deployable;
+  if (coverageAxis) {
+    lines.push(
+      `**Axis: coverage** (\`deploy.axis\`): the chart, the Pareto set and the pick rank bundles by the share of clean test images they answer (not "unsure") at their threshold for the target accuracy, instead of by accuracy${onAxis.length < deployable.length ? `; ${deployable.length - onAxis.length} bundle(s) without a calibration are left out` : ''}.`,
+      '',
+    );
+    if (!onAxis.length) {
+      lines.push('No bundle has a calibration and threshold (the split has no validation part), so nothing can be ranked by coverage.');
+      return lines;
+    }
+  }
+  const axisName = coverageAxis ? 'coverage' : 'accuracy';
+  const cands = onAxis.map((g) => ({ g, accuracy: axisValue(g, limits.axis), latencyMs: g.deploy!.p50, modelBytes: g.deploy!.bundleBytes }));
   const front = deploymentPareto(cands).map((i) => cands[i]!.g);
   const svg = await accuracyLatencyChart(
-    deployable.map((g) => ({ label: g.label, latencyMs: g.deploy!.p50, accuracy: g.accuracyMean, pareto: front.includes(g) })),
-    limits.maxLatencyMs !== undefined ? { maxLatencyMs: limits.maxLatencyMs } : {},
+    onAxis.map((g) => ({ label: g.label, latencyMs: g.deploy!.p50, accuracy: axisValue(g, limits.axis), pareto: front.includes(g) })),
+    { ...(limits.maxLatencyMs !== undefined ? { maxLatencyMs: limits.maxLatencyMs } : {}), ...(coverageAxis ? { title: 'Coverage at the target accuracy vs end-to-end latency per image', yTitle: 'answered test images at the threshold, %' } : {}) },
   );
   files.push({ name: 'accuracy-latency.svg', bytes: new TextEncoder().encode(svg) });
-  lines.push('![Accuracy vs end-to-end latency per image (filled: the Pareto set of accuracy, latency and size)](accuracy-latency.svg)', '');
+  lines.push(`![${coverageAxis ? 'Coverage' : 'Accuracy'} vs end-to-end latency per image (filled: the Pareto set of ${axisName}, latency and size)](accuracy-latency.svg)`, '');
   lines.push(
-    `**Pareto set** (no other classifier is at least as accurate, as fast end to end and as small a bundle, and better in one): ${front.length} of ${deployable.length}.`,
+    `**Pareto set** (no other classifier ${coverageAxis ? 'covers at least as much' : 'is at least as accurate'}, as fast end to end and as small a bundle, and better in one): ${front.length} of ${onAxis.length}.`,
     '',
     table(
-      ['classifier', 'accuracy', 'latency p50 ms', 'bundle'],
-      front.map((g) => [`**${cell(g.label)}**`, pct(g.accuracyMean), num(g.deploy!.p50), bytes(g.deploy!.bundleBytes)]),
-      ['l', 'r', 'r', 'r'],
+      ['classifier', 'accuracy', ...(coverageAxis ? ['coverage'] : []), 'latency p50 ms', 'bundle'],
+      front.map((g) => [`**${cell(g.label)}**`, pct(g.accuracyMean), ...(coverageAxis ? [pct(g.trust!.coverage)] : []), num(g.deploy!.p50), bytes(g.deploy!.bundleBytes)]),
+      ['l', 'r', ...(coverageAxis ? (['r'] as const) : []), 'r', 'r'],
     ),
     '',
   );
+  const trustText = (g: Group) =>
+    [g.trust ? `coverage ${pct(g.trust.coverage)} at the threshold, ECE ${num(g.trust.ece)}` : '', g.corruptedAccuracy !== undefined ? `mean corrupted accuracy ${pct(g.corruptedAccuracy)}` : ''].filter(Boolean).join(', ');
   const describe = (g: Group) =>
-    `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.deploy!.p50)} ms per image end to end${browser ? ' in the browser' : ''} (passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)}), ${browser ? 'download' : 'bundle'} ${bytes(g.deploy!.bundleBytes)} (${code(g.bundleFiles[0]!)})`;
-  const { maxLatencyMs, maxModelBytes } = limits;
-  if (maxLatencyMs === undefined && maxModelBytes === undefined) {
-    const fastest = [...deployable].sort((a, b) => a.deploy!.p50 - b.deploy!.p50 || b.accuracyMean - a.accuracyMean)[0]!;
-    const smallest = [...deployable].sort((a, b) => a.deploy!.bundleBytes - b.deploy!.bundleBytes || b.accuracyMean - a.accuracyMean)[0]!;
+    `**${g.label}**: ${pct(g.accuracyMean)}, ${num(g.deploy!.p50)} ms per image end to end${browser ? ' in the browser' : ''} (passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)}), ${browser ? 'download' : 'bundle'} ${bytes(g.deploy!.bundleBytes)}${trustText(g) ? `, ${trustText(g)}` : ''} (${code(g.bundleFiles[0]!)})`;
+  const { maxLatencyMs, maxModelBytes, minCoverage, minCorruptedAccuracy, maxEce } = limits;
+  if ([maxLatencyMs, maxModelBytes, minCoverage, minCorruptedAccuracy, maxEce].every((v) => v === undefined)) {
+    const fastest = [...onAxis].sort((a, b) => a.deploy!.p50 - b.deploy!.p50 || b.accuracyMean - a.accuracyMean)[0]!;
+    const smallest = [...onAxis].sort((a, b) => a.deploy!.bundleBytes - b.deploy!.bundleBytes || b.accuracyMean - a.accuracyMean)[0]!;
     lines.push(
-      'No deployment limits were set (add `"deploy": {"maxLatencyMs": …, "maxModelBytes": …}` to the experiment config).',
+      'No deployment limits were set (add `"deploy": {"maxLatencyMs": …, "maxModelBytes": …, "minCoverage": …, "minCorruptedAccuracy": …, "maxEce": …}` to the experiment config).',
       '',
-      `- Most accurate: ${describe(deployable[0]!)}`,
+      `- ${coverageAxis ? 'Highest coverage' : 'Most accurate'}: ${describe(onAxis[0]!)}`,
       `- Fastest: ${describe(fastest)}`,
       `- Smallest: ${describe(smallest)}`,
     );
@@ -249,13 +265,23 @@ async function paretoAndPick(lines: string[], all: Group[], limits: DeployLimits
   const limitText = [
     maxLatencyMs !== undefined ? `latency p50 ≤ ${num(maxLatencyMs)} ms per image, end to end` : '',
     maxModelBytes !== undefined ? `bundle ≤ ${bytes(maxModelBytes)}` : '',
+    minCoverage !== undefined ? `coverage ≥ ${pct(minCoverage)} at the target accuracy` : '',
+    minCorruptedAccuracy !== undefined ? `mean corrupted accuracy ≥ ${pct(minCorruptedAccuracy)}` : '',
+    maxEce !== undefined ? `ECE ≤ ${num(maxEce)}` : '',
   ]
     .filter(Boolean)
     .join(' and ');
-  const { pick, contenders } = choose(deployable, limits);
+  const { pick, contenders, passedOver } = choose(onAxis, limits);
   const straddle = (g: Group) => `${g.label} (${pct(g.accuracyMean)}; latency p50 ${num(g.deploy!.p50)} ms, passes ${num(g.deploy!.passLo)} – ${num(g.deploy!.passHi)} ms)`;
   if (pick) lines.push(`**Best within the limits** (${limitText}): ${describe(pick)}.`);
   else lines.push(`**No classifier meets the limits** (${limitText}).`);
+  // What decided it: the higher-ranked bundles and the figure that ruled each out.
+  lines.push(
+    '',
+    passedOver.length
+      ? `**What decided it:** ${passedOver.map((p) => `${p.g.label} (${axisName} ${pct(axisValue(p.g, limits.axis))}) fails ${p.failed.join(', ')}`).join('; ')}.`
+      : `**What decided it:** ${axisName} alone; the ${coverageAxis ? 'highest-coverage' : 'most accurate'} bundle meets every limit.`,
+  );
   if (contenders.length) {
     lines.push(
       '',
