@@ -26,6 +26,7 @@ const PROCESS = [
   'selection',
   'serve-safety',
   'shapes',
+  'trust',
   'user-data',
   'wrong-results',
 ].map((name) => `test/${name}.test.ts`);

@@ -51,7 +51,7 @@ describe('bundle format', () => {
       ['cut in the fixed header', good.subarray(0, 12), `${NAME} is truncated (12 bytes, shorter than a bundle's fixed header); copy the whole file again or re-run the experiment.`],
       ['padded', Uint8Array.from([...good, 0, 0]), `${NAME} is damaged (2 bytes more than its length field says); copy it again or re-run the experiment.`],
       ['damaged', (() => { const b = good.slice(); b[b.length - 200]! ^= 0x10; return b; })(), `${NAME} is damaged (its checksum does not match its contents); copy it again or re-run the experiment.`],
-      ['newer (checksum recomputed, as a newer writer would)', reframe(good, (j) => j, BUNDLE_FORMAT_VERSION + 1), `${NAME} is a format-3 bundle, newer than this digitbench reads (format 2); upgrade digitbench to load it.`],
+      ['newer (checksum recomputed, as a newer writer would)', reframe(good, (j) => j, BUNDLE_FORMAT_VERSION + 1), `${NAME} is a format-${BUNDLE_FORMAT_VERSION + 1} bundle, newer than this digitbench reads (format ${BUNDLE_FORMAT_VERSION}); upgrade digitbench to load it.`],
       ['a flipped version bit (checksum not recomputed)', (() => { const b = good.slice(); b[8]! ^= 0x04; return b; })(), `${NAME} is damaged (its checksum does not match its contents); copy it again or re-run the experiment.`],
       ['format 0', reframe(good, (j) => j, 0), `${NAME} is a format-0 bundle, which no digitbench writes; re-run the experiment to write a new one.`],
       ['a damaged length field', (() => { const b = good.slice(); b[20]! ^= 0x01; return b; })(), `${NAME} is damaged (its length field is invalid); copy it again or re-run the experiment.`],
