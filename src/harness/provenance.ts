@@ -79,6 +79,8 @@ export function runCodeHash(pluginRef: string, baseDir: string, libraries: reado
       join(src, 'metrics', 'accuracy.ts'),
       join(src, 'metrics', 'confusion.ts'),
       join(src, 'metrics', 'per-class.ts'),
+      // The calibration and threshold the run fits and stores in its bundle (with metrics/calibration.ts).
+      join(here, 'trust.ts'),
     ],
     PROJECT_ROOT,
   );
