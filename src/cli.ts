@@ -137,11 +137,13 @@ export function buildProgram(out: (s: string) => void): Command {
 
   program
     .command('predict')
-    .description('Predict the digits in PNG/JPEG images, folders of them or idx files, with a model bundle (or the pick of a report folder).')
+    .description(
+      'Predict the digits in PNG/JPEG images, folders of them or idx files, with a model bundle (or the pick of a report folder): one line per image with the label and its confidence (0..1), or "unsure" with the best guess when the confidence is below the bundle\'s threshold (chosen on the run\'s validation rows for reject.targetAccuracy, default 99.5%).',
+    )
     .argument('<bundle>', 'a .bundle file from <report>/models/, or a report folder (its deployment pick, or --model)')
     .argument('<inputs...>', 'PNG or JPEG files, folders of them, or idx image files')
     .option('--model <label>', 'in a report folder: the classifier whose bundle to use (e.g. svm)')
-    .option('--json', 'print JSON (bundle, classifier and one result per input) instead of text')
+    .option('--json', 'print JSON (bundle, classifier, the bundle\'s trust, and per input: label, name, confidence, unsure, top scores) instead of text')
     .addOption(new Option('--top <n>', 'scores shown per input').default('3').argParser(positiveInt))
     .option('--plugin <files...>', "plugin files (your own code) for bundles whose plugin is not built in, matched by the plugin's name; put it after the inputs")
     .action(async (bundle: string, inputs: string[], opts: { model?: string; json?: boolean; top: number | string; plugin?: string[] }) => {

@@ -32,7 +32,8 @@ let testLabels: Int32Array;
 interface Json {
   bundle: string;
   classifier: string;
-  results: { input: string; label?: number; error?: string; top?: { label: number; score: number }[] }[];
+  trust: unknown;
+  results: { input: string; label?: number; error?: string; confidence?: number; unsure?: boolean; top?: { label: number; score: number }[] }[];
 }
 
 function predict(args: string[]): { status: number | null; stdout: string; stderr: string; json?: Json } {
@@ -81,6 +82,9 @@ describe('bundles of every built-in', () => {
       expect(p.status, p.stderr).toBe(0);
       expect(p.json!.results.map((x) => x.label), r.classifier).toEqual(Array.from(decodeLabels(r.predictions)));
       expect(p.json!.results[0]!.input).toBe(`${idx}#0`);
+      // No validation part: no trust, so every answer has a raw confidence (0..1) and none is unsure.
+      expect(p.json!.trust, r.classifier).toBeNull();
+      for (const x of p.json!.results) expect([x.unsure, x.confidence! >= 0 && x.confidence! <= 1], r.classifier).toEqual([false, true]);
     }
   });
 
@@ -114,7 +118,10 @@ describe('bundles of every built-in', () => {
     const seven = join(ROOT, 'examples/digits/seven-test0.png');
     const p = predict([out, '--model', 'svm', join(mixed, 'empty.png'), seven, join(mixed, 'notes.png'), join(mixed, 'missing.jpg')]);
     expect(p.status).toBe(1);
-    expect(p.stdout).toMatch(/^\S+seven-test0\.png {2}7 {2}\(7 [\d.]+, \d [\d.]+, \d [\d.]+\)\n$/);
+    // The split has no validation part, so the bundle has no threshold: raw confidences, never unsure, and a last line says so.
+    expect(p.stdout).toMatch(
+      /^\S+seven-test0\.png {2}7 \(confidence [\d.]+\) {2}scores: 7 [\d.]+, \d [\d.]+, \d [\d.]+\nthis bundle has no calibration or threshold \(fitted without a validation part\): confidences are raw scores and no answer is unsure\n$/,
+    );
     const give = 'give a PNG or JPEG image, a folder of them, or an idx images file.';
     expect(p.stderr.split('\n').slice(1)).toEqual([
       `${join(mixed, 'empty.png')}: the file is empty; ${give}`,
@@ -133,7 +140,7 @@ describe('bundles of every built-in', () => {
     expect(p.status, p.stderr).toBe(0);
     expect(p.stderr).toContain(`model: ${join(out, best.bundle!.file)} (the report's pick, ${best.classifier}): `);
     expect(p.stdout).toBe(predict([out, join(ROOT, 'examples/digits'), '--model', best.classifier]).stdout);
-    expect(p.stdout.trim().split('\n')).toHaveLength(6);
+    expect(p.stdout.trim().split('\n')).toHaveLength(6 + 1);
     const bad = predict([out, 'x.png', '--model', 'perceptron']);
     expect(bad.stderr).toBe(`digitbench: ${out} has no bundle for "perceptron"; use one of ${rows.map((r) => r.classifier).sort((a, b) => byName(b).metrics.accuracy - byName(a).metrics.accuracy || 0).join(', ')}.\n`);
   });

@@ -1,15 +1,18 @@
 /**
  * `digitbench predict <bundle | report folder> <input…>`: labels for the user's own digit images.
  * A report folder means the bundle its deployment section picks (or `--model <label>`).
- * One line per input on stdout; a bad input is a one-line error on stderr, the others are still
- * predicted, and the exit code is non-zero. The bundle is data: its plugin is a built-in or one of the
+ * One line per input on stdout: the label and its confidence, or "unsure" with the best guess when the
+ * confidence is below the bundle's threshold (`trust`, fitted on the run's validation rows), then the raw
+ * top scores; a last line says so when the bundle has no trust. `--json` gives each prediction's
+ * `confidence` (0..1; none for a model without scores) and `unsure`, and the bundle's `trust`. A bad input
+ * is a one-line error on stderr, the others are still predicted, and the exit code is non-zero. The bundle is data: its plugin is a built-in or one of the
  * files given with --plugin (the user's own code), matched by name; nothing the bundle names is run.
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../bundle/file.ts';
 import { quoteLine } from '@digitbench/runtime/internal';
-import type { Prediction } from '@digitbench/runtime/internal';
+import type { DigitModel, Prediction } from '@digitbench/runtime/internal';
 import { loadPluginFiles } from '../classifiers/registry.ts';
 import { readInputs } from '../input/decode.ts';
 import { deploymentChoice } from '../report/markdown.ts';
@@ -63,9 +66,39 @@ function present(dir: string, file: string): string {
   return path;
 }
 
+/** The line's answer: `7 (confidence 0.998)`, or `unsure (best guess 2, confidence 0.410)`; the label alone without scores. */
+function answerText(p: Prediction): string {
+  const name = quoteLine(p.name, 40);
+  const confidence = p.confidence === undefined ? undefined : `confidence ${p.confidence.toFixed(3)}`;
+  if (p.unsure) return `unsure (best guess ${name}${confidence ? `, ${confidence}` : ''})`;
+  return confidence ? `${name} (${confidence})` : name;
+}
+
+/** The raw top scores (probabilities, votes or decision values: see `scoreKind`). */
 function scoreText(p: Prediction): string {
   if (!p.top) return '';
-  return `  (${p.top.map((t) => `${quoteLine(t.name, 40)} ${t.score.toFixed(3)}`).join(', ')})`;
+  return `  scores: ${p.top.map((t) => `${quoteLine(t.name, 40)} ${t.score.toFixed(3)}`).join(', ')}`;
+}
+
+/** What the bundle's trust means for the answers, for the model line (stderr) and, when it has none, the text output's last line. */
+function trustText(model: DigitModel): { note: string; last?: string } {
+  const t = model.trust;
+  if (!model.scores) return { note: 'no scores, so no confidence', last: 'this model has no scores: there is no confidence and no answer is unsure\n' };
+  if (!t) {
+    return {
+      note: 'no calibration or threshold',
+      last: 'this bundle has no calibration or threshold (fitted without a validation part): confidences are raw scores and no answer is unsure\n',
+    };
+  }
+  const fitted = `temperature ${t.calibration.temperature.toPrecision(3)} on ${t.calibration.validationRows} validation rows`;
+  const target = `${(t.reject.targetAccuracy * 100).toFixed(1)}%`;
+  if (t.reject.threshold === null) {
+    return {
+      note: `${fitted}; no confidence reached ${target} accuracy on validation, so every answer is unsure`,
+      last: `no confidence of this bundle reached its target accuracy (${target}) on the validation rows, so every answer is unsure\n`,
+    };
+  }
+  return { note: `${fitted}; unsure below confidence ${t.reject.threshold.toFixed(3)} (${target} accuracy on the validation rows kept)` };
 }
 
 export async function predictCommand(target: string, inputs: string[], opts: PredictOptions): Promise<PredictOutcome> {
@@ -75,12 +108,13 @@ export async function predictCommand(target: string, inputs: string[], opts: Pre
   const notes: string[] = [];
   try {
     const h = model.header;
+    const trust = trustText(model);
     notes.push(
       `model: ${file}${why ? ` (${why})` : ''}: ${h.plugin.name} on ${model.features.join(' → ') || 'raw pixels'}, ` +
         (h.run.refit
           ? `refitted on ${h.run.refit.trainRows} rows (training + test) and untested; its tested run had ${(h.run.testAccuracy * 100).toFixed(2)}% on ${h.run.testRows} ${quoteLine(h.dataset.name, 60)} test rows`
           : `${(h.run.testAccuracy * 100).toFixed(2)}% on ${h.run.testRows} ${quoteLine(h.dataset.name, 60)} test rows`) +
-        `${model.scoreKind ? `; scores: ${quoteLine(model.scoreKind)}` : ''}`,
+        `${model.scoreKind ? `; scores: ${quoteLine(model.scoreKind)}` : ''}; ${trust.note}`,
     );
     // Pictures are normalized into the bundle's image shape; idx files must have it.
     const read = await readInputs(inputs, { shape: model.imageShape });
@@ -96,12 +130,14 @@ export async function predictCommand(target: string, inputs: string[], opts: Pre
             bundle: file,
             classifier: h.run.classifier,
             scoreKind: model.scoreKind ?? null,
+            // The calibration and threshold the confidences and `unsure` come from; null: none (raw scores, never unsure).
+            trust: model.trust ?? null,
             results: read.map((r) => (r.error ? { input: r.name, error: r.error } : { input: r.name, ...predicted.get(r.name)! })),
           },
           null,
           2,
         )}\n`
-      : good.map((r) => `${r.name.padEnd(width)}  ${quoteLine(predicted.get(r.name)!.name, 40)}${scoreText(predicted.get(r.name)!)}\n`).join('');
+      : good.map((r) => `${r.name.padEnd(width)}  ${answerText(predicted.get(r.name)!)}${scoreText(predicted.get(r.name)!)}\n`).join('') + (good.length && trust.last ? trust.last : '');
     const failed = errors.length;
     return { out, notes, failed };
   } finally {
