@@ -20,6 +20,7 @@ const PROCESS = [
   'image-folder',
   'plugin-author',
   'predict',
+  'predict-trust',
   'queue',
   'queue-url',
   'refit',
