@@ -1,7 +1,7 @@
 /** Calibration metrics and temperature scaling against hand-computed values and a synthetic overconfident model. */
 import { describe, expect, it } from 'vitest';
 import { calibrate, logitsOf, softmaxWithTemperature, topLabel } from '@digitbench/runtime/internal';
-import { brierScore, coverageCurve, expectedCalibrationError, fitCalibration, fitTemperature, negativeLogLikelihood, rejectThreshold } from '../src/metrics/calibration.ts';
+import { brierScore, coverageCurve, expectedCalibrationError, fitCalibration, fitCalibrationAndFloor, fitTemperature, negativeLogLikelihood, PROBABILITY_FLOORS, rejectThreshold } from '../src/metrics/calibration.ts';
 
 // Four rows, two classes: right, wrong, right, wrong.
 const probs = [0.9, 0.1, 0.8, 0.2, 0.6, 0.4, 0.55, 0.45];
@@ -76,6 +76,39 @@ describe('temperature scaling', () => {
     expect(c.method).toBe('temperature');
     expect(c.temperature).toBeGreaterThan(3);
     expect(Array.from(calibrate(scores, val.k, c)).every((v) => v >= 0 && v <= 1)).toBe(true);
+  });
+});
+
+describe('the floor of coarse scores', () => {
+  // Three-vote fractions (as k-NN with k = 3): 3/3 votes right 97% of the time, 2/3 right 75%; the true
+  // class of a wrong 3/3 answer has no vote.
+  const rows: { s: number[]; t: number }[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const unanimous = i % 4 !== 0;
+    const right = unanimous ? i % 100 >= 3 : i % 4 === 0 && (i / 4) % 4 !== 0;
+    const s = [0, 0, 0];
+    if (unanimous) s[0] = 1;
+    else [s[0], s[1]] = [2 / 3, 1 / 3];
+    rows.push({ s, t: right ? 0 : unanimous ? 2 : 1 });
+  }
+  const scores = rows.flatMap((r) => r.s);
+  const target = rows.map((r) => r.t);
+  const nllOf = (c: ReturnType<typeof fitCalibration>) => negativeLogLikelihood(calibrate(scores, 3, c), 3, target);
+
+  it('is fitted with the temperature: lower validation NLL and ECE than the temperature alone at 1e-6', () => {
+    const plain = fitCalibration(scores, 3, target, 'probability', 1e-6);
+    const fitted = fitCalibrationAndFloor(scores, 3, target, 'probability');
+    expect(PROBABILITY_FLOORS).toContain(fitted.eps);
+    expect(fitted.eps).toBeGreaterThan(1e-6);
+    expect(nllOf(fitted)).toBeLessThan(nllOf(plain));
+    // Every floor was tried: none gives a lower NLL than the one chosen.
+    for (const eps of PROBABILITY_FLOORS) expect(nllOf(fitted)).toBeLessThanOrEqual(nllOf(fitCalibration(scores, 3, target, 'probability', eps)) + 1e-12);
+    expect(expectedCalibrationError(calibrate(scores, 3, fitted), 3, target)).toBeLessThan(expectedCalibrationError(calibrate(scores, 3, plain), 3, target));
+  });
+
+  it('is not used for decision values', () => {
+    const decision = scores.map((v) => 4 * v - 2);
+    expect(fitCalibrationAndFloor(decision, 3, target, 'decision').eps).toBe(1e-6);
   });
 });
 

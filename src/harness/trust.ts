@@ -5,7 +5,7 @@
  * on the test rows. The test rows are read only after both are fixed.
  */
 import { labelConfidence, logitKindOf, PROBABILITY_FLOOR, calibrate, topLabel, type Matrix, type Model, type Trust } from '@digitbench/runtime/internal';
-import { brierScore, coverageCurve, expectedCalibrationError, fitCalibration, negativeLogLikelihood, rejectThreshold } from '../metrics/calibration.ts';
+import { brierScore, coverageCurve, expectedCalibrationError, fitCalibrationAndFloor, negativeLogLikelihood, rejectThreshold } from '../metrics/calibration.ts';
 import type { TrustFigures } from '../results/row.ts';
 
 /** Validation rows the threshold must keep at least. */
@@ -76,7 +76,7 @@ export async function fitTrust(model: Model, validation: Part | undefined, test:
   const valScores = (await model.scores(validation.x)).data;
   const valPredicted = await model.predict(validation.x);
   const logits = logitKindOf(valScores, k);
-  const calibration = fitCalibration(valScores, k, columnsOf(validation.y, model.classes), logits, PROBABILITY_FLOOR);
+  const calibration = fitCalibrationAndFloor(valScores, k, columnsOf(validation.y, model.classes), logits);
   const valConfidence = labelConfidence(valScores, k, columnsOf(valPredicted, model.classes), calibration);
   const valCorrect = Array.from(valPredicted, (l, i) => l === validation.y[i]);
   const threshold = rejectThreshold(valConfidence, valCorrect, targetAccuracy, Math.min(MIN_KEPT, validation.y.length)) ?? null;

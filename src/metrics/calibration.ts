@@ -97,6 +97,28 @@ export function fitCalibration(scores: ArrayLike<number>, classes: number, targe
   return { method: 'temperature' as const, temperature: fitTemperature(logitsOf(scores, logits, eps), classes, target), logits, eps };
 }
 
+/** The floors of probability-like scores `fitCalibrationAndFloor` tries (the runtime's default first). */
+export const PROBABILITY_FLOORS = [1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 0.1] as const;
+
+/**
+ * The calibration a bundle stores: for probability-like scores, the floor (from PROBABILITY_FLOORS) and
+ * temperature with the lowest validation NLL together; for decision values, the temperature alone. The
+ * floor matters for coarse scores: a k-NN with k = 3 gives most classes no vote, and at a floor of 1e-6 a
+ * wrong answer costs 13.8 nats, so the NLL-optimal temperature flattens every answer to pay for those few.
+ * A higher floor (add-ε smoothing of the votes) lets the temperature fit the answers instead.
+ */
+export function fitCalibrationAndFloor(scores: ArrayLike<number>, classes: number, target: ArrayLike<number>, logits: LogitKind) {
+  const floors = logits === 'decision' ? [PROBABILITY_FLOORS[0]] : PROBABILITY_FLOORS;
+  let best: (ReturnType<typeof fitCalibration> & { nll: number }) | undefined;
+  for (const eps of floors) {
+    const c = fitCalibration(scores, classes, target, logits, eps);
+    const nll = negativeLogLikelihood(softmaxWithTemperature(logitsOf(scores, logits, eps), classes, c.temperature), classes, target);
+    if (!best || nll < best.nll - 1e-12) best = { ...c, nll };
+  }
+  const { nll: _nll, ...calibration } = best!;
+  return calibration;
+}
+
 /**
  * The accuracy–coverage curve: rows sorted by confidence, highest first (ties: all rows of one confidence
  * enter together); point i keeps the rows of the i + 1 highest distinct confidences.
