@@ -9,18 +9,26 @@
  *   after 20 warm-up calls: p50 / p95 over all calls, and each pass's p50 (the spread the pick uses);
  * - throughput: images per second predicting `batch` images in one call (median of 3);
  * - agreement: the bundle's labels on every test row against the run's recorded predictions.
+ *
+ * Then, when the request names the experiment's corrupted test images (`robustness`), a separate phase after
+ * the timing figures (so it cannot disturb them): model.classify() in batches of 1000 on the clean test
+ * images, each corruption's images (read from the shared cache file, corrupted.ts), Fashion-MNIST's test
+ * images and uniform-noise images of the bundle's shape. A failure there gives `robustnessError` and
+ * leaves the deployment figures standing.
  */
 import type { DatasetSource } from '../data/sources.ts';
 import { availableParallelism } from 'node:os';
 import { readBundleFile } from '../bundle/file.ts';
 import { loadBundleBytes } from '@digitbench/runtime/internal';
 import { pluginResolver, resolvePlugin } from '../classifiers/registry.ts';
-import { loadDataset } from '../data/datasets.ts';
+import { listDatasets, loadDataset } from '../data/datasets.ts';
 import { makeSplit, testPart, type SplitSpec } from '../data/split.ts';
-import { sliceRows } from '@digitbench/runtime/internal';
+import { sliceRows, type DigitModel, type Matrix } from '@digitbench/runtime/internal';
+import { createRng } from '../engine/rng.ts';
 import { loadedEngine } from '../engine/tf.ts';
 import { percentile } from '../metrics/intervals.ts';
-import { decodeLabels, type Deployment } from '../results/row.ts';
+import { decodeLabels, type Deployment, type Robustness } from '../results/row.ts';
+import { classifyAll, corruptionSummary, matrixOf, readCorrupted, type CorruptedSet } from './corrupted.ts';
 import { oneLine, PLUGIN_FAULTS } from './isolated.ts';
 import { serveOneRequest } from './serve.ts';
 
@@ -36,10 +44,16 @@ export interface DeployRequest {
   /** The run's plugin as its experiment names it (built-in name or file path), and the folder its paths start from. */
   pluginRef: string;
   baseDir: string;
+  /** The experiment's corrupted test images (float32 bundles of experiments with `robustness`), and how many noise images to ask. */
+  robustness?: { corrupted: CorruptedSet; noiseImages: number };
 }
 
 /** The row's `deployment` field (schema in results/row.ts). */
 export type DeploymentFigures = Deployment;
+
+/** What the child answers: the deployment figures, and the robustness figures or why they are missing when asked for. */
+export type DeployAnswer = DeploymentFigures & { robustness?: Robustness; robustnessError?: string };
+
 
 const WARMUP = 20;
 
@@ -49,7 +63,7 @@ type Phase = { now: 'setup' | 'rebuild' | 'predict' };
  * The figures, or an error. One that comes from rebuilding the model (the plugin's load()) or from its
  * predictions begins with PLUGIN_FAULTS, so the run is failed rather than its measurement retried.
  */
-export async function measureBundle(req: DeployRequest): Promise<DeploymentFigures> {
+export async function measureBundle(req: DeployRequest): Promise<DeployAnswer> {
   const phase: Phase = { now: 'setup' };
   try {
     return await measure(req, phase);
@@ -60,7 +74,7 @@ export async function measureBundle(req: DeployRequest): Promise<DeploymentFigur
   }
 }
 
-async function measure(req: DeployRequest, phase: Phase): Promise<DeploymentFigures> {
+async function measure(req: DeployRequest, phase: Phase): Promise<DeployAnswer> {
   const dataset = await loadDataset(req.dataset);
   const split = makeSplit(dataset, req.split);
   const images = testPart(dataset, split).x;
@@ -110,7 +124,7 @@ async function measure(req: DeployRequest, phase: Phase): Promise<DeploymentFigu
       for (let i = 0; i < labels.length; i++) if (labels[i] === expected[s + i]) same++;
     }
     const tf = loadedEngine();
-    return {
+    const deployment: DeploymentFigures = {
       coldStartMs,
       latencyMsP50: percentile(all, 50),
       latencyMsP95: percentile(all, 95),
@@ -122,9 +136,56 @@ async function measure(req: DeployRequest, phase: Phase): Promise<DeploymentFigu
       engine: model.engine(),
       agreement: { same, total: images.rows },
     };
+    if (!req.robustness) return deployment;
+    try {
+      return { ...deployment, robustness: await measureRobustness(model, images, testPart(dataset, split).y, dataset.name, req.robustness) };
+    } catch (e) {
+      return { ...deployment, robustnessError: `measuring robustness failed: ${oneLine(e instanceof Error ? e.message : String(e))}` };
+    }
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * The uniform-noise images of the robustness phase: each pixel an integer uniform in 0..255, drawn in
+ * image-major order from createRng(`${seed}:noise`) (engine/rng.ts).
+ */
+export function noiseImages(count: number, h: number, w: number, seed: number): Uint8Array {
+  const rng = createRng(`${seed}:noise`);
+  const out = new Uint8Array(count * h * w);
+  for (let i = 0; i < out.length; i++) out[i] = rng.int(256);
+  return out;
+}
+
+async function measureRobustness(model: DigitModel, images: Matrix, truth: Int32Array, datasetName: string, req: NonNullable<DeployRequest['robustness']>): Promise<Robustness> {
+  const t0 = performance.now();
+  const set = req.corrupted;
+  const [h, w] = model.imageShape;
+  if (set.imageShape[0] !== h || set.imageShape[1] !== w || set.rows !== images.rows) {
+    throw new Error(`the corrupted images are ${set.rows} of ${set.imageShape.join('×')}, the bundle's test rows ${images.rows} of ${h}×${w}`);
+  }
+  const clean = await classifyAll(model, images, truth);
+  const all = await readCorrupted(set);
+  const n = h * w;
+  const corrupted = [];
+  for (const [c, name] of set.corruptions.entries()) corrupted.push({ name, ...(await classifyAll(model, matrixOf(all.subarray(c * set.rows * n, (c + 1) * set.rows * n), set.rows), truth)) });
+
+  let fashion: Robustness['ood']['fashion'];
+  if (datasetName === 'fashion-mnist') fashion = { skipped: 'the experiment\'s own dataset is Fashion-MNIST' };
+  else if (h !== 28 || w !== 28) fashion = { skipped: `the bundle takes ${h}×${w} images; Fashion-MNIST's are 28×28` };
+  else if (!listDatasets().find((d) => d.name === 'fashion-mnist')?.available) fashion = { skipped: 'Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)' };
+  else {
+    const fm = await loadDataset('fashion-mnist');
+    const f = await classifyAll(model, fm.test.images);
+    fashion = { refused: f.total - f.answered, total: f.total };
+  }
+  const noise = await classifyAll(model, matrixOf(noiseImages(req.noiseImages, h, w, set.seed), req.noiseImages));
+  return {
+    ...corruptionSummary(clean, corrupted),
+    ood: { fashion, noise: { refused: noise.total - noise.answered, total: noise.total } },
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 // Entry point when forked by the harness.

@@ -14,7 +14,9 @@ import { prepareFeatures } from '../features/prepare.ts';
 import { BUNDLES_OFF } from '../report/markdown.ts';
 import type { CompactBundle, ResultRow, SelectionRow } from '../results/row.ts';
 import type { ChildMeasurements, ChildRequest, CompactWritten, SelectMeasurements, SelectRequest } from './child.ts';
-import type { DeployRequest, DeploymentFigures } from './deploy-child.ts';
+import type { DeployAnswer, DeployRequest, DeploymentFigures } from './deploy-child.ts';
+import { corruptedFile, corruptionList, ensureCorrupted, type CorruptedSet } from './corrupted.ts';
+import { testPart } from '../data/split.ts';
 import { compactPrecisions, type Candidate, type ExperimentConfig, type RunSpec } from './experiment.ts';
 import { precisionTag, type Precision } from '@digitbench/runtime/internal';
 import { latestPerId } from './report-rows.ts';
@@ -22,7 +24,7 @@ import { DEPLOY_CHILD, oneLine, PLUGIN_FAULTS, runIsolated, type Outcome } from 
 import type { RunEvents } from './run.ts';
 
 /** What of the experiment's config a run needs (all of it travels in a queue job). */
-export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'> & Partial<Pick<ExperimentConfig, 'bundle' | 'reject' | 'robustness'>>;
+export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'> & Partial<Pick<ExperimentConfig, 'bundle' | 'reject' | 'robustness' | 'seed'>>;
 
 /** The environment a row records: the machine's, its run's package versions (the run adds its tfjs backend and threads). */
 export interface RowEnv {
@@ -122,6 +124,33 @@ export function featurePreparer(
     }
     return done;
   };
+}
+
+/** Corrupted sets made (or being made) in this process, by cache file: every run of the split shares one. */
+const corruptedSets = new Map<string, Promise<CorruptedSet>>();
+
+/**
+ * The experiment's corrupted test images of a run's split (experiment key robustness), made once in this
+ * process (the parent of the run and deploy children) and cached on disk for every bundle; the seed is the
+ * experiment's. A failure is forgotten, so the next run tries again.
+ */
+export function corruptedFor(dataset: Dataset, split: Split, robustness: NonNullable<RunSettings['robustness']>, seed: number, note?: (m: string) => void): Promise<CorruptedSet> {
+  const corruptions = corruptionList(robustness.corruptions, 'robustness.corruptions');
+  // The cache file's path: it names everything the images depend on, and the cache folder.
+  const key = corruptedFile({ datasetHash: dataset.contentHash, fingerprint: split.fingerprint, corruptions, seed, imageShape: dataset.imageShape });
+  let p = corruptedSets.get(key);
+  if (!p) {
+    p = (async () => {
+      const test = testPart(dataset, split).x;
+      const made = await ensureCorrupted({ datasetHash: dataset.contentHash, fingerprint: split.fingerprint, pixels: test.data, rows: test.rows, imageShape: dataset.imageShape, corruptions, seed });
+      if (made.made) note?.(`corrupted the ${test.rows} test images with ${corruptions.length} corruption(s) in ${made.seconds.toFixed(1)} s (${made.file})`);
+      const { made: _, seconds: __, ...set } = made;
+      return set;
+    })();
+    corruptedSets.set(key, p);
+    p.catch(() => corruptedSets.delete(key));
+  }
+  return p;
 }
 
 export interface RunContext {
@@ -229,19 +258,49 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
   // The deployment figures, measured on the bundle in a fresh process.
   let deployment: DeploymentFigures | undefined;
   let deploymentError: string | undefined;
+  let robustness: DeployAnswer['robustness'];
+  let robustnessError: string | undefined;
   /** The bundle cannot be used (rebuilt or predicted from): the run fails, and its bundle is removed. */
   let bundleFault: string | undefined;
   if (outcome.status === 'ok' && outcome.result.bundle) {
+    // The corrupted test images (robustness), made here once per experiment and split, before the bundle's process starts.
+    let corrupted: CorruptedSet | undefined;
+    if (cfg.robustness) {
+      ev.progress?.(run, { type: 'progress', phase: 'corrupt' });
+      try {
+        corrupted = await corruptedFor(dataset, sp, cfg.robustness, cfg.seed ?? 1, (m) => ev.note?.(m));
+      } catch (e) {
+        robustnessError = `making the corrupted test images failed: ${oneLine((e as Error).message)}`;
+      }
+    }
     ev.progress?.(run, { type: 'progress', phase: 'deploy' });
-    const d = await runIsolated<DeployRequest, DeploymentFigures>(
-      { bundleFile: outcome.result.bundle.file, dataset: cfg.dataset, split: run.split, predictions: outcome.result.predictions, passes: cfg.deploy.passes, calls: cfg.deploy.calls, batch: cfg.deploy.batch, pluginRef: run.pluginRef, baseDir: ctx.baseDir },
+    const d = await runIsolated<DeployRequest, DeployAnswer>(
+      {
+        bundleFile: outcome.result.bundle.file,
+        dataset: cfg.dataset,
+        split: run.split,
+        predictions: outcome.result.predictions,
+        passes: cfg.deploy.passes,
+        calls: cfg.deploy.calls,
+        batch: cfg.deploy.batch,
+        pluginRef: run.pluginRef,
+        baseDir: ctx.baseDir,
+        ...(corrupted && cfg.robustness ? { robustness: { corrupted, noiseImages: cfg.robustness.noiseImages } } : {}),
+      },
       run,
       () => {},
       DEPLOY_CHILD,
     );
-    if (d.status === 'ok') deployment = d.result;
-    else if (d.status === 'failed' && Object.values(PLUGIN_FAULTS).some((p) => d.reason.startsWith(p))) bundleFault = d.reason;
-    else deploymentError = `measuring the bundle failed: ${d.reason}`;
+    if (d.status === 'ok') {
+      const { robustness: r, robustnessError: rError, ...figures } = d.result;
+      deployment = figures;
+      if (r) robustness = r;
+      if (rError) robustnessError = oneLine(rError);
+    } else {
+      if (d.status === 'failed' && Object.values(PLUGIN_FAULTS).some((p) => d.reason.startsWith(p))) bundleFault = d.reason;
+      else deploymentError = `measuring the bundle failed: ${d.reason}`;
+      if (cfg.robustness) robustnessError ??= 'not measured: the bundle\'s measuring process failed (see deploymentError)';
+    }
   }
   // Each compact bundle measured the same way, in its own fresh process; a fault there is that bundle's, not the run's.
   let compact: CompactBundle[] | undefined;
@@ -275,6 +334,8 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
     ...(deploymentError ? { deploymentError } : {}),
     ...(r.trust ? { trust: r.trust } : {}),
     ...(r.noTrust ? { noTrust: oneLine(r.noTrust) } : {}),
+    ...(robustness ? { robustness } : {}),
+    ...(robustnessError ? { robustnessError } : {}),
     predictions: r.predictions,
     testLabels: r.testLabels,
     testLabelsHash: r.testLabelsHash,

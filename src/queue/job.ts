@@ -58,6 +58,8 @@ export const runJobSchema = z
         /** The "unsure" target and robustness measurement (absent in jobs from before the keys: the defaults, none). */
         reject: experimentSchema.shape.reject.optional(),
         robustness: experimentSchema.shape.robustness,
+        /** The experiment's seed: the corruptions' seed (absent in jobs from before the key: 1, the default). */
+        seed: z.number().int().optional(),
       })
       .strict(),
     expect: z
@@ -170,7 +172,7 @@ export function runJob(
       timeoutSeconds: run.timeoutSeconds,
       memoryLimitMb: run.memoryLimitMb,
     },
-    settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, refit: settings.refit, ...(settings.bundle ? { bundle: settings.bundle } : {}), latencySamples: settings.latencySamples, deploy: settings.deploy, ...(settings.reject ? { reject: settings.reject } : {}), ...(settings.robustness ? { robustness: settings.robustness } : {}) },
+    settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, refit: settings.refit, ...(settings.bundle ? { bundle: settings.bundle } : {}), latencySamples: settings.latencySamples, deploy: settings.deploy, ...(settings.reject ? { reject: settings.reject } : {}), ...(settings.robustness ? { robustness: settings.robustness, seed: settings.seed } : {}) },
     expect: { id: p.id, datasetHash: p.datasetHash, fingerprint: p.fingerprint, code: p.code, versions: p.versions },
   };
 }
