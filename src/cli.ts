@@ -156,15 +156,22 @@ export function buildProgram(out: (s: string) => void): Command {
 
   program
     .command('evaluate')
-    .description('How a bundle, or every bundle of a report folder, does on your labelled images, beside its run\'s test accuracy; writes evaluation.md and evaluation.json.')
+    .description(
+      'How a bundle, or every bundle of a report folder, does on your labelled images, beside its run\'s test accuracy; writes evaluation.md and evaluation.json. --corruptions also measures it on those images under MNIST-C corruptions (per corruption: accuracy, answered share, accuracy of the answered; mean corrupted accuracy, mCE, the worst), on each bundle\'s own test rows when no data is given.',
+    )
     .argument('<bundle>', 'a .bundle file, or a report folder (every bundle in it)')
-    .argument('<data>', 'labelled data: a class-folder tree of PNG/JPEG images, a CSV file, an idx images file (labels file beside it) or folder of the four idx files, or a JSON source object')
+    .argument('[data]', 'labelled data: a class-folder tree of PNG/JPEG images, a CSV file, an idx images file (labels file beside it) or folder of the four idx files, or a JSON source object (optional with --corruptions: the test rows of each bundle\'s own split)')
     .option('--json', 'print the evaluation as JSON instead of the summary table')
     .option('--out <dir>', 'folder for evaluation.md, evaluation.json and the charts (default for a report folder: <folder>/evaluate-<data name>; for a bundle, nothing is written without it)')
     .option('--plugin <files...>', "plugin files (your own code) for bundles whose plugin is not built in, matched by the plugin's name; put it after the data")
-    .action(async (bundle: string, data: string, opts: { json?: boolean; out?: string; plugin?: string[] }) => {
+    .option('--corruptions [names]', 'also under MNIST-C corruptions: "all" (the default) or names separated by commas, e.g. shot_noise,rotate')
+    .addOption(new Option('--seed <n>', 'the corruptions\' seed').default('1'))
+    .action(async (bundle: string, data: string | undefined, opts: { json?: boolean; out?: string; plugin?: string[]; corruptions?: string | boolean; seed: string }) => {
       const { evaluateCommand } = await import('./harness/evaluate.ts');
-      const r = await evaluateCommand(bundle, data, { json: opts.json, out: opts.out, plugins: opts.plugin });
+      const seed = Number(opts.seed);
+      if (!Number.isInteger(seed)) throw new Error(`--seed: use a whole number, not "${opts.seed}".`);
+      const corruptions = opts.corruptions === undefined ? undefined : opts.corruptions === true ? 'all' : String(opts.corruptions);
+      const r = await evaluateCommand(bundle, data, { json: opts.json, out: opts.out, plugins: opts.plugin, ...(corruptions !== undefined ? { corruptions, seed } : {}) });
       for (const n of r.notes) process.stderr.write(`${n}\n`);
       out(r.out);
     });

@@ -19,6 +19,12 @@
  * between bundles on the same images (each against the most accurate there, Holm-corrected, as the report's
  * significance section does), and, for a report folder, the report's deployment pick made again with the
  * accuracy measured here (the limits, latencies and sizes are the report's).
+ *
+ * `--corruptions all|name,name`: the same images also under MNIST-C corruptions (corrupted.ts, seeded by
+ * --seed), each bundle measured on them with classify(): per corruption the accuracy, the answered (not
+ * "unsure") share and the accuracy of the answered images; the mean corrupted accuracy, mCE and the worst
+ * corruption, as an experiment's robustness rows have them. Without labelled data it uses the test rows of
+ * each bundle's own split (its dataset must be here, with the content hash the bundle names).
  */
 import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -40,6 +46,9 @@ import { buildGroups, choose, deployLimits, forTarget, rankGroups, type Group } 
 import { cmp, slugify } from '../report/format.ts';
 import { textTable } from '../report/table.ts';
 import { checkOutDir, makeOutDir } from './folder.ts';
+import { makeSplit, testPart } from '../data/split.ts';
+import { classifyAll, corruptAll, corruptionList, corruptionSummary, matrixOf } from './corrupted.ts';
+import type { Robustness } from '../results/row.ts';
 import { reportRows } from './report-rows.ts';
 import { evaluationMarkdown, type EvaluationCharts, type EvaluationDoc, type ModelEvaluation } from '../report/sections/evaluate.ts';
 
@@ -53,12 +62,23 @@ export interface EvaluateOptions {
   out?: string;
   /** Plugin files for bundles whose plugin is not built in (as `predict --plugin`). */
   plugins?: string[];
+  /** Also measure under these MNIST-C corruptions: "all" or names separated by commas. */
+  corruptions?: string;
+  /** The corruptions' seed (default 1, the experiments' default seed). */
+  seed?: number;
 }
+
+/** One bundle's figures under the corruptions (row field robustness without the out-of-distribution part). */
+export type CorruptionEvaluation = { label: string; trust: boolean } & Omit<Robustness, 'ood' | 'seconds'>;
+
+/** evaluation.json with --corruptions. */
+export type EvaluationWithCorruptions = EvaluationDoc & { corruptions?: { seed: number; names: string[]; models: CorruptionEvaluation[] } };
 
 /** What the user handed as labelled data, before it is read. */
 type DataSpec =
   | { kind: 'source'; source: DatasetSource; images: boolean; description: string }
-  | { kind: 'idx-pair'; images: string; labels: string; description: string };
+  | { kind: 'idx-pair'; images: string; labels: string; description: string }
+  | { kind: 'own'; description: string };
 
 /** Labelled rows in one image shape. */
 export interface LabelledData {
@@ -87,7 +107,7 @@ function labelsFileFor(images: string): string | undefined {
 }
 
 /** Reads what the data argument names, without reading the data itself. */
-export async function dataSpec(arg: string): Promise<DataSpec> {
+export async function dataSpec(arg: string): Promise<Exclude<DataSpec, { kind: 'own' }>> {
   if (arg.trimStart().startsWith('{')) {
     let raw: unknown;
     try {
@@ -162,8 +182,35 @@ function allRows(ds: Dataset): LabelledData {
   return { name: ds.name, classes: ds.classes, imageShape: ds.imageShape, images, labels, parts: b.labels.length ? 'its train and test parts together' : 'one pool' };
 }
 
+/** The test rows of the bundle's own split: its dataset loaded here (same content hash), the split made again (same fingerprint). */
+async function ownTestRows(model: DigitModel, file: string): Promise<LabelledData> {
+  const h = model.header;
+  const fail = (why: string) => new Error(`${file}: ${why}; give labelled images to evaluate it on.`);
+  let ds: Dataset;
+  try {
+    ds = await loadDataset(h.dataset.name);
+  } catch {
+    throw fail(`its dataset "${h.dataset.name}" cannot be loaded here by name`);
+  }
+  if (ds.contentHash !== h.dataset.contentHash) throw fail(`the dataset "${h.dataset.name}" here is not the data it was trained on (another content hash)`);
+  const { train, validation, test, seed } = h.split;
+  // A split that took the whole official test set was written without split.test: try both.
+  for (const spec of [{ train, validation, test, seed }, { train, validation, seed }]) {
+    let sp;
+    try {
+      sp = makeSplit(ds, spec);
+    } catch {
+      continue;
+    }
+    if (sp.fingerprint !== h.split.fingerprint) continue;
+    const { x, y } = testPart(ds, sp);
+    return { name: `${ds.name} test rows`, classes: ds.classes, imageShape: ds.imageShape, images: x, labels: y, parts: `the ${y.length} test rows of its run's split` };
+  }
+  throw fail(`its split (fingerprint ${h.split.fingerprint}) cannot be made again from its header`);
+}
+
 /** Reads the data in one image shape (image folders are brought to it; other sources have their own). */
-async function readData(spec: DataSpec, shape: [number, number]): Promise<LabelledData> {
+async function readData(spec: Exclude<DataSpec, { kind: 'own' }>, shape: [number, number]): Promise<LabelledData> {
   if (spec.kind === 'idx-pair') {
     const { images, labels } = await readIdxPair(spec.images, spec.labels);
     let max = 0;
@@ -264,10 +311,15 @@ function figures(l: Loaded, truth: Int32Array, predicted: Int32Array, names: str
   };
 }
 
-export async function evaluateCommand(target: string, dataArg: string, opts: EvaluateOptions = {}): Promise<EvaluateOutcome> {
+export async function evaluateCommand(target: string, dataGiven: string | undefined, opts: EvaluateOptions = {}): Promise<EvaluateOutcome> {
   const notes: string[] = [];
+  const corruptions = opts.corruptions === undefined ? undefined : corruptionList(opts.corruptions === 'all' ? 'all' : opts.corruptions.split(',').map((n) => n.trim()), '--corruptions');
+  if (corruptions && !corruptions.length) throw new Error(`--corruptions: name "all" or corruptions separated by commas.`);
+  const seed = opts.seed ?? 1;
+  if (dataGiven === undefined && !corruptions) throw new Error(`give labelled data to evaluate on (${GIVE_DATA.replace(/^give /, '')}), or --corruptions to use each bundle's own test rows.`);
   if (opts.out !== undefined) await checkEvaluationOut(opts.out, '--out');
-  const spec = await dataSpec(dataArg);
+  const dataArg = dataGiven ?? "the bundle's own test rows";
+  const spec: DataSpec = dataGiven === undefined ? { kind: 'own', description: "each bundle's own split" } : await dataSpec(dataGiven);
   const isFolder = existsSync(target) && statSync(target).isDirectory();
   const { bundles, missing, report } = await resolveBundles(target);
   for (const m of missing) notes.push(`note: ${m}: its bundle is not on this machine; not evaluated.`);
@@ -280,11 +332,12 @@ export async function evaluateCommand(target: string, dataArg: string, opts: Eva
     }
     // The data, once per distinct image shape among the bundles (only image folders are brought to a shape).
     const byShape = new Map<string, LabelledData>();
-    const dataFor = async (shape: readonly [number, number]): Promise<LabelledData> => {
-      const key = spec.kind === 'source' && spec.images ? shape.join('x') : 'any';
+    const dataFor = async (l: Loaded): Promise<LabelledData> => {
+      const shape = l.model.header.dataset.imageShape;
+      const key = spec.kind === 'own' ? `own:${l.model.header.dataset.contentHash}:${l.model.header.split.fingerprint}` : spec.kind === 'source' && spec.images ? shape.join('x') : 'any';
       let d = byShape.get(key);
       if (!d) {
-        d = await readData(spec, [shape[0], shape[1]]);
+        d = spec.kind === 'own' ? await ownTestRows(l.model, l.file) : await readData(spec, [shape[0], shape[1]]);
         if (d.labels.length === 0) throw new Error(`${dataArg}: holds no labelled images; ${GIVE_DATA}.`);
         byShape.set(key, d);
       }
@@ -297,7 +350,7 @@ export async function evaluateCommand(target: string, dataArg: string, opts: Eva
     // Every check before any prediction: shapes and classes of every bundle.
     for (const l of loaded) {
       const h = l.model.header;
-      const d = await dataFor(h.dataset.imageShape);
+      const d = await dataFor(l);
       if (d.imageShape[0] !== h.dataset.imageShape[0] || d.imageShape[1] !== h.dataset.imageShape[1]) {
         throw new Error(
           `${dataArg}: its images are ${d.imageShape.join('×')} but ${l.label} (${l.file}) takes ${h.dataset.imageShape.join('×')}; give images of that shape (a class-folder tree of PNG or JPEG images is brought to each model's shape).`,
@@ -369,9 +422,28 @@ export async function evaluateCommand(target: string, dataArg: string, opts: Eva
       };
     }
 
+    // Under the corruptions: each distinct data set corrupted once (in two worker threads), every bundle measured on it.
+    let corruptionDoc: EvaluationWithCorruptions['corruptions'];
+    if (corruptions) {
+      const made = new Map<LabelledData, Uint8Array>();
+      const evaluations: CorruptionEvaluation[] = [];
+      for (const [i, l] of loaded.entries()) {
+        const d = dataUsed[i]!;
+        const [h, w] = d.imageShape;
+        let bytes = made.get(d);
+        if (!bytes) made.set(d, (bytes = await corruptAll(d.images.data, d.images.rows, h, w, corruptions, seed)));
+        const clean = await classifyAll(l.model, d.images, truths[i]!);
+        const per = [];
+        const size = d.images.rows * h * w;
+        for (const [c, name] of corruptions.entries()) per.push({ name, ...(await classifyAll(l.model, matrixOf(bytes.subarray(c * size, (c + 1) * size), d.images.rows), truths[i]!)) });
+        evaluations.push({ label: models[i]!.label, trust: l.model.trust !== undefined, ...corruptionSummary(clean, per) });
+      }
+      corruptionDoc = { seed, names: corruptions, models: evaluations };
+    }
+
     const first = dataUsed[0]!;
     const counts = first.classes.map((name, i) => ({ name, count: first.labels.reduce((s, x) => s + (x === i ? 1 : 0), 0) })).filter((c) => c.count > 0);
-    const doc: EvaluationDoc = {
+    const doc: EvaluationWithCorruptions = {
       format: 'digitbench-evaluation',
       version: 1,
       data: {
@@ -388,20 +460,40 @@ export async function evaluateCommand(target: string, dataArg: string, opts: Eva
       significance,
       pick,
       missing,
+      ...(corruptionDoc ? { corruptions: corruptionDoc } : {}),
     };
 
     const dir = outFolder(target, isFolder, first.name, opts.out);
     if (dir !== undefined) {
       if (opts.out === undefined) await checkEvaluationOut(dir, 'the evaluation folder');
-      await writeEvaluation(dir, doc, loaded, dataUsed, truths, predictions);
-      notes.push(`wrote ${join(dir, 'evaluation.md')} and evaluation.json`);
+      await writeEvaluation(dir, doc, loaded, dataUsed, truths, predictions, corruptionDoc && corruptionsText(corruptionDoc));
+      notes.push(`wrote ${join(dir, 'evaluation.md')}${corruptionDoc ? ', corruptions.md' : ''} and evaluation.json`);
     } else {
       notes.push('nothing written: add --out <dir> for evaluation.md, evaluation.json, the confusion charts and the misclassified images.');
     }
-    return { out: opts.json ? `${JSON.stringify(doc, null, 2)}\n` : summaryText(doc), notes };
+    return { out: opts.json ? `${JSON.stringify(doc, null, 2)}\n` : summaryText(doc) + (corruptionDoc ? `\n${corruptionsText(corruptionDoc)}` : ''), notes };
   } finally {
     for (const l of loaded) l.model.dispose();
   }
+}
+
+/** The per-corruption tables of --corruptions (stdout, and corruptions.md with --out). */
+export function corruptionsText(c: NonNullable<EvaluationWithCorruptions['corruptions']>): string {
+  const lines = [`Under ${c.names.length} MNIST-C corruption${c.names.length > 1 ? 's' : ''} (seed ${c.seed}):`];
+  const sure = (x: number | null) => (x === null ? '—' : rate(x));
+  for (const m of c.models) {
+    lines.push(
+      '',
+      `${m.label}${m.trust ? '' : ' (no trust in the bundle: never unsure, every image answered)'}`,
+      textTable(
+        ['images', 'accuracy', 'answered', 'accuracy answered'],
+        [['clean', rate(m.clean.accuracy), rate(m.clean.coverage), sure(m.clean.sureAccuracy)], ...m.corruptions.map((x) => [x.name, rate(x.accuracy), rate(x.coverage), sure(x.sureAccuracy)])],
+        ['l', 'r', 'r', 'r'],
+      ),
+      `mean corrupted accuracy ${rate(m.meanAccuracy)} (clean ${rate(m.clean.accuracy)}), mCE ${m.mce.toFixed(2)}, worst ${m.worst} (${rate(m.corruptions.find((x) => x.name === m.worst)!.accuracy)}); answered ${rate(m.corrupted.coverage)} of the corrupted images, ${sure(m.corrupted.sureAccuracy)} of them right`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 /** The summary printed on stdout. */
@@ -437,7 +529,7 @@ export function pickSentence(pick: NonNullable<EvaluationDoc['pick']>): string {
 }
 
 /** Writes evaluation.md, evaluation.json, the confusion charts and the misclassified grids; replaces an earlier evaluation's files. */
-async function writeEvaluation(dir: string, doc: EvaluationDoc, loaded: Loaded[], data: LabelledData[], truths: Int32Array[], predictions: Int32Array[]): Promise<void> {
+async function writeEvaluation(dir: string, doc: EvaluationDoc, loaded: Loaded[], data: LabelledData[], truths: Int32Array[], predictions: Int32Array[], corruptionsMd?: string): Promise<void> {
   const files: { name: string; bytes: Uint8Array | string }[] = [];
   const charts: EvaluationCharts[] = [];
   const seen = new Set<string>();
@@ -457,13 +549,14 @@ async function writeEvaluation(dir: string, doc: EvaluationDoc, loaded: Loaded[]
   }
   const md = evaluationMarkdown(doc, charts);
   files.push({ name: 'evaluation.md', bytes: md }, { name: 'evaluation.json', bytes: `${JSON.stringify(doc, null, 2)}\n` });
+  if (corruptionsMd !== undefined) files.push({ name: 'corruptions.md', bytes: `# Under corruptions\n\n\`\`\`\n${corruptionsMd}\`\`\`\n` });
   await makeOutDir(dir, '--out');
   const manifest = join(dir, EVALUATION_MANIFEST);
   let previous: string[] = [];
   if (existsSync(manifest)) {
     try {
       const v = JSON.parse(await readFile(manifest, 'utf8')) as unknown;
-      if (Array.isArray(v)) previous = v.filter((n): n is string => typeof n === 'string' && /^[^./\\][^/\\]*\.(svg|png)$/i.test(n));
+      if (Array.isArray(v)) previous = v.filter((n): n is string => typeof n === 'string' && (/^[^./\\][^/\\]*\.(svg|png)$/i.test(n) || n === 'corruptions.md'));
     } catch {
       previous = [];
     }
