@@ -24,6 +24,7 @@ const PROCESS = [
   'queue',
   'queue-url',
   'refit',
+  'robustness',
   'selection',
   'serve-safety',
   'shapes',
