@@ -3,9 +3,12 @@
  * /usr/bin/chromium; .ci/run installs it and sets DIGITBENCH_REQUIRE_BROWSER=1, so there a missing browser
  * fails instead of skipping). A small experiment's bundles are served; MNIST test digits are drawn onto the
  * page's canvas with real pointer events, and every model's shown label must equal what `predict` (Node,
- * the same bundle) says for the same image, the canvas saved as a PNG. Then browser-bench measures them.
+ * the same bundle) says for the same image, the canvas saved as a PNG. Pictures dropped on the page (a
+ * uniform-noise PNG, clean test digits) get the labels, confidences and "unsure" flags `digitbench predict
+ * --json` gives for the same files. Then browser-bench measures them.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -21,6 +24,9 @@ import { decodeLabels, type OkRow } from '../src/results/row.ts';
 import { buildBrowserApp, loadPluginFiles } from '../src/serve/build.ts';
 import { browserBench, DEFAULT_CHROMIUM, launchChromium } from '../src/serve/browser-bench.ts';
 import { startServer, type RunningServer } from '../src/serve/server.ts';
+import { PNG } from 'pngjs';
+import { createRng } from '../packages/runtime/src/corruptions/random.ts';
+import { render } from './helpers/photos.ts';
 
 const chromium = process.env.DIGITBENCH_CHROMIUM ?? DEFAULT_CHROMIUM;
 const haveBrowser = existsSync(chromium);
@@ -84,7 +90,9 @@ describe.skipIf(!haveBrowser)('in Chromium', () => {
       file,
       JSON.stringify({
         dataset: 'mnist',
-        split: { train: 1500, test: 200, seed: 1 },
+        // A validation part: every bundle gets a calibration and an "unsure" threshold (98% on this small split).
+        split: { train: 1500, validation: 1000, test: 200, seed: 1 },
+        reject: { targetAccuracy: 0.98 },
         features: [{ step: 'scale' }, { step: 'pca', components: 30 }],
         imageFeatures: [{ step: 'scale' }],
         classifiers: [
@@ -196,6 +204,83 @@ describe.skipIf(!haveBrowser)('in Chromium', () => {
     expect(recognised).toBeGreaterThanOrEqual(3);
     expect(errors).toEqual([]);
     for (const m of models.values()) m.dispose();
+    await page.close();
+  }, 240_000);
+
+  it('a dropped picture: "unsure" for uniform noise, a sure label for a clean digit, as predict --json says for the same files', async () => {
+    const pictures = join(dir, 'pictures');
+    mkdirSync(pictures);
+    // Uniform noise 0..255, seeded, as a 28×28 grey PNG.
+    const rng = createRng(24);
+    const noise = new PNG({ width: 28, height: 28 });
+    for (let i = 0; i < 784; i++) noise.data.set([...Array(3).fill(rng.randint(0, 256)), 255], i * 4);
+    writeFileSync(join(pictures, 'noise.png'), PNG.sync.write(noise, { colorType: 0 }));
+    // The first 8 test digits as photos (dark ink on white, enlarged).
+    const res = await fetch(new URL('/api/test-images', server.url));
+    const images = new Uint8Array(await res.arrayBuffer());
+    for (let d = 0; d < 8; d++) {
+      writeFileSync(join(pictures, `digit-${d}.png`), await render(Float32Array.from(images.subarray(d * 784, (d + 1) * 784)), { scale: 4, kernel: 'linear', pad: { left: 12, right: 20, top: 8, bottom: 16 }, format: 'grey-png' }));
+    }
+    const names = ['noise.png', ...Array.from({ length: 8 }, (_, d) => `digit-${d}.png`)];
+    type Answer = { label: number; unsure: boolean; confidence?: number };
+    const ready = server.experiment.models.filter((m) => !m.unavailable && m.label !== 'node-only').map((m) => m.label);
+    const cli: Record<string, Answer[]> = {};
+    const trusted = new Set<string>();
+    for (const model of ready) {
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin/digitbench.js'), 'predict', join(dir, 'out'), ...names.map((n) => join(pictures, n)), '--model', model, '--json', '--plugin', CENTROID], { encoding: 'utf8', cwd: ROOT });
+      expect(r.status, r.stderr).toBe(0);
+      const json = JSON.parse(r.stdout) as { trust: unknown; results: Answer[] };
+      cli[model] = json.results;
+      if (json.trust) trusted.add(model);
+    }
+    // Every model with scores has a threshold (nearest-centroid has no scores, so no trust).
+    expect(ready.filter((m) => !trusted.has(m))).toEqual(['nearest-centroid']);
+    // The clean digit: the first that a model with a threshold answers (not unsure), and answers right.
+    const labels = decodeLabels((await reportRows(join(dir, 'out'))).rows.find((r): r is OkRow => r.status === 'ok' && !!r.testLabels)!.testLabels!);
+    const sure = (m: string, i: number) => trusted.has(m) && !cli[m]![i]!.unsure && cli[m]![i]!.label === labels[i - 1];
+    const clean = names.findIndex((n, i) => i > 0 && ready.some((m) => sure(m, i)));
+    expect(clean, 'a test digit some model answers').toBeGreaterThan(0);
+    const answering = ready.find((m) => sure(m, clean))!;
+
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(server.url);
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 120_000 });
+    const shown: Record<string, Record<string, Answer & { text: string }>> = {};
+    for (const i of [0, clean]) {
+      const before = await page.evaluate(() => Number(document.body.dataset.predictions ?? 0));
+      await page.setInputFiles('#file', join(pictures, names[i]!));
+      await settled(page, before);
+      expect(await page.evaluate(() => document.body.dataset.picture)).toBe(names[i]);
+      shown[names[i]!] = Object.fromEntries(
+        await page.$$eval('#models tbody tr[data-state="ready"]', (trs) =>
+          trs.map((tr) => {
+            const d = (tr as HTMLTableRowElement).dataset;
+            const cells = (tr as HTMLTableRowElement).cells;
+            return [d.model!, { label: Number(d.label), unsure: d.unsure === 'true', confidence: d.confidence ? Number(d.confidence) : undefined, text: `${cells[1]!.textContent} | ${cells[2]!.textContent}` }];
+          }),
+        ),
+      );
+      // Every model: predict's label and unsure flag for the same file, and its confidence.
+      for (const model of ready) {
+        const want = cli[model]![i]!;
+        const got = shown[names[i]!]![model]!;
+        expect([names[i], model, got.label, got.unsure]).toEqual([names[i], model, want.label, want.unsure]);
+        // A model without scores (nearest-centroid) has no confidence on either side.
+        if (want.confidence === undefined) expect(got.confidence, `${names[i]} ${model}`).toBeUndefined();
+        else expect(Math.abs(got.confidence! - want.confidence), `${names[i]} ${model}`).toBeLessThan(1e-4);
+      }
+    }
+    // The page says it: "unsure" over the best guess for the noise (the CNN), the label and its confidence for the digit.
+    const noiseCnn = shown['noise.png']!.cnn!;
+    expect(noiseCnn.unsure).toBe(true);
+    expect(noiseCnn.text).toMatch(new RegExp(`^unsurebest guess ${noiseCnn.label} \\| \\d\\.\\d{3} < \\d\\.\\d{3}$`));
+    expect(shown[names[clean]!]![answering]!.text).toMatch(new RegExp(`^${labels[clean - 1]} \\| \\d\\.\\d{3}$`));
+    const refused = ready.filter((m) => shown['noise.png']![m]!.unsure);
+    console.log(`noise refused by ${refused.length} of ${ready.length} models (${refused.join(', ')}); test digit ${clean - 1}: ${ready.map((m) => `${m} ${shown[names[clean]!]![m]!.text}`).join('; ')}`);
+    if (process.env.DIGITBENCH_SCREENSHOT) await page.screenshot({ path: process.env.DIGITBENCH_SCREENSHOT.replace(/(\.png)?$/, '-dropped.png'), fullPage: true });
+    expect(errors).toEqual([]);
     await page.close();
   }, 240_000);
 

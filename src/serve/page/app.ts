@@ -1,17 +1,21 @@
 /// <reference lib="dom" />
 /**
- * The drawing page (index.html): draw a digit with mouse, pen or finger; as you draw, every model of the
- * experiment predicts it in this page (label, top-3 scores, latency of that prediction, from the canvas
- * pixels through the bundle's own pipeline). Beside the canvas, the image the models see, in the
+ * The drawing page (index.html): draw a digit with mouse, pen or finger, or drop (or choose) a PNG or JPEG
+ * picture; every model of the experiment predicts it in this page (label and its confidence, or "unsure"
+ * with the best guess when the confidence is below the bundle's threshold; top-3 raw scores; latency of
+ * that prediction, from the canvas pixels, or the decoded picture as `digitbench predict` reads a file,
+ * through the bundle's own pipeline). Beside the canvas, the image the models see, in the
  * experiment's image shape (/api/experiment's imageShape, e.g. 28×28 or 16×16: a report folder holds one
  * dataset), made by the same normalizeDigit that `digitbench predict` applies to a picture. Below: the
  * report's summary and its misclassified test digits (in that shape); a click puts one on the canvas.
  *
- * State for tests and tools is on the DOM: each model's row has data-model / data-label / data-state,
- * and <body data-predictions="n"> counts the finished prediction rounds.
+ * State for tests and tools is on the DOM: each model's row has data-model / data-label (the best guess
+ * when unsure) / data-unsure ("true" or "false") / data-confidence / data-state, <body data-picture> names
+ * the dropped picture being predicted (absent for the canvas), and <body data-predictions="n"> counts the
+ * finished prediction rounds.
  */
-import type { DigitModel, Prediction } from '@digitbench/runtime';
-import { normalizeDigit, NoInkError } from '@digitbench/runtime';
+import type { DecodedImage, DigitModel, Prediction } from '@digitbench/runtime';
+import { decodeImage, normalizeDigit, NoInkError } from '@digitbench/runtime';
 import type { PageExperiment, PageModel } from '../server.ts';
 import { errorText, fetchModel } from './runtime.ts';
 
@@ -38,10 +42,13 @@ const preview = $<HTMLCanvasElement>('preview');
 const status = $<HTMLSpanElement>('status');
 let live: Live[] = [];
 let rounds = 0;
+/** A dropped or chosen picture, predicted as it was decoded (not the canvas) until the next stroke or Clear. */
+let picture: { name: string; image: DecodedImage } | undefined;
 /** Height × width of the experiment's images (set from /api/experiment before anything is drawn). */
 let shape: readonly [number, number] = [28, 28];
 
 function clearCanvas(): void {
+  setPicture(undefined);
   ctx.fillStyle = '#fff';
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   const p = preview.getContext('2d')!;
@@ -50,14 +57,53 @@ function clearCanvas(): void {
   for (const m of live) if (m.model) setRow(m, undefined, undefined);
 }
 
+function setPicture(p: typeof picture): void {
+  picture = p;
+  if (p) document.body.dataset.picture = p.name;
+  else delete document.body.dataset.picture;
+}
+
+/**
+ * The label cell (the label, or "unsure" over the best guess) and the confidence cell: the calibrated
+ * confidence and the threshold it is held against, or the raw one when the bundle has no trust.
+ */
+function setAnswer(m: Live, p: Prediction | undefined): void {
+  const label = m.row.cells[1];
+  const conf = m.row.cells[2];
+  m.row.dataset.label = p ? String(p.label) : '';
+  m.row.dataset.unsure = p ? String(p.unsure) : '';
+  m.row.dataset.confidence = p?.confidence === undefined ? '' : String(p.confidence);
+  m.row.classList.toggle('unsure', p?.unsure === true);
+  if (!p) {
+    label!.textContent = '';
+    conf!.textContent = '';
+    return;
+  }
+  if (p.unsure) label!.replaceChildren(el('span', 'unsure', 'unsure'), el('span', `best guess ${p.name}`, 'guess'));
+  else label!.textContent = p.name;
+  const trust = m.model?.trust;
+  const threshold = trust?.reject.threshold;
+  if (p.confidence === undefined) {
+    conf!.textContent = '—';
+    conf!.title = 'This model has no scores: there is no confidence, and no answer is unsure.';
+    return;
+  }
+  const value = p.confidence.toFixed(3);
+  conf!.textContent = !trust ? `${value} (raw)` : threshold === null ? `${value} (none is sure)` : p.unsure ? `${value} < ${threshold!.toFixed(3)}` : value;
+  conf!.title = !trust
+    ? 'This bundle has no calibration or threshold (fitted without a validation part): the confidence is its raw score and no answer is unsure.'
+    : threshold === null
+      ? `No confidence reached ${pct(trust.reject.targetAccuracy)} accuracy on the run's ${trust.calibration.validationRows} validation rows, so every answer is unsure.`
+      : `Calibrated on the run's ${trust.calibration.validationRows} validation rows; below ${threshold!.toFixed(3)} the answer is unsure (the answers above it were ${pct(trust.reject.validation.accuracy)} right there, target ${pct(trust.reject.targetAccuracy)}).`;
+}
+
 function setRow(m: Live, p: Prediction | undefined, latency: number | undefined): void {
   const cells = m.row.cells;
-  cells[1]!.textContent = p ? p.name : '';
-  m.row.dataset.label = p ? String(p.label) : '';
+  setAnswer(m, p);
   // Probabilities as they are; votes or decision values relative to the largest shown.
   const top = p?.top ?? [];
   const scale = top.every((t) => t.score >= 0 && t.score <= 1) ? 1 : Math.max(...top.map((t) => Math.abs(t.score)), 1e-9);
-  cells[2]!.replaceChildren(
+  cells[3]!.replaceChildren(
     ...top.map((t) => {
       const d = el('div', undefined, 'top');
       const bar = el('span', undefined, 'bar');
@@ -66,7 +112,7 @@ function setRow(m: Live, p: Prediction | undefined, latency: number | undefined)
       return d;
     }),
   );
-  cells[3]!.textContent = latency === undefined ? '' : `${ms(latency)} ms`;
+  cells[4]!.textContent = latency === undefined ? '' : `${ms(latency)} ms`;
 }
 
 /** h×w grey pixels (0..255) as an ImageData; `invert` draws them as ink on paper. */
@@ -115,13 +161,13 @@ async function predictAll(): Promise<void> {
   try {
     do {
       again = false;
-      const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
-      const rgba = { width: image.width, height: image.height, channels: 4 as const, data: image.data };
+      const image = picture ? undefined : ctx.getImageData(0, 0, canvas.width, canvas.height);
+      const rgba: DecodedImage = picture?.image ?? { width: image!.width, height: image!.height, channels: 4, data: image!.data as unknown as Uint8Array };
       try {
-        showPreview(normalizeDigit(rgba, 'the canvas', shape));
+        showPreview(normalizeDigit(rgba, picture?.name ?? 'the canvas', shape));
       } catch (e) {
         if (!(e instanceof NoInkError)) throw e;
-        status.textContent = 'Draw a digit.';
+        status.textContent = picture ? `${picture.name}: no digit in it (every pixel the same shade); draw one or drop another picture.` : 'Draw a digit.';
         for (const m of live) if (m.model) setRow(m, undefined, undefined);
         continue;
       }
@@ -160,6 +206,8 @@ function setUpDrawing(): void {
     ctx.stroke();
   };
   canvas.addEventListener('pointerdown', (e) => {
+    // A stroke on a dropped picture: from now on the canvas (the picture as shown, and the stroke) is predicted.
+    setPicture(undefined);
     drawing = true;
     canvas.setPointerCapture(e.pointerId);
     last = at(e);
@@ -185,6 +233,41 @@ function setUpDrawing(): void {
     clearCanvas();
     status.textContent = 'Draw a digit.';
   });
+  const file = $<HTMLInputElement>('file');
+  file.addEventListener('change', () => {
+    const f = file.files?.[0];
+    if (f) void usePicture(f, f.name);
+    file.value = '';
+  });
+  canvas.addEventListener('dragover', (e) => e.preventDefault());
+  canvas.addEventListener('drop', (e) => {
+    e.preventDefault();
+    const f = e.dataTransfer?.files[0];
+    if (f) void usePicture(f, f.name);
+  });
+}
+
+/**
+ * A dropped or chosen PNG/JPEG: decoded by the runtime's browser decodeImage and predicted as it is (the
+ * models normalize it as `digitbench predict` does a file), and shown on the canvas, fitted, on white.
+ */
+async function usePicture(file: Blob, name: string): Promise<void> {
+  let image: DecodedImage;
+  try {
+    image = await decodeImage(file, name);
+  } catch (e) {
+    status.textContent = errorText(e);
+    return;
+  }
+  clearCanvas();
+  const full = new OffscreenCanvas(image.width, image.height);
+  full.getContext('2d')!.putImageData(new ImageData(Uint8ClampedArray.from(image.data), image.width, image.height), 0, 0);
+  const scale = Math.min(canvas.width / image.width, canvas.height / image.height);
+  const [w, h] = [image.width * scale, image.height * scale];
+  ctx.imageSmoothingEnabled = scale < 1;
+  ctx.drawImage(full, (canvas.width - w) / 2, (canvas.height - h) / 2, w, h);
+  setPicture({ name, image });
+  await predictAll();
 }
 
 async function testImages(): Promise<{ pixels: Uint8Array; size: number }> {
@@ -266,7 +349,7 @@ async function main(): Promise<void> {
     row.dataset.model = info.label;
     row.dataset.state = 'loading';
     if (info.picked) row.classList.add('picked');
-    row.append(el('td', info.label), el('td', '', 'label'), el('td'), el('td', '', 'num'), el('td', pct(info.accuracy), 'num'), el('td', 'loading…'));
+    row.append(el('td', info.label), el('td', '', 'label'), el('td', '', 'num'), el('td'), el('td', '', 'num'), el('td', pct(info.accuracy), 'num'), el('td', 'loading…'));
     body.append(row);
     return { info, row };
   });
@@ -279,7 +362,7 @@ async function main(): Promise<void> {
         m.row.dataset.state = 'unavailable';
         m.row.classList.add('unavailable');
         m.row.cells[1]!.textContent = '—';
-        m.row.cells[5]!.textContent = shown;
+        m.row.cells[6]!.textContent = shown;
         m.row.dataset.reason = reason;
       };
       // The server's reason (a bundle it cannot decode, a plugin neither built in nor passed with --plugin,
@@ -289,7 +372,7 @@ async function main(): Promise<void> {
         const loaded = await fetchModel(m.info.bundle, m.info.bundle.split('/').pop()!);
         m.model = loaded.model;
         m.row.dataset.state = 'ready';
-        m.row.cells[5]!.textContent = loaded.model.engine();
+        m.row.cells[6]!.textContent = loaded.model.engine();
       } catch (e) {
         unavailable(errorText(e), `cannot run in this browser: ${errorText(e)}`);
       }
