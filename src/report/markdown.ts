@@ -14,9 +14,11 @@ import { detailsSection } from './sections/details.ts';
 import { envSection } from './sections/environment.ts';
 import { failuresSection } from './sections/failures.ts';
 import { headerSection } from './sections/header.ts';
+import { robustnessSection } from './sections/robustness.ts';
 import { significanceSection } from './sections/significance.ts';
 import { featureSetsSection, learningCurveSection, repetitionsSection, selectionSection } from './sections/studies.ts';
 import { summarySection } from './sections/summary.ts';
+import { trustSection } from './sections/trust.ts';
 import type { Report, ReportFile, ReportOptions } from './types.ts';
 
 export { BUNDLES_OFF, type DeployLimits, type Report, type ReportFile, type ReportOptions } from './types.ts';
@@ -44,6 +46,8 @@ export async function renderReport(input: readonly ResultRow[], opts: ReportOpti
     compareSection(groups, opts),
     failuresSection(groups),
     ...studies.map((st) => st.markdown),
+    await trustSection(top, files),
+    await robustnessSection(top, files, opts),
     await deploymentSection(top, deployLimits(opts), files, opts.browser ?? [], opts.imageShape),
     significanceSection(top),
     await detailsSection(groups, opts, files),

@@ -5,7 +5,7 @@
  * numbers from a process-wide counter are renumbered per chart).
  *
  * Every function takes accuracies as fractions (0..1) and shows them as percentages with one decimal
- * (97.2).
+ * (97.2); the accuracy–coverage chart, whose curves run up to 100%, with two (99.46).
  */
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
@@ -623,4 +623,163 @@ export async function featureMatrixChart(cells: readonly MatrixCell[], opts: { t
       { mark: { type: 'text', fontSize: 11 }, encoding: { text: { field: 'text' }, fill: { field: 'ink', type: 'nominal', scale: null, legend: null } } },
     ],
   } as vl.TopLevelSpec);
+}
+
+/** A fraction as a percentage rounded to two decimals (for figures near 100%: 0.99462 → 99.46). */
+const pct2 = (x: number) => Math.round(x * 10000) / 100;
+
+export interface ReliabilitySeries {
+  classifier: string;
+  /** Reliability bins (15 equal-width bins of the top label's confidence) before and after calibration; empty bins are left out. */
+  before: readonly { count: number; confidence: number; accuracy: number }[];
+  after: readonly { count: number; confidence: number; accuracy: number }[];
+}
+
+const STAGES = ['after calibration', 'before calibration'] as const;
+
+/**
+ * The reliability diagram's Vega-Lite spec: one small panel per classifier (3 a row), accuracy (%) against
+ * mean confidence (%) per non-empty bin, after calibration in dark blue, before in light blue, the point's
+ * area the bin's test rows, and the diagonal (perfect calibration) dashed grey. Pure: the chart's data
+ * is `data.values` (stage "diagonal" rows draw the diagonal in every panel).
+ */
+export function reliabilitySpec(series: readonly ReliabilitySeries[]): vl.TopLevelSpec {
+  const classifiers = uniq(series.map((s) => clean(s.classifier)));
+  const bins = (classifier: string, stage: string, xs: ReliabilitySeries['before']) =>
+    xs.filter((b) => b.count > 0 && Number.isFinite(b.confidence) && Number.isFinite(b.accuracy)).map((b) => ({ classifier, stage, confidence: pct1(b.confidence), accuracy: pct1(b.accuracy), count: b.count }));
+  const values = series.flatMap((s) => {
+    const c = clean(s.classifier);
+    return [
+      { classifier: c, stage: 'diagonal', confidence: 0, accuracy: 0, count: 0 },
+      { classifier: c, stage: 'diagonal', confidence: 100, accuracy: 100, count: 0 },
+      ...bins(c, STAGES[1], s.before),
+      ...bins(c, STAGES[0], s.after),
+    ];
+  });
+  const axis = { scale: { domain: [0, 100], nice: false }, axis: { values: [0, 25, 50, 75, 100], format: 'd' } } as const;
+  const x = { field: 'confidence', type: 'quantitative', title: 'mean confidence in the bin, %', ...axis } as const;
+  const y = { field: 'accuracy', type: 'quantitative', title: 'accuracy in the bin, %', ...axis } as const;
+  const colour = { field: 'stage', type: 'nominal', title: null, scale: { domain: [...STAGES], range: ['#1f5fa8', '#a9c8e8'] }, legend: { orient: 'top' } } as const;
+  const stage = (s: string) => [{ filter: `datum.stage === ${JSON.stringify(s)}` }];
+  return {
+    title: { text: 'Reliability on the test rows', subtitle: ['15 equal-width bins of the top label\'s confidence (empty bins left out); point area: test rows in the bin', 'dashed: perfect calibration (accuracy = confidence)'] },
+    data: { values },
+    columns: 3,
+    facet: { field: 'classifier', type: 'nominal', sort: classifiers, title: null, header: { labelFontSize: 12, labelFontWeight: 'bold', labelLimit: 200 } },
+    spec: {
+      width: 180,
+      height: 180,
+      layer: [
+        { transform: stage('diagonal'), mark: { type: 'line', color: '#999', strokeDash: [4, 3], strokeWidth: 1 }, encoding: { x, y } },
+        ...STAGES.slice()
+          .reverse()
+          .map((s) => ({
+            transform: stage(s),
+            layer: [
+              { mark: { type: 'line', strokeWidth: s === STAGES[0] ? 1.5 : 1, opacity: s === STAGES[0] ? 1 : 0.8 }, encoding: { x, y, color: colour } },
+              { mark: { type: 'point', filled: true, opacity: s === STAGES[0] ? 0.9 : 0.7 }, encoding: { x, y, color: colour, size: { field: 'count', type: 'quantitative', title: 'test rows in the bin', scale: { type: 'sqrt', range: [8, 160] }, legend: s === STAGES[0] ? { orient: 'top' } : null } } },
+            ],
+          })),
+      ],
+    },
+    resolve: { scale: { size: 'shared' } },
+  } as unknown as vl.TopLevelSpec;
+}
+
+/** The reliability diagram as SVG (see reliabilitySpec). */
+export async function reliabilityChart(series: readonly ReliabilitySeries[]): Promise<string> {
+  return vegaLiteSvg(reliabilitySpec(series));
+}
+
+export interface CoverageSeries {
+  classifier: string;
+  /** The accuracy–coverage curve on the test rows, fractions. */
+  curve: readonly { coverage: number; accuracy: number }[];
+  /** Coverage and accuracy at the bundle's threshold (measured on the test rows), when it answers any. */
+  atThreshold?: { coverage: number; accuracy: number };
+}
+
+/**
+ * The accuracy–coverage chart's Vega-Lite spec: per classifier, the accuracy (%) of the test rows it
+ * answers against the share answered (%) as its confidence threshold falls, a dot at the bundle's own
+ * threshold, and a dashed rule at the target accuracy. Pure: the curves are the `curve` layer's values.
+ */
+export function coverageSpec(series: readonly CoverageSeries[], targetAccuracy: number | undefined): vl.TopLevelSpec {
+  const curves = series.flatMap((s) => s.curve.filter((p) => Number.isFinite(p.coverage) && Number.isFinite(p.accuracy)).map((p) => ({ classifier: clean(s.classifier), coverage: pct2(p.coverage), accuracy: pct2(p.accuracy) })));
+  const dots = series.flatMap((s) => (s.atThreshold && Number.isFinite(s.atThreshold.accuracy) ? [{ classifier: clean(s.classifier), coverage: pct2(s.atThreshold.coverage), accuracy: pct2(s.atThreshold.accuracy) }] : []));
+  const target = targetAccuracy !== undefined && Number.isFinite(targetAccuracy) ? pct2(targetAccuracy) : undefined;
+  const classifiers = uniq(series.map((s) => clean(s.classifier)));
+  const accs = curves.map((c) => c.accuracy).concat(dots.map((d) => d.accuracy), target ?? []);
+  const low = accs.length ? Math.max(0, Math.floor(Math.min(...accs) - 1)) : 0;
+  const x = { field: 'coverage', type: 'quantitative', title: 'test rows answered (not "unsure"), %', scale: { domain: [0, 100], nice: false } } as const;
+  const y = { field: 'accuracy', type: 'quantitative', title: 'accuracy of the answered rows, %', scale: { domain: [low, 100], nice: false, zero: false } } as const;
+  const colour = { field: 'classifier', type: 'nominal', title: 'classifier', scale: { domain: classifiers, range: colours(classifiers.length) }, legend: { labelLimit: 320 } } as const;
+  return {
+    title: {
+      text: 'Accuracy vs coverage on the test rows',
+      subtitle: [
+        'each curve: the most confident answers kept, the rest "unsure"; dot: at the bundle\'s threshold (chosen on validation rows)',
+        ...(target !== undefined ? [`dashed: the target accuracy (${target}%)`] : []),
+      ],
+    },
+    width: W,
+    height: H,
+    layer: [
+      { data: { values: target !== undefined ? [{ accuracy: target }] : [] }, mark: { type: 'rule', color: '#888', strokeDash: [4, 3] }, encoding: { y: { field: 'accuracy', type: 'quantitative' } } },
+      { data: { values: curves }, mark: { type: 'line', strokeWidth: 1.5, interpolate: 'linear' }, encoding: { x, y, color: colour } },
+      { data: { values: dots }, mark: { type: 'point', filled: true, size: 70, stroke: '#ffffff', strokeWidth: 1 }, encoding: { x, y, color: colour } },
+    ],
+  } as vl.TopLevelSpec;
+}
+
+/** The accuracy–coverage chart as SVG (see coverageSpec). */
+export async function coverageChart(series: readonly CoverageSeries[], targetAccuracy: number | undefined): Promise<string> {
+  return vegaLiteSvg(coverageSpec(series, targetAccuracy));
+}
+
+export interface CorruptionCell {
+  classifier: string;
+  /** A corruption's name, or "clean". */
+  corruption: string;
+  /** 0..1 */
+  accuracy: number;
+}
+
+/**
+ * The corruption heat map's Vega-Lite spec: classifiers (rows, in the order given) × corruptions (columns,
+ * in the order given), each cell's accuracy (%) written in it. One shade scale for every cell (darker
+ * orange = less accurate), so a weak corruption and a weak classifier both stand out; each cell's text is
+ * dark or white, whichever contrasts with it. Pure: the cells are `data.values`.
+ */
+export function corruptionSpec(cells: readonly CorruptionCell[]): vl.TopLevelSpec {
+  const ok = cells.filter((c) => Number.isFinite(c.accuracy));
+  const accs = ok.map((c) => pct1(c.accuracy));
+  const lo = accs.length ? Math.min(...accs) : 0;
+  const hi = accs.length ? Math.max(...accs) : 100;
+  const values = ok.map((c) => {
+    const accuracy = pct1(c.accuracy);
+    const { fill, ink } = cellInk(ramp(ORANGES, hi > lo ? 0.05 + (0.85 * (hi - accuracy)) / (hi - lo) : 0.05));
+    return { classifier: clean(c.classifier), corruption: clean(c.corruption), accuracy, text: accuracy.toFixed(1), fill, ink };
+  });
+  const corruptions = uniq(values.map((v) => v.corruption));
+  const classifiers = uniq(values.map((v) => v.classifier));
+  return {
+    title: { text: 'Test accuracy under each corruption, %', subtitle: 'shade: darker = less accurate (one scale for every cell); clean: the test images as they are' },
+    data: { values },
+    width: 46 * Math.max(1, corruptions.length),
+    height: 30 * Math.max(1, classifiers.length),
+    encoding: {
+      x: { field: 'corruption', type: 'nominal', sort: corruptions, title: null, axis: { orient: 'top', labelAngle: -40, labelAlign: 'left', labelLimit: 160 } },
+      y: { field: 'classifier', type: 'nominal', sort: classifiers, title: null, axis: { labelLimit: 240 } },
+    },
+    layer: [
+      { mark: { type: 'rect', stroke: '#ffffff', strokeWidth: 1 }, encoding: { fill: { field: 'fill', type: 'nominal', scale: null, legend: null } } },
+      { mark: { type: 'text', fontSize: 11 }, encoding: { text: { field: 'text' }, fill: { field: 'ink', type: 'nominal', scale: null, legend: null } } },
+    ],
+  } as vl.TopLevelSpec;
+}
+
+/** The corruption heat map as SVG (see corruptionSpec). */
+export async function corruptionChart(cells: readonly CorruptionCell[]): Promise<string> {
+  return vegaLiteSvg(corruptionSpec(cells));
 }

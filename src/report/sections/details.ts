@@ -16,7 +16,8 @@ function confusionTable(cm: ConfusionMatrix, name: (l: number) => string): strin
   );
 }
 
-function imagesFor(run: Run, opts: ReportOptions): Matrix | undefined {
+/** The raw test images of a run's split (by its fingerprint, or the one matrix when its row count fits), if the report was given them. */
+export function imagesFor(run: Run, opts: ReportOptions): Matrix | undefined {
   const t = opts.testImages;
   if (!t) return undefined;
   if ('data' in t && 'rows' in t && 'cols' in t && t.data instanceof Float32Array) {
