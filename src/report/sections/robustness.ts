@@ -70,7 +70,18 @@ export async function robustnessSection(groups: readonly Group[], files: ReportF
     const uncalibrated = measured.filter((x) => !x.run.row.trust).map((x) => x.label);
     if (noThreshold.length) lines.push(`- ${noThreshold.join(', ')}: no threshold (every answer "unsure"), so nothing is answered and everything is refused.`);
     if (uncalibrated.length) lines.push(`- ${uncalibrated.join(', ')}: no calibration, so the bundle answers everything and refuses nothing.`);
-    if (skipped.length || noThreshold.length || uncalibrated.length) lines.push('');
+    const short = measured.filter((x) => {
+      const t = x.run.row.trust;
+      const a = x.run.row.robustness!.corrupted.sureAccuracy;
+      return t && t.threshold !== null && a !== null && a < t.targetAccuracy;
+    });
+    if (short.length) {
+      lines.push(
+        `- **Sure answers on corrupted images below the target:** ${short.map((x) => `${x.label} (${pct(x.run.row.robustness!.corrupted.sureAccuracy!)} < ${pct(x.run.row.trust!.targetAccuracy)})`).join(', ')}: the threshold was chosen on clean validation rows.`,
+      );
+    }
+    const total = figures.reduce((a, f) => a + f.seconds, 0);
+    lines.push(`- **Time to measure** (corrupted and out-of-distribution images, in the bundle's process): ${measured.map((x) => `${x.label} ${num(x.run.row.robustness!.seconds)} s`).join(', ')}${measured.length > 1 ? `; ${num(total)} s in all` : ''}.`, '');
 
     // Accuracy per corruption: a column per run, the worst corruption of each in bold.
     const byName = (f: (typeof figures)[number], name: string) => f.corruptions.find((c) => c.name === name);
