@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   accuracyLatencyChart,
   confusionChart,
+  corruptionChart,
+  coverageChart,
   featureMatrixChart,
   learningCurveCharts,
   placeLabels,
+  reliabilityChart,
   spreadChart,
   vegaSvg,
   type CurvePoint,
@@ -452,6 +455,42 @@ describe('featureMatrixChart', () => {
   });
 });
 
+describe('trust charts (reliability, accuracy–coverage, corruption heat map)', () => {
+  const bins = (xs: [number, number, number][]) => xs.map(([count, confidence, accuracy]) => ({ count, confidence, accuracy }));
+  const odd = 'svm <rbf> & "C=10"';
+
+  it('are well-formed with every classifier named, labels escaped, every number of the heat map in its cell', async () => {
+    const reliability = await reliabilityChart([
+      { classifier: odd, before: bins([[0, 0, 0], [10, 0.65, 0.96], [90, 0.7, 0.97]]), after: bins([[0, 0, 0], [10, 0.9, 0.9], [90, 0.98, 0.97]]) },
+      { classifier: 'knn', before: bins([[100, 1, 0.95]]), after: bins([[100, 0.97, 0.95]]) },
+    ]);
+    const coverage = await coverageChart(
+      [
+        { classifier: odd, curve: [{ coverage: 0.2, accuracy: 1 }, { coverage: 1, accuracy: 0.97 }], atThreshold: { coverage: 0.2, accuracy: 1 } },
+        { classifier: 'knn', curve: [{ coverage: 0.8, accuracy: 0.99 }, { coverage: 1, accuracy: 0.95 }] },
+      ],
+      0.995,
+    );
+    const heat = await corruptionChart([
+      { classifier: odd, corruption: 'clean', accuracy: 0.956 },
+      { classifier: odd, corruption: 'translate', accuracy: 0.149 },
+      { classifier: 'knn', corruption: 'clean', accuracy: 0.931 },
+      { classifier: 'knn', corruption: 'translate', accuracy: 0.158 },
+    ]);
+    for (const svg of [reliability, coverage, heat]) {
+      expectSvg(svg);
+      expect(contents(svg)).toContain(odd);
+      expect(contents(svg)).toContain('knn');
+    }
+    expect(contents(reliability)).toEqual(expect.arrayContaining(['after calibration', 'before calibration']));
+    expect(coverage).toContain('dashed: the target accuracy (99.5%)</tspan>');
+    expect(contents(heat)).toEqual(expect.arrayContaining(['95.6', '14.9', '93.1', '15.8', 'clean', 'translate']));
+    expect(await reliabilityChart([{ classifier: 'knn', before: bins([[100, 1, 0.95]]), after: bins([[100, 0.97, 0.95]]) }])).toBe(
+      await reliabilityChart([{ classifier: 'knn', before: bins([[100, 1, 0.95]]), after: bins([[100, 0.97, 0.95]]) }]),
+    );
+  });
+});
+
 describe('every chart', () => {
   it('renders empty input as a well-formed, titled SVG', async () => {
     const empty = [
@@ -460,8 +499,14 @@ describe('every chart', () => {
       ...Object.values(await learningCurveCharts([], [])),
       await spreadChart([], { title: 'empty spread', xTitle: 'accuracy, %' }),
       await featureMatrixChart([]),
+      await reliabilityChart([]),
+      await coverageChart([], undefined),
+      await corruptionChart([]),
     ];
     for (const svg of empty) expectSvg(svg);
+    expect(contents(empty[6]!)).toContain('Reliability on the test rows');
+    expect(contents(empty[7]!)).toContain('Accuracy vs coverage on the test rows');
+    expect(contents(empty[8]!)).toContain('Test accuracy under each corruption, %');
     expect(contents(empty[1]!)).toContain('empty matrix');
     expect(contents(empty[4]!)).toContain('empty spread');
   });
