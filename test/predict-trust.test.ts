@@ -1,14 +1,17 @@
 /**
- * The "unsure" answer at the user's end (issue 24): a small real experiment with a validation part writes
- * bundles with a calibration and a threshold; `digitbench predict --json` and the text output, in fresh
- * processes, on the run's own test digits (raw pixels in an idx file, as the run measured them) answer
- * exactly the share the report recorded at the threshold, with the same labels.
+ * The "unsure" answer at the user's end (issue 24): a small real experiment with a validation part and
+ * `robustness` writes bundles with a calibration and a threshold; `digitbench predict --json` and the text
+ * output, in fresh processes, answer exactly the shares the rows recorded: on the run's own test digits
+ * (raw pixels in an idx file, as the run measured them: row.trust at the threshold and
+ * row.robustness.clean), on the same uniform-noise images (row.robustness.ood.noise) and on the test
+ * digits under shot noise (row.robustness.corruptions), with the same labels.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { takeLabels, takeRows } from '@digitbench/runtime/internal';
+import { corruptImages, takeLabels, takeRows } from '@digitbench/runtime/internal';
+import { createRng } from '../src/engine/rng.ts';
 import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit } from '../src/data/split.ts';
 import { loadModel } from '../src/bundle/file.ts';
@@ -24,6 +27,8 @@ mkdirSync(base, { recursive: true });
 const dir = mkdtempSync(join(base, 'predict-trust-'));
 const out = join(dir, 'report');
 const split = { train: 2000, validation: 1000, test: 500, seed: 3 };
+const SEED = 5;
+const NOISE = 100;
 
 interface Json {
   trust: { calibration: { temperature: number; validationRows: number }; reject: { targetAccuracy: number; threshold: number | null } } | null;
@@ -32,6 +37,8 @@ interface Json {
 
 let rows: OkRow[];
 let idx: string;
+let noiseIdx: string;
+let shotIdx: string;
 let testLabels: Int32Array;
 
 function cli(args: string[]) {
@@ -47,6 +54,8 @@ beforeAll(async () => {
       features: [{ step: 'scale' }, { step: 'pca', components: 40 }],
       classifiers: [{ plugin: 'svm' }, { plugin: 'naive-bayes' }, { plugin: 'cnn', params: { epochs: 2, batchSize: 64 } }],
       reject: { targetAccuracy: 0.99 },
+      robustness: { corruptions: ['shot_noise'], noiseImages: NOISE },
+      seed: SEED,
       latencySamples: 5,
       deploy: { passes: 2, calls: 10, batch: 500 },
     },
@@ -56,7 +65,14 @@ beforeAll(async () => {
   const ds = await loadDataset('mnist');
   const s = makeSplit(ds, split);
   idx = join(dir, 'test-images-idx3-ubyte');
-  writeFileSync(idx, idxFile(Uint8Array.from(takeRows(ds.test.images, s.test).data), s.test.length, 28, 28));
+  const test = Uint8Array.from(takeRows(ds.test.images, s.test).data);
+  writeFileSync(idx, idxFile(test, s.test.length, 28, 28));
+  // The deploy process's noise images: each pixel uniform in 0..255, image-major, from createRng(`${seed}:noise`).
+  const rng = createRng(`${SEED}:noise`);
+  noiseIdx = join(dir, 'noise-images-idx3-ubyte');
+  writeFileSync(noiseIdx, idxFile(Uint8Array.from({ length: NOISE * 784 }, () => rng.int(256)), NOISE, 28, 28));
+  shotIdx = join(dir, 'shot-noise-images-idx3-ubyte');
+  writeFileSync(shotIdx, idxFile(corruptImages('shot_noise', test, s.test.length, 28, 28, SEED), s.test.length, 28, 28));
   testLabels = takeLabels(ds.test.labels, s.test);
 }, 600_000);
 
@@ -88,6 +104,28 @@ describe('predict on a bundle with trust', () => {
     const cnn = rows.find((r) => r.classifier === 'cnn')!.trust!.test.atThreshold;
     expect(cnn.answered).toBeGreaterThan(0);
     expect(cnn.answered).toBeLessThan(500);
+  }, 120_000);
+
+  it('refuses exactly the noise images the report counted as refused, and answers the shot-noise digits it counted', () => {
+    const figures: string[] = [];
+    for (const r of rows) {
+      expect(r.robustnessError, r.classifier).toBeUndefined();
+      const rob = r.robustness!;
+      const bundle = join(out, r.bundle!.file);
+      const ask = (file: string) => (JSON.parse(cli([bundle, file, '--json']).stdout) as Json).results;
+      const noise = ask(noiseIdx);
+      expect(noise).toHaveLength(NOISE);
+      expect([noise.filter((x) => x.unsure).length, NOISE], r.classifier).toEqual([rob.ood.noise.refused, rob.ood.noise.total]);
+      const shot = ask(shotIdx);
+      const answered = shot.filter((x) => !x.unsure);
+      const right = shot.filter((x, i) => x.label === testLabels[i]).length;
+      const [corrupt] = rob.corruptions;
+      expect([corrupt!.name, shot.length, right, answered.length], r.classifier).toEqual(['shot_noise', corrupt!.total, corrupt!.correct, corrupt!.answered]);
+      // The clean figures of the deploy process are the run's, at the same threshold.
+      expect(rob.clean.answered, r.classifier).toBe(r.trust!.test.atThreshold.answered);
+      figures.push(`${r.classifier}: noise refused ${rob.ood.noise.refused}/${NOISE}; shot noise ${corrupt!.answered}/${corrupt!.total} answered, accuracy ${(corrupt!.accuracy * 100).toFixed(1)}% (clean ${(rob.clean.accuracy * 100).toFixed(1)}%)`);
+    }
+    console.log(figures.join('\n'));
   }, 120_000);
 
   it("loadModel's classify and predict give the CLI's confidences and unsure flags", async () => {
