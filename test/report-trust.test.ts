@@ -8,6 +8,7 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { corruptImages, CORRUPTION_NAMES } from '@digitbench/runtime/internal';
 import { loadDataset } from '../src/data/datasets.ts';
+import { corruptAll } from '../src/harness/corrupted.ts';
 import { applySplit, makeSplit } from '../src/data/split.ts';
 import { renderReport } from '../src/report/markdown.ts';
 import { confidenceText } from '../src/report/sections/trust.ts';
@@ -284,6 +285,23 @@ describe('the strip of corrupted digits (real MNIST test images)', async () => {
     );
     expect(markdown).toContain('| **1, 3** | clean | shot_noise | impulse_noise | glass_blur | motion_blur | shear | scale | rotate |');
     expect(markdown).toContain('| **2, 4** | brightness | translate | stripe | fog | spatter | dotted_line | zigzag | canny_edges |');
+  });
+
+  it("shows the very images the measurement classified: corruptAll's, with the experiment's seed (a run's seed minus its repetition)", async () => {
+    const repetition = { ...row, seed: 3, repetition: 2 } as ResultRow;
+    const { markdown, files } = await renderReport([repetition], opts);
+    expect(markdown).toContain("made with the experiment's seed (1) as the measurement makes them");
+    const png = PNG.sync.read(Buffer.from(files.find((f) => f.name === 'corrupted-digits.png')!.bytes));
+    const measured = await corruptAll(test.x.data, test.x.rows, 28, 28, [...CORRUPTION_NAMES], 1, 2);
+    let differ = 0;
+    for (const [c] of CORRUPTION_NAMES.entries()) {
+      for (let d = 0; d < 2; d++) {
+        const n = d * 16 + 1 + c;
+        const [cx, cy] = [(n % 8) * 90 + 3, Math.floor(n / 8) * 117 + 3];
+        for (let i = 0; i < 784; i++) if (png.data[((cy + Math.floor(i / 28) * 3) * png.width + cx + (i % 28) * 3) * 4] !== measured[(c * test.x.rows + d) * 784 + i]) differ++;
+      }
+    }
+    expect(differ).toBe(0);
   });
 
   it('re-renders byte for byte, whatever the order of the rows', async () => {
