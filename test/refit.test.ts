@@ -14,12 +14,12 @@ import { writeTinyMnist } from './helpers/tiny-dataset.ts';
 const ROOT = resolve(__dirname, '..');
 
 describe('refit: "all"', () => {
-  it('writes a second bundle fitted on train + test rows, marked untested, carrying the tested figures', async () => {
+  it('writes a second bundle fitted on train + test rows, marked untested, carrying the tested figures and its own calibration', async () => {
     mkdirSync(join(ROOT, '.tmp'), { recursive: true });
     const dir = mkdtempSync(join(ROOT, '.tmp', 'refit-'));
     const data = await writeTinyMnist(join(dir, 'tiny'), 800, 200);
     const file = join(dir, 'exp.json');
-    const split = { train: 400, test: 150, validation: 0, seed: 2 };
+    const split = { train: 400, test: 150, validation: 100, seed: 2 };
     writeFileSync(
       file,
       JSON.stringify({ dataset: data, split, features: [{ step: 'scale' }], classifiers: [{ plugin: 'naive-bayes' }, { plugin: 'decision-tree' }], refit: 'all', latencySamples: 5, deploy: { passes: 2, calls: 20, batch: 100 } }),
@@ -39,6 +39,9 @@ describe('refit: "all"', () => {
       expect(header.run.id).toBe(row.id);
       expect(header.run.testAccuracy).toBe(row.metrics.accuracy);
       expect(header.split.fingerprint).toBe(row.split.fingerprint);
+      // Its own calibration and threshold, fitted on the same 100 validation rows (never on the test rows it was fitted on).
+      expect(header.trust!.calibration.validationRows).toBe(100);
+      expect(header.trust!.reject.targetAccuracy).toBe(0.995);
       // The refitted model has seen the test rows: it fits them at least as well as the tested one, and it is a different model.
       const tested = await loadModel(join(out, row.bundle!.file));
       const refitted = await loadModel(join(out, row.refit!.file));

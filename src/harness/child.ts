@@ -27,7 +27,7 @@ import { perClass } from '../metrics/per-class.ts';
 import { percentile } from '../metrics/intervals.ts';
 import { checkModelClasses, checkPredictedLabels, encodeLabels, labelsHash, type Fold } from '../results/row.ts';
 import { oneLine } from './isolated.ts';
-import { fitTrust, type TrustOutcome } from './trust.ts';
+import { fitTrust, fitTrustOnValidation, type TrustOutcome } from './trust.ts';
 import type { Trust } from '@digitbench/runtime/internal';
 import type { TrustFigures } from '../results/row.ts';
 
@@ -437,7 +437,9 @@ async function refitAll(req: ChildRequest, plugin: ClassifierPlugin, params: unk
   const model = await estimator.fit(f.train.x, f.train.y, f.validation ? { validation: f.validation } : {});
   try {
     const bytes = await model.serialize!();
-    const size = await writeBundle(file, bundleInput(f, plugin, params, model.classes, model.engine(), bytes, { ...tested, refit: { trainRows: n, tested: false } }));
+    // Its own calibration and threshold, on the same validation rows (it is another fit).
+    const trust = model.scores && f.validation?.y.length ? (await fitTrustOnValidation(model, f.validation, req.reject?.targetAccuracy ?? 0.995)).trust : undefined;
+    const size = await writeBundle(file, bundleInput(f, plugin, params, model.classes, model.engine(), bytes, { ...tested, refit: { trainRows: n, tested: false } }, trust));
     const sample = sliceRows(f.train.x, 0, Math.min(REBUILD_ROWS, f.train.x.rows));
     const expected = await model.predict(sample);
     try {

@@ -4,7 +4,7 @@
  * threshold as the lowest confidence whose kept validation rows reach the target accuracy), then measured
  * on the test rows. The test rows are read only after both are fixed.
  */
-import { labelConfidence, logitKindOf, PROBABILITY_FLOOR, calibrate, topLabel, type Matrix, type Model, type Trust } from '@digitbench/runtime/internal';
+import { labelConfidence, logitKindOf, PROBABILITY_FLOOR, calibrate, topLabel, type LogitKind, type Matrix, type Model, type Trust } from '@digitbench/runtime/internal';
 import { brierScore, coverageCurve, expectedCalibrationError, fitCalibrationAndFloor, negativeLogLikelihood, rejectThreshold } from '../metrics/calibration.ts';
 import type { TrustFigures } from '../results/row.ts';
 
@@ -65,6 +65,30 @@ export function atThreshold(confidence: ArrayLike<number>, correct: ArrayLike<bo
 }
 
 /**
+ * The calibration and threshold a bundle stores, fitted on `validation` only (labels and scores in one pass
+ * where the model offers one).
+ */
+export async function fitTrustOnValidation(model: Model, validation: Part, targetAccuracy: number): Promise<{ trust: Trust; logits: LogitKind }> {
+  const k = model.classes.length;
+  const both = model.predictWithScores ? await model.predictWithScores(validation.x) : { labels: await model.predict(validation.x), scores: await model.scores!(validation.x) };
+  const valScores = both.scores.data;
+  const valPredicted = both.labels;
+  const logits = logitKindOf(valScores, k);
+  const calibration = fitCalibrationAndFloor(valScores, k, columnsOf(validation.y, model.classes), logits);
+  const valConfidence = labelConfidence(valScores, k, columnsOf(valPredicted, model.classes), calibration);
+  const valCorrect = Array.from(valPredicted, (l, i) => l === validation.y[i]);
+  const threshold = rejectThreshold(valConfidence, valCorrect, targetAccuracy, Math.min(MIN_KEPT, validation.y.length)) ?? null;
+  const atVal = atThreshold(valConfidence, valCorrect, threshold);
+  return {
+    logits,
+    trust: {
+      calibration: { ...calibration, validationRows: validation.y.length },
+      reject: { targetAccuracy, threshold, validation: { coverage: atVal.coverage, accuracy: atVal.accuracy ?? 0 } },
+    },
+  };
+}
+
+/**
  * Fits the calibration and threshold on `validation`, then measures them on `test` (whose predicted
  * labels the run already has). None when the run has no validation rows or the model no scores.
  */
@@ -73,18 +97,9 @@ export async function fitTrust(model: Model, validation: Part | undefined, test:
   if (!validation || validation.y.length === 0) return { noTrust: 'the split has no validation part to calibrate on (set split.validation)' };
   const k = model.classes.length;
   // Validation only: the temperature, then the threshold on calibrated confidences.
-  const valScores = (await model.scores(validation.x)).data;
-  const valPredicted = await model.predict(validation.x);
-  const logits = logitKindOf(valScores, k);
-  const calibration = fitCalibrationAndFloor(valScores, k, columnsOf(validation.y, model.classes), logits);
-  const valConfidence = labelConfidence(valScores, k, columnsOf(valPredicted, model.classes), calibration);
-  const valCorrect = Array.from(valPredicted, (l, i) => l === validation.y[i]);
-  const threshold = rejectThreshold(valConfidence, valCorrect, targetAccuracy, Math.min(MIN_KEPT, validation.y.length)) ?? null;
-  const atVal = atThreshold(valConfidence, valCorrect, threshold);
-  const trust: Trust = {
-    calibration: { ...calibration, validationRows: validation.y.length },
-    reject: { targetAccuracy, threshold, validation: { coverage: atVal.coverage, accuracy: atVal.accuracy ?? 0 } },
-  };
+  const { trust, logits } = await fitTrustOnValidation(model, validation, targetAccuracy);
+  const { calibration } = trust;
+  const threshold = trust.reject.threshold;
   // Now the test rows, with everything fixed.
   const testScores = (await model.scores(test.x)).data;
   const target = columnsOf(test.y, model.classes);

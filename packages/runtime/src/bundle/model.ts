@@ -182,10 +182,11 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
     throw new Error(`${name}: the rebuilt model's classes differ from the ones its header lists; the bundle is not usable (re-run the experiment).`);
   }
   const known = new Set(classes);
-  const predictChecked = async (f: Matrix): Promise<Int32Array> => {
+  /** The model's labels of feature rows (or `given` ones from predictWithScores), checked. */
+  const predictChecked = async (f: Matrix, given?: Int32Array): Promise<Int32Array> => {
     let labels: Int32Array;
     try {
-      labels = await model.predict(f);
+      labels = given ?? (await model.predict(f));
     } catch (e) {
       throw new Error(`${name}: the model could not predict (${reason(e)})`);
     }
@@ -195,10 +196,10 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
     }
     return labels;
   };
-  const scoresChecked = async (f: Matrix): Promise<Matrix> => {
+  const scoresChecked = async (f: Matrix, given?: Matrix): Promise<Matrix> => {
     let s: Matrix;
     try {
-      s = await model.scores!(f);
+      s = given ?? (await model.scores!(f));
     } catch (e) {
       throw new Error(`${name}: the model could not score (${reason(e)})`);
     }
@@ -221,14 +222,26 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
   const trust = header.trust as Trust | undefined;
   const threshold = trust?.reject.threshold;
   const column = new Map(Array.from(classes, (c, i) => [c, i]));
-  const classifyFeatures = async (f: Matrix, s?: Matrix): Promise<Classified> => {
-    const labels = await predictChecked(f);
+  /** Labels and raw scores (when the model has them) of feature rows, in one pass where the model offers one. */
+  const labelsAndScores = async (f: Matrix): Promise<{ labels: Int32Array; s?: Matrix }> => {
+    if (!model.scores) return { labels: await predictChecked(f) };
+    if (!model.predictWithScores) return { labels: await predictChecked(f), s: await scoresChecked(f) };
+    let both: { labels: Int32Array; scores: Matrix };
+    try {
+      both = await model.predictWithScores(f);
+    } catch (e) {
+      throw new Error(`${name}: the model could not predict (${reason(e)})`);
+    }
+    return { labels: await predictChecked(f, both.labels), s: await scoresChecked(f, both.scores) };
+  };
+  const classifyFeatures = async (f: Matrix): Promise<Classified & { s?: Matrix }> => {
+    const { labels, s } = await labelsAndScores(f);
     const confidence = new Float64Array(labels.length).fill(NaN);
     if (s) confidence.set(labelConfidence(s.data, classes.length, Array.from(labels, (l) => column.get(l)!), trust?.calibration));
     const unsure = new Uint8Array(labels.length);
     // null: no confidence reached the target accuracy on validation, so every answer is unsure.
     if (trust) for (let i = 0; i < labels.length; i++) unsure[i] = threshold === null || !(confidence[i]! >= threshold!) ? 1 : 0;
-    return { labels, confidence, unsure };
+    return { labels, confidence, unsure, ...(s ? { s } : {}) };
   };
   const probabilities = model.scores
     ? async (images: Matrix) => {
@@ -248,13 +261,11 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
     trust,
     probabilities,
     async classify(input) {
-      const f = await features(input);
-      return classifyFeatures(f, model.scores ? await scoresChecked(f) : undefined);
+      const { labels, confidence, unsure } = await classifyFeatures(await features(input));
+      return { labels, confidence, unsure };
     },
     async predict(input, options = {}) {
-      const f = await features(input);
-      const s = model.scores ? await scoresChecked(f) : undefined;
-      const { labels, confidence, unsure } = await classifyFeatures(f, s);
+      const { labels, confidence, unsure, s } = await classifyFeatures(await features(input));
       const top = options.top ?? 3;
       return Array.from(labels, (label, i) => {
         const p: Prediction = { label, name: nameOf(label), ...(s ? { confidence: confidence[i]! } : {}), unsure: unsure[i] === 1 };

@@ -315,6 +315,11 @@ export function knnModelOf(params: KnnParams, labels: KnnLabels, index: KnnSearc
       const { votes } = knnVote(s.labels, await neighboursOf(s, x), params);
       return knnScores(votes, x.rows, s.labels.classes.length, params);
     },
+    /** One search for both. */
+    async predictWithScores(s, x) {
+      const { winners, votes } = knnVote(s.labels, await neighboursOf(s, x), params);
+      return { labels: winners, scores: knnScores(votes, x.rows, s.labels.classes.length, params) };
+    },
     serialize: (s, o) => serializeKnn(s.index.trainingRows(), s.labels.y, params, o.precision),
     engine: (s) => s.index.engine(),
     ...(index.runtime ? { runtime: (s: KnnState) => s.index.runtime!() } : {}),

@@ -48,6 +48,8 @@ export interface Model {
   predict(x: Matrix): Promise<Int32Array>;
   /** Per-class scores, rows × classes; the plugin's `scoreKind` says what they are. */
   scores?(x: Matrix): Promise<Matrix>;
+  /** Labels and scores in one pass, where they share work (e.g. a k-NN search); equal to predict's and scores'. */
+  predictWithScores?(x: Matrix): Promise<{ labels: Int32Array; scores: Matrix }>;
   /**
    * The model as bytes; `plugin.load` reverses it. Without it the run has no bundle. `precision` (one of
    * the plugin's `precisions`) stores the large arrays compactly; the default is the exact format.
@@ -104,6 +106,8 @@ export interface ModelDefinition<S> {
   state: S;
   predict(state: S, x: Matrix): Int32Array | Promise<Int32Array>;
   scores?(state: S, x: Matrix): Matrix | Promise<Matrix>;
+  /** Labels and scores in one pass (needs `scores`): what predict and scores give, for the cost of one. */
+  predictWithScores?(state: S, x: Matrix): { labels: Int32Array; scores: Matrix } | Promise<{ labels: Int32Array; scores: Matrix }>;
   serialize?(state: S, options: SerializeOptions): Uint8Array | Promise<Uint8Array>;
   engine(state: S): string;
   /** The engine and threads used (default: engine(state) on 1 thread). */
@@ -168,6 +172,13 @@ export function defineModel<S>(who: string, def: ModelDefinition<S>): Model {
       const s = input(x, 'score');
       return x.rows === 0 ? { rows: 0, cols: nClasses, data: new Float32Array(0) } : scores(s, x);
     };
+    if (def.predictWithScores) {
+      const both = def.predictWithScores;
+      model.predictWithScores = async (x) => {
+        const s = input(x, 'predict');
+        return x.rows === 0 ? { labels: new Int32Array(0), scores: { rows: 0, cols: nClasses, data: new Float32Array(0) } } : both(s, x);
+      };
+    }
   }
   return model;
 }

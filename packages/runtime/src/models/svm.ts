@@ -674,10 +674,9 @@ export function svmOvrScores(t: SvmTrained, dec: Float64Array, rows: number, out
 }
 
 /** Scores of every row (columns: ascending labels): probabilities when the model has probA/probB, else one-vs-rest. */
-export function svmScores(t: SvmTrained, x: Matrix): Matrix {
+export function svmScores(t: SvmTrained, x: Matrix, dec = decisionValues(t.model, x)): Matrix {
   const m = t.model;
   const k = m.nrClass;
-  const dec = decisionValues(m, x);
   const out = new Float32Array(x.rows * k);
   if (m.probA && m.probB) {
     const prob = new Float64Array(k);
@@ -733,6 +732,13 @@ export function svmModelOf(t: SvmTrained, options: SvmModelOptions = {}): Model 
      * decision function, whose argmax is the predicted class except on tied votes.
      */
     scores: (s, x) => svmScores(s, x),
+    /** One pass of exact decision values for both: libsvm's vote on them is the exact label (what `winners` must equal). */
+    predictWithScores(s, x) {
+      const dec = decisionValues(s.model, x);
+      const votes = new Int32Array(s.model.nrClass);
+      const labels = Int32Array.from({ length: x.rows }, (_, r) => s.model.labels[svmVote(s.model, dec, r, votes)]!);
+      return { labels, scores: svmScores(s, x, dec) };
+    },
     serialize: (s, o) => saveSvm(s, o.precision),
     engine: options.engine ?? (() => ENGINE),
     ...(options.runtime ? { runtime: options.runtime } : {}),
