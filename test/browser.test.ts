@@ -279,6 +279,16 @@ describe.skipIf(!haveBrowser)('in Chromium', () => {
     expect(shown[names[clean]!]![answering]!.text).toMatch(new RegExp(`^${labels[clean - 1]} \\| \\d\\.\\d{3}$`));
     const refused = ready.filter((m) => shown['noise.png']![m]!.unsure);
     console.log(`noise refused by ${refused.length} of ${ready.length} models (${refused.join(', ')}); test digit ${clean - 1}: ${ready.map((m) => `${m} ${shown[names[clean]!]![m]!.text}`).join('; ')}`);
+    // The summary gives each run's test figures at its threshold, from its row.
+    const summary = Object.fromEntries(await page.$$eval('#summary tbody tr', (trs) => trs.map((tr) => [(tr as HTMLTableRowElement).cells[1]!.textContent!, (tr as HTMLTableRowElement).cells[7]!.textContent!])));
+    const okRows = (await reportRows(join(dir, 'out'))).rows.filter((r): r is OkRow => r.status === 'ok');
+    const pc = (x: number) => `${(x * 100).toFixed(2)}%`;
+    for (const r of okRows) {
+      const at = r.trust?.test.atThreshold;
+      const want = !r.trust ? 'no threshold' : r.trust.threshold === null ? 'none reach 98.00%' : `${pc(at!.coverage)}${at!.accuracy === null ? '' : ` (${pc(at!.accuracy)} right)`}`;
+      expect([r.classifier, summary[r.classifier]]).toEqual([r.classifier, want]);
+    }
+    expect(summary.cnn).toMatch(/^\d+\.\d\d% \(\d+\.\d\d% right\)$/);
     if (process.env.DIGITBENCH_SCREENSHOT) await page.screenshot({ path: process.env.DIGITBENCH_SCREENSHOT.replace(/(\.png)?$/, '-dropped.png'), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();

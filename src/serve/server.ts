@@ -89,6 +89,8 @@ export interface PageModel {
   accuracy: number;
   /** Node figures measured on the bundle (the report's deployment section). */
   node?: { latencyMsP50: number; latencyMsP95: number; coldStartMs: number };
+  /** The run's "unsure" threshold and, at it, the test rows answered (row.trust); absent when the run had none. */
+  sure?: { targetAccuracy: number; threshold: number | null; coverage: number; accuracy: number | null };
   /** The first misclassified test rows: index in the test split, true and predicted label. */
   misclassified: { row: number; truth: number; predicted: number }[];
   picked: boolean;
@@ -150,6 +152,9 @@ async function describeExperiment(rows: ResultRow[], config: Record<string, unkn
       features: row.features,
       accuracy: row.metrics.accuracy,
       ...(row.deployment ? { node: { latencyMsP50: row.deployment.latencyMsP50, latencyMsP95: row.deployment.latencyMsP95, coldStartMs: row.deployment.coldStartMs } } : {}),
+      ...(row.trust
+        ? { sure: { targetAccuracy: row.trust.targetAccuracy, threshold: row.trust.threshold, coverage: row.trust.test.atThreshold.coverage, accuracy: row.trust.test.atThreshold.accuracy } }
+        : {}),
       misclassified,
       picked: choice.pick?.file === b.file,
       ...(probe.error ? { unavailable: probe.error } : {}),

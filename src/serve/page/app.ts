@@ -318,9 +318,17 @@ function setUpMisclassified(exp: PageExperiment): void {
   void show();
 }
 
+/** The report's test figures at the run's threshold: the share answered and how many of those were right. */
+function sureText(m: PageModel): string {
+  const s = m.sure;
+  if (!s) return 'no threshold';
+  if (s.threshold === null) return `none reach ${pct(s.targetAccuracy)}`;
+  return `${pct(s.coverage)}${s.accuracy === null ? '' : ` (${pct(s.accuracy)} right)`}`;
+}
+
 function fillSummary(exp: PageExperiment): void {
   $('experiment-name').textContent = exp.name;
-  $('experiment-meta').textContent = `${exp.dataset}: ${exp.split.train} training and ${exp.split.test} test rows (split ${exp.split.fingerprint}); page built with ${exp.bundler}; ${globalThis.crossOriginIsolated ? 'cross-origin isolated (tfjs-wasm may use threads)' : 'not cross-origin isolated (one thread)'}.`;
+  $('experiment-meta').textContent = `${exp.dataset}: ${exp.split.train} training, ${exp.split.validation} validation and ${exp.split.test} test rows (split ${exp.split.fingerprint}); page built with ${exp.bundler}; ${globalThis.crossOriginIsolated ? 'cross-origin isolated (tfjs-wasm may use threads)' : 'not cross-origin isolated (one thread)'}.`;
   const body = $<HTMLTableElement>('summary').tBodies[0]!;
   exp.models.forEach((m, i) => {
     const tr = el('tr');
@@ -332,6 +340,7 @@ function fillSummary(exp: PageExperiment): void {
       el('td', kb(m.bundleBytes), 'num'),
       el('td', m.node ? `${ms(m.node.latencyMsP50)} / ${ms(m.node.latencyMsP95)}` : '', 'num'),
       el('td', m.node ? ms(m.node.coldStartMs) : '', 'num'),
+      el('td', sureText(m), 'num'),
     );
     body.append(tr);
   });
