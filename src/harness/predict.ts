@@ -98,7 +98,8 @@ function trustText(model: DigitModel): { note: string; last?: string } {
       last: `no confidence of this bundle reached its target accuracy (${target}) on the validation rows, so every answer is unsure\n`,
     };
   }
-  return { note: `${fitted}; unsure below confidence ${t.reject.threshold.toFixed(3)} (${target} accuracy on the validation rows kept)` };
+  const v = t.reject.validation;
+  return { note: `${fitted}; unsure below confidence ${t.reject.threshold.toFixed(3)}, chosen for ${target} accuracy (validation: ${(v.coverage * 100).toFixed(1)}% answered, ${(v.accuracy * 100).toFixed(2)}% of them right)` };
 }
 
 export async function predictCommand(target: string, inputs: string[], opts: PredictOptions): Promise<PredictOutcome> {
