@@ -1,6 +1,6 @@
 /** Calibration metrics and temperature scaling against hand-computed values and a synthetic overconfident model. */
 import { describe, expect, it } from 'vitest';
-import { calibrate, logitsOf, softmaxWithTemperature, topLabel } from '@digitbench/runtime/internal';
+import { calibrate, logitKindOf, logitsOf, softmaxWithTemperature, topLabel } from '@digitbench/runtime/internal';
 import { brierScore, coverageCurve, expectedCalibrationError, fitCalibration, fitCalibrationAndFloor, fitTemperature, negativeLogLikelihood, PROBABILITY_FLOORS, rejectThreshold } from '../src/metrics/calibration.ts';
 
 // Four rows, two classes: right, wrong, right, wrong.
@@ -109,6 +109,38 @@ describe('the floor of coarse scores', () => {
   it('is not used for decision values', () => {
     const decision = scores.map((v) => 4 * v - 2);
     expect(fitCalibrationAndFloor(decision, 3, target, 'decision').eps).toBe(1e-6);
+  });
+});
+
+describe('an SVM\'s one-vs-rest scores (scikit-learn\'s ovr decision function over one-vs-one classifiers)', () => {
+  // Four classes; pairwise decision values dec(i, j) > 0 favour i. ovr[c] = votes[c] + m[c] / (3(|m[c]| + 1)), m[c] = Σ_j ±dec.
+  const rows = [
+    [2.5, -0.3, 1.2, 0.8, -4.1, 0.05],
+    [-0.01, -0.02, 0.03, 0.6, -7.5, 12],
+  ];
+  const pairs = [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]] as const;
+  const m = rows.map((dec) => {
+    const out = [0, 0, 0, 0];
+    dec.forEach((d, p) => {
+      out[pairs[p]![0]]! += d;
+      out[pairs[p]![1]]! -= d;
+    });
+    return out;
+  });
+  const votes = rows.map((dec) => {
+    const out = [0, 0, 0, 0];
+    dec.forEach((d, p) => out[d > 0 ? pairs[p]![0] : pairs[p]![1]]!++);
+    return out;
+  });
+  const ovr = Float32Array.from(m.flatMap((row, r) => row.map((v, c) => votes[r]![c]! + v / (3 * (Math.abs(v) + 1)))));
+
+  it('are recognised by their vote counts, and the margins recovered as logits', () => {
+    expect(logitKindOf(ovr, 4)).toBe('ovr-votes');
+    const logits = logitsOf(ovr, 'ovr-votes', 1e-6);
+    m.flat().forEach((v, i) => expect(logits[i]).toBeCloseTo(v, 4));
+    // Not votes: plain decision values, and probabilities.
+    expect(logitKindOf(Float32Array.from(m.flat()), 4)).toBe('decision');
+    expect(logitKindOf([0.1, 0.2, 0.3, 0.4], 4)).toBe('probability');
   });
 });
 

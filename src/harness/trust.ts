@@ -103,7 +103,8 @@ export async function fitTrust(model: Model, validation: Part | undefined, test:
   // Now the test rows, with everything fixed.
   const testScores = (await model.scores(test.x)).data;
   const target = columnsOf(test.y, model.classes);
-  const before = calibrate(testScores, k, { method: 'temperature', temperature: 1, logits, eps: PROBABILITY_FLOOR });
+  // Before: the raw scores read as probabilities (probability-like as they are, anything else through a softmax).
+  const before = calibrate(testScores, k, { method: 'temperature', temperature: 1, logits: logits === 'probability' ? 'probability' : 'decision', eps: PROBABILITY_FLOOR });
   const after = calibrate(testScores, k, calibration);
   const figures = (p: Float64Array) => ({ ece: expectedCalibrationError(p, k, target), nll: negativeLogLikelihood(p, k, target), brier: brierScore(p, k, target) });
   const testConfidence = labelConfidence(testScores, k, columnsOf(test.predicted, model.classes), calibration);

@@ -108,7 +108,7 @@ export const PROBABILITY_FLOORS = [1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 0.1] as const;
  * A higher floor (add-ε smoothing of the votes) lets the temperature fit the answers instead.
  */
 export function fitCalibrationAndFloor(scores: ArrayLike<number>, classes: number, target: ArrayLike<number>, logits: LogitKind) {
-  const floors = logits === 'decision' ? [PROBABILITY_FLOORS[0]] : PROBABILITY_FLOORS;
+  const floors = logits === 'probability' ? PROBABILITY_FLOORS : [PROBABILITY_FLOORS[0]];
   let best: (ReturnType<typeof fitCalibration> & { nll: number }) | undefined;
   for (const eps of floors) {
     const c = fitCalibration(scores, classes, target, logits, eps);

@@ -124,7 +124,7 @@ export const trustSchema = z
   .object({
     validationRows: count,
     /** How the scores became logits: the log of probability-like scores, or decision values as they are. */
-    logits: z.enum(['probability', 'decision']),
+    logits: z.enum(['probability', 'decision', 'ovr-votes']),
     temperature: z.number().positive(),
     eps: z.number().positive(),
     targetAccuracy: unit,

@@ -39,7 +39,7 @@ export async function trustSection(groups: readonly Group[], files: ReportFile[]
     const targets = distinct(trusts.map((t) => pct(t.targetAccuracy)));
     lines.push(
       `Calibration is temperature scaling (the logits divided by one temperature T; labels never change), fitted on the ${validationRows} validation rows only; the test rows are read only once T and the threshold are fixed. ` +
-        '**logits**: log(max(score, ε)) of probability-like scores (the floor ε fitted with T), or decision values as they are. ' +
+        '**logits**: log(max(score, ε)) of probability-like scores (the floor ε fitted with T), decision values as they are, or for an SVM\'s one-vs-rest scores (one-vs-one votes plus a bounded fraction) the sum of each class\'s one-vs-one margins, recovered from the fraction. ' +
         "**ECE** = expected calibration error over 15 equal-width bins of the top label's confidence; **NLL** = mean negative log-likelihood (natural log); **Brier** = mean squared error of the probability vector (0 – 2); " +
         'each on the test rows, **before** (the raw scores read as probabilities: probability-like scores as they are, decision values through a softmax at T = 1) → **after** calibration. ' +
         `**Threshold**: the lowest calibrated confidence at which the validation rows answered reach the target accuracy (${targets.join(' / ')}); below it a bundle answers "unsure". ` +
@@ -54,7 +54,7 @@ export async function trustSection(groups: readonly Group[], files: ReportFile[]
           const none = t.threshold === null;
           return [
             `**${cell(label)}**`,
-            t.logits === 'decision' ? 'decision values' : `log, ε = ${num(t.eps)}`,
+            t.logits === 'decision' ? 'decision values' : t.logits === 'ovr-votes' ? 'one-vs-one margins' : `log, ε = ${num(t.eps)}`,
             num(t.temperature),
             change(t.test.before.ece, t.test.after.ece),
             change(t.test.before.nll, t.test.after.nll),

@@ -54,7 +54,7 @@ const trustSchema = z.strictObject({
   calibration: z.strictObject({
     method: z.literal('temperature'),
     temperature: z.number().check(z.positive(), z.lte(1e6)),
-    logits: z.enum(['probability', 'decision']),
+    logits: z.enum(['probability', 'decision', 'ovr-votes']),
     eps: z.number().check(z.positive(), z.lt(1)),
     validationRows: int(z.positive()),
   }),

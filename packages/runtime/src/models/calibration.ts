@@ -5,8 +5,15 @@
  * row's argmax, so labels and accuracy do not change; only the confidence does.
  */
 
-/** How a model's scores become logits. */
-export type LogitKind = 'probability' | 'decision';
+/**
+ * How a model's scores become logits: 'probability' (log, floored), 'decision' (as they are), or
+ * 'ovr-votes': scikit-learn's one-vs-rest decision function built from one-vs-one classifiers (an SVM's
+ * scores), votes[c] + m/(3(|m| + 1)) with m the sum of class c's pairwise decision values; the logit is m
+ * itself, recovered exactly (the vote count is the integer part, the bounded fraction inverts). The votes
+ * alone would give a confidence with about one level per vote margin: on the quick SVM the test rows
+ * answered at 99.5% accuracy were 7.5% by the vote scores and 87.5% by the margins.
+ */
+export type LogitKind = 'probability' | 'decision' | 'ovr-votes';
 
 /** What a bundle stores of its calibration. */
 export interface Calibration {
@@ -38,16 +45,25 @@ export const PROBABILITY_FLOOR = 1e-6;
  * softmax); anything else (decision values) is used as logits.
  */
 export function logitKindOf(scores: ArrayLike<number>, classes: number): LogitKind {
+  if (isKind(scores, classes, (v) => v >= 0, 1, 1e-3)) return 'probability';
+  // One-vs-one votes with a bounded fraction: each row's vote counts (integer parts) sum to k(k − 1)/2.
+  const votes = (v: number) => Math.abs(v - Math.round(v)) < 1 / 3 + 1e-6 && Math.round(v) >= 0 && Math.round(v) <= classes - 1;
+  if (classes > 2 && isKind(scores, classes, votes, (classes * (classes - 1)) / 2, 0.5, Math.round)) return 'ovr-votes';
+  return 'decision';
+}
+
+/** Every value passes `ok` and every row's `part`s sum to `sum` (± tol). */
+function isKind(scores: ArrayLike<number>, classes: number, ok: (v: number) => boolean, sum: number, tol: number, part: (v: number) => number = (v) => v): boolean {
   for (let r = 0; r < scores.length; r += classes) {
-    let sum = 0;
+    let s = 0;
     for (let c = 0; c < classes; c++) {
       const v = scores[r + c]!;
-      if (!(v >= 0)) return 'decision';
-      sum += v;
+      if (!ok(v)) return false;
+      s += part(v);
     }
-    if (Math.abs(sum - 1) > 1e-3) return 'decision';
+    if (Math.abs(s - sum) > tol) return false;
   }
-  return 'probability';
+  return true;
 }
 
 /**
@@ -64,7 +80,16 @@ export function labelConfidence(scores: ArrayLike<number>, classes: number, colu
 /** Scores (rows × classes) → logits. */
 export function logitsOf(scores: ArrayLike<number>, kind: LogitKind, eps: number): Float64Array {
   const out = new Float64Array(scores.length);
-  for (let i = 0; i < scores.length; i++) out[i] = kind === 'decision' ? scores[i]! : Math.log(Math.max(scores[i]!, eps));
+  for (let i = 0; i < scores.length; i++) {
+    const v = scores[i]!;
+    if (kind === 'decision') out[i] = v;
+    else if (kind === 'probability') out[i] = Math.log(Math.max(v, eps));
+    else {
+      // v = votes + m / (3(|m| + 1)), |fraction| < 1/3: m = 3f / (1 − 3|f|) (the denominator kept off 0 for float32 edges).
+      const f = v - Math.round(v);
+      out[i] = (3 * f) / Math.max(1e-6, 1 - 3 * Math.abs(f));
+    }
+  }
   return out;
 }
 
