@@ -11,7 +11,7 @@ import { mean, sampleSd, wilson } from '../metrics/intervals.ts';
 import { perClass, type PerClassReport } from '../metrics/per-class.ts';
 import { holm, mcnemar, type McNemarResult } from '../metrics/significance.ts';
 import { tInterval } from '../metrics/resampling.ts';
-import { cmp, distinct, featuresText, paramsShort, pct, slugify } from './format.ts';
+import { bytes, cmp, distinct, featuresText, num, paramsShort, pct, slugify } from './format.ts';
 import type { DeployLimits, ReportOptions } from './types.ts';
 
 /** One ok run with what can be derived from its predictions. */
@@ -506,17 +506,15 @@ export function byAxis(deployable: readonly Group[], axis: DeployLimits['axis'])
 export function failedLimits(g: Group, limits: DeployLimits): string[] {
   const out: string[] = [];
   const { maxModelBytes, maxLatencyMs, minCoverage, minCorruptedAccuracy, maxEce } = limits;
-  if (maxModelBytes !== undefined && g.deploy!.bundleBytes > maxModelBytes) out.push(`bundle ${g.deploy!.bundleBytes} bytes > ${maxModelBytes}`);
-  if (maxLatencyMs !== undefined && g.deploy!.p50 > maxLatencyMs) out.push(`latency p50 ${fmt(g.deploy!.p50)} ms > ${fmt(maxLatencyMs)} ms`);
+  if (maxModelBytes !== undefined && g.deploy!.bundleBytes > maxModelBytes) out.push(`bundle ${bytes(g.deploy!.bundleBytes)} > ${bytes(maxModelBytes)}`);
+  if (maxLatencyMs !== undefined && g.deploy!.p50 > maxLatencyMs) out.push(`latency p50 ${num(g.deploy!.p50)} ms > ${num(maxLatencyMs)} ms`);
   if (minCoverage !== undefined) out.push(...(g.trust === undefined ? ['coverage not measured (no calibration)'] : g.trust.coverage < minCoverage ? [`coverage ${pct(g.trust.coverage)} < ${pct(minCoverage)}`] : []));
   if (minCorruptedAccuracy !== undefined) {
     out.push(...(g.corruptedAccuracy === undefined ? ['corrupted accuracy not measured'] : g.corruptedAccuracy < minCorruptedAccuracy ? [`mean corrupted accuracy ${pct(g.corruptedAccuracy)} < ${pct(minCorruptedAccuracy)}`] : []));
   }
-  if (maxEce !== undefined) out.push(...(g.trust === undefined ? ['ECE not measured (no calibration)'] : g.trust.ece > maxEce ? [`ECE ${fmt(g.trust.ece)} > ${fmt(maxEce)}`] : []));
+  if (maxEce !== undefined) out.push(...(g.trust === undefined ? ['ECE not measured (no calibration)'] : g.trust.ece > maxEce ? [`ECE ${num(g.trust.ece)} > ${num(maxEce)}`] : []));
   return out;
 }
-
-const fmt = (v: number) => String(Number(v.toPrecision(3)));
 
 /**
  * The pick among deployable groups, ranked on the axis (accuracy by default, or coverage at the "unsure"
