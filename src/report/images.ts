@@ -88,6 +88,21 @@ const GREEN: Rgb = [90, 220, 90];
 const RED: Rgb = [255, 90, 90];
 const GREY: Rgb = [200, 200, 200];
 
+/** A width × height PNG filled with the background, and a pixel setter. */
+function canvas(width: number, height: number): { png: PNG; set: (x: number, y: number, rgb: Rgb) => void } {
+  const png = new PNG({ width, height });
+  const px = png.data;
+  const set = (x: number, y: number, [r, g, b]: Rgb) => {
+    const o = (y * width + x) * 4;
+    px[o] = r;
+    px[o + 1] = g;
+    px[o + 2] = b;
+    px[o + 3] = 255;
+  };
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) set(x, y, BG);
+  return { png, set };
+}
+
 /**
  * Draws the listed test images (raw 0..255 rows of `images`, each h×w) into one PNG grid.
  * `images` must be the test rows in the same order as the predictions the items came from.
@@ -106,16 +121,7 @@ export function misclassifiedGrid(images: Matrix, imageShape: readonly [number, 
   const cellH = h * scale + 5 * glyphPx + 3 * pad + pad;
   const width = columns * cellW;
   const height = rows * cellH;
-  const png = new PNG({ width, height });
-  const px = png.data;
-  const set = (x: number, y: number, [r, g, b]: Rgb) => {
-    const o = (y * width + x) * 4;
-    px[o] = r;
-    px[o + 1] = g;
-    px[o + 2] = b;
-    px[o + 3] = 255;
-  };
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) set(x, y, BG);
+  const { png, set } = canvas(width, height);
 
   const drawText = (text: string, x0: number, y0: number, colors: Rgb[]) => {
     [...text].forEach((ch, n) => {
@@ -184,16 +190,7 @@ export function captionedStrip(cells: readonly (StripCell | null)[], imageShape:
   const cellH = h * scale + 2 * lineH + 3 * pad;
   const width = columns * cellW;
   const height = rows * cellH;
-  const png = new PNG({ width, height });
-  const px = png.data;
-  const set = (x: number, y: number, [r, g, b]: Rgb) => {
-    const o = (y * width + x) * 4;
-    px[o] = r;
-    px[o + 1] = g;
-    px[o + 2] = b;
-    px[o + 3] = 255;
-  };
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) set(x, y, BG);
+  const { png, set } = canvas(width, height);
   cells.forEach((c, n) => {
     if (!c) return;
     const cx = (n % columns) * cellW;
