@@ -1,0 +1,85 @@
+/**
+ * The native engine (issue 25; docs/native-design.md): onnxruntime-node, an exact-pinned optional
+ * dependency, loaded lazily where it installs and loads, and the choice between it ("ort") and tfjs-wasm
+ * ("wasm"). `DIGITBENCH_ENGINE=ort|wasm` forces one; by default ort where it loads.
+ */
+import { createRequire } from 'node:module';
+
+export type EngineName = 'ort' | 'wasm';
+
+/** The onnxruntime-node module's parts digitbench uses. */
+export interface Ort {
+  InferenceSession: {
+    create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession>;
+  };
+  Tensor: new (type: string, data: ArrayLike<number> | BigInt64Array, dims: readonly number[]) => OrtTensor;
+}
+export interface OrtTensor {
+  readonly data: ArrayLike<number | bigint>;
+  readonly dims: readonly number[];
+  readonly type: string;
+}
+export interface OrtSession {
+  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
+  release(): Promise<void>;
+}
+
+const PACKAGE = 'onnxruntime-node';
+let loaded: { ort: Ort; version: string } | { error: string } | undefined;
+
+/** onnxruntime-node and its version, or why it cannot be used here (not installed, or its library does not load). */
+export function loadOrt(): { ort: Ort; version: string } | { error: string } {
+  if (loaded) return loaded;
+  const require = createRequire(import.meta.url);
+  try {
+    const ort = require(PACKAGE) as Ort;
+    const version = (require(`${PACKAGE}/package.json`) as { version: string }).version;
+    loaded = { ort, version };
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    loaded = {
+      error:
+        err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(`'${PACKAGE}'`)
+          ? `${PACKAGE} is not installed (it is an optional dependency: npm install without --omit=optional, on linux/win32 x64 or arm64 or darwin arm64)`
+          : `${PACKAGE} does not load here (${String(err.message).split('\n')[0]})`,
+    };
+  }
+  return loaded;
+}
+
+/**
+ * The engine to use: `DIGITBENCH_ENGINE` when set ("ort" where onnxruntime-node cannot load is an error
+ * naming why), else ort where it loads and wasm elsewhere.
+ */
+export function engineChoice(env: NodeJS.ProcessEnv = process.env): { engine: EngineName; reason: string } {
+  const forced = env.DIGITBENCH_ENGINE;
+  if (forced !== undefined && forced !== '' && forced !== 'ort' && forced !== 'wasm') {
+    throw new Error(`DIGITBENCH_ENGINE is "${forced}"; set it to "ort" (onnxruntime-node) or "wasm" (tfjs-wasm), or unset it.`);
+  }
+  if (forced === 'wasm') return { engine: 'wasm', reason: 'DIGITBENCH_ENGINE=wasm' };
+  const ort = loadOrt();
+  if (forced === 'ort') {
+    if ('error' in ort) throw new Error(`DIGITBENCH_ENGINE=ort, but ${ort.error}; unset DIGITBENCH_ENGINE to use tfjs-wasm.`);
+    return { engine: 'ort', reason: 'DIGITBENCH_ENGINE=ort' };
+  }
+  return 'error' in ort ? { engine: 'wasm', reason: ort.error } : { engine: 'ort', reason: `${PACKAGE} ${ort.version} loads` };
+}
+
+/** A session on an ONNX model, single-threaded by default, without idle spinning (a shared machine). */
+export async function ortSession(model: Uint8Array, threads = 1): Promise<OrtSession> {
+  const ort = loadOrt();
+  if ('error' in ort) throw new Error(ort.error);
+  return ort.ort.InferenceSession.create(model, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
+}
+
+/** A float32 tensor. */
+export function f32(data: Float32Array, dims: readonly number[]): OrtTensor {
+  const ort = loadOrt();
+  if ('error' in ort) throw new Error(ort.error);
+  return new ort.ort.Tensor('float32', data, dims);
+}
