@@ -33,7 +33,7 @@ export function knnGraph(train: Matrix, k: number): Uint8Array {
     }
     xx[i] = s;
   }
-  const g = new GraphBuilder('knn');
+  const g = new GraphBuilder('nearest-rows');
   g.input('q', 'FLOAT', ['N', d]);
   g.initializer('xt', xt, [d, n]);
   g.initializer('xx', xx, [1, n]);
