@@ -19,7 +19,7 @@ describe('an install without optional dependencies', () => {
     const base = mkdtempSync(join(tmpdir(), 'digitbench-omit-'));
     const dir = join(base, 'digitbench');
     execFileSync('git', ['clone', '--quiet', '--shared', ROOT, dir]);
-    const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', DIGITBENCH_CACHE_DIR: join(dir, 'data', 'cache'), CI: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', DIGITBENCH_CACHE_DIR: join(dir, 'data', 'cache'), CI: '1' };
     delete env.DIGITBENCH_ENGINE;
     await run('npm', ['ci', '--omit=optional', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, env, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
     expect(existsSync(join(dir, 'node_modules', 'onnxruntime-node'))).toBe(false);
