@@ -66,7 +66,7 @@ export function buildProgram(out: (s: string) => void): Command {
       const startedAt = new Date().toISOString();
       const commit = gitCommit();
       const repeats = { repeats: Number(opts.repeats), heavyRepeats: Number(opts.heavyRepeats) };
-      const { rows, ceiling } = await runBench({ ...repeats, threads, only: opts.only, log });
+      const { rows, ceiling, ortCeiling } = await runBench({ ...repeats, threads, only: opts.only, log });
       let peers;
       if (opts.vsPeers) {
         const { runPeers } = await import('./bench/peers.ts');
@@ -84,6 +84,7 @@ export function buildProgram(out: (s: string) => void): Command {
         threads,
         repeats,
         ...(ceiling ? { ceiling } : {}),
+        ...(ortCeiling ? { ortCeiling } : {}),
         rows,
         ...(peers ? { peers } : {}),
       };

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { engineChoice, loadOrt } from '../src/engine/ort.ts';
 import { knnGraph, ortNeighbours } from '../src/engine/ort-knn.ts';
 import { mnistSubset } from './helpers/mnist.ts';
+import { matMulGraph } from '../src/bench/ceiling.ts';
+import { f32, ortSession } from '../src/engine/ort.ts';
 
 const ort = loadOrt();
 const why = 'error' in ort ? ort.error : '';
@@ -62,5 +64,21 @@ describe.skipIf(!!why)(`k-NN search on onnxruntime${why ? ` (skipped: ${why})` :
     const search = await ortNeighbours(d.xTrain, 3);
     await expect(search.search({ rows: 1, cols: 5, data: new Float32Array(5) })).rejects.toThrow('knn on onnxruntime: queries have 5 values per row, the training rows 784.');
     await search.dispose();
+  });
+
+  it('the bench ceiling\'s product graph multiplies as a plain float64 loop does (within float32 rounding)', async () => {
+    const n = 33;
+    const a = Float32Array.from({ length: n * n }, (_, i) => Math.sin(i));
+    const b = Float32Array.from({ length: n * n }, (_, i) => Math.cos(3 * i));
+    const session = await ortSession(matMulGraph(n));
+    const c = (await session.run({ a: f32(a, [n, n]), b: f32(b, [n, n]) })).c!.data as Float32Array;
+    await session.release();
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += a[i * n + k]! * b[k * n + j]!;
+        expect(Math.abs(c[i * n + j]! - s)).toBeLessThan(1e-4);
+      }
+    }
   });
 });

@@ -18,7 +18,7 @@ import { createPipeline, parsePipeline, transformRows } from '../features/pipeli
 import { prepareFeatures } from '../features/prepare.ts';
 import type { ChildRequest } from '../harness/child.ts';
 import { runIsolated } from '../harness/run.ts';
-import { measureCeiling, type Ceiling } from './ceiling.ts';
+import { measureCeiling, measureOrtCeiling, type Ceiling } from './ceiling.ts';
 import { median } from './stats.ts';
 import { classifierWork, PCA50, pcaFitGflop, PIXELS, TEST_ROWS, TRAIN_ROWS } from './work.ts';
 
@@ -71,7 +71,7 @@ async function timeRuns<T>(times: number, f: () => Promise<T>): Promise<{ wall: 
   return { wall, cpu, result: result as T };
 }
 
-export async function runBench(opts: BenchOptions): Promise<{ rows: BenchRow[]; ceiling?: Ceiling }> {
+export async function runBench(opts: BenchOptions): Promise<{ rows: BenchRow[]; ceiling?: Ceiling; ortCeiling?: Ceiling | { error: string } }> {
   const log = opts.log ?? (() => {});
   const rows: BenchRow[] = [];
   const want = (key: string) => !opts.only?.length || opts.only.includes(key);
@@ -79,9 +79,12 @@ export async function runBench(opts: BenchOptions): Promise<{ rows: BenchRow[]; 
   const { engine } = await getTf();
 
   let ceiling: Ceiling | undefined;
+  let ortCeiling: Ceiling | { error: string } | undefined;
   if (want('ceiling')) {
     log('ceiling: 2048² float32 products …');
     ceiling = await measureCeiling(2048, Math.max(3, opts.repeats), threads);
+    log('ceiling: the same on onnxruntime-node …');
+    ortCeiling = await measureOrtCeiling(2048, Math.max(3, opts.repeats), threads);
   }
   if (want('load')) {
     log('load …');
@@ -166,5 +169,5 @@ export async function runBench(opts: BenchOptions): Promise<{ rows: BenchRow[]; 
         : { ...base, medianSeconds: median(wall), cpuSeconds: median(cpu), runs: wall.length, ...(accuracy !== undefined ? { accuracy } : {}) },
     );
   }
-  return { rows, ...(ceiling ? { ceiling } : {}) };
+  return { rows, ...(ceiling ? { ceiling } : {}), ...(ortCeiling ? { ortCeiling } : {}) };
 }

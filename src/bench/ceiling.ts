@@ -7,6 +7,8 @@
 import { getTf } from '../engine/tf.ts';
 import { callWorker, defaultThreads, startTsWorker } from '../engine/threads.ts';
 import { median } from './stats.ts';
+import { GraphBuilder } from '../engine/onnx.ts';
+import { f32, loadOrt, ortSession } from '../engine/ort.ts';
 
 export interface Ceiling {
   /** n of the n × n · n × n products (2n³ floating-point operations each). */
@@ -62,4 +64,42 @@ export async function measureCeiling(size = 2048, reps = 5, maxThreads = default
   } finally {
     for (const w of workers) void w.terminate();
   }
+}
+
+/** The ONNX model of one n × n float32 product: inputs `a`, `b`, output `c` (issue 25: the native engine's ceiling). */
+export function matMulGraph(size: number): Uint8Array {
+  const g = new GraphBuilder('square-product');
+  g.input('a', 'FLOAT', [size, size]);
+  g.input('b', 'FLOAT', [size, size]);
+  g.node('MatMul', ['a', 'b'], ['c']);
+  g.output('c', 'FLOAT', [size, size]);
+  return g.encode(17);
+}
+
+/**
+ * The same ceiling on onnxruntime-node (issue 25), where it loads: one session on one thread, then one on
+ * `threads` intra-op threads (onnxruntime splits one product itself). `error`: why it could not run.
+ */
+export async function measureOrtCeiling(size = 2048, reps = 5, threads = defaultThreads()): Promise<Ceiling | { error: string }> {
+  const ort = loadOrt();
+  if ('error' in ort) return { error: ort.error };
+  const gflop = (2 * size ** 3) / 1e9;
+  const a = new Float32Array(size * size);
+  const b = new Float32Array(size * size);
+  for (let i = 0; i < a.length; i++) [a[i], b[i]] = [Math.sin(i), Math.cos(i)];
+  const rate = async (n: number) => {
+    const session = await ortSession(matMulGraph(size), n);
+    try {
+      const seconds: number[] = [];
+      for (let i = 0; i <= reps; i++) {
+        const t = performance.now();
+        await session.run({ a: f32(a, [size, size]), b: f32(b, [size, size]) });
+        if (i > 0) seconds.push((performance.now() - t) / 1000);
+      }
+      return gflop / median(seconds);
+    } finally {
+      await session.release();
+    }
+  };
+  return { size, engine: `onnxruntime-node ${ort.version} (CPU)`, oneThreadGflops: await rate(1), threads, allThreadsGflops: await rate(threads) };
 }

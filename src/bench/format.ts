@@ -20,6 +20,8 @@ export interface BenchDocument {
   threads: number;
   repeats: { repeats: number; heavyRepeats: number };
   ceiling?: Ceiling;
+  /** The same ceiling on onnxruntime-node (the native engine of issue 25), or why it could not run. */
+  ortCeiling?: Ceiling | { error: string };
   rows: BenchRow[];
   peers?: PeerFigures;
 }
@@ -41,7 +43,7 @@ function verdict(ratio: number | undefined, target: number | undefined): string 
 }
 
 export function formatBench(doc: BenchDocument): string {
-  const { rows, peers, ceiling } = doc;
+  const { rows, peers, ceiling, ortCeiling } = doc;
   const out: string[] = [];
   out.push(
     `Machine: ${doc.machine.cpu}, ${doc.machine.cores} cores, Node ${doc.machine.node}; engine ${doc.engine}; commit ${doc.commit ?? 'unknown'}; ${doc.startedAt}. ` +
@@ -85,7 +87,9 @@ export function formatBench(doc: BenchDocument): string {
     out.push(
       ceiling
         ? `**The limit.** Ceiling, measured in this run: ${ceiling.size}² float32 products on ${ceiling.engine}: **${gf(ceiling.oneThreadGflops)} GFLOP/s** in one thread, **${gf(ceiling.allThreadsGflops)} GFLOP/s** in ${ceiling.threads} threads at once.` +
-            (peers?.ceiling?.gflops ? ` The peers' own: ${peers.ceiling.engine}, ${gf(peers.ceiling.gflops)} GFLOP/s.` : '')
+            (peers?.ceiling?.gflops ? ` The peers' own: ${peers.ceiling.engine}, ${gf(peers.ceiling.gflops)} GFLOP/s.` : '') +
+            (ortCeiling && 'error' in ortCeiling ? ` The native engine's: not measured (${ortCeiling.error}).` : '') +
+            (ortCeiling && !('error' in ortCeiling) ? ` The native engine's, on ${ortCeiling.engine}: **${gf(ortCeiling.oneThreadGflops)} GFLOP/s** in one thread, **${gf(ortCeiling.allThreadsGflops)} GFLOP/s** on ${ortCeiling.threads} threads.` : '')
         : '**The limit.** (no ceiling measured in this run: add the `ceiling` row)',
     );
     if (heavy.length) {
