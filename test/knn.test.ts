@@ -5,6 +5,7 @@ import { parseParams, type Estimator } from '../src/classifiers/plugin.ts';
 import { BruteForceIndex } from '../src/engine/distance.ts';
 import { createMatrix, sliceRows, toArrays, type Matrix } from '@digitbench/runtime/internal';
 import { getTf } from '../src/engine/tf.ts';
+import { engineChoice, ortDescription } from '../src/engine/ort.ts';
 import { mnistSubset, quadrants, type Subset } from './helpers/mnist.ts';
 
 const require = createRequire(import.meta.url);
@@ -84,9 +85,10 @@ describe('knn plugin', () => {
 
   it('reaches its accuracy floor on raw MNIST 2000/1000 (brute force, auto for 784 features)', async () => {
     const c = await make().fit(s.xTrain, s.yTrain);
-    const { engine } = await getTf();
+    // The product runs on the chosen engine: onnxruntime-node where it loads, else tfjs.
+    const described = engineChoice().engine === 'ort' ? ortDescription(1) : (await getTf()).engine.description;
     // The training rows (2000 × 784) are in shared memory, so large batches use a second thread.
-    expect(c.engine()).toBe(`${engine.description} ×2 threads (large batches)`);
+    expect(c.engine()).toBe(`${described} ×2 threads (large batches)`);
     // Measured 0.920 (scikit-learn KNN k=3 on the same kind of subset: ~0.92).
     expect(accuracy(await c.predict(s.xTest), s.yTest)).toBeGreaterThanOrEqual(0.9);
     c.dispose();

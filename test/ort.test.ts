@@ -9,6 +9,9 @@ import { knnGraph, ortNeighbours } from '../src/engine/ort-knn.ts';
 import { mnistSubset } from './helpers/mnist.ts';
 import { matMulGraph } from '../src/bench/ceiling.ts';
 import { f32, ortSession } from '../src/engine/ort.ts';
+import { BruteForceIndex } from '../src/engine/distance.ts';
+import { chunkMinimaGraph } from '../src/engine/ort-minima.ts';
+import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 
 const ort = loadOrt();
 const why = 'error' in ort ? ort.error : '';
@@ -78,6 +81,75 @@ describe.skipIf(!!why)(`k-NN search on onnxruntime${why ? ` (skipped: ${why})` :
         let s = 0;
         for (let k = 0; k < n; k++) s += a[i * n + k]! * b[k * n + j]!;
         expect(Math.abs(c[i * n + j]! - s)).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  it('the brute-force k-NN index finds exactly the neighbours of the tfjs-wasm path (raw pixels and a 40-column projection, k = 1, 3, 10)', async () => {
+    const d = await mnistSubset(3000, 400, 8);
+    // A fixed projection to 40 columns (few features: the product then uses every one of them).
+    const proj = Float64Array.from({ length: 784 * 40 }, (_, i) => Math.sin(i * 12.9898) * 0.05);
+    const project = (x: Matrix) => {
+      const out = new Float32Array(x.rows * 40);
+      for (let r = 0; r < x.rows; r++) for (let c = 0; c < 40; c++) {
+        let s = 0;
+        for (let j = 0; j < 784; j++) s += x.data[r * 784 + j]! * proj[j * 40 + c]!;
+        out[r * 40 + c] = s;
+      }
+      return createMatrix(x.rows, 40, out);
+    };
+    for (const [what, train, test] of [['raw', d.xTrain, d.xTest], ['projected', project(d.xTrain), project(d.xTest)]] as const) {
+      const onOrt = await BruteForceIndex.create(train, { engine: 'ort' });
+      const onWasm = await BruteForceIndex.create(train, { engine: 'wasm' });
+      expect(onOrt.engine).toMatch(/^onnxruntime-node 1\.31\.1 \(1 thread\)$/);
+      expect(onWasm.engine).toMatch(/^tfjs-/);
+      for (const k of [1, 3, 10]) {
+        const a = await onOrt.query(test, k);
+        const b = await onWasm.query(test, k);
+        expect(Array.from(a.indices), `${what} k=${k}`).toEqual(Array.from(b.indices));
+        expect(Array.from(a.distances), `${what} k=${k}`).toEqual(Array.from(b.distances));
+      }
+      onOrt.dispose();
+      onWasm.dispose();
+    }
+  });
+
+  it('the chunk-minima graph gives each chunk\'s minimum of ‖x‖² − 2q·x as a float64 loop does (within float32 rounding)', async () => {
+    const d = await mnistSubset(100, 7, 2);
+    const { rows: n, cols } = d.xTrain;
+    const chunk = 16;
+    const chunks = Math.ceil(n / chunk);
+    const padded = chunks * chunk;
+    const w = cols + 1;
+    const xaT = new Float32Array(w * padded);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < cols; j++) {
+        xaT[j * padded + i] = d.xTrain.data[i * cols + j]!;
+        s += d.xTrain.data[i * cols + j]! ** 2;
+      }
+      xaT[cols * padded + i] = s;
+    }
+    for (let i = n; i < padded; i++) xaT[cols * padded + i] = 3e38;
+    const qa = new Float32Array(d.xTest.rows * w);
+    for (let r = 0; r < d.xTest.rows; r++) {
+      for (let j = 0; j < cols; j++) qa[r * w + j] = -2 * d.xTest.data[r * cols + j]!;
+      qa[r * w + cols] = 1;
+    }
+    const session = await ortSession(chunkMinimaGraph(xaT, w, chunks, chunk));
+    const out = (await session.run({ qa: f32(qa, [d.xTest.rows, w]) })).mins!;
+    await session.release();
+    expect(out.dims).toEqual([d.xTest.rows, chunks]);
+    const mins = out.data as Float32Array;
+    for (let r = 0; r < d.xTest.rows; r++) {
+      for (let c = 0; c < chunks; c++) {
+        let best = Infinity;
+        for (let i = c * chunk; i < Math.min(n, (c + 1) * chunk); i++) {
+          let s = 0;
+          for (let j = 0; j < cols; j++) s += d.xTrain.data[i * cols + j]! * (d.xTrain.data[i * cols + j]! - 2 * d.xTest.data[r * cols + j]!);
+          best = Math.min(best, s);
+        }
+        expect(Math.abs(mins[r * chunks + c]! - best)).toBeLessThan(1e-5 * 255 * 255 * cols);
       }
     }
   });

@@ -1,13 +1,16 @@
 /**
- * Worker thread for brute-force neighbour search: builds its own index (its own tfjs instance) over
- * the training rows, which it reads in place from shared memory, and answers query blocks.
+ * Worker thread for brute-force neighbour search: builds its own index (its own onnxruntime session or
+ * tfjs instance: the main thread's engine) over the training rows, which it reads in place from shared
+ * memory, and answers query blocks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { BruteForceIndex, type BruteMetric } from './distance.ts';
+import type { EngineName } from './ort.ts';
 
 const port = parentPort!;
-const { data, rows, cols, metric } = workerData as { data: Float32Array; rows: number; cols: number; metric: BruteMetric };
-const index = BruteForceIndex.create({ rows, cols, data }, { metric });
+const { data, rows, cols, metric, engine } = workerData as { data: Float32Array; rows: number; cols: number; metric: BruteMetric; engine: EngineName };
+// The main thread's engine, so both halves of a batch are searched alike.
+const index = BruteForceIndex.create({ rows, cols, data }, { metric, engine });
 
 port.on('message', (msg: { q: Float32Array; rows: number; k: number }) => {
   index

@@ -1,5 +1,7 @@
 /**
- * Exact k-nearest-neighbour search by brute force on the tensor engine.
+ * Exact k-nearest-neighbour search by brute force on the engine (engineChoice(), src/engine/ort.ts): the
+ * product and its chunk minima run on onnxruntime-node (ort-minima.ts) or tfjs; everything after them is
+ * the same JS, so both engines give the same neighbours.
  *
  * The heavy part is one matrix product per block of queries: with xa = [x, ‖x‖²] and qa = [−2q, 1],
  * qa·xaᵀ = ‖x‖² − 2 q·x, which is the squared distance minus ‖q‖² (the same for every training row).
@@ -29,6 +31,8 @@ import type { Worker } from 'node:worker_threads';
 import type { Matrix } from '@digitbench/runtime/internal';
 import { callWorker, defaultThreads, isShared, serialised, startTsWorker } from './threads.ts';
 import { getTf, type Tf } from './tf.ts';
+import { engineChoice, type EngineName } from './ort.ts';
+import { ortChunkMinima, type ChunkMinima } from './ort-minima.ts';
 
 export interface Neighbours {
   /** Neighbours per query row. */
@@ -104,6 +108,8 @@ export interface BruteForceOptions {
   maxBoundFraction?: number;
   /** Distance searched (default 'l2'). */
   metric?: BruteMetric;
+  /** The engine of the product (default: engineChoice()). */
+  engine?: EngineName;
 }
 
 /**
@@ -132,16 +138,34 @@ export function boundFeatures(x: Matrix, share: number, maxFraction: number): In
   return m <= maxFraction * cols ? Int32Array.from(order.slice(0, m)) : all;
 }
 
+/** The tfjs product and chunk minimum (the wasm engine's form of ort-minima.ts). */
+function tfChunkMinima(tf: Tf, xaT: Float32Array, w: number, chunks: number, chunk: number, description: string): ChunkMinima {
+  let t: import('@tensorflow/tfjs').Tensor2D | undefined = tf.tensor2d(xaT, [w, chunks * chunk]);
+  return {
+    async mins(qa, b) {
+      if (!t) throw new Error('The brute-force neighbour index was disposed; fit the classifier again.');
+      const x = t;
+      const minsT = tf.tidy(() => tf.min(tf.reshape(tf.matMul(tf.tensor2d(qa.subarray(0, b * w), [b, w]), x), [b, chunks, chunk]), 2));
+      const mins = (await minsT.data()) as Float32Array;
+      minsT.dispose();
+      return mins;
+    },
+    dispose() {
+      t?.dispose();
+      t = undefined;
+    },
+    description,
+  };
+}
+
 export class BruteForceIndex {
-  private xaT: import('@tensorflow/tfjs').Tensor2D | undefined;
+  private disposed = false;
   private readonly chunks: number;
-  /** Largest ‖x‖ over the training rows, for the rounding-error bound. */
-  private readonly maxNorm: number;
   /** Work done so far: queries answered and training rows whose exact distance was computed. */
   readonly stats = { queries: 0, rowsScanned: 0 };
 
   private constructor(
-    private readonly tf: Tf,
+    private readonly kernel: ChunkMinima,
     private readonly x: Float32Array,
     readonly rows: number,
     readonly cols: number,
@@ -149,11 +173,30 @@ export class BruteForceIndex {
     readonly features: Int32Array,
     private readonly chunk: number,
     private readonly blockValues: number,
-    readonly engine: string,
     readonly metric: BruteMetric,
+    /** Which engine computes the product. */
+    readonly engineName: EngineName,
+    /** Largest ‖x‖ over the training rows, for the rounding-error bound. */
+    private readonly maxNorm: number,
   ) {
     this.chunks = Math.ceil(rows / chunk);
-    const padded = this.chunks * chunk;
+  }
+
+  /** What computes the product and the chunk minima: tfjs-wasm or onnxruntime-node. */
+  get engine(): string {
+    return this.kernel.description;
+  }
+
+  /**
+   * Uploads the training rows (kept by reference: do not mutate `x.data` afterwards), to onnxruntime when
+   * it is the engine (engineChoice), else to tfjs.
+   */
+  static async create(x: Matrix, options: BruteForceOptions = {}): Promise<BruteForceIndex> {
+    const features = boundFeatures(x, options.boundVariance ?? 0.9, options.maxBoundFraction ?? 0.7);
+    const chunk = options.chunk ?? 16;
+    const { rows, cols, data } = x;
+    const chunks = Math.ceil(rows / chunk);
+    const padded = chunks * chunk;
     const m = features.length;
     // Transposed ([m + 1, padded]) once here: a product with transposeB re-transposes n rows per call.
     const xaT = new Float32Array((m + 1) * padded);
@@ -161,7 +204,7 @@ export class BruteForceIndex {
     for (let i = 0; i < rows; i++) {
       let s = 0;
       for (let t = 0; t < m; t++) {
-        const v = x[i * cols + features[t]!]!;
+        const v = data[i * cols + features[t]!]!;
         xaT[t * padded + i] = v;
         s += v * v;
       }
@@ -170,25 +213,25 @@ export class BruteForceIndex {
     }
     // Padding columns score +3e38 (x = 0, ‖x‖² huge): never a chunk minimum below a real row's score.
     for (let i = rows; i < padded; i++) xaT[m * padded + i] = 3e38;
-    this.maxNorm = Math.sqrt(maxNorm2);
-    this.xaT = tf.tensor2d(xaT, [m + 1, padded]);
-  }
-
-  /** Uploads the training rows (kept by reference: do not mutate `x.data` afterwards). */
-  static async create(x: Matrix, options: BruteForceOptions = {}): Promise<BruteForceIndex> {
-    const { tf, engine } = await getTf();
-    const features = boundFeatures(x, options.boundVariance ?? 0.9, options.maxBoundFraction ?? 0.7);
-    const chunk = options.chunk ?? 16;
-    return new BruteForceIndex(tf, x.data, x.rows, x.cols, features, chunk, options.blockValues ?? 4_000_000, engine.description, options.metric ?? 'l2');
+    const engine = options.engine ?? engineChoice().engine;
+    let kernel: ChunkMinima;
+    if (engine === 'ort') {
+      kernel = await ortChunkMinima(xaT, m + 1, chunks, chunk, 1);
+    } else {
+      const { tf, engine: info } = await getTf();
+      kernel = tfChunkMinima(tf, xaT, m + 1, chunks, chunk, info.description);
+    }
+    // onnxruntime's per-call cost is small, and larger blocks keep its product kernel busy.
+    const blockValues = options.blockValues ?? (engine === 'ort' ? 16_000_000 : 4_000_000);
+    return new BruteForceIndex(kernel, data, rows, cols, features, chunk, blockValues, options.metric ?? 'l2', engine, Math.sqrt(maxNorm2));
   }
 
   /** The k nearest training rows of every query row (exact). */
   async query(q: Matrix, k: number): Promise<Neighbours> {
-    const xaT = this.xaT;
-    if (!xaT) throw new Error('The brute-force neighbour index was disposed; fit the classifier again.');
+    if (this.disposed) throw new Error('The brute-force neighbour index was disposed; fit the classifier again.');
     if (q.cols !== this.cols) throw new Error(`Queries have ${q.cols} features but the index holds ${this.cols}.`);
     if (k < 1 || k > this.rows) throw new Error(`k = ${k} neighbours requested from ${this.rows} training rows.`);
-    const { tf, cols, chunk, chunks, features } = this;
+    const { cols, chunk, chunks, features } = this;
     const m = features.length;
     const w = m + 1;
     const padded = chunks * chunk;
@@ -205,12 +248,7 @@ export class BruteForceIndex {
         for (let t = 0; t < m; t++) qa[r * w + t] = -2 * q.data[(start + r) * cols + features[t]!]!;
         qa[r * w + m] = 1;
       }
-      const minsT = tf.tidy(() => {
-        const scores = tf.matMul(tf.tensor2d(qa.subarray(0, b * w), [b, w]), xaT);
-        return tf.min(tf.reshape(scores, [b, chunks, chunk]), 2);
-      });
-      const mins = (await minsT.data()) as Float32Array;
-      minsT.dispose();
+      const mins = await this.kernel.mins(qa, b);
       for (let r = 0; r < b; r++) {
         const qi = start + r;
         this.searchOne(q.data, qi * cols, mins, r * chunks, k, best, order, scanned);
@@ -298,8 +336,8 @@ export class BruteForceIndex {
   }
 
   dispose(): void {
-    this.xaT?.dispose();
-    this.xaT = undefined;
+    this.disposed = true;
+    this.kernel.dispose();
   }
 }
 
@@ -337,7 +375,7 @@ export class ParallelBruteForce {
   }
 
   private startWorker(): Worker {
-    this.worker ??= startTsWorker(new URL('./distance-worker.ts', import.meta.url), { data: this.x.data, rows: this.x.rows, cols: this.x.cols, metric: this.main.metric });
+    this.worker ??= startTsWorker(new URL('./distance-worker.ts', import.meta.url), { data: this.x.data, rows: this.x.rows, cols: this.x.cols, metric: this.main.metric, engine: this.main.engineName });
     return this.worker;
   }
 

@@ -65,6 +65,12 @@ export function engineChoice(env: NodeJS.ProcessEnv = process.env): { engine: En
   return 'error' in ort ? { engine: 'wasm', reason: ort.error } : { engine: 'ort', reason: `${PACKAGE} ${ort.version} loads` };
 }
 
+/** How rows and env name onnxruntime-node at `threads` threads, e.g. "onnxruntime-node 1.31.1 (1 thread)". */
+export function ortDescription(threads: number): string {
+  const ort = loadOrt();
+  return `onnxruntime-node ${'error' in ort ? '(not loaded)' : ort.version} (${threads} thread${threads === 1 ? '' : 's'})`;
+}
+
 /** A session on an ONNX model, single-threaded by default, without idle spinning (a shared machine). */
 export async function ortSession(model: Uint8Array, threads = 1): Promise<OrtSession> {
   const ort = loadOrt();
