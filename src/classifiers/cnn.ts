@@ -51,6 +51,8 @@ import { cnn as cnnModel } from '@digitbench/runtime/cnn';
 import { callWorker, startTsWorker } from '../engine/threads.ts';
 import { augmentBatch } from './cnn-augment.ts';
 import { averageGradients, buildModel, checkArchitectureShape, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
+import { engineChoice, loadOrt } from '../engine/ort.ts';
+import { layersOf, OrtCnnPredictor, OrtCnnTrainer } from '../engine/ort-cnn.ts';
 
 export { cnnParams, PARALLEL_FROM_ROWS, type CnnParams } from '@digitbench/runtime/internal';
 
@@ -72,10 +74,19 @@ interface Net {
   threads: number;
   /** Data-parallel replicas the fit ran (each a worker thread on its own engine); absent for a loaded network. */
   replicas?: number;
+  /** On the ort engine: the forward graph that predicts (the tfjs model holds the same weights, for saving). */
+  predictor?: OrtCnnPredictor;
 }
 
-/** Softmax probabilities, rows × classes, computed in batches. */
-function probabilities(net: Net, x: Matrix): Float32Array {
+/** The engine's description where the network runs on onnxruntime-node. */
+function ortDescription(threads: number): string {
+  const ort = loadOrt();
+  return `onnxruntime-node ${'error' in ort ? '?' : ort.version} (${threads} thread${threads === 1 ? '' : 's'})`;
+}
+
+/** Softmax probabilities, rows × classes, computed in batches (on ort where the network has its forward graph). */
+async function probabilities(net: Net, x: Matrix): Promise<Float32Array> {
+  if (net.predictor) return net.predictor.probabilities(x.data, x.rows);
   const { tf, model } = net;
   const [h, w] = net.imageShape;
   const k = net.classes.length;
@@ -93,8 +104,8 @@ function probabilities(net: Net, x: Matrix): Float32Array {
 }
 
 /** Mean cross-entropy and accuracy on labelled data (labels outside the training classes count as wrong). */
-function evaluate(net: Net, x: Matrix, y: Int32Array): { loss: number; acc: number } {
-  const probs = probabilities(net, x);
+async function evaluate(net: Net, x: Matrix, y: Int32Array): Promise<{ loss: number; acc: number }> {
+  const probs = await probabilities(net, x);
   let loss = 0;
   let correct = 0;
   const k = net.classes.length;
@@ -137,12 +148,15 @@ function asModel(net: Net): Model {
     inputSize: h * w,
     inputName: `pixels (one ${h}×${w} image per row)`,
     state: net,
-    predict: (s, x) => argmaxLabels(probabilities(s, x), x.rows, s.classes),
-    scores: (s, x) => createMatrix(x.rows, s.classes.length, probabilities(s, x)),
+    predict: async (s, x) => argmaxLabels(await probabilities(s, x), x.rows, s.classes),
+    scores: async (s, x) => createMatrix(x.rows, s.classes.length, await probabilities(s, x)),
     serialize: serializeNet,
     engine: (s) => s.description,
     runtime: (s) => ({ engine: s.description, threads: s.threads, ...(s.replicas ? { fitThreads: Math.max(s.replicas, s.threads) } : {}) }),
-    free: (s) => s.model.dispose(),
+    free: (s) => {
+      s.model.dispose();
+      void s.predictor?.release();
+    },
   });
 }
 
@@ -171,7 +185,10 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
 
   const { architecture, epochs, batchSize, learningRate, learningRateDecay, patience, augment } = p;
   const [h, w] = imageShape;
-  const replicas = Math.max(1, Math.min(p.threads ?? (x.rows >= PARALLEL_FROM_ROWS ? 2 : 1), Math.min(batchSize, x.rows)));
+  const threads = Math.max(1, Math.min(p.threads ?? (x.rows >= PARALLEL_FROM_ROWS ? 2 : 1), Math.min(batchSize, x.rows)));
+  // On ort: one session whose operators use `threads` threads (src/engine/ort-cnn.ts); on wasm: replicas.
+  const onOrt = engineChoice().engine === 'ort';
+  const replicas = onOrt ? 1 : threads;
   options.progress?.start(epochs, 'epoch');
   const model = buildModel(tf, architecture, imageShape, classes.length, ctx.seed);
   const net: Net = {
@@ -180,8 +197,12 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
     classes,
     architecture,
     imageShape,
-    description: replicas > 1 ? `${engine.description}, trained as ${replicas} data-parallel replicas (worker threads)` : engine.description,
-    threads: engine.threads,
+    description: onOrt
+      ? ortDescription(threads)
+      : replicas > 1
+        ? `${engine.description}, trained as ${replicas} data-parallel replicas (worker threads)`
+        : engine.description,
+    threads: onOrt ? threads : engine.threads,
     replicas,
   };
   const optimizer = tf.train.adam(learningRate); // holds two scalar variables from here on
@@ -198,8 +219,18 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
   let waited = 0;
   let ok = false;
   const workers: import('node:worker_threads').Worker[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
   try {
     let parallel: ParallelTrainer | undefined;
+    let onnx: OrtCnnTrainer | undefined;
+    const layers = onOrt ? layersOf(model) : [];
+    // The tfjs model's variables take the ort weights after every epoch (validation, early stopping, saving).
+    const syncWeights = () => onnx && tf.tidy(() => vars.forEach((v, i) => v.assign(tf.tensor(onnx!.weights[i]!, v.shape, 'float32'))));
+    if (onOrt) {
+      const dropoutRng = createRng(`${ctx.seed}:cnn-dropout-masks`);
+      onnx = await OrtCnnTrainer.create(layers, imageShape, vars.map((v) => v.dataSync() as Float32Array), threads, dropoutRng);
+      cleanups.push(() => onnx!.release());
+    }
     if (replicas > 1) {
       parallel = await ParallelTrainer.start(tf, model, prng, workers, replicas, { architecture, imageShape: [h, w], classes: classes.length, seed: ctx.seed });
     }
@@ -220,6 +251,16 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
         }
         // Before the split among replicas: the augmented batch depends on the seed only.
         if (augment) augmentBatch((k) => x.data.subarray(perm[start + k]! * px, (perm[start + k]! + 1) * px), xb, n, imageShape, augment, augmentRng);
+        if (onnx) {
+          const r = await onnx.step(xb, yb, n, rate);
+          epochLoss += r.lossSum;
+          epochCorrect += r.correct;
+          if (performance.now() - lastYield > 250) {
+            await nextTick();
+            lastYield = performance.now();
+          }
+          continue;
+        }
         if (parallel) {
           const r = await parallel.step(xb, yb, n, rate);
           epochLoss += r.lossSum;
@@ -253,7 +294,8 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
       }
       let lossSum = epochLoss;
       let correct = epochCorrect;
-      if (!parallel) {
+      syncWeights();
+      if (!parallel && !onnx) {
         const sums = tf.tidy(() => tf.sum(tf.stack(stats), 0));
         tf.dispose(stats.splice(0));
         [lossSum, correct] = (await sums.data()) as unknown as [number, number];
@@ -262,7 +304,7 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
       const info: Record<string, number> = { loss: round(lossSum / x.rows), acc: round(correct / x.rows) };
       let stop = false;
       if (val) {
-        const v = evaluate(net, val.x, val.y);
+        const v = await evaluate(net, val.x, val.y);
         info.valLoss = round(v.loss);
         info.valAcc = round(v.acc);
         if (patience > 0) {
@@ -283,9 +325,11 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
     }
     await parallel?.checkReplicas();
     if (best) model.setWeights(best.weights);
+    if (onOrt) net.predictor = await OrtCnnPredictor.create(layers, imageShape, trainableVars(model).map((v) => v.dataSync() as Float32Array), threads);
     ok = true;
   } finally {
     await Promise.all(workers.map((wk) => wk.terminate()));
+    await Promise.all(cleanups.map((c) => c()));
     tf.dispose(stats);
     if (best) tf.dispose(best.weights);
     optimizer.dispose();
@@ -367,6 +411,7 @@ class ParallelTrainer {
 async function loadCnn(bytes: Uint8Array, ctx: ClassifierContext): Promise<Model> {
   const { header, weightData, imageShape } = parseCnnBytes(bytes, ctx);
   const { tf, engine } = await getTf();
+  const onOrt = engineChoice().engine === 'ort';
   const model = await tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: header.modelTopology as object,
@@ -374,7 +419,9 @@ async function loadCnn(bytes: Uint8Array, ctx: ClassifierContext): Promise<Model
       weightData,
     }),
   );
-  return asModel({ tf, model, classes: header.classes, architecture: header.architecture, imageShape, description: engine.description, threads: engine.threads });
+  if (!onOrt) return asModel({ tf, model, classes: header.classes, architecture: header.architecture, imageShape, description: engine.description, threads: engine.threads });
+  const predictor = await OrtCnnPredictor.create(layersOf(model), imageShape, trainableVars(model).map((v) => v.dataSync() as Float32Array), 1);
+  return asModel({ tf, model, classes: header.classes, architecture: header.architecture, imageShape, description: ortDescription(1), threads: 1, predictor });
 }
 
 function round(v: number): number {

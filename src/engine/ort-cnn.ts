@@ -1,0 +1,413 @@
+/**
+ * Convolutional networks on onnxruntime (issue 25; docs/native-design.md §2.5): prediction and training
+ * as ONNX graphs built at run time from a layer list, so every architecture of the cnn plugin (and any
+ * stack of the same layer kinds) at any image shape.
+ *
+ * - The layer list is read from the tfjs model (`layersOf`): Conv2D (stride 1, 'same' or 'valid',
+ *   ReLU or none), MaxPooling2D (2×2 style: pool size = strides, 'valid'), Dropout, Flatten, Dense
+ *   (ReLU or none). The weights stay in tfjs's layout ([kh, kw, cin, cout] kernels, [in, out] dense
+ *   kernels, NHWC flattening) at the graph's edges, so a model trained here goes back into the tfjs
+ *   model and its bundle bytes are the tfjs path's format; the graph transposes to NCHW inside.
+ * - **Prediction** (`cnnForwardGraph`): the weights as initializers, input `pixels` [N, h·w], output
+ *   `probabilities` [N, classes] (softmax of the logits).
+ * - **One training step** (`cnnStepGraph`): forward, softmax cross-entropy (mean over the batch),
+ *   backward and Adam in one `session.run`. Inputs: the pixels, one-hot labels, each weight and its two
+ *   Adam moments, the step's −learning rate and Adam's bias corrections (1 − β₁ᵗ, 1 − β₂ᵗ), and one
+ *   dropout mask per Dropout layer (0 or 1/(1 − rate) per value, drawn by the caller from the seed).
+ *   Outputs: the new weights and moments, the logits and the batch's summed loss. With `gradients`
+ *   it outputs the gradients instead of the update (what the tests compare with tfjs-cpu's).
+ *   Backward: Gemm for the dense layers; ConvTranspose for a convolution's input gradient and a Conv
+ *   over batch-and-channel-transposed tensors for its kernel gradient; MaxPool's indices with MaxUnpool
+ *   for pooling; Where on the layer's output for ReLU.
+ * - Adam is tfjs's arithmetic (β₁ 0.9, β₂ 0.999, ε 1e-7; FlatAdam in cnn-replica.ts) as float32 graph
+ *   operators: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², w ← w + (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε) · (−lr).
+ */
+import type { LayersModel } from '@tensorflow/tfjs';
+import { GraphBuilder } from './onnx.ts';
+import { f32, ortSession, type OrtSession, type OrtTensor } from './ort.ts';
+import type { Rng } from './rng.ts';
+
+export type CnnLayer =
+  | { kind: 'conv'; filters: number; kernel: [number, number]; same: boolean; relu: boolean }
+  | { kind: 'pool'; size: [number, number] }
+  | { kind: 'dropout'; rate: number }
+  | { kind: 'flatten' }
+  | { kind: 'dense'; units: number; relu: boolean };
+
+const WHO = 'cnn on onnxruntime';
+
+/** The layer list of a tfjs Sequential model of the kinds above; anything else is refused in one line. */
+export function layersOf(model: LayersModel): CnnLayer[] {
+  return model.layers.map((layer, i) => {
+    const c = layer.getConfig() as Record<string, unknown>;
+    const kind = layer.getClassName();
+    const act = c.activation ?? 'linear';
+    const bad = (why: string) => new Error(`${WHO}: layer ${i} (${kind}) ${why}; train it with DIGITBENCH_ENGINE=wasm.`);
+    if ((kind === 'Conv2D' || kind === 'Dense') && act !== 'relu' && act !== 'linear') throw bad(`has activation ${String(act)}, not relu or linear`);
+    if (kind === 'Conv2D') {
+      const k = c.kernelSize as number[];
+      const s = c.strides as number[];
+      const d = c.dilationRate as number[] | number;
+      if (s.some((v) => v !== 1) || [d].flat().some((v) => v !== 1)) throw bad('has strides or dilation other than 1');
+      if (c.padding === 'same' && k.some((v) => v % 2 === 0)) throw bad("has 'same' padding with an even kernel");
+      if (c.useBias === false || c.dataFormat === 'channelsFirst') throw bad('has no bias or channels first');
+      return { kind: 'conv', filters: c.filters as number, kernel: [k[0]!, k[1]!], same: c.padding === 'same', relu: act === 'relu' };
+    }
+    if (kind === 'MaxPooling2D') {
+      const p = c.poolSize as number[];
+      const s = c.strides as number[];
+      if (c.padding !== 'valid' || p[0] !== s[0] || p[1] !== s[1]) throw bad("is not a 'valid' pool whose strides equal its size");
+      return { kind: 'pool', size: [p[0]!, p[1]!] };
+    }
+    if (kind === 'Dropout') return { kind: 'dropout', rate: c.rate as number };
+    if (kind === 'Flatten') return { kind: 'flatten' };
+    if (kind === 'Dense') {
+      if (c.useBias === false) throw bad('has no bias');
+      return { kind: 'dense', units: c.units as number, relu: act === 'relu' };
+    }
+    throw bad('is not a kind the ONNX graphs build (Conv2D, MaxPooling2D, Dropout, Flatten, Dense)');
+  });
+}
+
+/** What flows between layers: an NCHW image stack or a feature row per image. */
+type Shape = { c: number; h: number; w: number } | { f: number };
+
+/** The weight tensors' shapes in tfjs's layout and order (kernel, bias per conv and dense layer), and each dropout mask's shape (NCHW or [N, f], without N). */
+export function cnnShapes(layers: readonly CnnLayer[], [h, w]: readonly [number, number]): { weights: number[][]; masks: number[][]; classes: number } {
+  let s: Shape = { c: 1, h, w };
+  const weights: number[][] = [];
+  const masks: number[][] = [];
+  for (const l of layers) {
+    if (l.kind === 'conv') {
+      if (!('c' in s)) throw new Error(`${WHO}: a convolution after Flatten.`);
+      weights.push([l.kernel[0], l.kernel[1], s.c, l.filters], [l.filters]);
+      s = l.same ? { c: l.filters, h: s.h, w: s.w } : { c: l.filters, h: s.h - l.kernel[0] + 1, w: s.w - l.kernel[1] + 1 };
+    } else if (l.kind === 'pool') {
+      if (!('c' in s)) throw new Error(`${WHO}: a pool after Flatten.`);
+      s = { c: s.c, h: Math.floor(s.h / l.size[0]), w: Math.floor(s.w / l.size[1]) };
+    } else if (l.kind === 'dropout') {
+      masks.push('c' in s ? [s.c, s.h, s.w] : [s.f]);
+    } else if (l.kind === 'flatten') {
+      if ('c' in s) s = { f: s.c * s.h * s.w };
+    } else {
+      if ('c' in s) throw new Error(`${WHO}: a dense layer before Flatten.`);
+      weights.push([s.f, l.units], [l.units]);
+      s = { f: l.units };
+    }
+    if ('c' in s && (s.h < 1 || s.w < 1)) throw new Error(`${WHO}: the images are too small for these layers (a side reaches ${Math.min(s.h, s.w)}).`);
+  }
+  if ('c' in s) throw new Error(`${WHO}: the last layer must be dense.`);
+  return { weights, masks, classes: s.f };
+}
+
+/** Builds graphs with fresh value names. */
+class Names {
+  private n = 0;
+  constructor(readonly g: GraphBuilder) {}
+  fresh(prefix: string): string {
+    return `${prefix}_${this.n++}`;
+  }
+  op(type: string, inputs: readonly string[], attributes: Record<string, import('./onnx.ts').Attribute> = {}, prefix = type.toLowerCase()): string {
+    return this.g.node(type, inputs, [this.fresh(prefix)], attributes);
+  }
+  ints(name: string, values: readonly number[]): string {
+    return this.g.initializer(name, BigInt64Array.from(values, BigInt), [values.length]);
+  }
+  scalar(name: string, v: number): string {
+    return this.g.initializer(name, Float32Array.of(v), []);
+  }
+}
+
+/** What backward needs of a layer's forward pass. */
+interface Saved {
+  layer: CnnLayer;
+  input: string;
+  output: string;
+  inShape: Shape;
+  /** conv: the NCHW kernel; dense: the tfjs kernel. */
+  kernel?: string;
+  /** pool: MaxPool's indices. */
+  indices?: string;
+  /** dropout: its mask input. */
+  mask?: string;
+  /** Index of the kernel in the weight list. */
+  weight?: number;
+}
+
+/** The forward pass from `pixels` [N, h·w] to logits; weights named by `weight(i)`. */
+function forward(b: Names, layers: readonly CnnLayer[], [h, w]: readonly [number, number], weight: (i: number) => string, train: boolean): { logits: string; saved: Saved[] } {
+  let s: Shape = { c: 1, h, w };
+  let a = b.op('Reshape', ['pixels', b.ints('image_shape', [-1, 1, h, w])], {}, 'image');
+  const saved: Saved[] = [];
+  let wi = 0;
+  let mi = 0;
+  for (const l of layers) {
+    const input = a;
+    const inShape = s;
+    if (l.kind === 'conv' && 'c' in s) {
+      const kernel = b.op('Transpose', [weight(wi)], { perm: [3, 2, 0, 1] }, 'kernel_nchw');
+      const pads = l.same ? [(l.kernel[0] - 1) / 2, (l.kernel[1] - 1) / 2, (l.kernel[0] - 1) / 2, (l.kernel[1] - 1) / 2] : [0, 0, 0, 0];
+      a = b.op('Conv', [a, kernel, weight(wi + 1)], { kernel_shape: l.kernel, pads });
+      if (l.relu) a = b.op('Relu', [a]);
+      saved.push({ layer: l, input, output: a, inShape, kernel, weight: wi });
+      wi += 2;
+      s = l.same ? { c: l.filters, h: s.h, w: s.w } : { c: l.filters, h: s.h - l.kernel[0] + 1, w: s.w - l.kernel[1] + 1 };
+    } else if (l.kind === 'pool' && 'c' in s) {
+      const out = b.fresh('pool');
+      const indices = train ? b.fresh('pool_indices') : undefined;
+      b.g.node('MaxPool', [a], indices ? [out, indices] : [out], { kernel_shape: l.size, strides: l.size });
+      a = out;
+      saved.push({ layer: l, input, output: a, inShape, ...(indices ? { indices } : {}) });
+      s = { c: s.c, h: Math.floor(s.h / l.size[0]), w: Math.floor(s.w / l.size[1]) };
+    } else if (l.kind === 'dropout') {
+      if (train) {
+        const mask = `mask${mi++}`;
+        a = b.op('Mul', [a, mask], {}, 'dropout');
+        saved.push({ layer: l, input, output: a, inShape, mask });
+      }
+    } else if (l.kind === 'flatten') {
+      if ('c' in s) {
+        // tfjs flattens NHWC rows.
+        const nhwc = b.op('Transpose', [a], { perm: [0, 2, 3, 1] }, 'nhwc');
+        a = b.op('Reshape', [nhwc, b.ints(b.fresh('flat_shape'), [-1, s.c * s.h * s.w])], {}, 'flat');
+        saved.push({ layer: l, input, output: a, inShape });
+        s = { f: s.c * s.h * s.w };
+      }
+    } else if (l.kind === 'dense' && 'f' in s) {
+      a = b.op('Gemm', [a, weight(wi), weight(wi + 1)]);
+      if (l.relu) a = b.op('Relu', [a]);
+      saved.push({ layer: l, input, output: a, inShape, kernel: weight(wi), weight: wi });
+      wi += 2;
+      s = { f: l.units };
+    } else {
+      throw new Error(`${WHO}: layer ${l.kind} does not fit the shape before it.`);
+    }
+  }
+  return { logits: a, saved };
+}
+
+/** The prediction graph: weights (tfjs layout, cnnShapes order) as initializers; `pixels` → `probabilities`. */
+export function cnnForwardGraph(layers: readonly CnnLayer[], imageShape: readonly [number, number], weights: readonly Float32Array[]): Uint8Array {
+  const { weights: shapes, classes } = cnnShapes(layers, imageShape);
+  checkWeights(weights, shapes);
+  const g = new GraphBuilder('convolutional-network-forward');
+  const b = new Names(g);
+  g.input('pixels', 'FLOAT', ['N', imageShape[0] * imageShape[1]]);
+  shapes.forEach((s, i) => g.initializer(`w${i}`, weights[i]!, s));
+  const { logits } = forward(b, layers, imageShape, (i) => `w${i}`, false);
+  g.node('Softmax', [logits], ['probabilities'], { axis: 1 });
+  g.output('probabilities', 'FLOAT', ['N', classes]);
+  return g.encode(17);
+}
+
+function checkWeights(weights: readonly Float32Array[], shapes: number[][]): void {
+  if (weights.length !== shapes.length) throw new Error(`${WHO}: ${weights.length} weight tensors for layers that have ${shapes.length}.`);
+  shapes.forEach((s, i) => {
+    const n = s.reduce((x, y) => x * y, 1);
+    if (weights[i]!.length !== n) throw new Error(`${WHO}: weight tensor ${i} has ${weights[i]!.length} values; its layer needs [${s.join(', ')}] = ${n}.`);
+  });
+}
+
+/**
+ * The training-step graph (see the file's comment). `gradients`: output `g<i>` (the mean loss's
+ * gradient of weight i, tfjs layout) instead of the Adam update.
+ */
+export function cnnStepGraph(layers: readonly CnnLayer[], imageShape: readonly [number, number], options: { gradients?: boolean } = {}): Uint8Array {
+  const { weights: shapes, masks, classes } = cnnShapes(layers, imageShape);
+  const g = new GraphBuilder(options.gradients ? 'convolutional-network-gradients' : 'convolutional-network-adam-step');
+  const b = new Names(g);
+  g.input('pixels', 'FLOAT', ['N', imageShape[0] * imageShape[1]]);
+  g.input('onehot', 'FLOAT', ['N', classes]);
+  shapes.forEach((s, i) => g.input(`w${i}`, 'FLOAT', s));
+  masks.forEach((s, i) => g.input(`mask${i}`, 'FLOAT', ['N', ...s]));
+  const { logits, saved } = forward(b, layers, imageShape, (i) => `w${i}`, true);
+  g.node('Identity', [logits], ['logits']);
+  g.output('logits', 'FLOAT', ['N', classes]);
+
+  // Softmax cross-entropy: the batch's summed loss, and d(mean loss)/d(logits) = (softmax − onehot)/N.
+  const logp = b.op('LogSoftmax', [logits], { axis: 1 });
+  g.node('Neg', [b.op('ReduceSum', [b.op('Mul', [logp, 'onehot'])], { keepdims: 0 })], ['loss']);
+  g.output('loss', 'FLOAT', []);
+  const n = b.op('Cast', [b.op('Gather', [b.op('Shape', ['pixels']), b.ints('zero', [0])], { axis: 0 })], { to: 1 });
+  let d = b.op('Div', [b.op('Sub', [b.op('Exp', [logp]), 'onehot']), n], {}, 'dlogits');
+
+  const zero = b.scalar('zero_f', 0);
+  const grads: string[] = [];
+  const axes0 = b.ints('axes_0', [0]);
+  const axes023 = b.ints('axes_023', [0, 2, 3]);
+  for (let i = saved.length - 1; i >= 0; i--) {
+    const sv = saved[i]!;
+    const first = i === 0;
+    const l = sv.layer;
+    if ((l.kind === 'conv' || l.kind === 'dense') && l.relu) d = b.op('Where', [b.op('Greater', [sv.output, zero]), d, zero], {}, 'drelu');
+    if (l.kind === 'dense') {
+      grads[sv.weight!] = b.op('Gemm', [sv.input, d], { transA: 1 }, 'gkernel');
+      grads[sv.weight! + 1] = b.op('ReduceSum', [d, axes0], { keepdims: 0 }, 'gbias');
+      if (!first) d = b.op('Gemm', [d, sv.kernel!], { transB: 1 }, 'dx');
+    } else if (l.kind === 'conv') {
+      const pads = l.same ? [(l.kernel[0] - 1) / 2, (l.kernel[1] - 1) / 2, (l.kernel[0] - 1) / 2, (l.kernel[1] - 1) / 2] : [0, 0, 0, 0];
+      // dW[co, ci, i, j] = Σ_n,y,x d[n, co, y, x] · in[n, ci, y+i, x+j]: a Conv of in (channels as the batch) by d.
+      const inT = b.op('Transpose', [sv.input], { perm: [1, 0, 2, 3] });
+      const dT = b.op('Transpose', [d], { perm: [1, 0, 2, 3] });
+      const gk = b.op('Conv', [inT, dT], { pads }, 'gkernel_cico'); // [cin, cout, kh, kw]
+      grads[sv.weight!] = b.op('Transpose', [gk], { perm: [2, 3, 0, 1] }, 'gkernel');
+      grads[sv.weight! + 1] = b.op('ReduceSum', [d, axes023], { keepdims: 0 }, 'gbias');
+      if (!first) d = b.op('ConvTranspose', [d, sv.kernel!], { kernel_shape: l.kernel, pads }, 'dx');
+    } else if (l.kind === 'pool') {
+      d = b.op('MaxUnpool', [d, sv.indices!, b.op('Shape', [sv.input])], { kernel_shape: l.size, strides: l.size }, 'dx');
+    } else if (l.kind === 'dropout') {
+      d = b.op('Mul', [d, sv.mask!], {}, 'dx');
+    } else if (l.kind === 'flatten') {
+      const s = sv.inShape as { c: number; h: number; w: number };
+      const nhwc = b.op('Reshape', [d, b.ints(b.fresh('nhwc_shape'), [-1, s.h, s.w, s.c])]);
+      d = b.op('Transpose', [nhwc], { perm: [0, 3, 1, 2] }, 'dx');
+    }
+  }
+
+  if (options.gradients) {
+    shapes.forEach((s, i) => {
+      g.node('Identity', [grads[i]!], [`g${i}`]);
+      g.output(`g${i}`, 'FLOAT', s);
+    });
+    return g.encode(17);
+  }
+  g.input('neg_lr', 'FLOAT', []);
+  g.input('bias1', 'FLOAT', []); // 1 − β₁ᵗ
+  g.input('bias2', 'FLOAT', []); // 1 − β₂ᵗ
+  const beta1 = b.scalar('beta1', ADAM.beta1);
+  const beta2 = b.scalar('beta2', ADAM.beta2);
+  const one1 = b.scalar('one_minus_beta1', 1 - ADAM.beta1);
+  const one2 = b.scalar('one_minus_beta2', 1 - ADAM.beta2);
+  const eps = b.scalar('epsilon', ADAM.epsilon);
+  shapes.forEach((s, i) => {
+    const gi = grads[i]!;
+    g.input(`m${i}`, 'FLOAT', s);
+    g.input(`v${i}`, 'FLOAT', s);
+    g.node('Add', [b.op('Mul', [`m${i}`, beta1]), b.op('Mul', [gi, one1])], [`m${i}_next`]);
+    g.node('Add', [b.op('Mul', [`v${i}`, beta2]), b.op('Mul', [b.op('Mul', [gi, gi]), one2])], [`v${i}_next`]);
+    const mh = b.op('Div', [`m${i}_next`, 'bias1']);
+    const vh = b.op('Div', [`v${i}_next`, 'bias2']);
+    const step = b.op('Mul', [b.op('Div', [mh, b.op('Add', [b.op('Sqrt', [vh]), eps])]), 'neg_lr']);
+    g.node('Add', [step, `w${i}`], [`w${i}_next`]);
+    for (const o of [`w${i}_next`, `m${i}_next`, `v${i}_next`]) g.output(o, 'FLOAT', s);
+  });
+  return g.encode(17);
+}
+
+/** tfjs's Adam defaults (tf.train.adam(lr)). */
+export const ADAM = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
+
+/** A forward session: probabilities of rows of pixels, in chunks. */
+export class OrtCnnPredictor {
+  private constructor(
+    private readonly session: OrtSession,
+    private readonly px: number,
+    private readonly classes: number,
+  ) {}
+
+  static async create(layers: readonly CnnLayer[], imageShape: readonly [number, number], weights: readonly Float32Array[], threads: number): Promise<OrtCnnPredictor> {
+    const { classes } = cnnShapes(layers, imageShape);
+    return new OrtCnnPredictor(await ortSession(cnnForwardGraph(layers, imageShape, weights), threads), imageShape[0] * imageShape[1], classes);
+  }
+
+  async probabilities(x: Float32Array, rows: number): Promise<Float32Array> {
+    const out = new Float32Array(rows * this.classes);
+    const chunk = 1000;
+    for (let r0 = 0; r0 < rows; r0 += chunk) {
+      const n = Math.min(chunk, rows - r0);
+      const res = await this.session.run({ pixels: f32(x.subarray(r0 * this.px, (r0 + n) * this.px), [n, this.px]) });
+      out.set(res.probabilities!.data as Float32Array, r0 * this.classes);
+    }
+    return out;
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/**
+ * Training on one onnxruntime session: holds the weights (tfjs layout and order) and Adam's moments,
+ * and runs one step graph per batch. Dropout masks are drawn from `dropoutRng` (keep with probability
+ * 1 − rate, in the mask's NCHW / row order, image by image).
+ */
+export class OrtCnnTrainer {
+  readonly weights: Float32Array[];
+  private m: Float32Array[];
+  private v: Float32Array[];
+  private acc1 = Math.fround(ADAM.beta1);
+  private acc2 = Math.fround(ADAM.beta2);
+
+  private constructor(
+    private readonly session: OrtSession,
+    private readonly layers: readonly CnnLayer[],
+    private readonly imageShape: readonly [number, number],
+    weights: readonly Float32Array[],
+    private readonly dropoutRng: Rng,
+  ) {
+    this.weights = weights.map((w) => Float32Array.from(w));
+    this.m = weights.map((w) => new Float32Array(w.length));
+    this.v = weights.map((w) => new Float32Array(w.length));
+  }
+
+  static async create(layers: readonly CnnLayer[], imageShape: readonly [number, number], weights: readonly Float32Array[], threads: number, dropoutRng: Rng): Promise<OrtCnnTrainer> {
+    checkWeights(weights, cnnShapes(layers, imageShape).weights);
+    return new OrtCnnTrainer(await ortSession(cnnStepGraph(layers, imageShape), threads), layers, imageShape, weights, dropoutRng);
+  }
+
+  /** One Adam step on the first n images of x (n·h·w pixels) and class indices y; the batch's summed loss and correct count. */
+  async step(x: Float32Array, y: Int32Array, n: number, learningRate: number): Promise<{ lossSum: number; correct: number }> {
+    const { weights: shapes, masks, classes } = cnnShapes(this.layers, this.imageShape);
+    const px = this.imageShape[0] * this.imageShape[1];
+    const onehot = new Float32Array(n * classes);
+    for (let r = 0; r < n; r++) onehot[r * classes + y[r]!] = 1;
+    const feeds: Record<string, OrtTensor> = {
+      pixels: f32(x.subarray(0, n * px), [n, px]),
+      onehot: f32(onehot, [n, classes]),
+      neg_lr: f32(Float32Array.of(-learningRate), []),
+      bias1: f32(Float32Array.of(1 - this.acc1), []),
+      bias2: f32(Float32Array.of(1 - this.acc2), []),
+    };
+    shapes.forEach((s, i) => {
+      feeds[`w${i}`] = f32(this.weights[i]!, s);
+      feeds[`m${i}`] = f32(this.m[i]!, s);
+      feeds[`v${i}`] = f32(this.v[i]!, s);
+    });
+    let di = 0;
+    for (const l of this.layers) {
+      if (l.kind !== 'dropout') continue;
+      const s = masks[di]!;
+      feeds[`mask${di}`] = f32(dropoutMask(n * s.reduce((a, b) => a * b, 1), l.rate, this.dropoutRng), [n, ...s]);
+      di++;
+    }
+    const out = await this.session.run(feeds);
+    shapes.forEach((_, i) => {
+      this.weights[i]!.set(out[`w${i}_next`]!.data as Float32Array);
+      this.m[i]!.set(out[`m${i}_next`]!.data as Float32Array);
+      this.v[i]!.set(out[`v${i}_next`]!.data as Float32Array);
+    });
+    this.acc1 = Math.fround(this.acc1 * Math.fround(ADAM.beta1));
+    this.acc2 = Math.fround(this.acc2 * Math.fround(ADAM.beta2));
+    const logits = out.logits!.data as Float32Array;
+    let correct = 0;
+    for (let r = 0; r < n; r++) {
+      let arg = 0;
+      for (let j = 1; j < classes; j++) if (logits[r * classes + j]! > logits[r * classes + arg]!) arg = j;
+      if (arg === y[r]) correct++;
+    }
+    return { lossSum: (out.loss!.data as Float32Array)[0]!, correct };
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
+  }
+}
+
+/** A dropout mask: each value 1/(1 − rate) with probability 1 − rate, else 0. */
+export function dropoutMask(size: number, rate: number, rng: Rng): Float32Array {
+  const keep = 1 - rate;
+  const scale = Math.fround(1 / keep);
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = rng.next() < keep ? scale : 0;
+  return out;
+}
