@@ -7,7 +7,7 @@
 import protobuf from 'protobufjs';
 
 /** ONNX TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, DOUBLE: 11 } as const;
 type DataTypeName = keyof typeof DataType;
 
 const root = protobuf.Root.fromJSON({
@@ -51,6 +51,7 @@ const root = protobuf.Root.fromJSON({
             s: { type: 'bytes', id: 4 },
             floats: { rule: 'repeated', type: 'float', id: 7 },
             ints: { rule: 'repeated', type: 'int64', id: 8 },
+            strings: { rule: 'repeated', type: 'bytes', id: 9 },
             type: { type: 'int32', id: 20 },
           },
         },
@@ -74,8 +75,8 @@ const root = protobuf.Root.fromJSON({
 const ModelProto = root.lookupType('onnx.ModelProto');
 
 /** AttributeProto.AttributeType values. */
-const ATTR = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
-export type Attribute = number | string | readonly number[] | { float: number } | { floats: readonly number[] };
+const ATTR = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
+export type Attribute = number | string | readonly number[] | { float: number } | { floats: readonly number[] } | { strings: readonly string[] };
 
 /** A dimension: a size, or a name for one given at run time (e.g. "N", the rows). */
 export type Dim = number | string;
@@ -102,26 +103,27 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A constant tensor: float32 data, or int64 values. */
-  initializer(name: string, data: Float32Array | BigInt64Array, dims: readonly number[]): string {
+  /** A constant tensor: float32 or float64 data, or int64 values. */
+  initializer(name: string, data: Float32Array | Float64Array | BigInt64Array, dims: readonly number[]): string {
     const count = dims.reduce((a, b) => a * b, 1);
     if (data.length !== count) throw new Error(`onnx: initializer "${name}" has ${data.length} values for dims [${dims.join(', ')}].`);
-    const dataType = data instanceof Float32Array ? DataType.FLOAT : DataType.INT64;
+    const dataType = data instanceof Float32Array ? DataType.FLOAT : data instanceof Float64Array ? DataType.DOUBLE : DataType.INT64;
     this.initializers.push({ name, dims, dataType, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
     return name;
   }
 
-  node(opType: string, inputs: readonly string[], outputs: readonly string[], attributes: Record<string, Attribute> = {}): string {
-    this.nodes.push({ opType, input: inputs, output: outputs, name: `${opType}_${this.nodes.length}`, attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)) });
+  /** A node of the default domain, or of `domain` (e.g. "ai.onnx.ml", which encode's `opsets` must then import). */
+  node(opType: string, inputs: readonly string[], outputs: readonly string[], attributes: Record<string, Attribute> = {}, domain?: string): string {
+    this.nodes.push({ opType, input: inputs, output: outputs, name: `${opType}_${this.nodes.length}`, attribute: Object.entries(attributes).map(([k, v]) => attribute(k, v)), ...(domain ? { domain } : {}) });
     return outputs[0]!;
   }
 
-  /** The ModelProto's bytes (IR version 8, opset `opset` of the default domain). */
-  encode(opset = 17): Uint8Array {
+  /** The ModelProto's bytes (IR version 8, opset `opset` of the default domain, and `opsets` of others, e.g. { 'ai.onnx.ml': 3 }). */
+  encode(opset = 17, opsets: Record<string, number> = {}): Uint8Array {
     const model = {
       irVersion: 8,
       producerName: 'digitbench',
-      opsetImport: [{ domain: '', version: opset }],
+      opsetImport: [{ domain: '', version: opset }, ...Object.entries(opsets).map(([domain, version]) => ({ domain, version }))],
       graph: { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
     };
     const problem = ModelProto.verify(model);
@@ -142,5 +144,6 @@ function attribute(name: string, v: Attribute) {
   if (typeof v === 'string') return { name, type: ATTR.STRING, s: new TextEncoder().encode(v) };
   if ('float' in v) return { name, type: ATTR.FLOAT, f: v.float };
   if ('floats' in v) return { name, type: ATTR.FLOATS, floats: v.floats };
+  if ('strings' in v) return { name, type: ATTR.STRINGS, strings: v.strings.map((s) => new TextEncoder().encode(s)) };
   return { name, type: ATTR.INTS, ints: v };
 }

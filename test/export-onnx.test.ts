@@ -1,0 +1,176 @@
+/**
+ * ONNX export (issue 25 item 7): for each built-in plugin, a real bundle fitted on an MNIST subset is
+ * exported with `digitbench export <bundle> --onnx <file>`, run in onnxruntime-node on the raw 0–255
+ * pixels of the test rows, and its `label` equals the bundle's own labels (loadModel(...).classify) on
+ * every row, its `scores` the bundle's raw scores within float32 rounding. Also: the one-line errors
+ * (missing bundle, output folder missing, a step without an ONNX form) and that nothing is written
+ * then. Where onnxruntime-node does not load, the graphs are still built but not run (skipped with the
+ * reason), unless DIGITBENCH_REQUIRE_ORT=1 (CI) makes that a failure.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMatrix, parseParams, type Matrix, type StepSpec } from '@digitbench/runtime/internal';
+import { loadModel, writeBundle } from '../src/bundle/file.ts';
+import { cnn } from '../src/classifiers/cnn.ts';
+import { decisionTree } from '../src/classifiers/decision-tree.ts';
+import { knn } from '../src/classifiers/knn.ts';
+import { naiveBayes } from '../src/classifiers/naive-bayes.ts';
+import type { ClassifierPlugin } from '../src/classifiers/plugin.ts';
+import { randomForest } from '../src/classifiers/random-forest.ts';
+import { svm } from '../src/classifiers/svm.ts';
+import { loadDataset } from '../src/data/datasets.ts';
+import { applySplit, makeSplit } from '../src/data/split.ts';
+import { loadOrt, ortSession, type OrtTensor } from '../src/engine/ort.ts';
+import { exportOnnx } from '../src/export/onnx.ts';
+import { createPipeline, fitTransform, pipelineStates } from '../src/features/pipeline.ts';
+import { main } from '../src/cli.ts';
+import { bundleInput } from './helpers/bundle.ts';
+
+const ort = loadOrt();
+const why = 'error' in ort ? ort.error : '';
+if (why && process.env.DIGITBENCH_REQUIRE_ORT === '1') throw new Error(`DIGITBENCH_REQUIRE_ORT=1 but ${why}`);
+
+const dir = mkdtempSync(join(tmpdir(), 'digitbench-export-onnx-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Raw 0–255 pixels: what a bundle takes. */
+let train: { x: Matrix; y: Int32Array };
+let test: { x: Matrix; y: Int32Array };
+
+beforeAll(async () => {
+  const ds = await loadDataset('mnist');
+  const d = applySplit(ds, makeSplit(ds, { train: 600, test: 200, seed: 5 }));
+  train = d.train;
+  test = d.test;
+});
+
+/** A real bundle: the pipeline fitted on the training rows, the plugin's model fitted on its output. */
+async function bundle(plugin: ClassifierPlugin, raw: Record<string, unknown>, specs: StepSpec[], name: string, precision?: 'float16' | 'int8'): Promise<string> {
+  const pipeline = createPipeline(specs, [28, 28], 1);
+  const f = await fitTransform(pipeline, { train: train.x }, train.y);
+  const params = parseParams(plugin, raw);
+  const model = await plugin.create(params, { seed: 1, log: { info() {}, warn() {} }, ...(pipeline.outputImage ? { imageShape: pipeline.outputImage } : {}) }).fit(f.parts.train!, train.y);
+  const input = bundleInput(specs, pipelineStates(pipeline), new Uint8Array(await model.serialize!(precision ? { precision } : {})));
+  input.plugin = { name: plugin.name, library: 'none', params: params as Record<string, unknown>, engine: model.engine() };
+  input.classes = Array.from(model.classes);
+  model.dispose();
+  const file = join(dir, `${name}.bundle`);
+  await writeBundle(file, input);
+  return file;
+}
+
+/** Exports through the CLI and compares the graph's outputs with the bundle's own labels and scores on every test row. */
+async function check(file: string, tolerance: number, expectScores = true, rows: Matrix = test.x): Promise<number[]> {
+  const out = file.replace(/\.bundle$/, '.onnx');
+  const lines: string[] = [];
+  expect(await main(['node', 'digitbench', 'export', file, '--onnx', out], (s) => lines.push(s))).toBe(0);
+  expect(lines.join('')).toContain(`${out}: `);
+  expect(existsSync(out)).toBe(true);
+  const model = await loadModel(file);
+  const { labels } = await model.classify(rows);
+  const scores = model.scores ? await model.scores(rows) : undefined;
+  model.dispose();
+  if (why) return Array.from(labels);
+  const r = await exportOnnx(file, out); // the same bytes, for the session
+  const session = await ortSession(r.bytes);
+  const ortApi = (ort as { ort: { Tensor: new (t: string, d: Float32Array, dims: number[]) => OrtTensor } }).ort;
+  const res = await session.run({ pixels: new ortApi.Tensor('float32', rows.data as Float32Array, [rows.rows, rows.cols]) });
+  await session.release();
+  const got = Array.from(res.label!.data as BigInt64Array, Number);
+  expect(got).toEqual(Array.from(labels));
+  if (rows === test.x) {
+    let right = 0;
+    got.forEach((l, i) => (right += l === test.y[i] ? 1 : 0));
+    expect(right / got.length).toBeGreaterThan(0.6);
+  }
+  if (!expectScores) {
+    expect(res.scores).toBeUndefined();
+    return got;
+  }
+  const s = res.scores!.data as Float32Array;
+  expect(res.scores!.dims).toEqual([rows.rows, scores!.cols]);
+  let worst = 0;
+  for (let i = 0; i < s.length; i++) worst = Math.max(worst, Math.abs(s[i]! - scores!.data[i]!));
+  expect(worst).toBeLessThanOrEqual(tolerance);
+  return got;
+}
+
+const scaled: StepSpec[] = [{ step: 'scale', max: 255 }];
+const pcaStd: StepSpec[] = [{ step: 'scale', max: 255 }, { step: 'drop-constant' }, { step: 'standardize' }, { step: 'pca', components: 30, oversamples: 10, iterations: 4 }];
+
+describe(`ONNX export: labels equal to the bundle's on every test row${why ? ` (graphs not run: ${why})` : ''}`, () => {
+  it('Gaussian NB on scale → drop-constant → standardize → pca(30), and on blurred, downsampled pixels', async () => {
+    await check(await bundle(naiveBayes, {}, pcaStd, 'nb-pca'), 1e-6);
+    await check(await bundle(naiveBayes, {}, [{ step: 'blur', sigma: 1 }, { step: 'downsample', factor: 2 }, { step: 'scale', max: 255 }], 'nb-blur'), 1e-6);
+  });
+
+  it('k-NN: l2 uniform (nearest tie rule) on pca, cosine with 1/distance votes and the smallest-label rule on pixels', async () => {
+    await check(await bundle(knn, { k: 3 }, pcaStd, 'knn-pca'), 1e-6);
+    await check(await bundle(knn, { k: 5, metric: 'cosine', weights: 'distance', ties: 'smallest-label' }, scaled, 'knn-cos'), 1e-6);
+  });
+
+  it('k-NN tie rules (k = 2: nearest and smallest-label part on split votes) and exact matches under 1/distance votes (training rows as queries)', async () => {
+    const nearest = await check(await bundle(knn, { k: 2 }, pcaStd, 'knn-2-nearest'), 1e-6);
+    const smallest = await check(await bundle(knn, { k: 2, ties: 'smallest-label' }, pcaStd, 'knn-2-smallest'), 1e-6);
+    expect(nearest.filter((l, i) => l !== smallest[i]).length).toBeGreaterThan(0);
+    const both = createMatrix(300, 784, new Float32Array(300 * 784));
+    both.data.set(train.x.data.subarray(0, 100 * 784));
+    both.data.set(test.x.data, 100 * 784);
+    const labels = await check(await bundle(knn, { k: 5, weights: 'distance' }, pcaStd, 'knn-exact'), 1e-6, true, both);
+    expect(labels.slice(0, 100)).toEqual(Array.from(train.y.subarray(0, 100)));
+  });
+
+  it('k-NN from a compact (float16) bundle: the training rows as the bundle stores them', async () => {
+    await check(await bundle(knn, { k: 3 }, pcaStd, 'knn-f16', 'float16'), 1e-6);
+  });
+
+  it('SVM (rbf): libsvm\'s vote and the one-vs-rest scores, on pca with whitening', async () => {
+    await check(await bundle(svm, { kernel: 'rbf', C: 10, gamma: 'scale' }, [{ step: 'scale', max: 255 }, { step: 'pca', components: 30, oversamples: 10, iterations: 4, whiten: true }], 'svm'), 1e-5);
+  });
+
+  it('SVM with Platt probabilities: labels only (no scores output), from an int8 bundle', async () => {
+    await check(await bundle(svm, { kernel: 'rbf', C: 10, gamma: 'scale', probability: true }, pcaStd, 'svm-prob', 'int8'), 0, false);
+  });
+
+  it('decision tree and random forest through ai.onnx.ml TreeEnsembleClassifier', async () => {
+    await check(await bundle(decisionTree, {}, scaled, 'tree'), 0);
+    await check(await bundle(randomForest, { nEstimators: 6, threads: 1 }, pcaStd, 'forest'), 0);
+  });
+
+  it('CNN (LeNet-5: Conv, MaxPool, Relu, Dense) from its tfjs weights', async () => {
+    await check(await bundle(cnn, { epochs: 5, batchSize: 32, threads: 1, patience: 0 }, scaled, 'cnn'), 1e-5);
+  }, 60_000);
+
+  it('CNN (the Keras example: 3×3 valid convolutions, Dropout omitted) from an int8 bundle', async () => {
+    await check(await bundle(cnn, { architecture: 'keras-mnist', epochs: 1, batchSize: 64, threads: 1, patience: 0 }, scaled, 'cnn-keras', 'int8'), 1e-5);
+  }, 60_000);
+});
+
+describe('export --onnx refuses in one line, and writes nothing', () => {
+  it('a missing bundle, an output folder that does not exist, a step without an ONNX form', async () => {
+    const missing = join(dir, 'nope.bundle');
+    await expect(exportOnnx(missing, join(dir, 'a.onnx'))).rejects.toThrow(`${missing}: no such file; give a .bundle file`);
+    const file = await bundle(naiveBayes, {}, [{ step: 'deskew' }, { step: 'scale', max: 255 }], 'nb-deskew');
+    await expect(exportOnnx(file, join(dir, 'no-folder', 'a.onnx'))).rejects.toThrow(`export --onnx: the folder ${join(dir, 'no-folder')} does not exist; create it or give --onnx a file in an existing folder.`);
+    await expect(exportOnnx(file, join(dir, 'deskew.onnx'))).rejects.toThrow('export --onnx: step deskew has no ONNX form yet; export a bundle without it.');
+    const errors: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((s: string) => errors.push(s) > 0) as unknown as typeof process.stderr.write;
+    try {
+      expect(await main(['node', 'digitbench', 'export', file, '--onnx', join(dir, 'deskew.onnx')], () => {})).toBe(1);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(errors.join('')).toBe('digitbench: export --onnx: step deskew has no ONNX form yet; export a bundle without it.\n');
+    expect(readdirSync(dir).filter((f) => f.includes('deskew.onnx') || f.startsWith('a.onnx'))).toEqual([]);
+    expect(existsSync(join(dir, 'no-folder'))).toBe(false);
+  });
+
+  it('k-NN with metric l3', async () => {
+    const file = await bundle(knn, { k: 3, metric: 'l3' }, pcaStd, 'knn-l3');
+    await expect(exportOnnx(file, join(dir, 'l3.onnx'))).rejects.toThrow('export --onnx: k-NN with metric l3 has no ONNX form yet; export a bundle with metric l2 or cosine.');
+    expect(existsSync(join(dir, 'l3.onnx'))).toBe(false);
+  });
+});
