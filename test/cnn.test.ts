@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { cnn } from '../src/classifiers/cnn.ts';
 import { parseParams, type ClassifierContext, type Model } from '../src/classifiers/plugin.ts';
 import { getTf, type Tf } from '../src/engine/tf.ts';
+import { engineChoice } from '../src/engine/ort.ts';
 import { sliceRows, type Matrix } from '@digitbench/runtime/internal';
 import { liveWorkers } from '../src/engine/threads.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
@@ -86,7 +87,7 @@ describe('cnn lenet on MNIST 2000/1000', () => {
     expect(ticks).toHaveLength(3);
     expect(ticks[2]!.loss).toBeLessThan(ticks[0]!.loss as number);
     expect(ticks[2]!.acc).toBeGreaterThan(0.85);
-    expect(first.engine()).toMatch(/^tfjs-wasm 4\.22\.0 \(SIMD, 1 thread\)$/);
+    expect(first.engine()).toMatch(engineChoice().engine === 'ort' ? /^onnxruntime-node 1\.31\.1 \(1 thread\)$/ : /^tfjs-wasm 4\.22\.0 \(SIMD, 1 thread\)$/);
   });
 
   it('scores are softmax probabilities whose argmax is the prediction', async () => {
@@ -115,7 +116,8 @@ describe('cnn lenet on MNIST 2000/1000', () => {
   it('threads 2 (data-parallel replicas) matches threads 1 within a margin, is reproducible, and frees its workers', async () => {
     const a = await cnn.create({ ...small(), threads: 2 }, ctx(7)).fit(d.xTrain, d.yTrain);
     expect(liveWorkers()).toBe(0);
-    expect(a.engine()).toBe('tfjs-wasm 4.22.0 (SIMD, 1 thread), trained as 2 data-parallel replicas (worker threads)');
+    // On ort: one session on 2 threads (src/engine/ort-cnn.ts), no replicas.
+    expect(a.engine()).toBe(engineChoice().engine === 'ort' ? 'onnxruntime-node 1.31.1 (2 threads)' : 'tfjs-wasm 4.22.0 (SIMD, 1 thread), trained as 2 data-parallel replicas (worker threads)');
     // The averaged half-batch gradients equal the full-batch gradient up to rounding: close to threads 1.
     expect(Math.abs(accuracy(await a.predict(d.xTest), d.yTest) - accuracy(firstPred, d.yTest))).toBeLessThan(0.02);
     a.dispose();
