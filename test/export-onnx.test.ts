@@ -24,6 +24,8 @@ import { loadDataset } from '../src/data/datasets.ts';
 import { applySplit, makeSplit } from '../src/data/split.ts';
 import { loadOrt, ortSession, type OrtTensor } from '../src/engine/ort.ts';
 import { exportOnnx } from '../src/export/onnx.ts';
+import { Names, pipelineNodes } from '../src/export/onnx-features.ts';
+import { GraphBuilder } from '../src/engine/onnx.ts';
 import { createPipeline, fitTransform, pipelineStates } from '../src/features/pipeline.ts';
 import { main } from '../src/cli.ts';
 import { bundleInput } from './helpers/bundle.ts';
@@ -100,6 +102,43 @@ async function check(file: string, tolerance: number, expectScores = true, rows:
 const scaled: StepSpec[] = [{ step: 'scale', max: 255 }];
 const pcaStd: StepSpec[] = [{ step: 'scale', max: 255 }, { step: 'drop-constant' }, { step: 'standardize' }, { step: 'pca', components: 30, oversamples: 10, iterations: 4 }];
 
+describe(`ONNX export: the feature steps as nodes give the runtime's features${why ? ` (not run: ${why})` : ''}`, () => {
+  const pipelines: [string, StepSpec[], number][] = [
+    ['scale → drop-constant → standardize → pca(30, whiten)', [{ step: 'scale', max: 255 }, { step: 'drop-constant' }, { step: 'standardize' }, { step: 'pca', components: 30, oversamples: 10, iterations: 4, whiten: true }], 1e-5],
+    ['blur(1.5) → downsample(2)', [{ step: 'blur', sigma: 1.5 }, { step: 'downsample', factor: 2 }], 1e-4],
+    ['deskew → scale', [{ step: 'deskew' }, { step: 'scale', max: 255 }], 1e-5],
+    ['scale → hog(4px + 7px, 9 bins, 2×2)', [{ step: 'scale', max: 255 }, { step: 'hog', cellSize: [4, 7], bins: 9, blockSize: 2 }], 1e-5],
+    // 4 bins: edges at 45°, 90° and 135°, which gradients hit exactly.
+    ['hog(7px, 4 bins, 1×1) on raw pixels', [{ step: 'hog', cellSize: 7, bins: 4, blockSize: 1 }], 1e-5],
+    ['blur(1) → hog(4px, 8 bins, 3×3)', [{ step: 'blur', sigma: 1 }, { step: 'hog', cellSize: 4, bins: 8, blockSize: 3 }], 1e-5],
+  ];
+  it.skipIf(!!why).each(pipelines)('%s', async (_label, specs, tolerance) => {
+    const pipeline = createPipeline(specs, [28, 28], 1);
+    const f = await fitTransform(pipeline, { train: train.x, test: test.x }, train.y);
+    const g = new GraphBuilder('features');
+    g.input('pixels', 'FLOAT', ['N', 784]);
+    const out = pipelineNodes(g, new Names(), { name: 'pixels', type: 'FLOAT', cols: 784 }, specs, pipelineStates(pipeline), [28, 28]);
+    g.node('Identity', [out.name], ['features']);
+    g.output('features', 'FLOAT', ['N', out.cols]);
+    const session = await ortSession(g.encode(17));
+    const ortApi = (ort as { ort: { Tensor: new (t: string, d: Float32Array, dims: number[]) => OrtTensor } }).ort;
+    const got = (await session.run({ pixels: new ortApi.Tensor('float32', test.x.data as Float32Array, [test.x.rows, 784]) })).features!.data as Float32Array;
+    await session.release();
+    const want = f.parts.test!;
+    expect(got.length).toBe(want.data.length);
+    let worst = 0;
+    let same = 0;
+    for (let i = 0; i < got.length; i++) {
+      worst = Math.max(worst, Math.abs(got[i]! - want.data[i]!));
+      if (got[i] === want.data[i]) same++;
+    }
+    if (process.env.EXPORT_ONNX_DEBUG) console.log(_label, worst, same / got.length);
+    expect(worst).toBeLessThanOrEqual(tolerance);
+    // Most values to the bit: each step is float64 rounded once to float32, as the runtime.
+    expect(same / got.length).toBeGreaterThan(0.9);
+  });
+});
+
 describe(`ONNX export: labels equal to the bundle's on every test row${why ? ` (graphs not run: ${why})` : ''}`, () => {
   it('Gaussian NB on scale → drop-constant → standardize → pca(30), and on blurred, downsampled pixels', async () => {
     await check(await bundle(naiveBayes, {}, pcaStd, 'nb-pca'), 1e-6);
@@ -134,6 +173,11 @@ describe(`ONNX export: labels equal to the bundle's on every test row${why ? ` (
     await check(await bundle(svm, { kernel: 'rbf', C: 10, gamma: 'scale', probability: true }, pcaStd, 'svm-prob', 'int8'), 0, false);
   });
 
+  it('deskew and hog pipelines: k-NN on deskew → scale, SVM on hog', async () => {
+    await check(await bundle(knn, { k: 3 }, [{ step: 'deskew' }, { step: 'scale', max: 255 }], 'knn-deskew'), 1e-6);
+    await check(await bundle(svm, { kernel: 'rbf', C: 10, gamma: 'scale' }, [{ step: 'scale', max: 255 }, { step: 'hog', cellSize: 4, bins: 9, blockSize: 2 }], 'svm-hog'), 1e-5);
+  });
+
   it('decision tree and random forest through ai.onnx.ml TreeEnsembleClassifier', async () => {
     await check(await bundle(decisionTree, {}, scaled, 'tree'), 0);
     await check(await bundle(randomForest, { nEstimators: 6, threads: 1 }, pcaStd, 'forest'), 0);
@@ -152,19 +196,26 @@ describe('export --onnx refuses in one line, and writes nothing', () => {
   it('a missing bundle, an output folder that does not exist, a step without an ONNX form', async () => {
     const missing = join(dir, 'nope.bundle');
     await expect(exportOnnx(missing, join(dir, 'a.onnx'))).rejects.toThrow(`${missing}: no such file; give a .bundle file`);
-    const file = await bundle(naiveBayes, {}, [{ step: 'deskew' }, { step: 'scale', max: 255 }], 'nb-deskew');
+    const file = await bundle(naiveBayes, {}, scaled, 'nb-scaled');
     await expect(exportOnnx(file, join(dir, 'no-folder', 'a.onnx'))).rejects.toThrow(`export --onnx: the folder ${join(dir, 'no-folder')} does not exist; create it or give --onnx a file in an existing folder.`);
-    await expect(exportOnnx(file, join(dir, 'deskew.onnx'))).rejects.toThrow('export --onnx: step deskew has no ONNX form yet; export a bundle without it.');
+    // A bundle of 80×80 images with blur: its dense 6,400² matrix is refused before anything is written.
+    const big = bundleInput([{ step: 'blur', sigma: 1 }], [{}]);
+    big.dataset.imageShape = [80, 80];
+    const bigFile = join(dir, 'big-blur.bundle');
+    await writeBundle(bigFile, big);
+    const message = 'export --onnx: step blur on 80×80 images (over 4,096 pixels: its 6,400² float64 matrix would take 328 MB) has no ONNX form yet; export a bundle without it.';
+    await expect(exportOnnx(bigFile, join(dir, 'big.onnx'))).rejects.toThrow(message);
     const errors: string[] = [];
     const write = process.stderr.write;
     process.stderr.write = ((s: string) => errors.push(s) > 0) as unknown as typeof process.stderr.write;
     try {
-      expect(await main(['node', 'digitbench', 'export', file, '--onnx', join(dir, 'deskew.onnx')], () => {})).toBe(1);
+      expect(await main(['node', 'digitbench', 'export', bigFile, '--onnx', join(dir, 'big.onnx')], () => {})).toBe(1);
+      expect(await main(['node', 'digitbench', 'export', missing, '--onnx', join(dir, 'a.onnx')], () => {})).toBe(1);
     } finally {
       process.stderr.write = write;
     }
-    expect(errors.join('')).toBe('digitbench: export --onnx: step deskew has no ONNX form yet; export a bundle without it.\n');
-    expect(readdirSync(dir).filter((f) => f.includes('deskew.onnx') || f.startsWith('a.onnx'))).toEqual([]);
+    expect(errors).toEqual([`digitbench: ${message}\n`, expect.stringMatching(/^digitbench: .*nope\.bundle: no such file; give a \.bundle file[^\n]*\n$/)]);
+    expect(readdirSync(dir).filter((f) => /^(a|big)\.onnx/.test(f) || f.includes('.tmp-'))).toEqual([]);
     expect(existsSync(join(dir, 'no-folder'))).toBe(false);
   });
 

@@ -35,8 +35,8 @@ export interface OnnxExport {
 /** The ONNX model of a decoded bundle (throws a one-line error for a step or model without an ONNX form). */
 export function bundleOnnx({ header, states, modelBytes }: BundleContents): OnnxExport {
   const specs = header.pipeline.map((p) => p.spec);
-  checkSteps(specs);
   const imageShape = header.dataset.imageShape as [number, number];
+  checkSteps(specs, imageShape);
   const shapes = pipelineShapes(specs, imageShape);
   const outImage = shapes.length ? shapes[shapes.length - 1]!.image : imageShape;
   const g = new GraphBuilder('digitbench-bundle');
