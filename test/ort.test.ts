@@ -3,7 +3,13 @@
  * run by onnxruntime-node, against a plain float64 loop on real MNIST rows. Where onnxruntime-node does not
  * load, the ort tests are skipped with the reason, unless DIGITBENCH_REQUIRE_ORT=1 (CI) makes that a failure.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadExperiment } from '../src/harness/experiment.ts';
+import { runId } from '../src/harness/execute.ts';
+import { runProvenance } from '../src/harness/provenance.ts';
 import { engineChoice, loadOrt } from '../src/engine/ort.ts';
 import { knnGraph, ortNeighbours } from '../src/engine/ort-knn.ts';
 import { mnistSubset } from './helpers/mnist.ts';
@@ -18,6 +24,32 @@ const why = 'error' in ort ? ort.error : '';
 if (why && process.env.DIGITBENCH_REQUIRE_ORT === '1') throw new Error(`DIGITBENCH_REQUIRE_ORT=1 but ${why}`);
 
 describe('the engine choice', () => {
+  it('is part of a run\'s id: ort and wasm rows are different results', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'digitbench-engine-id-'));
+    const file = join(dir, 'e.json');
+    writeFileSync(file, JSON.stringify({ split: { train: 100, test: 50, seed: 1 }, classifiers: [{ plugin: 'naive-bayes' }] }));
+    const exp = await loadExperiment(file);
+    const p = { datasetHash: 'h', fingerprint: 'f', run: exp.runs[0]!, settings: exp.config, versions: {}, code: 'c' };
+    expect(runId({ ...p, engine: 'ort' })).not.toBe(runId({ ...p, engine: 'wasm' }));
+    expect(runId({ ...p, engine: 'ort' })).toBe(runId({ ...p, engine: 'ort' }));
+    // A k-NN run names onnxruntime-node among its packages only when ort is the engine.
+    writeFileSync(file, JSON.stringify({ split: { train: 100, test: 50, seed: 1 }, classifiers: [{ plugin: 'knn' }] }));
+    const knnRun = (await loadExperiment(file)).runs[0]!;
+    const saved = process.env.DIGITBENCH_ENGINE;
+    try {
+      process.env.DIGITBENCH_ENGINE = 'wasm';
+      expect(runProvenance(knnRun, dir).versions['onnxruntime-node']).toBeUndefined();
+      if (!why) {
+        process.env.DIGITBENCH_ENGINE = 'ort';
+        expect(runProvenance(knnRun, dir).versions['onnxruntime-node']).toBe('1.31.1');
+      }
+    } finally {
+      if (saved === undefined) delete process.env.DIGITBENCH_ENGINE;
+      else process.env.DIGITBENCH_ENGINE = saved;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('DIGITBENCH_ENGINE forces one; anything else is a one-line error; by default ort where it loads', () => {
     expect(() => engineChoice({ DIGITBENCH_ENGINE: 'cuda' })).toThrow('DIGITBENCH_ENGINE is "cuda"; set it to "ort" (onnxruntime-node) or "wasm" (tfjs-wasm), or unset it.');
     expect(engineChoice({ DIGITBENCH_ENGINE: 'wasm' })).toEqual({ engine: 'wasm', reason: 'DIGITBENCH_ENGINE=wasm' });
@@ -152,5 +184,18 @@ describe.skipIf(!!why)(`k-NN search on onnxruntime${why ? ` (skipped: ${why})` :
         expect(Math.abs(mins[r * chunks + c]! - best)).toBeLessThan(1e-5 * 255 * 255 * cols);
       }
     }
+  });
+});
+
+describe('the report names the engine', () => {
+  it('shows an engine line in Environment when rows record one, and none for rows from before there were two', async () => {
+    const { fixtureRows } = await import('./helpers/report-rows.ts');
+    const { envSection } = await import('../src/report/sections/environment.ts');
+    const old = fixtureRows();
+    expect(envSection(old)).not.toContain('| engine |');
+    const onOrt = old.map((r) => ({ ...r, env: { ...r.env, engine: 'ort' as const } }));
+    expect(envSection(onOrt)).toContain('| engine | onnxruntime-node (ort) |');
+    const onWasm = old.map((r) => ({ ...r, env: { ...r.env, engine: 'wasm' as const } }));
+    expect(envSection(onWasm)).toContain('| engine | tfjs (wasm) |');
   });
 });

@@ -20,6 +20,9 @@ import { jobPluginRef, runJob, type RunJobInput } from '../src/queue/job.ts';
 import { startWorker } from '../src/queue/worker.ts';
 import { readRows, type ResultRow } from '../src/results/row.ts';
 import { redisAvailable, sharedRedis, startRedis, type RedisInstance } from './helpers/redis.ts';
+import { engineChoice } from '../src/engine/ort.ts';
+import { loadDataset } from '../src/data/datasets.ts';
+import { makeSplit } from '../src/data/split.ts';
 
 const ROOT = resolve(__dirname, '..');
 const CLI = join(ROOT, 'bin/digitbench.js');
@@ -266,11 +269,16 @@ describe.skipIf(!redisAvailable)('sweeps through BullMQ on redis-server', () => 
     const w = await startWorker({ target, concurrency: 1, log: () => {} });
     const queue = new Queue(name, { connection: bullConnection(target) });
     try {
-      const good = runJob(exp, exp.runs[0]!, { baseDir: dir, id: '0123456789abcdef', datasetHash: 'x', fingerprint: 'y', code: 'z', versions: {} });
+      const here = engineChoice();
+      const other = here.engine === 'ort' ? 'wasm' : 'ort';
+      const good = runJob(exp, exp.runs[0]!, { baseDir: dir, id: '0123456789abcdef', datasetHash: 'x', fingerprint: 'y', code: 'z', versions: {}, engine: here.engine });
+      const mnistHash = (await loadDataset('mnist')).contentHash;
+      const fingerprint = makeSplit(await loadDataset('mnist'), exp.runs[0]!.split).fingerprint;
       const jobs: [string, RunJobInput, string][] = [
         ['evil', { ...good, run: { ...good.run, pluginRef: '/etc/evil.ts' } }, `refused by worker ${w.name}: the job names the plugin "/etc/evil.ts", which is neither a built-in nor a file inside this worker's checkout (${ROOT}); workers run only those`],
         ['escape', { ...good, run: { ...good.run, pluginRef: './../outside.ts' } }, `refused by worker ${w.name}: the job names the plugin "./../outside.ts", which is neither a built-in nor a file inside this worker's checkout (${ROOT}); workers run only those`],
-        ['split', { ...good, expect: { ...good.expect, datasetHash: (await import('../src/data/datasets.ts').then((m) => m.loadDataset('mnist'))).contentHash, fingerprint: 'deadbeefdeadbeef' } }, ''],
+        ['split', { ...good, expect: { ...good.expect, datasetHash: mnistHash, fingerprint: 'deadbeefdeadbeef' } }, ''],
+        ['engine', { ...good, expect: { ...good.expect, datasetHash: mnistHash, fingerprint, engine: other } }, `refused by worker ${w.name}: the engine here is ${here.engine} (${here.reason}), the coordinator's ${other}; install the same optional dependencies (onnxruntime-node) on every machine, or set DIGITBENCH_ENGINE=${other} here`],
       ];
       for (const [id, data] of jobs) await queue.add('run', data, { jobId: id, attempts: 3 });
       for (const [id, , reason] of jobs) {

@@ -18,7 +18,7 @@
  *   pruning bound was always 0, so every query visited every training point; it also split on the
  *   label column it appends to each point. Used only as a neighbour index: it is given row indices as
  *   "labels", and this wrapper votes.
- * - 'brute': exact distances as matrix products on the tensor engine (src/engine/distance.ts).
+ * - 'brute': exact distances as matrix products on the engine, onnxruntime-node or tfjs (src/engine/distance.ts).
  * - 'auto' (default): the k-d tree up to KD_TREE_MAX_FEATURES (5) features, brute force above: the tree
  *   wins by far for 2–4 features, breaks even near 6 and loses from 8 on (docs/measurements.md), because
  *   it holds one point per node and bounds only by the splitting plane, so in more dimensions it visits
@@ -43,6 +43,7 @@ import mlKnn from 'ml-knn';
 import { minkowski3, ParallelBruteForce, type Neighbours } from '../engine/distance.ts';
 import { isShared, SHARE_FROM_ELEMENTS } from '../engine/threads.ts';
 import { loadedEngine, TF_LIBRARIES } from '../engine/tf.ts';
+import { ORT_LIBRARIES } from '../engine/ort.ts';
 import {
   createMatrix,
   knnAlgorithm,
@@ -167,9 +168,9 @@ function trainingRows(x: Matrix, params: KnnParams, owned: boolean): Matrix {
 
 export const knn = defineClassifier<KnnParams>({
   ...knnModel,
-  summary: 'k-nearest neighbours, exact, Euclidean, Minkowski p = 3 or cosine, uniform or 1/distance votes (k-d tree for few features, brute force on tfjs otherwise)',
-  library: 'ours: exact search (workbench: brute force on tfjs, exact float64 rescan, L3 by a Hölder bound; apps: the runtime\'s plain JS), votes, saved format; ml-knn 3.0.0 (patched): k-d tree (≤ 5 features, workbench only)',
-  fitLibraries: ['ml-knn 3.0.0', ...TF_LIBRARIES],
+  summary: 'k-nearest neighbours, exact, Euclidean, Minkowski p = 3 or cosine, uniform or 1/distance votes (k-d tree for few features, brute force on onnxruntime-node or tfjs otherwise)',
+  library: 'ours: exact search (workbench: brute force on onnxruntime-node where it loads, else tfjs, exact float64 rescan, L3 by a Hölder bound; apps: the runtime\'s plain JS), votes, saved format; ml-knn 3.0.0 (patched): k-d tree (≤ 5 features, workbench only)',
+  fitLibraries: ['ml-knn 3.0.0', ...TF_LIBRARIES, ...ORT_LIBRARIES],
   patched: ['ml-knn'],
   testParams: { threads: 2 },
   create: (params) => ({

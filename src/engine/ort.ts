@@ -25,6 +25,13 @@ export interface OrtSession {
 }
 
 const PACKAGE = 'onnxruntime-node';
+
+/**
+ * What a plugin or step whose numeric work can run on onnxruntime lists in its libraries. A run's
+ * provenance keeps it only when the engine is ort (src/harness/provenance.ts), so a wasm run's packages
+ * and id do not name it.
+ */
+export const ORT_LIBRARIES = ['onnxruntime-node 1.31.1'] as const;
 let loaded: { ort: Ort; version: string } | { error: string } | undefined;
 
 /** onnxruntime-node and its version, or why it cannot be used here (not installed, or its library does not load). */

@@ -22,6 +22,7 @@ import { precisionTag, type Precision } from '@digitbench/runtime/internal';
 import { latestPerId } from './report-rows.ts';
 import { DEPLOY_CHILD, oneLine, PLUGIN_FAULTS, runIsolated, type Outcome } from './isolated.ts';
 import type { RunEvents } from './run.ts';
+import type { EngineName } from '../engine/ort.ts';
 
 /** What of the experiment's config a run needs (all of it travels in a queue job). */
 export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'> & Partial<Pick<ExperimentConfig, 'bundle' | 'reject' | 'robustness' | 'seed'>>;
@@ -34,6 +35,8 @@ export interface RowEnv {
   cores: number;
   host?: string;
   worker?: string;
+  /** The engine of the numeric work (engineChoice): onnxruntime-node ("ort") or tfjs ("wasm"). */
+  engine: EngineName;
   packages: Record<string, string>;
   gitCommit: string | null;
 }
@@ -42,7 +45,7 @@ export interface RowEnv {
 export type MachineEnv = Omit<RowEnv, 'packages'>;
 
 /** A run's id: everything its result depends on (the same on every machine that would give the same row). */
-export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpec; settings: RunSettings; versions: Record<string, string>; code: string }): string {
+export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpec; settings: RunSettings; versions: Record<string, string>; code: string; engine: EngineName }): string {
   const { run } = p;
   return hashJson({
     dataset: p.datasetHash,
@@ -61,6 +64,8 @@ export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpe
     ...(p.settings.bundles && p.settings.robustness ? { robustness: p.settings.robustness } : {}),
     versions: p.versions,
     code: p.code,
+    // ort and wasm rows are different results (float32 sums in another order; the CNN trains differently).
+    engine: p.engine,
   }).slice(0, 16);
 }
 

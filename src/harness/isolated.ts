@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { REGISTER_SOURCES } from '../engine/register.ts';
+import { engineChoice } from '../engine/ort.ts';
 import type { ChildMeasurements, ChildMessage, ChildRequest } from './child.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -67,7 +68,8 @@ export function runIsolated<Req = ChildRequest, Res = ChildMeasurements>(
     };
     child = fork(entry, [], {
       execArgv: ['--import', REGISTER_SOURCES, `--max-old-space-size=${limits.memoryLimitMb}`],
-      env: { ...process.env, DIGITBENCH_CHILD: '1' },
+      // The parent's engine, so a child never silently runs on another (ort that fails to load there is an error).
+      env: { ...process.env, DIGITBENCH_CHILD: '1', DIGITBENCH_ENGINE: engineChoice().engine },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',
     });

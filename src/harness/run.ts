@@ -21,6 +21,7 @@ import type { Experiment, RunSpec } from './experiment.ts';
 import { executeRun, featurePreparer, runId, selectionIds, type MachineEnv } from './execute.ts';
 import { runProvenance } from './provenance.ts';
 import { appendRow, appendSelectionRow, readRows, readSelectionRows, setAsideTornLine, type ResultRow, type SelectionRow } from '../results/row.ts';
+import { engineChoice } from '../engine/ort.ts';
 
 export { runIsolated } from './isolated.ts';
 
@@ -248,7 +249,7 @@ export async function proveExperiment(exp: Experiment, outDir: string, flag = `-
       `${exp.file}: resample "split" re-draws the split per repetition, but this split takes the whole official sets, so every draw is the same; give split.train (and split.test) below the dataset's sizes.`,
     );
   }
-  const env: MachineEnv = { ...machine(), gitCommit: gitCommit() };
+  const env: MachineEnv = { ...machine(), engine: engineChoice().engine, gitCommit: gitCommit() };
   const baseDir = dirname(exp.file);
   // Per plugin and feature pipelines: the packages a run depends on are its plugin's and its steps'.
   const provenance = new Map<string, ReturnType<typeof runProvenance>>();
@@ -260,7 +261,7 @@ export async function proveExperiment(exp: Experiment, outDir: string, flag = `-
   };
   const codeOf = (run: RunSpec) => provenanceOf(run).code;
   const versionsOf = (run: RunSpec) => provenanceOf(run).versions;
-  const ids = exp.runs.map((run) => runId({ datasetHash: dataset.contentHash, fingerprint: splitOf(run.split).fingerprint, run, settings: cfg, versions: versionsOf(run), code: codeOf(run) }));
+  const ids = exp.runs.map((run) => runId({ datasetHash: dataset.contentHash, fingerprint: splitOf(run.split).fingerprint, run, settings: cfg, versions: versionsOf(run), code: codeOf(run), engine: env.engine }));
   let baseline: Awaited<ReturnType<typeof loadBaseline>>;
   try {
     baseline = await loadBaseline(exp.raw);

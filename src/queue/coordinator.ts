@@ -82,7 +82,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
     const pending = new Map<string, { run: RunSpec; started: boolean }>();
     const enqueue = (run: RunSpec, jid: string) => {
       const id = state.ids[run.index]!;
-      const data = runJob(exp, run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: state.splitOf(run.split).fingerprint, code: state.codeOf(run), versions: state.versionsOf(run) });
+      const data = runJob(exp, run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: state.splitOf(run.split).fingerprint, code: state.codeOf(run), versions: state.versionsOf(run), engine: state.env.engine });
       return redis(
         queue.add(JOB_NAME, data, {
           jobId: jid,

@@ -15,6 +15,7 @@ import { experimentSchema, type Experiment, type RunSpec } from '../harness/expe
 import type { RunSettings } from '../harness/execute.ts';
 import { PROJECT_ROOT } from '../harness/env.ts';
 import { resultRowSchema, selectionRowSchema } from '../results/row.ts';
+import type { EngineName } from '../engine/ort.ts';
 
 export const JOB_NAME = 'run';
 
@@ -69,6 +70,8 @@ export const runJobSchema = z
         fingerprint: z.string().min(1),
         code: z.string().min(1),
         versions: z.record(z.string(), z.string()),
+        /** The coordinator's engine (absent in jobs from before there were two: wasm). */
+        engine: z.enum(['ort', 'wasm']).optional(),
       })
       .strict(),
   })
@@ -154,7 +157,7 @@ export function refusePlugin(ref: string): string | undefined {
 export function runJob(
   exp: Experiment,
   run: RunSpec,
-  p: { baseDir: string; id: string; datasetHash: string; fingerprint: string; code: string; versions: Record<string, string> },
+  p: { baseDir: string; id: string; datasetHash: string; fingerprint: string; code: string; versions: Record<string, string>; engine: EngineName },
 ): RunJobInput {
   const settings: RunSettings = exp.config;
   return {
@@ -173,6 +176,6 @@ export function runJob(
       memoryLimitMb: run.memoryLimitMb,
     },
     settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, refit: settings.refit, ...(settings.bundle ? { bundle: settings.bundle } : {}), latencySamples: settings.latencySamples, deploy: settings.deploy, ...(settings.reject ? { reject: settings.reject } : {}), ...(settings.robustness ? { robustness: settings.robustness, seed: settings.seed } : {}) },
-    expect: { id: p.id, datasetHash: p.datasetHash, fingerprint: p.fingerprint, code: p.code, versions: p.versions },
+    expect: { id: p.id, datasetHash: p.datasetHash, fingerprint: p.fingerprint, code: p.code, versions: p.versions, engine: p.engine },
   };
 }

@@ -31,6 +31,7 @@ import { runProvenance } from '../harness/provenance.ts';
 import type { SelectionRow } from '../results/row.ts';
 import { bundleKey, refusePlugin, runJobSchema, type JobProgress, type JobResult } from './job.ts';
 import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
+import { engineChoice } from '../engine/ort.ts';
 
 /** Bundles wait this long in Redis for a coordinator that is down. */
 const BUNDLE_TTL_SECONDS = 7 * 24 * 3600;
@@ -109,7 +110,12 @@ export async function jobRun(data: unknown, worker: string) {
     refuse(worker, `the split fingerprint here is ${split.fingerprint}, the coordinator's ${job.expect.fingerprint} (another dataset version, or other files); give every machine the same dataset`);
   }
   const { versions, code } = runProvenance(run, PROJECT_ROOT);
-  const id = runId({ datasetHash: dataset.contentHash, fingerprint: split.fingerprint, run, settings: job.settings, versions, code });
+  const engine = engineChoice();
+  const theirs = job.expect.engine ?? 'wasm';
+  if (engine.engine !== theirs) {
+    refuse(worker, `the engine here is ${engine.engine} (${engine.reason}), the coordinator's ${theirs}; install the same optional dependencies (onnxruntime-node) on every machine, or set DIGITBENCH_ENGINE=${theirs} here`);
+  }
+  const id = runId({ datasetHash: dataset.contentHash, fingerprint: split.fingerprint, run, settings: job.settings, versions, code, engine: engine.engine });
   if (id !== job.expect.id) {
     const differ = Object.keys({ ...versions, ...job.expect.versions })
       .filter((k) => versions[k] !== job.expect.versions[k])
@@ -128,7 +134,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const name = `${hostname()}#${process.pid}`;
   const { target, log } = opts;
   const watch = await connectRedis(target, 'worker');
-  const env = { ...machine(), worker: name, gitCommit: gitCommit() };
+  const env = { ...machine(), worker: name, engine: engineChoice().engine, gitCommit: gitCommit() };
 
   // One per dataset for the worker's life: features fitted for one job are known to the next (they are in
   // the feature cache), so only the first job on a split and pipeline pays a fitting process.

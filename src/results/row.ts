@@ -43,6 +43,8 @@ export const envSchema = z
     host: z.string().optional(),
     /** The queue worker that made the row ("host#pid"), when it came through a queue. */
     worker: z.string().optional(),
+    /** The engine of the numeric work: onnxruntime-node ("ort") or tfjs ("wasm"); rows from before there were two have none (wasm). */
+    engine: z.enum(['ort', 'wasm']).optional(),
     /** tfjs backend in use ("wasm", "tensorflow", "cpu"), or null when the run did not load tfjs. */
     tfjsBackend: z.string().nullable(),
     /** The most threads a part of the run kept busy (worker threads included). */

@@ -36,6 +36,10 @@ describe('an install without optional dependencies', () => {
     const out = await run('npm', ['run', '--silent', 'experiment', '--', exp, '--out', join(dir, 'runs', 'small')], { cwd: dir, env, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
     expect(`${out.stdout}\n${out.stderr}`).toContain('2 run(s) done, 0 already finished, 0 failed.');
     expect(readFileSync(join(dir, 'runs', 'small', 'report.md'), 'utf8')).toMatch(/\| \*\*knn\*\* \|.*\| ok \|/);
+    // The rows say which engine ran: tfjs-wasm, in env and in the k-NN's engine column.
+    const rows = readFileSync(join(dir, 'runs', 'small', 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { engine: string; env: { engine: string } });
+    expect(rows.map((r) => r.env.engine)).toEqual(['wasm', 'wasm']);
+    expect(rows[0]!.engine).toMatch(/^tfjs-wasm /);
     rmSync(base, { recursive: true, force: true });
   }, 600_000);
 });

@@ -37,6 +37,8 @@ export function envSection(rows: readonly ResultRow[]): string {
       ...(list.some((e) => e.workers.size)
         ? [['queue workers (runs)', ...list.map((e) => cell(e.workers.size ? [...e.workers].map(([w, n]) => `${w} (${n})`).join(', ') : 'none: run locally'))]]
         : []),
+      // Rows from before there were two engines do not record one (they ran on tfjs).
+      ...(list.some((e) => e.env.engine) ? [['engine', ...field((e) => (e.engine === 'ort' ? 'onnxruntime-node (ort)' : e.engine === 'wasm' ? 'tfjs (wasm)' : 'tfjs (not recorded)'))]] : []),
       ['tfjs backend', ...field((e) => e.tfjsBackend ?? 'not loaded')],
       ['threads', ...list.map((e) => cell(threadsCell(e.rows)))],
       ['git commit', ...field((e) => e.gitCommit ?? 'unknown')],
