@@ -80,7 +80,12 @@ export function buildProgram(out: (s: string) => void): Command {
         finishedAt: new Date().toISOString(),
         commit,
         machine: machine(),
-        engine: (await getTf()).engine.description,
+        engine: await (async () => {
+          const { engineChoice, ortDescription } = await import('./engine/ort.ts');
+          const choice = engineChoice();
+          // The engine the rows ran on (each row's own engine column says what did its work).
+          return choice.engine === 'ort' ? `${ortDescription(threads)}, chosen: ${choice.reason}` : `${(await getTf()).engine.description}, chosen: ${choice.reason}`;
+        })(),
         threads,
         repeats,
         ...(ceiling ? { ceiling } : {}),
