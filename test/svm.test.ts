@@ -7,8 +7,12 @@ import { fromArrays, row, sliceRows, takeLabels, takeRows, type Matrix } from '@
 import { liveWorkers } from '../src/engine/threads.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
+import { engineChoice, ortDescription } from '../src/engine/ort.ts';
+import { defaultThreads } from '../src/engine/threads.ts';
 
 const ctx = { seed: 1, log: { info() {}, warn() {} } };
+/** rbf labels' engine: onnxruntime where it is the engine (DIGITBENCH_ENGINE / engineChoice), else tfjs. */
+const RBF_PREDICT = `${engineChoice().engine === 'ort' ? ortDescription(defaultThreads()) : 'tfjs'} float32 predict, exact float64 near ties`;
 const accuracy = (p: Int32Array, y: Int32Array) => p.reduce((n, v, i) => n + (v === y[i] ? 1 : 0), 0) / y.length;
 const rows = (x: Matrix) => Array.from({ length: x.rows }, (_, i) => row(x, i));
 const savedText = (bytes: Uint8Array) => (JSON.parse(new TextDecoder().decode(bytes)) as { libsvmModel: string }).libsvmModel;
@@ -58,7 +62,7 @@ describe('svm on MNIST (2000 train / 1000 test, raw pixels / 255)', () => {
     expect(await back.predict(d.xTest)).toEqual(pred);
     const x = sliceRows(d.xTest, 0, 100);
     expect((await back.scores!(x)).data).toEqual((await c.scores!(x)).data);
-    expect(c.engine()).toBe('libsvm-js 0.2.1 (wasm) fit; tfjs float32 predict, exact float64 near ties');
+    expect(c.engine()).toBe(`libsvm-js 0.2.1 (wasm) fit; ${RBF_PREDICT}`);
     c.dispose();
     back.dispose();
   });
@@ -208,7 +212,7 @@ describe('svm one-vs-one pairs assemble libsvm\'s own multi-class model', () => 
       expect(liveWorkers()).toBe(0);
       expect(savedText(await one.serialize!()) === expected).toBe(true);
       expect(savedText(await two.serialize!()) === expected).toBe(true);
-      const predict = kernel === 'rbf' ? 'tfjs float32 predict, exact float64 near ties' : 'js predict';
+      const predict = kernel === 'rbf' ? RBF_PREDICT : 'js predict';
       expect(two.engine()).toBe(`libsvm-js 0.2.1 (wasm) fit by class pair in 2 worker threads; ${predict}`);
       // A small job: libsvm's own loop over the pairs, in this thread.
       expect(one.engine()).toBe(`libsvm-js 0.2.1 (wasm) fit; ${predict}`);

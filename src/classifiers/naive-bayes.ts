@@ -14,9 +14,31 @@
  * loops (docs/measurements.md). Its model JSON is the model inside the saved format. Load and scoring are
  * in @digitbench/runtime (models/naive-bayes.ts); this file adds fitting.
  * Labels are mapped to the 0..k−1 the format needs and back.
+ *
+ * Scoring engine (issue 25): where engineChoice() picks onnxruntime, a fitted model scores on it
+ * (src/engine/ort-linear.ts: one float32 MatMul per chunk of rows, with a rounding bound per value) and
+ * recomputes with logJointTyped, in float64, every row whose argmax that bound cannot settle: the labels are
+ * the plain loop's. Otherwise (wasm) it is the runtime's plain-JS model unchanged. The workbench's load does the
+ * same (the runtime's own load, in apps and the browser, is plain JS: the same labels, scores within rounding).
  */
-import { naiveBayesModel, naiveBayesModelOf, typedModel, type GaussianNBModel, type Matrix, type NaiveBayesParams } from '@digitbench/runtime/internal';
+import {
+  argmaxRows,
+  defineModel,
+  logJointTyped,
+  naiveBayesModel,
+  naiveBayesModelOf,
+  softmaxRows,
+  typedModel,
+  type GaussianNBModel,
+  type Matrix,
+  type Model,
+  type NaiveBayesParams,
+  type TypedModel,
+} from '@digitbench/runtime/internal';
 import { checkTrainingData, defineClassifier, labelIndex } from './plugin.ts';
+import { engineChoice, ORT_LIBRARIES, ortDescription, type EngineName } from '../engine/ort.ts';
+import { ortGaussianScores, type GaussianScores } from '../engine/ort-linear.ts';
+import { defaultThreads } from '../engine/threads.ts';
 
 export { logJointTyped, naiveBayesParams, typedModel, type GaussianNBModel, type NaiveBayesParams } from '@digitbench/runtime/internal';
 
@@ -79,11 +101,75 @@ export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing
   return { modelName: 'NaiveBayes', means, calculateProbabilities };
 }
 
+/**
+ * Log joint probabilities (rows × classes) whose argmax is the exact loop's: the scorer's float32 values, and
+ * for every row where some other class's value could, within the bounds, reach the best one's, the exact
+ * float64 values of logJointTyped.
+ */
+export async function settledLogJoint(scorer: GaussianScores, t: TypedModel, x: Matrix): Promise<{ logJoint: Float64Array; recomputed: number }> {
+  const C = t.classes;
+  const { values, bound } = await scorer.logJoint(x);
+  const unsure: number[] = [];
+  for (let i = 0; i < x.rows; i++) {
+    const o = i * C;
+    let best = 0;
+    for (let c = 1; c < C; c++) if (values[o + c]! > values[o + best]!) best = c;
+    const low = values[o + best]! - bound[o + best]!;
+    for (let c = 0; c < C; c++) {
+      if (c !== best && values[o + c]! + bound[o + c]! >= low) {
+        unsure.push(i);
+        break;
+      }
+    }
+  }
+  if (unsure.length > 0) {
+    const d = x.cols;
+    const sub = new Float32Array(unsure.length * d);
+    unsure.forEach((r, u) => sub.set(x.data.subarray(r * d, (r + 1) * d), u * d));
+    const exact = logJointTyped(t, { rows: unsure.length, cols: d, data: sub });
+    unsure.forEach((r, u) => values.set(exact.subarray(u * C, (u + 1) * C), r * C));
+  }
+  return { logJoint: values, recomputed: unsure.length };
+}
+
+type Trained = Parameters<typeof naiveBayesModelOf>[0];
+
+/** A fitted model that scores on onnxruntime (one session per model, made at its first use, released by dispose). */
+function ortModelOf(t: Trained, threads: number): Model {
+  const plain = naiveBayesModelOf(t);
+  let scorer: Promise<GaussianScores> | undefined;
+  const logJoint = async (s: Trained, x: Matrix) => (await settledLogJoint(await (scorer ??= ortGaussianScores(s.typed, threads)), s.typed, x)).logJoint;
+  const engine = () => `${ortDescription(threads)}: float32 log joint products, exact float64 near ties (fit: js typed arrays; ml-naivebayes 4.0.0 model format)`;
+  return defineModel(WHO, {
+    classes: t.classes,
+    inputSize: t.features,
+    state: t,
+    predict: async (s, x) => argmaxRows(await logJoint(s, x), x.rows, s.classes.length, s.classes),
+    scores: async (s, x) => softmaxRows(await logJoint(s, x), x.rows, s.classes.length),
+    async predictWithScores(s, x) {
+      const lj = await logJoint(s, x);
+      return { labels: argmaxRows(lj, x.rows, s.classes.length, s.classes), scores: softmaxRows(lj, x.rows, s.classes.length) };
+    },
+    serialize: (_s, options) => plain.serialize!(options),
+    engine,
+    runtime: () => ({ engine: engine(), threads }),
+    free: () => {
+      plain.dispose();
+      void scorer?.then((sc) => sc.dispose());
+    },
+  });
+}
+
+/** The model of a fitted NB on `engine` (default: engineChoice()'s): onnxruntime scoring, or the runtime's plain JS. */
+export function naiveBayesModelOn(t: Trained, engine: EngineName = engineChoice().engine, threads = defaultThreads()): Model {
+  return engine === 'ort' ? ortModelOf(t, threads) : naiveBayesModelOf(t);
+}
+
 export const naiveBayes = defineClassifier<NaiveBayesParams>({
   ...naiveBayesModel,
-  library: 'ours: fit and scoring (typed arrays), saved format; ml-naivebayes 4.0.0 (patched): origin of the model JSON, test oracle (never loaded by a run)',
-  // ml-naivebayes is a test oracle only (a devDependency): nothing a run executes imports it.
-  fitLibraries: [],
+  library: 'ours: fit and scoring (typed arrays; workbench scoring on onnxruntime-node where it loads, exact recheck), saved format; ml-naivebayes 4.0.0 (patched): origin of the model JSON, test oracle (never loaded by a run)',
+  // ml-naivebayes is a test oracle only (a devDependency): nothing a run executes imports it. onnxruntime-node scores where it is the engine.
+  fitLibraries: [...ORT_LIBRARIES],
   testParams: {},
   create: (params) => ({
     async fit(x, y) {
@@ -93,7 +179,13 @@ export const naiveBayes = defineClassifier<NaiveBayesParams>({
       if (!model.calculateProbabilities.every((c) => c.every((v) => (typeof v === 'number' ? Number.isFinite(v) : Number.isFinite(v[0]) && Number.isFinite(v[1]))))) {
         throw new Error('naive-bayes: every feature is constant over the training data, so no variance can be estimated; check the features (or the split) before fitting.');
       }
-      return naiveBayesModelOf({ model, typed: typedModel(model), classes, features: x.cols });
+      return naiveBayesModelOn({ model, typed: typedModel(model), classes, features: x.cols });
     },
   }),
+  // The workbench's load scores on the same engine as its fit (the runtime's load checks the bytes first).
+  async load(bytes, params, ctx) {
+    (await naiveBayesModel.load!(bytes, params, ctx)).dispose();
+    const saved = JSON.parse(new TextDecoder().decode(bytes)) as { classes: number[]; features: number; model: GaussianNBModel };
+    return naiveBayesModelOn({ model: saved.model, typed: typedModel(saved.model), classes: Int32Array.from(saved.classes), features: saved.features });
+  },
 });

@@ -16,13 +16,21 @@
  * are recomputed (docs/measurements.md). A row is recomputed exactly unless
  * its vote is settled whatever the unsure pairs do: the winner's sure votes beat every other class's sure votes
  * plus all its unsure pairs (ties resolved as libsvm does: lowest class index).
+ *
+ * The products run on tfjs or, where engineChoice() picks it (issue 25), on onnxruntime (src/engine/ort-svm.ts:
+ * the same two MatMuls and Exp as one graph, one session per model). Both are float32 products of any summation
+ * order, which the bound above covers, so the labels are the exact loop's on either engine.
  */
 import type { Matrix } from '@digitbench/runtime/internal';
 import { getTf } from '../engine/tf.ts';
+import type { EngineName } from '../engine/ort.ts';
+import { ortRbfProducts, type RbfProducts as OrtRbfProducts } from '../engine/ort-svm.ts';
 import type { SvmModel } from './svm.ts';
 
 const U = 2 ** -24;
+/** Rows per product on tfjs, and on onnxruntime (bounds the R × l kernel matrix: 1,024 × 20,000 float32 = 82 MB). */
 const CHUNK = 512;
+const ORT_CHUNK = 1024;
 
 export interface FastLabels {
   /** Index (libsvm order) of each row's class. */
@@ -35,8 +43,111 @@ export interface FastLabels {
  * Class indices (libsvm order) of every row. `exact(rows)` computes the exact float64 decision values
  * (rows × pairs) of the given rows; it is called once, for the rows float32 cannot settle.
  */
-export async function fastRbfWinners(m: SvmModel, x: Matrix, exact: (rows: Int32Array) => Float64Array): Promise<FastLabels> {
-  const { tf } = await getTf();
+export async function fastRbfWinners(
+  m: SvmModel,
+  x: Matrix,
+  exact: (rows: Int32Array) => Float64Array,
+  opts: { products?: RbfProducts; decisions?: boolean } = {},
+): Promise<FastLabels & { decisions?: Float64Array }> {
+  const { d, nrClass: k, rho } = m;
+  const P = rho.length;
+  const e = d + 2;
+  const plan = rbfPlan(m);
+  // Relative rounding bound of a decision value, per row: see the header (worst-case float32 bounds, times 2).
+  const relBase = 2 * (plan.nPairMax + 8) * U;
+  const relPerNorm = 2 * 2 * m.gamma * (e + 1) * U;
+  const gamma = m.gamma;
+  const ssMax = plan.ssMax;
+  const products = opts.products ?? (await rbfProductsFor(m, 'wasm'));
+  const winners = new Int32Array(x.rows);
+  const decisions = opts.decisions ? new Float64Array(x.rows * P) : undefined;
+  const unsure: number[] = [];
+  const sureVotes = new Int32Array(k);
+  const unsureCount = new Int32Array(k);
+  const chunk = products.chunk;
+  const xa = new Float32Array(chunk * e);
+  const xxs = new Float64Array(chunk);
+  try {
+    for (let r0 = 0; r0 < x.rows; r0 += chunk) {
+      const R = Math.min(chunk, x.rows - r0);
+      for (let b = 0; b < R; b++) {
+        let xx = 0;
+        for (let j = 0; j < d; j++) {
+          const v = x.data[(r0 + b) * d + j]!;
+          xa[b * e + j] = 2 * gamma * v;
+          xx += v * v;
+        }
+        xa[b * e + d] = -gamma * xx;
+        xa[b * e + d + 1] = 1;
+        xxs[b] = xx;
+      }
+      const v = await products.values(xa, R);
+      const stride = P + k;
+      for (let b = 0; b < R; b++) {
+        const rel = relBase + relPerNorm * (xxs[b]! + ssMax);
+        const o = b * stride;
+        sureVotes.fill(0);
+        unsureCount.fill(0);
+        let p = 0;
+        for (let i = 0; i < k; i++) {
+          for (let j = i + 1; j < k; j++) {
+            const dec = v[o + p]! - rho[p]!;
+            if (decisions) decisions[(r0 + b) * P + p] = dec;
+            // Σ_t |coef_t|·K_t of this pair ≤ class i's bound column + class j's.
+            const bound = rel * (v[o + P + i]! + v[o + P + j]!) + 1e-6 * Math.abs(rho[p]!);
+            if (Math.abs(dec) <= bound) {
+              unsureCount[i]!++;
+              unsureCount[j]!++;
+            } else if (dec > 0) sureVotes[i]!++;
+            else sureVotes[j]!++;
+            p++;
+          }
+        }
+        const win = settledWinner(sureVotes, unsureCount, k);
+        if (win < 0) unsure.push(r0 + b);
+        else winners[r0 + b] = win;
+      }
+    }
+  } finally {
+    if (!opts.products) products.dispose();
+  }
+  if (unsure.length > 0) {
+    const rows = Int32Array.from(unsure);
+    const dec = exact(rows);
+    const votes = new Int32Array(k);
+    for (let u = 0; u < rows.length; u++) {
+      votes.fill(0);
+      let q = 0;
+      for (let i = 0; i < k; i++) {
+        for (let j = i + 1; j < k; j++) {
+          if (dec[u * P + q]! > 0) votes[i]!++;
+          else votes[j]!++;
+          q++;
+        }
+      }
+      let best = 0;
+      for (let i = 1; i < k; i++) if (votes[i]! > votes[best]!) best = i;
+      winners[rows[u]!] = best;
+    }
+  }
+  return { winners, recomputed: unsure.length, ...(decisions ? { decisions } : {}) };
+}
+
+interface RbfPlan {
+  /** [Sᵀ; 1; −γ·ss] ((d + 2) × l). */
+  st: Float32Array;
+  /** W (l × (P + k)). */
+  w: Float32Array;
+  ssMax: number;
+  nPairMax: number;
+}
+
+const plans = new WeakMap<SvmModel, RbfPlan>();
+
+/** The model's constant matrices (made once per model). */
+function rbfPlan(m: SvmModel): RbfPlan {
+  const known = plans.get(m);
+  if (known) return known;
   const { l, d, nrClass: k, coef, rho, start, nSV, gamma } = m;
   const P = rho.length;
   const e = d + 2;
@@ -74,83 +185,44 @@ export async function fastRbfWinners(m: SvmModel, x: Matrix, exact: (rows: Int32
       w[t * (P + k) + P + c] = most;
     }
   }
-  // Relative rounding bound of a decision value, per row: see the header (worst-case float32 bounds, times 2).
-  const relBase = 2 * (nPairMax + 8) * U;
-  const relPerNorm = 2 * 2 * gamma * (e + 1) * U;
+  const plan = { st, w, ssMax, nPairMax };
+  plans.set(m, plan);
+  return plan;
+}
+
+/** The kernel products V = exp(xa·st)·W of one model on an engine, in chunks of `chunk` rows. */
+export interface RbfProducts extends OrtRbfProducts {
+  readonly chunk: number;
+}
+
+/**
+ * The products of model `m` on `engine`: tfjs (its loaded backend; tensors freed by dispose) or onnxruntime (one
+ * session, on `threads` intra-op threads, released by dispose). Made once per model and reused across calls.
+ */
+export async function rbfProductsFor(m: SvmModel, engine: EngineName, threads = 1): Promise<RbfProducts> {
+  const { l, d, nrClass: k, rho } = m;
+  const cols = rho.length + k;
+  const e = d + 2;
+  const { st, w } = rbfPlan(m);
+  if (engine === 'ort') return { ...(await ortRbfProducts(st, e, l, w, cols, threads)), chunk: ORT_CHUNK };
+  const { tf, engine: info } = await getTf();
   const St = tf.tensor2d(st, [e, l]);
-  const W = tf.tensor2d(w, [l, P + k]);
-  const winners = new Int32Array(x.rows);
-  const unsure: number[] = [];
-  const sureVotes = new Int32Array(k);
-  const unsureCount = new Int32Array(k);
-  const xa = new Float32Array(CHUNK * e);
-  const xxs = new Float64Array(CHUNK);
-  try {
-    for (let r0 = 0; r0 < x.rows; r0 += CHUNK) {
-      const R = Math.min(CHUNK, x.rows - r0);
-      for (let b = 0; b < R; b++) {
-        let xx = 0;
-        for (let j = 0; j < d; j++) {
-          const v = x.data[(r0 + b) * d + j]!;
-          xa[b * e + j] = 2 * gamma * v;
-          xx += v * v;
-        }
-        xa[b * e + d] = -gamma * xx;
-        xa[b * e + d + 1] = 1;
-        xxs[b] = xx;
-      }
-      const out = tf.tidy(() => tf.matMul(tf.exp(tf.matMul(tf.tensor2d(xa.subarray(0, R * e), [R, e]), St)), W));
+  const W = tf.tensor2d(w, [l, cols]);
+  return {
+    chunk: CHUNK,
+    async values(xa, rows) {
+      const out = tf.tidy(() => tf.matMul(tf.exp(tf.matMul(tf.tensor2d(xa.subarray(0, rows * e), [rows, e]), St)), W));
       const v = out.dataSync() as Float32Array;
       out.dispose();
-      const stride = P + k;
-      for (let b = 0; b < R; b++) {
-        const rel = relBase + relPerNorm * (xxs[b]! + ssMax);
-        const o = b * stride;
-        sureVotes.fill(0);
-        unsureCount.fill(0);
-        let p = 0;
-        for (let i = 0; i < k; i++) {
-          for (let j = i + 1; j < k; j++) {
-            const dec = v[o + p]! - rho[p]!;
-            // Σ_t |coef_t|·K_t of this pair ≤ class i's bound column + class j's.
-            const bound = rel * (v[o + P + i]! + v[o + P + j]!) + 1e-6 * Math.abs(rho[p]!);
-            if (Math.abs(dec) <= bound) {
-              unsureCount[i]!++;
-              unsureCount[j]!++;
-            } else if (dec > 0) sureVotes[i]!++;
-            else sureVotes[j]!++;
-            p++;
-          }
-        }
-        const win = settledWinner(sureVotes, unsureCount, k);
-        if (win < 0) unsure.push(r0 + b);
-        else winners[r0 + b] = win;
-      }
-    }
-  } finally {
-    St.dispose();
-    W.dispose();
-  }
-  if (unsure.length > 0) {
-    const rows = Int32Array.from(unsure);
-    const dec = exact(rows);
-    const votes = new Int32Array(k);
-    for (let u = 0; u < rows.length; u++) {
-      votes.fill(0);
-      let q = 0;
-      for (let i = 0; i < k; i++) {
-        for (let j = i + 1; j < k; j++) {
-          if (dec[u * P + q]! > 0) votes[i]!++;
-          else votes[j]!++;
-          q++;
-        }
-      }
-      let best = 0;
-      for (let i = 1; i < k; i++) if (votes[i]! > votes[best]!) best = i;
-      winners[rows[u]!] = best;
-    }
-  }
-  return { winners, recomputed: unsure.length };
+      return v;
+    },
+    dispose() {
+      St.dispose();
+      W.dispose();
+    },
+    description: info.description,
+    threads: info.threads,
+  };
 }
 
 /**

@@ -24,6 +24,7 @@
  * writes, byte for byte (tested; the same text with 1 or 2 threads). rbf predict computes the kernel and decision
  * values as float32 matrix products on the tensor engine and recomputes exactly, in float64, every row whose vote
  * float32 rounding could change (svm-predict.ts): the labels are the exact loop's. scores() keep the exact loop.
+ * Where engineChoice() picks onnxruntime (issue 25), those products run there instead (one session per model).
  * On full MNIST PCA-50 the pairs take a fraction of the CPU time of libsvm's own loop over the same pairs (the
  * same model text; why is not established: each pair's rows are contiguous in its problem), and the fast rbf
  * labels a fraction of the exact loop's time: the figures are in docs/measurements.md.
@@ -50,9 +51,10 @@ import {
   type SvmParams,
   type SvmTrained,
 } from '@digitbench/runtime/internal';
-import { cores, isShared, startTsWorker } from '../engine/threads.ts';
+import { cores, defaultThreads, isShared, startTsWorker } from '../engine/threads.ts';
 import { checkTrainingData, defineClassifier, type FitOptions, type Model } from './plugin.ts';
-import { fastRbfWinners } from './svm-predict.ts';
+import { fastRbfWinners, rbfProductsFor, type RbfProducts } from './svm-predict.ts';
+import { engineChoice, ORT_LIBRARIES, ortDescription, type EngineName } from '../engine/ort.ts';
 import { loadedEngine, TF_LIBRARIES } from '../engine/tf.ts';
 import { assembleOvo, loadLibsvm, markSent, planOvo, trainPair, type OvoPlan, type PairResult } from './svm-ovo.ts';
 
@@ -115,23 +117,42 @@ export function libsvmOptions(params: SvmParams, x: Matrix): Record<string, numb
 /**
  * The runtime's Model of a fitted or loaded SVM, with rbf labels from float32 products on the tensor engine and an
  * exact float64 recheck of near ties (svm-predict.ts: the labels equal the exact loop's); scores stay exact.
+ * The products run on `engine` (default: engineChoice()'s): tfjs as before (tensors made per call), or
+ * onnxruntime with one session per model, made at its first prediction and released by dispose().
  */
-function asModel(t: SvmTrained, fitted = false): Model {
+export function asModel(t: SvmTrained, fitted = false, on: EngineName = engineChoice().engine, ortThreads = defaultThreads()): Model {
+  const ort = on === 'ort' && t.model.kernel === 'rbf';
+  let products: Promise<RbfProducts> | undefined;
   const engine = (s: SvmTrained) => {
     const fit = s.fitThreads > 1 ? ` fit by class pair in ${s.fitThreads} worker threads` : s.fitThreads === 1 ? ' fit by class pair' : ' fit';
-    const predict = s.model.kernel === 'rbf' ? 'tfjs float32 predict, exact float64 near ties' : 'js predict';
+    const predict = s.model.kernel !== 'rbf' ? 'js predict' : ort ? `${ortDescription(ortThreads)} float32 predict, exact float64 near ties` : 'tfjs float32 predict, exact float64 near ties';
     return `libsvm-js ${LIBSVM_VERSION} (wasm)${fit}; ${predict}`;
   };
-  return svmModelOf(t, {
-    ...(t.model.kernel === 'rbf' ? { winners: async (m, x) => (await fastRbfWinners(m, x, (rows) => decisionValues(m, x, rows))).winners } : {}),
+  const model = svmModelOf(t, {
+    ...(t.model.kernel === 'rbf'
+      ? {
+          winners: async (m, x) => {
+            const opts = ort ? { products: await (products ??= rbfProductsFor(m, 'ort', ortThreads)) } : {};
+            return (await fastRbfWinners(m, x, (rows) => decisionValues(m, x, rows), opts)).winners;
+          },
+        }
+      : {}),
     engine,
-    // Fit: the class pairs' worker threads (1: libsvm's own loop or the pairs in this thread). Predict: rbf labels on the tensor engine, else plain JS.
+    // Fit: the class pairs' worker threads (1: libsvm's own loop or the pairs in this thread). Predict: rbf labels on the tensor engine or onnxruntime, else plain JS.
     runtime: (s) => ({
       engine: engine(s),
-      threads: s.model.kernel === 'rbf' ? (loadedEngine()?.threads ?? 1) : 1,
+      threads: s.model.kernel === 'rbf' ? (ort ? ortThreads : (loadedEngine()?.threads ?? 1)) : 1,
       ...(fitted ? { fitThreads: Math.max(1, s.fitThreads) } : {}),
     }),
   });
+  if (!ort) return model;
+  const dispose = model.dispose.bind(model);
+  model.dispose = () => {
+    dispose();
+    void products?.then((p) => p.dispose());
+    products = undefined;
+  };
+  return model;
 }
 
 /** Below this much training work (rows² × features) libsvm's own loop is quicker than pairs (and workers). */
@@ -283,8 +304,8 @@ function trainPairsInWorkers(
 
 export const svm = defineClassifier<SvmParams>({
   ...svmModel,
-  library: `ours: class-pair scheduling, model assembly, predict (exact float64 JS; workbench rbf labels: tfjs products, exact recheck); libsvm-js ${LIBSVM_VERSION}: the solver and the model text (fit only)`,
-  fitLibraries: [`libsvm-js ${LIBSVM_VERSION}`, ...TF_LIBRARIES],
+  library: `ours: class-pair scheduling, model assembly, predict (exact float64 JS; workbench rbf labels: onnxruntime-node or tfjs products, exact recheck); libsvm-js ${LIBSVM_VERSION}: the solver and the model text (fit only)`,
+  fitLibraries: [`libsvm-js ${LIBSVM_VERSION}`, ...TF_LIBRARIES, ...ORT_LIBRARIES],
   testParams: { cacheSizeMb: 100, threads: 2 },
   create: (params) => ({ fit: (x, y, options) => fitSvm(params, x, y, options) }),
   load: async (bytes) => asModel(readSvm(bytes)),

@@ -5,6 +5,8 @@
  * into it; large shared matrices are split by rows over the engine pool's threads (src/engine/pool.ts),
  * which read them in place. The small work (orthonormalising d × l bases, the l × l eigenproblem) runs
  * in float64 on ml-matrix. Centering is implicit: (X − 1μᵀ)Z = XZ − 1(μᵀZ).
+ * Where engineChoice() picks onnxruntime (issue 25), the passes run instead as ONNX graphs on its intra-op
+ * threads (src/engine/ort-pca.ts: the same block products, summed in float64 here); the rest is unchanged.
  *
  * The transform (the projection onto the fitted components) is the runtime's plain-JS projectPca
  * (@digitbench/runtime features/pca.ts), here as in a bundle: one implementation, engine-independent;
@@ -17,9 +19,11 @@ import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
 import { pca as runtime, type Matrix, type PcaModel } from '@digitbench/runtime/internal';
 import { defineStep } from './define.ts';
 import { createRng } from '../engine/rng.ts';
-import { getTf, TF_LIBRARIES } from '../engine/tf.ts';
+import { getTf, loadedEngine, TF_LIBRARIES } from '../engine/tf.ts';
 import { runInPool, warmEnginePool } from '../engine/pool.ts';
 import { defaultThreads, isShared } from '../engine/threads.ts';
+import { engineChoice, ORT_LIBRARIES, type EngineName } from '../engine/ort.ts';
+import { ortSubspacePasses } from '../engine/ort-pca.ts';
 
 export { projectPca, type PcaModel } from '@digitbench/runtime/internal';
 
@@ -32,8 +36,10 @@ export interface PcaOptions {
   seed: number;
   /** Rows per block sent to the tensor engine. */
   blockRows?: number;
-  /** Worker threads for the passes over X (default: up to 2; used when X is in shared memory). */
+  /** Worker threads for the passes over X (default: up to 2; used when X is in shared memory); on ort, its intra-op threads. */
   threads?: number;
+  /** The engine of the passes over X (default: engineChoice()'s). */
+  engine?: EngineName;
 }
 
 const BLOCK = 8192;
@@ -56,8 +62,8 @@ function orthonormalizeColumns(a: Float64Array, d: number, l: number): void {
   }
 }
 
-/** The fitted PCA, and the threads its passes over X kept busy (1: this thread alone). */
-export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel & { threads: number }> {
+/** The fitted PCA, the threads its passes over X kept busy (1: this thread alone), and the engine that ran them. */
+export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel & { threads: number; engine: string }> {
   const n = x.rows;
   const d = x.cols;
   const k = opts.components;
@@ -68,8 +74,8 @@ export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel & { 
   const block = opts.blockRows ?? BLOCK;
 
   // The pool's threads (when used) start now, if they have not yet, and load their tensor engine while this thread computes the mean.
-  const pass = passRunner(x, d, l, block, opts.threads ?? defaultThreads());
-  {
+  const pass = (opts.engine ?? engineChoice().engine) === 'ort' ? ortSubspacePasses(x, l, block, opts.threads ?? defaultThreads()) : passRunner(x, d, l, block, opts.threads ?? defaultThreads());
+  try {
     // Mean and total variance in float64.
     const mean = new Float64Array(d);
     const sq = new Float64Array(d);
@@ -132,7 +138,9 @@ export async function fitPca(x: Matrix, opts: PcaOptions): Promise<PcaModel & { 
       if (sign < 0) for (let j = 0; j < d; j++) components[c * d + j]! *= -1;
     }
     const explainedVarianceRatio = explainedVariance.map((v) => (totalVar > 0 ? v / totalVar : 0));
-    return { mean, components, k, d, explainedVariance, explainedVarianceRatio, threads: pass.threads };
+    return { mean, components, k, d, explainedVariance, explainedVarianceRatio, threads: pass.threads, engine: pass.description };
+  } finally {
+    pass.dispose();
   }
 }
 
@@ -188,18 +196,32 @@ interface PassRunner {
   run(basis: Float64Array, gram: boolean, mean: Float64Array): Promise<Float64Array>;
   /** Threads a pass keeps busy. */
   threads: number;
+  /** The engine, e.g. "tfjs-wasm" or "onnxruntime-node 1.31.1 (2 threads)". */
+  description: string;
+  dispose(): void;
 }
 
 /** Runs passes in this thread, or split by rows over the engine pool's threads when X is shared memory. */
 function passRunner(x: Matrix, d: number, l: number, block: number, threads: number): PassRunner {
   const n = x.rows;
   if (threads < 2 || n < 4 * block || !isShared(x.data)) {
-    return { run: (basis, gram, mean) => passOverRows(x.data, d, 0, n, basis, l, mean, gram, block), threads: 1 };
+    return {
+      run: (basis, gram, mean) => passOverRows(x.data, d, 0, n, basis, l, mean, gram, block),
+      threads: 1,
+      get description() {
+        return tfDescription(1);
+      },
+      dispose() {},
+    };
   }
   warmEnginePool(threads);
   const per = Math.ceil(n / threads);
   return {
     threads,
+    get description() {
+      return tfDescription(threads);
+    },
+    dispose() {},
     async run(basis, gram, mean) {
       const parts = await Promise.all(
         Array.from({ length: threads }, (_, t) =>
@@ -215,11 +237,16 @@ function passRunner(x: Matrix, d: number, l: number, block: number, threads: num
 
 const PCA_MODULE = new URL(import.meta.url);
 
+/** The tensor engine's description (it is loaded by the first pass), in `threads` worker threads when more than this one. */
+function tfDescription(threads: number): string {
+  return `${loadedEngine()?.description ?? 'tfjs'}${threads > 1 ? ` in ${threads} worker threads` : ''}`;
+}
+
 /** PCA: the fit finds the components (randomized, seeded by the experiment's seed); the transform is the runtime's projection. */
 export const pca = defineStep(runtime, {
   expensive: true,
   engineDependent: true,
-  libraries: ['ml-matrix 6.15.1', 'seedrandom 3.0.5', ...TF_LIBRARIES],
+  libraries: ['ml-matrix 6.15.1', 'seedrandom 3.0.5', ...TF_LIBRARIES, ...ORT_LIBRARIES],
   async fit(x, _y, spec, { seed, usedThreads }) {
     const { mean, components, explainedVariance, explainedVarianceRatio, k, d, threads } = await fitPca(x, { components: spec.components, oversamples: spec.oversamples, iterations: spec.iterations, seed });
     usedThreads?.(threads);
