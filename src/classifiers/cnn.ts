@@ -35,6 +35,16 @@
  * seeded from the seed; dropout masks (tfjs draws their seeds from Math.random) come from a seeded
  * Math.random installed only while a batch runs synchronously, so nothing else sees it.
  *
+ * Engines (src/engine/ort.ts, engineChoice()): on **ort** (onnxruntime-node, the default where it loads)
+ * training and prediction run as ONNX graphs built from the tfjs model's layer list (src/engine/ort-cnn.ts:
+ * one session.run per step: forward, loss, backward and Adam), on one session whose operators use
+ * `threads` threads (no replicas); the dropout masks come from createRng(`${seed}:cnn-dropout-masks`).
+ * The tfjs model is still built (same seeded initial weights), takes the ort weights after every epoch
+ * (validation, early stopping) and is what serialize saves, so bundles have the same format whichever
+ * engine trained them. Same seed and threads → same bytes on one machine; 1 and 2 threads differ in the
+ * last bits (other summation orders). On **wasm** (DIGITBENCH_ENGINE=wasm, or ort missing) everything
+ * below holds as before.
+ *
  * `threads` ≥ 2 (the default from 10,000 training images on) trains data-parallel replicas on worker
  * threads (ParallelTrainer below, cnn-replica.ts, cnn-worker.ts): the same model for a seed and a
  * replica count, whatever the timing. It needs free cores: on an idle 2-core machine two replicas train

@@ -16,9 +16,9 @@
  *   dropout mask per Dropout layer (0 or 1/(1 − rate) per value, drawn by the caller from the seed).
  *   Outputs: the new weights and moments, the logits and the batch's summed loss. With `gradients`
  *   it outputs the gradients instead of the update (what the tests compare with tfjs-cpu's).
- *   Backward: Gemm for the dense layers; ConvTranspose for a convolution's input gradient and a Conv
- *   over batch-and-channel-transposed tensors for its kernel gradient; MaxPool's indices with MaxUnpool
- *   for pooling; Where on the layer's output for ReLU.
+ *   Backward: Gemm for the dense layers; ConvTranspose for a convolution's input gradient, and for its
+ *   kernel gradient one Gemm of the input's kh·kw shifted windows (Slice, Concat: im2col) by the output
+ *   gradient; MaxPool's indices with MaxUnpool for pooling; Where on the layer's output for ReLU.
  * - Adam is tfjs's arithmetic (β₁ 0.9, β₂ 0.999, ε 1e-7; FlatAdam in cnn-replica.ts) as float32 graph
  *   operators: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², w ← w + (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε) · (−lr).
  */
@@ -246,11 +246,25 @@ export function cnnStepGraph(layers: readonly CnnLayer[], imageShape: readonly [
       if (!first) d = b.op('Gemm', [d, sv.kernel!], { transB: 1 }, 'dx');
     } else if (l.kind === 'conv') {
       const pads = l.same ? [(l.kernel[0] - 1) / 2, (l.kernel[1] - 1) / 2, (l.kernel[0] - 1) / 2, (l.kernel[1] - 1) / 2] : [0, 0, 0, 0];
-      // dW[co, ci, i, j] = Σ_n,y,x d[n, co, y, x] · in[n, ci, y+i, x+j]: a Conv of in (channels as the batch) by d.
-      const inT = b.op('Transpose', [sv.input], { perm: [1, 0, 2, 3] });
-      const dT = b.op('Transpose', [d], { perm: [1, 0, 2, 3] });
-      const gk = b.op('Conv', [inT, dT], { pads }, 'gkernel_cico'); // [cin, cout, kh, kw]
-      grads[sv.weight!] = b.op('Transpose', [gk], { perm: [2, 3, 0, 1] }, 'gkernel');
+      // dW[i, j, ci, co] = Σ_n,y,x in[n, ci, y+i, x+j] · d[n, co, y, x]: for each of the kh·kw shifts, the
+      // (padded) input's window as [ci, (n, y, x)] times d as [co, (n, y, x)]ᵀ (Gemm). A Conv with d as its
+      // kernel, or one Gemm of all windows concatenated, ran about 2× slower on keras-mnist's second layer.
+      const s = sv.inShape as { c: number; h: number; w: number };
+      const [kh, kw] = l.kernel;
+      const [oh, ow] = l.same ? [s.h, s.w] : [s.h - kh + 1, s.w - kw + 1];
+      let src = b.op('Transpose', [sv.input], { perm: [1, 0, 2, 3] }); // [cin, N, h, w]
+      if (l.same) src = b.op('Pad', [src, b.ints(b.fresh('pads'), [0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!])]);
+      const dT = b.op('Reshape', [b.op('Transpose', [d], { perm: [1, 0, 2, 3] }), b.ints(b.fresh('d_shape'), [l.filters, -1])]);
+      const rows = b.ints(b.fresh('rows_shape'), [s.c, -1]);
+      const parts: string[] = [];
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const win = b.op('Slice', [src, b.ints(b.fresh('starts'), [i, j]), b.ints(b.fresh('ends'), [i + oh, j + ow]), b.ints(b.fresh('axes'), [2, 3])], {}, 'window');
+          parts.push(b.op('Gemm', [b.op('Reshape', [win, rows]), dT], { transB: 1 }, 'gkernel_part')); // [ci, co] at (i, j)
+        }
+      }
+      const gk = b.op('Concat', parts, { axis: 0 }, 'gkernel_rows'); // [(i, j, ci), co]
+      grads[sv.weight!] = b.op('Reshape', [gk, b.ints(b.fresh('kernel_shape'), [kh, kw, s.c, l.filters])], {}, 'gkernel');
       grads[sv.weight! + 1] = b.op('ReduceSum', [d, axes023], { keepdims: 0 }, 'gbias');
       if (!first) d = b.op('ConvTranspose', [d, sv.kernel!], { kernel_shape: l.kernel, pads }, 'dx');
     } else if (l.kind === 'pool') {
