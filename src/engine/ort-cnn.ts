@@ -417,11 +417,22 @@ export class OrtCnnTrainer {
   }
 }
 
-/** A dropout mask: each value 1/(1 − rate) with probability 1 − rate, else 0. */
+/**
+ * A dropout mask: each value 1/(1 − rate) with probability 1 − rate, else 0. One draw from `rng` seeds a
+ * mulberry32 stream for the mask's values (keras-mnist's first mask has 1.2 million values per batch of
+ * 128: drawing each from `rng` took ~15 ms a step, this ~5 on a busy machine).
+ */
 export function dropoutMask(size: number, rate: number, rng: Rng): Float32Array {
   const keep = 1 - rate;
   const scale = Math.fround(1 / keep);
+  const below = Math.floor(keep * 2 ** 32);
   const out = new Float32Array(size);
-  for (let i = 0; i < size; i++) out[i] = rng.next() < keep ? scale : 0;
+  let a = Math.floor(rng.next() * 2 ** 32) | 0;
+  for (let i = 0; i < size; i++) {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    out[i] = scale * +(((t ^ (t >>> 14)) >>> 0) < below);
+  }
   return out;
 }
