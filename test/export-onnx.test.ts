@@ -1,18 +1,21 @@
 /**
  * ONNX export (issue 25 item 7): for each built-in plugin, a real bundle fitted on an MNIST subset is
  * exported with `digitbench export <bundle> --onnx <file>`, run in onnxruntime-node on the raw 0–255
- * pixels of the test rows, and its `label` equals the bundle's own labels (loadModel(...).classify) on
- * every row, its `scores` the bundle's raw scores within float32 rounding. Also: the one-line errors
- * (missing bundle, output folder missing, a step without an ONNX form) and that nothing is written
- * then. Where onnxruntime-node does not load, the graphs are still built but not run (skipped with the
- * reason), unless DIGITBENCH_REQUIRE_ORT=1 (CI) makes that a failure.
+ * pixels of the test rows, and its `label` equals the bundle's own labels on every row, its `scores` the
+ * bundle's raw scores within float32 rounding. The bundle's own are @digitbench/runtime's
+ * loadModel(...).classify and scores: the shipped reader, the same on either engine (exact float64 for
+ * NB, k-NN and SVM). Each feature step's nodes are also compared with the runtime's transform. Also: the
+ * one-line errors (missing bundle, output folder missing, a step or plugin without an ONNX form) and that
+ * nothing is written then. Where onnxruntime-node does not load, the exports are still built but not run
+ * (skipped with the reason), unless DIGITBENCH_REQUIRE_ORT=1 (CI) makes that a failure.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMatrix, parseParams, type Matrix, type StepSpec } from '@digitbench/runtime/internal';
-import { loadModel, writeBundle } from '../src/bundle/file.ts';
+import { loadModel } from '@digitbench/runtime';
+import { writeBundle } from '../src/bundle/file.ts';
 import { cnn } from '../src/classifiers/cnn.ts';
 import { decisionTree } from '../src/classifiers/decision-tree.ts';
 import { knn } from '../src/classifiers/knn.ts';
@@ -178,9 +181,29 @@ describe(`ONNX export: labels equal to the bundle's on every test row${why ? ` (
     await check(await bundle(svm, { kernel: 'rbf', C: 10, gamma: 'scale' }, [{ step: 'scale', max: 255 }, { step: 'hog', cellSize: 4, bins: 9, blockSize: 2 }], 'svm-hog'), 1e-5);
   });
 
-  it('decision tree and random forest through ai.onnx.ml TreeEnsembleClassifier', async () => {
+  it('decision tree and random forest through ai.onnx.ml TreeEnsembleRegressor (one target per class)', async () => {
     await check(await bundle(decisionTree, {}, scaled, 'tree'), 0);
     await check(await bundle(randomForest, { nEstimators: 6, threads: 1 }, pcaStd, 'forest'), 0);
+  });
+
+  it('two classes (zeros and ones only): tree, forest, SVM and NB', async () => {
+    const keep = (p: { x: Matrix; y: Int32Array }) => {
+      const rows = Array.from(p.y.keys()).filter((i) => p.y[i]! <= 1);
+      const x = createMatrix(rows.length, 784, new Float32Array(rows.length * 784));
+      rows.forEach((r, i) => x.data.set(p.x.data.subarray(r * 784, (r + 1) * 784), i * 784));
+      return { x, y: Int32Array.from(rows, (r) => p.y[r]!) };
+    };
+    const [fullTrain, fullTest] = [train, test];
+    [train, test] = [keep(fullTrain), keep(fullTest)];
+    try {
+      // A forest of one stump that always says one class: its weights name one class of the two.
+      await check(await bundle(randomForest, { nEstimators: 3, maxDepth: 1, threads: 1 }, scaled, 'forest-2'), 0);
+      await check(await bundle(decisionTree, { maxDepth: 3 }, scaled, 'tree-2'), 0);
+      await check(await bundle(svm, { kernel: 'rbf', C: 10, gamma: 'scale' }, pcaStd, 'svm-2'), 1e-5);
+      await check(await bundle(naiveBayes, {}, pcaStd, 'nb-2'), 1e-6);
+    } finally {
+      [train, test] = [fullTrain, fullTest];
+    }
   });
 
   it('CNN (LeNet-5: Conv, MaxPool, Relu, Dense) from its tfjs weights', async () => {
@@ -217,6 +240,15 @@ describe('export --onnx refuses in one line, and writes nothing', () => {
     expect(errors).toEqual([`digitbench: ${message}\n`, expect.stringMatching(/^digitbench: .*nope\.bundle: no such file; give a \.bundle file[^\n]*\n$/)]);
     expect(readdirSync(dir).filter((f) => /^(a|big)\.onnx/.test(f) || f.includes('.tmp-'))).toEqual([]);
     expect(existsSync(join(dir, 'no-folder'))).toBe(false);
+  });
+
+  it('a plugin that is not built in', async () => {
+    const file = join(dir, 'user-plugin.bundle');
+    await writeBundle(file, bundleInput([{ step: 'scale', max: 255 }], [{}]));
+    await expect(exportOnnx(file, join(dir, 'user.onnx'))).rejects.toThrow(
+      `export --onnx: the bundle's plugin "nearest-centroid" has no ONNX form; export a bundle of ${[knn, naiveBayes, svm, decisionTree, randomForest, cnn].map((p) => p.name).join(', ')}.`,
+    );
+    expect(existsSync(join(dir, 'user.onnx'))).toBe(false);
   });
 
   it('k-NN with metric l3', async () => {

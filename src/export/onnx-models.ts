@@ -11,8 +11,9 @@
  * - SVM: the kernel values and the pair decision values in float64, libsvm's vote (first most voted class
  *   in libsvm's order), and scikit-learn's one-vs-rest scores; a model with Platt probabilities gets no
  *   `scores` (libsvm's iterative coupling has no ONNX form here).
- * - Decision tree and random forest: ai.onnx.ml TreeEnsembleClassifier (opset 3) with each threshold
- *   rounded up to float32, so x < t holds for the same float32 x as the runtime's float64 compare;
+ * - Decision tree and random forest: ai.onnx.ml TreeEnsembleRegressor (opset 3; one target per class,
+ *   summed: the TreeEnsembleClassifier's scores change with two classes) with each threshold rounded up
+ *   to float32, so x < t holds for the same float32 x as the runtime's float64 compare;
  *   the forest's votes, first most voted class (smallest label), and vote fractions; the tree's leaf
  *   class and the leaf's class fractions.
  * - CNN: the tfjs Sequential model's layers (Conv2D, MaxPooling2D, Flatten, Dense; Dropout omitted at
@@ -298,10 +299,12 @@ function treeEnsemble(ctx: Ctx, x: string, trees: FlatTree[], C: number, leafWei
     }
   });
   const { g, names } = ctx;
+  // TreeEnsembleRegressor with one target per class, summed over the trees: the classifier's own scores
+  // change in the two-class case (onnxruntime reads them as a binary classifier's).
   g.node(
-    'TreeEnsembleClassifier',
+    'TreeEnsembleRegressor',
     [x],
-    [names.next('ensemble_label'), out],
+    [out],
     {
       nodes_treeids: a.nodes_treeids,
       nodes_nodeids: a.nodes_nodeids,
@@ -310,11 +313,12 @@ function treeEnsemble(ctx: Ctx, x: string, trees: FlatTree[], C: number, leafWei
       nodes_values: { floats: a.nodes_values },
       nodes_truenodeids: a.nodes_truenodeids,
       nodes_falsenodeids: a.nodes_falsenodeids,
-      class_treeids: a.class_treeids,
-      class_nodeids: a.class_nodeids,
-      class_ids: a.class_ids,
-      class_weights: { floats: a.class_weights },
-      classlabels_int64s: Array.from({ length: C }, (_, c) => c),
+      target_treeids: a.class_treeids,
+      target_nodeids: a.class_nodeids,
+      target_ids: a.class_ids,
+      target_weights: { floats: a.class_weights },
+      n_targets: C,
+      aggregate_function: 'SUM',
       post_transform: 'NONE',
     },
     ML,
