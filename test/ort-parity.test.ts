@@ -136,6 +136,13 @@ describe.skipIf(!!why)(`ort vs wasm on MNIST (2,000 training rows, 1,000 test ro
       Array.from(argmaxRows(exact, test50.rows, 10, Int32Array.from({ length: 10 }, (_, i) => i))),
     );
     expect(softmaxRows(settled.logJoint, test50.rows, 10).rows).toBe(test50.rows);
+    // Values past float32's range (x² overflows): those rows are recomputed, with the plain loop's labels.
+    const wild = { rows: 3, cols: 50, data: test50.data.slice(0, 150) };
+    wild.data[7] = 3e19;
+    wild.data[60] = -1e30;
+    const out = await settledLogJoint(scorer, t, wild);
+    expect(out.recomputed).toBe(2);
+    expect(Array.from(out.logJoint.subarray(0, 20))).toEqual(Array.from(logJointTyped(t, wild).subarray(0, 20)));
     scorer.dispose();
   });
 

@@ -103,8 +103,8 @@ export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing
 
 /**
  * Log joint probabilities (rows × classes) whose argmax is the exact loop's: the scorer's float32 values, and
- * for every row where some other class's value could, within the bounds, reach the best one's, the exact
- * float64 values of logJointTyped.
+ * for every row where some other class's value could, within the bounds, reach the best one's (or where float32
+ * overflowed), the exact float64 values of logJointTyped.
  */
 export async function settledLogJoint(scorer: GaussianScores, t: TypedModel, x: Matrix): Promise<{ logJoint: Float64Array; recomputed: number }> {
   const C = t.classes;
@@ -116,7 +116,8 @@ export async function settledLogJoint(scorer: GaussianScores, t: TypedModel, x: 
     for (let c = 1; c < C; c++) if (values[o + c]! > values[o + best]!) best = c;
     const low = values[o + best]! - bound[o + best]!;
     for (let c = 0; c < C; c++) {
-      if (c !== best && values[o + c]! + bound[o + c]! >= low) {
+      // (A float32 overflow, e.g. x² of a value over 1.8e19, makes a value or bound infinite or NaN: unsure.)
+      if (!(Number.isFinite(values[o + c]!) && Number.isFinite(bound[o + c]!)) || (c !== best && values[o + c]! + bound[o + c]! >= low)) {
         unsure.push(i);
         break;
       }
