@@ -52,6 +52,7 @@ const root = protobuf.Root.fromJSON({
             floats: { rule: 'repeated', type: 'float', id: 7 },
             ints: { rule: 'repeated', type: 'int64', id: 8 },
             strings: { rule: 'repeated', type: 'bytes', id: 9 },
+            g: { type: 'GraphProto', id: 6 },
             type: { type: 'int32', id: 20 },
           },
         },
@@ -75,8 +76,9 @@ const root = protobuf.Root.fromJSON({
 const ModelProto = root.lookupType('onnx.ModelProto');
 
 /** AttributeProto.AttributeType values. */
-const ATTR = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
-export type Attribute = number | string | readonly number[] | { float: number } | { floats: readonly number[] } | { strings: readonly string[] };
+const ATTR = { FLOAT: 1, INT: 2, STRING: 3, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
+/** An attribute value; `{ graph }` is a subgraph (a Scan's or Loop's body), which may use the outer graph's values. */
+export type Attribute = number | string | readonly number[] | { float: number } | { floats: readonly number[] } | { strings: readonly string[] } | { graph: GraphBuilder };
 
 /** A dimension: a size, or a name for one given at run time (e.g. "N", the rows). */
 export type Dim = number | string;
@@ -118,13 +120,18 @@ export class GraphBuilder {
     return outputs[0]!;
   }
 
+  /** The GraphProto as protobufjs takes it (for `encode`, and for a subgraph attribute). */
+  proto(): object {
+    return { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs };
+  }
+
   /** The ModelProto's bytes (IR version 8, opset `opset` of the default domain, and `opsets` of others, e.g. { 'ai.onnx.ml': 3 }). */
   encode(opset = 17, opsets: Record<string, number> = {}): Uint8Array {
     const model = {
       irVersion: 8,
       producerName: 'digitbench',
       opsetImport: [{ domain: '', version: opset }, ...Object.entries(opsets).map(([domain, version]) => ({ domain, version }))],
-      graph: { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+      graph: this.proto(),
     };
     const problem = ModelProto.verify(model);
     if (problem) throw new Error(`onnx: the model "${this.name}" is not valid (${problem}); this is a bug in the graph builder.`);
@@ -145,5 +152,6 @@ function attribute(name: string, v: Attribute) {
   if ('float' in v) return { name, type: ATTR.FLOAT, f: v.float };
   if ('floats' in v) return { name, type: ATTR.FLOATS, floats: v.floats };
   if ('strings' in v) return { name, type: ATTR.STRINGS, strings: v.strings.map((s) => new TextEncoder().encode(s)) };
+  if ('graph' in v) return { name, type: ATTR.GRAPH, g: v.graph.proto() };
   return { name, type: ATTR.INTS, ints: v };
 }

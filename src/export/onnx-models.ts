@@ -5,9 +5,11 @@
  *
  * - Gaussian NB: the log joint probabilities in float64 as [x², x]·W + b (the runtime's Σ logC1 + (x−μ)²/c2
  *   expanded), first largest wins, softmax.
- * - k-NN (l2, cosine): float64 distances ‖q‖² − 2q·xᵀ + ‖x‖², TopK (equal distances: lower row first), the k
- *   neighbours' distances summed again exactly, then the runtime's votes (uniform or 1/distance, exact
- *   matches alone), tie rule (nearest or smallest-label) and vote fractions. l3 is refused.
+ * - k-NN: l2 and cosine by float64 distances ‖q‖² − 2q·xᵀ + ‖x‖², TopK (equal distances: lower row first)
+ *   and the k neighbours' distances summed again exactly; l3 by a Scan over the query rows (Σ|q − x|³
+ *   against every training row, TopK) and ∛ as Pow(s, 1/3) (within an ulp of Math.cbrt: only 1/distance
+ *   votes see it); then the runtime's votes (uniform or 1/distance, exact matches alone), tie rule
+ *   (nearest or smallest-label) and vote fractions.
  * - SVM: the kernel values and the pair decision values in float64, libsvm's vote (first most voted class
  *   in libsvm's order), and scikit-learn's one-vs-rest scores; a model with Platt probabilities gets no
  *   `scores` (libsvm's iterative coupling has no ONNX form here).
@@ -20,7 +22,7 @@
  *   inference) as Conv, MaxPool, Transpose + Flatten (tfjs flattens channels last), MatMul + Add and their
  *   activations, then Softmax; float32 as tfjs.
  */
-import type { GraphBuilder } from '../engine/onnx.ts';
+import { GraphBuilder } from '../engine/onnx.ts';
 import {
   decisionTreeModel,
   knnModel,
@@ -117,7 +119,6 @@ function naiveBayes(ctx: Ctx, x: Tensor): ModelNodes {
 function knn(ctx: Ctx, x: Tensor): ModelNodes {
   const { g, names, header } = ctx;
   const params = parseParams(knnModel, header.plugin.params);
-  if (params.metric === 'l3') throw new Error('export --onnx: k-NN with metric l3 has no ONNX form yet; export a bundle with metric l2 or cosine.');
   const { x: train, y } = parseKnnSaved(ctx.modelBytes);
   if (train.cols !== x.cols) throw new Error(`export --onnx: the k-NN model takes ${train.cols} features but the pipeline gives ${x.cols}; the bundle is damaged.`);
   const { rows: n, cols: d } = train;
@@ -134,30 +135,51 @@ function knn(ctx: Ctx, x: Tensor): ModelNodes {
     const kept = g.node('Where', [pos, unit, f64(g, names, 'zero', [0], [])], [names.next('unit_rows')]);
     q = g.node('Cast', [g.node('Cast', [kept], [names.next('unit_f32')], { to: 1 })], [names.next('unit_f64')], { to: 11 });
   }
-  const xt = new Float64Array(d * n);
-  const xx = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) {
-      const v = train.data[i * d + j]!;
-      xt[j * n + i] = v;
-      s += v * v;
-    }
-    xx[i] = s;
-  }
   const rows = f64(g, names, 'training_rows', train.data, [n, d]);
-  const qx = g.node('MatMul', [q, f64(g, names, 'training_rows_t', xt, [d, n])], [names.next('qx')]);
-  const qq = g.node('ReduceSumSquare', [q], [names.next('qq')], { axes: [1], keepdims: 1 });
-  const d2 = g.node('Add', [g.node('Add', [g.node('Mul', [qx, f64(g, names, 'minus2', [-2], [])], [names.next('m2qx')]), qq], [names.next('part')]), f64(g, names, 'xx', xx, [1, n])], [names.next('d2')]);
-  const neighbours = names.next('neighbours');
-  g.node('TopK', [g.node('Neg', [d2], [names.next('neg_d2')]), i64(g, names, 'k', [k], [1])], [names.next('neg_top'), neighbours], { axis: 1, largest: 1, sorted: 1 });
-  // The k neighbours' squared distances summed again, Σ (q − x)², exactly 0 for an equal row.
-  const nx = g.node('Gather', [rows, neighbours], [names.next('neighbour_rows')], { axis: 0 });
-  const diff = g.node('Sub', [nx, g.node('Unsqueeze', [q, i64(g, names, 'axis1', [1], [1])], [names.next('q3')])], [names.next('diff')]);
-  const s = g.node('ReduceSum', [g.node('Mul', [diff, diff], [names.next('diff2')]), i64(g, names, 'axis2', [2], [1])], [names.next('sums')], { keepdims: 0 });
-  let dist = g.node('Sqrt', [s], [names.next('dist')]);
-  // cosine: 1 − cos = d² / 2 of the Euclidean distance d between unit rows.
-  if (params.metric === 'cosine') dist = g.node('Mul', [g.node('Mul', [dist, dist], [names.next('dist2')]), f64(g, names, 'half', [0.5], [])], [names.next('cos_dist')]);
+  let neighbours: string;
+  let dist: string;
+  if (params.metric === 'l3') {
+    // Σ |q − x|³ has no product form: a Scan over the query rows, each against every training row
+    // (n × d values at a time), its k smallest sums (equal sums: lower row first), then ∛ as Pow(s, 1/3).
+    const body = new GraphBuilder('cube-distances');
+    const qRow = body.input(names.next('query_row'), 'DOUBLE', [d]);
+    const a = body.node('Abs', [body.node('Sub', [rows, qRow], [names.next('row_diff')])], [names.next('row_abs')]);
+    const cubes = body.node('Mul', [body.node('Mul', [a, a], [names.next('row_sq')]), a], [names.next('row_cubes')]);
+    const sums = body.node('ReduceSum', [cubes, body.initializer(names.next('row_axis'), BigInt64Array.of(1n), [1])], [names.next('row_sums')], { keepdims: 0 });
+    const [negTop, top] = [names.next('row_neg_top'), names.next('row_neighbours')];
+    body.node('TopK', [body.node('Neg', [sums], [names.next('row_neg')]), body.initializer(names.next('row_k'), BigInt64Array.of(BigInt(k)), [1])], [negTop, top], { axis: 0, largest: 1, sorted: 1 });
+    const topSums = body.node('Neg', [negTop], [names.next('row_top_sums')]);
+    body.output(topSums, 'DOUBLE', [k]);
+    body.output(top, 'INT64', [k]);
+    const s = names.next('sums');
+    neighbours = names.next('neighbours');
+    g.node('Scan', [q], [s, neighbours], { body: { graph: body }, num_scan_inputs: 1 });
+    dist = g.node('Pow', [s, f64(g, names, 'third', [1 / 3], [])], [names.next('dist')]);
+  } else {
+    const xt = new Float64Array(d * n);
+    const xx = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) {
+        const v = train.data[i * d + j]!;
+        xt[j * n + i] = v;
+        s += v * v;
+      }
+      xx[i] = s;
+    }
+    const qx = g.node('MatMul', [q, f64(g, names, 'training_rows_t', xt, [d, n])], [names.next('qx')]);
+    const qq = g.node('ReduceSumSquare', [q], [names.next('qq')], { axes: [1], keepdims: 1 });
+    const d2 = g.node('Add', [g.node('Add', [g.node('Mul', [qx, f64(g, names, 'minus2', [-2], [])], [names.next('m2qx')]), qq], [names.next('part')]), f64(g, names, 'xx', xx, [1, n])], [names.next('d2')]);
+    neighbours = names.next('neighbours');
+    g.node('TopK', [g.node('Neg', [d2], [names.next('neg_d2')]), i64(g, names, 'k', [k], [1])], [names.next('neg_top'), neighbours], { axis: 1, largest: 1, sorted: 1 });
+    // The k neighbours' squared distances summed again, Σ (q − x)², exactly 0 for an equal row.
+    const nx = g.node('Gather', [rows, neighbours], [names.next('neighbour_rows')], { axis: 0 });
+    const diff = g.node('Sub', [nx, g.node('Unsqueeze', [q, i64(g, names, 'axis1', [1], [1])], [names.next('q3')])], [names.next('diff')]);
+    const s = g.node('ReduceSum', [g.node('Mul', [diff, diff], [names.next('diff2')]), i64(g, names, 'axis2', [2], [1])], [names.next('sums')], { keepdims: 0 });
+    dist = g.node('Sqrt', [s], [names.next('dist')]);
+    // cosine: 1 − cos = d² / 2 of the Euclidean distance d between unit rows.
+    if (params.metric === 'cosine') dist = g.node('Mul', [g.node('Mul', [dist, dist], [names.next('dist2')]), f64(g, names, 'half', [0.5], [])], [names.next('cos_dist')]);
+  }
   const cls = g.node('Gather', [i64(g, names, 'class_of', classOf, [n]), neighbours], [names.next('neighbour_class')], { axis: 0 });
   const onehot = g.node('Cast', [g.node('Equal', [g.node('Unsqueeze', [cls, i64(g, names, 'axis2', [2], [1])], [names.next('cls3')]), i64(g, names, 'class_range', Array.from({ length: C }, (_, c) => c), [1, 1, C])], [names.next('is_class')])], [names.next('onehot')], { to: 11 });
   let w: string | undefined;
