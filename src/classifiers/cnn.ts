@@ -314,6 +314,12 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
       const info: Record<string, number> = { loss: round(lossSum / x.rows), acc: round(correct / x.rows) };
       let stop = false;
       if (val) {
+        if (onnx) {
+          // Validation on ort: a forward graph of this epoch's weights.
+          await net.predictor?.release();
+          net.predictor = undefined;
+          net.predictor = await OrtCnnPredictor.create(layers, imageShape, onnx.weights, threads);
+        }
         const v = await evaluate(net, val.x, val.y);
         info.valLoss = round(v.loss);
         info.valAcc = round(v.acc);
@@ -335,7 +341,11 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
     }
     await parallel?.checkReplicas();
     if (best) model.setWeights(best.weights);
-    if (onOrt) net.predictor = await OrtCnnPredictor.create(layers, imageShape, trainableVars(model).map((v) => v.dataSync() as Float32Array), threads);
+    if (onOrt) {
+      await net.predictor?.release();
+      net.predictor = undefined;
+      net.predictor = await OrtCnnPredictor.create(layers, imageShape, trainableVars(model).map((v) => v.dataSync() as Float32Array), threads);
+    }
     ok = true;
   } finally {
     await Promise.all(workers.map((wk) => wk.terminate()));
@@ -343,7 +353,10 @@ async function fitCnn(p: CnnParams, ctx: ClassifierContext, x: Matrix, y: Int32A
     tf.dispose(stats);
     if (best) tf.dispose(best.weights);
     optimizer.dispose();
-    if (!ok) model.dispose();
+    if (!ok) {
+      model.dispose();
+      await net.predictor?.release();
+    }
   }
   return asModel(net);
 }
