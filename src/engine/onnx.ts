@@ -7,7 +7,7 @@
 import protobuf from 'protobufjs';
 
 /** ONNX TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, DOUBLE: 11 } as const;
+export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, DOUBLE: 11 } as const;
 type DataTypeName = keyof typeof DataType;
 
 const root = protobuf.Root.fromJSON({

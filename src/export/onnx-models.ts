@@ -11,8 +11,8 @@
  *   votes see it); then the runtime's votes (uniform or 1/distance, exact matches alone), tie rule
  *   (nearest or smallest-label) and vote fractions.
  * - SVM: the kernel values and the pair decision values in float64, libsvm's vote (first most voted class
- *   in libsvm's order), and scikit-learn's one-vs-rest scores; a model with Platt probabilities gets no
- *   `scores` (libsvm's iterative coupling has no ONNX form here).
+ *   in libsvm's order), and scikit-learn's one-vs-rest scores, or, for a model with Platt probabilities,
+ *   libsvm's pairwise-coupled probabilities (its iteration as a Loop, each row's sums in the runtime's order).
  * - Decision tree and random forest: ai.onnx.ml TreeEnsembleRegressor (opset 3; one target per class,
  *   summed: the TreeEnsembleClassifier's scores change with two classes) with each threshold rounded up
  *   to float32, so x < t holds for the same float32 x as the runtime's float64 compare;
@@ -264,15 +264,122 @@ function svm(ctx: Ctx, x: Tensor): ModelNodes {
     [names.next('votes')],
   );
   labelOf(ctx, argmax(ctx, votes), m.labels);
-  if (m.probA && m.probB) return { scores: false, note: "no scores: the model's Platt probabilities (libsvm's iterative pairwise coupling) have no ONNX form here; labels only", opsets: {} };
+  const perm = new Array<number>(C);
+  for (let c = 0; c < C; c++) perm[t.column[c]!] = c;
+  if (m.probA && m.probB) {
+    const prob = g.node('Concat', plattProbabilities(ctx, dec, m.probA, m.probB, C).map((pc) => g.node('Unsqueeze', [pc, i64(g, names, 'axis1', [1], [1])], [names.next('prob_col')])), [names.next('probabilities')], { axis: 1 });
+    scoresOut(ctx, g.node('Gather', [prob, i64(g, names, 'ascending', perm, [C])], [names.next('prob_sorted')], { axis: 1 }), C);
+    return { scores: true, note: "libsvm's pairwise-coupled probabilities", opsets: {} };
+  }
   // scikit-learn's one-vs-rest: votes + conf / (3·(|conf| + 1)), columns reordered to ascending labels.
   const conf = g.node('MatMul', [dec, f64(g, names, 'pair_sign', sign, [P, C])], [names.next('confidence')]);
   const denom = g.node('Mul', [g.node('Add', [g.node('Abs', [conf], [names.next('abs_conf')]), f64(g, names, 'one', [1], [])], [names.next('abs1')]), f64(g, names, 'three', [3], [])], [names.next('denom')]);
   const ovr = g.node('Add', [votes, g.node('Div', [conf, denom], [names.next('bounded')])], [names.next('ovr')]);
-  const perm = new Array<number>(C);
-  for (let c = 0; c < C; c++) perm[t.column[c]!] = c;
   scoresOut(ctx, g.node('Gather', [ovr, i64(g, names, 'ascending', perm, [C])], [names.next('ovr_sorted')], { axis: 1 }), C);
   return { scores: true, note: 'one-vs-rest decision values', opsets: {} };
+}
+
+/**
+ * libsvm's svm_predict_probability as nodes, each row's arithmetic in the runtime's order (svm.ts
+ * svmProbabilities): every per-row value is its own [N] float64 tensor and every sum is unrolled in the
+ * loop order, so the numbers are the runtime's. Pairwise r from the clamped sigmoid of the decision
+ * values; for more than two classes, multiclass_probability's iteration as a Loop (at most max(100, k)
+ * passes) in which a row stops changing once its error is below 0.005 / k, as the runtime's loop breaks.
+ * Returns each class's probability, libsvm's class order.
+ */
+function plattProbabilities(ctx: Ctx, dec: string, probA: Float64Array, probB: Float64Array, k: number): string[] {
+  const { g, names } = ctx;
+  const c = (v: number) => f64(g, names, 'c', [v], []);
+  const r: string[][] = Array.from({ length: k }, () => new Array<string>(k));
+  let p = 0;
+  for (let i = 0; i < k; i++) {
+    for (let j = i + 1; j < k; j++) {
+      const d = g.node('Gather', [dec, i64(g, names, 'pair', [p], [])], [names.next('dec_p')], { axis: 1 });
+      const fApB = g.node('Add', [g.node('Mul', [d, c(probA[p]!)], [names.next('da')]), c(probB[p]!)], [names.next('fApB')]);
+      const eNeg = g.node('Exp', [g.node('Neg', [fApB], [names.next('neg_fApB')])], [names.next('exp_neg')]);
+      const ePos = g.node('Exp', [fApB], [names.next('exp_pos')]);
+      const one = c(1);
+      const upper = g.node('Div', [eNeg, g.node('Add', [one, eNeg], [names.next('one_plus')])], [names.next('sig_hi')]);
+      const lower = g.node('Div', [one, g.node('Add', [one, ePos], [names.next('one_plus')])], [names.next('sig_lo')]);
+      const sig = g.node('Where', [g.node('GreaterOrEqual', [fApB, c(0)], [names.next('nonneg')]), upper, lower], [names.next('sigmoid')]);
+      const v = g.node('Min', [g.node('Max', [sig, c(1e-7)], [names.next('clamp_lo')]), c(1 - 1e-7)], [names.next('r_ij')]);
+      r[i]![j] = v;
+      r[j]![i] = g.node('Sub', [one, v], [names.next('r_ji')]);
+      p++;
+    }
+  }
+  if (k === 2) return [r[0]![1]!, r[1]![0]!];
+  // Q[t][t] = Σ_{j≠t} r[j][t]² (ascending j), Q[t][j] = −r[j][t]·r[t][j].
+  const Q: string[][] = Array.from({ length: k }, () => new Array<string>(k));
+  for (let t = 0; t < k; t++) {
+    let qtt: string | undefined;
+    for (let j = 0; j < k; j++) {
+      if (j === t) continue;
+      const sq = g.node('Mul', [r[j]![t]!, r[j]![t]!], [names.next('r2')]);
+      qtt = qtt === undefined ? sq : g.node('Add', [qtt, sq], [names.next('qtt')]);
+      Q[t]![j] = g.node('Neg', [g.node('Mul', [r[j]![t]!, r[t]![j]!], [names.next('rr')])], [names.next('q_tj')]);
+    }
+    Q[t]![t] = qtt!;
+  }
+  const body = new GraphBuilder('pairwise-coupling');
+  const b = (type: string, inputs: string[], base: string) => body.node(type, inputs, [names.next(base)]);
+  const bc = (v: number) => body.initializer(names.next('bc'), Float64Array.of(v), []);
+  body.input(names.next('iteration'), 'INT64', []);
+  body.input(names.next('cond_in'), 'BOOL', []);
+  const pIn = Array.from({ length: k }, () => body.input(names.next('p_in'), 'DOUBLE', ['N']));
+  const doneIn = body.input(names.next('done_in'), 'BOOL', ['N']);
+  // Qp[t] = Σ_j Q[t][j]·p[j]; pQp = Σ_t p[t]·Qp[t] (both in ascending order).
+  const Qp: string[] = [];
+  let pQp: string | undefined;
+  for (let t = 0; t < k; t++) {
+    let qp: string | undefined;
+    for (let j = 0; j < k; j++) {
+      const term = b('Mul', [Q[t]![j]!, pIn[j]!], 'qp_term');
+      qp = qp === undefined ? term : b('Add', [qp, term], 'qp');
+    }
+    Qp.push(qp!);
+    const term = b('Mul', [pIn[t]!, qp!], 'pqp_term');
+    pQp = pQp === undefined ? term : b('Add', [pQp, term], 'pqp');
+  }
+  let maxError: string | undefined;
+  for (let t = 0; t < k; t++) {
+    const e = b('Abs', [b('Sub', [Qp[t]!, pQp!], 'err')], 'abs_err');
+    maxError = maxError === undefined ? e : b('Max', [maxError, e], 'max_err');
+  }
+  const done = b('Or', [doneIn, b('Less', [maxError!, bc(0.005 / k)], 'converged')], 'done');
+  // One pass of updates, as the runtime's loop over t.
+  const P = [...pIn];
+  const QpNow = [...Qp];
+  let pqp = pQp!;
+  const one = bc(1);
+  const two = bc(2);
+  for (let t = 0; t < k; t++) {
+    const diff = b('Div', [b('Add', [b('Neg', [QpNow[t]!], 'neg_qp'), pqp], 'num'), Q[t]![t]!], 'diff');
+    P[t] = b('Add', [P[t]!, diff], 'p_plus');
+    const onePlus = b('Add', [one, diff], 'one_plus_diff');
+    const inner = b('Add', [b('Mul', [diff, Q[t]![t]!], 'diff_qtt'), b('Mul', [two, QpNow[t]!], 'two_qp')], 'inner');
+    pqp = b('Div', [b('Div', [b('Add', [pqp, b('Mul', [diff, inner], 'diff_inner')], 'pqp_num'), onePlus], 'pqp_1'), onePlus], 'pqp_2');
+    for (let j = 0; j < k; j++) {
+      QpNow[j] = b('Div', [b('Add', [QpNow[j]!, b('Mul', [diff, Q[t]![j]!], 'diff_q')], 'qp_num'), onePlus], 'qp_new');
+      P[j] = b('Div', [P[j]!, onePlus], 'p_new');
+    }
+  }
+  const pOut = P.map((pt, t) => b('Where', [done, pIn[t]!, pt], 'p_out'));
+  const doneI = body.node('Cast', [done], [names.next('done_i32')], { to: 6 });
+  const allDone = body.node('ReduceMin', [doneI], [names.next('all_done')], { keepdims: 0 });
+  const active = b('Not', [body.node('Cast', [allDone], [names.next('all_done_b')], { to: 9 })], 'active');
+  body.output(active, 'BOOL', []);
+  for (const pt of pOut) body.output(pt, 'DOUBLE', ['N']);
+  body.output(done, 'BOOL', ['N']);
+  const rows = g.node('Shape', [dec], [names.next('dec_shape')], { end: 1 });
+  const start = g.node('Expand', [c(1 / k), rows], [names.next('p0')]);
+  const notDone = g.node('Expand', [g.initializer(names.next('false'), BigInt64Array.of(0n), []), rows], [names.next('not_done_i64')]);
+  const doneStart = g.node('Cast', [notDone], [names.next('not_done')], { to: 9 });
+  const outs = Array.from({ length: k }, () => names.next('p_final'));
+  g.node('Loop', [i64(g, names, 'max_iter', [Math.max(100, k)], []), g.node('Cast', [i64(g, names, 'true', [1], [])], [names.next('cond0')], { to: 9 }), ...Array.from({ length: k }, () => start), doneStart], [...outs, names.next('done_final')], {
+    body: { graph: body },
+  });
+  return outs;
 }
 
 /** The smallest float32 ≥ t: for a float32 x, x < t exactly when x < this. */
