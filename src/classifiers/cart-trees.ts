@@ -8,7 +8,7 @@ import { type FlatTree, type Matrix } from '@digitbench/runtime/internal';
 import { createRng } from '../engine/rng.ts';
 import { leafDistribution, growCartTree, type CartNode, type CartOptions } from './cart/model.ts';
 import type { GrownNode } from './cart/grow.ts';
-import { prepareTrainingSet, type PreparedTrainingSet } from './cart/prepared.ts';
+import { prepareRanks, prepareTrainingSet, type PreparedTrainingSet } from './cart/prepared.ts';
 
 export type { CartOptions, PreparedTrainingSet };
 export { addVotes, leaves, loadTrees, saveTrees, tally, type FlatTree, type SavedHeader } from '@digitbench/runtime/internal';
@@ -16,6 +16,14 @@ export { addVotes, leaves, loadTrees, saveTrees, tally, type FlatTree, type Save
 /** Sorts every feature of x once. */
 export function prepare(x: Matrix, y: Int32Array): PreparedTrainingSet {
   return prepareTrainingSet(x, y);
+}
+
+/**
+ * The training set for trees that search splits from histograms (Gini, features drawn per split): ranks
+ * only when every feature has at most 256 distinct values (raw pixels), else sorted as prepare does.
+ */
+export function prepareForHistograms(x: Matrix, y: Int32Array): PreparedTrainingSet {
+  return prepareRanks(x, y) ?? prepareTrainingSet(x, y);
 }
 
 /** The parts of a tree node flattening reads (ml-cart's TreeNode and our GrownNode both have them). */

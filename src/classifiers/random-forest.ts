@@ -5,7 +5,10 @@
  * (tests check a forest tree, loaded by ml-cart, gives the same flat arrays; no forest fit calls ml-cart),
  * and the forest loop is this file: each tree draws its `maxSamples` rows with replacement from all rows
  * (a bootstrap sample is row counts: the training set is sorted once and shared by all trees), features
- * are drawn at every split, scores are vote fractions, and trees can be grown in worker threads.
+ * are drawn at every split, scores are vote fractions, and trees can be grown in worker threads. With
+ * Gini and features drawn per split, a training set whose features have at most 256 distinct values
+ * (raw pixels) is prepared as ranks only, and large nodes search splits from histograms (cart/grow.ts):
+ * the same trees as the sorted search.
  *
  * Tree t's bootstrap sample and split seed depend only on (seed, t): the same forest for any number of
  * threads. predict takes the class with the most votes (ties: the smallest label).
@@ -16,7 +19,7 @@
 import type { Worker } from 'node:worker_threads';
 import { forestModel, randomForestModel, type Matrix, type RandomForestParams } from '@digitbench/runtime/internal';
 import { cores, startTsWorker } from '../engine/threads.ts';
-import { growForestTree, labelClasses, prepare, type FlatTree, type ForestTreeSettings, type PreparedTrainingSet } from './cart-trees.ts';
+import { growForestTree, labelClasses, prepare, prepareForHistograms, type FlatTree, type ForestTreeSettings, type PreparedTrainingSet } from './cart-trees.ts';
 import { cartOptions } from './decision-tree.ts';
 import { checkTrainingData, defineClassifier, type FitOptions, type Model } from './plugin.ts';
 
@@ -77,7 +80,9 @@ async function fitForest(params: RandomForestParams, seed: number, x: Matrix, y:
   workers.forEach((w) => w.on('error', (err) => early.push(err)));
   let prepared: PreparedTrainingSet;
   try {
-    prepared = prepare(x, y);
+    // trees that search splits from histograms (Gini, features drawn per split) need only the ranks
+    const histograms = settings.cartOptions.gainFunction === 'gini' && settings.cartOptions.maxFeatures! < x.cols;
+    prepared = histograms ? prepareForHistograms(x, y) : prepare(x, y);
   } catch (err) {
     workers.forEach((w) => void w.terminate());
     throw err;

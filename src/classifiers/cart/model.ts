@@ -9,7 +9,7 @@ import mlCartModule from 'ml-cart';
 import { growTree, runningSum, type GrowOptions, type GrownNode, type SplitSearchStats } from './grow.ts';
 import type { PreparedTrainingSet } from './prepared.ts';
 
-/** The ml-cart options a classifier tree takes (ours: 'entropy', maxFeatures, seed). */
+/** The ml-cart options a classifier tree takes (ours: 'entropy', maxFeatures, seed, splitSearch). */
 export interface CartOptions {
   gainFunction: 'gini' | 'entropy';
   splitFunction: 'mean';
@@ -18,6 +18,9 @@ export interface CartOptions {
   gainThreshold: number;
   maxFeatures?: number;
   seed?: number;
+  /** How forest trees search splits (grow.ts GrowOptions.splitSearch); the same tree either way. */
+  splitSearch?: 'exact' | 'histogram';
+  histogramMinRows?: number;
 }
 
 /** ml-cart 2.1.1's DecisionTreeClassifier defaults, in its key order. */
@@ -73,6 +76,8 @@ function growOptionsOf(o: Record<string, unknown>): GrowOptions {
     gainThreshold: o.gainThreshold as number,
     ...(o.maxFeatures !== undefined && o.maxFeatures !== null ? { maxFeatures: o.maxFeatures as number } : {}),
     ...(o.seed !== undefined ? { seed: o.seed as number } : {}),
+    ...(o.splitSearch !== undefined ? { splitSearch: o.splitSearch as 'exact' | 'histogram' } : {}),
+    ...(o.histogramMinRows !== undefined ? { histogramMinRows: o.histogramMinRows as number } : {}),
   };
 }
 
