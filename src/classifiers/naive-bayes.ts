@@ -15,10 +15,10 @@
  * in @digitbench/runtime (models/naive-bayes.ts); this file adds fitting.
  * Labels are mapped to the 0..k−1 the format needs and back.
  *
- * Scoring engine (issue 25): where engineChoice() picks onnxruntime, a fitted model scores on it
- * (src/engine/ort-linear.ts: one float32 MatMul per chunk of rows, with a rounding bound per value) and
- * recomputes with logJointTyped, in float64, every row whose argmax that bound cannot settle: the labels are
- * the plain loop's. Otherwise (wasm) it is the runtime's plain-JS model unchanged. The workbench's load does the
+ * Scoring engine (issue 25): where engineChoice() picks onnxruntime, a fitted model's labels come from it
+ * (src/engine/ort-linear.ts: one float32 MatMul per chunk of rows, with a rounding bound per value), and every
+ * row whose argmax that bound cannot settle is recomputed with logJointTyped in float64: the labels are the
+ * plain loop's. Scores (posteriors) stay the plain loop's exact ones on both engines. Otherwise (wasm) it is the runtime's plain-JS model unchanged. The workbench's load does the
  * same (the runtime's own load, in apps and the browser, is plain JS: the same labels, scores within rounding).
  */
 import {
@@ -135,20 +135,26 @@ export async function settledLogJoint(scorer: GaussianScores, t: TypedModel, x: 
 
 type Trained = Parameters<typeof naiveBayesModelOf>[0];
 
-/** A fitted model that scores on onnxruntime (one session per model, made at its first use, released by dispose). */
+/**
+ * A fitted model whose labels come from onnxruntime (one session per model, made at its first predict, released
+ * by dispose). Its scores stay the plain loop's exact float64 posteriors, as the SVM's do: the same numbers on
+ * either engine and in the runtime's load of its bundle, so calibration and thresholds do not depend on the engine.
+ */
 function ortModelOf(t: Trained, threads: number): Model {
   const plain = naiveBayesModelOf(t);
   let scorer: Promise<GaussianScores> | undefined;
-  const logJoint = async (s: Trained, x: Matrix) => (await settledLogJoint(await (scorer ??= ortGaussianScores(s.typed, threads)), s.typed, x)).logJoint;
-  const engine = () => `${ortDescription(threads)}: float32 log joint products, exact float64 near ties (fit: js typed arrays; ml-naivebayes 4.0.0 model format)`;
+  const engine = () => `${ortDescription(threads)}: labels from float32 log joint products, exact float64 near ties; scores exact float64 (fit: js typed arrays; ml-naivebayes 4.0.0 model format)`;
   return defineModel(WHO, {
     classes: t.classes,
     inputSize: t.features,
     state: t,
-    predict: async (s, x) => argmaxRows(await logJoint(s, x), x.rows, s.classes.length, s.classes),
-    scores: async (s, x) => softmaxRows(await logJoint(s, x), x.rows, s.classes.length),
-    async predictWithScores(s, x) {
-      const lj = await logJoint(s, x);
+    async predict(s, x) {
+      const { logJoint } = await settledLogJoint(await (scorer ??= ortGaussianScores(s.typed, threads)), s.typed, x);
+      return argmaxRows(logJoint, x.rows, s.classes.length, s.classes);
+    },
+    scores: (s, x) => softmaxRows(logJointTyped(s.typed, x), x.rows, s.classes.length),
+    predictWithScores(s, x) {
+      const lj = logJointTyped(s.typed, x);
       return { labels: argmaxRows(lj, x.rows, s.classes.length, s.classes), scores: softmaxRows(lj, x.rows, s.classes.length) };
     },
     serialize: (_s, options) => plain.serialize!(options),
@@ -168,7 +174,7 @@ export function naiveBayesModelOn(t: Trained, engine: EngineName = engineChoice(
 
 export const naiveBayes = defineClassifier<NaiveBayesParams>({
   ...naiveBayesModel,
-  library: 'ours: fit and scoring (typed arrays; workbench scoring on onnxruntime-node where it loads, exact recheck), saved format; ml-naivebayes 4.0.0 (patched): origin of the model JSON, test oracle (never loaded by a run)',
+  library: 'ours: fit and scoring (typed arrays; workbench labels on onnxruntime-node where it loads, exact recheck), saved format; ml-naivebayes 4.0.0 (patched): origin of the model JSON, test oracle (never loaded by a run)',
   // ml-naivebayes is a test oracle only (a devDependency): nothing a run executes imports it. onnxruntime-node scores where it is the engine.
   fitLibraries: [...ORT_LIBRARIES],
   testParams: {},
