@@ -61,7 +61,7 @@ import { cnn as cnnModel } from '@digitbench/runtime/cnn';
 import { callWorker, startTsWorker } from '../engine/threads.ts';
 import { augmentBatch } from './cnn-augment.ts';
 import { averageGradients, buildModel, checkArchitectureShape, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
-import { engineChoice, loadOrt } from '../engine/ort.ts';
+import { engineChoice, loadOrt, ORT_LIBRARIES } from '../engine/ort.ts';
 import { layersOf, OrtCnnPredictor, OrtCnnTrainer } from '../engine/ort-cnn.ts';
 
 export { cnnParams, PARALLEL_FROM_ROWS, type CnnParams } from '@digitbench/runtime/internal';
@@ -455,7 +455,7 @@ export const cnn = defineClassifier<CnnParams>({
   ...cnnModel,
   library: 'ours: training loop, data-parallel replicas, Adam step, wasm kernels, bundle format; @tensorflow/tfjs 4.22.0: layers, ops, topology and weights (apps: tfjs-core, -layers, -backend-wasm 4.22.0)',
   // seedrandom: the shuffles, augmentations, initial weights and dropout masks.
-  fitLibraries: [...TF_LIBRARIES, 'seedrandom 3.0.5'],
+  fitLibraries: [...TF_LIBRARIES, 'seedrandom 3.0.5', ...ORT_LIBRARIES],
   testParams: { architecture: 'lenet', epochs: 2, batchSize: 64 },
   create: (p, ctx) => {
     // Before anything is fitted: an architecture that cannot take the run's image shape says which can.
