@@ -4,7 +4,14 @@
  * test, on real MNIST subsets. Labels equal; values within float32 tolerance. Where onnxruntime-node does not
  * load these are skipped with the reason, unless DIGITBENCH_REQUIRE_ORT=1 (CI) makes that a failure.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../src/data/datasets.ts';
+import { makeSplit } from '../src/data/split.ts';
+import { parsePipeline } from '../src/features/pipeline.ts';
+import { prepareFeatures } from '../src/features/prepare.ts';
 import { loadOrt } from '../src/engine/ort.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 import { fitPca, projectPca, type PcaModel } from '../src/features/pca.ts';
@@ -66,6 +73,28 @@ describe.skipIf(!!why)(`ort vs wasm on MNIST (2,000 training rows, 1,000 test ro
     const b = projectPca(wasmPca, d.xTest).data;
     const scale = maxAbs(b);
     for (let i = 0; i < b.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(1e-4 * scale);
+  });
+
+  it('the feature cache keeps PCA fitted on onnxruntime apart from PCA fitted on tfjs (the engine enters the key)', async () => {
+    const saved = { dir: process.env.DIGITBENCH_CACHE_DIR, engine: process.env.DIGITBENCH_ENGINE };
+    process.env.DIGITBENCH_CACHE_DIR = mkdtempSync(join(tmpdir(), 'digitbench-cache-'));
+    try {
+      const ds = await loadDataset('mnist');
+      const split = makeSplit(ds, { train: 600, test: 100, seed: 4 });
+      const steps = parsePipeline([{ step: 'scale' }, { step: 'pca', components: 6 }]);
+      process.env.DIGITBENCH_ENGINE = 'wasm';
+      const onWasm = await prepareFeatures(ds, split, steps);
+      process.env.DIGITBENCH_ENGINE = 'ort';
+      const onOrt = await prepareFeatures(ds, split, steps);
+      expect(onOrt.fromCache).toBe(false);
+      expect(onOrt.cacheKey).not.toBe(onWasm.cacheKey);
+      expect((await prepareFeatures(ds, split, steps)).fromCache).toBe(true);
+    } finally {
+      for (const [k, v] of [['DIGITBENCH_CACHE_DIR', saved.dir], ['DIGITBENCH_ENGINE', saved.engine]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 
   it('PCA on onnxruntime takes rows in shared memory (copied per block: onnxruntime refuses a SharedArrayBuffer) and runs on its threads', async () => {

@@ -3,6 +3,7 @@ import type { Dataset } from '../data/datasets.ts';
 import { applySplit, type Split } from '../data/split.ts';
 import type { Matrix } from '@digitbench/runtime/internal';
 import { getTf } from '../engine/tf.ts';
+import { engineChoice } from '../engine/ort.ts';
 import { featureCacheKey, readCachedFeatures, writeCachedFeatures } from './cache.ts';
 import { createPipeline, fitTransform, pipelineStates, type StepSpec } from './pipeline.ts';
 import type { ImageShape, StepState } from '@digitbench/runtime/internal';
@@ -43,8 +44,9 @@ export async function prepareFeatures(
     test: { x: noTest ? { rows: 0, cols: parts.train!.cols, data: new Float32Array(0) } : parts.test!, y: data.test.y },
   });
   const useCache = (opts.cache ?? true) && pipeline.expensive;
-  // A step fitted on the tensor engine (PCA) gives output that differs between backends' float32 arithmetic.
-  const backend = pipeline.engineDependent ? (await getTf()).engine.backend : undefined;
+  // A step fitted on the tensor engine (PCA) gives output that differs between backends' float32 arithmetic
+  // (onnxruntime's, where engineChoice() picks it, or tfjs's backend).
+  const backend = pipeline.engineDependent ? (engineChoice().engine === 'ort' ? 'ort' : (await getTf()).engine.backend) : undefined;
   const key = useCache
     ? featureCacheKey({ datasetHash: dataset.contentHash, splitFingerprint: split.fingerprint, steps: specs, seed, ...(backend ? { backend } : {}) })
     : undefined;
