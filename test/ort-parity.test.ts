@@ -17,12 +17,11 @@ import { mnistSubset, type Subset } from './helpers/mnist.ts';
 import { fitPca, projectPca, type PcaModel } from '../src/features/pca.ts';
 import { ortProjection } from '../src/engine/ort-pca.ts';
 import { fitTyped, naiveBayesModelOn, settledLogJoint } from '../src/classifiers/naive-bayes.ts';
-import { argmaxRows, logJointTyped, softmaxRows, typedModel, type Matrix } from '@digitbench/runtime/internal';
+import { argmaxRows, exactWinners, logJointTyped, readSvm, softmaxRows, takeRows, typedModel, type Matrix } from '@digitbench/runtime/internal';
 import { ortGaussianScores } from '../src/engine/ort-linear.ts';
 import { fastRbfWinners, rbfProductsFor } from '../src/classifiers/svm-predict.ts';
 import { asModel, decisionValues, svm } from '../src/classifiers/svm.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
-import { exactWinners, readSvm, takeRows } from '@digitbench/runtime/internal';
 
 const ort = loadOrt();
 const why = 'error' in ort ? ort.error : '';
