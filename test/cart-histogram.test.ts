@@ -94,6 +94,28 @@ describe('histogram split search', () => {
     }
   });
 
+  it('float64 values with neighbouring doubles (midpoints that round down onto a value) and labels above 255: the same trees', () => {
+    const r = createRng('histogram-doubles');
+    const levels = [0, 1, 1 + 2 ** -52, 1 + 2 ** -51, 2, 3, -1];
+    // 400 rows, 6 features; the label leans on features 0 and 1; labels 0, 1, 2 and 300 (Int32 labels)
+    const x = Array.from({ length: 400 }, () => Array.from({ length: 6 }, () => levels[r.int(levels.length)]!));
+    const y = x.map((row) => (r.int(4) === 0 ? r.int(3) : row[0]! >= 1 + 2 ** -52 ? (row[1]! > 1 ? 300 : 1) : 2));
+    const counts = Int32Array.from(y, () => r.int(3));
+    const wide = { rows: 400, cols: 6, data: Float64Array.from(x.flat()) };
+    const set = prepareTrainingSet(wide, y);
+    expect(set.distinct).toBeInstanceOf(Float64Array);
+    expect(set.labels).toBeInstanceOf(Int32Array);
+    const ranks = prepareRanks(wide, y)!;
+    for (const seed of [1, 2, 3, 4]) {
+      const exact = tree(set, { maxFeatures: 3, seed, splitSearch: 'exact' }, counts);
+      const a = tree(set, { maxFeatures: 3, seed, histogramMinRows: 1 }, counts);
+      const b = tree(ranks, { maxFeatures: 3, seed, histogramMinRows: 1 }, counts);
+      expect(a.histogramSearches).toBeGreaterThan(0);
+      expect(a.root, `seed ${seed}`).toBe(exact.root);
+      expect(b.root, `seed ${seed}`).toBe(exact.root);
+    }
+  });
+
   it('prepareRanks gives prepareTrainingSet\'s ranks, and declines features with more than 256 values', () => {
     const x = takeRows(data.xTrain, Array.from({ length: 1500 }, (_, i) => i));
     const y = takeLabels(data.yTrain, Array.from({ length: 1500 }, (_, i) => i));
