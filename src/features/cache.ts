@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { codeHash } from '../engine/code-hash.ts';
 import { hashJson } from '../engine/hash.ts';
 import { libraryVersions } from '../engine/packages.ts';
+import { engineChoice } from '../engine/ort.ts';
 import { stepOf } from './steps.ts';
 import type { Matrix } from '@digitbench/runtime/internal';
 import type { StepSpec } from './pipeline.ts';
@@ -27,14 +28,19 @@ export function cacheRoot(): string {
   return process.env.DIGITBENCH_CACHE_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../data/cache');
 }
 
-/** Installed versions of the packages the pipeline's steps declare (a new version may change their output). */
+/**
+ * Installed versions of the packages the pipeline's steps declare (a new version may change their output);
+ * onnxruntime-node only when it is the engine (as in a run's provenance, src/harness/provenance.ts).
+ */
 export function featureLibraries(steps: readonly StepSpec[]): Record<string, string> {
   const defs = steps.map((spec) => stepOf(spec));
-  return libraryVersions(
+  const versions = libraryVersions(
     defs.flatMap((d) => d.libraries ?? []),
     defs.flatMap((d) => d.patched ?? []),
     [fileURLToPath(import.meta.url)],
   );
+  if (engineChoice().engine !== 'ort') delete versions['onnxruntime-node'];
+  return versions;
 }
 
 export function featureCacheKey(input: { datasetHash: string; splitFingerprint: string; steps: StepSpec[]; seed: number; backend?: string }): string {
