@@ -19,6 +19,7 @@ import type { StepSpec } from '../src/features/pipeline.ts';
 import { envSection } from '../src/report/sections/environment.ts';
 import type { ResultRow } from '../src/results/row.ts';
 import { fixtureRows } from './helpers/report-rows.ts';
+import { engineChoice } from '../src/engine/ort.ts';
 
 const ROOT = resolve(__dirname, '..');
 const SRC = join(ROOT, 'src');
@@ -146,9 +147,11 @@ describe('each plugin and step declares the npm packages it uses', () => {
     const plugin = (n: string) => builtins.find((p) => p.name === n)!;
     const PCA = [SCALE, { step: 'pca', components: 50 }] as StepSpec[];
     const run = (n: string, features: StepSpec[]) => runProvenance({ plugin: plugin(n), pluginRef: n, candidates: [{ features, params: {} }] }, ROOT);
-    const tf = { '@tensorflow/tfjs': '4.22.0', '@tensorflow/tfjs-backend-wasm': '4.22.0' };
+    // On ort, the runs whose numeric work it does also name it and protobufjs (which writes its graphs).
+    const ort = engineChoice().engine === 'ort' ? { 'onnxruntime-node': '1.31.1', protobufjs: '8.8.1' } : {};
+    const tf = { '@tensorflow/tfjs': '4.22.0', '@tensorflow/tfjs-backend-wasm': '4.22.0', ...ort };
     expect(run('decision-tree', []).versions).toEqual({ 'ml-cart': '2.1.1' });
-    expect(run('naive-bayes', [SCALE]).versions).toEqual({});
+    expect(run('naive-bayes', [SCALE]).versions).toEqual({ ...ort });
     expect(run('naive-bayes', PCA).versions).toEqual({ 'ml-matrix': '6.15.1', seedrandom: '3.0.5', ...tf });
     expect(run('knn', [SCALE]).versions).toEqual({ 'ml-knn': '3.0.0 (patched)', ...tf });
     expect(run('svm', PCA).versions).toEqual({ 'libsvm-js': '0.2.1', 'ml-matrix': '6.15.1', seedrandom: '3.0.5', ...tf });

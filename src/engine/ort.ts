@@ -26,12 +26,19 @@ export interface OrtSession {
 
 const PACKAGE = 'onnxruntime-node';
 
+/** `versions` (package → version) without ORT_LIBRARIES' packages unless ort is the engine: they did no work then. */
+export function withoutIdleEngine(versions: Record<string, string>): Record<string, string> {
+  if (engineChoice().engine === 'ort') return versions;
+  const idle = new Set(ORT_LIBRARIES.map((l) => l.split(' ')[0]!));
+  return Object.fromEntries(Object.entries(versions).filter(([name]) => !idle.has(name)));
+}
+
 /**
- * What a plugin or step whose numeric work can run on onnxruntime lists in its libraries. A run's
- * provenance keeps it only when the engine is ort (src/harness/provenance.ts), so a wasm run's packages
+ * What a plugin or step whose numeric work can run on onnxruntime lists in its libraries (the engine, and
+ * protobufjs, which writes its graphs). A run's provenance keeps them only when the engine is ort (src/harness/provenance.ts), so a wasm run's packages
  * and id do not name it.
  */
-export const ORT_LIBRARIES = ['onnxruntime-node 1.31.1'] as const;
+export const ORT_LIBRARIES = ['onnxruntime-node 1.31.1', 'protobufjs 8.8.1'] as const;
 let loaded: { ort: Ort; version: string } | { error: string } | undefined;
 
 /** onnxruntime-node and its version, or why it cannot be used here (not installed, or its library does not load). */

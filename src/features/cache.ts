@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { codeHash } from '../engine/code-hash.ts';
 import { hashJson } from '../engine/hash.ts';
 import { libraryVersions } from '../engine/packages.ts';
-import { engineChoice } from '../engine/ort.ts';
+import { withoutIdleEngine } from '../engine/ort.ts';
 import { stepOf } from './steps.ts';
 import type { Matrix } from '@digitbench/runtime/internal';
 import type { StepSpec } from './pipeline.ts';
@@ -30,7 +30,7 @@ export function cacheRoot(): string {
 
 /**
  * Installed versions of the packages the pipeline's steps declare (a new version may change their output);
- * onnxruntime-node only when it is the engine (as in a run's provenance, src/harness/provenance.ts).
+ * onnxruntime-node and protobufjs only when ort is the engine (as in a run's provenance, src/harness/provenance.ts).
  */
 export function featureLibraries(steps: readonly StepSpec[]): Record<string, string> {
   const defs = steps.map((spec) => stepOf(spec));
@@ -39,8 +39,7 @@ export function featureLibraries(steps: readonly StepSpec[]): Record<string, str
     defs.flatMap((d) => d.patched ?? []),
     [fileURLToPath(import.meta.url)],
   );
-  if (engineChoice().engine !== 'ort') delete versions['onnxruntime-node'];
-  return versions;
+  return withoutIdleEngine(versions);
 }
 
 export function featureCacheKey(input: { datasetHash: string; splitFingerprint: string; steps: StepSpec[]; seed: number; backend?: string }): string {

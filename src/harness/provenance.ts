@@ -19,7 +19,7 @@ import type { StepSpec } from '../features/pipeline.ts';
 import { stepOf } from '../features/steps.ts';
 import { PROJECT_ROOT } from './env.ts';
 import type { RunSpec } from './experiment.ts';
-import { engineChoice } from '../engine/ort.ts';
+import { withoutIdleEngine } from '../engine/ort.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const src = resolve(here, '..');
@@ -68,9 +68,8 @@ export function runLibraries(plugin: Pick<ClassifierPlugin, 'libraries' | 'fitLi
 export function runProvenance(run: Pick<RunSpec, 'plugin' | 'pluginRef' | 'candidates'>, baseDir: string): { versions: Record<string, string>; code: string } {
   const { libraries, patched } = runLibraries(run.plugin, run.candidates.map((c) => c.features));
   const versions = libraryVersions(libraries, patched, [pluginModule(run.pluginRef, baseDir), fileURLToPath(import.meta.url)]);
-  // onnxruntime-node did the work only when it is the engine (installed or not, a wasm run does not use it).
-  if (engineChoice().engine !== 'ort') delete versions['onnxruntime-node'];
-  return { versions, code: runCodeHash(run.pluginRef, baseDir, libraries.map(libraryName)) };
+  // onnxruntime-node (and protobufjs) did work only when it is the engine: a wasm run does not name them.
+  return { versions: withoutIdleEngine(versions), code: runCodeHash(run.pluginRef, baseDir, libraries.map(libraryName)) };
 }
 
 /** The code hash of a run of this plugin (test run or selection), with the patches of `libraries` (package names). */
