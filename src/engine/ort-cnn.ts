@@ -235,11 +235,15 @@ export function cnnStepGraph(layers: readonly CnnLayer[], imageShape: readonly [
   const grads: string[] = [];
   const axes0 = b.ints('axes_0', [0]);
   const axes023 = b.ints('axes_023', [0, 2, 3]);
+  // A ReLU right before a max pool is masked at the pool's size: MaxUnpool puts each gradient on its
+  // window's maximum, which is > 0 exactly where the pooled value is (the same values, 4× fewer).
+  let reluMasked = false;
   for (let i = saved.length - 1; i >= 0; i--) {
     const sv = saved[i]!;
     const first = i === 0;
     const l = sv.layer;
-    if ((l.kind === 'conv' || l.kind === 'dense') && l.relu) d = b.op('Where', [b.op('Greater', [sv.output, zero]), d, zero], {}, 'drelu');
+    if ((l.kind === 'conv' || l.kind === 'dense') && l.relu && !reluMasked) d = b.op('Where', [b.op('Greater', [sv.output, zero]), d, zero], {}, 'drelu');
+    reluMasked = false;
     if (l.kind === 'dense') {
       grads[sv.weight!] = b.op('Gemm', [sv.input, d], { transA: 1 }, 'gkernel');
       grads[sv.weight! + 1] = b.op('ReduceSum', [d, axes0], { keepdims: 0 }, 'gbias');
@@ -268,6 +272,11 @@ export function cnnStepGraph(layers: readonly CnnLayer[], imageShape: readonly [
       grads[sv.weight! + 1] = b.op('ReduceSum', [d, axes023], { keepdims: 0 }, 'gbias');
       if (!first) d = b.op('ConvTranspose', [d, sv.kernel!], { kernel_shape: l.kernel, pads }, 'dx');
     } else if (l.kind === 'pool') {
+      const before = saved[i - 1]?.layer;
+      if (before && before.kind === 'conv' && before.relu) {
+        d = b.op('Where', [b.op('Greater', [sv.output, zero]), d, zero], {}, 'drelu');
+        reluMasked = true;
+      }
       d = b.op('MaxUnpool', [d, sv.indices!, b.op('Shape', [sv.input])], { kernel_shape: l.size, strides: l.size }, 'dx');
     } else if (l.kind === 'dropout') {
       d = b.op('Mul', [d, sv.mask!], {}, 'dx');
