@@ -17,8 +17,9 @@
  *   Outputs: the new weights and moments, the logits and the batch's summed loss. With `gradients`
  *   it outputs the gradients instead of the update (what the tests compare with tfjs-cpu's).
  *   Backward: Gemm for the dense layers; ConvTranspose for a convolution's input gradient, and for its
- *   kernel gradient one Gemm of the input's kh·kw shifted windows (Slice, Concat: im2col) by the output
- *   gradient; MaxPool's indices with MaxUnpool for pooling; Where on the layer's output for ReLU.
+ *   kernel gradient one Gemm per kernel offset: the input's shifted window (Slice) by the output
+ *   gradient; MaxPool's indices with MaxUnpool for pooling; Where on the layer's output for ReLU (on the
+ *   pooled output for a ReLU right before a pool: the same values at a quarter of the size).
  * - Adam is tfjs's arithmetic (β₁ 0.9, β₂ 0.999, ε 1e-7; FlatAdam in cnn-replica.ts) as float32 graph
  *   operators: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², w ← w + (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε) · (−lr).
  */
