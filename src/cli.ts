@@ -268,13 +268,13 @@ export function buildProgram(out: (s: string) => void): Command {
 
   program
     .command('export')
-    .description('Write a bundle\'s feature pipeline and model as one ONNX graph (input "pixels": float32 [N, h·w] raw 0–255; outputs "label" int64 [N] and, where the model has them, raw "scores" float32 [N, classes]).')
+    .description('Write a bundle\'s feature pipeline and model as one ONNX graph (input "pixels": float32 [N, h·w] raw 0–255; outputs "label" int64 [N], raw "scores" float32 [N, classes], and "confidence" float32 [N] and "unsure" bool [N] as classify gives them).')
     .argument('<bundle>', 'a .bundle file, e.g. runs/quick/models/svm-26300684.bundle')
     .requiredOption('--onnx <file>', 'the ONNX file to write (its folder must exist)')
     .action(async (bundle: string, opts: { onnx: string }) => {
       const { exportOnnx } = await import('./export/onnx.ts');
       const r = await exportOnnx(bundle, opts.onnx);
-      out(`${r.file}: ${r.plugin} on ${r.features.length ? r.features.join(' → ') : 'raw pixels'}; input pixels float32 [N, ${r.imageShape[0] * r.imageShape[1]}] (raw 0–255, ${r.imageShape.join('×')} images); outputs ${r.outputs.join(', ')} (${r.note}); ${(r.bytes.length / 1e6).toFixed(1)} MB\n`);
+      out(`${r.file}: ${r.plugin} on ${r.features.length ? r.features.join(' → ') : 'raw pixels'}; input pixels float32 [N, ${r.imageShape[0] * r.imageShape[1]}] (raw 0–255, ${r.imageShape.join('×')} images); outputs ${r.outputs.join(', ')} (scores: ${r.note}; confidence ${r.calibrated ? "calibrated by the bundle's trust" : 'uncalibrated: the bundle has no trust'}); ${(r.bytes.length / 1e6).toFixed(1)} MB\n`);
     });
 
   program

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMatrix, parseParams, type Matrix, type StepSpec } from '@digitbench/runtime/internal';
+import { createMatrix, parseParams, type Matrix, type StepSpec, type Trust } from '@digitbench/runtime/internal';
 import { loadModel } from '@digitbench/runtime';
 import { writeBundle } from '../src/bundle/file.ts';
 import { cnn } from '../src/classifiers/cnn.ts';
@@ -28,6 +28,7 @@ import { applySplit, makeSplit } from '../src/data/split.ts';
 import { loadOrt, ortSession, type OrtTensor } from '../src/engine/ort.ts';
 import { exportOnnx } from '../src/export/onnx.ts';
 import { Names, pipelineNodes } from '../src/export/onnx-features.ts';
+import { expNodes, logNodes } from '../src/export/onnx-math.ts';
 import { GraphBuilder } from '../src/engine/onnx.ts';
 import { createPipeline, fitTransform, pipelineStates } from '../src/features/pipeline.ts';
 import { main } from '../src/cli.ts';
@@ -52,7 +53,7 @@ beforeAll(async () => {
 });
 
 /** A real bundle: the pipeline fitted on the training rows, the plugin's model fitted on its output. */
-async function bundle(plugin: ClassifierPlugin, raw: Record<string, unknown>, specs: StepSpec[], name: string, precision?: 'float16' | 'int8'): Promise<string> {
+async function bundle(plugin: ClassifierPlugin, raw: Record<string, unknown>, specs: StepSpec[], name: string, precision?: 'float16' | 'int8', trust?: Trust): Promise<string> {
   const pipeline = createPipeline(specs, [28, 28], 1);
   const f = await fitTransform(pipeline, { train: train.x }, train.y);
   const params = parseParams(plugin, raw);
@@ -60,11 +61,15 @@ async function bundle(plugin: ClassifierPlugin, raw: Record<string, unknown>, sp
   const input = bundleInput(specs, pipelineStates(pipeline), new Uint8Array(await model.serialize!(precision ? { precision } : {})));
   input.plugin = { name: plugin.name, library: 'none', params: params as Record<string, unknown>, engine: model.engine() };
   input.classes = Array.from(model.classes);
+  if (trust) input.trust = trust;
   model.dispose();
   const file = join(dir, `${name}.bundle`);
   await writeBundle(file, input);
   return file;
 }
+
+/** How many rows the last check's bundle marked unsure. */
+let unsureCount = 0;
 
 /** Exports through the CLI and compares the graph's outputs with the bundle's own labels and scores on every test row. */
 async function check(file: string, tolerance: number, rows: Matrix = test.x): Promise<number[]> {
@@ -74,7 +79,7 @@ async function check(file: string, tolerance: number, rows: Matrix = test.x): Pr
   expect(lines.join('')).toContain(`${out}: `);
   expect(existsSync(out)).toBe(true);
   const model = await loadModel(file);
-  const { labels } = await model.classify(rows);
+  const { labels, confidence, unsure } = await model.classify(rows);
   const scores = model.scores ? await model.scores(rows) : undefined;
   model.dispose();
   if (why) return Array.from(labels);
@@ -95,6 +100,13 @@ async function check(file: string, tolerance: number, rows: Matrix = test.x): Pr
   let worst = 0;
   for (let i = 0; i < s.length; i++) worst = Math.max(worst, Math.abs(s[i]! - scores!.data[i]!));
   expect(worst).toBeLessThanOrEqual(tolerance);
+  // classify's confidence (calibrated by the bundle's trust, if any) and unsure flags.
+  const conf = res.confidence!.data as Float32Array;
+  let worstConfidence = 0;
+  for (let i = 0; i < conf.length; i++) worstConfidence = Math.max(worstConfidence, Math.abs(conf[i]! - confidence[i]!));
+  expect(worstConfidence).toBeLessThanOrEqual(Math.max(tolerance, 1e-6));
+  unsureCount = unsure.reduce((a, b) => a + b, 0);
+  expect(Array.from(res.unsure!.data as ArrayLike<number | boolean>, Boolean)).toEqual(Array.from(unsure, Boolean));
   return got;
 }
 
@@ -138,6 +150,34 @@ describe(`ONNX export: the feature steps as nodes give the runtime's features${w
   });
 });
 
+describe.skipIf(!!why)('ONNX export: exp and log as nodes are Math.exp and Math.log bit for bit', () => {
+  it('on 100,000 values of each (onnxruntime\'s own Exp and Log differ from them in the last bit for about one in ten)', async () => {
+    const g = new GraphBuilder('fdlibm');
+    const names = new Names();
+    g.input('x', 'DOUBLE', ['N']);
+    g.input('y', 'DOUBLE', ['N']);
+    g.node('Identity', [expNodes(g, names, 'x')], ['e']);
+    g.node('Identity', [logNodes(g, names, 'y')], ['l']);
+    g.output('e', 'DOUBLE', ['N']);
+    g.output('l', 'DOUBLE', ['N']);
+    const n = 100_000;
+    let seed = 7;
+    const rand = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const x = Float64Array.from({ length: n }, (_, i) => (i % 3 === 0 ? -rand() * 40 : i % 3 === 1 ? rand() * 3 - 1.5 : (rand() - 0.5) * 1e-3));
+    x.set([0, 1, -1, 0.5 * Math.LN2, 1.5 * Math.LN2, -0.5 * Math.LN2, 1e-9, -700, -740, -746, 709, 710]);
+    const y = Float64Array.from({ length: n }, (_, i) => (i % 2 ? rand() : Math.exp(rand() * 30 - 15)));
+    y.set([1, 2, 0.5, 1e-6, Math.SQRT2, Math.SQRT1_2, 1 + 2 ** -30, 1 - 2 ** -30, 0.1]);
+    const session = await ortSession(g.encode(17));
+    const ortApi = (ort as { ort: { Tensor: new (t: string, d: Float64Array, dims: number[]) => OrtTensor } }).ort;
+    const out = await session.run({ x: new ortApi.Tensor('float64', x, [n]), y: new ortApi.Tensor('float64', y, [n]) });
+    await session.release();
+    const e = out.e!.data as Float64Array;
+    const l = out.l!.data as Float64Array;
+    expect(Array.from(x, (v, i) => e[i] === Math.exp(v)).filter((ok) => !ok).length).toBe(0);
+    expect(Array.from(y, (v, i) => l[i] === Math.log(v)).filter((ok) => !ok).length).toBe(0);
+  });
+});
+
 describe(`ONNX export: labels equal to the bundle's on every test row${why ? ` (graphs not run: ${why})` : ''}`, () => {
   it('Gaussian NB on scale → drop-constant → standardize → pca(30), and on blurred, downsampled pixels', async () => {
     await check(await bundle(naiveBayes, {}, pcaStd, 'nb-pca'), 1e-6);
@@ -163,6 +203,31 @@ describe(`ONNX export: labels equal to the bundle's on every test row${why ? ` (
   it('k-NN with metric l3 (a Scan over the query rows): uniform votes on pixels, 1/distance votes on pca', async () => {
     await check(await bundle(knn, { k: 3, metric: 'l3' }, scaled, 'knn-l3'), 1e-6);
     await check(await bundle(knn, { k: 5, metric: 'l3', weights: 'distance' }, pcaStd, 'knn-l3-distance'), 1e-6);
+  });
+
+  it("confidence and unsure under a bundle's trust: k-NN (probability logits), SVM (one-vs-rest margins), NB (no answer reaches the target), a forest with rows at the threshold", async () => {
+    const trust = (logits: 'probability' | 'ovr-votes', temperature: number, threshold: number | null): Trust => ({
+      calibration: { method: 'temperature', temperature, logits, eps: 1e-6, validationRows: 100 },
+      reject: { targetAccuracy: 0.99, threshold, validation: { coverage: 0.5, accuracy: 0.99 } },
+    });
+    const some = () => expect(unsureCount > 0 && unsureCount < test.x.rows, `${unsureCount} unsure`).toBe(true);
+    await check(await bundle(knn, { k: 5 }, pcaStd, 'knn-trust', undefined, trust('probability', 1.7, 0.75)), 1e-6);
+    some();
+    await check(await bundle(svm, { kernel: 'rbf', C: 10, gamma: 'scale' }, pcaStd, 'svm-trust', undefined, trust('ovr-votes', 0.6, 0.9)), 1e-5);
+    some();
+    await check(await bundle(naiveBayes, {}, pcaStd, 'nb-trust', undefined, trust('probability', 3, null)), 1e-6);
+    expect(unsureCount).toBe(test.x.rows);
+    // A forest's few distinct confidences, with the threshold at the most common one (as a threshold
+    // fitted on validation rows is): rows at it, and rows a last bit from it, must fall as classify's do.
+    const forest = { nEstimators: 10, threads: 1 };
+    const probe = await loadModel(await bundle(randomForest, forest, scaled, 'forest-probe', undefined, trust('probability', 1.3, 0.5)));
+    const counts = new Map<number, number>();
+    for (const v of (await probe.classify(test.x)).confidence) counts.set(v, (counts.get(v) ?? 0) + 1);
+    probe.dispose();
+    const [mode, times] = [...counts].sort((a, b) => b[1] - a[1])[0]!;
+    expect(times).toBeGreaterThan(5);
+    await check(await bundle(randomForest, forest, scaled, 'forest-trust', undefined, trust('probability', 1.3, mode)), 0);
+    some();
   });
 
   it('k-NN from a compact (float16) bundle: the training rows as the bundle stores them', async () => {

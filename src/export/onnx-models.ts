@@ -38,14 +38,18 @@ import {
   type FlatTree,
   type GaussianNBModel,
   type BundleHeader,
+  type LogitKind,
 } from '@digitbench/runtime/internal';
 import { cnn as cnnPlugin } from '@digitbench/runtime/cnn';
 import { cast, f64, i64, type Names, type Tensor } from './onnx-features.ts';
 
-/** The model's part of the graph: `label` (int64 [N]) and, where the model has scores, `scores` (float32 [N, classes]). */
+/** The model's part of the graph: outputs `label` (int64 [N]) and `scores` (float32 [N, classes]). */
 export interface ModelNodes {
-  scores: boolean;
-  /** Why the graph has no scores, or what they are. */
+  /** The label's column among the classes (ascending labels), int64 [N]: where its confidence is. */
+  column: string;
+  /** How the scores become logits for the confidence when the bundle has no calibration (as logitKindOf finds them). */
+  logits: LogitKind;
+  /** What the scores are. */
   note: string;
   /** Extra opset imports (the tree ensembles' ai.onnx.ml). */
   opsets: Record<string, number>;
@@ -111,9 +115,10 @@ function naiveBayes(ctx: Ctx, x: Tensor): ModelNodes {
   const sq = g.node('Mul', [xd, xd], [names.next('x2')]);
   const both = g.node('Concat', [sq, xd], [names.next('x2_x')], { axis: 1 });
   const lj = g.node('Add', [g.node('MatMul', [both, f64(g, names, 'nb_w', w, [2 * d, C])], [names.next('nb_xw')]), f64(g, names, 'nb_b', b, [1, C])], [names.next('log_joint')]);
-  labelOf(ctx, argmax(ctx, lj), saved.classes);
+  const column = argmax(ctx, lj);
+  labelOf(ctx, column, saved.classes);
   scoresOut(ctx, g.node('Softmax', [lj], [names.next('posterior')], { axis: 1 }), C);
-  return { scores: true, note: 'posterior probabilities', opsets: {} };
+  return { column, logits: 'probability', note: 'posterior probabilities', opsets: {} };
 }
 
 function knn(ctx: Ctx, x: Tensor): ModelNodes {
@@ -205,7 +210,7 @@ function knn(ctx: Ctx, x: Tensor): ModelNodes {
   labelOf(ctx, win, classes);
   const total = params.weights === 'distance' ? g.node('ReduceSum', [votes, i64(g, names, 'axis1', [1], [1])], [names.next('vote_sum')], { keepdims: 1 }) : f64(g, names, 'k_votes', [k], []);
   scoresOut(ctx, g.node('Div', [votes, total], [names.next('fractions')]), C);
-  return { scores: true, note: 'vote fractions of the k neighbours', opsets: {} };
+  return { column: win, logits: 'probability', note: 'vote fractions of the k neighbours', opsets: {} };
 }
 
 function svm(ctx: Ctx, x: Tensor): ModelNodes {
@@ -263,20 +268,22 @@ function svm(ctx: Ctx, x: Tensor): ModelNodes {
     [g.node('MatMul', [pos, f64(g, names, 'pair_first', win, [P, C])], [names.next('first_votes')]), g.node('MatMul', [neg, f64(g, names, 'pair_second', lose, [P, C])], [names.next('second_votes')])],
     [names.next('votes')],
   );
-  labelOf(ctx, argmax(ctx, votes), m.labels);
+  const winner = argmax(ctx, votes);
+  labelOf(ctx, winner, m.labels);
+  const column = g.node('Gather', [i64(g, names, 'column_of', t.column, [C]), winner], [names.next('label_column')], { axis: 0 });
   const perm = new Array<number>(C);
   for (let c = 0; c < C; c++) perm[t.column[c]!] = c;
   if (m.probA && m.probB) {
     const prob = g.node('Concat', plattProbabilities(ctx, dec, m.probA, m.probB, C).map((pc) => g.node('Unsqueeze', [pc, i64(g, names, 'axis1', [1], [1])], [names.next('prob_col')])), [names.next('probabilities')], { axis: 1 });
     scoresOut(ctx, g.node('Gather', [prob, i64(g, names, 'ascending', perm, [C])], [names.next('prob_sorted')], { axis: 1 }), C);
-    return { scores: true, note: "libsvm's pairwise-coupled probabilities", opsets: {} };
+    return { column, logits: 'probability', note: "libsvm's pairwise-coupled probabilities", opsets: {} };
   }
   // scikit-learn's one-vs-rest: votes + conf / (3·(|conf| + 1)), columns reordered to ascending labels.
   const conf = g.node('MatMul', [dec, f64(g, names, 'pair_sign', sign, [P, C])], [names.next('confidence')]);
   const denom = g.node('Mul', [g.node('Add', [g.node('Abs', [conf], [names.next('abs_conf')]), f64(g, names, 'one', [1], [])], [names.next('abs1')]), f64(g, names, 'three', [3], [])], [names.next('denom')]);
   const ovr = g.node('Add', [votes, g.node('Div', [conf, denom], [names.next('bounded')])], [names.next('ovr')]);
   scoresOut(ctx, g.node('Gather', [ovr, i64(g, names, 'ascending', perm, [C])], [names.next('ovr_sorted')], { axis: 1 }), C);
-  return { scores: true, note: 'one-vs-rest decision values', opsets: {} };
+  return { column, logits: C > 2 ? 'ovr-votes' : 'decision', note: 'one-vs-rest decision values', opsets: {} };
 }
 
 /**
@@ -463,17 +470,18 @@ function trees(ctx: Ctx, x: Tensor, single: boolean): ModelNodes {
   const C = header.classes.length;
   const xf = cast(g, names, x, 'FLOAT').name;
   const votes = treeEnsemble(ctx, xf, list, C, (t, i) => [[t.child[i]!, 1]], names.next('votes'));
-  labelOf(ctx, argmax(ctx, votes), header.classes);
+  const column = argmax(ctx, votes);
+  labelOf(ctx, column, header.classes);
   if (single) {
     const proba = list[0]!.proba!;
     const fractions = treeEnsemble(ctx, xf, list, C, (_t, i) => Array.from({ length: C }, (_, c) => [c, proba[i * C + c]!] as [number, number]), names.next('leaf_fractions'));
     scoresOut(ctx, fractions, C);
-    return { scores: true, note: 'class fractions of the leaf reached', opsets: { [ML]: 3 } };
+    return { column, logits: 'probability', note: 'class fractions of the leaf reached', opsets: { [ML]: 3 } };
   }
   // votes / trees in float64, rounded once, as the runtime's tally.
   const fr = g.node('Div', [g.node('Cast', [votes], [names.next('votes_f64')], { to: 11 }), f64(g, names, 'trees', [list.length], [])], [names.next('vote_fractions')]);
   scoresOut(ctx, fr, C);
-  return { scores: true, note: 'fractions of trees voting for each class', opsets: { [ML]: 3 } };
+  return { column, logits: 'probability', note: 'fractions of trees voting for each class', opsets: { [ML]: 3 } };
 }
 
 interface KerasLayer {
@@ -580,8 +588,9 @@ function cnn(ctx: Ctx, x: Tensor, image: readonly [number, number] | undefined):
   }
   if (spec !== specs.length) throw new Error(`export --onnx: the CNN has ${specs.length} weight tensors but its layers use ${spec}; the bundle is damaged.`);
   const probs = g.node('Softmax', [t], [names.next('probabilities')], { axis: 1 });
-  labelOf(ctx, argmax(ctx, probs), header.classes);
+  const column = argmax(ctx, probs);
+  labelOf(ctx, column, header.classes);
   g.node('Identity', [probs], ['scores']);
   g.output('scores', 'FLOAT', ['N', header.classes.length]);
-  return { scores: true, note: 'softmax probabilities', opsets: {} };
+  return { column, logits: 'probability', note: 'softmax probabilities', opsets: {} };
 }
