@@ -3,7 +3,8 @@ import { defineConfig } from 'vitest/config';
 /**
  * Tests that start processes (the CLI, run and bundle-measuring children, servers, Chromium, Redis
  * workers) or run whole experiments: the "process" project. Every other test file is "fast" (in-process,
- * real data subsets). `npm test` runs both, then test/e2e; `npm run test:fast` runs the fast ones alone.
+ * real data subsets). `npm test` runs both and "wasm" (below), then test/e2e; `npm run test:fast` runs the
+ * fast ones alone.
  */
 const PROCESS = [
   'browser',
@@ -33,6 +34,13 @@ const PROCESS = [
   'wrong-results',
 ].map((name) => `test/${name}.test.ts`);
 
+/**
+ * The tests of the work that runs on either engine (issue 25), run a second time with the native engine
+ * forced off: the "wasm" project, so the suite is known to pass where onnxruntime-node is missing. (The
+ * fast project runs them on the default engine: ort where it loads, and CI requires it to load.)
+ */
+const ENGINE = ['cnn', 'definitions', 'features', 'knn', 'knn-metrics', 'naive-bayes', 'ort', 'runtime-models', 'svm'].map((name) => `test/${name}.test.ts`);
+
 export default defineConfig({
   // The workspace package @digitbench/runtime resolves to its TypeScript sources (see bin/register.js).
   resolve: { conditions: ['digitbench-source'] },
@@ -49,6 +57,7 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'fast', include: ['test/**/*.test.ts'], exclude: ['test/e2e/**', ...PROCESS] } },
       { extends: true, test: { name: 'process', include: PROCESS } },
+      { extends: true, test: { name: 'wasm', include: ENGINE, env: { DIGITBENCH_BACKEND: 'wasm', DIGITBENCH_ENGINE: 'wasm' } } },
       { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
     ],
   },
