@@ -47,6 +47,14 @@ export function f64(g: GraphBuilder, names: Names, base: string, data: ArrayLike
   return g.initializer(names.next(base), Float64Array.from(data), dims);
 }
 
+/**
+ * A float64 constant whose values are all float32 values (training rows, ±1 matrices): stored as float32
+ * (half the file) and cast to float64 in the graph, which onnxruntime folds once when the session starts.
+ */
+export function f64From32(g: GraphBuilder, names: Names, base: string, data: Float32Array, dims: readonly number[]): string {
+  return g.node('Cast', [g.initializer(names.next(`${base}_f32`), data, dims)], [names.next(base)], { to: DataType.DOUBLE });
+}
+
 export function i64(g: GraphBuilder, names: Names, base: string, data: ArrayLike<number>, dims: readonly number[]): string {
   return g.initializer(names.next(base), BigInt64Array.from(Array.from(data, (v) => BigInt(v))), dims);
 }
@@ -130,9 +138,9 @@ export function pipelineNodes(g: GraphBuilder, names: Names, input: Tensor, spec
         const [h, w] = image!;
         const f = spec.factor;
         const [oh, ow] = [h / f, w / f];
-        const p = new Float64Array(h * w * oh * ow);
+        const p = new Float32Array(h * w * oh * ow);
         for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) p[(r * w + c) * oh * ow + Math.floor(r / f) * ow + Math.floor(c / f)] = 1;
-        const sums = g.node('MatMul', [d.name, f64(g, names, 'blocks', p, [h * w, oh * ow])], [names.next('block_sums')]);
+        const sums = g.node('MatMul', [d.name, f64From32(g, names, 'blocks', p, [h * w, oh * ow])], [names.next('block_sums')]);
         out = { name: g.node('Mul', [sums, f64(g, names, 'block_norm', [1 / (f * f)], [])], [names.next('downsampled')]), type: 'DOUBLE', cols: oh * ow };
         break;
       }
@@ -235,8 +243,8 @@ function hogNodes(g: GraphBuilder, names: Names, x: Tensor, [h, w]: readonly [nu
   const n = h * w;
   const sizes = typeof spec.cellSize === 'number' ? [spec.cellSize] : [...spec.cellSize];
   const { bins, blockSize: bs } = spec;
-  const dx = new Float64Array(n * n);
-  const dy = new Float64Array(n * n);
+  const dx = new Float32Array(n * n);
+  const dy = new Float32Array(n * n);
   for (let r = 0; r < h; r++) {
     for (let c = 0; c < w; c++) {
       if (c > 0 && c < w - 1) {
@@ -249,8 +257,8 @@ function hogNodes(g: GraphBuilder, names: Names, x: Tensor, [h, w]: readonly [nu
       }
     }
   }
-  const gx = op(g, names, 'MatMul', [x.name, f64(g, names, 'diff_x', dx, [n, n])]);
-  const gy = op(g, names, 'MatMul', [x.name, f64(g, names, 'diff_y', dy, [n, n])]);
+  const gx = op(g, names, 'MatMul', [x.name, f64From32(g, names, 'diff_x', dx, [n, n])]);
+  const gy = op(g, names, 'MatMul', [x.name, f64From32(g, names, 'diff_y', dy, [n, n])]);
   const mag = op(g, names, 'Sqrt', [op(g, names, 'Add', [op(g, names, 'Mul', [gx, gx]), op(g, names, 'Mul', [gy, gy])])]);
   const zero = f64(g, names, 'zero', [0], []);
   // The bin without an angle (ONNX's Atan has no float64 kernel in onnxruntime): fold the gradient into

@@ -41,7 +41,7 @@ import {
   type LogitKind,
 } from '@digitbench/runtime/internal';
 import { cnn as cnnPlugin } from '@digitbench/runtime/cnn';
-import { cast, f64, i64, type Names, type Tensor } from './onnx-features.ts';
+import { cast, f64, f64From32, i64, type Names, type Tensor } from './onnx-features.ts';
 
 /** The model's part of the graph: outputs `label` (int64 [N]) and `scores` (float32 [N, classes]). */
 export interface ModelNodes {
@@ -140,7 +140,8 @@ function knn(ctx: Ctx, x: Tensor): ModelNodes {
     const kept = g.node('Where', [pos, unit, f64(g, names, 'zero', [0], [])], [names.next('unit_rows')]);
     q = g.node('Cast', [g.node('Cast', [kept], [names.next('unit_f32')], { to: 1 })], [names.next('unit_f64')], { to: 11 });
   }
-  const rows = f64(g, names, 'training_rows', train.data, [n, d]);
+  // The training rows as the bundle stores them (float32), used in float64.
+  const rows = f64From32(g, names, 'training_rows', train.data, [n, d]);
   let neighbours: string;
   let dist: string;
   if (params.metric === 'l3') {
@@ -161,18 +162,13 @@ function knn(ctx: Ctx, x: Tensor): ModelNodes {
     g.node('Scan', [q], [s, neighbours], { body: { graph: body }, num_scan_inputs: 1 });
     dist = g.node('Pow', [s, f64(g, names, 'third', [1 / 3], [])], [names.next('dist')]);
   } else {
-    const xt = new Float64Array(d * n);
     const xx = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       let s = 0;
-      for (let j = 0; j < d; j++) {
-        const v = train.data[i * d + j]!;
-        xt[j * n + i] = v;
-        s += v * v;
-      }
+      for (let j = 0; j < d; j++) s += train.data[i * d + j]! * train.data[i * d + j]!;
       xx[i] = s;
     }
-    const qx = g.node('MatMul', [q, f64(g, names, 'training_rows_t', xt, [d, n])], [names.next('qx')]);
+    const qx = g.node('Gemm', [q, rows], [names.next('qx')], { transB: 1 });
     const qq = g.node('ReduceSumSquare', [q], [names.next('qq')], { axes: [1], keepdims: 1 });
     const d2 = g.node('Add', [g.node('Add', [g.node('Mul', [qx, f64(g, names, 'minus2', [-2], [])], [names.next('m2qx')]), qq], [names.next('part')]), f64(g, names, 'xx', xx, [1, n])], [names.next('d2')]);
     neighbours = names.next('neighbours');
