@@ -1,7 +1,7 @@
 /**
  * The built-in models as ONNX nodes (issue 25 item 7, `digitbench export --onnx`), each computing what
- * the runtime's plugin computes (packages/runtime/src/models/): `label` as its predict gives it and, where
- * it has scores, `scores` as its scores() gives them (raw, uncalibrated; columns: labels ascending).
+ * the runtime's plugin computes (packages/runtime/src/models/): `label` as its predict gives it and
+ * `scores` as its scores() gives them (raw, uncalibrated; columns: labels ascending).
  *
  * - Gaussian NB: the log joint probabilities in float64 as [x², x]·W + b (the runtime's Σ logC1 + (x−μ)²/c2
  *   expanded), first largest wins, softmax.
