@@ -287,6 +287,7 @@ describe('export --onnx refuses in one line, and writes nothing', () => {
     const missing = join(dir, 'nope.bundle');
     await expect(exportOnnx(missing, join(dir, 'a.onnx'))).rejects.toThrow(`${missing}: no such file; give a .bundle file`);
     const file = await bundle(naiveBayes, {}, scaled, 'nb-scaled');
+    await expect(exportOnnx(file, file)).rejects.toThrow(`export --onnx: ${file} is the bundle itself; give --onnx another file, e.g. ${join(dir, 'nb-scaled')}.onnx.`);
     await expect(exportOnnx(file, join(dir, 'no-folder', 'a.onnx'))).rejects.toThrow(`export --onnx: the folder ${join(dir, 'no-folder')} does not exist; create it or give --onnx a file in an existing folder.`);
     // A bundle of 80×80 images with blur: its dense 6,400² matrix is refused before anything is written.
     const big = bundleInput([{ step: 'blur', sigma: 1 }], [{}]);

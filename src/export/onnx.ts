@@ -117,6 +117,7 @@ export async function exportOnnx(bundleFile: string, outFile: string): Promise<O
   const where = await stat(dir).catch(() => undefined);
   if (!where?.isDirectory()) throw new Error(`export --onnx: the folder ${dir} does not exist; create it or give --onnx a file in an existing folder.`);
   if ((await stat(file).catch(() => undefined))?.isDirectory()) throw new Error(`export --onnx: ${file} is a folder; give --onnx a file name, e.g. ${file}/model.onnx.`);
+  if (file === resolve(bundleFile)) throw new Error(`export --onnx: ${file} is the bundle itself; give --onnx another file, e.g. ${file.replace(/\.bundle$/, '')}.onnx.`);
   const contents = await decodeBundle(await readBundleFile(bundleFile), bundleFile);
   const out = bundleOnnx(contents);
   const tmp = `${file}.tmp-${process.pid}`;
