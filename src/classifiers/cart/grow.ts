@@ -18,7 +18,7 @@
  * - Histograms (maxFeatures, Gini, every feature with at most 256 distinct values, e.g. raw pixels): nodes
  *   of at least 2048 rows build, in one pass over their rows, each drawn feature's class histogram over
  *   its value ranks with the first and last label of each bin in row order (feature-major ranks for the
- *   largest nodes, the compact copy below that), and sweep the bins (sweepHistogram). Every distinct
+ *   largest nodes where the set has them, else the row-major ones or their compact copy), and sweep the bins (sweepHistogram). Every distinct
  *   value has its own bin, so the candidates, their counts and the tree are the sorted search's; only
  *   the ranks are needed (prepareRanks, no sorted lists). No sibling subtraction: each node draws its
  *   own features. On full MNIST it costs about what the sorted search does (its sweep already skips
@@ -548,8 +548,8 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
           pool[i] = f;
           batch[b] = f;
         }
-        if (ctx.blockLevel > 0) histogramBatch(ctx, size, rs, re);
-        else histogramColumns(ctx, size, rs, re);
+        if (ctx.blockLevel === 0 && ctx.data.columns.length > 0) histogramColumns(ctx, size, rs, re);
+        else histogramBatch(ctx, size, rs, re);
         for (let b = 0; b < size; b++) {
           const f = batch[b]!;
           examined++;
@@ -829,7 +829,7 @@ function histogramBatch(ctx: Ctx, size: number, rs: number, re: number): void {
 
 /**
  * histogramBatch for nodes too large for a compact copy of their rows: feature by feature, from the
- * feature-major ranks (each feature's column read in row order).
+ * feature-major ranks (each feature's column read in row order), where the set has them (prepareRanks).
  */
 function histogramColumns(ctx: Ctx, size: number, rs: number, re: number): void {
   const { rows, N, shift, mask, K } = ctx;

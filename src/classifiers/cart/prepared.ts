@@ -2,9 +2,9 @@
  * A training set sorted once per feature, shared by every tree trained on it (and by worker threads:
  * it is plain data, typed arrays that may live on SharedArrayBuffers).
  *
- * Ported from digitbench's former ml-cart patch (prepareTrainingSet); the layout is unchanged, plus the
- * ranks feature major (columns). prepareRanks gives the ranks alone (features with at most 256 values),
- * for the histogram split search.
+ * Ported from digitbench's former ml-cart patch (prepareTrainingSet); the layout is unchanged.
+ * prepareRanks gives the ranks alone (features with at most 256 values), row and feature major, for the
+ * histogram split search.
  */
 
 export type IndexArray = Uint16Array | Int32Array;
@@ -34,7 +34,11 @@ export interface PreparedTrainingSet {
   readonly distinctStart: Int32Array;
   /** nSamples × nFeatures, row major: the index of row i's value among its feature's distinct values (0: at the minimum). */
   readonly dense: RankArray;
-  /** The same ranks feature major (nFeatures × nSamples): one feature's column is contiguous (histograms of large nodes). */
+  /**
+   * The same ranks feature major (nFeatures × nSamples; one feature's column is contiguous), for the
+   * histograms of large nodes: prepareRanks fills it; prepareTrainingSet leaves it empty (its trees read
+   * the sorted lists, and a histogram search reads `dense`).
+   */
   readonly columns: RankArray;
 }
 
@@ -189,7 +193,7 @@ export function prepareTrainingSet(x: RowMajor, trainingLabels: ArrayLike<number
     distinct: narrow ? Float32Array.from(distinctList) : Float64Array.from(distinctList),
     distinctStart,
     dense,
-    columns: denseT,
+    columns: sameKind(dense, 0),
   };
 }
 
