@@ -22,25 +22,23 @@
  * same (the runtime's own load, in apps and the browser, is plain JS: the same labels, scores within rounding).
  */
 import {
-  argmaxRows,
-  defineModel,
-  logJointTyped,
   naiveBayesModel,
   naiveBayesModelOf,
-  softmaxRows,
   typedModel,
   type GaussianNBModel,
   type Matrix,
   type Model,
+  type NativeEngine,
   type NaiveBayesParams,
-  type TypedModel,
 } from '@digitbench/runtime/internal';
 import { checkTrainingData, defineClassifier, labelIndex } from './plugin.ts';
 import { engineChoice, ORT_LIBRARIES, ortDescription, type EngineName } from '../engine/ort.ts';
-import { ortGaussianScores, type GaussianScores } from '../engine/ort-linear.ts';
+import { ortGaussianScores } from '../engine/ort-linear.ts';
+import { ortRbfProducts } from '../engine/ort-svm.ts';
+import { ortChunkMinima } from '../engine/ort-minima.ts';
 import { defaultThreads } from '../engine/threads.ts';
 
-export { logJointTyped, naiveBayesParams, typedModel, type GaussianNBModel, type NaiveBayesParams } from '@digitbench/runtime/internal';
+export { logJointTyped, naiveBayesParams, settledLogJoint, typedModel, type GaussianNBModel, type NaiveBayesParams } from '@digitbench/runtime/internal';
 
 const WHO = 'naive-bayes';
 
@@ -101,75 +99,14 @@ export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing
   return { modelName: 'NaiveBayes', means, calculateProbabilities };
 }
 
-/**
- * Log joint probabilities (rows × classes) whose argmax is the exact loop's: the scorer's float32 values, and
- * for every row where some other class's value could, within the bounds, reach the best one's (or where float32
- * overflowed), the exact float64 values of logJointTyped.
- */
-export async function settledLogJoint(scorer: GaussianScores, t: TypedModel, x: Matrix): Promise<{ logJoint: Float64Array; recomputed: number }> {
-  const C = t.classes;
-  const { values, bound } = await scorer.logJoint(x);
-  const unsure: number[] = [];
-  for (let i = 0; i < x.rows; i++) {
-    const o = i * C;
-    let best = 0;
-    for (let c = 1; c < C; c++) if (values[o + c]! > values[o + best]!) best = c;
-    const low = values[o + best]! - bound[o + best]!;
-    for (let c = 0; c < C; c++) {
-      // (A float32 overflow, e.g. x² of a value over 1.8e19, makes a value or bound infinite or NaN: unsure.)
-      if (!(Number.isFinite(values[o + c]!) && Number.isFinite(bound[o + c]!)) || (c !== best && values[o + c]! + bound[o + c]! >= low)) {
-        unsure.push(i);
-        break;
-      }
-    }
-  }
-  if (unsure.length > 0) {
-    const d = x.cols;
-    const sub = new Float32Array(unsure.length * d);
-    unsure.forEach((r, u) => sub.set(x.data.subarray(r * d, (r + 1) * d), u * d));
-    const exact = logJointTyped(t, { rows: unsure.length, cols: d, data: sub });
-    unsure.forEach((r, u) => values.set(exact.subarray(u * C, (u + 1) * C), r * C));
-  }
-  return { logJoint: values, recomputed: unsure.length };
-}
-
 type Trained = Parameters<typeof naiveBayesModelOf>[0];
 
-/**
- * A fitted model whose labels come from onnxruntime (one session per model, made at its first predict, released
- * by dispose). Its scores stay the plain loop's exact float64 posteriors, as the SVM's do: the same numbers on
- * either engine and in the runtime's load of its bundle, so calibration and thresholds do not depend on the engine.
- */
-function ortModelOf(t: Trained, threads: number): Model {
-  const plain = naiveBayesModelOf(t);
-  let scorer: Promise<GaussianScores> | undefined;
-  const engine = () => `${ortDescription(threads)}: labels from float32 log joint products, exact float64 near ties; scores exact float64 (fit: js typed arrays; ml-naivebayes 4.0.0 model format)`;
-  return defineModel(WHO, {
-    classes: t.classes,
-    inputSize: t.features,
-    state: t,
-    async predict(s, x) {
-      const { logJoint } = await settledLogJoint(await (scorer ??= ortGaussianScores(s.typed, threads)), s.typed, x);
-      return argmaxRows(logJoint, x.rows, s.classes.length, s.classes);
-    },
-    scores: (s, x) => softmaxRows(logJointTyped(s.typed, x), x.rows, s.classes.length),
-    predictWithScores(s, x) {
-      const lj = logJointTyped(s.typed, x);
-      return { labels: argmaxRows(lj, x.rows, s.classes.length, s.classes), scores: softmaxRows(lj, x.rows, s.classes.length) };
-    },
-    serialize: (_s, options) => plain.serialize!(options),
-    engine,
-    runtime: () => ({ engine: engine(), threads }),
-    free: () => {
-      plain.dispose();
-      void scorer?.then((sc) => sc.dispose());
-    },
-  });
-}
+/** The workbench's onnxruntime-node, as the runtime's NB takes it (the same ort path apps' loadModel uses). */
+const native = (threads: number): NativeEngine => ({ description: ortDescription, threads, gaussianScores: ortGaussianScores, rbfProducts: ortRbfProducts, chunkMinima: ortChunkMinima });
 
 /** The model of a fitted NB on `engine` (default: engineChoice()'s): onnxruntime scoring, or the runtime's plain JS. */
 export function naiveBayesModelOn(t: Trained, engine: EngineName = engineChoice().engine, threads = defaultThreads()): Model {
-  return engine === 'ort' ? ortModelOf(t, threads) : naiveBayesModelOf(t);
+  return engine === 'ort' ? naiveBayesModelOf(t, native(threads)) : naiveBayesModelOf(t);
 }
 
 export const naiveBayes = defineClassifier<NaiveBayesParams>({

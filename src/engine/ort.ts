@@ -1,28 +1,16 @@
 /**
  * The native engine (issue 25; docs/native-design.md): onnxruntime-node, an exact-pinned optional
  * dependency, loaded lazily where it installs and loads, and the choice between it ("ort") and tfjs-wasm
- * ("wasm"). `DIGITBENCH_ENGINE=ort|wasm` forces one; by default ort where it loads.
+ * ("wasm"). `DIGITBENCH_ENGINE=ort|wasm` forces one; by default ort where it loads. The loader, sessions and
+ * tensors are @digitbench/runtime's (packages/runtime/src/engine/ort.ts), which apps' bundles predict on;
+ * this file loads it synchronously and keeps what only the workbench needs (the choice, ORT_LIBRARIES).
  */
 import { createRequire } from 'node:module';
+import { f32 as runtimeF32, loadOrtWith, ortDescription as runtimeOrtDescription, ortSession as runtimeOrtSession, type Ort, type OrtSession, type OrtTensor } from '@digitbench/runtime/internal';
 
 export type EngineName = 'ort' | 'wasm';
 
-/** The onnxruntime-node module's parts digitbench uses. */
-export interface Ort {
-  InferenceSession: {
-    create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSession>;
-  };
-  Tensor: new (type: string, data: ArrayLike<number> | BigInt64Array, dims: readonly number[]) => OrtTensor;
-}
-export interface OrtTensor {
-  readonly data: ArrayLike<number | bigint>;
-  readonly dims: readonly number[];
-  readonly type: string;
-}
-export interface OrtSession {
-  run(feeds: Record<string, OrtTensor>): Promise<Record<string, OrtTensor>>;
-  release(): Promise<void>;
-}
+export type { Ort, OrtSession, OrtTensor } from '@digitbench/runtime/internal';
 
 const PACKAGE = 'onnxruntime-node';
 
@@ -39,26 +27,9 @@ export function withoutIdleEngine(versions: Record<string, string>): Record<stri
  * and id do not name it.
  */
 export const ORT_LIBRARIES = ['onnxruntime-node 1.31.1', 'protobufjs 8.8.1'] as const;
-let loaded: { ort: Ort; version: string } | { error: string } | undefined;
-
 /** onnxruntime-node and its version, or why it cannot be used here (not installed, or its library does not load). */
 export function loadOrt(): { ort: Ort; version: string } | { error: string } {
-  if (loaded) return loaded;
-  const require = createRequire(import.meta.url);
-  try {
-    const ort = require(PACKAGE) as Ort;
-    const version = (require(`${PACKAGE}/package.json`) as { version: string }).version;
-    loaded = { ort, version };
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    loaded = {
-      error:
-        err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(`'${PACKAGE}'`)
-          ? `${PACKAGE} is not installed (it is an optional dependency: npm install without --omit=optional, on linux/win32 x64 or arm64 or darwin arm64)`
-          : `${PACKAGE} does not load here (${String(err.message).split('\n')[0]})`,
-    };
-  }
-  return loaded;
+  return loadOrtWith(createRequire(import.meta.url), 'it is an optional dependency: npm install without --omit=optional');
 }
 
 /**
@@ -81,25 +52,18 @@ export function engineChoice(env: NodeJS.ProcessEnv = process.env): { engine: En
 
 /** How rows and env name onnxruntime-node at `threads` threads, e.g. "onnxruntime-node 1.31.1 (1 thread)". */
 export function ortDescription(threads: number): string {
-  const ort = loadOrt();
-  return `onnxruntime-node ${'error' in ort ? '(not loaded)' : ort.version} (${threads} thread${threads === 1 ? '' : 's'})`;
+  loadOrt();
+  return runtimeOrtDescription(threads);
 }
 
 /** A session on an ONNX model, single-threaded by default, without idle spinning (a shared machine). */
 export async function ortSession(model: Uint8Array, threads = 1): Promise<OrtSession> {
-  const ort = loadOrt();
-  if ('error' in ort) throw new Error(ort.error);
-  return ort.ort.InferenceSession.create(model, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    extra: { session: { intra_op: { allow_spinning: '0' } } },
-  });
+  loadOrt();
+  return runtimeOrtSession(model, threads);
 }
 
 /** A float32 tensor. */
 export function f32(data: Float32Array, dims: readonly number[]): OrtTensor {
-  const ort = loadOrt();
-  if ('error' in ort) throw new Error(ort.error);
-  return new ort.ort.Tensor('float32', data, dims);
+  loadOrt();
+  return runtimeF32(data, dims);
 }

@@ -140,11 +140,11 @@ afterAll(() => {
 });
 
 describe('the packed runtime in apps (labels equal `digitbench predict`)', () => {
-  it('a plain install is the runtime and its three dependencies, and a CNN bundle there names what to install', async () => {
+  it('a plain install is the runtime and its four dependencies (protobufjs with its one, long), and a CNN bundle there names what to install', async () => {
     const plain = join(tmp, 'plain');
     makeApp(plain, [tarball]);
     const packages = installedPackages(plain);
-    expect(packages).toEqual(['@digitbench/runtime', 'jpeg-js', 'pngjs', 'zod']);
+    expect(packages).toEqual(['@digitbench/runtime', 'jpeg-js', 'long', 'pngjs', 'protobufjs', 'zod']);
     expect(packages.length).toBeLessThanOrEqual(30);
     const pkg = JSON.parse(readFileSync(join(plain, 'node_modules/@digitbench/runtime/package.json'), 'utf8'));
     expect(pkg.private).toBeUndefined();

@@ -21,5 +21,15 @@ export interface LoadModelOptions {
   maxBytes?: number;
   /** Refuse decoded pictures larger than this many pixels in predict (default 25 MP). */
   maxPixels?: number;
+  /**
+   * Node only: 'ort' runs the heavy products of k-NN ('l2', 'cosine'), rbf SVM and Gaussian NB labels on
+   * onnxruntime-node (an optional peer dependency) with exact float64 rechecks, so labels and scores equal
+   * 'js' (plain JS; the CNN on tfjs, and trees, 'l3' k-NN and other SVM kernels, in JS on either). Default:
+   * 'ort' where onnxruntime-node loads, else 'js'; 'ort' where it cannot load is an error naming why. A web
+   * page always runs 'js'. `session.run` blocks the calling thread while it runs (see the README).
+   */
+  engine?: 'ort' | 'js';
+  /** Node, engine 'ort': intra-op threads of each onnxruntime session (default 1). */
+  threads?: number;
 }
 export { corruptImages, CORRUPTION_NAMES, type CorruptionName } from './corruptions/index.ts';

@@ -10,12 +10,14 @@
  * on light paper or the reverse) are normalized the way MNIST was made. A bundle is data: loading it
  * never imports or runs anything it names. Its plugin is a built-in or one you pass
  * (`loadModel(file, { plugins: [myPlugin] })`). CNN bundles need TensorFlow.js (see ./cnn.ts).
+ * Where onnxruntime-node (an optional peer dependency) is installed, k-NN, rbf SVM and naive Bayes predict
+ * on it by default, with the same labels (`loadModel(file, { engine: 'js' })` keeps plain JS; model.engineKind).
  */
 import { fileURLToPath } from 'node:url';
 import { loadBundleBytes, type DigitModel } from './bundle/model.ts';
 import { readBundleFile } from './bundle/read.node.ts';
 import { builtinResolver } from './models/builtins.ts';
-import type { ModelPlugin } from './models/plugin.ts';
+import type { ModelPlugin, NativeEngine } from './models/plugin.ts';
 import type { LoadModelOptions } from './common.ts';
 
 export * from './common.ts';
@@ -39,7 +41,22 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer,
   if (source instanceof URL && source.protocol !== 'file:') throw new Error(`loadModel: ${source.href} is not a file: URL; in Node give a file path or the bundle's bytes (fetch it first).`);
   const path = typeof source === 'string' ? source : source instanceof URL ? fileURLToPath(source) : undefined;
   const [bytes, name] = path !== undefined ? [await readBundleFile(path, options.maxBytes), path] : [checkedBytes(source as Uint8Array | ArrayBuffer, options.maxBytes), 'the bundle'];
-  return loadBundleBytes(bytes, name, builtinResolver(options.plugins ?? [], nodeCnn, HINT), options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {});
+  const native = await nativeEngine(options);
+  return loadBundleBytes(bytes, name, builtinResolver(options.plugins ?? [], nodeCnn, HINT), { ...(options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {}), ...(native ? { native } : {}) });
+}
+
+/** onnxruntime-node for options.engine 'ort' or by default where it loads; undefined for 'js' (or by default where it does not). */
+async function nativeEngine(options: LoadModelOptions): Promise<NativeEngine | undefined> {
+  const engine = options.engine;
+  if (engine !== undefined && engine !== 'ort' && engine !== 'js') throw new Error(`loadModel: engine is "${String(engine)}"; give 'ort' (onnxruntime-node), 'js' (plain JS and tfjs), or leave it out.`);
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`loadModel: threads is ${String(threads)}; give a whole number of at least 1.`);
+  if (engine === 'js') return undefined;
+  const { ortNative } = await import('./engine/ort-native.ts');
+  const native = await ortNative(threads);
+  if (!('error' in native)) return native;
+  if (engine === 'ort') throw new Error(`loadModel: engine 'ort', but ${native.error}; install it or pass engine: 'js'.`);
+  return undefined;
 }
 
 function checkedBytes(source: Uint8Array | ArrayBuffer, maxBytes = 1024 ** 3): Uint8Array {

@@ -34,3 +34,4 @@ export * from './bundle/model.ts';
 export * from './models/compact.ts';
 export * from './models/calibration.ts';
 export * from './corruptions/index.ts';
+export * from './models/svm-fast.ts';

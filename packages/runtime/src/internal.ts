@@ -8,3 +8,8 @@ export * from './io/files.ts';
 export * from './io/idx.ts';
 export * from './bundle/read.node.ts';
 export * from './input/decode.node.ts';
+export * from './engine/ort.ts';
+export * from './engine/onnx.ts';
+export * from './engine/ort-minima.ts';
+export * from './engine/ort-svm.ts';
+export * from './engine/ort-linear.ts';

@@ -12,7 +12,7 @@ import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { restorePipeline, transformRows, type Pipeline } from '../features/pipeline.ts';
 import { DEFAULT_MAX_PIXELS, normalizeDigit, type DecodedImage } from '../input/normalize.ts';
 import { UnknownPluginError, type PluginResolver } from '../models/builtins.ts';
-import { parseParams, type Model, type ModelPlugin, type ModelRuntime } from '../models/plugin.ts';
+import { parseParams, type Model, type ModelPlugin, type ModelRuntime, type NativeEngine } from '../models/plugin.ts';
 import { decodeBundle, quoteLine, type BundleHeader } from './format.ts';
 import { calibrate, labelConfidence, logitKindOf, PROBABILITY_FLOOR, type Trust } from '../models/calibration.ts';
 
@@ -87,6 +87,11 @@ export interface DigitModel {
   predict(images: Matrix | ImageInput | readonly ImageInput[], options?: { top?: number }): Promise<Prediction[]>;
   /** The pipeline's and the model's engines. */
   engine(): string;
+  /**
+   * The engine loadModel chose: 'ort' (onnxruntime-node, Node only; loadModel's `engine` option) or 'js'
+   * (plain JS and tfjs). A plugin without an ort path predicts in JS either way; engine() says what ran.
+   */
+  readonly engineKind: 'ort' | 'js';
   /** The model's engine and the threads it uses (or, for a fitted model, used to fit). */
   runtime(): ModelRuntime;
   dispose(): void;
@@ -154,7 +159,7 @@ export function imagesMatrix(input: Matrix | ImageInput | readonly ImageInput[],
  * Decodes a bundle and rebuilds its pipeline and model; `resolve` gets the header's `plugin.name`.
  * `name` names the file in errors.
  */
-export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: PluginResolver, options: { maxPixels?: number } = {}): Promise<DigitModel> {
+export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: PluginResolver, options: { maxPixels?: number; native?: NativeEngine } = {}): Promise<DigitModel> {
   const { header, states, modelBytes } = await decodeBundle(bytes, name);
   const imageShape = header.dataset.imageShape;
   const pluginName = header.plugin.name;
@@ -172,7 +177,7 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
   try {
     pipeline = restorePipeline(header.pipeline.map((p) => p.spec), imageShape, states);
     const params = parseParams(plugin, header.plugin.params);
-    model = await plugin.load(modelBytes, params, { seed: header.run.seed, log: { info() {}, warn() {} }, ...(pipeline.outputImage ? { imageShape: pipeline.outputImage } : {}) });
+    model = await plugin.load(modelBytes, params, { seed: header.run.seed, log: { info() {}, warn() {} }, ...(pipeline.outputImage ? { imageShape: pipeline.outputImage } : {}), ...(options.native ? { native: options.native } : {}) });
   } catch (e) {
     throw new Error(`${name}: the model could not be rebuilt (${reason(e)})`);
   }
@@ -252,6 +257,7 @@ export async function loadBundleBytes(bytes: Uint8Array, name: string, resolve: 
     : undefined;
   return {
     header,
+    engineKind: options.native ? 'ort' : 'js',
     classes: model.classes,
     imageShape,
     features: pipeline.labels,

@@ -18,7 +18,9 @@ import { NearestIndex, type Neighbours } from '../engine/nearest.ts';
 import { firstIssue, safeParse } from '../schema.ts';
 import { COMPACT_PRECISIONS, packedBytes, packValues, unpackValues, type Grouping, type Precision } from './compact.ts';
 import { described } from './describe.ts';
-import { checkFinite, checkLittleEndian, defineModel, ownBytes, threadsParam, type Model, type ModelPlugin, type ModelRuntime } from './plugin.ts';
+import { checkFinite, checkLittleEndian, defineModel, ownBytes, threadsParam, type Model, type ModelPlugin, type ModelRuntime, type NativeEngine } from './plugin.ts';
+import { chunkLayout, chunkSearch } from '../engine/chunk-search.ts';
+import type { ChunkMinima } from '../engine/ort-minima.ts';
 
 const WHO = 'knn';
 const FORMAT = 'digitbench-knn';
@@ -348,6 +350,30 @@ export function nearestSearch(x: Matrix, params: Pick<KnnParams, 'metric' | 'alg
   };
 }
 
+/**
+ * The search on onnxruntime (Euclidean, so 'l2' and 'cosine'; 'l3' stays in plain JS): the float32 product's
+ * chunk minima (one session per model, made at its first search, released by free), then the exact float64
+ * rescan of every chunk that could hold a neighbour (../engine/chunk-search.ts): nearestSearch's neighbours
+ * and distances, to the bit.
+ */
+export function nativeSearch(x: Matrix, native: NativeEngine): KnnSearch {
+  const threads = native.threads;
+  const layout = chunkLayout(x);
+  let minima: Promise<ChunkMinima> | undefined;
+  const engine = () => `${native.description(threads)} float32 chunk minima, exact float64 rescan`;
+  return {
+    search: async (q, k) => chunkSearch(x, layout, await (minima ??= native.chunkMinima(layout.xaT, layout.w, layout.chunks, layout.chunk, threads)), q, k),
+    cols: x.cols,
+    trainingRows: () => x,
+    engine,
+    runtime: () => ({ engine: engine(), threads }),
+    free: () => {
+      void minima?.then((m) => m.dispose());
+      minima = undefined;
+    },
+  };
+}
+
 export const knnModel: ModelPlugin<KnnParams> = {
   name: WHO,
   summary: 'k-nearest neighbours, exact, Euclidean, Minkowski p = 3 or cosine, uniform or 1/distance votes',
@@ -356,8 +382,8 @@ export const knnModel: ModelPlugin<KnnParams> = {
   scoreKind: 'vote fractions of the k neighbours (1/distance-weighted with weights: distance)',
   libraries: [],
   precisions: COMPACT_PRECISIONS,
-  async load(bytes, params) {
+  async load(bytes, params, ctx) {
     const { x, y } = readKnnSaved(bytes, params);
-    return knnModelOf(params, knnLabels(y), nearestSearch(x, params));
+    return knnModelOf(params, knnLabels(y), ctx?.native && params.metric !== 'l3' ? nativeSearch(x, ctx.native) : nearestSearch(x, params));
   },
 };

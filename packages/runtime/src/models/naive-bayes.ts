@@ -7,7 +7,8 @@
 import * as z from 'zod/mini';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { described } from './describe.ts';
-import { defineModel, parseSavedJson, type Model, type ModelPlugin } from './plugin.ts';
+import { defineModel, parseSavedJson, type Model, type ModelPlugin, type NativeEngine } from './plugin.ts';
+import type { GaussianScores } from '../engine/ort-linear.ts';
 
 /** ml-naivebayes 4.0.0's GaussianNB model JSON. */
 export interface GaussianNBModel {
@@ -134,15 +135,84 @@ export interface Trained {
   features: number;
 }
 
-/** The model of a fitted or loaded Gaussian NB. */
-export function naiveBayesModelOf(t: Trained): Model {
+/**
+ * Log joint probabilities (rows × classes) whose argmax is the exact loop's: the scorer's float32 values, and
+ * for every row where some other class's value could, within the bounds, reach the best one's (or where float32
+ * overflowed), the exact float64 values of logJointTyped.
+ */
+export async function settledLogJoint(scorer: GaussianScores, t: TypedModel, x: Matrix): Promise<{ logJoint: Float64Array; recomputed: number }> {
+  const C = t.classes;
+  const { values, bound } = await scorer.logJoint(x);
+  const unsure: number[] = [];
+  for (let i = 0; i < x.rows; i++) {
+    const o = i * C;
+    let best = 0;
+    for (let c = 1; c < C; c++) if (values[o + c]! > values[o + best]!) best = c;
+    const low = values[o + best]! - bound[o + best]!;
+    for (let c = 0; c < C; c++) {
+      // (A float32 overflow, e.g. x² of a value over 1.8e19, makes a value or bound infinite or NaN: unsure.)
+      if (!(Number.isFinite(values[o + c]!) && Number.isFinite(bound[o + c]!)) || (c !== best && values[o + c]! + bound[o + c]! >= low)) {
+        unsure.push(i);
+        break;
+      }
+    }
+  }
+  if (unsure.length > 0) {
+    const d = x.cols;
+    const sub = new Float32Array(unsure.length * d);
+    unsure.forEach((r, u) => sub.set(x.data.subarray(r * d, (r + 1) * d), u * d));
+    const exact = logJointTyped(t, { rows: unsure.length, cols: d, data: sub });
+    unsure.forEach((r, u) => values.set(exact.subarray(u * C, (u + 1) * C), r * C));
+  }
+  return { logJoint: values, recomputed: unsure.length };
+}
+
+/**
+ * A Gaussian NB whose labels come from onnxruntime (one session per model, made at its first predict, released
+ * by dispose): float32 products, then the exact float64 loop for every row the rounding bound cannot settle, so
+ * the labels are the plain loop's. Its scores stay the plain loop's exact float64 posteriors: the same numbers
+ * on either engine, so calibration and thresholds do not depend on the engine.
+ */
+function nativeModelOf(t: Trained, native: NativeEngine, threads: number): Model {
+  let scorer: Promise<GaussianScores> | undefined;
+  const engine = () => `${native.description(threads)}: labels from float32 log joint products, exact float64 near ties; scores exact float64 (fit: js typed arrays; ml-naivebayes 4.0.0 model format)`;
+  return defineModel(WHO, {
+    classes: t.classes,
+    inputSize: t.features,
+    state: t,
+    async predict(s, x) {
+      const { logJoint } = await settledLogJoint(await (scorer ??= native.gaussianScores(s.typed, threads)), s.typed, x);
+      return argmaxRows(logJoint, x.rows, s.classes.length, s.classes);
+    },
+    scores: (s, x) => softmaxRows(logJointTyped(s.typed, x), x.rows, s.classes.length),
+    predictWithScores(s, x) {
+      const lj = logJointTyped(s.typed, x);
+      return { labels: argmaxRows(lj, x.rows, s.classes.length, s.classes), scores: softmaxRows(lj, x.rows, s.classes.length) };
+    },
+    serialize: (s) => serializeNb(s),
+    engine,
+    runtime: () => ({ engine: engine(), threads }),
+    free: () => void scorer?.then((sc) => sc.dispose()),
+  });
+}
+
+function serializeNb(s: Trained): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ format: FORMAT, version: 1, classes: Array.from(s.classes), features: s.features, model: s.model }));
+}
+
+/**
+ * The model of a fitted or loaded Gaussian NB: plain JS, or with `native` (onnxruntime-node) its labels on
+ * that engine's `threads` (the same labels; the same scores and bytes).
+ */
+export function naiveBayesModelOf(t: Trained, native?: NativeEngine, threads = native?.threads ?? 1): Model {
+  if (native) return nativeModelOf(t, native, threads);
   return defineModel(WHO, {
     classes: t.classes,
     inputSize: t.features,
     state: t,
     predict: (s, x) => argmaxRows(logJointTyped(s.typed, x), x.rows, s.classes.length, s.classes),
     scores: (s, x) => softmaxRows(logJointTyped(s.typed, x), x.rows, s.classes.length),
-    serialize: (s) => new TextEncoder().encode(JSON.stringify({ format: FORMAT, version: 1, classes: Array.from(s.classes), features: s.features, model: s.model })),
+    serialize: (s) => serializeNb(s),
     engine: () => ENGINE,
   });
 }
@@ -154,7 +224,7 @@ export const naiveBayesModel: ModelPlugin<NaiveBayesParams> = {
   params: naiveBayesParams,
   scoreKind: 'posterior probabilities',
   libraries: [],
-  async load(bytes) {
+  async load(bytes, _params, ctx) {
     const s = parseSavedJson(bytes, savedSchema, 'naive-bayes', 'a digitbench Gaussian NB model');
     const { means, calculateProbabilities: probs } = s.model;
     const consistent =
@@ -166,6 +236,6 @@ export const naiveBayesModel: ModelPlugin<NaiveBayesParams> = {
       throw new Error('naive-bayes: the saved model is inconsistent (class or feature counts differ); pass the bytes that serialize() returned.');
     }
     const model = s.model as GaussianNBModel;
-    return naiveBayesModelOf({ model, typed: typedModel(model), classes: Int32Array.from(s.classes), features: s.features });
+    return naiveBayesModelOf({ model, typed: typedModel(model), classes: Int32Array.from(s.classes), features: s.features }, ctx?.native);
   },
 };

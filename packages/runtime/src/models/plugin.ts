@@ -11,6 +11,10 @@ import * as z from 'zod/mini';
 import type { Matrix } from '../engine/matrix.ts';
 import { firstIssue, safeParse } from '../schema.ts';
 import type { Precision, SerializeOptions } from './compact.ts';
+import type { GaussianScores } from '../engine/ort-linear.ts';
+import type { RbfProducts } from '../engine/ort-svm.ts';
+import type { ChunkMinima } from '../engine/ort-minima.ts';
+import type { TypedModel } from './naive-bayes.ts';
 
 export interface Logger {
   info(message: string): void;
@@ -24,6 +28,25 @@ export interface ClassifierContext {
   log: Logger;
   /** Height × width of each row when the plugin takes images (input: 'image'). */
   imageShape?: readonly [number, number];
+  /**
+   * The native engine (onnxruntime-node) when the model should predict on it: given by Node's loadModel
+   * with engine 'ort' (the default where it loads), never in a web page. Absent: plain JS / tfjs.
+   */
+  native?: NativeEngine;
+}
+
+/** What a built-in's ort path uses (packages/runtime/src/engine/ort-*.ts), passed in so models never import it. */
+export interface NativeEngine {
+  /** e.g. "onnxruntime-node 1.31.1 (1 thread)". */
+  description(threads: number): string;
+  /** Threads each session's operators use. */
+  readonly threads: number;
+  /** Gaussian NB's float32 log joint products with their rounding bounds (engine/ort-linear.ts). */
+  gaussianScores(t: TypedModel, threads: number): Promise<GaussianScores>;
+  /** An rbf SVM's float32 kernel products exp(xa·st)·w (engine/ort-svm.ts). */
+  rbfProducts(st: Float32Array, e: number, l: number, w: Float32Array, cols: number, threads: number): Promise<RbfProducts>;
+  /** k-NN's product qa·xaT reduced to chunk minima (engine/ort-minima.ts). */
+  chunkMinima(xaT: Float32Array, w: number, chunks: number, chunk: number, threads: number): Promise<ChunkMinima>;
 }
 
 /** Where a model's numeric work ran: an engine name and the threads it kept busy. */

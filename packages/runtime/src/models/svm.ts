@@ -17,7 +17,8 @@ import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { firstIssue, safeParse } from '../schema.ts';
 import { align8, COMPACT_PRECISIONS, packedBytes, packValues, PRECISIONS, unpackValues, type Precision } from './compact.ts';
 import { described } from './describe.ts';
-import { defineModel, ownBytes, parseSavedJson, threadsParam, type Model, type ModelPlugin, type ModelRuntime } from './plugin.ts';
+import { defineModel, ownBytes, parseSavedJson, threadsParam, type Model, type ModelPlugin, type ModelRuntime, type NativeEngine } from './plugin.ts';
+import { fastRbfWinners, ORT_RBF_CHUNK, rbfPlan, type ChunkedRbfProducts } from './svm-fast.ts';
 
 const WHO = 'svm';
 /** The format tag of the saved JSON (which holds libsvm's model text unchanged). */
@@ -745,6 +746,33 @@ export function svmModelOf(t: SvmTrained, options: SvmModelOptions = {}): Model 
   });
 }
 
+/**
+ * An rbf SVM whose labels come from onnxruntime's float32 kernel products (one session per model, made at its
+ * first predict, released by dispose), with the exact float64 recheck of every row they cannot settle
+ * (./svm-fast.ts): the exact loop's labels. Scores stay exact float64, as on the plain path.
+ */
+function nativeSvmModel(t: SvmTrained, native: NativeEngine): Model {
+  const threads = native.threads;
+  let products: Promise<ChunkedRbfProducts> | undefined;
+  const made = (m: SvmModel): Promise<ChunkedRbfProducts> => {
+    const { st, w } = rbfPlan(m);
+    return native.rbfProducts(st, m.d + 2, m.l, w, m.rho.length + m.nrClass, threads).then((p) => ({ ...p, chunk: ORT_RBF_CHUNK }));
+  };
+  const engine = () => `${native.description(threads)} float32 predict, exact float64 near ties (libsvm model format)`;
+  const model = svmModelOf(t, {
+    winners: async (m, x) => (await fastRbfWinners(m, x, (rows) => decisionValues(m, x, rows), { products: await (products ??= made(m)) })).winners,
+    engine,
+    runtime: () => ({ engine: engine(), threads }),
+  });
+  const dispose = model.dispose.bind(model);
+  model.dispose = () => {
+    dispose();
+    void products?.then((p) => p.dispose());
+    products = undefined;
+  };
+  return model;
+}
+
 export const svmModel: ModelPlugin<SvmParams> = {
   name: WHO,
   summary: 'C-SVC trained by libsvm (wasm): rbf/linear/poly/sigmoid kernels, one-vs-one; optional Platt probabilities',
@@ -753,7 +781,8 @@ export const svmModel: ModelPlugin<SvmParams> = {
   scoreKind: 'one-vs-rest decision values (probabilities with probability: true)',
   libraries: [],
   precisions: COMPACT_PRECISIONS,
-  async load(bytes) {
-    return svmModelOf(readSvm(bytes));
+  async load(bytes, _params, ctx) {
+    const t = readSvm(bytes);
+    return ctx?.native && t.model.kernel === 'rbf' ? nativeSvmModel(t, ctx.native) : svmModelOf(t);
   },
 };
