@@ -26,7 +26,11 @@ import { loadDataset } from '../src/data/datasets.ts';
 import { applySplit, makeSplit } from '../src/data/split.ts';
 import { loadOrt } from '../src/engine/ort.ts';
 import { createPipeline, fitTransform, pipelineStates } from '../src/features/pipeline.ts';
+import { measureBundle } from '../src/harness/deploy-child.ts';
+import { deploymentSchema, encodeLabels } from '../src/results/row.ts';
 import { bundleInput } from './helpers/bundle.ts';
+import { fixtureRows } from './helpers/report-rows.ts';
+import { renderReport } from '../src/report/markdown.ts';
 
 const ort = loadOrt();
 const why = 'error' in ort ? ort.error : '';
@@ -110,6 +114,48 @@ describe('a bundle is the same bytes whichever engine fitted it', () => {
     const a = await bundleBytes(plugin, raw, same, 'ort');
     const b = await bundleBytes(plugin, raw, same, 'wasm');
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+  });
+});
+
+describe.skipIf(!!why)('the deployment figures on both engines (deploy-child)', () => {
+  it('k-NN: cold start and p50 / p95 on ort and on js, the labels the same; the row schema takes them', async () => {
+    const bytes = await bundleBytes(knn, { k: 3 }, pca, 'ort');
+    const file = join(dir, 'deploy.bundle');
+    writeFileSync(file, bytes);
+    const m = await loadModel(bytes, { engine: 'js' });
+    const predictions = encodeLabels(await m.predictLabels(test.x));
+    m.dispose();
+    const d = await measureBundle({ bundleFile: file, dataset: 'mnist', split: { train: 600, test: 300, seed: 7 }, predictions, passes: 1, calls: 20, batch: 100, pluginRef: 'knn', baseDir: ROOT });
+    expect(d.agreement).toEqual({ same: 300, total: 300 });
+    expect(d.engines!.ort.engine).toContain('onnxruntime-node 1.31.1 (1 thread) float32 chunk minima, exact float64 rescan');
+    expect(d.engines!.js.engine).not.toContain('onnxruntime');
+    for (const e of [d.engines!.ort, d.engines!.js]) {
+      expect(e.calls).toBe(100);
+      expect(e.latencyMsP50).toBeGreaterThan(0);
+      expect(e.latencyMsP95).toBeGreaterThanOrEqual(e.latencyMsP50);
+      expect(e.coldStartMs).toBeGreaterThanOrEqual(e.latencyMsP50);
+    }
+    expect(deploymentSchema.parse(d)).toEqual(d);
+    const { engines: _, ...old } = d;
+    expect(deploymentSchema.parse(old)).toEqual(old);
+  });
+});
+
+describe("the report's deployment section", () => {
+  it('shows p50 / p95 and cold start on both engines where rows have them, and nothing more for older rows', async () => {
+    const rows = fixtureRows();
+    const before = (await renderReport(rows)).markdown;
+    expect(before).not.toContain('**On each engine**');
+    const withEngines = rows.map((r) =>
+      r.status === 'ok' && r.deployment
+        ? { ...r, deployment: { ...r.deployment, engines: { ort: { coldStartMs: 120, latencyMsP50: 0.41, latencyMsP95: 0.9, calls: 100, engine: 'onnxruntime-node 1.31.1 (1 thread)' }, js: { coldStartMs: 95, latencyMsP50: 1.2, latencyMsP95: 2.5, calls: 100, engine: 'js' } } } }
+        : r,
+    );
+    const md = (await renderReport(withEngines)).markdown;
+    expect(md).toContain('**On each engine**');
+    expect(md).toMatch(/\| 0\.41 \(ort\) \/ 1\.2 \(js\) \| 0\.9 \/ 2\.5 \| 120 \/ 95 \| onnxruntime-node 1\.31\.1 \(1 thread\) \|/);
+    // The rest of the report is unchanged.
+    expect(md.replace(/\*\*On each engine\*\*[^]*?\n\n[^]*?\n\n/, '')).toBe(before);
   });
 });
 

@@ -8,7 +8,13 @@
  * - latency: `passes` passes of `calls` single-image predictions (different test images per pass),
  *   after 20 warm-up calls: p50 / p95 over all calls, and each pass's p50 (the spread the pick uses);
  * - throughput: images per second predicting `batch` images in one call (median of 3);
- * - agreement: the bundle's labels on every test row against the run's recorded predictions.
+ * - agreement: the bundle's labels on every test row against the run's recorded predictions;
+ * - per engine (`engines`, where onnxruntime-node is the engine here): the bundle loaded as an app loads it,
+ *   @digitbench/runtime's loadModel with engine 'ort' and with 'js' (plain JS; the CNN on tfjs), each with its
+ *   own cold start (read + rebuild + first prediction; the engine's modules already imported) and p50 / p95
+ *   over ENGINE_CALLS single-image calls after 20 warm-up calls, and the labels of the first 1,000 test rows,
+ *   which must be the same on both. The figures above stay the workbench plugin's own (on the engine
+ *   engineChoice() picks: ort where it loads), which the pick uses.
  *
  * Then, when the request names the experiment's corrupted test images (`robustness`), a separate phase after
  * the timing figures (so it cannot disturb them): model.classify() in batches of 1000 on the clean test
@@ -19,7 +25,10 @@
 import type { DatasetSource } from '../data/sources.ts';
 import { availableParallelism } from 'node:os';
 import { readBundleFile } from '../bundle/file.ts';
-import { loadBundleBytes } from '@digitbench/runtime/internal';
+import { BUILTIN_MODELS, loadBundleBytes } from '@digitbench/runtime/internal';
+import { loadModel } from '@digitbench/runtime';
+import { engineChoice } from '../engine/ort.ts';
+import type { ClassifierPlugin } from '../classifiers/plugin.ts';
 import { pluginResolver, resolvePlugin } from '../classifiers/registry.ts';
 import { listDatasets, loadDataset } from '../data/datasets.ts';
 import { makeSplit, testPart, type SplitSpec } from '../data/split.ts';
@@ -56,6 +65,8 @@ export type DeployAnswer = DeploymentFigures & { robustness?: Robustness; robust
 
 
 const WARMUP = 20;
+/** Timed single-image calls per engine in the per-engine figures (few: they add to every bundle's measurement). */
+const ENGINE_CALLS = 100;
 
 type Phase = { now: 'setup' | 'rebuild' | 'predict' };
 
@@ -82,7 +93,8 @@ async function measure(req: DeployRequest, phase: Phase): Promise<DeployAnswer> 
   if (images.rows === 0) throw new Error('the split has no test rows to measure the bundle on.');
 
   // The plugin comes from the run's own experiment config (trusted), never from the bundle.
-  const resolver = pluginResolver([await resolvePlugin(req.pluginRef, req.baseDir)]);
+  const plugin = await resolvePlugin(req.pluginRef, req.baseDir);
+  const resolver = pluginResolver([plugin]);
   const t0 = performance.now();
   const bytes = await readBundleFile(req.bundleFile);
   phase.now = 'rebuild';
@@ -136,6 +148,8 @@ async function measure(req: DeployRequest, phase: Phase): Promise<DeployAnswer> 
       engine: model.engine(),
       agreement: { same, total: images.rows },
     };
+    const engines = await perEngine(req.bundleFile, plugin, images);
+    if (engines) deployment.engines = engines;
     if (!req.robustness) return deployment;
     try {
       return { ...deployment, robustness: await measureRobustness(model, images, testPart(dataset, split).y, dataset.name, req.robustness) };
@@ -145,6 +159,46 @@ async function measure(req: DeployRequest, phase: Phase): Promise<DeployAnswer> 
   } finally {
     model.dispose();
   }
+}
+
+type EngineFigures = NonNullable<Deployment['engines']>['js'];
+
+/**
+ * The bundle as an app meets it on each engine (runtime loadModel, engine 'ort' then 'js'), where onnxruntime-node
+ * is the engine here; undefined otherwise. Labels of the first 1,000 test rows must agree between the engines.
+ */
+async function perEngine(file: string, plugin: ClassifierPlugin, images: Matrix): Promise<Deployment['engines']> {
+  if (engineChoice().engine !== 'ort') return undefined;
+  // A plugin that is not built in is passed, as an app passes its own; built-ins are the runtime's own.
+  const plugins = BUILTIN_MODELS.includes(plugin.name) ? [] : [plugin];
+  const check = sliceRows(images, 0, Math.min(1000, images.rows));
+  const out: Partial<Record<'ort' | 'js', EngineFigures>> = {};
+  const labels: Partial<Record<'ort' | 'js', Int32Array>> = {};
+  for (const engine of ['ort', 'js'] as const) {
+    const t0 = performance.now();
+    const model = await loadModel(file, { engine, plugins });
+    try {
+      await model.predictLabels(sliceRows(images, 0, 1));
+      const coldStartMs = performance.now() - t0;
+      for (let i = 0; i < WARMUP; i++) await model.predictLabels(sliceRows(images, i % images.rows, (i % images.rows) + 1));
+      const times: number[] = [];
+      for (let c = 0; c < ENGINE_CALLS; c++) {
+        const r = c % images.rows;
+        const one = sliceRows(images, r, r + 1);
+        const t = performance.now();
+        await model.predictLabels(one);
+        times.push(performance.now() - t);
+      }
+      times.sort((a, b) => a - b);
+      out[engine] = { coldStartMs, latencyMsP50: percentile(times, 50), latencyMsP95: percentile(times, 95), calls: times.length, engine: model.engine() };
+      labels[engine] = await model.predictLabels(check);
+    } finally {
+      model.dispose();
+    }
+  }
+  const differ = labels.ort!.findIndex((l, i) => l !== labels.js![i]);
+  if (differ >= 0) throw new Error(`the bundle's label of test row ${differ} is ${labels.ort![differ]} on onnxruntime-node but ${labels.js![differ]} in plain JS; the engines must agree (report this).`);
+  return { ort: out.ort!, js: out.js! };
 }
 
 /**

@@ -89,6 +89,17 @@ export const metricsSchema = z
   })
   .strict();
 
+/** One engine's deployment figures (deploy-child.ts, perEngine). */
+const engineFiguresSchema = z
+  .object({
+    coldStartMs: seconds,
+    latencyMsP50: seconds,
+    latencyMsP95: seconds,
+    calls: count,
+    engine: z.string(),
+  })
+  .strict();
+
 /** Measured on the run's bundle in a fresh process, from raw pixels (src/harness/deploy-child.ts). */
 export const deploymentSchema = z
   .object({
@@ -107,6 +118,12 @@ export const deploymentSchema = z
     engine: z.string(),
     /** Test rows on which the bundle's label equals the run's recorded prediction. */
     agreement: z.object({ same: count, total: count }).strict(),
+    /**
+     * Where onnxruntime-node was the engine: the bundle as an app loads it (@digitbench/runtime's loadModel) on
+     * each engine, 'ort' and 'js' (plain JS; the CNN on tfjs): cold start and single-image latency. Rows measured
+     * without onnxruntime-node, and older rows, have none.
+     */
+    engines: z.object({ ort: engineFiguresSchema, js: engineFiguresSchema }).strict().optional(),
   })
   .strict();
 

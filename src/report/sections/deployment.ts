@@ -8,6 +8,35 @@ import { rawImageText } from './summary.ts';
 import { BUNDLES_OFF, type DeployLimits, type ReportFile } from '../types.ts';
 import { accuracyLatencyChart } from '../vega.ts';
 
+/**
+ * Node on each engine, where the runs measured both (deploy-child.ts: the bundle loaded by @digitbench/runtime's
+ * loadModel with engine 'ort' and 'js'): p50 / p95 and cold start, means over the group's runs.
+ */
+function enginePart(deployable: Group[]): string[] {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const rows: string[][] = [];
+  for (const g of deployable) {
+    const e = g.runs.map((r) => r.row.deployment?.engines).filter((x) => x !== undefined);
+    if (!e.length) continue;
+    const f = (k: 'ort' | 'js', v: 'latencyMsP50' | 'latencyMsP95' | 'coldStartMs') => num(mean(e.map((x) => x[k][v])));
+    rows.push([
+      `**${cell(g.label)}**`,
+      `${f('ort', 'latencyMsP50')} (ort) / ${f('js', 'latencyMsP50')} (js)`,
+      `${f('ort', 'latencyMsP95')} / ${f('js', 'latencyMsP95')}`,
+      `${f('ort', 'coldStartMs')} / ${f('js', 'coldStartMs')}`,
+      cell(e[0]!.ort.engine),
+    ]);
+  }
+  if (!rows.length) return [];
+  return [
+    "**On each engine** (Node, the bundle as an app loads it: `loadModel(file, { engine })` of @digitbench/runtime; 'ort' = onnxruntime-node, the default where it is installed, 'js' = plain JS and the CNN on tfjs; " +
+      `${rows.length === deployable.length ? '' : 'bundles measured without onnxruntime-node are left out; '}the labels are the same on both, and the figures above and the pick are the workbench plugins' own, on the engine the run used):`,
+    '',
+    table(['classifier', 'latency p50 ms', 'p95 ms: ort / js', 'cold start ms: ort / js', 'ort engine'], rows, ['l', 'r', 'r', 'r', 'l']),
+    '',
+  ];
+}
+
 /** Node and browser side by side, per bundle measured in a browser (`digitbench browser-bench`). */
 function browserPart(deployable: Group[], rows: readonly BrowserRow[], imageShape: readonly [number, number] | undefined): string[] {
   const views = deployable.map((g) => ({ g, v: browserView(g, rows) })).filter((x) => x.v !== undefined);
@@ -120,6 +149,7 @@ export async function deploymentSection(
       ),
       '',
     );
+    lines.push(...enginePart(deployable));
     const disagree = deployable.filter((g) => g.deploy!.same !== g.deploy!.total);
     if (disagree.length) lines.push(`> [!WARNING]\n> The bundle's labels differ from the run's on some test rows for ${disagree.map((g) => g.label).join(', ')}: the bundle does not reproduce the run exactly.`, '');
   }
