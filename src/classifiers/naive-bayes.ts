@@ -16,10 +16,11 @@
  * Labels are mapped to the 0..k−1 the format needs and back.
  *
  * Scoring engine (issue 25): where engineChoice() picks onnxruntime, a fitted model's labels come from it
- * (src/engine/ort-linear.ts: one float32 MatMul per chunk of rows, with a rounding bound per value), and every
+ * (@digitbench/runtime engine/ort-linear.ts: one float32 MatMul per chunk of rows, with a rounding bound per value), and every
  * row whose argmax that bound cannot settle is recomputed with logJointTyped in float64: the labels are the
  * plain loop's. Scores (posteriors) stay the plain loop's exact ones on both engines. Otherwise (wasm) it is the runtime's plain-JS model unchanged. The workbench's load does the
- * same (the runtime's own load, in apps and the browser, is plain JS: the same labels, scores within rounding).
+ * same. Both are the runtime's model (naiveBayesModelOf with the engine as `native`), which a Node app's
+ * loadModel also runs on onnxruntime where it loads (a page: plain JS); labels and scores are the same.
  */
 import {
   naiveBayesModel,
