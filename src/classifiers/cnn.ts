@@ -61,7 +61,7 @@ import { cnn as cnnModel } from '@digitbench/runtime/cnn';
 import { callWorker, startTsWorker } from '../engine/threads.ts';
 import { augmentBatch } from './cnn-augment.ts';
 import { averageGradients, buildModel, checkArchitectureShape, FlatTrainer, flatWeights, partGradients, trainableVars, withRandom, type PartGradients } from './cnn-replica.ts';
-import { engineChoice, loadOrt, ORT_LIBRARIES } from '../engine/ort.ts';
+import { engineChoice, ORT_LIBRARIES, ortDescription } from '../engine/ort.ts';
 import { layersOf, OrtCnnPredictor, OrtCnnTrainer } from '../engine/ort-cnn.ts';
 
 export { cnnParams, PARALLEL_FROM_ROWS, type CnnParams } from '@digitbench/runtime/internal';
@@ -86,12 +86,6 @@ interface Net {
   replicas?: number;
   /** On the ort engine: the forward graph that predicts (the tfjs model holds the same weights, for saving). */
   predictor?: OrtCnnPredictor;
-}
-
-/** The engine's description where the network runs on onnxruntime-node. */
-function ortDescription(threads: number): string {
-  const ort = loadOrt();
-  return `onnxruntime-node ${'error' in ort ? '?' : ort.version} (${threads} thread${threads === 1 ? '' : 's'})`;
 }
 
 /** Softmax probabilities, rows × classes, computed in batches (on ort where the network has its forward graph). */
