@@ -17,6 +17,7 @@ import { parseParams, type Matrix, type StepSpec } from '@digitbench/runtime/int
 import { loadModel } from '@digitbench/runtime';
 import { loadOrt as loadOrtBy } from '../packages/runtime/src/engine/ort.ts';
 import { writeBundle } from '../src/bundle/file.ts';
+import { cnn } from '../src/classifiers/cnn.ts';
 import { decisionTree } from '../src/classifiers/decision-tree.ts';
 import { knn } from '../src/classifiers/knn.ts';
 import { naiveBayes } from '../src/classifiers/naive-bayes.ts';
@@ -60,7 +61,7 @@ async function bundleBytes(plugin: ClassifierPlugin, raw: Record<string, unknown
     const pipeline = createPipeline(specs, [28, 28], 1);
     const f = await fitTransform(pipeline, { train: train.x }, train.y);
     const params = parseParams(plugin, raw);
-    const model = await plugin.create(params, { seed: 1, log: { info() {}, warn() {} } }).fit(f.parts.train!, train.y);
+    const model = await plugin.create(params, { seed: 1, log: { info() {}, warn() {} }, ...(pipeline.outputImage ? { imageShape: pipeline.outputImage } : {}) }).fit(f.parts.train!, train.y);
     const input = bundleInput(specs, pipelineStates(pipeline), new Uint8Array(await model.serialize!()));
     // The plugin's engine string is provenance, not the model: the same on both sides here, as it is the model bytes that must not differ.
     input.plugin = { name: plugin.name, library: 'none', params: params as Record<string, unknown>, engine: 'either' };
@@ -104,6 +105,40 @@ describe.skipIf(!!why)(`loadModel on engine 'ort' and 'js': the same labels on e
     if (plugin !== decisionTree && raw.metric !== 'l3') expect(onOrt.engine()).toContain('onnxruntime-node 1.31.1 (1 thread)');
     expect(onJs.engine()).not.toContain('onnxruntime');
     for (const m of [onOrt, onJs, byDefault]) m.dispose();
+  });
+});
+
+describe.skipIf(!!why)('a CNN bundle on ort (the forward graph) and on js (tfjs)', () => {
+  it.each([
+    ['lenet', 2],
+    ['keras-mnist', 1],
+  ] as const)('%s: the same labels on every test row, probabilities within float32 rounding; trained on ort or wasm, the same format', async (architecture, epochs) => {
+    const raw = { architecture, epochs, batchSize: 32, threads: 1, patience: 0 };
+    const bytes = await bundleBytes(cnn, raw, scaled, 'ort');
+    const onOrt = await loadModel(bytes, { engine: 'ort' });
+    const onJs = await loadModel(bytes, { engine: 'js' });
+    expect(onOrt.engine()).toContain('onnxruntime-node 1.31.1 (1 thread) (forward graph)');
+    expect(onJs.engine()).toContain('tfjs-');
+    const [a, b] = [await onOrt.scores!(test.x), await onJs.scores!(test.x)];
+    const [la, lb] = [await onOrt.predictLabels(test.x), await onJs.predictLabels(test.x)];
+    let worst = 0;
+    for (let i = 0; i < a.data.length; i++) worst = Math.max(worst, Math.abs(a.data[i]! - b.data[i]!));
+    expect(worst).toBeLessThan(1e-5);
+    // A label may differ only where tfjs's two best probabilities are within that rounding (none did here).
+    const k = b.cols;
+    for (let r = 0; r < test.x.rows; r++) {
+      if (la[r] === lb[r]) continue;
+      const row = Array.from(b.data.subarray(r * k, (r + 1) * k)).sort((x, y) => y - x);
+      expect(row[0]! - row[1]!).toBeLessThan(2e-5);
+    }
+    expect(Array.from(la)).toEqual(Array.from(lb));
+    for (const m of [onOrt, onJs]) m.dispose();
+    // Trained on wasm: the same header and layout (weights differ in the last bits: other summation orders).
+    const wasm = await bundleBytes(cnn, raw, scaled, 'wasm');
+    expect(wasm.length).toBe(bytes.length);
+    const m = await loadModel(wasm, { engine: 'ort' });
+    expect((await m.predictLabels(test.x)).length).toBe(test.x.rows);
+    m.dispose();
   });
 });
 

@@ -117,16 +117,24 @@ export function cnnPlugin(options: CnnOptions = {}): ModelPlugin<CnnParams> {
       );
       const [h, w] = imageShape;
       const k = header.classes.length;
+      // Node's loadModel on engine 'ort': the forward pass as one onnxruntime graph (layers it has no graph for keep tfjs).
+      const native = ctx.native;
+      const onOrt = native?.cnnForward ? await native.cnnForward(model, imageShape, model.getWeights().map((t) => t.dataSync() as Float32Array), native.threads).catch(() => undefined) : undefined;
+      const probs = async (m: TfLayers.LayersModel, x: Matrix) => (onOrt ? onOrt.probabilities(x.data, x.rows) : probabilities(tf, m, imageShape, k, x));
+      const engine = onOrt && native ? `${native.description(native.threads)} (forward graph)` : tf.description;
       return defineModel('cnn', {
         classes: Int32Array.from(header.classes),
         inputSize: h * w,
         inputName: `pixels (one ${h}×${w} image per row)`,
         state: model,
-        predict: (m, x) => argmaxLabels(probabilities(tf, m, imageShape, k, x), x.rows, header.classes),
-        scores: (m, x) => createMatrix(x.rows, k, probabilities(tf, m, imageShape, k, x)),
-        engine: () => tf.description,
-        runtime: () => ({ engine: tf.description, threads: tf.threads }),
-        free: (m) => m.dispose(),
+        predict: async (m, x) => argmaxLabels(await probs(m, x), x.rows, header.classes),
+        scores: async (m, x) => createMatrix(x.rows, k, await probs(m, x)),
+        engine: () => engine,
+        runtime: () => ({ engine, threads: onOrt && native ? native.threads : tf.threads }),
+        free: (m) => {
+          m.dispose();
+          onOrt?.dispose();
+        },
       });
     },
   };

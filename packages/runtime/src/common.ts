@@ -24,7 +24,8 @@ export interface LoadModelOptions {
   /**
    * Node only: 'ort' runs the heavy products of k-NN ('l2', 'cosine'), rbf SVM and Gaussian NB labels on
    * onnxruntime-node (an optional peer dependency) with exact float64 rechecks, so labels and scores equal
-   * 'js' (plain JS; the CNN on tfjs, and trees, 'l3' k-NN and other SVM kernels, in JS on either). Default:
+   * 'js' (plain JS; trees, 'l3' k-NN and other SVM kernels in JS on either), and the CNN's forward pass as
+   * one graph (the same labels as tfjs, probabilities within float32 rounding). Default:
    * 'ort' where onnxruntime-node loads, else 'js'; 'ort' where it cannot load is an error naming why. A web
    * page always runs 'js'. `session.run` blocks the calling thread while it runs (see the README).
    */

@@ -10,7 +10,7 @@
  * on light paper or the reverse) are normalized the way MNIST was made. A bundle is data: loading it
  * never imports or runs anything it names. Its plugin is a built-in or one you pass
  * (`loadModel(file, { plugins: [myPlugin] })`). CNN bundles need TensorFlow.js (see ./cnn.ts).
- * Where onnxruntime-node (an optional peer dependency) is installed, k-NN, rbf SVM and naive Bayes predict
+ * Where onnxruntime-node (an optional peer dependency) is installed, k-NN, rbf SVM, naive Bayes and the CNN predict
  * on it by default, with the same labels (`loadModel(file, { engine: 'js' })` keeps plain JS; model.engineKind).
  */
 import { fileURLToPath } from 'node:url';

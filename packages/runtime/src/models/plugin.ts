@@ -14,6 +14,7 @@ import type { Precision, SerializeOptions } from './compact.ts';
 import type { GaussianScores } from '../engine/ort-linear.ts';
 import type { RbfProducts } from '../engine/ort-svm.ts';
 import type { ChunkMinima } from '../engine/ort-minima.ts';
+import type { LayersLike } from '../engine/ort-cnn-forward.ts';
 import type { TypedModel } from './naive-bayes.ts';
 
 export interface Logger {
@@ -47,6 +48,18 @@ export interface NativeEngine {
   rbfProducts(st: Float32Array, e: number, l: number, w: Float32Array, cols: number, threads: number): Promise<RbfProducts>;
   /** k-NN's product qa·xaT reduced to chunk minima (engine/ort-minima.ts). */
   chunkMinima(xaT: Float32Array, w: number, chunks: number, chunk: number, threads: number): Promise<ChunkMinima>;
+  /**
+   * A CNN's forward pass (engine/ort-cnn-forward.ts) from a tfjs Sequential model's layers and weights (tfjs
+   * layout, getWeights order): softmax probabilities of `rows` images. Rejects, in one line, layers it has no
+   * graph for (the caller keeps tfjs then).
+   */
+  cnnForward?(model: LayersLike, imageShape: readonly [number, number], weights: readonly Float32Array[], threads: number): Promise<CnnForward>;
+}
+
+/** A CNN forward session: probabilities (rows × classes) of `rows` images of `x`. */
+export interface CnnForward {
+  probabilities(x: Float32Array, rows: number): Promise<Float32Array>;
+  dispose(): void;
 }
 
 /** Where a model's numeric work ran: an engine name and the threads it kept busy. */
