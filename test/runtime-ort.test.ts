@@ -162,6 +162,7 @@ describe.skipIf(!!why)('the deployment figures on both engines (deploy-child)', 
     m.dispose();
     const d = await measureBundle({ bundleFile: file, dataset: 'mnist', split: { train: 600, test: 300, seed: 7 }, predictions, passes: 1, calls: 20, batch: 100, pluginRef: 'knn', baseDir: ROOT });
     expect(d.agreement).toEqual({ same: 300, total: 300 });
+    expect(d.engines!.labelsAgree).toEqual({ same: 300, total: 300 });
     expect(d.engines!.ort.engine).toContain('onnxruntime-node 1.31.1 (1 thread) float32 chunk minima, exact float64 rescan');
     expect(d.engines!.js.engine).not.toContain('onnxruntime');
     for (const e of [d.engines!.ort, d.engines!.js]) {
@@ -183,12 +184,14 @@ describe("the report's deployment section", () => {
     expect(before).not.toContain('**On each engine**');
     const withEngines = rows.map((r) =>
       r.status === 'ok' && r.deployment
-        ? { ...r, deployment: { ...r.deployment, engines: { ort: { coldStartMs: 120, latencyMsP50: 0.41, latencyMsP95: 0.9, calls: 100, engine: 'onnxruntime-node 1.31.1 (1 thread)' }, js: { coldStartMs: 95, latencyMsP50: 1.2, latencyMsP95: 2.5, calls: 100, engine: 'js' } } } }
+        ? { ...r, deployment: { ...r.deployment, engines: { ort: { coldStartMs: 120, latencyMsP50: 0.41, latencyMsP95: 0.9, calls: 100, engine: 'onnxruntime-node 1.31.1 (1 thread)' }, js: { coldStartMs: 95, latencyMsP50: 1.2, latencyMsP95: 2.5, calls: 100, engine: 'js' }, labelsAgree: { same: 100, total: 100 } } } }
         : r,
     );
     const md = (await renderReport(withEngines)).markdown;
     expect(md).toContain('**On each engine**');
     expect(md).toMatch(/\| 0\.41 \(ort\) \/ 1\.2 \(js\) \| 0\.9 \/ 2\.5 \| 120 \/ 95 \| onnxruntime-node 1\.31\.1 \(1 thread\) \|/);
+    const oneDiffers = withEngines.map((r, i) => (i === withEngines.findIndex((x) => x.deployment?.engines) ? { ...r, deployment: { ...r.deployment!, engines: { ...r.deployment!.engines!, labelsAgree: { same: 99, total: 100 } } } } : r));
+    expect((await renderReport(oneDiffers)).markdown).toMatch(/\(labels differ on 1 of [1-9]00 rows\)/);
     // The rest of the report is unchanged.
     expect(md.replace(/\*\*On each engine\*\*[^]*?\n\n[^]*?\n\n/, '')).toBe(before);
   });

@@ -12,8 +12,8 @@
  * - per engine (`engines`, where onnxruntime-node is the engine here): the bundle loaded as an app loads it,
  *   @digitbench/runtime's loadModel with engine 'ort' and with 'js' (plain JS; the CNN on tfjs), each with its
  *   own cold start (read + rebuild + first prediction; the engine's modules already imported) and p50 / p95
- *   over ENGINE_CALLS single-image calls after 20 warm-up calls, and the labels of the first 1,000 test rows,
- *   which must be the same on both. The figures above stay the workbench plugin's own (on the engine
+ *   over ENGINE_CALLS single-image calls after 20 warm-up calls, and the labels of the first 1,000 test rows
+ *   on both (equal for k-NN, NB and SVM by construction; the CNN's could differ only on near ties). The figures above stay the workbench plugin's own (on the engine
  *   engineChoice() picks: ort where it loads), which the pick uses.
  *
  * Then, when the request names the experiment's corrupted test images (`robustness`), a separate phase after
@@ -165,7 +165,7 @@ type EngineFigures = NonNullable<Deployment['engines']>['js'];
 
 /**
  * The bundle as an app meets it on each engine (runtime loadModel, engine 'ort' then 'js'), where onnxruntime-node
- * is the engine here; undefined otherwise. Labels of the first 1,000 test rows must agree between the engines.
+ * is the engine here; undefined otherwise. With how many of the first 1,000 test rows' labels agree between them.
  */
 async function perEngine(file: string, plugin: ClassifierPlugin, images: Matrix): Promise<Deployment['engines']> {
   if (engineChoice().engine !== 'ort') return undefined;
@@ -196,9 +196,9 @@ async function perEngine(file: string, plugin: ClassifierPlugin, images: Matrix)
       model.dispose();
     }
   }
-  const differ = labels.ort!.findIndex((l, i) => l !== labels.js![i]);
-  if (differ >= 0) throw new Error(`the bundle's label of test row ${differ} is ${labels.ort![differ]} on onnxruntime-node but ${labels.js![differ]} in plain JS; the engines must agree (report this).`);
-  return { ort: out.ort!, js: out.js! };
+  let same = 0;
+  labels.ort!.forEach((l, i) => (same += l === labels.js![i] ? 1 : 0));
+  return { ort: out.ort!, js: out.js!, labelsAgree: { same, total: check.rows } };
 }
 
 /**

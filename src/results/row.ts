@@ -120,10 +120,11 @@ export const deploymentSchema = z
     agreement: z.object({ same: count, total: count }).strict(),
     /**
      * Where onnxruntime-node was the engine: the bundle as an app loads it (@digitbench/runtime's loadModel) on
-     * each engine, 'ort' and 'js' (plain JS; the CNN on tfjs): cold start and single-image latency. Rows measured
+     * each engine, 'ort' and 'js' (plain JS; the CNN on tfjs): cold start and single-image latency, and on how
+     * many of the first 1,000 test rows their labels agree. Rows measured
      * without onnxruntime-node, and older rows, have none.
      */
-    engines: z.object({ ort: engineFiguresSchema, js: engineFiguresSchema }).strict().optional(),
+    engines: z.object({ ort: engineFiguresSchema, js: engineFiguresSchema, labelsAgree: z.object({ same: count, total: count }).strict() }).strict().optional(),
   })
   .strict();
 

@@ -19,8 +19,9 @@ function enginePart(deployable: Group[]): string[] {
     const e = g.runs.map((r) => r.row.deployment?.engines).filter((x) => x !== undefined);
     if (!e.length) continue;
     const f = (k: 'ort' | 'js', v: 'latencyMsP50' | 'latencyMsP95' | 'coldStartMs') => num(mean(e.map((x) => x[k][v])));
+    const differ = e.reduce((n, x) => n + x.labelsAgree.total - x.labelsAgree.same, 0);
     rows.push([
-      `**${cell(g.label)}**`,
+      `**${cell(g.label)}**${differ ? ` (labels differ on ${differ} of ${e.reduce((n, x) => n + x.labelsAgree.total, 0)} rows)` : ''}`,
       `${f('ort', 'latencyMsP50')} (ort) / ${f('js', 'latencyMsP50')} (js)`,
       `${f('ort', 'latencyMsP95')} / ${f('js', 'latencyMsP95')}`,
       `${f('ort', 'coldStartMs')} / ${f('js', 'coldStartMs')}`,
@@ -30,7 +31,7 @@ function enginePart(deployable: Group[]): string[] {
   if (!rows.length) return [];
   return [
     "**On each engine** (Node, the bundle as an app loads it: `loadModel(file, { engine })` of @digitbench/runtime; 'ort' = onnxruntime-node, the default where it is installed, 'js' = plain JS and the CNN on tfjs; " +
-      `${rows.length === deployable.length ? '' : 'bundles measured without onnxruntime-node are left out; '}the labels are the same on both, and the figures above and the pick are the workbench plugins' own, on the engine the run used):`,
+      `${rows.length === deployable.length ? '' : 'bundles measured without onnxruntime-node are left out; '}the labels of up to 1,000 test rows are compared between them, and the figures above and the pick are the workbench plugins' own, on the engine the run used):`,
     '',
     table(['classifier', 'latency p50 ms', 'p95 ms: ort / js', 'cold start ms: ort / js', 'ort engine'], rows, ['l', 'r', 'r', 'r', 'l']),
     '',
