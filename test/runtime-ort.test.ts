@@ -190,7 +190,10 @@ describe("the report's deployment section", () => {
     const md = (await renderReport(withEngines)).markdown;
     expect(md).toContain('**On each engine**');
     expect(md).toMatch(/\| 0\.41 \(ort\) \/ 1\.2 \(js\) \| 0\.9 \/ 2\.5 \| 120 \/ 95 \| onnxruntime-node 1\.31\.1 \(1 thread\) \|/);
-    const oneDiffers = withEngines.map((r, i) => (i === withEngines.findIndex((x) => x.deployment?.engines) ? { ...r, deployment: { ...r.deployment!, engines: { ...r.deployment!.engines!, labelsAgree: { same: 99, total: 100 } } } } : r));
+    const first = withEngines.findIndex((x) => x.status === 'ok' && x.deployment?.engines);
+    const oneDiffers = withEngines.map((r, i) =>
+      i === first && r.status === 'ok' ? { ...r, deployment: { ...r.deployment!, engines: { ...r.deployment!.engines!, labelsAgree: { same: 99, total: 100 } } } } : r,
+    );
     expect((await renderReport(oneDiffers)).markdown).toMatch(/\(labels differ on 1 of [1-9]00 rows\)/);
     // The rest of the report is unchanged.
     expect(md.replace(/\*\*On each engine\*\*[^]*?\n\n[^]*?\n\n/, '')).toBe(before);
