@@ -9,6 +9,7 @@ import { loadModel as loadRuntimeModel, type DigitModel, type LoadModelOptions }
 export { DEFAULT_MAX_BUNDLE_BYTES, MAX_BUNDLE_BYTES_ENV, maxBundleBytes, readBundleFile } from '@digitbench/runtime/internal';
 export type { LoadModelOptions };
 import { builtins } from '../classifiers/registry.ts';
+import { engineChoice } from '../engine/ort.ts';
 import { encodeBundle, type BundleInput } from '@digitbench/runtime/internal';
 
 /** Writes a bundle to `file` (through a temporary file, so a crash never leaves half a bundle); returns its size. */
@@ -38,5 +39,6 @@ export async function writeFileAtomically(file: string, bytes: Uint8Array): Prom
  * equal the runtime's own plain-JS ones. `plugins` come before the built-ins.
  */
 export async function loadModel(file: string, options: LoadModelOptions = {}): Promise<DigitModel> {
-  return loadRuntimeModel(file, { ...options, plugins: [...(options.plugins ?? []), ...builtins] });
+  // The runtime's engine follows the workbench's choice (DIGITBENCH_ENGINE=wasm: no onnxruntime-node).
+  return loadRuntimeModel(file, { engine: engineChoice().engine === 'ort' ? 'ort' : 'js', ...options, plugins: [...(options.plugins ?? []), ...builtins] });
 }
