@@ -1,8 +1,8 @@
 /**
  * A convolutional network's forward pass as an ONNX graph (issue 25; docs/native-design.md §2.5 and item 8),
  * built from its layer list: what a Node app's loadModel runs CNN bundles on where onnxruntime-node loads.
- * The same code as the workbench's src/engine/ort-cnn.ts (its layer list, shapes, names and forward pass,
- * which its training step graph extends); that file should import these once others stop editing it.
+ * The workbench's src/engine/ort-cnn.ts imports the layer list, shapes, names and forward pass from here
+ * (through ../internal.ts) and extends them into its training step graph.
  *
  * Layers (`layersOf`, read from the tfjs model's layer configs): Conv2D (stride 1, 'same' or 'valid', ReLU
  * or none), MaxPooling2D (pool size = strides, 'valid'), Dropout (omitted in prediction), Flatten, Dense
