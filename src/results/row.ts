@@ -121,7 +121,7 @@ export const deploymentSchema = z
     /**
      * Where onnxruntime-node was the engine: the bundle as an app loads it (@digitbench/runtime's loadModel) on
      * each engine, 'ort' and 'js' (plain JS; the CNN on tfjs): cold start and single-image latency, and on how
-     * many of the first 1,000 test rows their labels agree. Rows measured
+     * many of the timed calls' rows (the same on both) their labels agree. Rows measured
      * without onnxruntime-node, and older rows, have none.
      */
     engines: z.object({ ort: engineFiguresSchema, js: engineFiguresSchema, labelsAgree: z.object({ same: count, total: count }).strict() }).strict().optional(),

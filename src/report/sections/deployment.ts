@@ -31,7 +31,7 @@ function enginePart(deployable: Group[]): string[] {
   if (!rows.length) return [];
   return [
     "**On each engine** (Node, the bundle as an app loads it: `loadModel(file, { engine })` of @digitbench/runtime; 'ort' = onnxruntime-node, the default where it is installed, 'js' = plain JS and the CNN on tfjs; " +
-      `${rows.length === deployable.length ? '' : 'bundles measured without onnxruntime-node are left out; '}the labels of up to 1,000 test rows are compared between them, and the figures above and the pick are the workbench plugins' own, on the engine the run used):`,
+      `${rows.length === deployable.length ? '' : 'bundles measured without onnxruntime-node are left out; '}the labels of the timed calls are compared between them, and the figures above and the pick are the workbench plugins' own, on the engine the run used):`,
     '',
     table(['classifier', 'latency p50 ms', 'p95 ms: ort / js', 'cold start ms: ort / js', 'ort engine'], rows, ['l', 'r', 'r', 'r', 'l']),
     '',
