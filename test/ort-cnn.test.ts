@@ -235,6 +235,14 @@ describe.skipIf(!!why)(`the cnn plugin on onnxruntime${why ? ` (skipped: ${why})
     expect(onOrt.runtime?.().engine).toMatch(/^onnxruntime-node /);
     const labels = await onOrt.predict(d.xTest);
     const probs = (await onOrt.scores!(d.xTest)).data;
+    // Rows in shared memory (how the workbench holds large batches; onnxruntime refuses such views itself):
+    // the same labels, the test rows repeated to more than one 1,000-row chunk, in part of a larger buffer.
+    const reps = Math.ceil(1500 / d.xTest.rows);
+    const big = new Float32Array(new SharedArrayBuffer(2 * reps * d.xTest.data.length * 4));
+    for (let r = 0; r < reps; r++) big.set(d.xTest.data, r * d.xTest.data.length);
+    const sharedLabels = await onOrt.predict({ rows: reps * d.xTest.rows, cols: d.xTest.cols, data: big.subarray(0, reps * d.xTest.data.length) });
+    expect(Array.from(sharedLabels.subarray(0, d.xTest.rows))).toEqual(Array.from(labels));
+    expect(Array.from(sharedLabels.subarray((reps - 1) * d.xTest.rows))).toEqual(Array.from(labels));
     const bytes = await onOrt.serialize!();
     const onWasm = await fitOn('wasm', lenet, 7);
     expect(onWasm.runtime?.().engine).toMatch(/^tfjs-wasm /);

@@ -112,7 +112,11 @@ export async function ortSession(model: Uint8Array, threads = 1): Promise<OrtSes
   });
 }
 
-/** A float32 tensor. */
+/**
+ * A float32 tensor. onnxruntime-node refuses views of a SharedArrayBuffer ("Invalid argument"), which is
+ * how the workbench holds large matrices for its worker threads: those are copied (this view only).
+ */
 export function f32(data: Float32Array, dims: readonly number[]): OrtTensor {
-  return new (ortModule().ort.Tensor)('float32', data, dims);
+  const owned = typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer ? data.slice() : data;
+  return new (ortModule().ort.Tensor)('float32', owned, dims);
 }
