@@ -16,6 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseParams, type Matrix, type StepSpec } from '@digitbench/runtime/internal';
 import { loadModel } from '@digitbench/runtime';
 import { loadOrt as loadOrtBy } from '../packages/runtime/src/engine/ort.ts';
+import { boundFeatures, chunkLayout, chunkSearch } from '../packages/runtime/src/engine/chunk-search.ts';
+import { ortChunkMinima } from '../packages/runtime/src/engine/ort-minima.ts';
+import { NearestIndex } from '../packages/runtime/src/engine/nearest.ts';
 import { writeBundle } from '../src/bundle/file.ts';
 import { cnn } from '../src/classifiers/cnn.ts';
 import { decisionTree } from '../src/classifiers/decision-tree.ts';
@@ -139,6 +142,27 @@ describe.skipIf(!!why)('a CNN bundle on ort (the forward graph) and on js (tfjs)
     const m = await loadModel(wasm, { engine: 'ort' });
     expect((await m.predictLabels(test.x)).length).toBe(test.x.rows);
     m.dispose();
+  });
+});
+
+describe.skipIf(!!why)("the runtime's k-NN search on ort: chunk minima and the exact rescan", () => {
+  it.each([
+    ['raw pixels (a high-variance subset of the pixels in the product)', 'raw'],
+    ['every feature in the product', 'all'],
+  ] as const)('%s: the plain loop\'s neighbours and distances, bit for bit (k = 1, 4)', async (_name, which) => {
+    const x = { rows: train.x.rows, cols: train.x.cols, data: train.x.data.slice() };
+    const features = which === 'all' ? Int32Array.from({ length: x.cols }, (_, j) => j) : boundFeatures(x);
+    if (which === 'raw') expect(features.length).toBeLessThan(0.7 * x.cols);
+    const layout = chunkLayout(x, 16, features);
+    const minima = await ortChunkMinima(layout.xaT, layout.w, layout.chunks, layout.chunk, 1);
+    const plain = new NearestIndex({ rows: x.rows, cols: x.cols, data: x.data.slice() });
+    for (const k of [1, 4]) {
+      const a = await chunkSearch(x, layout, minima, test.x, k, 50_000);
+      const b = plain.search(test.x, k);
+      expect(Array.from(a.indices)).toEqual(Array.from(b.indices));
+      expect(Array.from(a.distances)).toEqual(Array.from(b.distances));
+    }
+    minima.dispose();
   });
 });
 
