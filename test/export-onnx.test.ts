@@ -29,7 +29,7 @@ import { loadOrt, ortSession, type OrtTensor } from '../src/engine/ort.ts';
 import { exportOnnx } from '../src/export/onnx.ts';
 import { Names, pipelineNodes } from '../src/export/onnx-features.ts';
 import { expNodes, logNodes } from '../src/export/onnx-math.ts';
-import { GraphBuilder } from '../src/engine/onnx.ts';
+import { GraphBuilder } from '@digitbench/runtime/internal';
 import { createPipeline, fitTransform, pipelineStates } from '../src/features/pipeline.ts';
 import { main } from '../src/cli.ts';
 import { bundleInput } from './helpers/bundle.ts';

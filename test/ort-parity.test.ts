@@ -18,7 +18,7 @@ import { fitPca, projectPca, type PcaModel } from '../src/features/pca.ts';
 import { ortProjection } from '../src/engine/ort-pca.ts';
 import { fitTyped, naiveBayesModelOn, settledLogJoint } from '../src/classifiers/naive-bayes.ts';
 import { argmaxRows, exactWinners, logJointTyped, readSvm, softmaxRows, takeRows, typedModel, type Matrix } from '@digitbench/runtime/internal';
-import { ortGaussianScores } from '../src/engine/ort-linear.ts';
+import { ortGaussianScores } from '@digitbench/runtime/internal';
 import { fastRbfWinners, rbfProductsFor } from '../src/classifiers/svm-predict.ts';
 import { asModel, decisionValues, svm } from '../src/classifiers/svm.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';

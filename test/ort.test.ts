@@ -15,7 +15,7 @@ import { mnistSubset } from './helpers/mnist.ts';
 import { matMulGraph } from '../src/bench/ceiling.ts';
 import { f32, ortSession } from '../src/engine/ort.ts';
 import { BruteForceIndex } from '../src/engine/distance.ts';
-import { chunkMinimaGraph } from '../src/engine/ort-minima.ts';
+import { chunkMinimaGraph } from '@digitbench/runtime/internal';
 import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
 
 const ort = loadOrt();

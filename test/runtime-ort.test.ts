@@ -17,7 +17,7 @@ import { parseParams, type Matrix, type StepSpec } from '@digitbench/runtime/int
 import { loadModel } from '@digitbench/runtime';
 import { loadOrt as loadOrtBy } from '../packages/runtime/src/engine/ort.ts';
 import { boundFeatures, chunkLayout, chunkSearch } from '../packages/runtime/src/engine/chunk-search.ts';
-import { ortChunkMinima } from '../packages/runtime/src/engine/ort-minima.ts';
+import { ortChunkMinima } from '@digitbench/runtime/internal';
 import { NearestIndex } from '../packages/runtime/src/engine/nearest.ts';
 import { writeBundle } from '../src/bundle/file.ts';
 import { cnn } from '../src/classifiers/cnn.ts';

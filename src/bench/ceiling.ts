@@ -7,7 +7,7 @@
 import { getTf } from '../engine/tf.ts';
 import { callWorker, defaultThreads, startTsWorker } from '../engine/threads.ts';
 import { median } from './stats.ts';
-import { GraphBuilder } from '../engine/onnx.ts';
+import { GraphBuilder } from '@digitbench/runtime/internal';
 import { f32, loadOrt, ortSession } from '../engine/ort.ts';
 
 export interface Ceiling {

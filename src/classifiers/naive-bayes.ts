@@ -34,9 +34,9 @@ import {
 } from '@digitbench/runtime/internal';
 import { checkTrainingData, defineClassifier, labelIndex } from './plugin.ts';
 import { engineChoice, ORT_LIBRARIES, ortDescription, type EngineName } from '../engine/ort.ts';
-import { ortGaussianScores } from '../engine/ort-linear.ts';
-import { ortRbfProducts } from '../engine/ort-svm.ts';
-import { ortChunkMinima } from '../engine/ort-minima.ts';
+import { ortGaussianScores } from '@digitbench/runtime/internal';
+import { ortRbfProducts } from '@digitbench/runtime/internal';
+import { ortChunkMinima } from '@digitbench/runtime/internal';
 import { defaultThreads } from '../engine/threads.ts';
 
 export { logJointTyped, naiveBayesParams, settledLogJoint, typedModel, type GaussianNBModel, type NaiveBayesParams } from '@digitbench/runtime/internal';

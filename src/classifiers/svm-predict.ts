@@ -7,7 +7,7 @@
 import { fastRbfWinners as runtimeFastRbfWinners, ORT_RBF_CHUNK, rbfPlan, type ChunkedRbfProducts as RbfProducts, type FastLabels, type Matrix } from '@digitbench/runtime/internal';
 import { getTf } from '../engine/tf.ts';
 import type { EngineName } from '../engine/ort.ts';
-import { ortRbfProducts } from '../engine/ort-svm.ts';
+import { ortRbfProducts } from '@digitbench/runtime/internal';
 import type { SvmModel } from './svm.ts';
 
 export { settledWinner, type ChunkedRbfProducts as RbfProducts, type FastLabels } from '@digitbench/runtime/internal';

@@ -32,7 +32,7 @@ import type { Matrix } from '@digitbench/runtime/internal';
 import { callWorker, defaultThreads, isShared, serialised, startTsWorker } from './threads.ts';
 import { getTf, type Tf } from './tf.ts';
 import { engineChoice, type EngineName } from './ort.ts';
-import { ortChunkMinima, type ChunkMinima } from './ort-minima.ts';
+import { ortChunkMinima, type ChunkMinima } from '@digitbench/runtime/internal';
 
 export interface Neighbours {
   /** Neighbours per query row. */

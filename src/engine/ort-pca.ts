@@ -11,9 +11,9 @@
  * in float64; the two agree within float32 rounding). One session per fitted model.
  */
 import type { Matrix, PcaModel } from '@digitbench/runtime/internal';
-import { GraphBuilder } from './onnx.ts';
+import { GraphBuilder } from '@digitbench/runtime/internal';
 import { f32, ortDescription, ortSession, type OrtSession } from './ort.ts';
-import { tensorData } from './ort-linear.ts';
+import { tensorData } from '@digitbench/runtime/internal';
 
 /** The ONNX model of one block's pass (`gram`: Yᵀ·Y instead): inputs `x` [B, d], `z` [d, l], `mean` [1, d]; output `out`. */
 export function subspacePassGraph(d: number, l: number, gram: boolean): Uint8Array {

@@ -10,7 +10,7 @@
  * this file does not know, blur or hog on images over MAX_MATRIX_PIXELS) is refused in one line naming
  * the step.
  */
-import { DataType, type Attribute, type GraphBuilder } from '../engine/onnx.ts';
+import { DataType, type Attribute, type GraphBuilder } from '@digitbench/runtime/internal';
 import {
   gaussianKernel,
   pcaModelFromState,

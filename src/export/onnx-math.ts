@@ -8,7 +8,7 @@
  * powers of two, the top 20 mantissa bits as floor((m − 1)·2²⁰), and its comparisons against high-word
  * constants as comparisons against the doubles whose high word they are.
  */
-import type { GraphBuilder } from '../engine/onnx.ts';
+import type { GraphBuilder } from '@digitbench/runtime/internal';
 import { f64, type Names } from './onnx-features.ts';
 
 /** The double whose high word is `hi` and low word 0. */

@@ -22,7 +22,7 @@
  *   inference) as Conv, MaxPool, Transpose + Flatten (tfjs flattens channels last), MatMul + Add and their
  *   activations, then Softmax; float32 as tfjs.
  */
-import { GraphBuilder } from '../engine/onnx.ts';
+import { GraphBuilder } from '@digitbench/runtime/internal';
 import {
   decisionTreeModel,
   knnModel,

@@ -18,7 +18,7 @@
 import { rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { decodeBundle, pipelineShapes, PROBABILITY_FLOOR, readBundleFile, type BundleContents, type Trust } from '@digitbench/runtime/internal';
-import { DataType, GraphBuilder } from '../engine/onnx.ts';
+import { DataType, GraphBuilder } from '@digitbench/runtime/internal';
 import { checkSteps, f64, i64, Names, pipelineNodes } from './onnx-features.ts';
 import { expNodes, logNodes } from './onnx-math.ts';
 import { modelNodes, type ModelNodes } from './onnx-models.ts';
