@@ -447,7 +447,7 @@ function round(v: number): number {
 
 export const cnn = defineClassifier<CnnParams>({
   ...cnnModel,
-  library: 'ours: training loop, data-parallel replicas, Adam step, wasm kernels, bundle format; @tensorflow/tfjs 4.22.0: layers, ops, topology and weights (apps: tfjs-core, -layers, -backend-wasm 4.22.0)',
+  library: 'ours: training loop, Adam step, bundle format; on onnxruntime-node: the forward/backward/Adam graphs; on wasm: data-parallel replicas and wasm kernels; @tensorflow/tfjs 4.22.0: layers, topology and weights (and ops on wasm; apps: tfjs-core, -layers, -backend-wasm 4.22.0, or onnxruntime-node in Node)',
   // seedrandom: the shuffles, augmentations, initial weights and dropout masks.
   fitLibraries: [...TF_LIBRARIES, 'seedrandom 3.0.5', ...ORT_LIBRARIES],
   testParams: { architecture: 'lenet', epochs: 2, batchSize: 64 },

@@ -169,7 +169,7 @@ function trainingRows(x: Matrix, params: KnnParams, owned: boolean): Matrix {
 export const knn = defineClassifier<KnnParams>({
   ...knnModel,
   summary: 'k-nearest neighbours, exact, Euclidean, Minkowski p = 3 or cosine, uniform or 1/distance votes (k-d tree for few features, brute force on onnxruntime-node or tfjs otherwise)',
-  library: 'ours: exact search (workbench: brute force on onnxruntime-node where it loads, else tfjs, exact float64 rescan, L3 by a Hölder bound; apps: the runtime\'s plain JS), votes, saved format; ml-knn 3.0.0 (patched): k-d tree (≤ 5 features, workbench only)',
+  library: 'ours: exact search (brute force on onnxruntime-node where it loads, else tfjs in the workbench and plain JS in apps; exact float64 rescan; L3 by a Hölder bound), votes, saved format; ml-knn 3.0.0 (patched): k-d tree (≤ 5 features, workbench only)',
   fitLibraries: ['ml-knn 3.0.0', ...TF_LIBRARIES, ...ORT_LIBRARIES],
   patched: ['ml-knn'],
   testParams: { threads: 2 },

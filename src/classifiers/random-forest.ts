@@ -184,7 +184,7 @@ function growInWorkers(
 
 export const randomForest = defineClassifier<RandomForestParams>({
   ...randomForestModel,
-  library: 'ours: forest, split search (typed port), flat-array trees, saved format, predict; ml-cart 2.1.1: tree semantics, test oracle',
+  library: 'ours: forest, split search (typed port; per-node histograms in large nodes), flat-array trees, saved format, predict; ml-cart 2.1.1: tree semantics, test oracle',
   // seedrandom draws each tree's bootstrap sample and split features.
   fitLibraries: ['ml-cart 2.1.1', 'seedrandom 3.0.5'],
   testParams: { nEstimators: 10, threads: 2 },
