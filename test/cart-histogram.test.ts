@@ -57,6 +57,23 @@ describe('histogram split search', () => {
     }
   });
 
+  it('small nodes that find their drawn features\' constancy before gathering (only the features to sweep are gathered and sorted) grow the trees of a search from histograms at every node, on 6,000 MNIST rows', () => {
+    // histogramMinRows 1: no node gathers, sorts or sweeps rows, so this reference shares none of that code
+    const ranks = prepareRanks(data.xTrain, data.yTrain)!;
+    const full = prepareTrainingSet(data.xTrain, data.yTrain);
+    for (const t of [0, 1]) {
+      const counts = bootstrap(6000, `constancy/${t}`);
+      const options = { maxFeatures: 28, seed: 200 + t };
+      const stats = newSplitSearchStats();
+      const sorted = toCartJSON(growCartTree(full, { ...grown, ...options, splitSearch: 'exact' }, counts, stats));
+      const everyNode = tree(ranks, { ...options, histogramMinRows: 1 }, counts);
+      expect(stats.histogramSearches).toBe(0);
+      expect(stats.constantChecks, `tree ${t}`).toBeGreaterThan(stats.nodes / 2);
+      expect(everyNode.histogramSearches).toBeGreaterThan(20 * everyNode.nodes);
+      expect(JSON.stringify(sorted.root), `tree ${t}`).toBe(everyNode.root);
+    }
+  });
+
   it('searching every node from histograms gives the tree ml-cart grows on the repeated rows (and the sorted search\'s with fewer features drawn)', () => {
     // 300 MNIST rows, 30 pixels and one constant column, each row repeated 0–2 times
     const r = createRng('histogram-every-node');

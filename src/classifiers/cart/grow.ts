@@ -14,7 +14,11 @@
  *   ranks are read for the node's rows (row-major, a batch of features per pass, from a compact copy
  *   of the subtree's rows once it is small) and counting-sorted, or, in large nodes, a feature's whole
  *   presorted list is filtered by node membership. Constant features are drawn but do not count (as in
- *   scikit-learn) and are not drawn again below.
+ *   scikit-learn) and are not drawn again below. A batch is sized by the parent's share of constant
+ *   features, which overestimates the node's, so it often draws more than needed: in nodes of at most
+ *   512 rows the batch's constant features are found first (markConstants: a pass that stops following
+ *   a feature at its first differing row) and only the features to sweep are gathered; in larger nodes
+ *   the extra features are gathered but not sorted. (The draws and the tree are the same either way.)
  * - Histograms (maxFeatures, Gini, every feature with at most 256 distinct values, e.g. raw pixels): nodes
  *   of at least 2048 rows build, in one pass over their rows, each drawn feature's class histogram over
  *   its value ranks with the first and last label of each bin in row order (feature-major ranks for the
@@ -70,10 +74,12 @@ export interface SplitSearchStats {
   exactEvaluationWork: number;
   /** (node, feature) pairs searched from a histogram (sweepHistogram). */
   histogramSearches: number;
+  /** Batches whose features' constancy was found before gathering (markConstants, small nodes). */
+  constantChecks: number;
 }
 
 export function newSplitSearchStats(): SplitSearchStats {
-  return { nodes: 0, sweptSamples: 0, gatheredSamples: 0, partitionedSamples: 0, exactEvaluations: 0, exactEvaluationWork: 0, histogramSearches: 0 };
+  return { nodes: 0, sweptSamples: 0, gatheredSamples: 0, partitionedSamples: 0, exactEvaluations: 0, exactEvaluationWork: 0, histogramSearches: 0, constantChecks: 0 };
 }
 
 /**
@@ -158,6 +164,8 @@ const batchPool = { packed: new Int32Array(0), rank: new Int32Array(0) };
 
 /** Most features per batch (findBestSplit draws at most this many at once). */
 const BATCH = 96;
+/** Nodes with at most this many rows find their drawn features' constancy before gathering (markConstants). */
+const EARLY_CONSTANT_ROWS = 512;
 /** Bins per feature of the histogram search: one per distinct value of a uint8-ranked feature. */
 const BINS = 256;
 /**
@@ -216,7 +224,6 @@ class Ctx {
   readonly shift: number;
   readonly mask: number;
   readonly listedCounts: Float64Array;
-  batchCounts = new Float64Array(0);
   readonly rows: IndexArray;
   readonly goLeft: Uint8Array;
   readonly sampled: boolean;
@@ -238,6 +245,10 @@ class Ctx {
   readonly gatherOrder: IndexArray;
   readonly bufPacked: Int32Array;
   readonly batchFeatures = new Int32Array(BATCH);
+  /** Per batch slot: 1 when the feature is constant in the node (markConstants). */
+  readonly batchConstant = new Uint8Array(BATCH);
+  readonly openSlots = new Int32Array(BATCH);
+  readonly firstRank = new Int32Array(BATCH);
   /** Whether large nodes use the histogram search (exact here: every feature has ≤ 256 distinct values, Gini). */
   readonly histogram: boolean;
   constantRate = 0;
@@ -569,21 +580,44 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
         pool[j] = pool[i]!;
         pool[i] = f;
         batch.push(f);
+      }
+      // Small nodes: which drawn features are constant is found first (most stop being followed after
+      // a few rows), so that only the features to sweep are gathered: the parent's constant share,
+      // which sizes the batch, overestimates the node's (its constant features are no longer drawn).
+      const early = re - rs <= EARLY_CONSTANT_ROWS;
+      if (early) markConstants(ctx, batch, rs, re);
+      let toSweep = ctx.maxFeatures - drawn.length;
+      for (let b = 0; b < size; b++) {
+        const f = batch[b]!;
+        if (early && (ctx.batchConstant[b] === 1 || toSweep === 0)) slot.push(-2);
         // large nodes: a feature's whole sorted list may be cheaper to filter than the rows to gather
-        if (scanIsCheaper(ctx, f, re - rs)) slot.push(-1);
+        else if (scanIsCheaper(ctx, f, re - rs)) slot.push(-1);
         else {
           slot.push(gathered.length);
           gathered.push(f);
         }
+        if (early && ctx.batchConstant[b] === 0) toSweep--;
       }
       const ks = gathered.length > 0 ? gatherBatch(ctx, gathered, rs, re) : null;
       const stride = re - rs;
       for (let b = 0; b < size; b++) {
         const f = batch[b]!;
         const g = slot[b]!;
-        const k = g >= 0 ? finishGather(ctx, f, batchPool.packed, batchPool.rank, g * stride, ks![g]!, re - rs, ctx.bufPacked) : scanSorted(ctx, f, re - rs);
-        const countsFrom = g >= 0 ? ctx.batchCounts : ctx.listedCounts;
-        const countsAt = g >= 0 ? g * ctx.K : 0;
+        // a feature drawn beyond what was needed only tells whether it is constant: it is not sorted
+        const k =
+          g === -2
+            ? ctx.batchConstant[b] === 1
+              ? -1
+              : 0
+            : g < 0
+              ? scanSorted(ctx, f, re - rs)
+              : drawn.length === ctx.maxFeatures
+                ? gatheredConstant(batchPool.rank, g * stride, ks![g]!, re - rs)
+                  ? -1
+                  : 0
+                : finishGather(ctx, f, batchPool.packed, batchPool.rank, g * stride, ks![g]!, re - rs, ctx.bufPacked);
+        // the gathered features' listed class counts are summed by sweepFeature (only for swept ones)
+        const countsFrom = g >= 0 ? null : ctx.listedCounts;
         examined++;
         if (k < 0) {
           constants.push(f);
@@ -591,7 +625,7 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
         }
         if (drawn.length === ctx.maxFeatures) continue; // drawn in the batch, beyond what was needed
         drawn.push(f);
-        sweepFeature(ctx, f, ctx.bufPacked, ctx.bufValues, 0, k, rs, re, countsFrom, countsAt, false);
+        sweepFeature(ctx, f, ctx.bufPacked, ctx.bufValues, 0, k, rs, re, countsFrom, 0, false);
       }
     }
     swept = drawn;
@@ -696,17 +730,7 @@ function gatherSorted(ctx: Ctx, f: number, rs: number, re: number): number {
  * ctx.bufValues) and returns k. bufOrder may hold row ids or packed label/weight values.
  */
 function finishGather(ctx: Ctx, f: number, bufOrder: IndexArray, bufRank: Int32Array, at: number, k: number, nRows: number, out: IndexArray): number {
-  if (k === 0) return -1;
-  if (k === nRows) {
-    let lo = bufRank[at]!;
-    let hi = lo;
-    for (let q = at + 1; q < at + k; q++) {
-      const d = bufRank[q]!;
-      if (d < lo) lo = d;
-      else if (d > hi) hi = d;
-    }
-    if (lo === hi) return -1;
-  }
+  if (gatheredConstant(bufRank, at, k, nRows)) return -1;
   const data = ctx.data;
   sortByRank(ctx, bufOrder, bufRank, at, k, data.distinctStart[f + 1]! - data.distinctStart[f]!, out);
   const distinct = data.distinct;
@@ -715,6 +739,43 @@ function finishGather(ctx: Ctx, f: number, bufOrder: IndexArray, bufRank: Int32A
   const sortRank = ctx.sortRank;
   for (let q = 0; q < k; q++) values[q] = distinct[dBase + sortRank[q]!]!;
   return k;
+}
+
+/**
+ * Sets ctx.batchConstant[b] for the batch's features: 1 when every row of the node has the same rank.
+ * One pass over the rows that stops following a feature at its first row that differs from the first.
+ */
+function markConstants(ctx: Ctx, batch: number[], rs: number, re: number): void {
+  const { block, F, batchConstant, openSlots, firstRank } = ctx;
+  const local = ctx.local!;
+  const size = batch.length;
+  const base0 = local[rs]! * F;
+  for (let b = 0; b < size; b++) {
+    batchConstant[b] = 1;
+    openSlots[b] = b;
+    firstRank[b] = block[base0 + batch[b]!]!;
+  }
+  let open = size;
+  for (let p = rs + 1; p < re && open > 0; p++) {
+    const base = local[p]! * F;
+    let w = 0;
+    for (let o = 0; o < open; o++) {
+      const b = openSlots[o]!;
+      if (block[base + batch[b]!] !== firstRank[b]) batchConstant[b] = 0;
+      else openSlots[w++] = b;
+    }
+    open = w;
+  }
+  ctx.stats.constantChecks++;
+}
+
+/** Whether a feature is constant in a node of nRows rows whose k listed rows have ranks bufRank[at..at + k). */
+function gatheredConstant(bufRank: Int32Array, at: number, k: number, nRows: number): boolean {
+  if (k === 0) return true;
+  if (k < nRows) return false;
+  const first = bufRank[at]!;
+  for (let q = at + 1; q < at + k; q++) if (bufRank[q] !== first) return false;
+  return true;
 }
 
 /** Sorts (bufOrder, bufRank)[at..at + k) by rank, keeping the (ascending row) order of equal ranks, into `out` and ctx.sortRank. */
@@ -736,8 +797,8 @@ function sortByRank(ctx: Ctx, bufOrder: IndexArray, bufRank: Int32Array, at: num
     }
     return;
   }
-  if (nDistinct <= 4 * k) {
-    // counting sort
+  if (nDistinct <= 4 * k || nDistinct <= BINS) {
+    // counting sort (always for uint8 ranks: clearing 257 buckets costs less than sorting keys)
     if (ctx.bucket.length < nDistinct + 1) ctx.bucket = new Int32Array(nDistinct + 1);
     const bucket = ctx.bucket;
     bucket.fill(0, 0, nDistinct + 1);
@@ -774,10 +835,7 @@ function gatherBatch(ctx: Ctx, batch: number[], rs: number, re: number): Int32Ar
   const order = batchPool.packed;
   const rank = batchPool.rank;
   const features = ctx.batchFeatures;
-  const { packed, shift, mask, K } = ctx;
-  if (ctx.batchCounts.length < size * K) ctx.batchCounts = new Float64Array(size * K);
-  const counts = ctx.batchCounts;
-  counts.fill(0, 0, size * K);
+  const packed = ctx.packed;
   const ks = new Int32Array(size);
   for (let b = 0; b < size; b++) {
     features[b] = batch[b]!;
@@ -786,15 +844,12 @@ function gatherBatch(ctx: Ctx, batch: number[], rs: number, re: number): Int32Ar
   for (let p = rs; p < re; p++) {
     const base = local[p]! * F;
     const x = packed[rows[p]!]!;
-    const c = x & mask;
-    const w = x >>> shift;
     for (let b = 0; b < size; b++) {
       const d = block[base + features[b]!]!;
       if (d !== 0) {
         const at = ks[b]!++;
         order[at] = x;
         rank[at] = d;
-        counts[b * K + c]! += w;
       }
     }
   }
