@@ -39,7 +39,7 @@ const PROCESS = [
  * forced off: the "wasm" project, so the suite is known to pass where onnxruntime-node is missing. (The
  * fast project runs them on the default engine: ort where it loads, and CI requires it to load.)
  */
-const ENGINE = ['cnn', 'definitions', 'features', 'knn', 'knn-metrics', 'naive-bayes', 'ort', 'runtime-models', 'runtime-ort', 'svm'].map((name) => `test/${name}.test.ts`);
+const ENGINE = ['cnn', 'definitions', 'features', 'knn', 'knn-metrics', 'naive-bayes', 'ort', 'runtime-knn', 'runtime-models', 'runtime-ort', 'svm'].map((name) => `test/${name}.test.ts`);
 
 export default defineConfig({
   // The workspace package @digitbench/runtime resolves to its TypeScript sources (see bin/register.js).

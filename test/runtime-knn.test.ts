@@ -21,6 +21,7 @@ import {
 } from '@digitbench/runtime/internal';
 import { fitIndex, KD_TREE_ENGINE, knn, neighbours } from '../src/classifiers/knn.ts';
 import { mnistSubset, quadrants, type Subset } from './helpers/mnist.ts';
+import { engineChoice } from '../src/engine/ort.ts';
 
 const ctx = { seed: 1, log: { info() {}, warn() {} } };
 let s: Subset;
@@ -116,10 +117,12 @@ describe('runtime knnModel.load gives the workbench model’s labels and scores 
     return { got, bytes };
   }
 
-  it('brute-force bundles (784 raw pixels, tfjs brute force at fit): every metric × weights × ties, k = 4', async () => {
+  it('brute-force bundles (784 raw pixels, brute force on the engine at fit): every metric × weights × ties, k = 4', async () => {
     const labels = new Map<string, Int32Array>();
+    // The product runs on onnxruntime-node where it is the engine, else tfjs.
+    const brute = engineChoice().engine === 'ort' ? /^onnxruntime-node / : /^tfjs/;
     for (const raw of grid) {
-      const { got } = await agree(s.xTrain, s.xTest, { ...raw, k: 4, threads: 1 }, /^tfjs/);
+      const { got } = await agree(s.xTrain, s.xTest, { ...raw, k: 4, threads: 1 }, brute);
       let correct = 0;
       got.forEach((l, i) => (correct += l === s.yTest[i] ? 1 : 0));
       expect([raw, correct / got.length > 0.88]).toEqual([raw, true]);
