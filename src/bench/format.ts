@@ -96,7 +96,9 @@ export function formatBench(doc: BenchDocument): string {
       // Each row against the ceiling of the engine it ran on (its engine column says which), and against
       // the native ceiling, the issue's measure (60% or more of it).
       const native = ortCeiling && !('error' in ortCeiling) ? ortCeiling.allThreadsGflops : undefined;
-      const ownTop = (r: BenchRow) => (r.engine.startsWith('onnxruntime-node') ? native : top);
+      const kind = (r: BenchRow) => (r.engine.startsWith('onnxruntime-node') ? 'ort' : r.engine.startsWith('tfjs') ? 'wasm' : 'js');
+      // Plain JS has no ceiling measured here.
+      const ownTop = (r: BenchRow) => (kind(r) === 'ort' ? native : kind(r) === 'wasm' ? top : undefined);
       const h = ['work', 'GFLOP', 'digitbench GFLOP/s', 'engine', 'of its engine\'s ceiling', 'of the onnxruntime ceiling'];
       if (peers) h.push('peer GFLOP/s');
       h.push('counted as');
@@ -106,7 +108,7 @@ export function formatBench(doc: BenchDocument): string {
           heavy.map((r) => {
             const rate = r.gflop! / r.medianSeconds;
             const own = ownTop(r);
-            const c = [r.work, gf(r.gflop!), gf(rate), r.engine.startsWith('onnxruntime-node') ? 'ort' : 'wasm', own ? `${((rate / own) * 100).toFixed(0)}%` : '', native ? `${((rate / native) * 100).toFixed(0)}%` : ''];
+            const c = [r.work, gf(r.gflop!), gf(rate), kind(r), own ? `${((rate / own) * 100).toFixed(0)}%` : '', native ? `${((rate / native) * 100).toFixed(0)}%` : ''];
             if (peers) c.push(peers[r.key] ? gf(r.gflop! / peers[r.key]!.seconds) : '');
             c.push(r.gflopNote ?? '');
             return c;
