@@ -3,6 +3,8 @@
  * into temporary apps, every one of which must give, image by image, the labels `digitbench predict`
  * gives for the same bundles and images:
  * - Node ES modules (`import`) and CommonJS (`require`), all six built-ins;
+ * - a Node app that also installs onnxruntime-node (the runtime's optional peer): every bundle on it by
+ *   default, and on plain JS with `engine: 'js'`;
  * - a TypeScript app type-checked with NodeNext (strict, emitting JavaScript, skipLibCheck off) and run;
  * - the Vite example app type-checked with `moduleResolution: bundler` (no @types/node) and built;
  * - web builds with esbuild and with Vite (no plugins, no aliases; the CNN's wasm files through Vite's
@@ -167,6 +169,35 @@ describe('the packed runtime in apps (labels equal `digitbench predict`)', () =>
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'app.cjs'), `const { readFileSync } = require('node:fs');\nconst { loadModel, readInputs } = require('@digitbench/runtime');\n(async () => {${NODE_BODY}})();\n`);
     expect(JSON.parse(await node(dir, ['app.cjs', jobFile]))).toEqual(expected);
+  });
+
+  it('a Node app that also installs onnxruntime-node predicts on it by default (engineKind "ort"), with the CLI\'s labels on both engines', async () => {
+    const dir = join(tmp, 'ort-app');
+    // Its install script would fetch CUDA libraries from outside the npm registry; the CPU library is in the tarball.
+    process.env.ONNXRUNTIME_NODE_INSTALL ??= 'skip';
+    makeApp(dir, [tarball, ...TFJS, 'onnxruntime-node@1.31.1']);
+    writeFileSync(
+      join(dir, 'app.mjs'),
+      `import { readFileSync } from 'node:fs';
+import { loadModel, readInputs } from '@digitbench/runtime';
+const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const inputs = await readInputs(job.images);
+const out = { default: {}, js: {}, kinds: {} };
+for (const [plugin, file] of Object.entries(job.bundles)) {
+  for (const engine of ['default', 'js']) {
+    const model = await loadModel(file, engine === 'js' ? { engine: 'js' } : {});
+    out[engine][plugin] = (await model.predict(inputs.map((i) => i.pixels))).map((p) => p.label);
+    if (engine === 'default') out.kinds[plugin] = model.engineKind;
+    model.dispose();
+  }
+}
+console.log(JSON.stringify(out));
+`,
+    );
+    const out = JSON.parse(await node(dir, ['app.mjs', jobFile])) as { default: Labels; js: Labels; kinds: Record<string, string> };
+    expect(Object.values(out.kinds)).toEqual(APP_PLUGINS.map(() => 'ort'));
+    expect(out.default).toEqual(expected);
+    expect(out.js).toEqual(expected);
   });
 
   it('TypeScript app: NodeNext, strict, emitting JavaScript, skipLibCheck off; compiled and run', async () => {
