@@ -25,7 +25,7 @@ import { randomForest } from '../src/classifiers/random-forest.ts';
 import { svm } from '../src/classifiers/svm.ts';
 import { loadDataset } from '../src/data/datasets.ts';
 import { applySplit, makeSplit } from '../src/data/split.ts';
-import { loadOrt, ortSession, type OrtTensor } from '../src/engine/ort.ts';
+import { ortSession, type OrtTensor } from '../src/engine/ort.ts';
 import { exportOnnx } from '../src/export/onnx.ts';
 import { Names, pipelineNodes } from '../src/export/onnx-features.ts';
 import { expNodes, logNodes } from '../src/export/onnx-math.ts';
@@ -33,10 +33,9 @@ import { GraphBuilder } from '@digitbench/runtime/internal';
 import { createPipeline, fitTransform, pipelineStates } from '../src/features/pipeline.ts';
 import { main } from '../src/cli.ts';
 import { bundleInput } from './helpers/bundle.ts';
+import { ortForTests } from './helpers/ort.ts';
 
-const ort = loadOrt();
-const why = 'error' in ort ? ort.error : '';
-if (why && process.env.DIGITBENCH_REQUIRE_ORT === '1') throw new Error(`DIGITBENCH_REQUIRE_ORT=1 but ${why}`);
+const { ort, why } = ortForTests();
 
 const dir = mkdtempSync(join(tmpdir(), 'digitbench-export-onnx-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
-import { loadOrt, ortSession, f32, type OrtTensor } from '../src/engine/ort.ts';
+import { ortSession, f32, type OrtTensor } from '../src/engine/ort.ts';
 import { ADAM, cnnShapes, cnnStepGraph, dropoutMask, layersOf, OrtCnnPredictor } from '../src/engine/ort-cnn.ts';
 import { getTf, type Tf } from '../src/engine/tf.ts';
 import { createRng } from '../src/engine/rng.ts';
@@ -18,10 +18,9 @@ import { cnn } from '../src/classifiers/cnn.ts';
 import { parseParams, type ClassifierContext } from '../src/classifiers/plugin.ts';
 import { cnn as runtimeCnn } from '@digitbench/runtime/cnn';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
+import { ortForTests } from './helpers/ort.ts';
 
-const ort = loadOrt();
-const why = 'error' in ort ? ort.error : '';
-if (why && process.env.DIGITBENCH_REQUIRE_ORT === '1') throw new Error(`DIGITBENCH_REQUIRE_ORT=1 but ${why}`);
+const { why } = ortForTests();
 
 let tf: Tf;
 let d: Subset;

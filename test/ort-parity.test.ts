@@ -12,7 +12,6 @@ import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit } from '../src/data/split.ts';
 import { parsePipeline } from '../src/features/pipeline.ts';
 import { prepareFeatures } from '../src/features/prepare.ts';
-import { loadOrt } from '../src/engine/ort.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 import { fitPca, projectPca, type PcaModel } from '../src/features/pca.ts';
 import { ortProjection } from '../src/engine/ort-pca.ts';
@@ -22,10 +21,9 @@ import { ortGaussianScores } from '@digitbench/runtime/internal';
 import { fastRbfWinners, rbfProductsFor } from '../src/classifiers/svm-predict.ts';
 import { asModel, decisionValues, svm } from '../src/classifiers/svm.ts';
 import { parseParams } from '../src/classifiers/plugin.ts';
+import { ortForTests } from './helpers/ort.ts';
 
-const ort = loadOrt();
-const why = 'error' in ort ? ort.error : '';
-if (why && process.env.DIGITBENCH_REQUIRE_ORT === '1') throw new Error(`DIGITBENCH_REQUIRE_ORT=1 but ${why}`);
+const { why } = ortForTests();
 
 const PCA = { components: 50, oversamples: 10, iterations: 4, seed: 7, threads: 1 };
 

@@ -10,17 +10,16 @@ import { describe, expect, it } from 'vitest';
 import { loadExperiment } from '../src/harness/experiment.ts';
 import { runId } from '../src/harness/execute.ts';
 import { runProvenance } from '../src/harness/provenance.ts';
-import { engineChoice, loadOrt } from '../src/engine/ort.ts';
+import { engineChoice } from '../src/engine/ort.ts';
 import { mnistSubset } from './helpers/mnist.ts';
 import { matMulGraph } from '../src/bench/ceiling.ts';
 import { f32, ortSession } from '../src/engine/ort.ts';
 import { BruteForceIndex } from '../src/engine/distance.ts';
 import { chunkMinimaGraph } from '@digitbench/runtime/internal';
 import { createMatrix, type Matrix } from '@digitbench/runtime/internal';
+import { ortForTests } from './helpers/ort.ts';
 
-const ort = loadOrt();
-const why = 'error' in ort ? ort.error : '';
-if (why && process.env.DIGITBENCH_REQUIRE_ORT === '1') throw new Error(`DIGITBENCH_REQUIRE_ORT=1 but ${why}`);
+const { ort, why } = ortForTests();
 
 describe('the engine choice', () => {
   it('is part of a run\'s id: ort and wasm rows are different results', async () => {

@@ -35,10 +35,9 @@ import { deploymentSchema, encodeLabels } from '../src/results/row.ts';
 import { bundleInput } from './helpers/bundle.ts';
 import { fixtureRows } from './helpers/report-rows.ts';
 import { renderReport } from '../src/report/markdown.ts';
+import { ortForTests } from './helpers/ort.ts';
 
-const ort = loadOrt();
-const why = 'error' in ort ? ort.error : '';
-if (why && process.env.DIGITBENCH_REQUIRE_ORT === '1') throw new Error(`DIGITBENCH_REQUIRE_ORT=1 but ${why}`);
+const { why } = ortForTests();
 
 const ROOT = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'digitbench-runtime-ort-'));
