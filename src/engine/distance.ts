@@ -32,7 +32,7 @@ import type { Matrix } from '@digitbench/runtime/internal';
 import { callWorker, defaultThreads, isShared, serialised, startTsWorker } from './threads.ts';
 import { getTf, type Tf } from './tf.ts';
 import { engineChoice, type EngineName } from './ort.ts';
-import { ortChunkMinima, type ChunkMinima } from '@digitbench/runtime/internal';
+import { boundFeatures, chunkLayout, KBest, ortChunkMinima, type ChunkMinima } from '@digitbench/runtime/internal';
 
 export interface Neighbours {
   /** Neighbours per query row. */
@@ -66,37 +66,6 @@ export function minkowski3(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.cbrt(s);
 }
 
-/** A k-best list ordered by (distance, index); `insert` keeps the k smallest. */
-export class KBest {
-  readonly d: Float64Array;
-  readonly i: Int32Array;
-  constructor(readonly k: number) {
-    this.d = new Float64Array(k).fill(Infinity);
-    this.i = new Int32Array(k).fill(-1);
-  }
-  reset(): void {
-    this.d.fill(Infinity);
-    this.i.fill(-1);
-  }
-  /** The k-th smallest distance so far (Infinity until k were inserted). */
-  get worst(): number {
-    return this.d[this.k - 1]!;
-  }
-  insert(dist: number, index: number): void {
-    const d = this.d;
-    const ix = this.i;
-    let p = this.k - 1;
-    if (dist > d[p]! || (dist === d[p]! && (ix[p]! === -1 ? false : index >= ix[p]!))) return;
-    while (p > 0 && (d[p - 1]! > dist || (d[p - 1]! === dist && ix[p - 1]! > index))) {
-      d[p] = d[p - 1]!;
-      ix[p] = ix[p - 1]!;
-      p--;
-    }
-    d[p] = dist;
-    ix[p] = index;
-  }
-}
-
 export interface BruteForceOptions {
   /** Training rows per chunk whose minimum score the engine returns (default 16). */
   chunk?: number;
@@ -110,32 +79,6 @@ export interface BruteForceOptions {
   metric?: BruteMetric;
   /** The engine of the product (default: engineChoice()). */
   engine?: EngineName;
-}
-
-/**
- * The highest-variance features holding `share` of the total variance, in decreasing variance order,
- * or every feature in natural order when that subset is not below `maxFraction` of them.
- */
-export function boundFeatures(x: Matrix, share: number, maxFraction: number): Int32Array {
-  const { rows, cols, data } = x;
-  const all = Int32Array.from({ length: cols }, (_, j) => j);
-  if (share >= 1 || rows < 2) return all;
-  const mean = new Float64Array(cols);
-  const variance = new Float64Array(cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) mean[j]! += data[i * cols + j]!;
-  for (let j = 0; j < cols; j++) mean[j]! /= rows;
-  for (let i = 0; i < rows; i++) {
-    for (let j = 0; j < cols; j++) {
-      const a = data[i * cols + j]! - mean[j]!;
-      variance[j]! += a * a;
-    }
-  }
-  const total = variance.reduce((a, b) => a + b, 0);
-  if (!(total > 0)) return all;
-  const order = Array.from(all).sort((a, b) => variance[b]! - variance[a]! || a - b);
-  let m = 0;
-  for (let cum = 0; m < cols && cum < share * total; m++) cum += variance[order[m]!]!;
-  return m <= maxFraction * cols ? Int32Array.from(order.slice(0, m)) : all;
 }
 
 /** The tfjs product and chunk minimum (the wasm engine's form of ort-minima.ts). */
@@ -192,38 +135,20 @@ export class BruteForceIndex {
    * it is the engine (engineChoice), else to tfjs.
    */
   static async create(x: Matrix, options: BruteForceOptions = {}): Promise<BruteForceIndex> {
-    const features = boundFeatures(x, options.boundVariance ?? 0.9, options.maxBoundFraction ?? 0.7);
-    const chunk = options.chunk ?? 16;
-    const { rows, cols, data } = x;
-    const chunks = Math.ceil(rows / chunk);
-    const padded = chunks * chunk;
-    const m = features.length;
-    // Transposed ([m + 1, padded]) once here: a product with transposeB re-transposes n rows per call.
-    const xaT = new Float32Array((m + 1) * padded);
-    let maxNorm2 = 0;
-    for (let i = 0; i < rows; i++) {
-      let s = 0;
-      for (let t = 0; t < m; t++) {
-        const v = data[i * cols + features[t]!]!;
-        xaT[t * padded + i] = v;
-        s += v * v;
-      }
-      xaT[m * padded + i] = s;
-      if (s > maxNorm2) maxNorm2 = s;
-    }
-    // Padding columns score +3e38 (x = 0, ‖x‖² huge): never a chunk minimum below a real row's score.
-    for (let i = rows; i < padded; i++) xaT[m * padded + i] = 3e38;
+    // The runtime's layout (chunk-search.ts): the same transposed, padded [x_S, ‖x_S‖²] its Node k-NN searches.
+    const layout = chunkLayout(x, options.chunk ?? 16, boundFeatures(x, options.boundVariance ?? 0.9, options.maxBoundFraction ?? 0.7));
+    const { xaT, w, chunks, chunk, features, maxNorm } = layout;
     const engine = options.engine ?? engineChoice().engine;
     let kernel: ChunkMinima;
     if (engine === 'ort') {
-      kernel = await ortChunkMinima(xaT, m + 1, chunks, chunk, 1);
+      kernel = await ortChunkMinima(xaT, w, chunks, chunk, 1);
     } else {
       const { tf, engine: info } = await getTf();
-      kernel = tfChunkMinima(tf, xaT, m + 1, chunks, chunk, info.description);
+      kernel = tfChunkMinima(tf, xaT, w, chunks, chunk, info.description);
     }
     // onnxruntime's per-call cost is small, and larger blocks keep its product kernel busy.
     const blockValues = options.blockValues ?? (engine === 'ort' ? 16_000_000 : 4_000_000);
-    return new BruteForceIndex(kernel, data, rows, cols, features, chunk, blockValues, options.metric ?? 'l2', engine, Math.sqrt(maxNorm2));
+    return new BruteForceIndex(kernel, x.data, x.rows, x.cols, features, chunk, blockValues, options.metric ?? 'l2', engine, maxNorm);
   }
 
   /** The k nearest training rows of every query row (exact). */

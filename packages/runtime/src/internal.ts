@@ -11,6 +11,7 @@ export * from './input/decode.node.ts';
 export * from './engine/ort.ts';
 export * from './engine/onnx.ts';
 export * from './engine/ort-minima.ts';
+export * from './engine/chunk-search.ts';
 export * from './engine/ort-svm.ts';
 export * from './engine/ort-linear.ts';
 export { checkWeights, cnnForwardGraph, cnnShapes, forward as cnnForward, layersOf, Names as GraphNames, type CnnLayer, type LayersLike, type Saved as CnnSaved, type Shape as CnnShape } from './engine/ort-cnn-forward.ts';

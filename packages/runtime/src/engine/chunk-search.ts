@@ -13,8 +13,8 @@ import type { Matrix } from './matrix.ts';
 import type { Neighbours } from './nearest.ts';
 import type { ChunkMinima } from './ort-minima.ts';
 
-/** The k smallest (distance, index) pairs so far, ordered by distance then index. */
-class KBest {
+/** The k smallest (distance, index) pairs so far, ordered by distance then index (the workbench's brute-force index uses it too). */
+export class KBest {
   readonly d: Float64Array;
   readonly i: Int32Array;
   constructor(readonly k: number) {
