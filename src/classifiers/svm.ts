@@ -128,7 +128,7 @@ export function asModel(t: SvmTrained, fitted = false, on: EngineName = engineCh
     const predict = s.model.kernel !== 'rbf' ? 'js predict' : ort ? `${ortDescription(ortThreads)} float32 predict, exact float64 near ties` : 'tfjs float32 predict, exact float64 near ties';
     return `libsvm-js ${LIBSVM_VERSION} (wasm)${fit}; ${predict}`;
   };
-  const model = svmModelOf(t, {
+  return svmModelOf(t, {
     ...(t.model.kernel === 'rbf'
       ? {
           winners: async (m, x) => {
@@ -144,15 +144,12 @@ export function asModel(t: SvmTrained, fitted = false, on: EngineName = engineCh
       threads: s.model.kernel === 'rbf' ? (ort ? ortThreads : (loadedEngine()?.threads ?? 1)) : 1,
       ...(fitted ? { fitThreads: Math.max(1, s.fitThreads) } : {}),
     }),
+    // The onnxruntime session of the products (made at the first prediction on ort), released once.
+    free: () => {
+      void products?.then((p) => p.dispose());
+      products = undefined;
+    },
   });
-  if (!ort) return model;
-  const dispose = model.dispose.bind(model);
-  model.dispose = () => {
-    dispose();
-    void products?.then((p) => p.dispose());
-    products = undefined;
-  };
-  return model;
 }
 
 /** Below this much training work (rows² × features) libsvm's own loop is quicker than pairs (and workers). */

@@ -710,6 +710,8 @@ export interface SvmModelOptions {
   engine?(t: SvmTrained): string;
   /** The engine and threads used (default: the engine on 1 thread). */
   runtime?(t: SvmTrained): ModelRuntime;
+  /** Releases what `winners` holds (e.g. an onnxruntime session); called once, by the model's first dispose(). */
+  free?(): void;
 }
 
 const ENGINE = 'js (exact float64 decision values; libsvm model format)';
@@ -743,6 +745,7 @@ export function svmModelOf(t: SvmTrained, options: SvmModelOptions = {}): Model 
     serialize: (s, o) => saveSvm(s, o.precision),
     engine: options.engine ?? (() => ENGINE),
     ...(options.runtime ? { runtime: options.runtime } : {}),
+    ...(options.free ? { free: () => options.free!() } : {}),
   });
 }
 
@@ -759,18 +762,15 @@ function nativeSvmModel(t: SvmTrained, native: NativeEngine): Model {
     return native.rbfProducts(st, m.d + 2, m.l, w, m.rho.length + m.nrClass, threads).then((p) => ({ ...p, chunk: ORT_RBF_CHUNK }));
   };
   const engine = () => `${native.description(threads)} float32 predict, exact float64 near ties (libsvm model format)`;
-  const model = svmModelOf(t, {
+  return svmModelOf(t, {
     winners: async (m, x) => (await fastRbfWinners(m, x, (rows) => decisionValues(m, x, rows), { products: await (products ??= made(m)) })).winners,
     engine,
     runtime: () => ({ engine: engine(), threads }),
+    free: () => {
+      void products?.then((p) => p.dispose());
+      products = undefined;
+    },
   });
-  const dispose = model.dispose.bind(model);
-  model.dispose = () => {
-    dispose();
-    void products?.then((p) => p.dispose());
-    products = undefined;
-  };
-  return model;
 }
 
 export const svmModel: ModelPlugin<SvmParams> = {
