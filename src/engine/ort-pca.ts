@@ -7,13 +7,11 @@
  * (Gemm with transA for the transposed products), each block's result summed in float64 by the caller. Z and μ
  * are inputs (they change every iteration), so one session per graph serves the whole fit.
  *
- * Projection: (X − 1μᵀ)·Cᵀ (Sub, MatMul) per chunk of rows, in float32 (the runtime's plain-JS projectPca sums
- * in float64; the two agree within float32 rounding). One session per fitted model.
+ * Projection: src/engine/ort-pca-project.ts (float64, bit-identical to the runtime's plain-JS projectPca).
  */
-import type { Matrix, PcaModel } from '@digitbench/runtime/internal';
+import type { Matrix } from '@digitbench/runtime/internal';
 import { GraphBuilder } from '@digitbench/runtime/internal';
 import { f32, ortDescription, ortSession, type OrtSession } from './ort.ts';
-import { tensorData } from '@digitbench/runtime/internal';
 
 /** The ONNX model of one block's pass (`gram`: Yᵀ·Y instead): inputs `x` [B, d], `z` [d, l], `mean` [1, d]; output `out`. */
 export function subspacePassGraph(d: number, l: number, gram: boolean): Uint8Array {
@@ -63,7 +61,7 @@ export function ortSubspacePasses(x: Matrix, l: number, block: number, threads: 
       const scratch = {};
       for (let s = 0; s < n; s += block) {
         const e = Math.min(n, s + block);
-        const part = (await session.run({ x: f32(tensorData(x.data, s * d, e * d, scratch), [e - s, d]), z, mean: mu })).out!.data as Float32Array;
+        const part = (await session.run({ x: f32(rowsFor(x.data, s * d, e * d, scratch), [e - s, d]), z, mean: mu })).out!.data as Float32Array;
         for (let i = 0; i < part.length; i++) out[i]! += part[i]!;
       }
       return out;
@@ -74,44 +72,14 @@ export function ortSubspacePasses(x: Matrix, l: number, block: number, threads: 
   };
 }
 
-/** Rows per session.run of the projection (bounds the float32 copy of the input chunk: 8,192 × 784 = 25.7 MB). */
-const PROJECT_CHUNK = 8192;
+// The projection (bit-identical to the runtime's projectPca) is ort-pca-project.ts's.
+export { ortProjection, type OrtProjection } from './ort-pca-project.ts';
 
-export interface OrtProjection {
-  project(x: Matrix): Promise<Matrix>;
-  dispose(): void;
-  readonly description: string;
-}
-
-/** The projection of a fitted PCA (whitened: each component scaled by 1/√variance, as projectPca), on onnxruntime. */
-export async function ortProjection(model: PcaModel, whiten = false, threads = 1): Promise<OrtProjection> {
-  const { k, d } = model;
-  const cT = new Float32Array(d * k);
-  for (let c = 0; c < k; c++) {
-    const v = model.explainedVariance[c]!;
-    const f = whiten && v > 0 ? 1 / Math.sqrt(v) : 1;
-    for (let j = 0; j < d; j++) cT[j * k + c] = model.components[c * d + j]! * f;
-  }
-  const g = new GraphBuilder('subspace-projection');
-  g.input('x', 'FLOAT', ['N', d]);
-  g.initializer('mean', Float32Array.from(model.mean), [1, d]);
-  g.initializer('ct', cT, [d, k]);
-  g.node('Sub', ['x', 'mean'], ['centred']);
-  g.node('MatMul', ['centred', 'ct'], ['y']);
-  g.output('y', 'FLOAT', ['N', k]);
-  const session = await ortSession(g.encode(17), threads);
-  return {
-    async project(x) {
-      if (x.cols !== d) throw new Error(`Feature step "pca" was fitted on ${d} features but got rows of ${x.cols}; apply the same steps before it.`);
-      const out = new Float32Array(x.rows * k);
-      const scratch = {};
-      for (let r0 = 0; r0 < x.rows; r0 += PROJECT_CHUNK) {
-        const rows = Math.min(PROJECT_CHUNK, x.rows - r0);
-        out.set((await session.run({ x: f32(tensorData(x.data, r0 * d, (r0 + rows) * d, scratch), [rows, d]) })).y!.data as Float32Array, r0 * k);
-      }
-      return { rows: x.rows, cols: k, data: out };
-    },
-    dispose: () => void session.release(),
-    description: ortDescription(threads),
-  };
+/** Rows [start, end) of `data`: a view, or for a SharedArrayBuffer (which onnxruntime-node refuses) a copy into `scratch`, reused. */
+function rowsFor(data: Float32Array, start: number, end: number, scratch: { buf?: Float32Array }): Float32Array {
+  if (!(typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer)) return data.subarray(start, end);
+  if (!scratch.buf || scratch.buf.length < end - start) scratch.buf = new Float32Array(end - start);
+  const out = scratch.buf.subarray(0, end - start);
+  out.set(data.subarray(start, end));
+  return out;
 }

@@ -34,6 +34,17 @@ export interface Fitting<Spec> {
    * rows). Absent: the step learns nothing (state `{}`).
    */
   readonly fit?: (x: Matrix, y: Int32Array, spec: Spec, ctx: FitContext) => StepState | Promise<StepState>;
+  /**
+   * For the workbench's preparation of large matrices: an asynchronous transform from the fitted state whose
+   * output equals restore()'s bit for bit (PCA's projection on onnxruntime), or undefined to use restore()'s.
+   */
+  readonly transformMany?: (spec: Spec, state: StepState) => ManyTransform | undefined;
+}
+
+/** A step's asynchronous transform of large matrices (Fitting.transformMany); `release` frees what it holds. */
+export interface ManyTransform {
+  transform(x: Matrix): Promise<Matrix>;
+  release(): void;
 }
 
 /** A runtime step definition with its fitting. */
@@ -41,7 +52,7 @@ export type StepDefinition<D extends StepTransformDefinition<string, any> = Step
 
 export function defineStep<D extends StepTransformDefinition<string, any>>(
   runtime: D,
-  fitting: { expensive: boolean; engineDependent?: boolean; libraries?: readonly string[]; patched?: readonly string[]; fit?: Fitting<SpecOf<D>>['fit'] },
+  fitting: { expensive: boolean; engineDependent?: boolean; libraries?: readonly string[]; patched?: readonly string[]; fit?: Fitting<SpecOf<D>>['fit']; transformMany?: Fitting<SpecOf<D>>['transformMany'] },
 ): StepDefinition<D> {
   return {
     ...runtime,
@@ -50,5 +61,6 @@ export function defineStep<D extends StepTransformDefinition<string, any>>(
     ...(fitting.libraries?.length ? { libraries: fitting.libraries } : {}),
     ...(fitting.patched?.length ? { patched: fitting.patched } : {}),
     ...(fitting.fit ? { fit: fitting.fit } : {}),
+    ...(fitting.transformMany ? { transformMany: fitting.transformMany } : {}),
   };
 }

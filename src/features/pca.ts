@@ -9,21 +9,24 @@
  * threads (src/engine/ort-pca.ts: the same block products, summed in float64 here); the rest is unchanged.
  *
  * The transform (the projection onto the fitted components) is the runtime's plain-JS projectPca
- * (@digitbench/runtime features/pca.ts), here as in a bundle: one implementation, engine-independent;
- * only this fit depends on the tensor engine's backend.
+ * (@digitbench/runtime features/pca.ts), here as in a bundle, so features are engine-independent; only
+ * this fit depends on the tensor engine's backend. Where engineChoice() picks onnxruntime, the workbench's
+ * preparation projects matrices of ORT_PROJECT_MIN_ROWS rows or more on it (src/engine/ort-pca-project.ts:
+ * a float64 MatMul whose float32 output is projectPca's bit for bit), through the step's transformMany.
  *
  * Why not ml-pca: it computes all d components with a full decomposition and then slices, far slower
  * on 60,000 × 784 (docs/measurements.md); this needs about 2q + 1 passes over X.
  */
 import { EigenvalueDecomposition, Matrix as MlMatrix } from 'ml-matrix';
-import { pca as runtime, type Matrix, type PcaModel } from '@digitbench/runtime/internal';
+import { pca as runtime, pcaModelFromState, pcaProjection, type Matrix, type PcaModel } from '@digitbench/runtime/internal';
 import { defineStep } from './define.ts';
 import { createRng } from '../engine/rng.ts';
 import { getTf, loadedEngine, TF_LIBRARIES } from '../engine/tf.ts';
 import { runInPool, warmEnginePool } from '../engine/pool.ts';
 import { defaultThreads, isShared } from '../engine/threads.ts';
-import { engineChoice, ORT_LIBRARIES, type EngineName } from '../engine/ort.ts';
+import { engineChoice, ORT_LIBRARIES, ortDescription, type EngineName } from '../engine/ort.ts';
 import { ortSubspacePasses } from '../engine/ort-pca.ts';
+import { ortProjection, type OrtProjection } from '../engine/ort-pca-project.ts';
 
 export { projectPca, type PcaModel } from '@digitbench/runtime/internal';
 
@@ -242,6 +245,48 @@ function tfDescription(threads: number): string {
   return `${loadedEngine()?.description ?? 'tfjs'}${threads > 1 ? ` in ${threads} worker threads` : ''}`;
 }
 
+/** Rows from which the projection runs on onnxruntime (below, its session and copies cost more than they save). */
+export const ORT_PROJECT_MIN_ROWS = 2048;
+
+export interface PcaProjector {
+  /** The projection of `x`, bit for bit projectPca's on either engine. */
+  project(x: Matrix): Promise<Matrix>;
+  /** Frees the onnxruntime session, if one was made. */
+  release(): void;
+  /** The engine a matrix of `rows` rows is projected on, e.g. "onnxruntime-node 1.31.1 (2 threads): …". */
+  description(rows: number): string;
+  /** Threads that projection keeps busy. */
+  threads(rows: number): number;
+}
+
+/**
+ * A fitted PCA's projection for the workbench's large matrices: on onnxruntime (one session, made at the
+ * first matrix of ORT_PROJECT_MIN_ROWS rows or more, on `threads` intra-op threads) where `engine` is ort,
+ * else, and for smaller matrices, the runtime's plain-JS projection. The output is the same either way.
+ */
+export function pcaProjector(model: PcaModel, whiten: boolean, opts: { engine?: EngineName; threads?: number } = {}): PcaProjector {
+  const js = pcaProjection(model, whiten);
+  const onOrt = (opts.engine ?? engineChoice().engine) === 'ort';
+  const threads = opts.threads ?? defaultThreads();
+  let session: Promise<OrtProjection> | undefined;
+  const useOrt = (rows: number) => onOrt && rows >= ORT_PROJECT_MIN_ROWS;
+  return {
+    async project(x) {
+      if (!useOrt(x.rows)) return js(x);
+      return (await (session ??= ortProjection(model, whiten, threads))).project(x);
+    },
+    release() {
+      void session?.then((p) => p.dispose());
+      session = undefined;
+    },
+    description: (rows) => (useOrt(rows) ? `${ortDescription(threads)}: float64 MatMul, exact float32 rounding checks` : JS_PROJECTION),
+    threads: (rows) => (useOrt(rows) ? threads : 1),
+  };
+}
+
+/** The engine of the runtime's projection (bundles', and the workbench's on wasm and for small matrices). */
+export const JS_PROJECTION = 'plain JS (float64 sums; @digitbench/runtime, as bundles predict)';
+
 /** PCA: the fit finds the components (randomized, seeded by the experiment's seed); the transform is the runtime's projection. */
 export const pca = defineStep(runtime, {
   expensive: true,
@@ -251,5 +296,11 @@ export const pca = defineStep(runtime, {
     const { mean, components, explainedVariance, explainedVarianceRatio, k, d, threads } = await fitPca(x, { components: spec.components, oversamples: spec.oversamples, iterations: spec.iterations, seed });
     usedThreads?.(threads);
     return { mean, components, explainedVariance, explainedVarianceRatio, k, d };
+  },
+  // On onnxruntime, large matrices are projected there (the same float32 values as the runtime's transform).
+  transformMany(spec, state) {
+    if (engineChoice().engine !== 'ort') return undefined;
+    const projector = pcaProjector(pcaModelFromState(state, spec.components), spec.whiten ?? false, { engine: 'ort' });
+    return { transform: (x) => projector.project(x), release: () => projector.release() };
   },
 });

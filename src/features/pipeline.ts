@@ -5,7 +5,7 @@
  * runtime's (@digitbench/runtime); their fitting is here (steps.ts).
  */
 import { pipelineShapes, type ImageShape, type Matrix, type StepShape, type StepSpec, type StepState, type StepTransformDefinition } from '@digitbench/runtime/internal';
-import type { FitContext, StepDefinition } from './define.ts';
+import type { FitContext, ManyTransform, StepDefinition } from './define.ts';
 import { stepOf } from './steps.ts';
 
 export { parsePipeline, restorePipeline, stepSpecSchema, STEP_NAMES, transformRows, type Pipeline, type StepSpec } from '@digitbench/runtime/internal';
@@ -16,6 +16,10 @@ export interface PipelineStep extends StepShape {
   fit(x: Matrix, y: Int32Array): Promise<void>;
   /** Applies the fitted step to any rows; never mutates `x`. */
   transform(x: Matrix): Matrix;
+  /** The same for large matrices: the step's transformMany where it has one (PCA on onnxruntime), equal bit for bit. */
+  transformMany(x: Matrix): Promise<Matrix>;
+  /** Frees what transformMany holds (a session); it then transforms as `transform`. */
+  release(): void;
   /** The fitted state (`{}` for a step that learns nothing): what a model bundle stores, and what the leakage tests compare. */
   state(): StepState;
   /** Restores a state from `state()`, checking its fields; the step then transforms as when it was fitted. */
@@ -40,8 +44,11 @@ function pipelineStep(def: StepDefinition, spec: StepSpec, image: ImageShape, sh
   const restore = def.restore as StepTransformDefinition['restore'];
   let state: StepState | undefined;
   let transform: ((x: Matrix) => Matrix) | undefined;
+  let many: ManyTransform | undefined;
   const set = (s: StepState) => {
     transform = restore(spec, image, s);
+    many?.release();
+    many = def.transformMany?.(spec, s);
     state = s;
   };
   if (!def.fit) set({});
@@ -53,6 +60,14 @@ function pipelineStep(def: StepDefinition, spec: StepSpec, image: ImageShape, sh
     transform(x) {
       if (!transform) throw new Error(`Feature step "${spec.step}" was used before it was fitted.`);
       return transform(x);
+    },
+    async transformMany(x) {
+      if (!transform) throw new Error(`Feature step "${spec.step}" was used before it was fitted.`);
+      return many ? many.transform(x) : transform(x);
+    },
+    release() {
+      many?.release();
+      many = undefined;
     },
     state: () => state ?? {},
     setState: set,
@@ -105,7 +120,11 @@ export async function fitTransform(pipeline: FittingPipeline, parts: Parts, y: I
   for (const step of pipeline.steps) {
     await step.fit(current.train!, y);
     const next: Record<string, Matrix> = {};
-    for (const [name, m] of Object.entries(current)) next[name] = step.transform(m);
+    try {
+      for (const [name, m] of Object.entries(current)) next[name] = await step.transformMany(m);
+    } finally {
+      step.release();
+    }
     current = next;
   }
   return { parts: current, seconds: (performance.now() - t0) / 1000, threads: pipeline.fitThreads() };
