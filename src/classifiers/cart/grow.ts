@@ -159,11 +159,10 @@ const NO_SEGMENTS = new Int32Array(0);
 /** Rows per subtree copy of the ranks: ~3.2 MB and ~400 kB for 784 features (last level cache, L2). */
 const LOCAL_BLOCK_ROWS = [Infinity, 4096, 512] as const;
 
-/** Batch buffers, kept between trees (one tree at a time per thread). */
-const batchPool = { packed: new Int32Array(0), rank: new Int32Array(0) };
-
 /** Most features per batch (findBestSplit draws at most this many at once). */
 const BATCH = 96;
+/** Batch buffers, kept between trees (one tree at a time per thread). */
+const batchPool = { packed: new Int32Array(0), rank: new Int32Array(0), ks: new Int32Array(BATCH) };
 /** Nodes with at most this many rows find their drawn features' constancy before gathering (markConstants). */
 const EARLY_CONSTANT_ROWS = 512;
 /** Bins per feature of the histogram search: one per distinct value of a uint8-ranked feature. */
@@ -180,7 +179,7 @@ const HISTOGRAM_MIN_ROWS = 2048;
  * hist[(b·BINS + d)·K + c], and the labels of the bin's first and last rows in row order (-1: empty).
  * Bins are cleared after use, so a node costs what its rows and non-empty bins cost.
  */
-const histPool = { K: 0, hist: new Int32Array(0), first: new Int32Array(0), last: new Int32Array(0), nonEmpty: new Int32Array(BINS) };
+const histPool = { K: 0, hist: new Int32Array(0), first: new Int32Array(0), last: new Int32Array(0), nonEmpty: new Int32Array(BINS), listed: new Int32Array(0) };
 
 function histBuffers(K: number): typeof histPool {
   if (histPool.K !== K) {
@@ -188,6 +187,7 @@ function histBuffers(K: number): typeof histPool {
     histPool.hist = new Int32Array(BATCH * BINS * K);
     histPool.first = new Int32Array(BATCH * BINS).fill(-1);
     histPool.last = new Int32Array(BATCH * BINS).fill(-1);
+    histPool.listed = new Int32Array(BATCH * K);
   }
   return histPool;
 }
@@ -224,6 +224,7 @@ class Ctx {
   readonly shift: number;
   readonly mask: number;
   readonly listedCounts: Float64Array;
+  readonly intCounts: Int32Array;
   readonly rows: IndexArray;
   readonly goLeft: Uint8Array;
   readonly sampled: boolean;
@@ -256,6 +257,8 @@ class Ctx {
   bucket = new Int32Array(0);
   readonly pool: Int32Array;
   readonly known: Uint8Array;
+  /** Per depth: the buffer of the active lists of that depth's nodes (sampled mode). */
+  readonly activeArena: Array<Int32Array | undefined> = [];
   readonly mark: Int32Array | null;
   markedNode = -1;
   nodeCounter = 0;
@@ -338,6 +341,7 @@ class Ctx {
     this.local = this.sampled ? Int32Array.from(rows) : null;
     this.tmpLocal = this.sampled ? new Int32Array(M) : null;
     this.listedCounts = new Float64Array(K);
+    this.intCounts = new Int32Array(K);
     this.goLeft = new Uint8Array(N);
     this.L = new Float64Array(K);
     this.scratch = new Float64Array(K);
@@ -477,7 +481,7 @@ function growSplit(ctx: Ctx, node: GrownNode, rs: number, re: number, lists: Lis
   if (depth < o.maxDepth && node.gain > (o.gainThreshold || 0) && node.gain !== parentGain && nLesser > 0 && n - nLesser > 0) {
     node.left = newNode();
     node.right = newNode();
-    const parts = partition(ctx, split.maxColumn!, split.maxValue!, rs, re, lists, split.constants ?? null);
+    const parts = partition(ctx, split.maxColumn!, split.maxValue!, rs, re, lists, split.constants ?? null, depth + 1);
     const lesserCounts = split.lesserCounts!;
     const greaterCounts = new Float64Array(ctx.K);
     for (let j = 0; j < ctx.K; j++) greaterCounts[j] = counts[j]! - lesserCounts[j]!;
@@ -615,9 +619,9 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
                 ? gatheredConstant(batchPool.rank, g * stride, ks![g]!, re - rs)
                   ? -1
                   : 0
-                : finishGather(ctx, f, batchPool.packed, batchPool.rank, g * stride, ks![g]!, re - rs, ctx.bufPacked);
-        // the gathered features' listed class counts are summed by sweepFeature (only for swept ones)
-        const countsFrom = g >= 0 ? null : ctx.listedCounts;
+                : finishGather(ctx, f, batchPool.packed, batchPool.rank, g * stride, ks![g]!, re - rs, ctx.bufPacked, true);
+        // listed class counts: summed by finishGather's sort or scanSorted (only for swept features)
+        const countsFrom = ctx.listedCounts;
         examined++;
         if (k < 0) {
           constants.push(f);
@@ -721,23 +725,19 @@ function gatherSorted(ctx: Ctx, f: number, rs: number, re: number): number {
     bufRank[k] = d;
     k += d === 0 ? 0 : 1;
   }
-  return finishGather(ctx, f, bufOrder, bufRank, 0, k, nRows, ctx.bufOrder);
+  return finishGather(ctx, f, bufOrder, bufRank, 0, k, nRows, ctx.bufOrder, false);
 }
 
 /**
  * Given the node's listed rows for feature f (bufOrder: rows ascending, bufRank: their dense ranks),
  * returns -1 if f is constant in the node, else sorts them (by rank, into `out`, values into
- * ctx.bufValues) and returns k. bufOrder may hold row ids or packed label/weight values.
+ * ctx.bufValues) and returns k. bufOrder may hold row ids or, with `packed`, packed label/weight values,
+ * whose class counts it then sums into ctx.listedCounts.
  */
-function finishGather(ctx: Ctx, f: number, bufOrder: IndexArray, bufRank: Int32Array, at: number, k: number, nRows: number, out: IndexArray): number {
+function finishGather(ctx: Ctx, f: number, bufOrder: IndexArray, bufRank: Int32Array, at: number, k: number, nRows: number, out: IndexArray, packed: boolean): number {
   if (gatheredConstant(bufRank, at, k, nRows)) return -1;
   const data = ctx.data;
-  sortByRank(ctx, bufOrder, bufRank, at, k, data.distinctStart[f + 1]! - data.distinctStart[f]!, out);
-  const distinct = data.distinct;
-  const dBase = data.distinctStart[f]!;
-  const values = ctx.bufValues;
-  const sortRank = ctx.sortRank;
-  for (let q = 0; q < k; q++) values[q] = distinct[dBase + sortRank[q]!]!;
+  sortByRank(ctx, bufOrder, bufRank, at, k, data.distinctStart[f]!, data.distinctStart[f + 1]! - data.distinctStart[f]!, out, packed);
   return k;
 }
 
@@ -778,10 +778,26 @@ function gatheredConstant(bufRank: Int32Array, at: number, k: number, nRows: num
   return true;
 }
 
-/** Sorts (bufOrder, bufRank)[at..at + k) by rank, keeping the (ascending row) order of equal ranks, into `out` and ctx.sortRank. */
-function sortByRank(ctx: Ctx, bufOrder: IndexArray, bufRank: Int32Array, at: number, k: number, nDistinct: number, out: IndexArray): void {
+/**
+ * Sorts (bufOrder, bufRank)[at..at + k) by rank, keeping the (ascending row) order of equal ranks, into
+ * `out` and the ranks' values (distinct[dBase + rank]) into ctx.bufValues; with `packed` (bufOrder holds
+ * packed label/weight values) also sums their class counts into ctx.listedCounts.
+ */
+function sortByRank(ctx: Ctx, bufOrder: IndexArray, bufRank: Int32Array, at: number, k: number, dBase: number, nDistinct: number, out: IndexArray, packed: boolean): void {
   const sortRank = ctx.sortRank;
   const sortOrder = out;
+  const values = ctx.bufValues;
+  const distinct = ctx.data.distinct;
+  if (packed) {
+    // integer counts (cheaper to add to than the float64 ones)
+    const { listedCounts, shift, mask, intCounts, K } = ctx;
+    intCounts.fill(0);
+    for (let q = at; q < at + k; q++) {
+      const x = bufOrder[q]!;
+      intCounts[x & mask]! += x >>> shift;
+    }
+    for (let c = 0; c < K; c++) listedCounts[c] = intCounts[c]!;
+  }
   if (k <= 32) {
     for (let i = 0; i < k; i++) {
       const d = bufRank[at + i]!;
@@ -795,6 +811,7 @@ function sortByRank(ctx: Ctx, bufOrder: IndexArray, bufRank: Int32Array, at: num
       sortRank[j + 1] = d;
       sortOrder[j + 1] = s;
     }
+    for (let q = 0; q < k; q++) values[q] = distinct[dBase + sortRank[q]!]!;
     return;
   }
   if (nDistinct <= 4 * k || nDistinct <= BINS) {
@@ -805,8 +822,9 @@ function sortByRank(ctx: Ctx, bufOrder: IndexArray, bufRank: Int32Array, at: num
     for (let q = at; q < at + k; q++) bucket[bufRank[q]! + 1]!++;
     for (let d = 1; d <= nDistinct; d++) bucket[d]! += bucket[d - 1]!;
     for (let q = at; q < at + k; q++) {
-      const pos = bucket[bufRank[q]!]!++;
-      sortRank[pos] = bufRank[q]!;
+      const r = bufRank[q]!;
+      const pos = bucket[r]!++;
+      values[pos] = distinct[dBase + r]!;
       sortOrder[pos] = bufOrder[q]!;
     }
   } else {
@@ -816,7 +834,7 @@ function sortByRank(ctx: Ctx, bufOrder: IndexArray, bufRank: Int32Array, at: num
     view.sort();
     for (let q = 0; q < k; q++) {
       const i = at + (view[q]! % 2097152);
-      sortRank[q] = bufRank[i]!;
+      values[q] = distinct[dBase + bufRank[i]!]!;
       sortOrder[q] = bufOrder[i]!;
     }
   }
@@ -836,7 +854,7 @@ function gatherBatch(ctx: Ctx, batch: number[], rs: number, re: number): Int32Ar
   const rank = batchPool.rank;
   const features = ctx.batchFeatures;
   const packed = ctx.packed;
-  const ks = new Int32Array(size);
+  const ks = batchPool.ks;
   for (let b = 0; b < size; b++) {
     features[b] = batch[b]!;
     ks[b] = b * stride;
@@ -866,20 +884,53 @@ function histogramBatch(ctx: Ctx, size: number, rs: number, re: number): void {
   const { rows, block, F, packed, shift, mask, K } = ctx;
   const local = ctx.local!;
   const features = ctx.batchFeatures;
-  const { hist, first, last } = histBuffers(K);
+  const { hist, first, last, listed } = histBuffers(K);
   for (let p = rs; p < re; p++) {
     const base = local[p]! * F;
     const x = packed[rows[p]!]!;
     const c = x & mask;
     const w = x >>> shift;
     for (let b = 0, bin = 0; b < size; b++, bin += BINS) {
-      const at = bin + block[base + features[b]!]!;
+      const d = block[base + features[b]!]!;
+      if (d === 0) continue;
+      const at = bin + d;
       hist[at * K + c]! += w;
+      listed[b * K + c]! += w;
       if (last[at]! < 0) first[at] = c;
       last[at] = c;
     }
   }
+  for (let b = 0; b < size; b++) {
+    const f = features[b]!;
+    zeroBin(ctx, b, rs, re, (p) => block[local[p]! * F + f]!);
+  }
   ctx.stats.gatheredSamples += (re - rs) * size;
+}
+
+/**
+ * Bin 0 (the rows at the feature's minimum, most pixels of a digit) of batch slot b, which the histogram
+ * passes skip: its class counts are the node's minus the listed rows' (listed, cleared here), and its
+ * first and last labels in row order those of the first and last rows whose rank is 0 (found from
+ * either end of the node; when bin 0 has rows they are usually the first ones looked at).
+ */
+function zeroBin(ctx: Ctx, b: number, rs: number, re: number, rank: (p: number) => number): void {
+  const { K, total, rows, labels } = ctx;
+  const { hist, first, last, listed } = histPool;
+  const at = b * BINS;
+  let any = false;
+  for (let c = 0; c < K; c++) {
+    const w = total[c]! - listed[b * K + c]!;
+    listed[b * K + c] = 0;
+    hist[at * K + c] = w;
+    if (w > 0) any = true;
+  }
+  if (!any) return;
+  let p = rs;
+  while (rank(p) !== 0) p++;
+  first[at] = labels[rows[p]!]!;
+  p = re - 1;
+  while (rank(p) !== 0) p--;
+  last[at] = labels[rows[p]!]!;
 }
 
 /**
@@ -890,21 +941,26 @@ function histogramColumns(ctx: Ctx, size: number, rs: number, re: number): void 
   const { rows, N, shift, mask, K } = ctx;
   const columns = ctx.data.columns;
   const features = ctx.batchFeatures;
-  const { hist, first, last } = histBuffers(K);
+  const { hist, first, last, listed } = histBuffers(K);
   const nodePacked = ctx.bufPacked;
   const packed = ctx.packed;
   for (let p = rs; p < re; p++) nodePacked[p - rs] = packed[rows[p]!]!;
   for (let b = 0; b < size; b++) {
     const col = features[b]! * N;
     const bin0 = b * BINS;
+    const lb = b * K;
     for (let p = rs; p < re; p++) {
+      const d = columns[col + rows[p]!]!;
+      if (d === 0) continue;
       const x = nodePacked[p - rs]!;
       const c = x & mask;
-      const at = bin0 + columns[col + rows[p]!]!;
+      const at = bin0 + d;
       hist[at * K + c]! += x >>> shift;
+      listed[lb + c]! += x >>> shift;
       if (last[at]! < 0) first[at] = c;
       last[at] = c;
     }
+    zeroBin(ctx, b, rs, re, (p) => columns[col + rows[p]!]!);
   }
   ctx.stats.gatheredSamples += (re - rs) * size;
 }
@@ -991,9 +1047,15 @@ function sweepHistogram(ctx: Ctx, f: number, b: number, sweep: boolean): boolean
 
 /** The label of the last row (in row order) of the node that sits at feature f's minimum. */
 function lastMinimumLabel(ctx: Ctx, f: number, rs: number, re: number): number {
+  const { rows, local, block, F, labels } = ctx;
+  if (local) {
+    // sampled mode: the ranks of the subtree's compact copy (in cache) rather than the whole set's
+    for (let p = re - 1; p >= rs; p--) if (block[local[p]! * F + f] === 0) return labels[rows[p]!]!;
+    return -1;
+  }
   for (let p = re - 1; p >= rs; p--) {
-    const s = ctx.rows[p]!;
-    if (ctx.dense[s * ctx.F + f] === 0) return ctx.labels[s]!;
+    const s = rows[p]!;
+    if (ctx.dense[s * F + f] === 0) return labels[s]!;
   }
   return -1;
 }
@@ -1242,7 +1304,7 @@ function considerCounts(ctx: Ctx, seq: number, f: number, value: number, nLesser
  * Sends the node's rows with x[f] < value to the left child, keeping row order, and (all-features mode)
  * splits every list's slice the same way, dropping features that become constant in a child.
  */
-function partition(ctx: Ctx, f: number, value: number, rs: number, re: number, lists: Lists, constants: number[] | null): { mid: number; left: Lists; right: Lists } {
+function partition(ctx: Ctx, f: number, value: number, rs: number, re: number, lists: Lists, constants: number[] | null, childDepth: number): { mid: number; left: Lists; right: Lists } {
   const { rows, goLeft, tmp, data } = ctx;
   // rows at the minimum go left: value > minimum for any split with a non-empty lesser side
   for (let p = rs; p < re; p++) goLeft[rows[p]!] = 1;
@@ -1282,7 +1344,13 @@ function partition(ctx: Ctx, f: number, value: number, rs: number, re: number, l
     if (constants && constants.length > 0) {
       const known = ctx.known;
       for (const g of constants) known[g] = 1;
-      const kept = new Int32Array(active.length - constants.length);
+      // the children's list lives in this depth's buffer until both subtrees are grown (deeper nodes use deeper buffers)
+      let arena = ctx.activeArena[childDepth];
+      if (arena === undefined) {
+        arena = new Int32Array(ctx.F);
+        ctx.activeArena[childDepth] = arena;
+      }
+      const kept = arena.subarray(0, active.length - constants.length);
       for (let i = 0, w2 = 0; i < active.length; i++) if (known[active[i]!] === 0) kept[w2++] = active[i]!;
       for (const g of constants) known[g] = 0;
       active = kept;
