@@ -93,10 +93,12 @@ export async function ortProjection(model: PcaModel, whiten = false, threads = 1
       s += w;
       m = Math.max(m, w);
     }
-    cL1[c] = s * (1 + 2 * d * U64);
-    flushed[c] = d * F32_MIN_NORMAL * m;
+    // Both already doubled, with 1% slack for the rounding of the bound and of S' ± 2B: 2B = γ_d·‖x‖∞·cL1 + flushed + twoU·|S'|.
+    cL1[c] = 2.02 * s * (1 + 2 * d * U64);
+    flushed[c] = 2.02 * d * F32_MIN_NORMAL * m + 2 * Number.MIN_VALUE;
   }
   const gamma = (d * U64) / (1 - d * U64);
+  const twoU = 2.02 * 2 * U64;
   const session: OrtSession = await ortSession(projectionGraph(cT, d, k), threads);
   let scratch: Float32Array | undefined;
 
@@ -126,10 +128,10 @@ export async function ortProjection(model: PcaModel, whiten = false, threads = 1
         for (let c = 0; c < k; c++) {
           const sum = s[r * k + c]!;
           const m = muC[c]!;
-          // B ≥ γ_d·Σ|x_j·cT[j, c]| plus slack for the rounding of S' ± 2B (both engines' sums are within γ_d·Σ|…| of the exact one).
-          const b = 1.01 * (g * cL1[c]! + flushed[c]! + 2 * U64 * Math.abs(sum)) + Number.MIN_VALUE;
+          // 2B: B ≥ γ_d·Σ|x_j·cT[j, c]| (each engine's sum is within that of the exact one) plus slack for the rounding of S' ± 2B.
+          const b2 = g * cL1[c]! + flushed[c]! + twoU * Math.abs(sum);
           const v = Math.fround(sum - m);
-          if (Math.fround(sum - 2 * b - m) === v && Math.fround(sum + 2 * b - m) === v) {
+          if (Math.fround(sum - b2 - m) === v && Math.fround(sum + b2 - m) === v) {
             out[i * k + c] = v;
           } else {
             out[i * k + c] = exactValue(data, i, d, cT, k, c, m);
