@@ -9,10 +9,10 @@
  * content hash, the split fingerprint, the corruption names, the seed, the image shape and the corruption
  * code (packages/runtime/src/corruptions and its imports). Written to a temporary file, then renamed.
  * Also the counting both the deploy child and `digitbench evaluate --corruptions` do (classifyAll,
- * corruptionSummary).
+ * sureCount, corruptionSummary; the deploy child's pass on two threads is robustness-pass.ts).
  */
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CORRUPTION_NAMES, corruptImages, createMatrix, sliceRows, type CorruptionName, type DigitModel, type Matrix } from '@digitbench/runtime/internal';
 import { codeHash } from '../engine/code-hash.ts';
@@ -99,12 +99,32 @@ export async function ensureCorrupted(p: { datasetHash: string; fingerprint: str
   return { ...set, made: true, seconds: (performance.now() - t0) / 1000 };
 }
 
-/** Reads a corrupted set's file; one corruption's images are `images.subarray(c·rows·h·w, (c+1)·rows·h·w)`. */
-export async function readCorrupted(set: CorruptedSet): Promise<Uint8Array> {
-  const buf = await readFile(set.file);
+/**
+ * Reads a corrupted set's file; one corruption's images are `images.subarray(c·rows·h·w, (c+1)·rows·h·w)`.
+ * `shared`: into shared memory (read there directly, no second copy), for worker threads to read in place.
+ */
+export async function readCorrupted(set: CorruptedSet, { shared = false }: { shared?: boolean } = {}): Promise<Uint8Array> {
   const want = set.corruptions.length * set.rows * set.imageShape[0] * set.imageShape[1];
-  if (buf.byteLength !== want) throw new Error(`${set.file}: ${buf.byteLength} bytes, not the ${want} of ${set.corruptions.length} corruptions × ${set.rows} images of ${set.imageShape.join('×')}; delete it to have it made again.`);
-  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  const wrongSize = (bytes: number) => new Error(`${set.file}: ${bytes} bytes, not the ${want} of ${set.corruptions.length} corruptions × ${set.rows} images of ${set.imageShape.join('×')}; delete it to have it made again.`);
+  if (!shared) {
+    const buf = await readFile(set.file);
+    if (buf.byteLength !== want) throw wrongSize(buf.byteLength);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  const fh = await open(set.file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    if (size !== want) throw wrongSize(size);
+    const out = new Uint8Array(new SharedArrayBuffer(size));
+    for (let at = 0; at < size; ) {
+      const { bytesRead } = await fh.read(out, at, size - at, at);
+      if (bytesRead === 0) throw wrongSize(at);
+      at += bytesRead;
+    }
+    return out;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Images per classify() call when measuring a bundle on a set of images. */
@@ -130,7 +150,11 @@ export async function classifyAll(model: DigitModel, images: Matrix, truth?: Int
       }
     }
   }
-  const total = images.rows;
+  return sureCount(correct, answered, sureCorrect, images.rows);
+}
+
+/** A set's figures from its counts: correct, answered (not unsure) and correct among answered, of `total` images. */
+export function sureCount(correct: number, answered: number, sureCorrect: number, total: number): SureCount {
   return { correct, total, accuracy: total ? correct / total : 0, answered, coverage: total ? answered / total : 0, sureAccuracy: answered ? sureCorrect / answered : null, sureCorrect };
 }
 

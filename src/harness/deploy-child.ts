@@ -19,8 +19,9 @@
  * Then, when the request names the experiment's corrupted test images (`robustness`), a separate phase after
  * the timing figures (so it cannot disturb them): model.classify() in batches of 1000 on the clean test
  * images, each corruption's images (read from the shared cache file, corrupted.ts), Fashion-MNIST's test
- * images and uniform-noise images of the bundle's shape. A failure there gives `robustnessError` and
- * leaves the deployment figures standing.
+ * images and uniform-noise images of the bundle's shape, on this thread and (2+ cores) a helper worker
+ * thread that loads the bundle too and takes batches from the same list (robustness-pass.ts: the same
+ * figures as one thread). A failure there gives `robustnessError` and leaves the deployment figures standing.
  */
 import type { DatasetSource } from '../data/sources.ts';
 import { availableParallelism } from 'node:os';
@@ -37,7 +38,9 @@ import { createRng } from '../engine/rng.ts';
 import { loadedEngine } from '../engine/tf.ts';
 import { percentile } from '../metrics/intervals.ts';
 import { decodeLabels, type Deployment, type Robustness } from '../results/row.ts';
-import { classifyAll, corruptionSummary, matrixOf, readCorrupted, type CorruptedSet } from './corrupted.ts';
+import { corruptionSummary, readCorrupted, type CorruptedSet } from './corrupted.ts';
+import { classifySets, type HelperLoad, type ImageSet } from './robustness-pass.ts';
+import { defaultThreads } from '../engine/threads.ts';
 import { oneLine, PLUGIN_FAULTS } from './isolated.ts';
 import { serveOneRequest } from './serve.ts';
 
@@ -152,7 +155,7 @@ async function measure(req: DeployRequest, phase: Phase): Promise<DeployAnswer> 
     if (engines) deployment.engines = engines;
     if (!req.robustness) return deployment;
     try {
-      return { ...deployment, robustness: await measureRobustness(model, images, testPart(dataset, split).y, dataset.name, req.robustness) };
+      return { ...deployment, robustness: await measureRobustness(model, images, testPart(dataset, split).y, dataset.name, req.robustness, { bundleFile: req.bundleFile, pluginRef: req.pluginRef, baseDir: req.baseDir }) };
     } catch (e) {
       return { ...deployment, robustnessError: `measuring robustness failed: ${oneLine(e instanceof Error ? e.message : String(e))}` };
     }
@@ -212,31 +215,35 @@ export function noiseImages(count: number, h: number, w: number, seed: number): 
   return out;
 }
 
-async function measureRobustness(model: DigitModel, images: Matrix, truth: Int32Array, datasetName: string, req: NonNullable<DeployRequest['robustness']>): Promise<Robustness> {
+async function measureRobustness(model: DigitModel, images: Matrix, truth: Int32Array, datasetName: string, req: NonNullable<DeployRequest['robustness']>, helper: HelperLoad): Promise<Robustness> {
   const t0 = performance.now();
   const set = req.corrupted;
   const [h, w] = model.imageShape;
   if (set.imageShape[0] !== h || set.imageShape[1] !== w || set.rows !== images.rows) {
     throw new Error(`the corrupted images are ${set.rows} of ${set.imageShape.join('×')}, the bundle's test rows ${images.rows} of ${h}×${w}`);
   }
-  const clean = await classifyAll(model, images, truth);
-  const all = await readCorrupted(set);
+  const threads = defaultThreads(2);
+  const all = await readCorrupted(set, { shared: threads > 1 });
   const n = h * w;
-  const corrupted = [];
-  for (const [c, name] of set.corruptions.entries()) corrupted.push({ name, ...(await classifyAll(model, matrixOf(all.subarray(c * set.rows * n, (c + 1) * set.rows * n), set.rows), truth)) });
+  const sets: ImageSet[] = [{ pixels: images.data, rows: images.rows, cols: n, truth }];
+  for (const c of set.corruptions.keys()) sets.push({ pixels: all.subarray(c * set.rows * n, (c + 1) * set.rows * n), rows: set.rows, cols: n, truth });
 
-  let fashion: Robustness['ood']['fashion'];
-  if (datasetName === 'fashion-mnist') fashion = { skipped: 'the experiment\'s own dataset is Fashion-MNIST' };
-  else if (h !== 28 || w !== 28) fashion = { skipped: `the bundle takes ${h}×${w} images; Fashion-MNIST's are 28×28` };
-  else if (!listDatasets().find((d) => d.name === 'fashion-mnist')?.available) fashion = { skipped: 'Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)' };
+  let skipped: Robustness['ood']['fashion'] | undefined;
+  let fashionSet: number | undefined;
+  if (datasetName === 'fashion-mnist') skipped = { skipped: 'the experiment\'s own dataset is Fashion-MNIST' };
+  else if (h !== 28 || w !== 28) skipped = { skipped: `the bundle takes ${h}×${w} images; Fashion-MNIST's are 28×28` };
+  else if (!listDatasets().find((d) => d.name === 'fashion-mnist')?.available) skipped = { skipped: 'Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)' };
   else {
-    const fm = await loadDataset('fashion-mnist');
-    const f = await classifyAll(model, fm.test.images);
-    fashion = { refused: f.total - f.answered, total: f.total };
+    const fm = (await loadDataset('fashion-mnist')).test.images;
+    fashionSet = sets.push({ pixels: fm.data, rows: fm.rows, cols: fm.cols }) - 1;
   }
-  const noise = await classifyAll(model, matrixOf(noiseImages(req.noiseImages, h, w, set.seed), req.noiseImages));
+  const noiseSet = sets.push({ pixels: noiseImages(req.noiseImages, h, w, set.seed), rows: req.noiseImages, cols: n }) - 1;
+  // Every set in batches on this thread and a helper thread with its own copy of the model (robustness-pass.ts): the sequential pass's figures.
+  const { counts } = await classifySets(model, sets, { helper, threads });
+  const fashion = fashionSet === undefined ? skipped! : { refused: counts[fashionSet]!.total - counts[fashionSet]!.answered, total: counts[fashionSet]!.total };
+  const noise = counts[noiseSet]!;
   return {
-    ...corruptionSummary(clean, corrupted),
+    ...corruptionSummary(counts[0]!, set.corruptions.map((name, c) => ({ name, ...counts[1 + c]! }))),
     ood: { fashion, noise: { refused: noise.total - noise.answered, total: noise.total } },
     seconds: (performance.now() - t0) / 1000,
   };
