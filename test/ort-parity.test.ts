@@ -16,7 +16,7 @@ import { mnistSubset, type Subset } from './helpers/mnist.ts';
 import { fitPca, projectPca, type PcaModel } from '../src/features/pca.ts';
 import { ortProjection } from '../src/engine/ort-pca.ts';
 import { fitTyped, naiveBayesModelOn, settledLogJoint } from '../src/classifiers/naive-bayes.ts';
-import { argmaxRows, exactWinners, logJointTyped, readSvm, softmaxRows, takeRows, typedModel, type Matrix } from '@digitbench/runtime/internal';
+import { argmaxRows, exactWinners, logJointTyped, NATIVE_MIN_TERMS, readSvm, softmaxRows, takeRows, typedModel, type Matrix } from '@digitbench/runtime/internal';
 import { ortGaussianScores } from '@digitbench/runtime/internal';
 import { fastRbfWinners, rbfProductsFor } from '../src/classifiers/svm-predict.ts';
 import { asModel, decisionValues, svm } from '../src/classifiers/svm.ts';
@@ -123,7 +123,7 @@ describe.skipIf(!!why)(`ort vs wasm on MNIST (2,000 training rows, 1,000 test ro
     }
   });
 
-  it('Gaussian NB on PCA-50 and on raw pixels: the same labels on every test row, the same (exact) posteriors; engine names onnxruntime-node', async () => {
+  it('Gaussian NB on PCA-50 and on raw pixels: the same labels on every test row, the same (exact) posteriors; engine names onnxruntime-node on raw pixels, plain JS below NATIVE_MIN_TERMS (PCA-50)', async () => {
     for (const [x, t] of [
       [train50, test50],
       [d.xTrain, d.xTest],
@@ -131,7 +131,8 @@ describe.skipIf(!!why)(`ort vs wasm on MNIST (2,000 training rows, 1,000 test ro
       const params = { varSmoothing: 1e-9 };
       const wasmModel = naiveBayesModelOn(trained(x, d.yTrain, params.varSmoothing), 'wasm');
       const ortModel = naiveBayesModelOn(trained(x, d.yTrain, params.varSmoothing), 'ort', 2);
-      expect(ortModel.runtime!()).toEqual({ engine: expect.stringMatching(/^onnxruntime-node \S+ \(2 threads\): /), threads: 2 });
+      if (x.cols * 10 >= NATIVE_MIN_TERMS) expect(ortModel.runtime!()).toEqual({ engine: expect.stringMatching(/^onnxruntime-node \S+ \(2 threads\): /), threads: 2 });
+      else expect(ortModel.runtime!()).toEqual({ engine: expect.stringMatching(/^js .*; 500 feature × class terms, below the 2048 where an onnxruntime session pays$/), threads: 1 });
       expect(wasmModel.engine()).toMatch(/^js /);
       const labels = await ortModel.predict(t);
       expect(Array.from(labels)).toEqual(Array.from(await wasmModel.predict(t)));

@@ -15,10 +15,16 @@
  * in @digitbench/runtime (models/naive-bayes.ts); this file adds fitting.
  * Labels are mapped to the 0..k−1 the format needs and back.
  *
- * Scoring engine (issue 25): where engineChoice() picks onnxruntime, a fitted model's labels come from it
- * (@digitbench/runtime engine/ort-linear.ts: one float32 MatMul per chunk of rows, with a rounding bound per value), and every
- * row whose argmax that bound cannot settle is recomputed with logJointTyped in float64: the labels are the
- * plain loop's. Scores (posteriors) stay the plain loop's exact ones on both engines. Otherwise (wasm) it is the runtime's plain-JS model unchanged. The workbench's load does the
+ * Fit speed: the finiteness check of the training data is pass 1's column totals (a float64 sum of float32
+ * values is finite exactly when they all are; otherwise checkTrainingData names the value), the labels are
+ * indexed by a table (classIndex), and both passes take two columns per step (each sum still in row order).
+ *
+ * Scoring engine (issue 25): labels come from the runtime's labelsTyped (a float64 quadratic form with a
+ * rounding bound; rows the bound cannot settle get logJointTyped's exact argmax) on either engine, except where
+ * engineChoice() picks onnxruntime and the model has NATIVE_MIN_TERMS (2,048) feature × class terms or more:
+ * then from onnxruntime (@digitbench/runtime engine/ort-linear.ts: one float32 MatMul per chunk of rows, with a
+ * rounding bound per value, the same exact recheck). Either way the labels are the plain loop's. Scores
+ * (posteriors) stay the plain loop's exact ones on both engines. The workbench's load does the
  * same. Both are the runtime's model (naiveBayesModelOf with the engine as `native`), which a Node app's
  * loadModel also runs on onnxruntime where it loads (a page: plain JS); labels and scores are the same.
  */
@@ -44,9 +50,19 @@ export { logJointTyped, naiveBayesParams, settledLogJoint, typedModel, type Gaus
 const WHO = 'naive-bayes';
 
 export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing: number): GaussianNBModel {
+  return fitPasses(x, y, classes, varSmoothing).model;
+}
+
+/**
+ * fitTyped, and whether every value of x is finite (known from pass 1: a float64 sum of float32 values cannot
+ * overflow, so the column totals are all finite exactly when every value is). Both passes go over the rows in
+ * order, two columns per step (each sum still adds its values in row order: the same bits).
+ */
+function fitPasses(x: Matrix, y: Int32Array, classes: number, varSmoothing: number): { model: GaussianNBModel; finite: boolean } {
   const n = x.rows;
   const d = x.cols;
   const data = x.data;
+  const d2 = d & ~1;
   const count = new Float64Array(classes);
   for (let i = 0; i < n; i++) count[y[i]!]!++;
   const sum = new Float64Array(classes * d);
@@ -54,12 +70,22 @@ export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing
   for (let i = 0; i < n; i++) {
     const o = i * d;
     const c = y[i]! * d;
-    for (let j = 0; j < d; j++) {
+    let j = 0;
+    for (; j < d2; j += 2) {
+      const v = data[o + j]!;
+      const w = data[o + j + 1]!;
+      sum[c + j]! += v;
+      sum[c + j + 1]! += w;
+      total[j]! += v;
+      total[j + 1]! += w;
+    }
+    if (j < d) {
       const v = data[o + j]!;
       sum[c + j]! += v;
       total[j]! += v;
     }
   }
+  const finite = total.every(Number.isFinite);
   const mean = sum.map((s, k) => s / count[Math.floor(k / d)]!);
   const totalMean = total.map((s) => s / n);
   const s1 = new Float64Array(classes * d);
@@ -69,7 +95,24 @@ export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing
   for (let i = 0; i < n; i++) {
     const o = i * d;
     const c = y[i]! * d;
-    for (let j = 0; j < d; j++) {
+    let j = 0;
+    for (; j < d2; j += 2) {
+      const v = data[o + j]!;
+      const w = data[o + j + 1]!;
+      const a = v - mean[c + j]!;
+      const a2 = w - mean[c + j + 1]!;
+      s1[c + j]! += a;
+      s1[c + j + 1]! += a2;
+      s2[c + j]! += a * a;
+      s2[c + j + 1]! += a2 * a2;
+      const b = v - totalMean[j]!;
+      const b2 = w - totalMean[j + 1]!;
+      t1[j]! += b;
+      t1[j + 1]! += b2;
+      t2[j]! += b * b;
+      t2[j + 1]! += b2 * b2;
+    }
+    if (j < d) {
       const v = data[o + j]!;
       const a = v - mean[c + j]!;
       s1[c + j]! += a;
@@ -97,7 +140,32 @@ export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing
     means.push(Array.from(mean.subarray(c * d, (c + 1) * d)));
     calculateProbabilities.push(probs);
   }
-  return { modelName: 'NaiveBayes', means, calculateProbabilities };
+  return { model: { modelName: 'NaiveBayes', means, calculateProbabilities }, finite };
+}
+
+/**
+ * labelIndex's classes and index (the distinct labels ascending; each row's position among them), by one scan
+ * for the label range and a table where the range is small (as for digits), without labelIndex's Set of every
+ * label; labelIndex itself otherwise.
+ */
+function classIndex(y: Int32Array): { classes: Int32Array; index: Int32Array } {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < y.length; i++) {
+    const v = y[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (y.length === 0 || !(hi - lo < 65536)) return labelIndex(y);
+  const table = new Int32Array(hi - lo + 1).fill(-1);
+  for (let i = 0; i < y.length; i++) table[y[i]! - lo] = 0;
+  let k = 0;
+  for (let v = 0; v < table.length; v++) if (table[v] === 0) table[v] = k++;
+  const classes = new Int32Array(k);
+  for (let v = 0; v < table.length; v++) if (table[v]! >= 0) classes[table[v]!] = v + lo;
+  const index = new Int32Array(y.length);
+  for (let i = 0; i < y.length; i++) index[i] = table[y[i]! - lo]!;
+  return { classes, index };
 }
 
 type Trained = Parameters<typeof naiveBayesModelOf>[0];
@@ -112,15 +180,18 @@ export function naiveBayesModelOn(t: Trained, engine: EngineName = engineChoice(
 
 export const naiveBayes = defineClassifier<NaiveBayesParams>({
   ...naiveBayesModel,
-  library: 'ours: fit and scoring (typed arrays; workbench labels on onnxruntime-node where it loads, exact recheck), saved format; ml-naivebayes 4.0.0 (patched): origin of the model JSON, test oracle (never loaded by a run)',
-  // ml-naivebayes is a test oracle only (a devDependency): nothing a run executes imports it. onnxruntime-node scores where it is the engine.
+  library: 'ours: fit and scoring (typed arrays; workbench labels on onnxruntime-node where it loads and the model has 2,048+ feature × class terms, exact recheck), saved format; ml-naivebayes 4.0.0 (patched): origin of the model JSON, test oracle (never loaded by a run)',
+  // ml-naivebayes is a test oracle only (a devDependency): nothing a run executes imports it. onnxruntime-node scores where it is the engine (and the model is large enough).
   fitLibraries: [...ORT_LIBRARIES],
   testParams: {},
   create: (params) => ({
     async fit(x, y) {
-      checkTrainingData(x, y, WHO);
-      const { classes, index } = labelIndex(y);
-      const model = fitTyped(x, index, classes.length, params.varSmoothing);
+      // The row, label and emptiness checks first; the finiteness check's scan is fitPasses' first pass (a
+      // non-finite value anywhere runs checkTrainingData again, which names it).
+      if (x.rows !== y.length || x.rows === 0 || x.cols === 0) checkTrainingData(x, y, WHO);
+      const { classes, index } = classIndex(y);
+      const { model, finite } = fitPasses(x, index, classes.length, params.varSmoothing);
+      if (!finite) checkTrainingData(x, y, WHO);
       if (!model.calculateProbabilities.every((c) => c.every((v) => (typeof v === 'number' ? Number.isFinite(v) : Number.isFinite(v[0]) && Number.isFinite(v[1]))))) {
         throw new Error('naive-bayes: every feature is constant over the training data, so no variance can be estimated; check the features (or the split) before fitting.');
       }

@@ -13,24 +13,21 @@
  * whose argmax that bound cannot settle, so the labels are the exact loop's.
  */
 import type { Matrix } from './matrix.ts';
-import type { TypedModel } from '../models/naive-bayes.ts';
+import { quadraticForm, type TypedModel } from '../models/naive-bayes.ts';
 import { GraphBuilder } from './onnx.ts';
-import { f32, ortDescription, ortSession } from './ort.ts';
+import { f32, ortDescription, ortSession, ownedView } from './ort.ts';
 
 const U = 2 ** -24;
 /** Rows per session.run (bounds the N × 3d float32 features: 4,096 × 2,352 = 38.5 MB on raw pixels). */
 const CHUNK = 4096;
 
 /**
- * Values [start, end) of `data` as a tensor's data: a view where `data` is on an ordinary ArrayBuffer, else a copy
- * in `scratch` (onnxruntime-node refuses typed arrays on a SharedArrayBuffer, as the workbench's shared rows are).
+ * Values [start, end) of `data` as f32's `ownedView` gives them. Kept only for src/engine/ort-pca.ts until it
+ * passes its views to f32(view, dims, scratch) directly; nothing else uses it.
+ * @deprecated use f32(data.subarray(start, end), dims, scratch)
  */
 export function tensorData(data: Float32Array, start: number, end: number, scratch: { buf?: Float32Array }): Float32Array {
-  if (!(data.buffer instanceof SharedArrayBuffer)) return data.subarray(start, end);
-  if (!scratch.buf || scratch.buf.length < end - start) scratch.buf = new Float32Array(end - start);
-  const out = scratch.buf.subarray(0, end - start);
-  out.set(data.subarray(start, end));
-  return out;
+  return ownedView(data.subarray(start, end), scratch);
 }
 
 export interface GaussianScores {
@@ -44,29 +41,20 @@ export interface GaussianScores {
   readonly threads: number;
 }
 
-/** The 3d × 2C coefficient matrix, the float64 constants K_c and the magnitudes of the float64 side. */
+/** The 3d × 2C coefficient matrix, the float64 constants K_c and the magnitudes of the float64 side (from quadraticForm). */
 export function gaussianCoefficients(t: TypedModel): { coef: Float32Array; constant: Float64Array; magnitude: Float64Array } {
   const { classes: C, features: d } = t;
+  const { ab, constant, magnitude } = quadraticForm(t);
   const coef = new Float32Array(3 * d * 2 * C);
-  const constant = new Float64Array(C);
-  const magnitude = new Float64Array(C);
   for (let c = 0; c < C; c++) {
-    let k = t.logPrior[c]!;
-    let mag = Math.abs(k);
     for (let j = 0; j < d; j++) {
-      const m = t.mean[c * d + j]!;
-      const a = 1 / t.c2[c * d + j]!;
-      const b = -2 * m * a;
+      const a = ab[2 * c * d + j]!;
+      const b = ab[2 * c * d + d + j]!;
       coef[j * 2 * C + c] = a;
       coef[j * 2 * C + C + c] = Math.abs(a);
       coef[(d + j) * 2 * C + c] = b;
       coef[(2 * d + j) * 2 * C + C + c] = Math.abs(b);
-      const lc = t.logC1[c * d + j]!;
-      k += lc + a * m * m;
-      mag += Math.abs(lc) + Math.abs(a * m * m);
     }
-    constant[c] = k;
-    magnitude[c] = mag;
   }
   return { coef, constant, magnitude };
 }
@@ -98,7 +86,7 @@ export async function ortGaussianScores(t: TypedModel, threads = 1): Promise<Gau
       const scratch = {};
       for (let r0 = 0; r0 < x.rows; r0 += CHUNK) {
         const rows = Math.min(CHUNK, x.rows - r0);
-        const out = (await session.run({ x: f32(tensorData(x.data, r0 * d, (r0 + rows) * d, scratch), [rows, d]) })).parts!.data as Float32Array;
+        const out = (await session.run({ x: f32(x.data.subarray(r0 * d, (r0 + rows) * d), [rows, d], scratch) })).parts!.data as Float32Array;
         for (let i = 0; i < rows; i++) {
           for (let c = 0; c < C; c++) {
             const abs = out[i * 2 * C + C + c]!;

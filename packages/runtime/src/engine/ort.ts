@@ -114,9 +114,20 @@ export async function ortSession(model: Uint8Array, threads = 1): Promise<OrtSes
 
 /**
  * A float32 tensor. onnxruntime-node refuses views of a SharedArrayBuffer ("Invalid argument"), which is
- * how the workbench holds large matrices for its worker threads: those are copied (this view only).
+ * how the workbench holds large matrices for its worker threads: those are copied (this view only), into
+ * `scratch.buf` when given (grown as needed and kept, so a loop over chunks copies into one buffer; the
+ * tensor is valid until the next f32 with the same scratch), else into a new array.
  */
-export function f32(data: Float32Array, dims: readonly number[]): OrtTensor {
-  const owned = typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer ? data.slice() : data;
-  return new (ortModule().ort.Tensor)('float32', owned, dims);
+export function f32(data: Float32Array, dims: readonly number[], scratch?: { buf?: Float32Array }): OrtTensor {
+  return new (ortModule().ort.Tensor)('float32', ownedView(data, scratch), dims);
+}
+
+/** `data` where it is on an ordinary ArrayBuffer, else a copy (in `scratch.buf` when given): what f32 hands onnxruntime. */
+export function ownedView(data: Float32Array, scratch?: { buf?: Float32Array }): Float32Array {
+  if (typeof SharedArrayBuffer === 'undefined' || !(data.buffer instanceof SharedArrayBuffer)) return data;
+  if (!scratch) return data.slice();
+  if (!scratch.buf || scratch.buf.length < data.length) scratch.buf = new Float32Array(data.length);
+  const out = scratch.buf.subarray(0, data.length);
+  out.set(data);
+  return out;
 }

@@ -1,0 +1,122 @@
+/**
+ * Gaussian NB's fast labels (the runtime's labelsTyped: a float64 quadratic form, a rounding bound, the exact
+ * loop for rows the bound cannot settle) against the exact loop's argmax (argmaxRows of logJointTyped), and the
+ * fit's shortcuts (the finiteness check folded into the first pass, the label table) against the plain checks,
+ * on real MNIST subsets. Plain JS only: these run on either engine.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fitTyped, naiveBayes, typedModel, type GaussianNBModel } from '../src/classifiers/naive-bayes.ts';
+import { labelIndex, parseParams } from '../src/classifiers/plugin.ts';
+import { fitPca, projectPca } from '../src/features/pca.ts';
+import { argmaxRows, labelsTyped, logJointTyped, naiveBayesModelOf, quadraticForm, softmaxRows, type Matrix } from '@digitbench/runtime/internal';
+import { mnistSubset, type Subset } from './helpers/mnist.ts';
+
+const ctx = { seed: 1, log: { info() {}, warn() {} } };
+const digits = Int32Array.from({ length: 10 }, (_, i) => i);
+const exactLabels = (m: GaussianNBModel, x: Matrix, labels = digits) => argmaxRows(logJointTyped(typedModel(m), x), x.rows, labels.length, labels);
+
+describe('Gaussian NB labels from the quadratic form', () => {
+  let d: Subset;
+  let train50: Matrix;
+  let test50: Matrix;
+  beforeAll(async () => {
+    d = await mnistSubset(5000, 2000, 5);
+    const pca = await fitPca(d.xTrain, { components: 50, oversamples: 10, iterations: 4, seed: 7, threads: 1, engine: 'wasm' });
+    train50 = projectPca(pca, d.xTrain);
+    test50 = projectPca(pca, d.xTest);
+  }, 60_000);
+
+  it('equal the exact loop’s on every test row: PCA-50 and raw pixels (2,000 rows, 5,000 training rows), and on the training rows', () => {
+    for (const [x, t] of [
+      [train50, test50],
+      [d.xTrain, d.xTest],
+    ] as const) {
+      const m = fitTyped(x, d.yTrain, 10, 1e-9);
+      for (const rows of [t, x]) {
+        const got = labelsTyped(typedModel(m), rows, digits);
+        expect(Array.from(got.labels)).toEqual(Array.from(exactLabels(m, rows)));
+        // The bound is ~1e-12 relative: almost every row is settled without the exact loop.
+        expect(got.recomputed).toBeLessThan(rows.rows / 100);
+      }
+    }
+  });
+
+  it('rows the bound cannot settle get the exact loop’s label: a duplicated class (exact ties: the first class wins); float32’s largest values', () => {
+    const m = fitTyped(train50, d.yTrain, 10, 1e-9);
+    // Class 10 is class 3 again: every row whose best class is 3 ties exactly, and the exact loop picks 3 (the first).
+    const dup: GaussianNBModel = { ...m, means: [...m.means, m.means[3]!], calculateProbabilities: [...m.calculateProbabilities, m.calculateProbabilities[3]!] };
+    const labels = Int32Array.from({ length: 11 }, (_, i) => i);
+    const got = labelsTyped(typedModel(dup), test50, labels);
+    const want = exactLabels(dup, test50, labels);
+    expect(Array.from(got.labels)).toEqual(Array.from(want));
+    const threes = want.filter((l) => l === 3).length;
+    expect(threes).toBeGreaterThan(50);
+    expect(want.includes(10)).toBe(false);
+    expect(got.recomputed).toBeGreaterThanOrEqual(threes);
+    // Values near float32's largest (log joints near −1e77): the exact loop's labels.
+    const wild = { rows: 5, cols: 50, data: test50.data.slice(0, 250) };
+    wild.data[3] = 1e38;
+    wild.data[120] = -3e38;
+    const t = typedModel(m);
+    const out = labelsTyped(t, wild, digits);
+    expect(Array.from(out.labels)).toEqual(Array.from(exactLabels(m, wild)));
+    // The form's values are the exact loop's to ~1e-12 relative (what the bound rests on).
+    const { ab, constant } = quadraticForm(t);
+    const exact = logJointTyped(t, test50);
+    for (let i = 0; i < 200; i++) {
+      for (let c = 0; c < 10; c++) {
+        let s = constant[c]!;
+        for (let j = 0; j < 50; j++) {
+          const v = test50.data[i * 50 + j]!;
+          s += v * (ab[2 * c * 50 + j]! * v + ab[2 * c * 50 + 50 + j]!);
+        }
+        expect(Math.abs(s - exact[i * 10 + c]!)).toBeLessThan(1e-11 * Math.max(1, Math.abs(exact[i * 10 + c]!)));
+      }
+    }
+  });
+
+  it('the plain-JS model predicts them, with row counts not a multiple of four; scores stay the exact posteriors', async () => {
+    const m = fitTyped(train50, d.yTrain, 10, 1e-9);
+    const model = naiveBayesModelOf({ model: m, typed: typedModel(m), classes: digits, features: 50 });
+    for (const rows of [1, 2, 3, 7, 1001]) {
+      const x = { rows, cols: 50, data: test50.data.slice(0, rows * 50) };
+      expect(Array.from(await model.predict(x))).toEqual(Array.from(exactLabels(m, x)));
+    }
+    const s = await model.scores!(test50);
+    expect(Array.from(s.data)).toEqual(Array.from(softmaxRows(logJointTyped(typedModel(m), test50), test50.rows, 10).data));
+    model.dispose();
+  });
+});
+
+describe('Gaussian NB fit', () => {
+  it('an odd feature count (the passes’ last column alone) gives fitTyped’s JSON through the plugin, and labels as a fresh table', async () => {
+    const d = await mnistSubset(1500, 300, 2);
+    const x = { rows: d.xTrain.rows, cols: 783, data: new Float32Array(d.xTrain.rows * 783) };
+    for (let i = 0; i < x.rows; i++) x.data.set(d.xTrain.data.subarray(i * 784, i * 784 + 783), i * 783);
+    // Labels 7 apart, shifted: the plugin's table maps them as labelIndex does.
+    const y = Int32Array.from(d.yTrain, (c) => 7 * c - 20);
+    const { classes, index } = labelIndex(y);
+    const want = fitTyped(x, index, classes.length, 1e-9);
+    const nb = await naiveBayes.create(parseParams(naiveBayes, {}), ctx).fit(x, y);
+    const saved = JSON.parse(new TextDecoder().decode(await nb.serialize!())) as { classes: number[]; model: GaussianNBModel };
+    expect(saved.classes).toEqual(Array.from(classes));
+    expect(JSON.stringify(saved.model)).toBe(JSON.stringify(want));
+    nb.dispose();
+  });
+
+  it('non-finite training values are refused in one line naming the row and column, as before (NaN; +∞ and −∞ in one column)', async () => {
+    const d = await mnistSubset(300, 10, 2);
+    const est = naiveBayes.create(parseParams(naiveBayes, {}), ctx);
+    const nan = { ...d.xTrain, data: d.xTrain.data.slice() };
+    nan.data[5 * 784 + 9] = NaN;
+    await expect(est.fit(nan, d.yTrain)).rejects.toThrow(/^naive-bayes: the training data has a non-finite value \(NaN\) at row 5, column 9; clean or impute the features first\.$/);
+    const inf = { ...d.xTrain, data: d.xTrain.data.slice() };
+    inf.data[2 * 784 + 100] = Infinity;
+    inf.data[7 * 784 + 100] = -Infinity;
+    await expect(est.fit(inf, d.yTrain)).rejects.toThrow(/^naive-bayes: the training data has a non-finite value \(Infinity\) at row 2, column 100; /);
+    // The largest float32 values, all in one column, sum to a finite float64: fitted, not refused.
+    const big = { ...d.xTrain, data: d.xTrain.data.slice() };
+    for (let i = 0; i < big.rows; i++) big.data[i * 784 + 300] = 3.4e38;
+    (await est.fit(big, d.yTrain)).dispose();
+  });
+});
