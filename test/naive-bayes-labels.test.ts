@@ -8,9 +8,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { fitTyped, naiveBayes, typedModel, type GaussianNBModel } from '../src/classifiers/naive-bayes.ts';
 import { labelIndex, parseParams } from '../src/classifiers/plugin.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
-import { argmaxRows, labelsTyped, logJointTyped, naiveBayesModelOf, quadraticForm, softmaxRows, type Matrix } from '@digitbench/runtime/internal';
+import { argmaxRows, f32, labelsTyped, logJointTyped, naiveBayesModelOf, ortGaussianScores, quadraticForm, softmaxRows, type Matrix } from '@digitbench/runtime/internal';
+import { ortForTests } from './helpers/ort.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 
+const { why } = ortForTests();
 const ctx = { seed: 1, log: { info() {}, warn() {} } };
 const digits = Int32Array.from({ length: 10 }, (_, i) => i);
 const exactLabels = (m: GaussianNBModel, x: Matrix, labels = digits) => argmaxRows(logJointTyped(typedModel(m), x), x.rows, labels.length, labels);
@@ -118,5 +120,37 @@ describe('Gaussian NB fit', () => {
     const big = { ...d.xTrain, data: d.xTrain.data.slice() };
     for (let i = 0; i < big.rows; i++) big.data[i * 784 + 300] = 3.4e38;
     (await est.fit(big, d.yTrain)).dispose();
+  });
+});
+
+describe.skipIf(!!why)(`f32's scratch buffer and NB's scorer on shared memory${why ? ` (skipped: ${why})` : ''}`, () => {
+  it('a view of a SharedArrayBuffer is copied into scratch.buf (one buffer, grown when needed); an ordinary view is passed as it is', () => {
+    const shared = new Float32Array(new SharedArrayBuffer(4 * 100));
+    shared.forEach((_, i) => (shared[i] = i / 7));
+    const scratch: { buf?: Float32Array } = {};
+    const a = f32(shared.subarray(10, 30), [4, 5], scratch);
+    expect(Array.from(a.data as Float32Array)).toEqual(Array.from(shared.subarray(10, 30)));
+    const first = scratch.buf!;
+    expect(first.buffer instanceof SharedArrayBuffer).toBe(false);
+    f32(shared.subarray(0, 12), [3, 4], scratch);
+    expect(scratch.buf).toBe(first);
+    const big = f32(shared.subarray(0, 60), [6, 10], scratch);
+    expect(scratch.buf!.length).toBe(60);
+    expect(Array.from(big.data as Float32Array)).toEqual(Array.from(shared.subarray(0, 60)));
+    const plain = new Float32Array(12).fill(2);
+    expect(f32(plain, [3, 4], scratch).data).toBe(plain);
+  });
+
+  it('Gaussian scores on onnxruntime of rows in shared memory equal those of the same rows in ordinary memory (raw pixels, 2,000 rows)', async () => {
+    const d = await mnistSubset(1000, 2000, 4);
+    const t = typedModel(fitTyped(d.xTrain, d.yTrain, 10, 1e-9));
+    const shared = new Float32Array(new SharedArrayBuffer(d.xTest.data.byteLength));
+    shared.set(d.xTest.data);
+    const scorer = await ortGaussianScores(t, 1);
+    const a = await scorer.logJoint(d.xTest);
+    const b = await scorer.logJoint({ rows: d.xTest.rows, cols: 784, data: shared });
+    expect(Array.from(b.values)).toEqual(Array.from(a.values));
+    expect(Array.from(b.bound)).toEqual(Array.from(a.bound));
+    scorer.dispose();
   });
 });
