@@ -16,7 +16,7 @@
  * Rows in a SharedArrayBuffer (the workbench's large matrices) are copied chunk by chunk into one reused
  * buffer, since onnxruntime-node refuses shared views.
  */
-import { allocFloat32, GraphBuilder, type Matrix, type PcaModel } from '@digitbench/runtime/internal';
+import { allocFloat32, GraphBuilder, ownedView, type Matrix, type PcaModel } from '@digitbench/runtime/internal';
 import { f32, ortDescription, ortSession, type OrtSession } from './ort.ts';
 
 /** Rows per session.run (the double copy of a chunk inside the graph is rows × d × 8 bytes: 12.8 MB at 2,048 × 784). */
@@ -100,23 +100,17 @@ export async function ortProjection(model: PcaModel, whiten = false, threads = 1
   const gamma = (d * U64) / (1 - d * U64);
   const twoU = 2.02 * 2 * U64;
   const session: OrtSession = await ortSession(projectionGraph(cT, d, k), threads);
-  let scratch: Float32Array | undefined;
+  const scratch: { buf?: Float32Array } = {};
 
   const run = async (x: Matrix): Promise<{ matrix: Matrix; rechecked: number }> => {
     if (x.cols !== d) throw new Error(`Feature step "pca" was fitted on ${d} features but got rows of ${x.cols}; apply the same steps before it.`);
     const n = x.rows;
     const data = x.data;
-    const shared = typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer;
     const out = allocFloat32(n * k);
     let rechecked = 0;
     for (let r0 = 0; r0 < n; r0 += PROJECT_CHUNK) {
       const rows = Math.min(PROJECT_CHUNK, n - r0);
-      let chunk = data.subarray(r0 * d, (r0 + rows) * d);
-      if (shared) {
-        scratch ??= new Float32Array(Math.min(n, PROJECT_CHUNK) * d);
-        chunk = scratch.subarray(0, rows * d);
-        chunk.set(data.subarray(r0 * d, (r0 + rows) * d));
-      }
+      const chunk = ownedView(data.subarray(r0 * d, (r0 + rows) * d), scratch);
       const res = await session.run({ x: f32(chunk, [rows, d]) });
       const s = res.s!.data as Float64Array;
       const hi = res.hi!.data as Float32Array;

@@ -10,7 +10,7 @@
  * Projection: src/engine/ort-pca-project.ts (float64, bit-identical to the runtime's plain-JS projectPca).
  */
 import type { Matrix } from '@digitbench/runtime/internal';
-import { GraphBuilder } from '@digitbench/runtime/internal';
+import { GraphBuilder, ownedView } from '@digitbench/runtime/internal';
 import { f32, ortDescription, ortSession, type OrtSession } from './ort.ts';
 
 /** The ONNX model of one block's pass (`gram`: Yᵀ·Y instead): inputs `x` [B, d], `z` [d, l], `mean` [1, d]; output `out`. */
@@ -61,7 +61,7 @@ export function ortSubspacePasses(x: Matrix, l: number, block: number, threads: 
       const scratch = {};
       for (let s = 0; s < n; s += block) {
         const e = Math.min(n, s + block);
-        const part = (await session.run({ x: f32(rowsFor(x.data, s * d, e * d, scratch), [e - s, d]), z, mean: mu })).out!.data as Float32Array;
+        const part = (await session.run({ x: f32(ownedView(x.data.subarray(s * d, e * d), scratch), [e - s, d]), z, mean: mu })).out!.data as Float32Array;
         for (let i = 0; i < part.length; i++) out[i]! += part[i]!;
       }
       return out;
@@ -74,12 +74,3 @@ export function ortSubspacePasses(x: Matrix, l: number, block: number, threads: 
 
 // The projection (bit-identical to the runtime's projectPca) is ort-pca-project.ts's.
 export { ortProjection, type OrtProjection } from './ort-pca-project.ts';
-
-/** Rows [start, end) of `data`: a view, or for a SharedArrayBuffer (which onnxruntime-node refuses) a copy into `scratch`, reused. */
-function rowsFor(data: Float32Array, start: number, end: number, scratch: { buf?: Float32Array }): Float32Array {
-  if (!(typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer)) return data.subarray(start, end);
-  if (!scratch.buf || scratch.buf.length < end - start) scratch.buf = new Float32Array(end - start);
-  const out = scratch.buf.subarray(0, end - start);
-  out.set(data.subarray(start, end));
-  return out;
-}
