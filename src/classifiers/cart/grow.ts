@@ -1306,36 +1306,42 @@ function considerCounts(ctx: Ctx, seq: number, f: number, value: number, nLesser
  */
 function partition(ctx: Ctx, f: number, value: number, rs: number, re: number, lists: Lists, constants: number[] | null, childDepth: number): { mid: number; left: Lists; right: Lists } {
   const { rows, goLeft, tmp, data } = ctx;
-  // rows at the minimum go left: value > minimum for any split with a non-empty lesser side
-  for (let p = rs; p < re; p++) goLeft[rows[p]!] = 1;
+  let w = rs;
+  let r = 0;
   if (ctx.sampled) {
-    const { F, block } = ctx;
+    // ranks ascend with values: x < value for the ranks below `below` (rank 0, the minimum, always:
+    // value > minimum for any split with a non-empty lesser side), so no value is looked up per row
+    const { F, block, tmpLocal } = ctx;
     const local = ctx.local!;
     const distinct = data.distinct;
     const dBase = data.distinctStart[f]!;
+    const nDistinct = data.distinctStart[f + 1]! - dBase;
+    let below = 1;
+    while (below < nDistinct && distinct[dBase + below]! < value) below++;
     for (let p = rs; p < re; p++) {
-      const d = block[local[p]! * F + f]!;
-      if (d !== 0 && !(distinct[dBase + d]! < value)) goLeft[rows[p]!] = 0;
+      const s = rows[p]!;
+      const at = local[p]!;
+      if (block[at * F + f]! < below) {
+        local[w] = at;
+        rows[w++] = s;
+      } else {
+        tmpLocal![r] = at;
+        tmp[r++] = s;
+      }
     }
+    for (let q = 0; q < r; q++) local[w + q] = tmpLocal![q]!;
   } else {
+    // rows at the minimum go left: value > minimum for any split with a non-empty lesser side
+    for (let p = rs; p < re; p++) goLeft[rows[p]!] = 1;
     const k = lists.active.indexOf(f);
     for (let q = lists.segStart[k]!; q < lists.segEnd[k]!; q++) if (!(ctx.values[q]! < value)) goLeft[ctx.order[q]!] = 0;
-  }
-  let w = rs;
-  let r = 0;
-  const { local, tmpLocal } = ctx;
-  for (let p = rs; p < re; p++) {
-    const s = rows[p]!;
-    if (goLeft[s] === 1) {
-      if (local) local[w] = local[p]!;
-      rows[w++] = s;
-    } else {
-      if (local) tmpLocal![r] = local[p]!;
-      tmp[r++] = s;
+    for (let p = rs; p < re; p++) {
+      const s = rows[p]!;
+      if (goLeft[s] === 1) rows[w++] = s;
+      else tmp[r++] = s;
     }
   }
   for (let q = 0; q < r; q++) rows[w + q] = tmp[q]!;
-  if (local) for (let q = 0; q < r; q++) local[w + q] = tmpLocal![q]!;
   const mid = w;
   ctx.stats.partitionedSamples += re - rs;
 
