@@ -11,17 +11,20 @@
  * - All features (a decision tree): each node owns a slice of every feature's sorted list, split stably
  *   into the children: O(listed rows) per feature and node, no copies of X.
  * - maxFeatures per split (random forests): only the drawn features are looked at, per node: their value
- *   ranks are read for the node's rows (row-major, a batch of features per pass, from a compact copy
- *   of the subtree's rows once it is small) and counting-sorted, or, in large nodes, a feature's whole
- *   presorted list is filtered by node membership. Constant features are drawn but do not count (as in
+ *   ranks are read for the node's rows (row-major, from a compact copy of the subtree's rows once it is
+ *   small; one feature at a time, so that its listed rows stay in cache for the counting sort and the
+ *   sweep that follow), or, in large nodes, a feature's whole presorted list is filtered by node
+ *   membership. Constant features are drawn but do not count (as in
  *   scikit-learn) and are not drawn again below. A batch is sized by the parent's share of constant
  *   features, which overestimates the node's, so it often draws more than needed: in nodes of at most
  *   512 rows the batch's constant features are found first (markConstants: a pass that stops following
  *   a feature at its first differing row) and only the features to sweep are gathered; in larger nodes
- *   the extra features are gathered but not sorted. (The draws and the tree are the same either way.)
+ *   the extra features are only checked for constancy (constantInNode, which stops at the first row
+ *   that differs). (The draws and the tree are the same either way.)
  * - Histograms (maxFeatures, Gini, every feature with at most 256 distinct values, e.g. raw pixels): nodes
  *   of at least 2048 rows build, in one pass over their rows, each drawn feature's class histogram over
- *   its value ranks with the first and last label of each bin in row order (feature-major ranks for the
+ *   its value ranks with the first and last label of each bin in row order, skipping the rows at the
+ *   minimum (bin 0: counts by subtraction from the node's, labels from either end; zeroBin) (feature-major ranks for the
  *   largest nodes where the set has them, else the row-major ones or their compact copy), and sweep the bins (sweepHistogram). Every distinct
  *   value has its own bin, so the candidates, their counts and the tree are the sorted search's; only
  *   the ranks are needed (prepareRanks, no sorted lists). No sibling subtraction: each node draws its
@@ -162,7 +165,7 @@ const LOCAL_BLOCK_ROWS = [Infinity, 4096, 512] as const;
 /** Most features per batch (findBestSplit draws at most this many at once). */
 const BATCH = 96;
 /** Batch buffers, kept between trees (one tree at a time per thread). */
-const batchPool = { packed: new Int32Array(0), rank: new Int32Array(0), ks: new Int32Array(BATCH) };
+const batchPool = { packed: new Int32Array(0), rank: new Int32Array(0) };
 /** Nodes with at most this many rows find their drawn features' constancy before gathering (markConstants). */
 const EARLY_CONSTANT_ROWS = 512;
 /** Bins per feature of the histogram search: one per distinct value of a uint8-ranked feature. */
@@ -225,6 +228,9 @@ class Ctx {
   readonly mask: number;
   readonly listedCounts: Float64Array;
   readonly intCounts: Int32Array;
+  /** Per node row (nodeRows): its offset in the block and its packed label/weight value. */
+  readonly nodeBase: Int32Array;
+  readonly nodePacked: Int32Array;
   readonly rows: IndexArray;
   readonly goLeft: Uint8Array;
   readonly sampled: boolean;
@@ -342,6 +348,8 @@ class Ctx {
     this.tmpLocal = this.sampled ? new Int32Array(M) : null;
     this.listedCounts = new Float64Array(K);
     this.intCounts = new Int32Array(K);
+    this.nodeBase = new Int32Array(M + 1);
+    this.nodePacked = new Int32Array(M + 1);
     this.goLeft = new Uint8Array(N);
     this.L = new Float64Array(K);
     this.scratch = new Float64Array(K);
@@ -546,6 +554,7 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
     const drawn: number[] = [];
     constants = [];
     let examined = 0;
+    let rowsReady = false;
     const useHistogram = ctx.histogram && re - rs >= (ctx.options.histogramMinRows ?? HISTOGRAM_MIN_ROWS);
     let i = 0;
     while (i < poolLength && drawn.length < ctx.maxFeatures) {
@@ -602,8 +611,16 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
         }
         if (early && ctx.batchConstant[b] === 0) toSweep--;
       }
-      const ks = gathered.length > 0 ? gatherBatch(ctx, gathered, rs, re) : null;
-      const stride = re - rs;
+      if (gathered.length > 0 && !rowsReady) {
+        // (finishGather's arguments read batchPool's buffers before gatherOne fills them: sized here)
+        if (batchPool.rank.length < re - rs) {
+          batchPool.packed = new Int32Array(ctx.M + 1);
+          batchPool.rank = new Int32Array(ctx.M + 1);
+        }
+        nodeRows(ctx, rs, re);
+        rowsReady = true;
+      }
+      const nRows = re - rs;
       for (let b = 0; b < size; b++) {
         const f = batch[b]!;
         const g = slot[b]!;
@@ -616,10 +633,10 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
             : g < 0
               ? scanSorted(ctx, f, re - rs)
               : drawn.length === ctx.maxFeatures
-                ? gatheredConstant(batchPool.rank, g * stride, ks![g]!, re - rs)
+                ? constantInNode(ctx, f, nRows)
                   ? -1
                   : 0
-                : finishGather(ctx, f, batchPool.packed, batchPool.rank, g * stride, ks![g]!, re - rs, ctx.bufPacked, true);
+                : finishGather(ctx, f, batchPool.packed, batchPool.rank, 0, gatherOne(ctx, f, nRows), nRows, ctx.bufPacked, true);
         // listed class counts: summed by finishGather's sort or scanSorted (only for swept features)
         const countsFrom = ctx.listedCounts;
         examined++;
@@ -840,40 +857,44 @@ function sortByRank(ctx: Ctx, bufOrder: IndexArray, bufRank: Int32Array, at: num
   }
 }
 
-/** One pass over the node's rows: for each feature of the batch, its listed rows (packed label/weight) and their ranks. */
-function gatherBatch(ctx: Ctx, batch: number[], rs: number, re: number): Int32Array {
-  const { rows, block, F } = ctx;
+/** Each node row's offset in the block and packed label/weight value, for gatherOne and constantInNode. */
+function nodeRows(ctx: Ctx, rs: number, re: number): void {
+  const { rows, F, nodeBase, nodePacked, packed } = ctx;
   const local = ctx.local!;
-  const size = batch.length;
-  const stride = re - rs;
-  if (batchPool.rank.length < size * stride) {
-    batchPool.packed = new Int32Array(size * stride);
-    batchPool.rank = new Int32Array(size * stride);
+  for (let p = rs, q = 0; p < re; p++, q++) {
+    nodeBase[q] = local[p]! * F;
+    nodePacked[q] = packed[rows[p]!]!;
   }
+}
+
+/**
+ * Feature f's listed rows of the node (rank above 0, row order): their packed label/weight values and
+ * ranks into batchPool.packed/rank[0..k); returns k. One feature at a time, so that its buffers stay in
+ * cache for the sort and the sweep that follow.
+ */
+function gatherOne(ctx: Ctx, f: number, nRows: number): number {
+  const { block, nodeBase, nodePacked } = ctx;
   const order = batchPool.packed;
   const rank = batchPool.rank;
-  const features = ctx.batchFeatures;
-  const packed = ctx.packed;
-  const ks = batchPool.ks;
-  for (let b = 0; b < size; b++) {
-    features[b] = batch[b]!;
-    ks[b] = b * stride;
-  }
-  for (let p = rs; p < re; p++) {
-    const base = local[p]! * F;
-    const x = packed[rows[p]!]!;
-    for (let b = 0; b < size; b++) {
-      const d = block[base + features[b]!]!;
-      if (d !== 0) {
-        const at = ks[b]!++;
-        order[at] = x;
-        rank[at] = d;
-      }
+  let k = 0;
+  for (let q = 0; q < nRows; q++) {
+    const d = block[nodeBase[q]! + f]!;
+    if (d !== 0) {
+      order[k] = nodePacked[q]!;
+      rank[k++] = d;
     }
   }
-  for (let b = 0; b < size; b++) ks[b]! -= b * stride;
-  ctx.stats.gatheredSamples += (re - rs) * size;
-  return ks;
+  ctx.stats.gatheredSamples += nRows;
+  return k;
+}
+
+/** Whether feature f has one rank in the whole node (stops at the first row that differs). */
+function constantInNode(ctx: Ctx, f: number, nRows: number): boolean {
+  const { block, nodeBase } = ctx;
+  const first = block[nodeBase[0]! + f]!;
+  for (let q = 1; q < nRows; q++) if (block[nodeBase[q]! + f] !== first) return false;
+  ctx.stats.gatheredSamples += nRows;
+  return true;
 }
 
 /**
