@@ -7,6 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fitTyped, naiveBayes, typedModel, type GaussianNBModel } from '../src/classifiers/naive-bayes.ts';
 import { labelIndex, parseParams } from '../src/classifiers/plugin.ts';
+import { wasmPasses } from '../src/classifiers/naive-bayes-wasm.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
 import { argmaxRows, f32, labelsTyped, logJointTyped, naiveBayesModelOf, ortGaussianScores, quadraticForm, softmaxRows, type Matrix } from '@digitbench/runtime/internal';
 import { ortForTests } from './helpers/ort.ts';
@@ -91,6 +92,24 @@ describe('Gaussian NB labels from the quadratic form', () => {
 });
 
 describe('Gaussian NB fit', () => {
+  it('the WebAssembly passes compile here and give the JS passes’ model JSON byte for byte: raw pixels (784 columns), 583 (odd; varSmoothing 0.05), 51, rows in shared memory, a class of one row', async () => {
+    expect(wasmPasses()).toBeDefined();
+    const d = await mnistSubset(3000, 10, 6);
+    const cols = (m: Matrix, k: number) => {
+      const out = { rows: m.rows, cols: k, data: new Float32Array(m.rows * k) };
+      for (let i = 0; i < m.rows; i++) out.data.set(m.data.subarray(i * m.cols + 200, i * m.cols + 200 + k), i * k);
+      return out;
+    };
+    const shared = { ...d.xTrain, data: new Float32Array(new SharedArrayBuffer(d.xTrain.data.byteLength)) };
+    shared.data.set(d.xTrain.data);
+    for (const [x, varSmoothing] of [[d.xTrain, 1e-9], [cols(d.xTrain, 583), 0.05], [cols(d.xTrain, 51), 1e-9], [shared, 1e-9]] as const) {
+      expect(JSON.stringify(fitTyped(x, d.yTrain, 10, varSmoothing, 'wasm'))).toBe(JSON.stringify(fitTyped(x, d.yTrain, 10, varSmoothing, 'js')));
+    }
+    const tiny = { rows: 3, cols: 3, data: Float32Array.of(1, 2, 3, 4, 5, 7, 0.5, 0.25, 9) };
+    const y3 = Int32Array.of(0, 1, 0);
+    expect(JSON.stringify(fitTyped(tiny, y3, 2, 1e-9, 'wasm'))).toBe(JSON.stringify(fitTyped(tiny, y3, 2, 1e-9, 'js')));
+  });
+
   it('an odd feature count (the passes’ last column alone) gives fitTyped’s JSON through the plugin, and labels as a fresh table', async () => {
     const d = await mnistSubset(1500, 300, 2);
     const x = { rows: d.xTrain.rows, cols: 783, data: new Float32Array(d.xTrain.rows * 783) };

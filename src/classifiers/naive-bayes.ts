@@ -44,27 +44,59 @@ import { ortGaussianScores } from '@digitbench/runtime/internal';
 import { ortRbfProducts } from '@digitbench/runtime/internal';
 import { ortChunkMinima } from '@digitbench/runtime/internal';
 import { defaultThreads } from '../engine/threads.ts';
+import { wasmPasses, type WasmPasses } from './naive-bayes-wasm.ts';
 
 export { logJointTyped, naiveBayesParams, settledLogJoint, typedModel, type GaussianNBModel, type NaiveBayesParams } from '@digitbench/runtime/internal';
 
 const WHO = 'naive-bayes';
 
-export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing: number): GaussianNBModel {
-  return fitPasses(x, y, classes, varSmoothing).model;
+export function fitTyped(x: Matrix, y: Int32Array, classes: number, varSmoothing: number, passes: 'wasm' | 'js' = 'wasm'): GaussianNBModel {
+  return fitPasses(x, y, classes, varSmoothing, passes === 'wasm' ? wasmPasses() : undefined).model;
 }
 
 /**
  * fitTyped, and whether every value of x is finite (known from pass 1: a float64 sum of float32 values cannot
  * overflow, so the column totals are all finite exactly when every value is). Both passes go over the rows in
- * order, two columns per step (each sum still adds its values in row order: the same bits).
+ * order, two columns per step (each sum still adds its values in row order: the same bits): as the small
+ * WebAssembly module of naive-bayes-wasm.ts where it compiles, else (or with `wasm` undefined) in JS.
  */
-function fitPasses(x: Matrix, y: Int32Array, classes: number, varSmoothing: number): { model: GaussianNBModel; finite: boolean } {
+function fitPasses(x: Matrix, y: Int32Array, classes: number, varSmoothing: number, wasm: WasmPasses | undefined): { model: GaussianNBModel; finite: boolean } {
+  const n = x.rows;
+  const d = x.cols;
+  const count = new Float64Array(classes);
+  for (let i = 0; i < n; i++) count[y[i]!]!++;
+  const { sum, total } = wasm ? wasm.pass1(x.data, y, n, d, classes) : pass1(x, y, classes);
+  const finite = total.every(Number.isFinite);
+  const mean = sum.map((s, k) => s / count[Math.floor(k / d)]!);
+  const totalMean = total.map((s) => s / n);
+  const { s1, s2, t1, t2 } = wasm ? wasm.pass2(mean, totalMean) : pass2(x, y, classes, mean, totalMean);
+  let largest = -Infinity;
+  for (let j = 0; j < d; j++) largest = Math.max(largest, (t2[j]! - (t1[j]! * t1[j]!) / n) / n);
+  const epsilon = varSmoothing * largest;
+  const C1 = Math.sqrt(2 * Math.PI);
+  const means: number[][] = [];
+  const calculateProbabilities: GaussianNBModel['calculateProbabilities'] = [];
+  for (let c = 0; c < classes; c++) {
+    const rows = count[c]!;
+    const probs: [number, ...Array<[number, number]>] = [Math.log(rows / n)];
+    for (let j = 0; j < d; j++) {
+      const k = c * d + j;
+      const variance = rows > 1 ? (s2[k]! - (s1[k]! * s1[k]!) / rows) / (rows - 1) : (s2[k]! - (s1[k]! * s1[k]!) / rows) / rows;
+      const std = Math.sqrt(variance + epsilon);
+      probs.push([1 / (C1 * std), -2 * std * std]);
+    }
+    means.push(Array.from(mean.subarray(c * d, (c + 1) * d)));
+    calculateProbabilities.push(probs);
+  }
+  return { model: { modelName: 'NaiveBayes', means, calculateProbabilities }, finite };
+}
+
+/** Pass 1 in JS: per-class column sums and column totals, in row order. */
+function pass1(x: Matrix, y: Int32Array, classes: number): { sum: Float64Array; total: Float64Array } {
   const n = x.rows;
   const d = x.cols;
   const data = x.data;
   const d2 = d & ~1;
-  const count = new Float64Array(classes);
-  for (let i = 0; i < n; i++) count[y[i]!]!++;
   const sum = new Float64Array(classes * d);
   const total = new Float64Array(d);
   for (let i = 0; i < n; i++) {
@@ -85,9 +117,15 @@ function fitPasses(x: Matrix, y: Int32Array, classes: number, varSmoothing: numb
       total[j]! += v;
     }
   }
-  const finite = total.every(Number.isFinite);
-  const mean = sum.map((s, k) => s / count[Math.floor(k / d)]!);
-  const totalMean = total.map((s) => s / n);
+  return { sum, total };
+}
+
+/** Pass 2 in JS: sums of deviations and squared deviations from the class means and the column means. */
+function pass2(x: Matrix, y: Int32Array, classes: number, mean: Float64Array, totalMean: Float64Array): { s1: Float64Array; s2: Float64Array; t1: Float64Array; t2: Float64Array } {
+  const n = x.rows;
+  const d = x.cols;
+  const data = x.data;
+  const d2 = d & ~1;
   const s1 = new Float64Array(classes * d);
   const s2 = new Float64Array(classes * d);
   const t1 = new Float64Array(d);
@@ -122,25 +160,7 @@ function fitPasses(x: Matrix, y: Int32Array, classes: number, varSmoothing: numb
       t2[j]! += b * b;
     }
   }
-  let largest = -Infinity;
-  for (let j = 0; j < d; j++) largest = Math.max(largest, (t2[j]! - (t1[j]! * t1[j]!) / n) / n);
-  const epsilon = varSmoothing * largest;
-  const C1 = Math.sqrt(2 * Math.PI);
-  const means: number[][] = [];
-  const calculateProbabilities: GaussianNBModel['calculateProbabilities'] = [];
-  for (let c = 0; c < classes; c++) {
-    const rows = count[c]!;
-    const probs: [number, ...Array<[number, number]>] = [Math.log(rows / n)];
-    for (let j = 0; j < d; j++) {
-      const k = c * d + j;
-      const variance = rows > 1 ? (s2[k]! - (s1[k]! * s1[k]!) / rows) / (rows - 1) : (s2[k]! - (s1[k]! * s1[k]!) / rows) / rows;
-      const std = Math.sqrt(variance + epsilon);
-      probs.push([1 / (C1 * std), -2 * std * std]);
-    }
-    means.push(Array.from(mean.subarray(c * d, (c + 1) * d)));
-    calculateProbabilities.push(probs);
-  }
-  return { model: { modelName: 'NaiveBayes', means, calculateProbabilities }, finite };
+  return { s1, s2, t1, t2 };
 }
 
 /**
@@ -190,7 +210,7 @@ export const naiveBayes = defineClassifier<NaiveBayesParams>({
       // non-finite value anywhere runs checkTrainingData again, which names it).
       if (x.rows !== y.length || x.rows === 0 || x.cols === 0) checkTrainingData(x, y, WHO);
       const { classes, index } = classIndex(y);
-      const { model, finite } = fitPasses(x, index, classes.length, params.varSmoothing);
+      const { model, finite } = fitPasses(x, index, classes.length, params.varSmoothing, wasmPasses());
       if (!finite) checkTrainingData(x, y, WHO);
       if (!model.calculateProbabilities.every((c) => c.every((v) => (typeof v === 'number' ? Number.isFinite(v) : Number.isFinite(v[0]) && Number.isFinite(v[1]))))) {
         throw new Error('naive-bayes: every feature is constant over the training data, so no variance can be estimated; check the features (or the split) before fitting.');
