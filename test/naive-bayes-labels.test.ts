@@ -7,9 +7,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fitTyped, naiveBayes, typedModel, type GaussianNBModel } from '../src/classifiers/naive-bayes.ts';
 import { labelIndex, parseParams } from '../src/classifiers/plugin.ts';
-import { wasmPasses } from '../src/classifiers/naive-bayes-wasm.ts';
+
 import { fitPca, projectPca } from '../src/features/pca.ts';
-import { argmaxRows, f32, labelsTyped, logJointTyped, naiveBayesModelOf, ortGaussianScores, quadraticForm, softmaxRows, type Matrix } from '@digitbench/runtime/internal';
+import { argmaxRows, f32, wasmPasses, labelsTyped, logJointTyped, naiveBayesModelOf, ortGaussianScores, quadraticForm, softmaxRows, type Matrix } from '@digitbench/runtime/internal';
 import { ortForTests } from './helpers/ort.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 
@@ -29,17 +29,19 @@ describe('Gaussian NB labels from the quadratic form', () => {
     test50 = projectPca(pca, d.xTest);
   }, 60_000);
 
-  it('equal the exact loop’s on every test row: PCA-50 and raw pixels (2,000 rows, 5,000 training rows), and on the training rows', () => {
+  it('equal the exact loop’s on every test row: PCA-50 and raw pixels (2,000 rows, 5,000 training rows), and on the training rows; WebAssembly and JS form', () => {
     for (const [x, t] of [
       [train50, test50],
       [d.xTrain, d.xTest],
     ] as const) {
       const m = fitTyped(x, d.yTrain, 10, 1e-9);
       for (const rows of [t, x]) {
-        const got = labelsTyped(typedModel(m), rows, digits);
-        expect(Array.from(got.labels)).toEqual(Array.from(exactLabels(m, rows)));
-        // The bound is ~1e-12 relative: almost every row is settled without the exact loop.
-        expect(got.recomputed).toBeLessThan(rows.rows / 100);
+        for (const engine of ['wasm', 'js'] as const) {
+          const got = labelsTyped(typedModel(m), rows, digits, engine);
+          expect(Array.from(got.labels)).toEqual(Array.from(exactLabels(m, rows)));
+          // The bound is ~1e-12 relative: almost every row is settled without the exact loop.
+          expect(got.recomputed).toBeLessThan(rows.rows / 100);
+        }
       }
     }
   });
@@ -52,6 +54,7 @@ describe('Gaussian NB labels from the quadratic form', () => {
     const got = labelsTyped(typedModel(dup), test50, labels);
     const want = exactLabels(dup, test50, labels);
     expect(Array.from(got.labels)).toEqual(Array.from(want));
+    expect(Array.from(labelsTyped(typedModel(dup), test50, labels, 'js').labels)).toEqual(Array.from(want));
     const threes = want.filter((l) => l === 3).length;
     expect(threes).toBeGreaterThan(50);
     expect(want.includes(10)).toBe(false);

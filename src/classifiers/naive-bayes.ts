@@ -44,7 +44,7 @@ import { ortGaussianScores } from '@digitbench/runtime/internal';
 import { ortRbfProducts } from '@digitbench/runtime/internal';
 import { ortChunkMinima } from '@digitbench/runtime/internal';
 import { defaultThreads } from '../engine/threads.ts';
-import { wasmPasses, type WasmPasses } from './naive-bayes-wasm.ts';
+import { wasmPasses, type WasmPasses } from '@digitbench/runtime/internal';
 
 export { logJointTyped, naiveBayesParams, settledLogJoint, typedModel, type GaussianNBModel, type NaiveBayesParams } from '@digitbench/runtime/internal';
 

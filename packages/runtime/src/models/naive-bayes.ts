@@ -10,6 +10,9 @@ import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { described } from './describe.ts';
 import { defineModel, parseSavedJson, type Model, type ModelPlugin, type NativeEngine } from './plugin.ts';
 import type { GaussianScores } from '../engine/ort-linear.ts';
+import { wasmQuadratic } from './naive-bayes-wasm.ts';
+
+export { wasmPasses, type WasmPasses } from './naive-bayes-wasm.ts';
 
 /** ml-naivebayes 4.0.0's GaussianNB model JSON. */
 export interface GaussianNBModel {
@@ -176,20 +179,11 @@ export function quadraticForm(t: TypedModel): QuadraticForm {
   return q;
 }
 
-/**
- * The exact loop's labels (argmaxRows of logJointTyped: the first largest log joint), computed faster: the
- * quadratic form in float64 (multiplies and adds only, four rows at a time; the exact loop divides per term),
- * then, for every row where another class's value could reach the best one's within the rounding bound, the
- * exact loop itself. The bound: both float64 evaluations (the exact loop's d + 2 terms, the form's 2d + 2
- * with coefficients rounded once or twice, K_c summed over 3d terms) are off by at most about (10d + 14)·u·S,
- * u = 2⁻⁵³, S = magnitude_c + Σ_j (|a_cj|·x_j² + |b_cj·x_j|) ≤ magnitude_c + amax_c·‖x‖² + bmax_c·‖x‖₁; the
- * bound used is (16(d + 4)·u + 1e-12)·(magnitude_c + amax_c·‖x‖² + bmax_c·‖x‖₁). A non-finite value or bound
- * (e.g. a huge input) makes the row unsure. `recomputed`: the rows the exact loop settled.
- */
-export function labelsTyped(t: TypedModel, x: Matrix, labels: Int32Array): { labels: Int32Array; recomputed: number } {
-  const { classes: C, features: d } = t;
-  const { ab, constant, magnitude, amax, bmax } = quadraticForm(t);
+/** labelsTyped's values and row norms in JS (four rows at a time), where WebAssembly is missing. */
+function quadraticJs(q: QuadraticForm, x: Matrix, C: number): { values: Float64Array; n2: Float64Array; n1: Float64Array } {
+  const { ab, constant } = q;
   const n = x.rows;
+  const d = x.cols;
   const data = x.data;
   const vals = new Float64Array(n * C);
   const n4 = n & ~3;
@@ -235,18 +229,47 @@ export function labelsTyped(t: TypedModel, x: Matrix, labels: Int32Array): { lab
       vals[i * C + c] = constant[c]! + s;
     }
   }
+  const n2 = new Float64Array(n);
+  const n1 = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let sq = 0;
+    let ab1 = 0;
+    for (let j = 0; j < d; j++) {
+      const v = data[i * d + j]!;
+      sq += v * v;
+      ab1 += Math.abs(v);
+    }
+    n2[i] = sq;
+    n1[i] = ab1;
+  }
+  return { values: vals, n2, n1 };
+}
+
+/**
+ * The exact loop's labels (argmaxRows of logJointTyped: the first largest log joint), computed faster: the
+ * quadratic form in float64 (multiplies and adds only, where the exact loop divides per term: by default in the
+ * small WebAssembly module of naive-bayes-wasm.ts, two columns per f64x2 operation; `engine` 'js', or where
+ * WebAssembly SIMD is missing, in JS four rows at a time),
+ * then, for every row where another class's value could reach the best one's within the rounding bound, the
+ * exact loop itself. The bound: both float64 evaluations (the exact loop's d + 2 terms, the form's 2d + 2
+ * with coefficients rounded once or twice, K_c summed over 3d terms) are off by at most about (10d + 14)·u·S,
+ * u = 2⁻⁵³, S = magnitude_c + Σ_j (|a_cj|·x_j² + |b_cj·x_j|) ≤ magnitude_c + amax_c·‖x‖² + bmax_c·‖x‖₁; the
+ * bound used is (16(d + 4)·u + 1e-12)·(magnitude_c + amax_c·‖x‖² + bmax_c·‖x‖₁). A non-finite value or bound
+ * (e.g. a huge input) makes the row unsure. `recomputed`: the rows the exact loop settled.
+ */
+export function labelsTyped(t: TypedModel, x: Matrix, labels: Int32Array, engine: 'wasm' | 'js' = 'wasm'): { labels: Int32Array; recomputed: number } {
+  const { classes: C, features: d } = t;
+  const q = quadraticForm(t);
+  const { magnitude, amax, bmax } = q;
+  const n = x.rows;
+  const data = x.data;
+  const { values: vals, n2: norm2, n1: norm1 } = (engine === 'wasm' ? wasmQuadratic(q.ab, q.constant, data, n, d) : undefined) ?? quadraticJs(q, x, C);
   const rel = 16 * (d + 4) * 2 ** -53 + 1e-12;
   const out = new Int32Array(n);
   const unsure: number[] = [];
   for (let i = 0; i < n; i++) {
-    const o = i * d;
-    let n2 = 0;
-    let n1 = 0;
-    for (let j = 0; j < d; j++) {
-      const v = data[o + j]!;
-      n2 += v * v;
-      n1 += Math.abs(v);
-    }
+    const n2 = norm2[i]!;
+    const n1 = norm1[i]!;
     let best = 0;
     for (let c = 1; c < C; c++) if (vals[i * C + c]! > vals[i * C + best]!) best = c;
     const low = vals[i * C + best]! - rel * (magnitude[best]! + amax[best]! * n2 + bmax[best]! * n1);

@@ -1,12 +1,17 @@
 /**
- * Gaussian NB's two fit passes (src/classifiers/naive-bayes.ts, fitPasses) as a small WebAssembly module,
- * assembled here at first use. Why: the same loops in JS took about 10 ms warm on 60,000 × 50 and 17–25 ms in a
- * fresh process (where V8 runs them before its optimizing compiler has them ready); these take about 3 ms warm
- * and 8–11 ms cold (rough, busy 2-core machine), two columns per f64x2 operation. Same arithmetic, in the same
- * order: every sum still adds its values in row order (lane-wise IEEE adds, subtracts and multiplies; float32 →
- * float64 is exact; no fused multiply-add), so the sums, and the model JSON, are the JS loops' to the bit. The
- * rows are copied into the module's memory a block (about 256 kB) at a time, for each pass. `wasmPasses()` is
- * undefined where WebAssembly (with SIMD) is missing; the JS loops run then.
+ * Gaussian NB's two fit passes (the workbench's src/classifiers/naive-bayes.ts, fitPasses) and the quadratic
+ * form of its labels (naive-bayes.ts, labelsTyped) as a small WebAssembly module, assembled here at first use,
+ * two columns per f64x2 operation. Why: a bench run fits and predicts once in a fresh process, where V8 runs JS
+ * loops for a while before its optimizing compiler has them ready; WebAssembly's baseline compiler makes these
+ * few hundred bytes into machine code at once. Rough figures (busy 2-core machine, 60,000 × 50 / 10,000 rows):
+ * the passes about 3 ms warm and 8–11 ms in a fresh process against 15 and 17–50 ms for the JS loops; the form
+ * 2.4 and 8–11 ms against 5 and 11–20.
+ * - The passes do the JS loops' arithmetic in the same order: every sum still adds its values in row order
+ *   (lane-wise IEEE adds, subtracts and multiplies; float32 → float64 is exact; no fused multiply-add), so the
+ *   sums, and the model JSON, are the JS loops' to the bit.
+ * - The form's sums are in another order, which its rounding bound allows (labelsTyped's exact recheck is unchanged).
+ * Rows are copied into the module's memory a block (about 256 kB) at a time. Without WebAssembly SIMD,
+ * `wasmPasses()` and `wasmQuadratic()` give undefined and the JS loops run.
  */
 
 /** Unsigned LEB128. */
@@ -69,6 +74,11 @@ const V_PROMOTE = simd(95);
 const V_ADD = simd(240);
 const V_SUB = simd(241);
 const V_MUL = simd(242);
+const V_ABS = simd(236);
+const V_ZERO = [...simd(12), ...Array<number>(16).fill(0)];
+const V_LANE = (lane: number) => [...simd(33), lane];
+const F64_ABS = 0x99;
+const I32_LT_U = 0x49;
 
 const get = (l: number) => [0x20, ...u(l)];
 const set = (l: number) => [0x21, ...u(l)];
@@ -161,16 +171,83 @@ function passModule(): Uint8Array<ArrayBuffer> {
   );
   const body2 = [...u(3), ...u(6), I32, ...u(3), V128, ...u(3), F64, ...pass2, END];
 
+  // scores(x, n, d, C, ab, constant, out, n2, n1): locals 9–16 i32 (i, c, j, end8, o, k, p, q), 17–21 v128
+  // (acc, v, nsq, nab, t), 22–23 f64 (s, w). Per row i: n2[i] = Σ x², n1[i] = Σ |x|, and per class c
+  // out[i·C + c] = constant[c] + Σ_j x_j·(a_cj·x_j + b_cj), a then b the class's 2d coefficients in ab.
+  const D = 2;
+  const CL = 3;
+  const [si, sc, sj, send, so, sk, sp, sq] = [9, 10, 11, 12, 13, 14, 15, 16];
+  const [acc, sv, nsq, nab] = [17, 18, 19, 20];
+  const [fs, fw] = [22, 23];
+  const hsum = (l: number) => [...get(l), ...V_LANE(0), ...get(l), ...V_LANE(1), F64_ADD];
+  const pairs = (body: number[]) => [
+    ...i32(0), ...set(sj), ...get(so), ...set(sp),
+    BLOCK, VOID, LOOP, VOID,
+    ...get(sj), ...get(send), I32_GE_U, BR_IF, 1,
+    ...get(sp), ...V_LOAD64_ZERO, ...V_PROMOTE, ...set(sv),
+    ...body,
+    ...get(sj), ...i32(16), I32_ADD, ...set(sj),
+    ...get(sp), ...i32(8), I32_ADD, ...set(sp),
+    BR, 0, END, END,
+  ];
+  const odd = (body: number[]) => [...get(D), ...i32(1), I32_AND, IF, VOID, ...get(sp), ...F32_LOAD, F64_PROMOTE, ...set(fw), ...body, END];
+  const scores = [
+    ...get(D), ...i32(-2), I32_AND, ...i32(3), I32_SHL, ...set(send),
+    ...i32(0), ...set(si),
+    BLOCK, VOID, LOOP, VOID,
+    ...get(si), ...get(1), I32_GE_U, BR_IF, 1,
+    ...get(0), ...get(si), ...get(D), I32_MUL, ...i32(2), I32_SHL, I32_ADD, ...set(so),
+    // The norms.
+    ...V_ZERO, ...set(nsq), ...V_ZERO, ...set(nab),
+    ...pairs([...get(nsq), ...get(sv), ...get(sv), ...V_MUL, ...V_ADD, ...set(nsq), ...get(nab), ...get(sv), ...V_ABS, ...V_ADD, ...set(nab)]),
+    ...hsum(nsq), ...set(fs),
+    ...odd([...get(fs), ...get(fw), ...get(fw), F64_MUL, F64_ADD, ...set(fs)]),
+    ...get(7), ...get(si), ...i32(3), I32_SHL, I32_ADD, ...get(fs), ...F64_STORE,
+    ...hsum(nab), ...set(fs),
+    ...odd([...get(fs), ...get(fw), F64_ABS, F64_ADD, ...set(fs)]),
+    ...get(8), ...get(si), ...i32(3), I32_SHL, I32_ADD, ...get(fs), ...F64_STORE,
+    // The classes.
+    ...i32(0), ...set(sc),
+    BLOCK, VOID, LOOP, VOID,
+    ...get(sc), ...get(CL), I32_GE_U, BR_IF, 1,
+    ...get(4), ...get(sc), ...get(D), I32_MUL, ...i32(4), I32_SHL, I32_ADD, ...set(sk),
+    // q = k + 8·d: the class's b.
+    ...get(sk), ...get(D), ...i32(3), I32_SHL, I32_ADD, ...set(sq),
+    ...V_ZERO, ...set(acc),
+    ...pairs([
+      ...get(acc), ...get(sv),
+      ...get(sk), ...get(sj), I32_ADD, ...V_LOAD, ...get(sv), ...V_MUL,
+      ...get(sq), ...get(sj), I32_ADD, ...V_LOAD, ...V_ADD,
+      ...V_MUL, ...V_ADD, ...set(acc),
+    ]),
+    ...hsum(acc), ...set(fs),
+    ...odd([
+      ...get(fs), ...get(fw),
+      ...get(sk), ...get(sj), I32_ADD, ...F64_LOAD, ...get(fw), F64_MUL,
+      ...get(sq), ...get(sj), I32_ADD, ...F64_LOAD, F64_ADD,
+      F64_MUL, F64_ADD, ...set(fs),
+    ]),
+    // out[i·C + c] = constant[c] + s
+    ...get(6), ...get(si), ...get(CL), I32_MUL, ...get(sc), I32_ADD, ...i32(3), I32_SHL, I32_ADD,
+    ...get(5), ...get(sc), ...i32(3), I32_SHL, I32_ADD, ...F64_LOAD, ...get(fs), F64_ADD, ...F64_STORE,
+    ...get(sc), ...i32(1), I32_ADD, ...set(sc),
+    BR, 0, END, END,
+    ...get(si), ...i32(1), I32_ADD, ...set(si),
+    BR, 0, END, END,
+  ];
+  const body3 = [...u(3), ...u(8), I32, ...u(5), V128, ...u(2), F64, ...scores, END];
+  void I32_LT_U;
+
   const section = (id: number, bytes: number[]) => [id, ...u(bytes.length), ...bytes];
   const str = (s: string) => [...u(s.length), ...Array.from(s, (ch) => ch.charCodeAt(0))];
   const fnType = (params: number) => [0x60, ...u(params), ...Array<number>(params).fill(I32), 0];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [...u(2), ...fnType(6), ...fnType(10)]),
+    ...section(1, [...u(3), ...fnType(6), ...fnType(10), ...fnType(9)]),
     ...section(2, [...u(1), ...str('env'), ...str('memory'), 0x02, 0x00, ...u(1)]),
-    ...section(3, [...u(2), 0, 1]),
-    ...section(7, [...u(2), ...str('pass1'), 0x00, 0, ...str('pass2'), 0x00, 1]),
-    ...section(10, [...u(2), ...u(body1.length), ...body1, ...u(body2.length), ...body2]),
+    ...section(3, [...u(3), 0, 1, 2]),
+    ...section(7, [...u(3), ...str('pass1'), 0x00, 0, ...str('pass2'), 0x00, 1, ...str('scores'), 0x00, 2]),
+    ...section(10, [...u(3), ...u(body1.length), ...body1, ...u(body2.length), ...body2, ...u(body3.length), ...body3]),
   ]);
 }
 
@@ -266,4 +343,41 @@ export function wasmPasses(): WasmPasses | undefined {
       return out;
     },
   };
+}
+
+/**
+ * Gaussian NB's quadratic form (models/naive-bayes.ts, labelsTyped) for the rows of `x`: per row and class
+ * constant[c] + Σ_j x_j·(a_cj·x_j + b_cj) (`ab`: per class, a then b, d values each), and each row's Σ x² and
+ * Σ |x| (its rounding bound's norms), two columns per f64x2 operation; the rows are copied in blocks of about
+ * 256 kB. Undefined without WebAssembly SIMD (labelsTyped's JS loops run then).
+ */
+export function wasmQuadratic(ab: Float64Array, constant: Float64Array, x: Float32Array, n: number, d: number): { values: Float64Array; n2: Float64Array; n1: Float64Array } | undefined {
+  if (typeof WebAssembly === 'undefined') return undefined;
+  const m = module();
+  if (!m) return undefined;
+  const C = constant.length;
+  const block = Math.max(1, Math.floor(BLOCK_BYTES / (4 * d)));
+  const abAt = Math.ceil((block * d * 4) / 16) * 16;
+  const constAt = abAt + Math.ceil((ab.length * 8) / 16) * 16;
+  const outAt = constAt + Math.ceil((C * 8) / 16) * 16;
+  const n2At = outAt + Math.ceil((block * C * 8) / 16) * 16;
+  const n1At = n2At + Math.ceil((block * 8) / 16) * 16;
+  const end = n1At + block * 8;
+  const memory = new WebAssembly.Memory({ initial: Math.ceil(end / 65536) });
+  const run = (new WebAssembly.Instance(m, { env: { memory } }).exports as { scores: (...a: number[]) => void }).scores;
+  new Float64Array(memory.buffer, abAt, ab.length).set(ab);
+  new Float64Array(memory.buffer, constAt, C).set(constant);
+  const view = new Float32Array(memory.buffer, 0, block * d);
+  const values = new Float64Array(n * C);
+  const n2 = new Float64Array(n);
+  const n1 = new Float64Array(n);
+  for (let r0 = 0; r0 < n; r0 += block) {
+    const rows = Math.min(block, n - r0);
+    view.set(x.subarray(r0 * d, (r0 + rows) * d));
+    run(0, rows, d, C, abAt, constAt, outAt, n2At, n1At);
+    values.set(new Float64Array(memory.buffer, outAt, rows * C), r0 * C);
+    n2.set(new Float64Array(memory.buffer, n2At, rows), r0);
+    n1.set(new Float64Array(memory.buffer, n1At, rows), r0);
+  }
+  return { values, n2, n1 };
 }
