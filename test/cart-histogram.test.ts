@@ -57,7 +57,7 @@ describe('histogram split search', () => {
     }
   });
 
-  it('small nodes that find their drawn features\' constancy before gathering (only the features to sweep are gathered and sorted) grow the trees of a search from histograms at every node, on 6,000 MNIST rows', () => {
+  it('the sorted search, which gathers one drawn feature at a time and only checks the features drawn beyond the need for constancy, grows the trees of a search from histograms at every node, on 6,000 MNIST rows', () => {
     // histogramMinRows 1: no node gathers, sorts or sweeps rows, so this reference shares none of that code
     const ranks = prepareRanks(data.xTrain, data.yTrain)!;
     const full = prepareTrainingSet(data.xTrain, data.yTrain);
@@ -68,7 +68,8 @@ describe('histogram split search', () => {
       const sorted = toCartJSON(growCartTree(full, { ...grown, ...options, splitSearch: 'exact' }, counts, stats));
       const everyNode = tree(ranks, { ...options, histogramMinRows: 1 }, counts);
       expect(stats.histogramSearches).toBe(0);
-      expect(stats.constantChecks, `tree ${t}`).toBeGreaterThan(stats.nodes / 2);
+      // batches sized by the parent's share of constant features draw more than needed in many nodes
+      expect(stats.constancyOnly, `tree ${t}`).toBeGreaterThan(stats.nodes / 2);
       expect(everyNode.histogramSearches).toBeGreaterThan(20 * everyNode.nodes);
       expect(JSON.stringify(sorted.root), `tree ${t}`).toBe(everyNode.root);
     }

@@ -14,13 +14,11 @@
  *   ranks are read for the node's rows (row-major, from a compact copy of the subtree's rows once it is
  *   small; one feature at a time, so that its listed rows stay in cache for the counting sort and the
  *   sweep that follow), or, in large nodes, a feature's whole presorted list is filtered by node
- *   membership. Constant features are drawn but do not count (as in
- *   scikit-learn) and are not drawn again below. A batch is sized by the parent's share of constant
- *   features, which overestimates the node's, so it often draws more than needed: in nodes of at most
- *   512 rows the batch's constant features are found first (markConstants: a pass that stops following
- *   a feature at its first differing row) and only the features to sweep are gathered; in larger nodes
- *   the extra features are only checked for constancy (constantInNode, which stops at the first row
- *   that differs). (The draws and the tree are the same either way.)
+ *   membership. Constant features are drawn but do not count (as in scikit-learn) and are not drawn
+ *   again below. A batch is sized by the parent's share of constant features, which overestimates the
+ *   node's, so it often draws more than needed: the features drawn beyond the need are only checked
+ *   for constancy (constantInNode, which stops at the first row that differs). (The draws and the tree
+ *   are the same either way.)
  * - Histograms (maxFeatures, Gini, every feature with at most 256 distinct values, e.g. raw pixels): nodes
  *   of at least 2048 rows build, in one pass over their rows, each drawn feature's class histogram over
  *   its value ranks with the first and last label of each bin in row order, skipping the rows at the
@@ -77,12 +75,12 @@ export interface SplitSearchStats {
   exactEvaluationWork: number;
   /** (node, feature) pairs searched from a histogram (sweepHistogram). */
   histogramSearches: number;
-  /** Batches whose features' constancy was found before gathering (markConstants, small nodes). */
-  constantChecks: number;
+  /** (node, feature) pairs drawn beyond the need and only checked for constancy (constantInNode). */
+  constancyOnly: number;
 }
 
 export function newSplitSearchStats(): SplitSearchStats {
-  return { nodes: 0, sweptSamples: 0, gatheredSamples: 0, partitionedSamples: 0, exactEvaluations: 0, exactEvaluationWork: 0, histogramSearches: 0, constantChecks: 0 };
+  return { nodes: 0, sweptSamples: 0, gatheredSamples: 0, partitionedSamples: 0, exactEvaluations: 0, exactEvaluationWork: 0, histogramSearches: 0, constancyOnly: 0 };
 }
 
 /**
@@ -166,8 +164,6 @@ const LOCAL_BLOCK_ROWS = [Infinity, 4096, 512] as const;
 const BATCH = 96;
 /** Batch buffers, kept between trees (one tree at a time per thread). */
 const batchPool = { packed: new Int32Array(0), rank: new Int32Array(0) };
-/** Nodes with at most this many rows find their drawn features' constancy before gathering (markConstants). */
-const EARLY_CONSTANT_ROWS = 512;
 /** Bins per feature of the histogram search: one per distinct value of a uint8-ranked feature. */
 const BINS = 256;
 /**
@@ -252,10 +248,6 @@ class Ctx {
   readonly gatherOrder: IndexArray;
   readonly bufPacked: Int32Array;
   readonly batchFeatures = new Int32Array(BATCH);
-  /** Per batch slot: 1 when the feature is constant in the node (markConstants). */
-  readonly batchConstant = new Uint8Array(BATCH);
-  readonly openSlots = new Int32Array(BATCH);
-  readonly firstRank = new Int32Array(BATCH);
   /** Whether large nodes use the histogram search (exact here: every feature has ≤ 256 distinct values, Gini). */
   readonly histogram: boolean;
   constantRate = 0;
@@ -594,22 +586,14 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
         pool[i] = f;
         batch.push(f);
       }
-      // Small nodes: which drawn features are constant is found first (most stop being followed after
-      // a few rows), so that only the features to sweep are gathered: the parent's constant share,
-      // which sizes the batch, overestimates the node's (its constant features are no longer drawn).
-      const early = re - rs <= EARLY_CONSTANT_ROWS;
-      if (early) markConstants(ctx, batch, rs, re);
-      let toSweep = ctx.maxFeatures - drawn.length;
       for (let b = 0; b < size; b++) {
         const f = batch[b]!;
-        if (early && (ctx.batchConstant[b] === 1 || toSweep === 0)) slot.push(-2);
         // large nodes: a feature's whole sorted list may be cheaper to filter than the rows to gather
-        else if (scanIsCheaper(ctx, f, re - rs)) slot.push(-1);
+        if (scanIsCheaper(ctx, f, re - rs)) slot.push(-1);
         else {
           slot.push(gathered.length);
           gathered.push(f);
         }
-        if (early && ctx.batchConstant[b] === 0) toSweep--;
       }
       if (gathered.length > 0 && !rowsReady) {
         // (finishGather's arguments read batchPool's buffers before gatherOne fills them: sized here)
@@ -624,19 +608,16 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
       for (let b = 0; b < size; b++) {
         const f = batch[b]!;
         const g = slot[b]!;
-        // a feature drawn beyond what was needed only tells whether it is constant: it is not sorted
+        // a feature drawn beyond what was needed (the batch is sized by the parent's share of constant
+        // features, which overestimates the node's) only tells whether it is constant: not gathered
         const k =
-          g === -2
-            ? ctx.batchConstant[b] === 1
-              ? -1
-              : 0
-            : g < 0
-              ? scanSorted(ctx, f, re - rs)
-              : drawn.length === ctx.maxFeatures
-                ? constantInNode(ctx, f, nRows)
-                  ? -1
-                  : 0
-                : finishGather(ctx, f, batchPool.packed, batchPool.rank, 0, gatherOne(ctx, f, nRows), nRows, ctx.bufPacked, true);
+          g < 0
+            ? scanSorted(ctx, f, re - rs)
+            : drawn.length === ctx.maxFeatures
+              ? constantInNode(ctx, f, nRows)
+                ? -1
+                : 0
+              : finishGather(ctx, f, batchPool.packed, batchPool.rank, 0, gatherOne(ctx, f, nRows), nRows, ctx.bufPacked, true);
         // listed class counts: summed by finishGather's sort or scanSorted (only for swept features)
         const countsFrom = ctx.listedCounts;
         examined++;
@@ -758,34 +739,6 @@ function finishGather(ctx: Ctx, f: number, bufOrder: IndexArray, bufRank: Int32A
   return k;
 }
 
-/**
- * Sets ctx.batchConstant[b] for the batch's features: 1 when every row of the node has the same rank.
- * One pass over the rows that stops following a feature at its first row that differs from the first.
- */
-function markConstants(ctx: Ctx, batch: number[], rs: number, re: number): void {
-  const { block, F, batchConstant, openSlots, firstRank } = ctx;
-  const local = ctx.local!;
-  const size = batch.length;
-  const base0 = local[rs]! * F;
-  for (let b = 0; b < size; b++) {
-    batchConstant[b] = 1;
-    openSlots[b] = b;
-    firstRank[b] = block[base0 + batch[b]!]!;
-  }
-  let open = size;
-  for (let p = rs + 1; p < re && open > 0; p++) {
-    const base = local[p]! * F;
-    let w = 0;
-    for (let o = 0; o < open; o++) {
-      const b = openSlots[o]!;
-      if (block[base + batch[b]!] !== firstRank[b]) batchConstant[b] = 0;
-      else openSlots[w++] = b;
-    }
-    open = w;
-  }
-  ctx.stats.constantChecks++;
-}
-
 /** Whether a feature is constant in a node of nRows rows whose k listed rows have ranks bufRank[at..at + k). */
 function gatheredConstant(bufRank: Int32Array, at: number, k: number, nRows: number): boolean {
   if (k === 0) return true;
@@ -891,9 +844,9 @@ function gatherOne(ctx: Ctx, f: number, nRows: number): number {
 /** Whether feature f has one rank in the whole node (stops at the first row that differs). */
 function constantInNode(ctx: Ctx, f: number, nRows: number): boolean {
   const { block, nodeBase } = ctx;
+  ctx.stats.constancyOnly++;
   const first = block[nodeBase[0]! + f]!;
   for (let q = 1; q < nRows; q++) if (block[nodeBase[q]! + f] !== first) return false;
-  ctx.stats.gatheredSamples += nRows;
   return true;
 }
 
