@@ -11,6 +11,7 @@ import { labelIndex, parseParams } from '../src/classifiers/plugin.ts';
 import { fitPca, projectPca } from '../src/features/pca.ts';
 import { argmaxRows, f32, wasmPasses, labelsTyped, logJointTyped, naiveBayesModelOf, ortGaussianScores, quadraticForm, softmaxRows, type Matrix } from '@digitbench/runtime/internal';
 import { ortForTests } from './helpers/ort.ts';
+import { assembleModule, MODULE_BASE64 } from '../packages/runtime/src/models/naive-bayes-wasm.ts';
 import { mnistSubset, type Subset } from './helpers/mnist.ts';
 
 const { why } = ortForTests();
@@ -95,6 +96,11 @@ describe('Gaussian NB labels from the quadratic form', () => {
 });
 
 describe('Gaussian NB fit', () => {
+  it('the WebAssembly module that runs (MODULE_BASE64) is the one assembleModule() writes', () => {
+    expect(Buffer.from(assembleModule()).toString('base64')).toBe(MODULE_BASE64);
+    expect(WebAssembly.validate(assembleModule())).toBe(true);
+  });
+
   it('the WebAssembly passes compile here and give the JS passes’ model JSON byte for byte: raw pixels (784 columns), 583 (odd; varSmoothing 0.05), 51, rows in shared memory, a class of one row', async () => {
     expect(wasmPasses()).toBeDefined();
     const d = await mnistSubset(3000, 10, 6);

@@ -117,8 +117,11 @@ function rowLoop(L: number, pair: number[], single: number[]): number[] {
   ];
 }
 
-/** The module: memory imported as env.memory; pass1(x, y, n, d, sum, total), pass2(x, y, n, d, mean, totalMean, s1, s2, t1, t2). */
-function passModule(): Uint8Array<ArrayBuffer> {
+/**
+ * The module: memory imported as env.memory; pass1(x, y, n, d, sum, total), pass2(x, y, n, d, mean, totalMean,
+ * s1, s2, t1, t2), scores(x, n, d, C, ab, constant, out, n2, n1). Its bytes are kept as MODULE_BASE64.
+ */
+export function assembleModule(): Uint8Array<ArrayBuffer> {
   // pass1: locals 6–11 i32 (rowLoop's), 12 v128, 13 f64.
   const k1 = 8;
   const j1 = 9;
@@ -251,6 +254,29 @@ function passModule(): Uint8Array<ArrayBuffer> {
   ]);
 }
 
+/**
+ * assembleModule()'s bytes, base64: what runs (assembling them at run time took 1.5–14 ms in a fresh process;
+ * decoding and compiling these, well under one). test/naive-bayes-labels.test.ts checks they are assembleModule()'s.
+ */
+export const MODULE_BASE64 =
+  'AGFzbQEAAAABIwNgBn9/f39/fwBgCn9/f39/f39/f38AYAl/f39/f39/f38AAg8BA2VudgZtZW1vcnkCAAEDBAMAAQIHGgMFcGFz' +
+  'czEAAAVwYXNzMgABBnNjb3JlcwACCo8JA+sBAwZ/AXsBfCADQX5xQQN0IQpBACEGAkADQCAGIAJPDQEgACAGIANsQQJ0aiEHIAEg' +
+  'BkECdGooAgAgA2xBA3QhCEEAIQkgByELAkADQCAJIApPDQEgC/1dAgD9XyEMIAQgCGogCWogBCAIaiAJav0AAwAgDP3wAf0LAwAg' +
+  'BSAJaiAFIAlq/QADACAM/fAB/QsDACAJQRBqIQkgC0EIaiELDAALCyADQQFxBEAgCyoCALshDSAEIAhqIAlqIAQgCGogCWorAwAg' +
+  'DaA5AwAgBSAJaiAFIAlqKwMAIA2gOQMACyAGQQFqIQYMAAsLC5sDAwZ/A3sDfCADQX5xQQN0IQ5BACEKAkADQCAKIAJPDQEgACAK' +
+  'IANsQQJ0aiELIAEgCkECdGooAgAgA2xBA3QhDEEAIQ0gCyEPAkADQCANIA5PDQEgD/1dAgD9XyEQIBAgBCAMaiANav0AAwD98QEh' +
+  'ESAGIAxqIA1qIAYgDGogDWr9AAMAIBH98AH9CwMAIAcgDGogDWogByAMaiANav0AAwAgESAR/fIB/fAB/QsDACAQIAUgDWr9AAMA' +
+  '/fEBIRIgCCANaiAIIA1q/QADACAS/fAB/QsDACAJIA1qIAkgDWr9AAMAIBIgEv3yAf3wAf0LAwAgDUEQaiENIA9BCGohDwwACwsg' +
+  'A0EBcQRAIA8qAgC7IRMgEyAEIAxqIA1qKwMAoSEUIAYgDGogDWogBiAMaiANaisDACAUoDkDACAHIAxqIA1qIAcgDGogDWorAwAg' +
+  'FCAUoqA5AwAgEyAFIA1qKwMAoSEVIAggDWogCCANaisDACAVoDkDACAJIA1qIAkgDWorAwAgFSAVoqA5AwALIApBAWohCgwACwsL' +
+  'ggQDCH8FewJ8IAJBfnFBA3QhDEEAIQkCQANAIAkgAU8NASAAIAkgAmxBAnRqIQ39DAAAAAAAAAAAAAAAAAAAAAAhE/0MAAAAAAAA' +
+  'AAAAAAAAAAAAACEUQQAhCyANIQ8CQANAIAsgDE8NASAP/V0CAP1fIRIgEyASIBL98gH98AEhEyAUIBL97AH98AEhFCALQRBqIQsg' +
+  'D0EIaiEPDAALCyAT/SEAIBP9IQGgIRYgAkEBcQRAIA8qAgC7IRcgFiAXIBeioCEWCyAHIAlBA3RqIBY5AwAgFP0hACAU/SEBoCEW' +
+  'IAJBAXEEQCAPKgIAuyEXIBYgF5mgIRYLIAggCUEDdGogFjkDAEEAIQoCQANAIAogA08NASAEIAogAmxBBHRqIQ4gDiACQQN0aiEQ' +
+  '/QwAAAAAAAAAAAAAAAAAAAAAIRFBACELIA0hDwJAA0AgCyAMTw0BIA/9XQIA/V8hEiARIBIgDiALav0AAwAgEv3yASAQIAtq/QAD' +
+  'AP3wAf3yAf3wASERIAtBEGohCyAPQQhqIQ8MAAsLIBH9IQAgEf0hAaAhFiACQQFxBEAgDyoCALshFyAWIBcgDiALaisDACAXoiAQ' +
+  'IAtqKwMAoKKgIRYLIAYgCSADbCAKakEDdGogBSAKQQN0aisDACAWoDkDACAKQQFqIQoMAAsLIAlBAWohCQwACwsL';
+
 export interface WasmPasses {
   /** Pass 1: per-class column sums (classes × d) and column totals (d), in row order. */
   pass1(x: Float32Array, y: Int32Array, n: number, d: number, classes: number): { sum: Float64Array; total: Float64Array };
@@ -263,7 +289,7 @@ let compiled: WebAssembly.Module | null | undefined;
 function module(): WebAssembly.Module | null {
   if (compiled === undefined) {
     try {
-      compiled = new WebAssembly.Module(passModule());
+      compiled = new WebAssembly.Module(Uint8Array.from(atob(MODULE_BASE64), (ch) => ch.charCodeAt(0)));
     } catch {
       compiled = null;
     }
