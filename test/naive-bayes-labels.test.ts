@@ -82,7 +82,7 @@ describe('Gaussian NB labels from the quadratic form', () => {
     }
   });
 
-  it('the plain-JS model predicts them, with row counts not a multiple of four; scores stay the exact posteriors', async () => {
+  it('the plain-JS model predicts them, with row counts not a multiple of four; scores stay the exact posteriors; non-finite input is refused in one line', async () => {
     const m = fitTyped(train50, d.yTrain, 10, 1e-9);
     const model = naiveBayesModelOf({ model: m, typed: typedModel(m), classes: digits, features: 50 });
     for (const rows of [1, 2, 3, 7, 1001]) {
@@ -91,6 +91,17 @@ describe('Gaussian NB labels from the quadratic form', () => {
     }
     const s = await model.scores!(test50);
     expect(Array.from(s.data)).toEqual(Array.from(softmaxRows(logJointTyped(typedModel(m), test50), test50.rows, 10).data));
+    // Non-finite input (the finiteness check of predict is labelsTyped's row norms): one line naming row and column.
+    const bad = { rows: 7, cols: 50, data: test50.data.slice(0, 350) };
+    bad.data[5 * 50 + 17] = Infinity;
+    await expect(model.predict(bad)).rejects.toThrow(/^naive-bayes: the input to predict has a non-finite value \(Infinity\) at row 5, column 17; /);
+    bad.data[5 * 50 + 17] = NaN;
+    await expect(model.predict(bad)).rejects.toThrow(/^naive-bayes: the input to predict has a non-finite value \(NaN\) at row 5, column 17; /);
+    await expect(model.scores!(bad)).rejects.toThrow(/^naive-bayes: the input to score has a non-finite value \(NaN\) at row 5, column 17; /);
+    await expect(model.predictWithScores!(bad)).rejects.toThrow(/^naive-bayes: the input to predict has a non-finite value \(NaN\) at row 5, column 17; /);
+    // float32's largest values are finite: predicted (the exact loop's labels).
+    bad.data[5 * 50 + 17] = -3.4e38;
+    expect(Array.from(await model.predict(bad))).toEqual(Array.from(exactLabels(m, bad)));
     model.dispose();
   });
 });

@@ -8,7 +8,7 @@
 import * as z from 'zod/mini';
 import { createMatrix, type Matrix } from '../engine/matrix.ts';
 import { described } from './describe.ts';
-import { defineModel, parseSavedJson, type Model, type ModelPlugin, type NativeEngine } from './plugin.ts';
+import { checkFinite, defineModel, parseSavedJson, type Model, type ModelPlugin, type NativeEngine } from './plugin.ts';
 import type { GaussianScores } from '../engine/ort-linear.ts';
 import { wasmQuadratic } from './naive-bayes-wasm.ts';
 
@@ -257,7 +257,7 @@ function quadraticJs(q: QuadraticForm, x: Matrix, C: number): { values: Float64A
  * bound used is (16(d + 4)·u + 1e-12)·(magnitude_c + amax_c·‖x‖² + bmax_c·‖x‖₁). A non-finite value or bound
  * (e.g. a huge input) makes the row unsure. `recomputed`: the rows the exact loop settled.
  */
-export function labelsTyped(t: TypedModel, x: Matrix, labels: Int32Array, engine: 'wasm' | 'js' = 'wasm'): { labels: Int32Array; recomputed: number } {
+export function labelsTyped(t: TypedModel, x: Matrix, labels: Int32Array, engine: 'wasm' | 'js' = 'wasm'): { labels: Int32Array; recomputed: number; finite: boolean } {
   const { classes: C, features: d } = t;
   const q = quadraticForm(t);
   const { magnitude, amax, bmax } = q;
@@ -267,9 +267,12 @@ export function labelsTyped(t: TypedModel, x: Matrix, labels: Int32Array, engine
   const rel = 16 * (d + 4) * 2 ** -53 + 1e-12;
   const out = new Int32Array(n);
   const unsure: number[] = [];
+  let finite = true;
   for (let i = 0; i < n; i++) {
     const n2 = norm2[i]!;
     const n1 = norm1[i]!;
+    // (Σ |x| of float32 values, in float64, is finite exactly when every value is.)
+    if (!Number.isFinite(n1)) finite = false;
     let best = 0;
     for (let c = 1; c < C; c++) if (vals[i * C + c]! > vals[i * C + best]!) best = c;
     const low = vals[i * C + best]! - rel * (magnitude[best]! + amax[best]! * n2 + bmax[best]! * n1);
@@ -285,7 +288,7 @@ export function labelsTyped(t: TypedModel, x: Matrix, labels: Int32Array, engine
     const exact = argmaxRows(logJointTyped(t, { rows: unsure.length, cols: d, data: sub }), unsure.length, C, labels);
     unsure.forEach((r, u) => (out[r] = exact[u]!));
   }
-  return { labels: out, recomputed: unsure.length };
+  return { labels: out, recomputed: unsure.length, finite };
 }
 
 export interface Trained {
@@ -384,10 +387,21 @@ function plainModelOf(t: Trained, engine: string): Model {
     classes: t.classes,
     inputSize: t.features,
     state: t,
-    predict: (s, x) => labelsTyped(s.typed, x, s.classes).labels,
-    scores: (s, x) => softmaxRows(logJointTyped(s.typed, x), x.rows, s.classes.length),
+    // The input's finiteness is checked here: predict's from labelsTyped's row norms (no scan of its own; a
+    // non-finite value runs checkFinite, which names it), the others' by checkFinite as defineModel would.
+    checkFinite: false,
+    predict(s, x) {
+      const r = labelsTyped(s.typed, x, s.classes);
+      if (!r.finite) checkFinite(x, WHO, 'the input to predict');
+      return r.labels;
+    },
+    scores(s, x) {
+      checkFinite(x, WHO, 'the input to score');
+      return softmaxRows(logJointTyped(s.typed, x), x.rows, s.classes.length);
+    },
     // Scores need the exact loop anyway: its argmax is the labels (labelsTyped's, by construction).
     predictWithScores(s, x) {
+      checkFinite(x, WHO, 'the input to predict');
       const lj = logJointTyped(s.typed, x);
       return { labels: argmaxRows(lj, x.rows, s.classes.length, s.classes), scores: softmaxRows(lj, x.rows, s.classes.length) };
     },
