@@ -130,19 +130,23 @@ describe('Gaussian NB fit', () => {
     expect(JSON.stringify(fitTyped(tiny, y3, 2, 1e-9, 'wasm'))).toBe(JSON.stringify(fitTyped(tiny, y3, 2, 1e-9, 'js')));
   });
 
-  it('an odd feature count (the passes’ last column alone) gives fitTyped’s JSON through the plugin, and labels as a fresh table', async () => {
+  it('an odd feature count (the passes’ last column alone) gives fitTyped’s JSON through the plugin; labels in and out of the table’s range map as labelIndex maps them', async () => {
     const d = await mnistSubset(1500, 300, 2);
     const x = { rows: d.xTrain.rows, cols: 783, data: new Float32Array(d.xTrain.rows * 783) };
     for (let i = 0; i < x.rows; i++) x.data.set(d.xTrain.data.subarray(i * 784, i * 784 + 783), i * 783);
-    // Labels 7 apart, shifted: the plugin's table maps them as labelIndex does.
-    const y = Int32Array.from(d.yTrain, (c) => 7 * c - 20);
-    const { classes, index } = labelIndex(y);
-    const want = fitTyped(x, index, classes.length, 1e-9);
-    const nb = await naiveBayes.create(parseParams(naiveBayes, {}), ctx).fit(x, y);
-    const saved = JSON.parse(new TextDecoder().decode(await nb.serialize!())) as { classes: number[]; model: GaussianNBModel };
-    expect(saved.classes).toEqual(Array.from(classes));
-    expect(JSON.stringify(saved.model)).toBe(JSON.stringify(want));
-    nb.dispose();
+    // Labels with gaps: in [0, 65536) (the plugin's presence table), negative and past 65535 (labelIndex itself); mapped as labelIndex maps them.
+    for (const map of [(c: number) => 3 * c + 2, (c: number) => 7 * c - 20, (c: number) => 70000 + c]) {
+      const y = Int32Array.from(d.yTrain, map);
+      const { classes, index } = labelIndex(y);
+      const want = fitTyped(x, index, classes.length, 1e-9);
+      const nb = await naiveBayes.create(parseParams(naiveBayes, {}), ctx).fit(x, y);
+      const saved = JSON.parse(new TextDecoder().decode(await nb.serialize!())) as { classes: number[]; model: GaussianNBModel };
+      expect(saved.classes).toEqual(Array.from(classes));
+      expect(JSON.stringify(saved.model)).toBe(JSON.stringify(want));
+      const head = { rows: 200, cols: 783, data: x.data.slice(0, 200 * 783) };
+      expect(Array.from(await nb.predict(head))).toEqual(Array.from(exactLabels(want, head, classes)));
+      nb.dispose();
+    }
   });
 
   it('non-finite training values are refused in one line naming the row and column, as before (NaN; +∞ and −∞ in one column)', async () => {
