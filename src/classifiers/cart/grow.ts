@@ -224,6 +224,9 @@ class Ctx {
   readonly mask: number;
   readonly listedCounts: Float64Array;
   readonly intCounts: Int32Array;
+  /** nodeCounts' current block and how much of it is handed out (this tree's nodes keep their views). */
+  countsBlock = new Float64Array(0);
+  countsUsed = 0;
   /** Per node row (nodeRows): its offset in the block and its packed label/weight value. */
   readonly nodeBase: Int32Array;
   readonly nodePacked: Int32Array;
@@ -483,13 +486,31 @@ function growSplit(ctx: Ctx, node: GrownNode, rs: number, re: number, lists: Lis
     node.right = newNode();
     const parts = partition(ctx, split.maxColumn!, split.maxValue!, rs, re, lists, split.constants ?? null, depth + 1);
     const lesserCounts = split.lesserCounts!;
-    const greaterCounts = new Float64Array(ctx.K);
+    const greaterCounts = nodeCounts(ctx);
     for (let j = 0; j < ctx.K; j++) greaterCounts[j] = counts[j]! - lesserCounts[j]!;
     growNode(ctx, node.left, rs, parts.mid, parts.left, lesserCounts, nLesser, depth + 1, node.gain);
     growNode(ctx, node.right, parts.mid, re, parts.right, greaterCounts, n - nLesser, depth + 1, node.gain);
   } else {
     makeLeaf(node, counts, n);
   }
+}
+
+/** Per-tree storage of the nodes' class counts, K at a time (views of large blocks: no small typed array each). */
+function nodeCounts(ctx: Ctx): Float64Array {
+  const K = ctx.K;
+  if (ctx.countsUsed + K > ctx.countsBlock.length) {
+    ctx.countsBlock = new Float64Array(4096 * K);
+    ctx.countsUsed = 0;
+  }
+  const out = ctx.countsBlock.subarray(ctx.countsUsed, ctx.countsUsed + K);
+  ctx.countsUsed += K;
+  return out;
+}
+
+function copyCounts(ctx: Ctx, from: Float64Array, at: number): Float64Array {
+  const out = nodeCounts(ctx);
+  for (let j = 0; j < ctx.K; j++) out[j] = from[at + j]!;
+  return out;
 }
 
 function makeLeaf(node: GrownNode, counts: Float64Array, n: number): void {
@@ -662,7 +683,7 @@ function findBestSplit(ctx: Ctx, rs: number, re: number, lists: Lists, counts: F
     maxValue: ctx.candValue[bi],
     numberSamples: n,
     nLesser: ctx.candLesser[bi]!,
-    lesserCounts: ctx.candCounts.slice(bi * K, (bi + 1) * K),
+    lesserCounts: copyCounts(ctx, ctx.candCounts, bi * K),
     constants,
   };
 }
