@@ -327,8 +327,9 @@ class Ctx {
     let shift = 1;
     while (1 << shift < K) shift++;
     const packed = new Int32Array(N);
+    const limit = 2 ** (31 - shift);
     for (let i = 0; i < N; i++) {
-      if (weights[i]! >= 2 ** (31 - shift)) throw new RangeError(`sampleCounts[${i}] is ${weights[i]}; counts must be below ${2 ** (31 - shift)}.`);
+      if (weights[i]! >= limit) throw new RangeError(`sampleCounts[${i}] is ${weights[i]}; counts must be below ${limit}.`);
       packed[i] = (weights[i]! << shift) | data.labels[i]!;
     }
     this.packed = packed;
