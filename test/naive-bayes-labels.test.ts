@@ -17,7 +17,7 @@ import { mnistSubset, type Subset } from './helpers/mnist.ts';
 const { why } = ortForTests();
 const ctx = { seed: 1, log: { info() {}, warn() {} } };
 const digits = Int32Array.from({ length: 10 }, (_, i) => i);
-const exactLabels = (m: GaussianNBModel, x: Matrix, labels = digits) => argmaxRows(logJointTyped(typedModel(m), x), x.rows, labels.length, labels);
+const exactLabels = (m: GaussianNBModel, x: Matrix, labels: Int32Array = digits) => argmaxRows(logJointTyped(typedModel(m), x), x.rows, labels.length, labels);
 
 describe('Gaussian NB labels from the quadratic form', () => {
   let d: Subset;
@@ -85,7 +85,8 @@ describe('Gaussian NB labels from the quadratic form', () => {
   it('the plain-JS model predicts them, with row counts not a multiple of four; scores stay the exact posteriors; non-finite input is refused in one line', async () => {
     const m = fitTyped(train50, d.yTrain, 10, 1e-9);
     const model = naiveBayesModelOf({ model: m, typed: typedModel(m), classes: digits, features: 50 });
-    for (const rows of [1, 2, 3, 7, 1001]) {
+    // (Below 32 rows the JS form, from 32 the WebAssembly one; 40 twice: the module's instance is reused.)
+    for (const rows of [1, 2, 3, 7, 31, 32, 40, 40, 1001]) {
       const x = { rows, cols: 50, data: test50.data.slice(0, rows * 50) };
       expect(Array.from(await model.predict(x))).toEqual(Array.from(exactLabels(m, x)));
     }

@@ -377,6 +377,8 @@ export function wasmPasses(): WasmPasses | undefined {
  * Σ |x| (its rounding bound's norms), two columns per f64x2 operation; the rows are copied in blocks of about
  * 256 kB. Undefined without WebAssembly SIMD (labelsTyped's JS loops run then).
  */
+let quadratic: { memory: WebAssembly.Memory; run: (...a: number[]) => void } | undefined;
+
 export function wasmQuadratic(ab: Float64Array, constant: Float64Array, x: Float32Array, n: number, d: number): { values: Float64Array; n2: Float64Array; n1: Float64Array } | undefined {
   if (typeof WebAssembly === 'undefined') return undefined;
   const m = module();
@@ -389,8 +391,13 @@ export function wasmQuadratic(ab: Float64Array, constant: Float64Array, x: Float
   const n2At = outAt + Math.ceil((block * C * 8) / 16) * 16;
   const n1At = n2At + Math.ceil((block * 8) / 16) * 16;
   const end = n1At + block * 8;
-  const memory = new WebAssembly.Memory({ initial: Math.ceil(end / 65536) });
-  const run = (new WebAssembly.Instance(m, { env: { memory } }).exports as { scores: (...a: number[]) => void }).scores;
+  // One instance for every call (grown as needed): making one costs ~20 µs, more than a few rows' form.
+  quadratic ??= (() => {
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    return { memory, run: (new WebAssembly.Instance(m, { env: { memory } }).exports as { scores: (...a: number[]) => void }).scores };
+  })();
+  const { memory, run } = quadratic;
+  if (end > memory.buffer.byteLength) memory.grow(Math.ceil((end - memory.buffer.byteLength) / 65536));
   new Float64Array(memory.buffer, abAt, ab.length).set(ab);
   new Float64Array(memory.buffer, constAt, C).set(constant);
   const view = new Float32Array(memory.buffer, 0, block * d);

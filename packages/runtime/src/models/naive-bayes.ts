@@ -257,13 +257,17 @@ function quadraticJs(q: QuadraticForm, x: Matrix, C: number): { values: Float64A
  * bound used is (16(d + 4)·u + 1e-12)·(magnitude_c + amax_c·‖x‖² + bmax_c·‖x‖₁). A non-finite value or bound
  * (e.g. a huge input) makes the row unsure. `recomputed`: the rows the exact loop settled.
  */
+/** Batches of fewer rows take labelsTyped's JS form. */
+const WASM_MIN_ROWS = 32;
+
 export function labelsTyped(t: TypedModel, x: Matrix, labels: Int32Array, engine: 'wasm' | 'js' = 'wasm'): { labels: Int32Array; recomputed: number; finite: boolean } {
   const { classes: C, features: d } = t;
   const q = quadraticForm(t);
   const { magnitude, amax, bmax } = q;
   const n = x.rows;
   const data = x.data;
-  const { values: vals, n2: norm2, n1: norm1 } = (engine === 'wasm' ? wasmQuadratic(q.ab, q.constant, data, n, d) : undefined) ?? quadraticJs(q, x, C);
+  // (A few rows: JS, whose warm loop beats the module's copies and call.)
+  const { values: vals, n2: norm2, n1: norm1 } = (engine === 'wasm' && n >= WASM_MIN_ROWS ? wasmQuadratic(q.ab, q.constant, data, n, d) : undefined) ?? quadraticJs(q, x, C);
   const rel = 16 * (d + 4) * 2 ** -53 + 1e-12;
   const out = new Int32Array(n);
   const unsure: number[] = [];
