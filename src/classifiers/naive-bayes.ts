@@ -17,7 +17,8 @@
  *
  * Fit speed: the finiteness check of the training data is pass 1's column totals (a float64 sum of float32
  * values is finite exactly when they all are; otherwise checkTrainingData names the value), the labels are
- * indexed by a table (classIndex), and both passes take two columns per step (each sum still in row order).
+ * indexed by a table (classIndex), and both passes run in the runtime's small WebAssembly module
+ * (models/naive-bayes-wasm.ts; JS loops where it is missing), two columns per step, each sum still in row order.
  *
  * Scoring engine (issue 25): labels come from the runtime's labelsTyped (a float64 quadratic form with a
  * rounding bound; rows the bound cannot settle get logJointTyped's exact argmax) on either engine, except where
