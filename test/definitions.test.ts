@@ -124,9 +124,9 @@ describe('each plugin and step declares the npm packages it uses', () => {
     'decision-tree': { seedrandom: 'cart-trees.ts seeds forest trees; a single tree draws nothing' },
   };
 
-  it.each(names)('%s: every package its own modules import is declared (libraries or fitLibraries), at the installed version', (name) => {
+  it.each(names)('%s: every package its own modules import is declared (libraries, fitLibraries or engineLibraries), at the installed version', (name) => {
     const plugin = builtins.find((p) => p.name === name)!;
-    const declared = [...(plugin.libraries ?? []), ...(plugin.fitLibraries ?? [])];
+    const declared = [...(plugin.libraries ?? []), ...(plugin.fitLibraries ?? []), ...(plugin.engineLibraries?.ort ?? []), ...(plugin.engineLibraries?.wasm ?? [])];
     const declaredNames = new Set(declared.map(libraryName));
     const missing = [...importedPackages(pluginModule(name, ROOT))].filter((p) => !INFRASTRUCTURE.has(p) && !declaredNames.has(p) && !EXEMPT[name]?.[p]);
     expect(missing).toEqual([]);
@@ -137,8 +137,8 @@ describe('each plugin and step declares the npm packages it uses', () => {
   });
 
   it.each(Object.keys(steps))('step %s: every package its fit imports is declared', (name) => {
-    const step = steps[name as keyof typeof steps] as { libraries?: readonly string[] };
-    const declaredNames = new Set((step.libraries ?? []).map(libraryName));
+    const step = steps[name as keyof typeof steps] as { libraries?: readonly string[]; engineLibraries?: { ort?: readonly string[]; wasm?: readonly string[] } };
+    const declaredNames = new Set([...(step.libraries ?? []), ...(step.engineLibraries?.ort ?? []), ...(step.engineLibraries?.wasm ?? [])].map(libraryName));
     const missing = [...importedPackages(join(SRC, 'features', `${name}.ts`))].filter((p) => !INFRASTRUCTURE.has(p) && !declaredNames.has(p));
     expect(missing).toEqual([]);
   });
@@ -147,15 +147,18 @@ describe('each plugin and step declares the npm packages it uses', () => {
     const plugin = (n: string) => builtins.find((p) => p.name === n)!;
     const PCA = [SCALE, { step: 'pca', components: 50 }] as StepSpec[];
     const run = (n: string, features: StepSpec[]) => runProvenance({ plugin: plugin(n), pluginRef: n, candidates: [{ features, params: {} }] }, ROOT);
-    // On ort, the runs whose numeric work it does also name it and protobufjs (which writes its graphs).
-    const ort = engineChoice().engine === 'ort' ? { 'onnxruntime-node': '1.31.1', protobufjs: '8.8.1' } : {};
-    const tf = { '@tensorflow/tfjs': '4.22.0', '@tensorflow/tfjs-backend-wasm': '4.22.0', ...ort };
+    // Engine-only packages (engineLibraries): on ort, onnxruntime-node and protobufjs (which writes its graphs) for the
+    // runs whose numeric work it does; on wasm, tfjs for those whose products run on it. The CNN uses tfjs on both.
+    const onOrt = engineChoice().engine === 'ort';
+    const ort = onOrt ? { 'onnxruntime-node': '1.31.1', protobufjs: '8.8.1' } : {};
+    const tfjs = { '@tensorflow/tfjs': '4.22.0', '@tensorflow/tfjs-backend-wasm': '4.22.0' };
+    const engine = onOrt ? ort : tfjs;
     expect(run('decision-tree', []).versions).toEqual({ 'ml-cart': '2.1.1' });
     expect(run('naive-bayes', [SCALE]).versions).toEqual({ ...ort });
-    expect(run('naive-bayes', PCA).versions).toEqual({ 'ml-matrix': '6.15.1', seedrandom: '3.0.5', ...tf });
-    expect(run('knn', [SCALE]).versions).toEqual({ 'ml-knn': '3.0.0 (patched)', ...tf });
-    expect(run('svm', PCA).versions).toEqual({ 'libsvm-js': '0.2.1', 'ml-matrix': '6.15.1', seedrandom: '3.0.5', ...tf });
-    expect(run('cnn', []).versions).toEqual({ ...tf, '@tensorflow/tfjs-core': '4.22.0', '@tensorflow/tfjs-layers': '4.22.0', seedrandom: '3.0.5' });
+    expect(run('naive-bayes', PCA).versions).toEqual({ 'ml-matrix': '6.15.1', seedrandom: '3.0.5', ...engine });
+    expect(run('knn', [SCALE]).versions).toEqual({ 'ml-knn': '3.0.0 (patched)', ...engine });
+    expect(run('svm', PCA).versions).toEqual({ 'libsvm-js': '0.2.1', 'ml-matrix': '6.15.1', seedrandom: '3.0.5', ...engine });
+    expect(run('cnn', []).versions).toEqual({ ...tfjs, ...ort, '@tensorflow/tfjs-core': '4.22.0', '@tensorflow/tfjs-layers': '4.22.0', seedrandom: '3.0.5' });
     // Feature sets to choose among: every candidate's steps count.
     const both = runProvenance({ plugin: plugin('decision-tree'), pluginRef: 'decision-tree', candidates: [{ features: [], params: {} }, { features: PCA, params: {} }] }, ROOT);
     expect(Object.keys(both.versions)).toContain('ml-matrix');
@@ -167,12 +170,13 @@ describe('each plugin and step declares the npm packages it uses', () => {
     expect(run('naive-bayes', []).code).toBe(runCodeHash('naive-bayes', ROOT, ['ml-naivebayes-not-used']));
     // The feature cache key's libraries: the pipeline's steps' alone.
     expect(featureLibraries([SCALE, { step: 'deskew' } as StepSpec])).toEqual({});
-    expect(featureLibraries(PCA)).toEqual({ 'ml-matrix': '6.15.1', seedrandom: '3.0.5', ...tf });
+    expect(featureLibraries(PCA)).toEqual({ 'ml-matrix': '6.15.1', seedrandom: '3.0.5', ...engine });
   });
 
   it('a plugin that says a library is patched must declare it', () => {
     const tree = builtins.find((p) => p.name === 'decision-tree')!;
-    expect(() => defineClassifier({ ...tree, name: 'x-tree', patched: ['ml-knn'] })).toThrow('Classifier plugin "x-tree" is invalid: patched: "ml-knn" is not among its libraries or fitLibraries.');
+    expect(() => defineClassifier({ ...tree, name: 'x-tree', patched: ['ml-knn'] })).toThrow('Classifier plugin "x-tree" is invalid: patched: "ml-knn" is not among its libraries, fitLibraries or engineLibraries.');
+    expect(() => defineClassifier({ ...tree, name: 'x-tree', engineLibraries: { gpu: ['x 1'] } as never })).toThrow('Classifier plugin "x-tree" is invalid: engineLibraries: Unrecognized key: "gpu".');
     expect(() => defineClassifier({ ...tree, name: 'x-tree', fitLibraries: ['ml-cart@2.1.1'] })).toThrow('Classifier plugin "x-tree" is invalid: fitLibraries.0: use "name version", e.g. "ml-knn 3.0.0".');
   });
 });

@@ -449,7 +449,9 @@ export const cnn = defineClassifier<CnnParams>({
   ...cnnModel,
   library: 'ours: training loop, Adam step, bundle format; on onnxruntime-node: the forward/backward/Adam graphs; on wasm: data-parallel replicas and wasm kernels; @tensorflow/tfjs 4.22.0: layers, topology and weights (and ops on wasm; apps: tfjs-core, -layers, -backend-wasm 4.22.0, or onnxruntime-node in Node)',
   // seedrandom: the shuffles, augmentations, initial weights and dropout masks.
-  fitLibraries: [...TF_LIBRARIES, 'seedrandom 3.0.5', ...ORT_LIBRARIES],
+  fitLibraries: [...TF_LIBRARIES, 'seedrandom 3.0.5'],
+  // Training and predict graphs on ort (tfjs still builds the model and writes its weights there).
+  engineLibraries: { ort: ORT_LIBRARIES },
   testParams: { architecture: 'lenet', epochs: 2, batchSize: 64 },
   create: (p, ctx) => {
     // Before anything is fitted: an architecture that cannot take the run's image shape says which can.

@@ -170,7 +170,9 @@ export const knn = defineClassifier<KnnParams>({
   ...knnModel,
   summary: 'k-nearest neighbours, exact, Euclidean, Minkowski p = 3 or cosine, uniform or 1/distance votes (k-d tree for few features, brute force on onnxruntime-node or tfjs otherwise)',
   library: 'ours: exact search (brute force on onnxruntime-node where it loads, else tfjs in the workbench and plain JS in apps; exact float64 rescan; L3 by a Hölder bound), votes, saved format; ml-knn 3.0.0 (patched): k-d tree (≤ 5 features, workbench only)',
-  fitLibraries: ['ml-knn 3.0.0', ...TF_LIBRARIES, ...ORT_LIBRARIES],
+  fitLibraries: ['ml-knn 3.0.0'],
+  // The brute-force product: tfjs on wasm, onnxruntime-node on ort.
+  engineLibraries: { wasm: TF_LIBRARIES, ort: ORT_LIBRARIES },
   patched: ['ml-knn'],
   testParams: { threads: 2 },
   create: (params) => ({

@@ -221,7 +221,7 @@ export const naiveBayes = defineClassifier<NaiveBayesParams>({
   ...naiveBayesModel,
   library: 'ours: fit and scoring (typed arrays; workbench labels on onnxruntime-node where it loads and the model has 2,048+ feature × class terms, exact recheck), saved format; ml-naivebayes 4.0.0 (patched): origin of the model JSON, test oracle (never loaded by a run)',
   // ml-naivebayes is a test oracle only (a devDependency): nothing a run executes imports it. onnxruntime-node scores where it is the engine (and the model is large enough).
-  fitLibraries: [...ORT_LIBRARIES],
+  engineLibraries: { ort: ORT_LIBRARIES },
   testParams: {},
   create: (params) => ({
     async fit(x, y) {

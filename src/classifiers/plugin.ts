@@ -2,6 +2,7 @@
  * The classifier plugin API. A plugin is one file exporting `defineClassifier({...})`.
  * Parameters are a zod object schema: defaults and validation live there, never in constructors.
  */
+import { allEngineLibraries, type EngineLibraries } from '../engine/ort.ts';
 import { z } from 'zod';
 import { checkFinite, type ClassifierContext, type Model, type ModelPlugin } from '@digitbench/runtime/internal/web';
 import type { Matrix } from '@digitbench/runtime/internal/web';
@@ -54,6 +55,8 @@ export interface ClassifierPlugin<P = any> extends ModelPlugin<P> {
    * installed versions enter a run's id and its row's environment; no other package does.
    */
   fitLibraries?: readonly string[];
+  /** npm packages used on one engine only (e.g. tfjs on wasm, onnxruntime-node on ort): only the run's engine's enter its id and environment. */
+  engineLibraries?: EngineLibraries;
   /** Which of those packages (names) carry a patch in patches/: the patch enters run ids, the version reads "(patched)". */
   patched?: readonly string[];
   /** Small, fast settings used by the contract suite. */
@@ -99,6 +102,7 @@ const definitionSchema = z.object({
   params: z.custom<z.core.$ZodType>((v) => !!v && typeof v === 'object' && '_zod' in v, 'must be a zod schema'),
   libraries: z.array(libraryEntry).optional(),
   fitLibraries: z.array(libraryEntry).optional(),
+  engineLibraries: z.object({ ort: z.array(libraryEntry).optional(), wasm: z.array(libraryEntry).optional() }).strict().optional(),
   patched: z.array(z.string()).optional(),
   browserAssets: z.array(z.object({ package: z.string(), path: z.string(), file: z.string() })).optional(),
   testParams: z.record(z.string(), z.unknown()).optional(),
@@ -114,9 +118,9 @@ export function defineClassifier<P>(def: ClassifierPlugin<P>): ClassifierPlugin<
     const who = typeof (def as { name?: unknown }).name === 'string' ? `"${(def as { name: string }).name}"` : '(unnamed)';
     throw new Error(`Classifier plugin ${who} is invalid: ${issue.path.join('.') || 'definition'}: ${issue.message}.`);
   }
-  const declared = new Set([...(def.libraries ?? []), ...(def.fitLibraries ?? [])].map((l) => l.split(' ')[0]));
+  const declared = new Set([...(def.libraries ?? []), ...(def.fitLibraries ?? []), ...allEngineLibraries(def.engineLibraries)].map((l) => l.split(' ')[0]));
   const stray = (def.patched ?? []).find((p) => !declared.has(p));
-  if (stray !== undefined) throw new Error(`Classifier plugin "${def.name}" is invalid: patched: "${stray}" is not among its libraries or fitLibraries.`);
+  if (stray !== undefined) throw new Error(`Classifier plugin "${def.name}" is invalid: patched: "${stray}" is not among its libraries, fitLibraries or engineLibraries.`);
   return def;
 }
 

@@ -302,7 +302,9 @@ function trainPairsInWorkers(
 export const svm = defineClassifier<SvmParams>({
   ...svmModel,
   library: `ours: class-pair scheduling, model assembly, predict (exact float64 JS; workbench rbf labels: onnxruntime-node or tfjs products, exact recheck); libsvm-js ${LIBSVM_VERSION}: the solver and the model text (fit only)`,
-  fitLibraries: [`libsvm-js ${LIBSVM_VERSION}`, ...TF_LIBRARIES, ...ORT_LIBRARIES],
+  fitLibraries: [`libsvm-js ${LIBSVM_VERSION}`],
+  // The rbf kernel products of predict: tfjs on wasm, onnxruntime-node on ort.
+  engineLibraries: { wasm: TF_LIBRARIES, ort: ORT_LIBRARIES },
   testParams: { cacheSizeMb: 100, threads: 2 },
   create: (params) => ({ fit: (x, y, options) => fitSvm(params, x, y, options) }),
   load: async (bytes) => asModel(readSvm(bytes)),

@@ -14,18 +14,25 @@ export type { Ort, OrtSession, OrtTensor } from '@digitbench/runtime/internal';
 
 const PACKAGE = 'onnxruntime-node';
 
-/** `versions` (package → version) without ORT_LIBRARIES' packages unless ort is the engine: they did no work then. */
-export function withoutIdleEngine(versions: Record<string, string>): Record<string, string> {
-  if (engineChoice().engine === 'ort') return versions;
-  const idle = new Set(ORT_LIBRARIES.map((l) => l.split(' ')[0]!));
-  return Object.fromEntries(Object.entries(versions).filter(([name]) => !idle.has(name)));
+/**
+ * npm packages a plugin or feature step uses on one engine only (its `engineLibraries`): e.g. k-NN's products
+ * run on tfjs on wasm and on onnxruntime on ort, never both. A run's provenance and the feature cache count only
+ * the engine's own (src/harness/provenance.ts, src/features/cache.ts), so a run's packages and id name what did
+ * its work.
+ */
+export type EngineLibraries = Partial<Record<EngineName, readonly string[]>>;
+
+/** The packages of `libs` that work on `engine` (default: engineChoice()'s). */
+export function librariesOn(libs: EngineLibraries | undefined, engine: EngineName = engineChoice().engine): readonly string[] {
+  return libs?.[engine] ?? [];
 }
 
-/**
- * What a plugin or step whose numeric work can run on onnxruntime lists in its libraries (the engine, and
- * protobufjs, which writes its graphs). A run's provenance keeps them only when the engine is ort (src/harness/provenance.ts), so a wasm run's packages
- * and id do not name it.
- */
+/** Every package `libs` names, on either engine (for checks that they are installed and declared). */
+export function allEngineLibraries(libs: EngineLibraries | undefined): string[] {
+  return [...(libs?.ort ?? []), ...(libs?.wasm ?? [])];
+}
+
+/** What a plugin or step whose numeric work runs on onnxruntime names for ort (the engine, and protobufjs, which writes its graphs). */
 export const ORT_LIBRARIES = ['onnxruntime-node 1.31.1', 'protobufjs 8.8.1'] as const;
 /** onnxruntime-node and its version, or why it cannot be used here (not installed, or its library does not load). */
 export function loadOrt(): { ort: Ort; version: string } | { error: string } {

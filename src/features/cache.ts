@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { codeHash } from '../engine/code-hash.ts';
 import { hashJson } from '../engine/hash.ts';
 import { libraryVersions } from '../engine/packages.ts';
-import { withoutIdleEngine } from '../engine/ort.ts';
+import { librariesOn } from '../engine/ort.ts';
 import { stepOf } from './steps.ts';
 import type { Matrix } from '@digitbench/runtime/internal';
 import type { StepSpec } from './pipeline.ts';
@@ -29,17 +29,16 @@ export function cacheRoot(): string {
 }
 
 /**
- * Installed versions of the packages the pipeline's steps declare (a new version may change their output);
- * onnxruntime-node and protobufjs only when ort is the engine (as in a run's provenance, src/harness/provenance.ts).
+ * Installed versions of the packages the pipeline's steps declare (a new version may change their output),
+ * with their engineLibraries for the engine at hand only (as in a run's provenance, src/harness/provenance.ts).
  */
 export function featureLibraries(steps: readonly StepSpec[]): Record<string, string> {
   const defs = steps.map((spec) => stepOf(spec));
-  const versions = libraryVersions(
-    defs.flatMap((d) => d.libraries ?? []),
+  return libraryVersions(
+    defs.flatMap((d) => [...(d.libraries ?? []), ...librariesOn(d.engineLibraries)]),
     defs.flatMap((d) => d.patched ?? []),
     [fileURLToPath(import.meta.url)],
   );
-  return withoutIdleEngine(versions);
 }
 
 export function featureCacheKey(input: { datasetHash: string; splitFingerprint: string; steps: StepSpec[]; seed: number; backend?: string }): string {

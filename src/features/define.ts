@@ -3,6 +3,7 @@
  * state: @digitbench/runtime's features/<step>.ts) plus how it is fitted and whether its output is
  * worth caching. Each src/features/<step>.ts exports one of these; steps.ts lists them.
  */
+import type { EngineLibraries } from '../engine/ort.ts';
 import type { ImageShape, Matrix, StepState, StepTransformDefinition } from '@digitbench/runtime/internal';
 
 export interface FitContext {
@@ -27,6 +28,8 @@ export interface Fitting<Spec> {
    * feature cache key and the run ids of runs on this step, and the report's environment lists them.
    */
   readonly libraries?: readonly string[];
+  /** Packages its fit uses on one engine only (tfjs on wasm, onnxruntime-node on ort): only the run's engine's count. */
+  readonly engineLibraries?: EngineLibraries;
   /** Which of them (package names) carry a patch in patches/: the patch enters run ids, the report says "(patched)". */
   readonly patched?: readonly string[];
   /**
@@ -52,13 +55,14 @@ export type StepDefinition<D extends StepTransformDefinition<string, any> = Step
 
 export function defineStep<D extends StepTransformDefinition<string, any>>(
   runtime: D,
-  fitting: { expensive: boolean; engineDependent?: boolean; libraries?: readonly string[]; patched?: readonly string[]; fit?: Fitting<SpecOf<D>>['fit']; transformMany?: Fitting<SpecOf<D>>['transformMany'] },
+  fitting: { expensive: boolean; engineDependent?: boolean; libraries?: readonly string[]; engineLibraries?: EngineLibraries; patched?: readonly string[]; fit?: Fitting<SpecOf<D>>['fit']; transformMany?: Fitting<SpecOf<D>>['transformMany'] },
 ): StepDefinition<D> {
   return {
     ...runtime,
     expensive: fitting.expensive,
     engineDependent: fitting.engineDependent ?? false,
     ...(fitting.libraries?.length ? { libraries: fitting.libraries } : {}),
+    ...(fitting.engineLibraries ? { engineLibraries: fitting.engineLibraries } : {}),
     ...(fitting.patched?.length ? { patched: fitting.patched } : {}),
     ...(fitting.fit ? { fit: fitting.fit } : {}),
     ...(fitting.transformMany ? { transformMany: fitting.transformMany } : {}),

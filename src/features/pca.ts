@@ -291,7 +291,9 @@ export const JS_PROJECTION = 'plain JS (float64 sums; @digitbench/runtime, as bu
 export const pca = defineStep(runtime, {
   expensive: true,
   engineDependent: true,
-  libraries: ['ml-matrix 6.15.1', 'seedrandom 3.0.5', ...TF_LIBRARIES, ...ORT_LIBRARIES],
+  libraries: ['ml-matrix 6.15.1', 'seedrandom 3.0.5'],
+  // The passes over X (and the projection of large matrices): tfjs on wasm, onnxruntime-node on ort.
+  engineLibraries: { wasm: TF_LIBRARIES, ort: ORT_LIBRARIES },
   async fit(x, _y, spec, { seed, usedThreads }) {
     const { mean, components, explainedVariance, explainedVarianceRatio, k, d, threads } = await fitPca(x, { components: spec.components, oversamples: spec.oversamples, iterations: spec.iterations, seed });
     usedThreads?.(threads);

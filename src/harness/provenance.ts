@@ -19,7 +19,7 @@ import type { StepSpec } from '../features/pipeline.ts';
 import { stepOf } from '../features/steps.ts';
 import { PROJECT_ROOT } from './env.ts';
 import type { RunSpec } from './experiment.ts';
-import { withoutIdleEngine } from '../engine/ort.ts';
+import { librariesOn } from '../engine/ort.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const src = resolve(here, '..');
@@ -50,13 +50,14 @@ function patchesText(names: Iterable<string>): string {
 
 /**
  * The npm packages a run's results depend on: what its plugin declares (`libraries`, `fitLibraries`) and
- * what the steps of its feature pipelines declare (every candidate setting's), as "name version" entries,
+ * what the steps of its feature pipelines declare (every candidate setting's), each with its `engineLibraries`
+ * for the engine at hand only, as "name version" entries,
  * and which of them are patched.
  */
-export function runLibraries(plugin: Pick<ClassifierPlugin, 'libraries' | 'fitLibraries' | 'patched'>, featureSets: readonly (readonly StepSpec[])[]): { libraries: string[]; patched: string[] } {
+export function runLibraries(plugin: Pick<ClassifierPlugin, 'libraries' | 'fitLibraries' | 'engineLibraries' | 'patched'>, featureSets: readonly (readonly StepSpec[])[]): { libraries: string[]; patched: string[] } {
   const steps = featureSets.flat().map((spec) => stepOf(spec));
   return {
-    libraries: [...new Set([...(plugin.libraries ?? []), ...(plugin.fitLibraries ?? []), ...steps.flatMap((s) => s.libraries ?? [])])],
+    libraries: [...new Set([...(plugin.libraries ?? []), ...(plugin.fitLibraries ?? []), ...librariesOn(plugin.engineLibraries), ...steps.flatMap((s) => [...(s.libraries ?? []), ...librariesOn(s.engineLibraries)])])],
     patched: [...new Set([...(plugin.patched ?? []), ...steps.flatMap((s) => s.patched ?? [])])].sort(),
   };
 }
@@ -68,8 +69,7 @@ export function runLibraries(plugin: Pick<ClassifierPlugin, 'libraries' | 'fitLi
 export function runProvenance(run: Pick<RunSpec, 'plugin' | 'pluginRef' | 'candidates'>, baseDir: string): { versions: Record<string, string>; code: string } {
   const { libraries, patched } = runLibraries(run.plugin, run.candidates.map((c) => c.features));
   const versions = libraryVersions(libraries, patched, [pluginModule(run.pluginRef, baseDir), fileURLToPath(import.meta.url)]);
-  // onnxruntime-node (and protobufjs) did work only when it is the engine: a wasm run does not name them.
-  return { versions: withoutIdleEngine(versions), code: runCodeHash(run.pluginRef, baseDir, libraries.map(libraryName)) };
+  return { versions, code: runCodeHash(run.pluginRef, baseDir, libraries.map(libraryName)) };
 }
 
 /** The code hash of a run of this plugin (test run or selection), with the patches of `libraries` (package names). */

@@ -15,6 +15,7 @@
  * described, the npm packages it declares installed at their declared versions (and patched where it says
  * so), and what its models report about their engine and threads.
  */
+import { allEngineLibraries } from '../engine/ort.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -205,7 +206,7 @@ export function describePluginContract(plugin: ClassifierPlugin, options: Contra
 
     it('declares the npm packages it uses as installed here, and patched ones as patched', () => {
       const from = options.resolveFrom ?? join(process.cwd(), 'noop.js');
-      const declared = [...(plugin.libraries ?? []), ...(plugin.fitLibraries ?? [])];
+      const declared = [...(plugin.libraries ?? []), ...(plugin.fitLibraries ?? []), ...allEngineLibraries(plugin.engineLibraries)];
       for (const entry of declared) {
         const name = libraryName(entry);
         const installed = installedVersion(name, from);
