@@ -15,20 +15,11 @@
 import type { Matrix } from './matrix.ts';
 import { quadraticForm, type TypedModel } from '../models/naive-bayes.ts';
 import { GraphBuilder } from './onnx.ts';
-import { f32, ortDescription, ortSession, ownedView } from './ort.ts';
+import { f32, ortDescription, ortSession } from './ort.ts';
 
 const U = 2 ** -24;
 /** Rows per session.run (bounds the N × 3d float32 features: 4,096 × 2,352 = 38.5 MB on raw pixels). */
 const CHUNK = 4096;
-
-/**
- * Values [start, end) of `data` as f32's `ownedView` gives them. Kept only for src/engine/ort-pca.ts until it
- * passes its views to f32(view, dims, scratch) directly; nothing else uses it.
- * @deprecated use f32(data.subarray(start, end), dims, scratch)
- */
-export function tensorData(data: Float32Array, start: number, end: number, scratch: { buf?: Float32Array }): Float32Array {
-  return ownedView(data.subarray(start, end), scratch);
-}
 
 export interface GaussianScores {
   /**
