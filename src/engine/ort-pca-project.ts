@@ -16,7 +16,7 @@
  * Rows in a SharedArrayBuffer (the workbench's large matrices) are copied chunk by chunk into one reused
  * buffer, since onnxruntime-node refuses shared views.
  */
-import { allocFloat32, GraphBuilder, ownedView, type Matrix, type PcaModel } from '@digitbench/runtime/internal';
+import { allocFloat32, GraphBuilder, ownedView, projectionWeights, type Matrix, type PcaModel } from '@digitbench/runtime/internal';
 import { f32, ortDescription, ortSession, type OrtSession } from './ort.ts';
 
 /** Rows per session.run (the double copy of a chunk inside the graph is rows × d × 8 bytes: 12.8 MB at 2,048 × 784). */
@@ -25,26 +25,6 @@ export const PROJECT_CHUNK = 2048;
 const U64 = 2 ** -53;
 /** The smallest normal float32: the most a subnormal input flushed to zero (were onnxruntime to flush) can lose. */
 const F32_MIN_NORMAL = 2 ** -126;
-
-/**
- * The weights exactly as the runtime's pcaProjection prepares them: cT (d × k, whitened: each component
- * scaled by 1/√variance) and the centering term μC = μᵀ·cT, summed in feature order.
- */
-export function projectionWeights(model: PcaModel, whiten: boolean): { cT: Float64Array; muC: Float64Array } {
-  const { k, d } = model;
-  const cT = new Float64Array(d * k);
-  for (let c = 0; c < k; c++) {
-    const v = model.explainedVariance[c]!;
-    const f = whiten && v > 0 ? 1 / Math.sqrt(v) : 1;
-    for (let j = 0; j < d; j++) cT[j * k + c] = model.components[c * d + j]! * f;
-  }
-  const muC = new Float64Array(k);
-  for (let j = 0; j < d; j++) {
-    const m = model.mean[j]!;
-    for (let c = 0; c < k; c++) muC[c]! += m * cT[j * k + c]!;
-  }
-  return { cT, muC };
-}
 
 /**
  * The graph: input `x` float32 [N, d]; outputs `s` = double(x)·cT (float64 [N, k]) and each row's largest and

@@ -44,11 +44,13 @@ export function projectPca(model: PcaModel, x: Matrix, whiten = false): Matrix {
   return pcaProjection(model, whiten)(x);
 }
 
-/** projectPca with the weights prepared once, for many calls (a restored step predicting image by image). */
-export function pcaProjection(model: PcaModel, whiten = false): (x: Matrix) => Matrix {
+/**
+ * The projection's weights: cT (d × k, so one feature's k weights are adjacent; whitened, each component scaled
+ * by 1/√variance) and the centering term μC = μᵀ·cT, summed in feature order (it scales with the whitening).
+ * The workbench's onnxruntime projection (src/engine/ort-pca-project.ts) takes the same arrays.
+ */
+export function projectionWeights(model: PcaModel, whiten: boolean): { cT: Float64Array; muC: Float64Array } {
   const { k, d } = model;
-  // cT: d × k, so one feature's k weights are adjacent. Whitening scales the component itself, so the
-  // centering term (computed from cT) scales with it.
   const cT = new Float64Array(d * k);
   for (let c = 0; c < k; c++) {
     const v = model.explainedVariance[c]!;
@@ -60,6 +62,13 @@ export function pcaProjection(model: PcaModel, whiten = false): (x: Matrix) => M
     const m = model.mean[j]!;
     for (let c = 0; c < k; c++) muC[c]! += m * cT[j * k + c]!;
   }
+  return { cT, muC };
+}
+
+/** projectPca with the weights prepared once, for many calls (a restored step predicting image by image). */
+export function pcaProjection(model: PcaModel, whiten = false): (x: Matrix) => Matrix {
+  const { k, d } = model;
+  const { cT, muC } = projectionWeights(model, whiten);
   return (x) => {
     if (x.cols !== d) {
       throw new Error(`Feature step "pca" was fitted on ${d} features but got rows of ${x.cols}; apply the same steps before it.`);
