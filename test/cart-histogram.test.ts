@@ -158,6 +158,31 @@ describe('histogram split search', () => {
     expect(() => prepareRanks(fromArrays([[0], [Number.NaN]]), [0, 1])).toThrow('Training value [1, 0] is NaN.');
   });
 
+  it('prepareRanks on float32 input (hashed by bits) equals it on the same values as float64, also with -0, on shared memory', () => {
+    const x = takeRows(data.xTrain, Array.from({ length: 2000 }, (_, i) => i));
+    expect(x.data).toBeInstanceOf(Float32Array);
+    const y = takeLabels(data.yTrain, Array.from({ length: 2000 }, (_, i) => i));
+    // every 7th zero as -0 (the same value: the same rank), and 1.5 in a few rows of column 400
+    const f32 = Float32Array.from(x.data, (v, i) => (v === 0 && i % 7 === 3 ? -0 : v));
+    for (let i = 0; i < 2000; i += 97) f32[i * 784 + 400] = 1.5;
+    const a = prepareRanks({ rows: 2000, cols: 784, data: f32 }, y, { shared: true })!;
+    const b = prepareRanks({ rows: 2000, cols: 784, data: Float64Array.from(f32) }, y)!;
+    const full = prepareTrainingSet({ rows: 2000, cols: 784, data: Float64Array.from(f32) }, y);
+    expect(a.dense.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(a.columns.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(b.dense.buffer).toBeInstanceOf(ArrayBuffer);
+    for (const key of ['minimum', 'distinct', 'distinctStart', 'dense', 'columns'] as const) {
+      const u = a[key];
+      const v = b[key];
+      expect(u.length, key).toBe(v.length);
+      expect(u.findIndex((value, i) => value !== v[i]), key).toBe(-1);
+    }
+    expect(a.dense.findIndex((value, i) => value !== full.dense[i])).toBe(-1);
+    expect(a.distinct.findIndex((value, i) => value !== full.distinct[i])).toBe(-1);
+    const nan = Float32Array.from([0, 1, 2, Number.NaN]);
+    expect(() => prepareRanks({ rows: 2, cols: 2, data: nan }, [0, 1])).toThrow('Training value [1, 1] is NaN.');
+  });
+
   it('a ranks-only set refuses the searches it cannot serve, in one line', () => {
     const x = takeRows(data.xTrain, Array.from({ length: 300 }, (_, i) => i));
     const ranks = prepareRanks(x, takeLabels(data.yTrain, Array.from({ length: 300 }, (_, i) => i)))!;

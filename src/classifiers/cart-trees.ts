@@ -21,9 +21,10 @@ export function prepare(x: Matrix, y: Int32Array): PreparedTrainingSet {
 /**
  * The training set for trees that search splits from histograms (Gini, features drawn per split): ranks
  * only when every feature has at most 256 distinct values (raw pixels), else sorted as prepare does.
+ * `shared`: the ranks are written on SharedArrayBuffers (for worker threads, without a copy).
  */
-export function prepareForHistograms(x: Matrix, y: Int32Array): PreparedTrainingSet {
-  return prepareRanks(x, y) ?? prepareTrainingSet(x, y);
+export function prepareForHistograms(x: Matrix, y: Int32Array, shared = false): PreparedTrainingSet {
+  return prepareRanks(x, y, { shared }) ?? prepareTrainingSet(x, y);
 }
 
 /** Distinct labels, ascending, after checking they are integers ≥ 0 (ml-cart indexes class counts by label). */

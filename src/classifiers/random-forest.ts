@@ -82,7 +82,7 @@ async function fitForest(params: RandomForestParams, seed: number, x: Matrix, y:
   try {
     // trees that search splits from histograms (Gini, features drawn per split) need only the ranks
     const histograms = settings.cartOptions.gainFunction === 'gini' && settings.cartOptions.maxFeatures! < x.cols;
-    prepared = histograms ? prepareForHistograms(x, y) : prepare(x, y);
+    prepared = histograms ? prepareForHistograms(x, y, threads > 1) : prepare(x, y);
   } catch (err) {
     workers.forEach((w) => void w.terminate());
     throw err;
@@ -104,9 +104,12 @@ function growHere(prepared: PreparedTrainingSet, settings: ForestTreeSettings, c
   return trees;
 }
 
-/** A typed array's copy on a SharedArrayBuffer (the workers read the sorted training set without copies). */
+/**
+ * A typed array's copy on a SharedArrayBuffer (the workers read the sorted training set without copies);
+ * one already there (the ranks of prepareForHistograms(..., true)) as it is.
+ */
 function shared(value: unknown): unknown {
-  if (!ArrayBuffer.isView(value) || value instanceof DataView) return value;
+  if (!ArrayBuffer.isView(value) || value instanceof DataView || value.buffer instanceof SharedArrayBuffer) return value;
   const a = value as unknown as { constructor: new (b: SharedArrayBuffer) => { set(v: unknown): void }; byteLength: number };
   const copy = new a.constructor(new SharedArrayBuffer(a.byteLength));
   copy.set(value);

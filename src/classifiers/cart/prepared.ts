@@ -211,55 +211,95 @@ const RANK_BINS = 256;
  * empty): minimum, distinct, distinctStart, dense and columns are the same. Much cheaper (no sort: each
  * feature's distinct values are collected in one pass over the rows). Returns null when a feature has more
  * than 256 distinct values (then use prepareTrainingSet). For forest trees grown with the histogram split
- * search (grow.ts), which reads nothing else.
+ * search (grow.ts), which reads nothing else. A float32 input (pixels) is hashed by its bits. `shared`:
+ * dense and columns are allocated on SharedArrayBuffers (the forest's worker threads read them uncopied).
  */
-export function prepareRanks(x: RowMajor, trainingLabels: ArrayLike<number>): PreparedTrainingSet | null {
+export function prepareRanks(x: RowMajor, trainingLabels: ArrayLike<number>, { shared = false }: { shared?: boolean } = {}): PreparedTrainingSet | null {
   const n = x.rows;
   const nf = x.cols;
   const X = x.data;
   const { labels, nClasses } = checkedLabels(n, trainingLabels);
   // per feature: its distinct values in order of appearance (an open-addressing table of 512 slots), and
-  // each value's appearance id in `ids` (row major)
+  // each value's appearance id in `ids` (row major; mapped to ranks in place below, it becomes `dense`)
   const SLOTS = 2 * RANK_BINS;
-  const slotValue = new Float64Array(nf * SLOTS);
   const slotId = new Int16Array(nf * SLOTS).fill(-1);
   const seen = new Float64Array(nf * RANK_BINS);
   const nSeen = new Int32Array(nf);
-  const lastValue = new Float64Array(nf).fill(NaN);
   const lastId = new Int32Array(nf);
-  const ids = new Uint8Array(n * nf);
-  const word = new Float64Array(1);
-  const bits = new Int32Array(word.buffer);
-  for (let i = 0; i < n; i++) {
-    const row = i * nf;
-    for (let j = 0; j < nf; j++) {
-      const v = X[row + j]!;
-      if (v === lastValue[j]) {
-        ids[row + j] = lastId[j]!;
-        continue;
-      }
-      if (Number.isNaN(v)) throw new RangeError(`Training value [${i}, ${j}] is NaN.`);
-      word[0] = v + 0; // -0 as +0
-      let slot = (Math.imul(bits[0]! ^ bits[1]!, 0x9e3779b1) >>> 23) & (SLOTS - 1);
-      const base = j * SLOTS;
-      let id: number;
-      for (;;) {
-        id = slotId[base + slot]!;
-        if (id < 0) {
-          id = nSeen[j]!;
-          if (id === RANK_BINS) return null;
-          nSeen[j] = id + 1;
-          slotId[base + slot] = id;
-          slotValue[base + slot] = v;
-          seen[j * RANK_BINS + id] = v;
-          break;
+  const ids = new Uint8Array(shared ? new SharedArrayBuffer(n * nf) : new ArrayBuffer(n * nf));
+  if (X instanceof Float32Array) {
+    // float32 input (pixels): values hashed and compared by their bits (-0 as +0), no float64 round trip
+    const U = new Uint32Array(X.buffer, X.byteOffset, X.length);
+    const slotKey = new Uint32Array(nf * SLOTS);
+    const lastKey = new Uint32Array(nf).fill(0xffffffff); // a NaN's bits: never a cached key
+    for (let i = 0; i < n; i++) {
+      const row = i * nf;
+      for (let j = 0; j < nf; j++) {
+        let u = U[row + j]!;
+        if (u === lastKey[j]) {
+          ids[row + j] = lastId[j]!;
+          continue;
         }
-        if (slotValue[base + slot] === v) break;
-        slot = (slot + 1) & (SLOTS - 1);
+        if ((u & 0x7fffffff) >>> 0 > 0x7f800000) throw new RangeError(`Training value [${i}, ${j}] is NaN.`);
+        if (u === 0x80000000) u = 0;
+        let slot = (Math.imul(u, 0x9e3779b1) >>> 23) & (SLOTS - 1);
+        const base = j * SLOTS;
+        let id: number;
+        for (;;) {
+          id = slotId[base + slot]!;
+          if (id < 0) {
+            id = nSeen[j]!;
+            if (id === RANK_BINS) return null;
+            nSeen[j] = id + 1;
+            slotId[base + slot] = id;
+            slotKey[base + slot] = u;
+            seen[j * RANK_BINS + id] = X[row + j]!;
+            break;
+          }
+          if (slotKey[base + slot] === u) break;
+          slot = (slot + 1) & (SLOTS - 1);
+        }
+        ids[row + j] = id;
+        lastKey[j] = u;
+        lastId[j] = id;
       }
-      ids[row + j] = id;
-      lastValue[j] = v;
-      lastId[j] = id;
+    }
+  } else {
+    const slotValue = new Float64Array(nf * SLOTS);
+    const lastValue = new Float64Array(nf).fill(NaN);
+    const word = new Float64Array(1);
+    const bits = new Int32Array(word.buffer);
+    for (let i = 0; i < n; i++) {
+      const row = i * nf;
+      for (let j = 0; j < nf; j++) {
+        const v = X[row + j]!;
+        if (v === lastValue[j]) {
+          ids[row + j] = lastId[j]!;
+          continue;
+        }
+        if (Number.isNaN(v)) throw new RangeError(`Training value [${i}, ${j}] is NaN.`);
+        word[0] = v + 0; // -0 as +0
+        let slot = (Math.imul(bits[0]! ^ bits[1]!, 0x9e3779b1) >>> 23) & (SLOTS - 1);
+        const base = j * SLOTS;
+        let id: number;
+        for (;;) {
+          id = slotId[base + slot]!;
+          if (id < 0) {
+            id = nSeen[j]!;
+            if (id === RANK_BINS) return null;
+            nSeen[j] = id + 1;
+            slotId[base + slot] = id;
+            slotValue[base + slot] = v;
+            seen[j * RANK_BINS + id] = v;
+            break;
+          }
+          if (slotValue[base + slot] === v) break;
+          slot = (slot + 1) & (SLOTS - 1);
+        }
+        ids[row + j] = id;
+        lastValue[j] = v;
+        lastId[j] = id;
+      }
     }
   }
   // rank of each appearance id: the distinct values sorted, minimum first
@@ -280,17 +320,20 @@ export function prepareRanks(x: RowMajor, trainingLabels: ArrayLike<number>): Pr
     minimum[j] = seen[j * RANK_BINS + order[0]!]!;
     distinctStart[j + 1] = distinctList.length;
   }
-  const dense = new Uint8Array(n * nf);
-  const columns = new Uint8Array(n * nf);
+  // appearance ids to ranks in place (row major: dense), then feature major in tiles of 64 × 64
+  const dense = ids;
+  for (let i = 0; i < n; i++) {
+    const row = i * nf;
+    for (let j = 0, table = 0; j < nf; j++, table += RANK_BINS) dense[row + j] = rankOf[table + dense[row + j]!]!;
+  }
+  const columns = new Uint8Array(shared ? new SharedArrayBuffer(n * nf) : new ArrayBuffer(n * nf));
   for (let i0 = 0; i0 < n; i0 += 64) {
     const i1 = Math.min(n, i0 + 64);
-    for (let j = 0; j < nf; j++) {
-      const table = j * RANK_BINS;
-      const off = j * n;
-      for (let i = i0; i < i1; i++) {
-        const r = rankOf[table + ids[i * nf + j]!]!;
-        dense[i * nf + j] = r;
-        columns[off + i] = r;
+    for (let j0 = 0; j0 < nf; j0 += 64) {
+      const j1 = Math.min(nf, j0 + 64);
+      for (let j = j0; j < j1; j++) {
+        const off = j * n;
+        for (let i = i0; i < i1; i++) columns[off + i] = dense[i * nf + j]!;
       }
     }
   }
