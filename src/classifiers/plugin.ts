@@ -2,7 +2,8 @@
  * The classifier plugin API. A plugin is one file exporting `defineClassifier({...})`.
  * Parameters are a zod object schema: defaults and validation live there, never in constructors.
  */
-import { allEngineLibraries, type EngineLibraries } from '../engine/ort.ts';
+// Type only: this module is in the browser page's build, which must not load the Node engine module.
+import type { EngineLibraries } from '../engine/ort.ts';
 import { z } from 'zod';
 import { checkFinite, type ClassifierContext, type Model, type ModelPlugin } from '@digitbench/runtime/internal/web';
 import type { Matrix } from '@digitbench/runtime/internal/web';
@@ -118,7 +119,7 @@ export function defineClassifier<P>(def: ClassifierPlugin<P>): ClassifierPlugin<
     const who = typeof (def as { name?: unknown }).name === 'string' ? `"${(def as { name: string }).name}"` : '(unnamed)';
     throw new Error(`Classifier plugin ${who} is invalid: ${issue.path.join('.') || 'definition'}: ${issue.message}.`);
   }
-  const declared = new Set([...(def.libraries ?? []), ...(def.fitLibraries ?? []), ...allEngineLibraries(def.engineLibraries)].map((l) => l.split(' ')[0]));
+  const declared = new Set([...(def.libraries ?? []), ...(def.fitLibraries ?? []), ...(def.engineLibraries?.ort ?? []), ...(def.engineLibraries?.wasm ?? [])].map((l) => l.split(' ')[0]));
   const stray = (def.patched ?? []).find((p) => !declared.has(p));
   if (stray !== undefined) throw new Error(`Classifier plugin "${def.name}" is invalid: patched: "${stray}" is not among its libraries, fitLibraries or engineLibraries.`);
   return def;
