@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { loadDataset } from '../src/data/datasets.ts';
+import { makeSplit, selectionFolds, subsampleFold } from '../src/data/split.ts';
 import { createRng } from '../src/engine/rng.ts';
+import { takeLabels } from '@digitbench/runtime/internal';
 import { floorLog, halvingSchedule, keptCount, subsampleSize, type HalvingOptions } from '../src/harness/search/halving.ts';
 import { distributionsSchema, draw, gridSize, issueLine, sampleSpace, searchSchema, type Dimension } from '../src/harness/search/space.ts';
 
@@ -153,5 +156,41 @@ describe('sampling', () => {
   it('runs the check on every draw and lets its error through', () => {
     const space = dims({ k: [1, 4] });
     expect(() => sampleSpace(space, 2, createRng('1'), { where: 'x', check: (d) => { if (d.params.k === 4) throw new Error('k: at most 3'); } })).toThrow(/^k: at most 3$/);
+  });
+});
+
+describe('subsampleFold (the rows resource)', () => {
+  it("cuts a fold's training and validation parts to ⌊r/n·|part|⌋, stratified, nested, inside the fold, seeded", async () => {
+    const ds = await loadDataset('mnist');
+    const split = makeSplit(ds, { train: 600, test: 100, seed: 5 });
+    const folds = selectionFolds(ds, split, { method: 'cv', folds: 3, seed: 0 });
+    const fold = folds[0]!;
+    expect([fold.train.length, fold.validation.length]).toEqual([400, 200]);
+    const counts = (rows: Int32Array) => {
+      const c = new Array<number>(10).fill(0);
+      for (const y of takeLabels(ds.train.labels, rows)) c[y]!++;
+      return c;
+    };
+    const r66 = subsampleFold(ds, fold, 66, 600, 0);
+    const r198 = subsampleFold(ds, fold, 198, 600, 0);
+    // 66/600 · 400 = 44 and 66/600 · 200 = 22; 198/600 · 400 = 132 and 198/600 · 200 = 66
+    expect([r66.train.length, r66.validation.length, r198.train.length, r198.validation.length]).toEqual([44, 22, 132, 66]);
+    expect(subsampleFold(ds, fold, 600, 600, 0)).toBe(fold);
+    const inFold = new Set([...fold.train]);
+    const inVal = new Set([...fold.validation]);
+    expect([...r198.train].every((r) => inFold.has(r))).toBe(true);
+    expect([...r198.validation].every((r) => inVal.has(r))).toBe(true);
+    const t198 = new Set([...r198.train]);
+    const v198 = new Set([...r198.validation]);
+    expect([...r66.train].every((r) => t198.has(r)) && [...r66.validation].every((r) => v198.has(r))).toBe(true);
+    // each class keeps its share within one row
+    for (const [part, whole] of [[r66.train, fold.train], [r198.validation, fold.validation]] as const) {
+      const c = counts(whole);
+      counts(part).forEach((n, k) => expect(Math.abs(n - (c[k]! * part.length) / whole.length)).toBeLessThanOrEqual(1));
+    }
+    expect(subsampleFold(ds, fold, 66, 600, 0)).toEqual(r66);
+    expect(subsampleFold(ds, fold, 66, 600, 1).train).not.toEqual(r66.train);
+    expect(r66.fingerprint).not.toBe(fold.fingerprint);
+    expect(() => subsampleFold(ds, fold, 2, 600, 0)).toThrow(/^search\.minResources: 2 of 600 rows leaves the validation part of a fold empty; raise minResources\.$/);
   });
 });

@@ -300,3 +300,41 @@ function groupFolds(groups: Int32Array, split: Split, spec: SelectionSpec, make:
   }
   return folds.map(make);
 }
+
+/**
+ * A part's positions in a seeded order whose every prefix is stratified: each class's positions are
+ * shuffled, the j-th of a class with n rows gets the key (j + ½)/n, and the keys are sorted (ties by class).
+ * A prefix of m rows then holds each class's share of m within one row, and a longer prefix holds a shorter
+ * one (nested).
+ */
+function stratifiedOrder(labels: Int32Array, classes: number, seed: string): number[] {
+  const keyed: [number, number, number][] = [];
+  byClass(labels, classes).forEach((group, c) => {
+    createRng(`${seed}:${c}`).shuffle(group);
+    group.forEach((p, j) => keyed.push([(j + 0.5) / group.length, c, p]));
+  });
+  keyed.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  return keyed.map((k) => k[2]);
+}
+
+/**
+ * Successive halving's rows resource: the fold with its training AND validation parts each cut to
+ * ⌊resources/samples · |part|⌋ rows, as scikit-learn's _SubsampleMetaSplitter(subsample_test=True) cuts
+ * them. Unlike its plain `resample`, each cut is stratified (every class keeps its share, within one row)
+ * and nested (a rung's rows hold the previous rung's), seeded by `${seed}:${fold.fingerprint}:rung-rows`;
+ * group ids are not kept whole here (the fold's parts already are). `samples` = the rows the folds divide.
+ * The cut fold gets its own fingerprint, so its features are cached apart from the whole fold's.
+ */
+export function subsampleFold(dataset: Dataset, fold: Fold, resources: number, samples: number, seed: number): Fold {
+  if (resources >= samples) return fold;
+  const k = dataset.classes.length;
+  const cut = (part: Int32Array, name: string): Int32Array => {
+    const size = Math.floor((resources / samples) * part.length);
+    if (size < 1) throw new Error(`search.minResources: ${resources} of ${samples} rows leaves the ${name} part of a fold empty; raise minResources.`);
+    const order = stratifiedOrder(takeLabels(dataset.train.labels, part), k, `${seed}:${fold.fingerprint}:rung-rows:${name}`);
+    return Int32Array.from(order.slice(0, size), (p) => part[p]!).sort();
+  };
+  const train = cut(fold.train, 'training');
+  const validation = cut(fold.validation, 'validation');
+  return { ...fold, train, validation, fingerprint: sha256(dataset.contentHash, train, validation, fold.test).slice(0, 16) };
+}
