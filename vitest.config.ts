@@ -24,6 +24,7 @@ const PROCESS = [
   'predict-trust',
   'queue',
   'queue-url',
+  'queue-netns',
   'refit',
   'robustness',
   'selection',
