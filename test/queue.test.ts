@@ -170,7 +170,7 @@ describe.skipIf(!redisAvailable)('sweeps through BullMQ on redis-server', () => 
       expect(new Set(q.map((r) => r.env.worker))).toEqual(new Set([a.name, b.name]));
       expect(q.every((r) => r.env.host === hostname())).toBe(true);
       // The grid's selection rows came back too, the same as the local run's.
-      const sel = (d: string) => readFileSync(join(dir, d, 'selection.jsonl'), 'utf8').trim().split('\n').map((s) => JSON.parse(s)).map(({ startedAt: _s, folds, ...r }) => ({ ...r, accuracy: folds.map((f: { accuracy: number }) => f.accuracy) }));
+      const sel = (d: string) => readFileSync(join(dir, d, 'selection.jsonl'), 'utf8').trim().split('\n').map((s) => JSON.parse(s)).map(({ startedAt: _s, env: _e, elapsedSeconds: _t, folds, ...r }) => ({ ...r, accuracy: folds.map((f: { accuracy: number }) => f.accuracy) }));
       expect(sel('queued')).toEqual(expect.arrayContaining(sel('local')));
       // The bundles arrived beside the report and are the runs' own.
       for (const row of q.filter((r) => r.status === 'ok')) {

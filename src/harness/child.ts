@@ -68,6 +68,12 @@ export interface SelectRequest {
   baseDir: string;
   params: Record<string, unknown>;
   seed: number;
+  /**
+   * Successive halving's rung and what it gives each fold (training rows, or the CNN's epochs). Not
+   * implemented yet: runSelect ignores both and scores on the whole folds (only grid searches exist so far).
+   */
+  rung?: number;
+  resource?: { kind: 'rows' | 'epochs'; value: number };
 }
 
 export interface SelectMeasurements {

@@ -23,6 +23,7 @@ import { latestPerId } from './report-rows.ts';
 import { DEPLOY_CHILD, oneLine, PLUGIN_FAULTS, runIsolated, type Outcome } from './isolated.ts';
 import type { RunEvents } from './run.ts';
 import type { EngineName } from '../engine/ort.ts';
+import { nextStep, searchPlan, type SearchStep, type SearchTask } from './search/plan.ts';
 
 /** What of the experiment's config a run needs (all of it travels in a queue job). */
 export type RunSettings = Pick<ExperimentConfig, 'dataset' | 'selection' | 'bundles' | 'latencySamples' | 'deploy' | 'refit'> & Partial<Pick<ExperimentConfig, 'bundle' | 'reject' | 'robustness' | 'seed'>>;
@@ -71,7 +72,7 @@ export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpe
 
 /** The ids of a run's selection rows, one per candidate. */
 export function selectionIds(run: RunSpec, id: string): string[] {
-  return run.candidates.map((c, i) => hashJson({ run: id, candidate: i, c }).slice(0, 16));
+  return run.candidates.map((_, i) => selectionId(run, id, { candidate: i, rung: 0 }));
 }
 
 /** Where a run's bundle goes, relative to the report folder: models/<label>-<id>.bundle. */
@@ -178,57 +179,103 @@ export interface RunContext {
   events: Partial<RunEvents>;
 }
 
+/** The selection's outcome a run is tested with: the chosen candidate, why there is none, or nothing (a run with one setting). */
+export type Chosen = Extract<SearchStep, { kind: 'chosen' | 'none' }> | undefined;
+
+/**
+ * A run start to row, in this process: its selection (nextStep → scoreCandidate until a choice; rows
+ * the context already has as ok are not scored again), then testChosen.
+ */
 export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultRow> {
-  const { settings: cfg, dataset, id, events: ev } = ctx;
   const startedAt = new Date().toISOString();
-  const sp = ctx.split;
-  const splitInfo = splitInfoOf(sp);
-  // Choose among the candidates on folds of the training rows; the test rows are read once, by the chosen one.
-  let chosen: { candidate: Candidate; accuracy: number; folds: number } | undefined;
-  let selectionError: string | undefined;
+  let chosen: Chosen;
   if (run.candidates.length > 1) {
-    const sids = selectionIds(run, id);
-    const scored: SelectionRow[] = [];
-    for (const [ci, candidate] of run.candidates.entries()) {
-      const have = latestPerId(ctx.selectionRows).find((r) => r.id === sids[ci] && r.status === 'ok');
-      if (have) {
-        scored.push(have);
-        continue;
+    const plan = searchPlan(run);
+    // A resumed run keeps its ok rows; a failed one is scored again.
+    const rows: SelectionRow[] = latestPerId(ctx.selectionRows).filter((r) => r.runId === ctx.id && r.status === 'ok');
+    let step: SearchStep;
+    while ((step = nextStep(plan, rows)).kind === 'score') {
+      for (const task of step.tasks) {
+        const row = await scoreCandidate(ctx, run, task);
+        await ctx.onSelectionRow(row);
+        rows.push(row);
       }
-      ev.progress?.(run, { type: 'progress', phase: `select ${ci + 1}/${run.candidates.length}` });
-      const selStart = new Date().toISOString();
-      const o = await runIsolated<SelectRequest, SelectMeasurements>(
-        { kind: 'select', dataset: cfg.dataset, split: run.split, selection: cfg.selection, features: candidate.features, pluginRef: run.pluginRef, baseDir: ctx.baseDir, params: candidate.params, seed: run.seed },
-        run,
-        (m) => ev.progress?.(run, { ...m, phase: `select ${ci + 1}/${run.candidates.length}${m.phase === 'tick' ? '' : ` ${m.phase}`}` }),
-      );
-      const row: SelectionRow = {
-        id: sids[ci]!,
-        runId: id,
-        experiment: ctx.experiment,
-        classifier: run.label,
-        repetition: run.repetition,
-        seed: run.seed,
-        split: splitInfo,
-        method: cfg.selection.method,
-        ...(candidate.featureSet !== undefined ? { featureSet: candidate.featureSet } : {}),
-        features: createPipeline(candidate.features, dataset.imageShape).labels,
-        params: candidate.params,
-        candidate: ci,
-        startedAt: selStart,
-        code: ctx.code,
-        ...(o.status === 'ok' ? { status: 'ok' as const, folds: o.result.folds } : { status: o.status, reason: o.reason }),
-      };
-      await ctx.onSelectionRow(row);
-      scored.push(row);
     }
-    const ok = scored.filter((r) => r.status === 'ok' && r.folds?.length);
-    const meanOf = (r: SelectionRow, f: (x: NonNullable<SelectionRow['folds']>[number]) => number) => r.folds!.reduce((a, x) => a + f(x), 0) / r.folds!.length;
-    // Highest mean validation accuracy; ties: the faster fit, then the earlier candidate in the file.
-    const best = [...ok].sort((a, b) => meanOf(b, (x) => x.accuracy) - meanOf(a, (x) => x.accuracy) || meanOf(a, (x) => x.fitSeconds) - meanOf(b, (x) => x.fitSeconds) || a.candidate - b.candidate)[0];
-    if (best) chosen = { candidate: run.candidates[best.candidate]!, accuracy: meanOf(best, (x) => x.accuracy), folds: best.folds!.length };
-    else selectionError = `every candidate setting failed in selection (first: ${scored.find((r) => r.reason)?.reason ?? 'no folds'})`;
+    chosen = step;
   }
+  return testChosen(ctx, run, chosen, startedAt);
+}
+
+/** The id of a candidate's selection row: a grid candidate's is as it always was; a halving rung's names the rung and its resource. */
+export function selectionId(run: RunSpec, id: string, task: SearchTask): string {
+  const c = run.candidates[task.candidate]!;
+  return hashJson({ run: id, candidate: task.candidate, c, ...(task.resource ? { rung: task.rung, resource: task.resource } : {}) }).slice(0, 16);
+}
+
+/**
+ * One candidate (× rung) scored on the run's folds, in its own process: its selection row (not yet
+ * written anywhere; the caller records it). The row names where it was scored (env) and how long it took.
+ */
+export async function scoreCandidate(ctx: RunContext, run: RunSpec, task: SearchTask): Promise<SelectionRow> {
+  const { settings: cfg, dataset, events: ev } = ctx;
+  const ci = task.candidate;
+  const candidate = run.candidates[ci];
+  if (!candidate) throw new Error(`candidate ${ci} is not one of the run's ${run.candidates.length}`);
+  const phase = `select ${ci + 1}/${run.candidates.length}${task.rung ? ` rung ${task.rung}` : ''}`;
+  ev.progress?.(run, { type: 'progress', phase });
+  const selStart = new Date().toISOString();
+  const t0 = performance.now();
+  const o = await runIsolated<SelectRequest, SelectMeasurements>(
+    {
+      kind: 'select',
+      dataset: cfg.dataset,
+      split: run.split,
+      selection: cfg.selection,
+      features: candidate.features,
+      pluginRef: run.pluginRef,
+      baseDir: ctx.baseDir,
+      params: candidate.params,
+      seed: run.seed,
+      ...(task.resource ? { rung: task.rung, resource: task.resource } : {}),
+    },
+    run,
+    (m) => ev.progress?.(run, { ...m, phase: `${phase}${m.phase === 'tick' ? '' : ` ${m.phase}`}` }),
+  );
+  const elapsedSeconds = (performance.now() - t0) / 1000;
+  const env = { ...(ctx.env.host ? { host: ctx.env.host } : {}), ...(ctx.env.worker ? { worker: ctx.env.worker } : {}), engine: ctx.env.engine };
+  return {
+    id: selectionId(run, ctx.id, task),
+    runId: ctx.id,
+    experiment: ctx.experiment,
+    classifier: run.label,
+    repetition: run.repetition,
+    seed: run.seed,
+    split: splitInfoOf(ctx.split),
+    method: cfg.selection.method,
+    ...(candidate.featureSet !== undefined ? { featureSet: candidate.featureSet } : {}),
+    features: createPipeline(candidate.features, dataset.imageShape).labels,
+    params: candidate.params,
+    candidate: ci,
+    startedAt: selStart,
+    code: ctx.code,
+    ...(o.status === 'ok' ? { status: 'ok' as const, folds: o.result.folds } : { status: o.status, reason: o.reason }),
+    env,
+    ...(task.rung || task.resource ? { rung: task.rung } : {}),
+    ...(task.resource ? { resource: task.resource } : {}),
+    elapsedSeconds,
+  };
+}
+
+/**
+ * The rest of a run once its selection is done: the chosen setting (or the run's only one) prepared,
+ * fitted on the training rows and tested once in its own process, its bundle measured in a fresh one,
+ * and the result row. `chosen` of kind "none" gives a failed row with the selection's reason.
+ */
+export async function testChosen(ctx: RunContext, run: RunSpec, chosenStep: Chosen, startedAt: string = new Date().toISOString()): Promise<ResultRow> {
+  const { settings: cfg, dataset, id, events: ev } = ctx;
+  const sp = ctx.split;
+  const chosen = chosenStep?.kind === 'chosen' ? { candidate: run.candidates[chosenStep.candidate]!, accuracy: chosenStep.accuracy, folds: chosenStep.folds } : undefined;
+  const selectionError = chosenStep?.kind === 'none' ? chosenStep.reason : undefined;
   const setting: Candidate = chosen?.candidate ?? run.candidates[0]!;
   const tested: RunSpec = { ...run, params: setting.params, features: setting.features, ...(setting.featureSet !== undefined ? { featureSet: setting.featureSet } : {}) };
   const featureError = selectionError ? undefined : await ctx.prepare(tested);

@@ -46,6 +46,11 @@ export interface WorkerOptions {
   target: QueueTarget;
   concurrency: number;
   log: (line: string) => void;
+  /** Test fixtures' hooks (no environment switch in production code). */
+  hooks?: {
+    /** Called once a candidate job's scoring process has started. */
+    candidateStarted?(job: Job): void;
+  };
 }
 
 export interface RunningWorker {

@@ -360,8 +360,46 @@ export const selectionRowSchema = z
     reason: oneLine.optional(),
     startedAt: z.iso.datetime({ offset: true }),
     code: z.string().min(1),
+    /** Where it was scored: the machine, the queue worker (absent in a local run), the engine. */
+    env: z.object({ host: z.string().optional(), worker: z.string().optional(), engine: z.string().optional() }).strict().optional(),
+    /** The search's rung (0 for a grid or random search; successive halving's later rungs count up). */
+    rung: count.optional(),
+    /** What this rung gave each fold: training rows, or the CNN's epochs (successive halving; absent: all of them). */
+    resource: z.object({ kind: z.enum(['rows', 'epochs']), value: z.number().int().positive() }).strict().optional(),
+    /** The search strategy that asked for this candidate ("grid", "random", "halving"). */
+    search: z.string().min(1).optional(),
+    /** Wall time of the candidate's scoring process, seconds. */
+    elapsedSeconds: seconds.optional(),
   })
   .strict();
+
+/**
+ * One queue job as the coordinator saw it finish: one line of jobs.jsonl beside the results (the bench's
+ * critical path is computed from these). Times are BullMQ's (ms since the epoch, as ISO strings).
+ */
+export const jobRowSchema = z
+  .object({
+    jobId: z.string().min(1),
+    runId: z.string().min(1),
+    experiment: z.string().min(1),
+    classifier: z.string().min(1),
+    /** A whole run (plain run job), a run's parent job (flow), or one candidate × rung. */
+    kind: z.enum(['run', 'parent', 'candidate']),
+    rung: count.optional(),
+    candidate: count.optional(),
+    worker: z.string().optional(),
+    queuedAt: z.iso.datetime({ offset: true }),
+    startedAt: z.iso.datetime({ offset: true }).optional(),
+    finishedAt: z.iso.datetime({ offset: true }).optional(),
+    attemptsStarted: count,
+    stalls: count,
+    status: z.enum(['completed', 'failed']),
+    /** A parent's own phases (its activations), seconds each, in order. */
+    segments: z.array(z.object({ phase: z.string().min(1), seconds }).strict()).optional(),
+  })
+  .strict();
+
+export type JobRow = z.infer<typeof jobRowSchema>;
 
 /**
  * One bundle measured in a real browser (`digitbench browser-bench`): one line of browser.jsonl beside
@@ -448,6 +486,11 @@ const selectionRows = sideRows(selectionRowSchema, 'selection');
 /** Reads selection.jsonl (none yet: no rows). */
 export const readSelectionRows = selectionRows.read;
 export const appendSelectionRow = selectionRows.append;
+
+const jobRows = sideRows(jobRowSchema, 'job');
+/** Reads jobs.jsonl (none yet: no rows). */
+export const readJobRows = jobRows.read;
+export const appendJobRow = jobRows.append;
 
 export type SplitInfo = z.infer<typeof splitInfoSchema>;
 export type Env = z.infer<typeof envSchema>;

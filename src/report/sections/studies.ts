@@ -36,12 +36,14 @@ export async function selectionSection(selection: readonly SelectionRow[], rows:
   const tables = selectionTables(selection, rows);
   if (!tables.length) return undefined;
   const files: SectionFile[] = [];
+  // Rows from before the tie rule changed (they have no elapsedSeconds) were chosen with ties going to the faster fit; the text says which rule chose.
+  const ties = selection.length && selection.every((r) => r.elapsedSeconds === undefined) ? 'faster fit' : 'the earlier setting in the file';
   const lines = [
     '## Selection',
     '',
     'Settings (grid points and feature sets) are chosen **without the test rows**: each is fitted and scored on folds of the training rows only ' +
       '(stratified k-fold cross-validation, or one stratified validation part carved from the training rows; feature pipelines are refitted on each fold\'s training part). ' +
-      'The one with the highest mean validation accuracy (ties: faster fit) is refitted on all training rows and tested once; the Results above are its test figures. ' +
+      `The one with the highest mean validation accuracy (ties: ${ties}) is refitted on all training rows and tested once; the Results above are its test figures. ` +
       'Figures are over every fold of every repetition; **chosen** counts the repetitions whose test run used the setting.',
     '',
   ];
