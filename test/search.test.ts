@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit, selectionFolds, subsampleFold } from '../src/data/split.ts';
 import { createRng } from '../src/engine/rng.ts';
+import { loadExperiment, parseExperiment } from '../src/harness/experiment.ts';
 import { takeLabels } from '@digitbench/runtime/internal';
 import { floorLog, halvingSchedule, keptCount, subsampleSize, type HalvingOptions } from '../src/harness/search/halving.ts';
 import { distributionsSchema, draw, gridSize, issueLine, sampleSpace, searchSchema, type Dimension } from '../src/harness/search/space.ts';
@@ -192,5 +193,65 @@ describe('subsampleFold (the rows resource)', () => {
     expect(subsampleFold(ds, fold, 66, 600, 1).train).not.toEqual(r66.train);
     expect(r66.fingerprint).not.toBe(fold.fingerprint);
     expect(() => subsampleFold(ds, fold, 2, 600, 0)).toThrow(/^search\.minResources: 2 of 600 rows leaves the validation part of a fold empty; raise minResources\.$/);
+  });
+});
+
+describe('search in experiment files', () => {
+  const KNN = 'knn';
+  const CNN = 'cnn';
+  const exp = (entry: Record<string, unknown>) => parseExperiment({ split: { train: 600, test: 100 }, classifiers: [{ plugin: KNN, ...entry }] }, 'e.json');
+
+  it("mnist-best-halving keeps mnist-best's grids; mnist-best-random samples them (seeded, without replacement) and draws SVM's gammaFactor log-uniform", async () => {
+    const best = await loadExperiment('experiments/mnist-best.json');
+    const halving = await loadExperiment('experiments/mnist-best-halving.json');
+    const random = await loadExperiment('experiments/mnist-best-random.json');
+    const key = (c: { featureSet?: string; params: Record<string, unknown> }) => JSON.stringify([c.featureSet, c.params]);
+    expect(halving.runs.map((r) => [r.candidates.length, r.search?.strategy])).toEqual([[48, 'halving'], [15, 'halving']]);
+    expect(halving.runs.map((r) => r.candidates.map(key))).toEqual(best.runs.slice(0, 2).map((r) => r.candidates.map(key)));
+    const [knn, svm] = random.runs;
+    expect([knn!.candidates.length, svm!.candidates.length]).toEqual([16, 15]);
+    const grid = new Set(best.runs[0]!.candidates.map(key));
+    expect(knn!.candidates.every((c) => grid.has(key(c)))).toBe(true);
+    expect(new Set(knn!.candidates.map(key)).size).toBe(16);
+    const gammas = svm!.candidates.map((c) => c.params.gammaFactor as number);
+    expect(gammas.every((g) => g >= 1 && g < 2)).toBe(true);
+    expect(new Set(svm!.candidates.map((c) => c.featureSet)).size).toBeGreaterThan(1);
+    const again = await loadExperiment('experiments/mnist-best-random.json');
+    expect(again.runs.map((r) => r.candidates)).toEqual(random.runs.map((r) => r.candidates));
+  });
+
+  it('a random search over the grid equals a sample of the full grid, by its own seed', async () => {
+    const full = await exp({ grid: { k: [1, 3, 5], metric: ['l2', 'cosine'] } });
+    const sampled = await exp({ grid: { k: [1, 3, 5], metric: ['l2', 'cosine'] }, search: { strategy: 'random', candidates: 4, seed: 2 } });
+    const other = await exp({ grid: { k: [1, 3, 5], metric: ['l2', 'cosine'] }, search: { strategy: 'random', candidates: 4, seed: 3 } });
+    const params = (e: typeof full) => e.runs[0]!.candidates.map((c) => JSON.stringify(c.params));
+    expect(params(sampled).every((p) => params(full).includes(p))).toBe(true);
+    expect(params(sampled)).not.toEqual(params(other));
+    expect(sampled.runs[0]!.search).toEqual({ strategy: 'random', candidates: 4, seed: 2 });
+    expect(full.runs[0]!.search).toEqual({ strategy: 'grid' });
+  });
+
+  it('refuses what scikit-learn refuses, and what cannot be drawn, with one line naming the key', async () => {
+    await expect(exp({ grid: { k: [1, 3] }, distributions: { k: [5, 7] } })).rejects.toThrow(
+      /^e\.json: classifiers\[0\]\.distributions: distributions are drawn from by a random search; set "search": \{"strategy": "random", "candidates": N\} \(or halving with "candidates": N\), or list the values in grid\.$/,
+    );
+    await expect(exp({ grid: { k: [1, 3] }, distributions: { k: [5, 7] }, search: { strategy: 'random', candidates: 2 } })).rejects.toThrow(/^e\.json: classifiers\[0\]\.distributions\.k: k is also in grid; give it in one of the two\.$/);
+    await expect(exp({ grid: { k: [1, 3] }, search: { strategy: 'halving', resource: 'epochs' } })).rejects.toThrow(/^e\.json: classifiers\[0\]\.search\.resource: "epochs" needs an epochs param, which knn has not; use "resource": "rows"\.$/);
+    await expect(
+      parseExperiment({ classifiers: [{ plugin: CNN, grid: { epochs: [1, 2] }, search: { strategy: 'halving', resource: 'epochs' } }] }, 'e.json'),
+    ).rejects.toThrow(/^e\.json: classifiers\[0\]\.search\.resource: epochs cannot be the resource since it is searched \(in grid or distributions\); remove it there or use "resource": "rows"\.$/);
+    await expect(exp({ distributions: { k: { int: [1, 9] } }, search: { strategy: 'halving', candidates: 'exhaust' } })).rejects.toThrow(
+      /^e\.json: classifiers\[0\]\.search\.candidates: "exhaust" draws maxResources \/\/ minResources candidates, so give minResources as a number and maxResources as a number \(or a number of candidates\)\.$/,
+    );
+    await expect(exp({ grid: { k: [1, 3] }, search: { strategy: 'random', candidates: 3 } })).rejects.toThrow(
+      /^e\.json: classifiers\[0\]\.search\.candidates: 3 candidates asked, but the grid has only 2 settings; ask for at most 2, or give distributions\.$/,
+    );
+    await expect(exp({ search: { strategy: 'halving' } })).rejects.toThrow(/^e\.json: classifiers\[0\]\.search: a halving search needs at least two candidate settings \(it has 1\); add grid values or distributions, or remove search\.$/);
+    // every draw passes the plugin's params
+    await expect(exp({ distributions: { k: { int: [1, 9] }, metric: ['chebyshev'] }, search: { strategy: 'random', candidates: 3 } })).rejects.toThrow(/^e\.json: classifiers\[0\]: .*metric/);
+    await expect(exp({ distributions: { C: { logUniform: [10, 1] } }, search: { strategy: 'random', candidates: 3 } })).rejects.toThrow(/^e\.json: classifiers\[0\]\.distributions\.C\.logUniform: give \[low, high\] with low < high\.$/);
+    // exhaust with the numbers given draws max // min candidates (capped at a finite grid's size)
+    const ex = await exp({ distributions: { k: { int: [1, 50] } }, search: { strategy: 'halving', candidates: 'exhaust', minResources: 100, maxResources: 600 } });
+    expect(ex.runs[0]!.candidates).toHaveLength(6);
   });
 });

@@ -8,7 +8,7 @@
 import type { DatasetSource } from '../data/sources.ts';
 import { rm } from 'node:fs/promises';
 import { loadDataset, releaseDataset, type Dataset } from '../data/datasets.ts';
-import { makeSplit, selectionFolds, testPart, type SelectionSpec, type Split, type SplitSpec } from '../data/split.ts';
+import { makeSplit, selectionFolds, subsampleFold, testPart, type SelectionSpec, type Split, type SplitSpec } from '../data/split.ts';
 import { createMatrix, sliceRows, takeLabels, takeRows } from '@digitbench/runtime/internal';
 import { sha256 } from '../engine/hash.ts';
 import { loadedEngine } from '../engine/tf.ts';
@@ -69,8 +69,9 @@ export interface SelectRequest {
   params: Record<string, unknown>;
   seed: number;
   /**
-   * Successive halving's rung and what it gives each fold (training rows, or the CNN's epochs). Not
-   * implemented yet: runSelect ignores both and scores on the whole folds (only grid searches exist so far).
+   * Successive halving's rung and what it gives each fold: rows (each fold's training and validation
+   * parts cut to ⌊value/n · |part|⌋ by split.ts subsampleFold, n = the rows the folds divide), or epochs
+   * (params.epochs = value, a fresh fit). The rung itself only names the row.
    */
   rung?: number;
   resource?: { kind: 'rows' | 'epochs'; value: number };
@@ -146,10 +147,13 @@ function checkImageInput(plugin: { name: string; input: string }, f: { image: un
 
 export async function runSelect(req: SelectRequest, progress: (m: ChildMessage) => void): Promise<SelectMeasurements> {
   const plugin = await resolvePlugin(req.pluginRef, req.baseDir);
-  const params = parseParams(plugin, req.params);
+  const resource = req.resource;
+  const params = parseParams(plugin, resource?.kind === 'epochs' ? { ...req.params, epochs: resource.value } : req.params);
   const dataset = await loadDataset(req.dataset);
   const split = makeSplit(dataset, req.split);
-  const folds = selectionFolds(dataset, split, req.selection);
+  const folds = selectionFolds(dataset, split, req.selection).map((f) =>
+    resource?.kind === 'rows' ? subsampleFold(dataset, f, resource.value, f.train.length + f.validation.length, req.selection.seed) : f,
+  );
   progress({ type: 'progress', phase: 'fit', total: folds.length, unit: 'folds' });
   const out: Fold[] = [];
   for (const fold of folds) {

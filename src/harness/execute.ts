@@ -53,6 +53,8 @@ export function runId(p: { datasetHash: string; fingerprint: string; run: RunSpe
     split: p.fingerprint,
     candidates: run.candidates,
     ...(run.candidates.length > 1 ? { selection: p.settings.selection } : {}),
+    // A random search's candidates are above (sampled at parse time); halving scores them differently.
+    ...(run.candidates.length > 1 && run.search?.strategy === 'halving' ? { search: run.search } : {}),
     plugin: run.plugin.name,
     label: run.label,
     library: run.plugin.library,
@@ -190,7 +192,7 @@ export async function executeRun(ctx: RunContext, run: RunSpec): Promise<ResultR
   const startedAt = new Date().toISOString();
   let chosen: Chosen;
   if (run.candidates.length > 1) {
-    const plan = searchPlan(run);
+    const plan = searchPlan(run, { dataset: ctx.dataset, selection: ctx.settings.selection });
     // A resumed run keeps its ok rows; a failed one is scored again.
     const rows: SelectionRow[] = latestPerId(ctx.selectionRows).filter((r) => r.runId === ctx.id && r.status === 'ok');
     let step: SearchStep;
@@ -262,6 +264,7 @@ export async function scoreCandidate(ctx: RunContext, run: RunSpec, task: Search
     env,
     ...(task.rung || task.resource ? { rung: task.rung } : {}),
     ...(task.resource ? { resource: task.resource } : {}),
+    ...(run.search && run.search.strategy !== 'grid' ? { search: run.search.strategy } : {}),
     elapsedSeconds,
   };
 }

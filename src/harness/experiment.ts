@@ -16,6 +16,8 @@ import { CORRUPTION_NAMES, PRECISIONS, type Precision } from '@digitbench/runtim
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { PROJECT_ROOT } from './env.ts';
 import { readJsonFile } from './json-file.ts';
+import { createRng } from '../engine/rng.ts';
+import { distributionsSchema, sampleSpace, searchSchema, type Dimension, type Distribution, type SearchSpec } from './search/space.ts';
 
 const classifierEntrySchema = z
   .object({
@@ -30,6 +32,15 @@ const classifierEntrySchema = z
     features: z.array(z.unknown()).optional(),
     /** Names from the experiment's featureSets to try (default: all of them, for classifiers that take vectors). */
     featureSets: z.array(z.string().min(1)).min(1).optional(),
+    /**
+     * How the candidates are searched (search/space.ts, search/halving.ts): "grid" (every grid point on every
+     * feature set, the default), "random" (a seeded sample of `candidates` settings from the grid's lists and
+     * the distributions), or "halving" (successive halving, as scikit-learn's HalvingGridSearchCV, or
+     * HalvingRandomSearchCV when `candidates` is a number or "exhaust").
+     */
+    search: searchSchema.default({ strategy: 'grid' }),
+    /** What a random search draws from, per param: a list of choices, {"logUniform": [lo, hi]}, {"uniform": [lo, hi]}, {"int": [lo, hi], "log": false}. */
+    distributions: distributionsSchema.optional(),
     timeoutSeconds: z.number().positive().optional(),
     memoryLimitMb: z.number().int().positive().optional(),
   })
@@ -205,6 +216,8 @@ export interface RunSpec {
   plugin: ClassifierPlugin;
   /** The settings to choose among (one: nothing to choose). `params`/`features` hold the chosen one once chosen. */
   candidates: Candidate[];
+  /** How the candidates are searched (the entry's `search`, defaults filled in). */
+  search?: SearchSpec;
   params: Record<string, unknown>;
   features: StepSpec[];
   featureSet?: string;
@@ -233,6 +246,68 @@ function gridCombinations(grid: Record<string, unknown[]> | undefined): Record<s
   let combos: Record<string, unknown>[] = [{}];
   for (const [key, values] of Object.entries(grid ?? {})) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [key]: v })));
   return combos;
+}
+
+/**
+ * A classifier entry's candidates: every grid point on each of its pipelines (search "grid", and halving
+ * over the grid), or a seeded sample of its space (search "random", halving with a number of candidates):
+ * the feature set a dimension when there are several, then the grid's lists and the distributions
+ * (space.ts), drawn with createRng(`${search.seed}:${label}:search`). Every setting passes parseParams.
+ */
+function entryCandidates(
+  entry: { params: Record<string, unknown>; grid?: Record<string, unknown[]>; distributions?: Record<string, Distribution>; search: SearchSpec; label?: string },
+  plugin: ClassifierPlugin,
+  pipelines: { name?: string; features: StepSpec[] }[],
+  at: string,
+): Candidate[] {
+  const { search } = entry;
+  const make = (pipeline: { name?: string; features: StepSpec[] }, combo: Record<string, unknown>): Candidate => {
+    let params: Record<string, unknown>;
+    try {
+      params = parseParams(plugin, { ...entry.params, ...combo }) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`${at}: ${(e as Error).message}`);
+    }
+    return { ...(pipeline.name !== undefined ? { featureSet: pipeline.name } : {}), features: pipeline.features, params };
+  };
+  const sampled = search.strategy === 'random' || (search.strategy === 'halving' && search.candidates !== 'grid');
+  if (entry.distributions && !sampled) {
+    throw new Error(`${at}.distributions: distributions are drawn from by a random search; set "search": {"strategy": "random", "candidates": N} (or halving with "candidates": N), or list the values in grid.`);
+  }
+  for (const key of Object.keys(entry.distributions ?? {})) {
+    if (entry.grid && key in entry.grid) throw new Error(`${at}.distributions.${key}: ${key} is also in grid; give it in one of the two.`);
+  }
+  if (search.strategy === 'halving' && search.resource === 'epochs') {
+    const searched = [...Object.keys(entry.grid ?? {}), ...Object.keys(entry.distributions ?? {})];
+    if (searched.includes('epochs')) throw new Error(`${at}.search.resource: epochs cannot be the resource since it is searched (in grid or distributions); remove it there or use "resource": "rows".`);
+    const first = make(pipelines[0]!, {});
+    if (typeof first.params.epochs !== 'number') throw new Error(`${at}.search.resource: "epochs" needs an epochs param, which ${plugin.name} has not; use "resource": "rows".`);
+  }
+  if (!sampled) return pipelines.flatMap((pipeline) => gridCombinations(entry.grid).map((combo) => make(pipeline, combo)));
+  let count: number;
+  if (search.strategy === 'random') count = search.candidates;
+  else if (search.candidates !== 'exhaust' && search.candidates !== 'grid') count = search.candidates;
+  else {
+    // HalvingRandomSearchCV's n_candidates "exhaust": max_resources // min_resources, known here only when both are given
+    // (or epochs: auto = the params' epochs). scikit-learn refuses both "exhaust" as well.
+    const max = search.maxResources === 'auto' ? (search.resource === 'epochs' ? (make(pipelines[0]!, {}).params.epochs as number) : undefined) : search.maxResources;
+    const min = typeof search.minResources === 'number' ? search.minResources : search.resource === 'epochs' && search.minResources === 'smallest' ? 1 : undefined;
+    if (max === undefined || min === undefined) {
+      throw new Error(`${at}.search.candidates: "exhaust" draws maxResources // minResources candidates, so give minResources as a number${search.resource === 'rows' ? ' and maxResources as a number' : ''} (or a number of candidates).`);
+    }
+    count = Math.max(1, Math.floor(max / min));
+  }
+  const dimensions: Dimension[] = [
+    ...(pipelines.length > 1 ? [{ key: 'featureSet', distribution: pipelines.map((_, j) => j) }] : []),
+    ...Object.entries(entry.grid ?? {}).map(([key, values]) => ({ key, distribution: values as Distribution })),
+    ...Object.entries(entry.distributions ?? {}).map(([key, distribution]) => ({ key, distribution })),
+  ];
+  const drawn = sampleSpace(dimensions, count, createRng(`${search.seed}:${entry.label ?? plugin.name}:search`), {
+    where: `${at}.search.candidates`,
+    cap: search.strategy === 'halving' && search.candidates === 'exhaust',
+    check: (d) => void make(pipelines[d.featureSet ?? 0]!, d.params),
+  });
+  return drawn.map((d) => make(pipelines[d.featureSet ?? 0]!, d.params));
 }
 
 /** Resolves a name like `quick` to the project's experiments/quick.json; anything with a slash or .json is a path (from the current folder). */
@@ -296,17 +371,9 @@ export async function parseExperiment(raw: unknown, file: string): Promise<Exper
       });
     } else if (plugin.input === 'image') pipelines = [{ features: image }];
     else pipelines = sets.length ? sets : [{ features: shared }];
-    const candidates: Candidate[] = [];
-    for (const pipeline of pipelines) {
-      for (const combo of gridCombinations(entry.grid)) {
-        let params: Record<string, unknown>;
-        try {
-          params = parseParams(plugin, { ...entry.params, ...combo }) as Record<string, unknown>;
-        } catch (e) {
-          throw new Error(`${file}: classifiers[${i}]: ${(e as Error).message}`);
-        }
-        candidates.push({ ...(pipeline.name !== undefined ? { featureSet: pipeline.name } : {}), features: pipeline.features, params });
-      }
+    const candidates = entryCandidates(entry, plugin, pipelines, `${file}: classifiers[${i}]`);
+    if (entry.search.strategy !== 'grid' && candidates.length < 2) {
+      throw new Error(`${file}: classifiers[${i}].search: a ${entry.search.strategy} search needs at least two candidate settings (it has ${candidates.length}); add grid values or distributions, or remove search.`);
     }
     entries.push({ entry, plugin, candidates });
   }
@@ -321,6 +388,7 @@ export async function parseExperiment(raw: unknown, file: string): Promise<Exper
           pluginRef: entry.plugin,
           plugin,
           candidates,
+          ...(candidates.length > 1 ? { search: entry.search } : {}),
           params: first.params,
           features: first.features,
           ...(candidates.length === 1 && first.featureSet !== undefined ? { featureSet: first.featureSet } : {}),

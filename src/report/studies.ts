@@ -149,6 +149,33 @@ export interface CandidateScore {
   failed: string[];
   /** Repetitions whose test run used this setting. */
   chosen: number;
+  /** Successive halving: the last rung this candidate was scored in (its figures above are that rung's). */
+  rung?: number;
+}
+
+/** One rung of a successive-halving search (over all its repetitions). */
+export interface RungSummary {
+  rung: number;
+  resource: { kind: 'rows' | 'epochs'; value: number };
+  /** Candidates scored in this rung (per repetition). */
+  candidates: number;
+  /** Candidates that went on to the next rung; for the last rung, 1 (the chosen one). */
+  kept: number;
+  /** The best mean validation accuracy of the rung and its candidate. */
+  best?: { candidate: number; accuracy: number };
+  /** Candidate-seconds: the rung's scoring processes' wall times summed (each fold's fit, predict and features when a row has none). */
+  candidateSeconds: number;
+  /** Training rows per fold (rows resource, the first fold), for the table. */
+  foldTrain?: number;
+  foldValidation?: number;
+}
+
+/** One candidate's mean validation accuracy in one rung, for the rung chart. */
+export interface RungPoint {
+  candidate: number;
+  rung: number;
+  resource: number;
+  accuracy: number;
 }
 
 export interface SelectionTable {
@@ -161,6 +188,50 @@ export interface SelectionTable {
   foldValidation: number;
   repetitions: number;
   candidates: CandidateScore[];
+  /** The search strategy the rows name ("grid" when they name none). */
+  search: string;
+  /** Successive halving's rungs, in order (absent for a grid or a random search). */
+  rungs?: RungSummary[];
+  rungPoints?: RungPoint[];
+}
+
+/** A row's wall seconds: its own elapsedSeconds, else the sum of its folds' fit, predict and feature times. */
+function rowSeconds(r: SelectionRow): number {
+  return r.elapsedSeconds ?? (r.folds ?? []).reduce((a, f) => a + f.fitSeconds + f.predictSeconds + f.featureSeconds, 0);
+}
+
+/** Successive halving's rungs from rows that name a resource (pooled over repetitions). */
+function rungSummaries(list: readonly SelectionRow[]): { rungs: RungSummary[]; points: RungPoint[] } | undefined {
+  const staged = list.filter((s) => s.resource);
+  if (!staged.length) return undefined;
+  const runs = new Set(staged.map((s) => s.runId)).size;
+  const byRung = new Map<number, SelectionRow[]>();
+  for (const s of staged) byRung.set(s.rung ?? 0, [...(byRung.get(s.rung ?? 0) ?? []), s]);
+  const numbers = [...byRung.keys()].sort((a, b) => a - b);
+  const points: RungPoint[] = [];
+  const rungs = numbers.map((rung, i) => {
+    const rs = byRung.get(rung)!;
+    const byCandidate = new Map<number, number[]>();
+    for (const r of rs) if (r.status === 'ok' && r.folds?.length) byCandidate.set(r.candidate, [...(byCandidate.get(r.candidate) ?? []), ...r.folds.map((f) => f.accuracy)]);
+    let best: RungSummary['best'];
+    for (const [candidate, acc] of [...byCandidate.entries()].sort((a, b) => a[0] - b[0])) {
+      const accuracy = mean(acc);
+      points.push({ candidate, rung, resource: rs[0]!.resource!.value, accuracy });
+      if (!best || accuracy > best.accuracy) best = { candidate, accuracy };
+    }
+    const next = byRung.get(numbers[i + 1]!);
+    const fold = rs.find((r) => r.folds?.length)?.folds?.[0];
+    return {
+      rung,
+      resource: rs[0]!.resource!,
+      candidates: rs.length / runs,
+      kept: next ? next.length / runs : 1,
+      ...(best ? { best } : {}),
+      candidateSeconds: rs.reduce((a, r) => a + rowSeconds(r), 0),
+      ...(fold && rs[0]!.resource!.kind === 'rows' ? { foldTrain: fold.train, foldValidation: fold.validation } : {}),
+    };
+  });
+  return { rungs, points };
 }
 
 /** The selection of each classifier (per training size), from its selection rows and the settings its test runs used. */
@@ -174,8 +245,12 @@ export function selectionTables(selection: readonly SelectionRow[], rows: readon
   return [...groups.values()]
     .map((list) => {
       const first = list[0]!;
+      // Successive halving scores a candidate in several rungs: its figures are those of the last rung it reached.
+      const lastRung = new Map<number, number>();
+      for (const s of list) lastRung.set(s.candidate, Math.max(lastRung.get(s.candidate) ?? 0, s.rung ?? 0));
       const candidates = new Map<number, SelectionRow[]>();
-      for (const s of list) candidates.set(s.candidate, [...(candidates.get(s.candidate) ?? []), s]);
+      for (const s of list) if ((s.rung ?? 0) === lastRung.get(s.candidate)) candidates.set(s.candidate, [...(candidates.get(s.candidate) ?? []), s]);
+      const halving = rungSummaries(list);
       const scores: CandidateScore[] = [...candidates.entries()]
         .sort((x, y) => x[0] - y[0])
         .map(([candidate, rs]) => {
@@ -198,6 +273,7 @@ export function selectionTables(selection: readonly SelectionRow[], rows: readon
               const run = byRun.get(r.runId);
               return run && run.status === 'ok' && canonicalJson(run.params) === canonicalJson(r.params) && run.featureSet === r.featureSet && canonicalJson(run.features) === canonicalJson(r.features);
             }).length,
+            ...(halving ? { rung: lastRung.get(candidate)! } : {}),
           };
         });
       return {
@@ -205,10 +281,12 @@ export function selectionTables(selection: readonly SelectionRow[], rows: readon
         trainSize: first.split.train,
         method: first.method,
         folds: Math.max(...list.map((s) => s.folds?.length ?? 0)),
-        foldTrain: list.find((s) => s.folds?.length)?.folds?.[0]?.train ?? 0,
-        foldValidation: list.find((s) => s.folds?.length)?.folds?.[0]?.validation ?? 0,
+        foldTrain: list.find((s) => s.folds?.length && !s.resource)?.folds?.[0]?.train ?? 0,
+        foldValidation: list.find((s) => s.folds?.length && !s.resource)?.folds?.[0]?.validation ?? 0,
         repetitions: new Set(list.map((s) => s.runId)).size,
         candidates: scores,
+        search: list.find((s) => s.search)?.search ?? 'grid',
+        ...(halving ? { rungs: halving.rungs, rungPoints: halving.points } : {}),
       };
     })
     .sort((a, b) => a.trainSize - b.trainSize || cmp(a.label, b.label));

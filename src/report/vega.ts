@@ -783,3 +783,55 @@ export function corruptionSpec(cells: readonly CorruptionCell[]): vl.TopLevelSpe
 export async function corruptionChart(cells: readonly CorruptionCell[]): Promise<string> {
   return vegaLiteSvg(corruptionSpec(cells));
 }
+
+export interface RungChartPoint {
+  /** The candidate's name (one line per candidate). */
+  candidate: string;
+  /** Training rows per fold set, or epochs. */
+  resource: number;
+  /** 0..1 */
+  accuracy: number;
+}
+
+/**
+ * Successive halving's rungs: each candidate's mean validation accuracy (%) against the resource it was
+ * given (log x), a line per candidate through the rungs it reached. Candidates eliminated before the
+ * last rung are grey, the last rung's others blue, the chosen one red and thicker.
+ */
+export async function rungChart(points: readonly RungChartPoint[], opts: { title: string; resource: 'rows' | 'epochs'; chosen?: string }): Promise<string> {
+  const ok = points.filter((p) => Number.isFinite(p.accuracy) && p.resource > 0);
+  const last = ok.length ? Math.max(...ok.map((p) => p.resource)) : 0;
+  const reached = new Map<string, number>();
+  for (const p of ok) reached.set(clean(p.candidate), Math.max(reached.get(clean(p.candidate)) ?? 0, p.resource));
+  const chosen = opts.chosen === undefined ? undefined : clean(opts.chosen);
+  const fate = (c: string) => (c === chosen ? 'chosen' : reached.get(c) === last ? 'last rung' : 'eliminated');
+  const values = ok
+    .map((p) => ({ candidate: clean(p.candidate), resource: p.resource, accuracy: pct1(p.accuracy), fate: fate(clean(p.candidate)) }))
+    // the chosen line last, so it is drawn on top
+    .sort((a, b) => (a.fate === 'chosen' ? 1 : 0) - (b.fate === 'chosen' ? 1 : 0));
+  const resources = uniq(values.map((v) => v.resource)).sort((a, b) => a - b);
+  const fates = ['chosen', 'last rung', 'eliminated'].filter((f) => values.some((v) => v.fate === f));
+  const palette: Record<string, string> = { chosen: '#d62728', 'last rung': '#1f77b4', eliminated: '#b0b0b0' };
+  return vegaLiteSvg({
+    title: { text: clean(opts.title), subtitle: 'each candidate through the rungs it reached; grey: eliminated' },
+    data: { values },
+    width: W,
+    height: H,
+    encoding: {
+      x: {
+        field: 'resource',
+        type: 'quantitative',
+        scale: { type: 'log', nice: false, padding: 16, ...(resources.length ? {} : { domain: [1, 10] }) },
+        axis: { title: opts.resource === 'rows' ? 'rows given to the folds (log scale)' : 'epochs (log scale)', values: resources, format: ',d' },
+      },
+      y: { field: 'accuracy', type: 'quantitative', title: 'validation accuracy, %', scale: { zero: false, ...(values.length ? {} : { domain: [0, 100] }) }, axis: { format: '.1f' } },
+      color: { field: 'fate', type: 'nominal', title: null, scale: { domain: fates, range: fates.map((f) => palette[f]!) }, legend: { orient: 'top' } },
+      detail: { field: 'candidate', type: 'nominal' },
+    },
+    layer: [
+      { mark: { type: 'line', strokeWidth: 1.2, opacity: 0.8 } },
+      { mark: { type: 'point', filled: true, size: 30 } },
+      { transform: [{ filter: "datum.fate === 'chosen'" }], mark: { type: 'line', strokeWidth: 3 } },
+    ],
+  } as vl.TopLevelSpec);
+}

@@ -7,7 +7,7 @@ import type { ResultRow, SelectionRow } from '../../results/row.ts';
 import { cell, code, DASH, num, paramsShort, pct, pValue, slugify } from '../format.ts';
 import { featureMatrix, learningCurves, pairwise, selectionTables, seriesOf, type Series } from '../studies.ts';
 import { markdownTable as table } from '../table.ts';
-import { featureMatrixChart, learningCurveCharts, spreadChart } from '../vega.ts';
+import { featureMatrixChart, learningCurveCharts, rungChart, spreadChart } from '../vega.ts';
 
 export interface SectionFile {
   name: string;
@@ -58,13 +58,15 @@ export async function selectionSection(selection: readonly SelectionRow[], rows:
         : t.foldTrain > 0
           ? ` (fitted on ${t.foldTrain.toLocaleString('en-US')}, scored on ${t.foldValidation.toLocaleString('en-US')} rows)`
           : '';
-    lines.push(`### ${t.label}${tables.some((o) => o !== t && o.label === t.label) ? ` (n = ${t.trainSize})` : ''}`, '', `${t.candidates.length} settings, ${how}${sizes}, ${t.repetitions} repetition${t.repetitions === 1 ? '' : 's'}.`, '');
+    const searched = t.rungs ? ', successive halving (figures from the last rung each setting reached)' : t.search === 'random' ? ', a seeded random sample' : '';
+    lines.push(`### ${t.label}${tables.some((o) => o !== t && o.label === t.label) ? ` (n = ${t.trainSize})` : ''}`, '', `${t.candidates.length} settings${searched}, ${how}${sizes}, ${t.repetitions} repetition${t.repetitions === 1 ? '' : 's'}.`, '');
     const best = Math.max(...t.candidates.map((c) => (c.foldAccuracies.length ? c.mean : -1)));
     lines.push(
       table(
-        ['setting', 'features', t.folds > 1 || t.repetitions > 1 ? 'validation accuracy (mean ± sd)' : 'validation accuracy', 'folds', 'fit s', 'pipeline s', 'transform ms / image', 'chosen'],
+        [...(t.rungs ? ['rung'] : []), 'setting', 'features', t.folds > 1 || t.repetitions > 1 ? 'validation accuracy (mean ± sd)' : 'validation accuracy', 'folds', 'fit s', 'pipeline s', 'transform ms / image', 'chosen'],
         t.candidates.map((c, i) => [
-          c.mean === best ? `**${cell(names[i]!)}**` : cell(names[i]!),
+          ...(t.rungs ? [String(c.rung ?? 0)] : []),
+          (t.rungs ? c.chosen > 0 : c.mean === best) ? `**${cell(names[i]!)}**` : cell(names[i]!),
           cell(c.features.join(' → ') || 'raw'),
           c.foldAccuracies.length ? meanSd(c.mean, c.sd, c.foldAccuracies.length) : c.failed.length ? `failed: ${cell(c.failed[0]!)}` : DASH,
           String(c.foldAccuracies.length),
@@ -73,10 +75,44 @@ export async function selectionSection(selection: readonly SelectionRow[], rows:
           num(c.transformMsPerImage),
           c.chosen ? `**✓ ${c.chosen}/${t.repetitions}**` : '',
         ]),
-        ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+        [...(t.rungs ? (['r'] as const) : []), 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
       ),
       '',
     );
+    if (t.rungs) {
+      const epochs = t.rungs[0]!.resource.kind === 'epochs';
+      const nameOf = (candidate: number) => names[t.candidates.findIndex((c) => c.candidate === candidate)] ?? `#${candidate}`;
+      lines.push(
+        `Rungs: each scores its candidates with ${epochs ? 'that many epochs' : 'that many of the selection rows (each fold\'s training and validation parts cut in proportion, stratified and nested)'} and keeps the best ⌈n/η⌉ (ties: the earlier setting in the file); the last rung's best is chosen. Candidate-s: the rung's scoring processes' wall times summed.`,
+        '',
+        table(
+          ['rung', epochs ? 'epochs' : 'rows (fit / scored, first fold)', 'candidates', 'kept', 'best', 'validation accuracy', 'candidate-s'],
+          t.rungs.map((r) => [
+            String(r.rung),
+            epochs ? String(r.resource.value) : `${r.resource.value.toLocaleString('en-US')}${r.foldTrain !== undefined ? ` (${r.foldTrain.toLocaleString('en-US')} / ${r.foldValidation!.toLocaleString('en-US')})` : ''}`,
+            num(r.candidates),
+            num(r.kept),
+            r.best ? cell(nameOf(r.best.candidate)) : DASH,
+            r.best ? pct(r.best.accuracy) : DASH,
+            num(r.candidateSeconds),
+          ]),
+          ['r', 'r', 'r', 'r', 'l', 'r', 'r'],
+        ),
+        '',
+      );
+      const rungFile = `selection-${slugify(`${t.label}-${t.trainSize}`)}-rungs.svg`;
+      const chosen = t.candidates.find((c) => c.chosen);
+      files.push(
+        svgFile(
+          rungFile,
+          await rungChart(
+            (t.rungPoints ?? []).map((p) => ({ candidate: nameOf(p.candidate), resource: p.resource, accuracy: p.accuracy })),
+            { title: `${t.label}: successive halving`, resource: epochs ? 'epochs' : 'rows', ...(chosen ? { chosen: nameOf(chosen.candidate) } : {}) },
+          ),
+        ),
+      );
+      lines.push(`![Validation accuracy per rung, ${t.label}](${rungFile})`, '');
+    }
     const name = `selection-${slugify(`${t.label}-${t.trainSize}`)}.svg`;
     files.push(
       svgFile(
