@@ -122,7 +122,7 @@ describe('choosing a setting without the test rows', () => {
 });
 
 describe('successive halving, run locally', () => {
-  it('scores a 12-candidate k-NN grid in rungs of 66, 198 and 594 rows with 12, 4 and 2 candidates, keeps the best third, and reports the rungs', async () => {
+  it('scores a 9-candidate k-NN grid in rungs of 66, 198 and 594 rows with 9, 3 and 1 candidates, keeps the best third, reports the rungs, and resumes per rung', async () => {
     const dir = tmp();
     const file = join(dir, 'exp.json');
     writeFileSync(
@@ -133,38 +133,52 @@ describe('successive halving, run locally', () => {
         selection: { method: 'cv', folds: 3, seed: 0 },
         latencySamples: 0,
         bundles: false,
-        classifiers: [{ plugin: KNN, grid: { k: [1, 3, 5, 7], metric: ['l2', 'l3', 'cosine'] }, search: { strategy: 'halving', factor: 3 } }],
+        classifiers: [{ plugin: KNN, grid: { k: [1, 3, 5], metric: ['l2', 'l3', 'cosine'] }, search: { strategy: 'halving', factor: 3 } }],
       }),
     );
     const exp = await loadExperiment(file);
-    expect(exp.runs[0]!.candidates).toHaveLength(12);
+    expect(exp.runs[0]!.candidates).toHaveLength(9);
     const out = join(dir, 'out');
     const summary = await runExperiment(exp, { outDir: out });
     expect(summary.failed).toBe(0);
     const [row] = (await readRows(join(out, 'results.jsonl'))) as OkRow[];
     const sel = await readSelectionRows(join(out, 'selection.jsonl'));
     expect(sel.every((r) => r.status === 'ok' && r.search === 'halving' && r.folds!.length === 3)).toBe(true);
-    // the hand-computed schedule: 1 + ⌊log₃ 12⌋ = 3 rungs, min = max(3·2·10, 600 // 3²) = 66 rows; fold parts of 400 and 200 rows cut to ⌊r/600·|part|⌋
+    // the hand-computed schedule: 1 + ⌊log₃ 9⌋ = 3 rungs, min = max(3·2·10, 600 // 3²) = 66 rows; fold parts of 400 and 200 rows cut to ⌊r/600·|part|⌋
     const rungs = [0, 1, 2].map((i) => sel.filter((r) => r.rung === i));
-    expect(rungs.map((r) => r.length)).toEqual([12, 4, 2]);
+    expect(rungs.map((r) => r.length)).toEqual([9, 3, 1]);
     expect(rungs.map((r) => r.map((s) => s.resource))).toEqual([0, 1, 2].map((i) => Array(rungs[i]!.length).fill({ kind: 'rows', value: [66, 198, 594][i] })));
     expect(rungs.map((r) => [r[0]!.folds![0]!.train, r[0]!.folds![0]!.validation])).toEqual([[44, 22], [132, 66], [396, 198]]);
     // each rung scores the ⌈n/3⌉ best of the one before (mean accuracy, then file order); the last rung's best is chosen
     const meanOf = (r: (typeof sel)[number]) => r.folds!.reduce((a, f) => a + f.accuracy, 0) / r.folds!.length;
     const best = (rs: typeof sel, n: number) =>
       [...rs].sort((a, b) => meanOf(b) - meanOf(a) || a.candidate - b.candidate).slice(0, n).map((r) => r.candidate).sort((a, b) => a - b);
-    expect(rungs[1]!.map((r) => r.candidate).sort((a, b) => a - b)).toEqual(best(rungs[0]!, 4));
-    expect(rungs[2]!.map((r) => r.candidate).sort((a, b) => a - b)).toEqual(best(rungs[1]!, 2));
+    expect(rungs[1]!.map((r) => r.candidate).sort((a, b) => a - b)).toEqual(best(rungs[0]!, 3));
+    expect(rungs[2]!.map((r) => r.candidate).sort((a, b) => a - b)).toEqual(best(rungs[1]!, 1));
     const winner = sel.find((r) => r.rung === 2 && r.candidate === best(rungs[2]!, 1)[0])!;
     expect(row!.params).toEqual(winner.params);
     expect(row!.selection!.validationAccuracy).toBe(meanOf(winner));
     // the report: a rung table and a rung chart
     const report = readFileSync(join(out, 'report.md'), 'utf8');
     expect(report).toContain('| rung | rows (fit / scored, first fold) | candidates | kept | best | validation accuracy | candidate-s |');
-    for (const [i, [rows, fit, scored, n, kept]] of [[66, 44, 22, 12, 4], [198, 132, 66, 4, 2], [594, 396, 198, 2, 1]].entries()) {
+    for (const [i, [rows, fit, scored, n, kept]] of [[66, 44, 22, 9, 3], [198, 132, 66, 3, 1], [594, 396, 198, 1, 1]].entries()) {
       const top = [...rungs[i]!].sort((a, b) => meanOf(b) - meanOf(a) || a.candidate - b.candidate)[0]!;
       expect(report).toMatch(new RegExp(`\\| +${i} \\| +${rows} \\(${fit} / ${scored}\\) \\| +${n} \\| +${kept} \\| [^|]+ \\| +${(meanOf(top) * 100).toFixed(2)}% \\|`));
     }
     expect(existsSync(join(out, `selection-${exp.runs[0]!.label}-600-rungs.svg`))).toBe(true);
+
+    // Interrupted before the last rung: a resume keeps the rows of rungs 0 and 1 and scores only rung 2's task.
+    const lines = readFileSync(join(out, 'selection.jsonl'), 'utf8').trim().split('\n');
+    writeFileSync(join(out, 'selection.jsonl'), `${lines.filter((l) => (JSON.parse(l) as { rung?: number }).rung !== 2).join('\n')}\n`);
+    writeFileSync(join(out, 'results.jsonl'), '');
+    writeFileSync(join(out, '.resume'), `${exp.name}\n`);
+    const again = await runExperiment(exp, { outDir: out });
+    expect(again.failed).toBe(0);
+    const after = await readSelectionRows(join(out, 'selection.jsonl'));
+    expect(after).toHaveLength(13);
+    expect(after.slice(0, 12).map((r) => r.id)).toEqual(sel.filter((r) => r.rung !== 2).map((r) => r.id));
+    expect(after.slice(12).map((r) => [r.id, r.candidate])).toEqual(rungs[2]!.map((r) => [r.id, r.candidate]));
+    const [resumed] = (await readRows(join(out, 'results.jsonl'))) as OkRow[];
+    expect([resumed!.id, resumed!.params, resumed!.selection]).toEqual([row!.id, row!.params, row!.selection]);
   }, 180_000);
 });

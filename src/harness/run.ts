@@ -163,7 +163,9 @@ export async function openExperiment(exp: Experiment, opts: { outDir?: string; f
     for (const run of exp.runs) if (finished.has(ids[run.index]!)) ev.skip?.(run);
     // Selection rows of the current runs, kept across a resume (a finished candidate is not scored again).
     const wantedSelection = new Set(exp.runs.filter((r) => r.candidates.length > 1).flatMap((r) => selectionIds(r, ids[r.index]!)));
-    const selectionRows = resume ? (await readSelectionRows(selectionFile)).filter((r) => wantedSelection.has(r.id)) : [];
+    // A halving run's rows are per (rung, candidate), their resources from its schedule: kept by run id (which hashes the search).
+    const halving = new Set(exp.runs.filter((r) => r.candidates.length > 1 && r.search?.strategy === 'halving').map((r) => ids[r.index]!));
+    const selectionRows = resume ? (await readSelectionRows(selectionFile)).filter((r) => wantedSelection.has(r.id) || (halving.has(r.runId) && r.resource !== undefined)) : [];
     const currentIds = new Set(ids);
     // Which rows of results.jsonl belong to the experiment as it is now, for `digitbench report`.
     await writeFile(join(outDir, 'runs.json'), `${JSON.stringify(ids)}\n`);
