@@ -3,6 +3,7 @@ import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit, selectionFolds, subsampleFold } from '../src/data/split.ts';
 import { createRng } from '../src/engine/rng.ts';
 import { loadExperiment, parseExperiment } from '../src/harness/experiment.ts';
+import { folderSearchFigures } from '../src/harness/search/compare.ts';
 import { takeLabels } from '@digitbench/runtime/internal';
 import { floorLog, halvingSchedule, keptCount, subsampleSize, type HalvingOptions } from '../src/harness/search/halving.ts';
 import { distributionsSchema, draw, gridSize, issueLine, sampleSpace, searchSchema, type Dimension } from '../src/harness/search/space.ts';
@@ -253,5 +254,19 @@ describe('search in experiment files', () => {
     // exhaust with the numbers given draws max // min candidates (capped at a finite grid's size)
     const ex = await exp({ distributions: { k: { int: [1, 50] } }, search: { strategy: 'halving', candidates: 'exhaust', minResources: 100, maxResources: 600 } });
     expect(ex.runs[0]!.candidates).toHaveLength(6);
+  });
+});
+
+describe('search-compare figures', () => {
+  it("reads reports/mnist-best: the chosen setting, its accuracies, the tasks scored, their seconds and the selection's span", async () => {
+    const figures = await folderSearchFigures('reports/mnist-best');
+    const knn = figures.find((f) => f.classifier === 'knn')!;
+    expect(knn).toMatchObject({ featureSet: 'deskew-hog-pca60', validationAccuracy: 0.9814, testAccuracy: 0.9874, scored: 48, search: 'grid', timed: 'folds' });
+    expect(knn.params).toMatchObject({ k: 5, metric: 'l2', weights: 'distance' });
+    expect([...knn.varying].sort()).toEqual(['k', 'metric', 'weights']);
+    // rows made before elapsedSeconds: the folds' fit + predict + feature seconds, and first to last start
+    expect(knn.candidateSeconds).toBeCloseTo(58.2, 1);
+    expect(knn.wallSeconds).toBeCloseTo(50.721, 3);
+    expect(figures.find((f) => f.classifier === 'svm')).toMatchObject({ featureSet: 'deskew-hog-pca150', varying: ['gammaFactor'], validationAccuracy: 0.988, testAccuracy: 0.9927, scored: 15 });
   });
 });
