@@ -25,6 +25,8 @@ const PROCESS = [
   'queue',
   'queue-url',
   'queue-netns',
+  'queue-flaky',
+  'queue-flow',
   'refit',
   'robustness',
   'selection',

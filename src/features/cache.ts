@@ -3,7 +3,9 @@
  * everything that changes the output; a half-written entry is never read (written to a temporary
  * folder, then renamed). Only successful results are stored.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -113,7 +115,8 @@ export async function readCachedFeatures(key: string): Promise<CachedFeatures | 
 export async function writeCachedFeatures(key: string, parts: Record<string, Matrix>, seconds: number, states: StepState[], threads = 1): Promise<void> {
   const root = join(cacheRoot(), 'features');
   const dir = join(root, key);
-  const tmp = `${dir}.tmp-${process.pid}`;
+  // Unique per writer on any host: workers on several machines may share one cache folder (NFS), where pids collide.
+  const tmp = `${dir}.tmp-${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`;
   await mkdir(tmp, { recursive: true });
   const meta: Meta = { parts: {}, seconds, states: states.map(saveState), ...(threads > 1 ? { threads } : {}) };
   for (const [name, m] of Object.entries(parts)) {
@@ -122,5 +125,11 @@ export async function writeCachedFeatures(key: string, parts: Record<string, Mat
   }
   await writeFile(join(tmp, 'meta.json'), JSON.stringify(meta));
   await rm(dir, { recursive: true, force: true });
-  await rename(tmp, dir);
+  try {
+    await rename(tmp, dir);
+  } catch (e) {
+    // Another writer's entry (the same content: the key is a content hash) landed between the rm and the rename.
+    await rm(tmp, { recursive: true, force: true });
+    if (!existsSync(join(dir, 'meta.json'))) throw e;
+  }
 }

@@ -244,6 +244,22 @@ export async function scoreCandidate(ctx: RunContext, run: RunSpec, task: Search
     (m) => ev.progress?.(run, { ...m, phase: `${phase}${m.phase === 'tick' ? '' : ` ${m.phase}`}` }),
   );
   const elapsedSeconds = (performance.now() - t0) / 1000;
+  return selectionRowOf(ctx, run, task, selStart, o.status === 'ok' ? { status: 'ok', folds: o.result.folds } : { status: o.status, reason: o.reason }, elapsedSeconds);
+}
+
+/**
+ * A candidate's selection row from its outcome (scoreCandidate's, or a queue's verdict on a candidate job
+ * that never answered, e.g. its workers died): the candidate's setting, where and when it was scored.
+ */
+export function selectionRowOf(
+  ctx: Pick<RunContext, 'settings' | 'dataset' | 'split' | 'env' | 'code' | 'id' | 'experiment'>,
+  run: RunSpec,
+  task: SearchTask,
+  startedAt: string,
+  outcome: { status: 'ok'; folds: NonNullable<SelectionRow['folds']> } | { status: 'failed' | 'timeout'; reason: string },
+  elapsedSeconds?: number,
+): SelectionRow {
+  const candidate = run.candidates[task.candidate]!;
   const env = { ...(ctx.env.host ? { host: ctx.env.host } : {}), ...(ctx.env.worker ? { worker: ctx.env.worker } : {}), engine: ctx.env.engine };
   return {
     id: selectionId(run, ctx.id, task),
@@ -253,19 +269,19 @@ export async function scoreCandidate(ctx: RunContext, run: RunSpec, task: Search
     repetition: run.repetition,
     seed: run.seed,
     split: splitInfoOf(ctx.split),
-    method: cfg.selection.method,
+    method: ctx.settings.selection.method,
     ...(candidate.featureSet !== undefined ? { featureSet: candidate.featureSet } : {}),
-    features: createPipeline(candidate.features, dataset.imageShape).labels,
+    features: createPipeline(candidate.features, ctx.dataset.imageShape).labels,
     params: candidate.params,
-    candidate: ci,
-    startedAt: selStart,
+    candidate: task.candidate,
+    startedAt,
     code: ctx.code,
-    ...(o.status === 'ok' ? { status: 'ok' as const, folds: o.result.folds } : { status: o.status, reason: o.reason }),
+    ...outcome,
     env,
     ...(task.rung || task.resource ? { rung: task.rung } : {}),
     ...(task.resource ? { resource: task.resource } : {}),
     ...(run.search && run.search.strategy !== 'grid' ? { search: run.search.strategy } : {}),
-    elapsedSeconds,
+    ...(elapsedSeconds !== undefined ? { elapsedSeconds } : {}),
   };
 }
 

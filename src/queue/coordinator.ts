@@ -19,14 +19,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { Queue, QueueEvents } from 'bullmq';
+import { FlowProducer, Queue, QueueEvents, type Job } from 'bullmq';
 import type { Experiment, RunSpec } from '../harness/experiment.ts';
 import { writeFileAtomically } from '../bundle/file.ts';
 import { bundleName, compactBundleName, notRunRow, refitBundleName } from '../harness/execute.ts';
 import { openExperiment, type OpenExperiment, type RunEvents, type RunSummary } from '../harness/run.ts';
-import { appendRow, type ResultRow } from '../results/row.ts';
+import { appendJobRow, appendRow, type JobRow, type ResultRow, type SelectionRow } from '../results/row.ts';
 import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
-import { JOB_NAME, jobId, jobPluginRef, jobResultSchema, runJob, type JobProgress } from './job.ts';
+import { CANDIDATE_JOB_NAME, candidateJobId, candidateResultSchema, JOB_NAME, jobId, jobPluginRef, jobResultSchema, parseCandidateJobId, runJob, type JobProgress } from './job.ts';
+import { CANDIDATE_OPTS, candidateJobData, firstTasks } from './flow.ts';
 
 /** The folder's sweep token: new on a fresh start, kept while the experiment resumes. */
 const SWEEP_FILE = '.queue';
@@ -62,6 +63,8 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
   const redis = <T>(p: Promise<T>): Promise<T> => Promise.race([p, watch.gone]);
   const queue = new Queue(target.name, { connection: bullConnection(target) });
   const events = new QueueEvents(target.name, { connection: bullConnection(target) });
+  const flows = new FlowProducer({ connection: bullConnection(target) });
+  flows.on('error', () => {});
   queue.on('error', () => {});
   events.on('error', () => {});
   let written = 0;
@@ -79,26 +82,92 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
       await writeFile(sweepFile, `${sweep}\n`);
     }
 
-    const pending = new Map<string, { run: RunSpec; started: boolean }>();
-    const enqueue = (run: RunSpec, jid: string) => {
+    const pending = new Map<string, { run: RunSpec; started: boolean; flow: boolean }>();
+    const jobsFile = join(state.outDir, 'jobs.jsonl');
+    /** This run's ok selection rows on disk: a flow's parent carries them, and scores only the other candidates. */
+    const haveOf = (run: RunSpec): SelectionRow[] => state.selectionRows.filter((r) => r.runId === state.ids[run.index] && r.status === 'ok');
+    const enqueue = async (run: RunSpec, jid: string) => {
       const id = state.ids[run.index]!;
       const data = runJob(exp, run, { baseDir: state.baseDir, id, datasetHash: state.dataset.contentHash, fingerprint: state.splitOf(run.split).fingerprint, code: state.codeOf(run), versions: state.versionsOf(run), engine: state.env.engine });
-      return redis(
-        queue.add(JOB_NAME, data, {
-          jobId: jid,
-          // Retries are for a worker's own trouble (an error outside the run); a run's failure is a row, and a refusal is final.
-          attempts: 3,
-          backoff: { type: 'exponential', delay: 5000 },
-          removeOnComplete: { age: 7 * 24 * 3600 },
-          removeOnFail: { age: 7 * 24 * 3600 },
+      const opts = {
+        jobId: jid,
+        // Retries are for a worker's own trouble (an error outside the run); a run's failure is a row, and a refusal is final.
+        attempts: 3,
+        backoff: { type: 'exponential' as const, delay: 5000 },
+        removeOnComplete: { age: 7 * 24 * 3600 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      };
+      if (run.candidates.length === 1) {
+        await redis(queue.add(JOB_NAME, data, opts));
+        return;
+      }
+      // A flow: the parent waits for a child job per candidate still to score. One already in Redis (a restarted coordinator) is only collected.
+      if ((await redis(queue.getJobState(jid))) !== 'unknown') return;
+      const have = haveOf(run);
+      await redis(
+        flows.add({
+          name: JOB_NAME,
+          queueName: target.name,
+          data: { ...data, have },
+          opts,
+          children: firstTasks(run, have).map((t) => ({ name: CANDIDATE_JOB_NAME, queueName: target.name, data: candidateJobData(run, id, t), opts: { ...CANDIDATE_OPTS, jobId: candidateJobId(jid, t) } })),
         }),
       );
+    };
+    /** A selection row is written once: not again when an ok row of its id is there, nor the same answer twice. */
+    const addSelection = async (s: SelectionRow) => {
+      if (state.selectionRows.some((r) => r.id === s.id && (r.status === 'ok' || r.startedAt === s.startedAt))) return false;
+      await state.addSelectionRow(s);
+      return true;
+    };
+    /** The finished children of a flow's parent, recorded as they come (the report re-renders). */
+    const collectChildren = async (jid: string) => {
+      const parent = await redis(queue.getJob(jid));
+      if (!parent) return;
+      let added = 0;
+      for (const value of Object.values(await redis(parent.getChildrenValues()))) {
+        const parsed = candidateResultSchema.safeParse(value);
+        if (parsed.success && (await addSelection(parsed.data.row))) added++;
+      }
+      if (added) await state.render();
+    };
+    /** jobs.jsonl: when each job of a run was queued, started and finished, where, and how often it was taken up again. */
+    const recordJobs = async (run: RunSpec, flow: boolean, job: Job | undefined, status: JobRow['status']) => {
+      if (!job?.id) return;
+      const iso = (ms: number | undefined) => (ms ? new Date(ms).toISOString() : undefined);
+      const base = { runId: state.ids[run.index]!, experiment: exp.name, classifier: run.label };
+      const rowOf = (j: Job, kind: JobRow['kind'], st: JobRow['status']): JobRow => {
+        const t = parseCandidateJobId(j.id!);
+        return {
+          jobId: j.id!,
+          ...base,
+          kind,
+          ...(kind === 'candidate' && t ? { rung: t.rung, candidate: t.candidate } : {}),
+          ...(j.processedBy ? { worker: j.processedBy } : {}),
+          queuedAt: iso(j.timestamp) ?? new Date().toISOString(),
+          ...(iso(j.processedOn) ? { startedAt: iso(j.processedOn) } : {}),
+          ...(iso(j.finishedOn) ? { finishedAt: iso(j.finishedOn) } : {}),
+          attemptsStarted: j.attemptsStarted ?? 0,
+          stalls: j.stalledCounter ?? 0,
+          status: st,
+        };
+      };
+      const kids: JobRow[] = [];
+      if (flow) {
+        const deps = await redis(job.getDependencies());
+        for (const [key, failed] of [...Object.keys(deps.processed ?? {}).map((k) => [k, false] as const), ...Object.keys(deps.ignored ?? {}).map((k) => [k, true] as const)]) {
+          const child = await redis(queue.getJob(key.slice(key.lastIndexOf(':') + 1)));
+          if (child) kids.push(rowOf(child, 'candidate', failed ? 'failed' : 'completed'));
+        }
+        kids.sort((a, b) => (a.rung ?? 0) - (b.rung ?? 0) || (a.candidate ?? 0) - (b.candidate ?? 0));
+      }
+      for (const r of [rowOf(job, flow ? 'parent' : 'run', status), ...kids]) await appendJobRow(jobsFile, r);
     };
     for (const run of state.todo) {
       const attempt = state.existing.filter((r) => r.id === state.ids[run.index]).length;
       const jid = jobId(exp.name, state.ids[run.index]!, sweep, attempt);
       await enqueue(run, jid);
-      pending.set(jid, { run, started: false });
+      pending.set(jid, { run, started: false, flow: run.candidates.length > 1 });
     }
     if (pending.size) ev.note?.(`queued ${pending.size} run(s) on ${target.shown} (queue "${target.name}"); start workers with: digitbench worker --queue <url>${target.name === 'digitbench' ? '' : ` --queue-name ${target.name}`}`);
 
@@ -106,7 +175,9 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
     let failed = 0;
     let wake: () => void = () => {};
     const nudge = () => wake();
-    events.on('progress', ({ jobId: jid, data }) => {
+    events.on('progress', ({ jobId: eventId, data }) => {
+      // A candidate job's progress is its run's.
+      const jid = pending.has(eventId) ? eventId : (parseCandidateJobId(eventId)?.parentId ?? eventId);
       const p = pending.get(jid);
       if (!p || typeof data !== 'object' || data === null) return;
       const prog = data as unknown as JobProgress;
@@ -132,6 +203,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
       await Promise.race([new Promise<void>((r) => (wake = r)), sleep(2000), watch.gone]);
       for (const [jid, p] of [...pending]) {
         const jobState = await redis(queue.getJobState(jid));
+        if (p.flow && jobState !== 'unknown') await collectChildren(jid);
         if (jobState === 'completed') {
           const job = await redis(queue.getJob(jid));
           const parsed = jobResultSchema.safeParse(job?.returnvalue);
@@ -141,7 +213,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
             continue;
           }
           const { row, selectionRows, bundleKey: key, refitBundleKey: refitKey, compactBundleKeys: compactKeys = {} } = parsed.data;
-          for (const s of selectionRows) if (!state.selectionRows.some((r) => r.id === s.id && r.startedAt === s.startedAt)) await state.addSelectionRow(s);
+          for (const s of selectionRows) await addSelection(s);
           let final: ResultRow = row;
           if (row.status === 'ok' && row.bundle) {
             const bytes = key ? await redis(watch.client.getBuffer(key)) : null;
@@ -183,6 +255,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
             }
           }
           await record(p.run, final);
+          if (job) await recordJobs(p.run, p.flow, job, 'completed');
           // Tidying: a job or key left behind expires with its age limit.
           const tidy = (e: unknown) => {
             if (gone) throw e;
@@ -202,6 +275,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
               ? reason
               : `the queue gave up after ${job?.attemptsMade ?? '?'} attempt(s): ${reason}${by}`;
           await record(p.run, notRunRow(state, exp.name, exp.config, p.run, 'failed', why, job?.processedBy));
+          await recordJobs(p.run, p.flow, job, 'failed');
         } else if (jobState === 'unknown') {
           // The job is gone from Redis (flushed, or a Redis without persistence restarted): queue it again.
           ev.note?.(`job ${jid} (${p.run.label}) is no longer in Redis; queued again`);
@@ -221,14 +295,14 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
     throw e;
   } finally {
     opened?.close();
-    await closeAll([events, queue, watch]);
+    await closeAll([events, flows, queue, watch]);
   }
 }
 
 /** On a fresh start, the previous sweep's jobs that no worker took yet are dropped (they would be measured for nothing). */
 async function dropWaiting(queue: Queue, experiment: string, sweep: string, ev: Partial<RunEvents>): Promise<void> {
   if (!sweep) return;
-  const jobs = await queue.getJobs(['waiting', 'delayed', 'prioritized']);
+  const jobs = await queue.getJobs(['waiting', 'delayed', 'prioritized', 'waiting-children']);
   let n = 0;
   for (const j of jobs) {
     if (j?.id?.startsWith(`${experiment}.`) && j.id.includes(`.${sweep}.`)) {

@@ -74,8 +74,45 @@ export const runJobSchema = z
         engine: z.enum(['ort', 'wasm']).optional(),
       })
       .strict(),
+    /**
+     * A run with several candidates (the parent job of a flow): the selection rows it already has (ok rows
+     * on the coordinator's disk), so that a resumed run scores only the missing candidates.
+     */
+    have: z.array(selectionRowSchema).optional(),
   })
   .strict();
+
+/** A flow's child: one candidate (× rung) of its parent run job, which the worker reads and proves first. */
+export const CANDIDATE_JOB_NAME = 'candidate';
+
+export const candidateJobSchema = z
+  .object({
+    format: z.literal('digitbench-candidate-job'),
+    version: z.literal(1),
+    candidate: z.number().int().nonnegative(),
+    rung: z.number().int().nonnegative(),
+    resource: z.object({ kind: z.enum(['rows', 'epochs']), value: z.number().int().positive() }).strict().optional(),
+    /** The selection row's id the coordinator expects (the worker must compute the same). */
+    selectionId: z.string().regex(/^[0-9a-f]{16}$/),
+  })
+  .strict();
+
+export type CandidateJob = z.infer<typeof candidateJobSchema>;
+
+/** A candidate job's answer: its selection row (a candidate that failed is a failed row, not a failed job). */
+export const candidateResultSchema = z.object({ worker: z.string(), row: selectionRowSchema }).strict();
+export type CandidateResult = z.infer<typeof candidateResultSchema>;
+
+/** A candidate job's id: its parent's, the rung and the candidate (deterministic: BullMQ adds an id once). */
+export function candidateJobId(parentId: string, task: { candidate: number; rung: number }): string {
+  return `${parentId}.r${task.rung}.c${task.candidate}`;
+}
+
+/** The parent's id and the task of a candidate job's id, or undefined for another id. */
+export function parseCandidateJobId(id: string): { parentId: string; rung: number; candidate: number } | undefined {
+  const m = /^(.+)\.r(\d+)\.c(\d+)$/.exec(id);
+  return m ? { parentId: m[1]!, rung: Number(m[2]), candidate: Number(m[3]) } : undefined;
+}
 
 export type RunJob = z.infer<typeof runJobSchema>;
 /** A job as the coordinator writes it (defaults not yet filled in). */

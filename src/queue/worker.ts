@@ -14,7 +14,7 @@ import { sourceKey, type DatasetSource } from '../data/sources.ts';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { parseParams } from '../classifiers/plugin.ts';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { loadDataset } from '../data/datasets.ts';
@@ -23,13 +23,14 @@ import type { Dataset } from '../data/datasets.ts';
 import { canonicalJson } from '../engine/hash.ts';
 import { parsePipeline } from '../features/pipeline.ts';
 import { gitCommit, machine, PROJECT_ROOT } from '../harness/env.ts';
-import { executeRun, featurePreparer, runId } from '../harness/execute.ts';
+import { executeRun, featurePreparer, runId, scoreCandidate, selectionId, testChosen, type RunContext } from '../harness/execute.ts';
 import type { Candidate, RunSpec } from '../harness/experiment.ts';
 import { oneLine, PREPARE_CHILD, runIsolated } from '../harness/isolated.ts';
 import type { PrepareRequest } from '../harness/prepare-child.ts';
 import { runProvenance } from '../harness/provenance.ts';
 import type { SelectionRow } from '../results/row.ts';
-import { bundleKey, refusePlugin, runJobSchema, type JobProgress, type JobResult } from './job.ts';
+import { bundleKey, CANDIDATE_JOB_NAME, candidateJobSchema, refusePlugin, runJobSchema, type CandidateResult, type JobProgress, type JobResult } from './job.ts';
+import { MAX_STALLED, parentStep } from './flow.ts';
 import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
 import { engineChoice } from '../engine/ort.ts';
 
@@ -164,42 +165,100 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     return p;
   };
 
-  const process_ = async (job: Job): Promise<JobResult> => {
-    const { job: data, run, dataset, split, code, id, versions } = await jobRun(job.data, name);
-    log(`${name}: took ${data.experiment} ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} (job ${job.id}, attempt ${job.attemptsMade + 1})`);
+  // Candidate jobs read their run from the parent job; the proof (dataset, split, code, run id) is made once per parent.
+  const queue = new Queue(target.name, { connection: bullConnection(target) });
+  queue.on('error', () => {});
+  const proofs = new Map<string, ReturnType<typeof jobRun>>();
+  const proofOf = (parentId: string) => {
+    let p = proofs.get(parentId);
+    if (!p) {
+      p = (async () => {
+        const parent = await Job.fromId(queue, parentId);
+        if (!parent) throw new Error(`its parent run job ${parentId} is no longer in Redis`);
+        return jobRun(parent.data, name);
+      })();
+      p.catch(() => proofs.delete(parentId));
+      proofs.set(parentId, p);
+      // A few runs at a time at most; the oldest proofs go first.
+      if (proofs.size > 16) proofs.delete(proofs.keys().next().value!);
+    }
+    return p;
+  };
+
+  const progressOf = (job: Job) => {
     let lastSent = 0;
-    const report = (p: Omit<JobProgress, 'worker'>) => {
+    return (p: Omit<JobProgress, 'worker'>) => {
       const now = Date.now();
       // Every phase; ticks at most twice a second.
       if (p.phase === 'tick' && now - lastSent < 500) return;
       lastSent = now;
       void job.updateProgress({ worker: name, ...p } satisfies JobProgress).catch(() => {});
     };
+  };
+  const contextOf = (proof: Awaited<ReturnType<typeof jobRun>>, outDir: string, report: (p: Omit<JobProgress, 'worker'>) => void): RunContext => ({
+    experiment: proof.job.experiment,
+    settings: proof.job.settings,
+    dataset: proof.dataset,
+    split: proof.split,
+    env: { ...env, packages: proof.versions },
+    baseDir: PROJECT_ROOT,
+    code: proof.code,
+    id: proof.id,
+    outDir,
+    selectionRows: [],
+    onSelectionRow: async () => {},
+    prepare: preparerFor(proof.job.settings.dataset, proof.dataset),
+    events: { progress: (_, m) => report({ phase: m.phase, ...(m.total !== undefined ? { total: m.total } : {}), ...(m.unit ? { unit: m.unit } : {}), ...(m.info ? { info: m.info } : {}) }) },
+  });
+
+  /** One candidate (× rung) of a flow's run: its selection row, scored in a child process as a local run scores it. */
+  const processCandidate = async (job: Job): Promise<CandidateResult> => {
+    const parsed = candidateJobSchema.safeParse(job.data);
+    if (!parsed.success) refuse(name, `not a digitbench candidate job of this version (${parsed.error.issues[0]?.path.join('.') || 'job'}: ${parsed.error.issues[0]?.message}); give coordinator and workers the same checkout`);
+    const c = parsed.data;
+    const parentId = job.parent?.id;
+    if (!parentId) refuse(name, 'a candidate job without its parent run job');
+    const proof = await proofOf(parentId);
+    const { run } = proof;
+    if (c.candidate >= run.candidates.length) refuse(name, `candidate ${c.candidate} is not one of the run's ${run.candidates.length}`);
+    const task = { candidate: c.candidate, rung: c.rung, ...(c.resource ? { resource: c.resource } : {}) };
+    if (selectionId(run, proof.id, task) !== c.selectionId) refuse(name, `this worker would not make the coordinator's selection row ${c.selectionId} for candidate ${c.candidate}; check out the same commit on every machine`);
+    log(`${name}: took ${proof.job.experiment} ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} candidate ${c.candidate + 1}/${run.candidates.length}${c.rung ? ` rung ${c.rung}` : ''} (job ${job.id}, attempt ${job.attemptsMade + 1})`);
+    const report = progressOf(job);
+    report({ phase: 'start' });
+    let calls = 0;
+    const ctx = contextOf(proof, tmpdir(), (p) => {
+      report(p);
+      // The first call is scoreCandidate's own; later ones come from its scoring process, which has started.
+      if (++calls === 2) opts.hooks?.candidateStarted?.(job);
+    });
+    const row = await scoreCandidate(ctx, run, task);
+    log(`${name}: ${run.label} candidate ${c.candidate + 1} ${row.status === 'ok' ? 'scored' : `${row.status}: ${row.reason}`}`);
+    return { worker: name, row };
+  };
+
+  const process_ = async (job: Job, token?: string): Promise<JobResult | CandidateResult> => {
+    if (job.name === CANDIDATE_JOB_NAME) return processCandidate(job);
+    const proof = await jobRun(job.data, name);
+    const { job: data, run } = proof;
+    // A flow's parent (it carries `have`): its step machine decides whether to wait for more children.
+    const flow = data.have !== undefined && run.candidates.length > 1;
+    log(`${name}: took ${data.experiment} ${run.label}${run.repetition ? ` #${run.repetition + 1}` : ''} (job ${job.id}, attempt ${job.attemptsMade + 1}${flow ? ', its candidates scored' : ''})`);
+    const report = progressOf(job);
     report({ phase: 'start' });
     const workDir = await mkdtemp(join(tmpdir(), 'digitbench-job-'));
     try {
-      const selectionRows: SelectionRow[] = [];
-      const prepare = preparerFor(data.settings.dataset, dataset);
-      const row = await executeRun(
-        {
-          experiment: data.experiment,
-          settings: data.settings,
-          dataset,
-          split,
-          env: { ...env, packages: versions },
-          baseDir: PROJECT_ROOT,
-          code,
-          id,
-          outDir: workDir,
-          selectionRows: [],
-          onSelectionRow: async (r) => {
-            selectionRows.push(r);
-          },
-          prepare,
-          events: { progress: (_, m) => report({ phase: m.phase, ...(m.total !== undefined ? { total: m.total } : {}), ...(m.unit ? { unit: m.unit } : {}), ...(m.info ? { info: m.info } : {}) }) },
-        },
-        run,
-      );
+      const ctx = contextOf(proof, workDir, report);
+      let selectionRows: SelectionRow[] = [];
+      let row;
+      if (flow) {
+        const startedAt = new Date().toISOString();
+        const step = await parentStep(job, token!, queue, ctx, run, data.have!);
+        selectionRows = step.fresh;
+        row = await testChosen(ctx, run, step.chosen, startedAt);
+      } else {
+        row = await executeRun({ ...ctx, onSelectionRow: async (r) => void selectionRows.push(r) }, run);
+      }
       let key: string | undefined;
       let refitKey: string | undefined;
       const compactKeys: Record<string, string> = {};
@@ -232,7 +291,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     lockDuration: lock,
     stalledInterval: lock,
     // A job whose worker died is taken up again this many times, then fails (a run that kills every machine it lands on).
-    maxStalledCount: 2,
+    maxStalledCount: MAX_STALLED,
   });
   worker.on('error', () => {}); // connection errors: the watch decides when Redis is gone
   worker.on('failed', (job, err) => {
@@ -246,12 +305,13 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const close = () =>
     (closing ??= (async () => {
       await worker.close();
+      await queue.close();
       await watch.close();
     })());
   const done = Promise.race([
     watch.gone.catch(async (e: Error) => {
       lostRedis = true;
-      await closeAll([{ close: () => worker.close(true) }, watch]);
+      await closeAll([{ close: () => worker.close(true) }, queue, watch]);
       throw new Error(`${e.message}; this worker stopped. A job it was running goes back to the queue once Redis is back (stalled-job recovery).`);
     }),
     new Promise<void>((res, rej) =>

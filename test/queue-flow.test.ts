@@ -1,0 +1,220 @@
+/**
+ * A selection grid as a BullMQ flow: the run is a parent job, each candidate a child job that any worker
+ * takes (real `digitbench worker` processes on Debian's redis-server). The choice, the selection rows and
+ * the result row must equal a local run's; a worker killed mid-candidate has that candidate finished
+ * once by another; a coordinator killed mid-flow (and the queue lost with it) resumes per candidate.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadExperiment, type Experiment } from '../src/harness/experiment.ts';
+import { runExperiment } from '../src/harness/run.ts';
+import { bullConnection, parseQueueUrl } from '../src/queue/connection.ts';
+import { runQueued } from '../src/queue/coordinator.ts';
+import { jobRowSchema, readRows, type ResultRow } from '../src/results/row.ts';
+import { redisAvailable, sharedRedis, type RedisInstance } from './helpers/redis.ts';
+
+const ROOT = resolve(__dirname, '..');
+const CLI = join(ROOT, 'bin/digitbench.js');
+/**
+ * Short locks, so that a killed worker's candidate is taken up again within seconds; not test/queue.test.ts's
+ * 2 s: a worker's first candidate proves its run (dataset load and hash, code hash) on the event loop, which
+ * on a loaded 2-core machine can hold the lock's renewal past 2 s (a false stall: the job is taken up again,
+ * and only one answer is recorded, but the counts below would not be the candidates').
+ */
+const FAST = { DIGITBENCH_QUEUE_LOCK_MS: '4000', DIGITBENCH_QUEUE_GONE_MS: '2000' };
+
+/** k 1, 3, 5, 7 × three metrics: 12 candidates, scored on 2 folds of 300 training rows. */
+const GRID = {
+  split: { train: 300, test: 100, seed: 5 },
+  features: [{ step: 'scale' }],
+  selection: { method: 'cv', folds: 2 },
+  latencySamples: 5,
+  deploy: { passes: 2, calls: 20, batch: 100 },
+  classifiers: [{ plugin: 'knn', grid: { k: [1, 3, 5, 7], metric: ['l2', 'l3', 'cosine'] } }],
+};
+const N = 12;
+
+interface Spawned {
+  proc: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function spawnCli(args: string[], env: Record<string, string> = {}): Spawned {
+  const proc = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((res) => proc.on('close', (code) => res(code)));
+  return { proc, output: () => out, exited };
+}
+
+async function until(what: string, cond: () => boolean, ms = 90_000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function worker(url: string, queue: string): Promise<Spawned & { name: string }> {
+  const w = spawnCli(['worker', '--queue', url, '--queue-name', queue], FAST);
+  await until('the worker to be ready', () => w.output().includes('waiting for jobs'), 30_000);
+  return { ...w, name: `${hostname()}#${w.proc.pid}` };
+}
+
+function stop(...ws: (Spawned | undefined)[]) {
+  for (const w of ws) if (w && w.proc.exitCode === null) w.proc.kill('SIGKILL');
+}
+
+/** A row without what differs between two runs of the same code on the same data (as test/queue.test.ts's). */
+function comparable(r: ResultRow) {
+  const { env, startedAt: _s, ...rest } = r as ResultRow & Record<string, unknown>;
+  const out: Record<string, unknown> = { ...rest, env: { packages: env.packages, tfjsBackend: env.tfjsBackend, threads: env.threads } };
+  delete out.timing;
+  delete out.peakRssMb;
+  delete out.elapsedSeconds;
+  if (out.deployment) {
+    const d = out.deployment as Record<string, unknown>;
+    out.deployment = { agreement: d.agreement, engine: d.engine, calls: d.calls, batch: d.batch, threads: d.threads };
+  }
+  if (out.bundle) out.bundle = { file: (out.bundle as { file: string }).file };
+  return out;
+}
+
+const jsonl = (file: string): Record<string, unknown>[] => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((s) => JSON.parse(s)) : []);
+/** Selection rows without times and where they were scored; fold figures reduced to their accuracies. */
+const selectionOf = (dir: string) =>
+  jsonl(join(dir, 'selection.jsonl'))
+    .map(({ startedAt: _s, env: _e, elapsedSeconds: _t, folds, ...r }) => ({ ...r, candidate: r.candidate as number, accuracy: (folds as { accuracy: number }[]).map((f) => f.accuracy) }))
+    .sort((a, b) => a.candidate - b.candidate);
+/** The candidates (indexes) a worker took, from its log. */
+const takenBy = (w: Spawned) => new Set([...w.output().matchAll(/candidate (\d+)\/12 \(job /g)].map((m) => Number(m[1]) - 1));
+const count = (text: string, re: RegExp) => (text.match(new RegExp(re.source, 'g')) ?? []).length;
+
+let queues = 0;
+const queueName = () => `flow-${process.pid}-${++queues}`;
+
+describe.skipIf(!redisAvailable)('a selection grid as a flow of candidate jobs', () => {
+  let redis: RedisInstance;
+  let dir: string;
+  let file: string;
+  let exp: Experiment;
+  let local: ResultRow[];
+  beforeAll(async () => {
+    redis = await sharedRedis();
+    mkdirSync(join(ROOT, '.tmp'), { recursive: true });
+    dir = mkdtempSync(join(ROOT, '.tmp', 'queue-flow-'));
+    file = join(dir, 'exp.json');
+    writeFileSync(file, JSON.stringify(GRID, null, 2));
+    exp = await loadExperiment(file);
+    await runExperiment(exp, { outDir: join(dir, 'local') });
+    local = await readRows(join(dir, 'local', 'results.jsonl'));
+  }, 120_000);
+  afterAll(() => redis?.kill());
+
+  const sameAsLocal = async (out: string) => {
+    const rows = await readRows(join(out, 'results.jsonl'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.status).toBe('ok');
+    // The choice, the test figures and the row's selection summary are the local run's.
+    expect(comparable(rows[0]!)).toEqual(comparable(local[0]!));
+    const sel = selectionOf(out);
+    expect(sel).toHaveLength(N);
+    expect(sel).toEqual(selectionOf(join(dir, 'local')));
+  };
+
+  it('two workers split a 12-candidate k-NN grid: the rows name both, and choice, selection rows and result row equal the local run\'s; jobs.jsonl records every job', async () => {
+    const name = queueName();
+    const out = join(dir, 'two');
+    const [a, b] = await Promise.all([worker(redis.url, name), worker(redis.url, name)]);
+    try {
+      const done = await runQueued(exp, { target: parseQueueUrl(redis.url, name), outDir: out });
+      expect(done.failed).toBe(0);
+      await sameAsLocal(out);
+      const sel = jsonl(join(out, 'selection.jsonl')) as { candidate: number; env: { worker: string; host: string } }[];
+      expect(new Set(sel.map((r) => r.env.worker))).toEqual(new Set([a.name, b.name]));
+      // Each candidate's row names a worker that took it.
+      for (const r of sel) expect(takenBy(r.env.worker === a.name ? a : b).has(r.candidate)).toBe(true);
+      expect(new Set([...takenBy(a), ...takenBy(b)]).size).toBe(N);
+      const jobs = jsonl(join(out, 'jobs.jsonl')).map((j) => jobRowSchema.parse(j));
+      expect(jobs.map((j) => j.kind)).toEqual(['parent', ...Array(N).fill('candidate')]);
+      expect(jobs.slice(1).map((j) => j.candidate)).toEqual([...Array(N).keys()]);
+      expect(jobs.every((j) => j.status === 'completed' && j.attemptsStarted >= 1 && j.worker !== undefined && j.startedAt && j.finishedAt)).toBe(true);
+      // The job that answered is the one whose worker the row names.
+      for (const j of jobs.slice(1)) expect(j.worker).toBe(sel.find((r) => r.candidate === j.candidate)!.env.worker);
+    } finally {
+      stop(a, b);
+    }
+  }, 180_000);
+
+  it('a worker SIGKILLed mid-candidate: that candidate is finished once, by the other worker, and the sweep ends as a local run does', async () => {
+    const name = queueName();
+    const out = join(dir, 'killed');
+    const [a, b] = await Promise.all([worker(redis.url, name), worker(redis.url, name)]);
+    try {
+      const queued = runQueued(exp, { target: parseQueueUrl(redis.url, name), outDir: out });
+      const took = /candidate (\d+)\/12 \(job /;
+      await until('worker a to take a candidate', () => took.test(a.output()));
+      a.proc.kill('SIGKILL');
+      await a.exited;
+      // The last candidate it took (it was scoring it, or had just taken it, when it died).
+      const all = [...a.output().matchAll(new RegExp(took.source, 'g'))];
+      const lost = Number(all.at(-1)![1]) - 1;
+      const scoredByA = count(a.output(), new RegExp(` candidate ${lost + 1} scored`));
+      const done = await queued;
+      expect(done.failed).toBe(0);
+      await sameAsLocal(out);
+      const sel = jsonl(join(out, 'selection.jsonl')) as { id: string; candidate: number; env: { worker: string } }[];
+      expect(new Set(sel.map((r) => r.id)).size).toBe(N);
+      const row = sel.filter((r) => r.candidate === lost);
+      expect(row).toHaveLength(1);
+      // Killed before it answered: the other worker took the candidate up again (after the lock expired) and its row names that worker.
+      expect(scoredByA).toBe(0);
+      expect(row[0]!.env.worker).toBe(b.name);
+      const job = jsonl(join(out, 'jobs.jsonl')).map((j) => jobRowSchema.parse(j)).find((j) => j.candidate === lost)!;
+      expect(job).toMatchObject({ worker: b.name, status: 'completed' });
+      expect(job.stalls).toBeGreaterThanOrEqual(1);
+      expect(job.attemptsStarted).toBeGreaterThanOrEqual(2);
+    } finally {
+      stop(a, b);
+    }
+  }, 180_000);
+
+  it('a coordinator killed mid-flow, with the queue lost too: the same command scores only the candidates missing from selection.jsonl', async () => {
+    const name = queueName();
+    const out = join(dir, 'resumed');
+    const args = ['experiment', file, '--queue', redis.url, '--queue-name', name, '--out', out];
+    const w1 = await worker(redis.url, name);
+    let w2: Awaited<ReturnType<typeof worker>> | undefined;
+    try {
+      const first = spawnCli(args, FAST);
+      await until('three selection rows', () => jsonl(join(out, 'selection.jsonl')).length >= 3);
+      first.proc.kill('SIGKILL');
+      w1.proc.kill('SIGKILL');
+      await Promise.all([first.exited, w1.exited]);
+      // Redis loses the flow (as a Redis without persistence that restarted would).
+      const q = new Queue(name, { connection: bullConnection(parseQueueUrl(redis.url, name)) });
+      await q.obliterate({ force: true });
+      await q.close();
+      const before = jsonl(join(out, 'selection.jsonl')) as { candidate: number }[];
+      const have = before.length;
+      expect(have).toBeGreaterThanOrEqual(3);
+      expect(have).toBeLessThan(N);
+      w2 = await worker(redis.url, name);
+      const second = spawnCli(args, FAST);
+      expect(await second.exited).toBe(0);
+      // Only the missing candidates were scored again, each once; every candidate has exactly one row.
+      expect([...takenBy(w2)].sort((x, y) => x - y)).toEqual([...Array(N).keys()].filter((c) => !before.some((r) => r.candidate === c)));
+      await sameAsLocal(out);
+      expect(new Set(jsonl(join(out, 'selection.jsonl')).map((r) => r.id)).size).toBe(N);
+    } finally {
+      stop(w1, w2);
+    }
+  }, 240_000);
+});
