@@ -146,6 +146,10 @@ describe.skipIf(!redisAvailable)('a selection grid as a flow of candidate jobs',
       expect(jobs.map((j) => j.kind)).toEqual(['parent', ...Array(N).fill('candidate')]);
       expect(jobs.slice(1).map((j) => j.candidate)).toEqual([...Array(N).keys()]);
       expect(jobs.every((j) => j.status === 'completed' && j.attemptsStarted >= 1 && j.worker !== undefined && j.startedAt && j.finishedAt)).toBe(true);
+      // The report's environment counts each worker's runs and candidates.
+      const perWorker = (w: string) => `${w} (${jsonl(join(out, 'results.jsonl')).filter((r) => (r.env as { worker: string }).worker === w).length} / ${sel.filter((r) => r.env.worker === w).length})`;
+      const cellOf = /\| queue workers \(runs \/ candidates\) \| (.*) \|/.exec(readFileSync(join(out, 'report.md'), 'utf8'))?.[1];
+      expect(cellOf?.split(', ').sort()).toEqual([a.name, b.name].map(perWorker).sort());
       // The job that answered is the one whose worker the row names.
       for (const j of jobs.slice(1)) expect(j.worker).toBe(sel.find((r) => r.candidate === j.candidate)!.env.worker);
     } finally {

@@ -51,7 +51,7 @@ export async function renderReport(input: readonly ResultRow[], opts: ReportOpti
     await deploymentSection(top, deployLimits(opts), files, opts.browser ?? [], opts.imageShape),
     significanceSection(top),
     await detailsSection(groups, opts, files),
-    envSection(rows),
+    envSection(rows, opts.selection ?? []),
     configSection(opts.config),
   ];
   // The header goes last in code (warnings are collected while the sections render) but first in the text.

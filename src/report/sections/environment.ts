@@ -1,10 +1,14 @@
 /** The environments the runs ran in (Node.js, platform, CPU, host, queue workers, threads, commit, package versions), one column each. */
 import { canonicalJson } from '../../engine/hash.ts';
-import type { Env, ResultRow } from '../../results/row.ts';
+import type { Env, ResultRow, SelectionRow } from '../../results/row.ts';
 import { cell, cmp, code, DASH, distinct, distinctJoin } from '../format.ts';
 import { markdownTable as table } from '../table.ts';
 
-export function envSection(rows: readonly ResultRow[]): string {
+/**
+ * `selection`: the selection rows; those scored by queue workers (candidate jobs, env.worker) add each
+ * worker's candidate count beside its runs.
+ */
+export function envSection(rows: readonly ResultRow[], selection: readonly SelectionRow[] = []): string {
   const lines = ['## Environment', ''];
   // Rows from queue workers group by their machine's environment; the workers of each are listed in one row. The
   // threads and package versions are each run's own (what its plugin and feature steps used), shown per classifier
@@ -19,6 +23,16 @@ export function envSection(rows: readonly ResultRow[]): string {
     e.rows.push(r);
     if (worker) e.workers.set(worker, (e.workers.get(worker) ?? 0) + 1);
   }
+  // Candidates by worker, each with the group of the runs of its host (else of its own runs, else the first).
+  const candidates = new Map<string, number>();
+  for (const s of selection) if (s.env?.worker) candidates.set(s.env.worker, (candidates.get(s.env.worker) ?? 0) + 1);
+  for (const [w, n] of candidates) {
+    if (n === 0) continue;
+    const host = selection.find((s) => s.env?.worker === w)?.env?.host;
+    const e = [...envs.values()].find((x) => x.workers.has(w)) ?? [...envs.values()].find((x) => host !== undefined && x.env.host === host) ?? [...envs.values()][0];
+    if (e && !e.workers.has(w)) e.workers.set(w, 0);
+  }
+  const perCandidate = candidates.size > 0;
   if (!envs.size) {
     lines.push('No runs.');
     return lines.join('\n');
@@ -35,7 +49,7 @@ export function envSection(rows: readonly ResultRow[]): string {
       ['cores', ...field((e) => String(e.cores))],
       ...(list.some((e) => e.env.host) ? [['host', ...field((e) => e.host ?? 'not recorded')]] : []),
       ...(list.some((e) => e.workers.size)
-        ? [['queue workers (runs)', ...list.map((e) => cell(e.workers.size ? [...e.workers].map(([w, n]) => `${w} (${n})`).join(', ') : 'none: run locally'))]]
+        ? [[perCandidate ? 'queue workers (runs / candidates)' : 'queue workers (runs)', ...list.map((e) => cell(e.workers.size ? [...e.workers].map(([w, n]) => `${w} (${perCandidate ? `${n} / ${candidates.get(w) ?? 0}` : n})`).join(', ') : 'none: run locally'))]]
         : []),
       // Rows from before there were two engines do not record one (they ran on tfjs).
       ...(list.some((e) => e.env.engine) ? [['engine', ...field((e) => (e.engine === 'ort' ? 'onnxruntime-node (ort)' : e.engine === 'wasm' ? 'tfjs (wasm)' : 'tfjs (not recorded)'))]] : []),
