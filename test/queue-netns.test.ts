@@ -1,7 +1,8 @@
 /**
  * Workers on other hosts: Redis in a network namespace of its own, bound to a non-loopback address with a
  * password, the coordinator (the CLI) and two workers each in a namespace of their own, joined to Redis's
- * by veth pairs this test makes (test/helpers/netns.ts). The sweep's rows must equal a local run's; Redis
+ * by veth pairs this test makes (test/helpers/netns.ts). The sweep's rows and selection rows must equal a
+ * local run's, and both workers must have scored candidates of the k-NN grid (each a job of its own); Redis
  * must see the workers at their own addresses; a wrong password is refused with the CLI's one-line error;
  * the password is in no output or file of the sweep.
  *
@@ -85,7 +86,7 @@ describe.skipIf(!support.ok)(`queue workers on other hosts (network namespaces)$
         latencySamples: 10,
         deploy: { passes: 2, calls: 50, batch: 150 },
         selection: { method: 'validation', rows: 100 },
-        classifiers: [{ plugin: 'naive-bayes' }, { plugin: 'decision-tree' }, { plugin: 'knn', grid: { k: [1, 3, 5] } }],
+        classifiers: [{ plugin: 'naive-bayes' }, { plugin: 'decision-tree' }, { plugin: 'knn', grid: { k: [1, 3, 5, 7, 9, 11] } }],
       }),
     );
     const exp = await loadExperiment(file);
@@ -111,7 +112,8 @@ describe.skipIf(!support.ok)(`queue workers on other hosts (network namespaces)$
       for (const w of workers) expect(w.output()).toContain(`waiting for jobs on redis://:***@${lab.addr.r}:6379 (queue "${queue}"`);
       const out = join(dir, 'queued');
       const coordinator = node('c', ['experiment', file, '--queue', '--queue-name', queue, '--out', out]);
-      expect(await coordinator.exited, coordinator.output()).toBe(0);
+      const ended = await Promise.race([coordinator.exited, sleep(150_000).then(() => 'still running')]);
+      expect(ended, `coordinator:\n${coordinator.output()}\nworkers:\n${workers.map((w) => w.output()).join('\n')}`).toBe(0);
 
       // No process in the lab has the password in its argv (Redis reads it from its 0600 config, the others from the environment).
       const pids = Object.values(lab.ns).flatMap((n) => spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean));
@@ -131,6 +133,10 @@ describe.skipIf(!support.ok)(`queue workers on other hosts (network namespaces)$
       const names = workers.map((w) => `${hostname()}#${w.proc.pid}`);
       expect(new Set(rows.map((r) => r.env.worker))).toEqual(new Set(names));
       expect(selection(out)).toEqual(selection(join(dir, 'local')));
+      // The k-NN grid's candidates are jobs of their own, and both workers scored some.
+      const scored = readFileSync(join(out, 'selection.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { env?: { worker?: string } }).env?.worker);
+      expect(scored).toHaveLength(6);
+      expect(new Set(scored)).toEqual(new Set(names));
 
       // The password is in no output and no file of the sweep.
       const texts = [wrong.output(), coordinator.output(), ...workers.map((w) => w.output())];
@@ -139,7 +145,7 @@ describe.skipIf(!support.ok)(`queue workers on other hosts (network namespaces)$
     } finally {
       for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
     }
-  }, 180_000);
+  }, 240_000);
 
   it('cleanup kills what runs in the namespaces and deletes them; stale ones of dead test processes are removed', async () => {
     // A namespace named as a test process's that is gone (pid 2^22 + 1 is above Linux's largest pid_max).
