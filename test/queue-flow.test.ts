@@ -91,7 +91,7 @@ const jsonl = (file: string): Record<string, unknown>[] => (existsSync(file) ? r
 /** Selection rows without times and where they were scored; fold figures reduced to their accuracies. */
 const selectionOf = (dir: string) =>
   jsonl(join(dir, 'selection.jsonl'))
-    .map(({ startedAt: _s, env: _e, elapsedSeconds: _t, folds, ...r }) => ({ ...r, candidate: r.candidate as number, accuracy: (folds as { accuracy: number }[]).map((f) => f.accuracy) }))
+    .map(({ startedAt: _s, env: _e, elapsedSeconds: _t, folds, ...r }) => ({ ...r, candidate: r.candidate as number, rung: r.rung as number | undefined, accuracy: (folds as { accuracy: number }[]).map((f) => f.accuracy) }))
     .sort((a, b) => a.candidate - b.candidate);
 /** The candidates (indexes) a worker took, from its log. */
 const takenBy = (w: Spawned) => new Set([...w.output().matchAll(/candidate (\d+)\/12 \(job /g)].map((m) => Number(m[1]) - 1));
@@ -219,6 +219,37 @@ describe.skipIf(!redisAvailable)('a selection grid as a flow of candidate jobs',
       expect(new Set(jsonl(join(out, 'selection.jsonl')).map((r) => r.id)).size).toBe(N);
     } finally {
       stop(w1, w2);
+    }
+  }, 240_000);
+
+  it('successive halving through the queue: the parent adds each later rung as children and waits; every rung\'s rows and the choice equal a local run\'s', async () => {
+    const hdir = mkdtempSync(join(ROOT, '.tmp', 'queue-flow-halving-'));
+    const hfile = join(hdir, 'exp.json');
+    writeFileSync(hfile, JSON.stringify({ ...GRID, classifiers: [{ ...GRID.classifiers[0], search: { strategy: 'halving', factor: 3 } }] }, null, 2));
+    const hexp = await loadExperiment(hfile);
+    await runExperiment(hexp, { outDir: join(hdir, 'local') });
+    const name = queueName();
+    const [a, b] = await Promise.all([worker(redis.url, name), worker(redis.url, name)]);
+    try {
+      const done = await runQueued(hexp, { target: parseQueueUrl(redis.url, name), outDir: join(hdir, 'queued') });
+      expect(done.failed).toBe(0);
+      const [q, l] = await Promise.all([readRows(join(hdir, 'queued', 'results.jsonl')), readRows(join(hdir, 'local', 'results.jsonl'))]);
+      expect(comparable(q[0]!)).toEqual(comparable(l[0]!));
+      const byTask = (d: string) => selectionOf(join(hdir, d)).sort((x, y) => (x.rung ?? 0) - (y.rung ?? 0) || x.candidate - y.candidate);
+      const rows = byTask('queued');
+      expect(rows).toEqual(byTask('local'));
+      // Later rungs happened, each asked for by the parent after the one before.
+      const rungs = [...new Set(rows.map((r) => r.rung ?? 0))];
+      expect(rungs.length).toBeGreaterThan(1);
+      const jobs = jsonl(join(hdir, 'queued', 'jobs.jsonl')).map((j) => jobRowSchema.parse(j));
+      expect(jobs.filter((j) => j.kind === 'candidate')).toHaveLength(rows.length);
+      for (const r of rungs.slice(1)) {
+        const started = Math.min(...jobs.filter((j) => j.rung === r).map((j) => Date.parse(j.queuedAt)));
+        const before = Math.max(...jobs.filter((j) => j.rung === r - 1).map((j) => Date.parse(j.finishedAt!)));
+        expect(started).toBeGreaterThanOrEqual(before);
+      }
+    } finally {
+      stop(a, b);
     }
   }, 240_000);
 });

@@ -190,9 +190,9 @@ describe.skipIf(!redisAvailable)('sweeps through BullMQ on redis-server', () => 
       expect(count(a.output() + b.output(), /took \S+ thrower/)).toBe(1);
       const report = readFileSync(join(dir, 'queued', 'report.md'), 'utf8');
       expect(report).toContain('| **knn** |');
-      // The environment section lists the workers with their runs.
-      const workersLine = report.split('\n').find((l) => l.startsWith('| queue workers (runs) |'))!;
-      for (const w of [a, b]) expect(workersLine).toMatch(new RegExp(`${w.name} \\([1-4]\\)`));
+      // The environment section lists the workers with their runs and the grid's candidates (candidate jobs) each scored.
+      const workersLine = report.split('\n').find((l) => l.startsWith('| queue workers (runs / candidates) |'))!;
+      for (const w of [a, b]) expect(workersLine).toMatch(new RegExp(`${w.name} \\([1-4] / [0-2]\\)`));
     } finally {
       stop(a, b);
     }

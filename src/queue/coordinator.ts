@@ -110,7 +110,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
           queueName: target.name,
           data: { ...data, have },
           opts,
-          children: firstTasks(run, have).map((t) => ({ name: CANDIDATE_JOB_NAME, queueName: target.name, data: candidateJobData(run, id, t), opts: { ...CANDIDATE_OPTS, jobId: candidateJobId(jid, t) } })),
+          children: firstTasks(run, have, { dataset: state.dataset, selection: exp.config.selection }).map((t) => ({ name: CANDIDATE_JOB_NAME, queueName: target.name, data: candidateJobData(run, id, t), opts: { ...CANDIDATE_OPTS, jobId: candidateJobId(jid, t) } })),
         }),
       );
     };

@@ -34,8 +34,8 @@ export function candidateJobData(run: RunSpec, runId: string, task: SearchTask):
 }
 
 /** The children a flow's parent starts with: the first step's tasks for the rows it already has. */
-export function firstTasks(run: RunSpec, have: readonly SelectionRow[]): SearchTask[] {
-  const step = nextStep(searchPlan(run), have);
+export function firstTasks(run: RunSpec, have: readonly SelectionRow[], context: Parameters<typeof searchPlan>[1]): SearchTask[] {
+  const step = nextStep(searchPlan(run, context), have);
   return step.kind === 'score' ? step.tasks : [];
 }
 
@@ -82,7 +82,7 @@ export async function parentStep(
   run: RunSpec,
   have: readonly SelectionRow[],
 ): Promise<{ chosen: Extract<SearchStep, { kind: 'chosen' | 'none' }>; fresh: SelectionRow[] }> {
-  const plan = searchPlan(run);
+  const plan = searchPlan(run, { dataset: ctx.dataset, selection: ctx.settings.selection });
   let asked = '';
   for (;;) {
     const { rows, fresh } = await parentRows(job, ctx, run, have);

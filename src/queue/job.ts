@@ -16,6 +16,7 @@ import type { RunSettings } from '../harness/execute.ts';
 import { PROJECT_ROOT } from '../harness/env.ts';
 import { resultRowSchema, selectionRowSchema } from '../results/row.ts';
 import type { EngineName } from '../engine/ort.ts';
+import { searchSchema } from '../harness/search/space.ts';
 
 export const JOB_NAME = 'run';
 
@@ -44,6 +45,8 @@ export const runJobSchema = z
         repetition: z.number().int().nonnegative(),
         timeoutSeconds: z.number().positive(),
         memoryLimitMb: z.number().int().positive(),
+        /** How the candidates are searched (absent: a full grid, as in jobs from before the key). */
+        search: searchSchema.optional(),
       })
       .strict(),
     settings: z
@@ -211,6 +214,7 @@ export function runJob(
       repetition: run.repetition,
       timeoutSeconds: run.timeoutSeconds,
       memoryLimitMb: run.memoryLimitMb,
+      ...(run.search ? { search: run.search } : {}),
     },
     settings: { dataset: settings.dataset, selection: settings.selection, bundles: settings.bundles, refit: settings.refit, ...(settings.bundle ? { bundle: settings.bundle } : {}), latencySamples: settings.latencySamples, deploy: settings.deploy, ...(settings.reject ? { reject: settings.reject } : {}), ...(settings.robustness ? { robustness: settings.robustness, seed: settings.seed } : {}) },
     expect: { id: p.id, datasetHash: p.datasetHash, fingerprint: p.fingerprint, code: p.code, versions: p.versions, engine: p.engine },
