@@ -19,6 +19,7 @@ import { runQueued } from '../src/queue/coordinator.ts';
 import { readRows, type ResultRow } from '../src/results/row.ts';
 import { fate, killsOf } from './fixtures/flaky-worker.ts';
 import { redisAvailable, sharedRedis, type RedisInstance } from './helpers/redis.ts';
+import { writeTinyMnist } from './helpers/tiny-dataset.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const REGISTER = join(ROOT, 'bin/register.js');
@@ -114,6 +115,8 @@ describe.skipIf(!redisAvailable)('a flaky worker pool', () => {
     writeFileSync(
       file,
       JSON.stringify({
+        // MNIST's first rows as a small idx dataset: each candidate's scoring process loads it, 100 times in all.
+        dataset: await writeTinyMnist(join(dir, 'tiny'), 500, 100),
         split: { train: 300, test: 100, seed: 7 },
         features: [{ step: 'scale' }],
         latencySamples: 10,
