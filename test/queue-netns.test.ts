@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExperiment } from '../src/harness/experiment.ts';
 import { runExperiment } from '../src/harness/run.ts';
 import { readRows, type ResultRow } from '../src/results/row.ts';
+import { writeTinyMnist } from './helpers/tiny-dataset.ts';
 import { makeLab, netnsSupport, removeStale, startLabRedis, type Lab, type LabRedis, type Spawned } from './helpers/netns.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -81,6 +82,8 @@ describe.skipIf(!support.ok)(`queue workers on other hosts (network namespaces)$
     writeFileSync(
       file,
       JSON.stringify({
+        // MNIST's first rows as a small idx dataset (on the disk all namespaces share): fast for each process to load.
+        dataset: await writeTinyMnist(join(dir, 'tiny'), 600, 150),
         split: { train: 400, test: 150, seed: 5 },
         features: [{ step: 'scale' }],
         latencySamples: 10,
