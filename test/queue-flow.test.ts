@@ -144,6 +144,8 @@ describe.skipIf(!redisAvailable)('a selection grid as a flow of candidate jobs',
       expect(new Set([...takenBy(a), ...takenBy(b)]).size).toBe(N);
       const jobs = jsonl(join(out, 'jobs.jsonl')).map((j) => jobRowSchema.parse(j));
       expect(jobs.map((j) => j.kind)).toEqual(['parent', ...Array(N).fill('candidate')]);
+      // The parent ran once its candidates were done: it planned (the choice), then refitted and tested.
+      expect(jobs[0]!.segments?.map((x) => x.phase)).toEqual(['plan', 'test']);
       expect(jobs.slice(1).map((j) => j.candidate)).toEqual([...Array(N).keys()]);
       expect(jobs.every((j) => j.status === 'completed' && j.attemptsStarted >= 1 && j.worker !== undefined && j.startedAt && j.finishedAt)).toBe(true);
       // The report's environment counts each worker's runs and candidates.
@@ -243,6 +245,8 @@ describe.skipIf(!redisAvailable)('a selection grid as a flow of candidate jobs',
       expect(rungs.length).toBeGreaterThan(1);
       const jobs = jsonl(join(hdir, 'queued', 'jobs.jsonl')).map((j) => jobRowSchema.parse(j));
       expect(jobs.filter((j) => j.kind === 'candidate')).toHaveLength(rows.length);
+      // One planning activation per rung (each but the last adds the next rung and waits), then refit and test.
+      expect(jobs.find((j) => j.kind === 'parent')!.segments?.map((x) => x.phase)).toEqual([...rungs.map(() => 'plan'), 'test']);
       for (const r of rungs.slice(1)) {
         const started = Math.min(...jobs.filter((j) => j.rung === r).map((j) => Date.parse(j.queuedAt)));
         const before = Math.max(...jobs.filter((j) => j.rung === r - 1).map((j) => Date.parse(j.finishedAt!)));

@@ -24,7 +24,9 @@ import type { Experiment, RunSpec } from '../harness/experiment.ts';
 import { writeFileAtomically } from '../bundle/file.ts';
 import { bundleName, compactBundleName, notRunRow, refitBundleName } from '../harness/execute.ts';
 import { openExperiment, type OpenExperiment, type RunEvents, type RunSummary } from '../harness/run.ts';
-import { appendJobRow, appendRow, type JobRow, type ResultRow, type SelectionRow } from '../results/row.ts';
+import { appendJobRow, appendRow, jobRowSchema, type JobRow, type ResultRow, type SelectionRow } from '../results/row.ts';
+
+const segmentsSchema = jobRowSchema.shape.segments.unwrap();
 import { bullConnection, closeAll, connectRedis, type QueueTarget } from './connection.ts';
 import { CANDIDATE_JOB_NAME, candidateJobId, candidateResultSchema, JOB_NAME, jobId, jobPluginRef, jobResultSchema, parseCandidateJobId, runJob, type JobProgress } from './job.ts';
 import { CANDIDATE_OPTS, candidateJobData, firstTasks } from './flow.ts';
@@ -150,6 +152,7 @@ async function coordinate(exp: Experiment, opts: QueuedOptions, ev: Partial<RunE
           attemptsStarted: j.attemptsStarted ?? 0,
           stalls: j.stalledCounter ?? 0,
           status: st,
+          ...(kind === 'parent' && segmentsSchema.safeParse((j.data as { segments?: unknown })?.segments).data?.length ? { segments: segmentsSchema.parse((j.data as { segments: unknown }).segments) } : {}),
         };
       };
       const kids: JobRow[] = [];

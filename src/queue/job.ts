@@ -82,6 +82,8 @@ export const runJobSchema = z
      * on the coordinator's disk), so that a resumed run scores only the missing candidates.
      */
     have: z.array(selectionRowSchema).optional(),
+    /** A flow parent's own phases so far (planning, then refit and test), seconds each: written by the workers that ran it. */
+    segments: z.array(z.object({ phase: z.string().min(1), seconds: z.number().nonnegative() }).strict()).optional(),
   })
   .strict();
 

@@ -14,7 +14,7 @@ import { sourceKey, type DatasetSource } from '../data/sources.ts';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Job, Queue, UnrecoverableError, WaitingChildrenError, Worker } from 'bullmq';
 import { parseParams } from '../classifiers/plugin.ts';
 import { resolvePlugin } from '../classifiers/registry.ts';
 import { loadDataset } from '../data/datasets.ts';
@@ -253,9 +253,25 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
       let row;
       if (flow) {
         const startedAt = new Date().toISOString();
-        const step = await parentStep(job, token!, queue, ctx, run, data.have!);
+        // The parent's own phases, kept in its data across activations (BullMQ's processedOn is the last one's).
+        const segments = [...(data.segments ?? [])];
+        const keep = (phase: string, since: number) => {
+          segments.push({ phase, seconds: (performance.now() - since) / 1000 });
+          return job.updateData({ ...(job.data as object), segments });
+        };
+        let t = performance.now();
+        let step;
+        try {
+          step = await parentStep(job, token!, queue, ctx, run, data.have!);
+        } catch (e) {
+          if (e instanceof WaitingChildrenError) await keep('plan', t);
+          throw e;
+        }
+        await keep('plan', t);
         selectionRows = step.fresh;
+        t = performance.now();
         row = await testChosen(ctx, run, step.chosen, startedAt);
+        await keep('test', t);
       } else {
         row = await executeRun({ ...ctx, onSelectionRow: async (r) => void selectionRows.push(r) }, run);
       }
