@@ -9,13 +9,17 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Queue } from 'bullmq';
+import { FlowProducer, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExperiment, type Experiment } from '../src/harness/experiment.ts';
 import { runExperiment } from '../src/harness/run.ts';
 import { bullConnection, parseQueueUrl } from '../src/queue/connection.ts';
 import { runQueued } from '../src/queue/coordinator.ts';
 import { jobRowSchema, readRows, type ResultRow } from '../src/results/row.ts';
+import { CANDIDATE_JOB_NAME, candidateJobId, runJob } from '../src/queue/job.ts';
+import { CANDIDATE_OPTS } from '../src/queue/flow.ts';
+import { startWorker } from '../src/queue/worker.ts';
+import { engineChoice } from '../src/engine/ort.ts';
 import { redisAvailable, sharedRedis, type RedisInstance } from './helpers/redis.ts';
 
 const ROOT = resolve(__dirname, '..');
@@ -256,4 +260,49 @@ describe.skipIf(!redisAvailable)('a selection grid as a flow of candidate jobs',
       stop(a, b);
     }
   }, 240_000);
+
+  it('a worker refuses candidate jobs it must not run, once and without retries: bad data, no parent, a parent naming a plugin outside the checkout', async () => {
+    const name = queueName();
+    const target = parseQueueUrl(redis.url, name);
+    const w = await startWorker({ target, concurrency: 1, log: () => {} });
+    const queue = new Queue(name, { connection: bullConnection(target) });
+    const flows = new FlowProducer({ connection: bullConnection(target) });
+    try {
+      const good = { format: 'digitbench-candidate-job', version: 1, candidate: 0, rung: 0, selectionId: '0123456789abcdef' };
+      const parent = runJob(exp, exp.runs[0]!, { baseDir: dir, id: '0123456789abcdef', datasetHash: 'x', fingerprint: 'y', code: 'z', versions: {}, engine: engineChoice().engine });
+      await queue.add(CANDIDATE_JOB_NAME, { ...good, candidate: -1 }, { jobId: 'bad', attempts: 3 });
+      await queue.add(CANDIDATE_JOB_NAME, good, { jobId: 'orphan', attempts: 3 });
+      await flows.add({
+        name: 'run',
+        queueName: name,
+        data: { ...parent, run: { ...parent.run, pluginRef: '/etc/evil.ts' }, have: [] },
+        opts: { jobId: 'evil' },
+        children: [{ name: CANDIDATE_JOB_NAME, queueName: name, data: good, opts: { ...CANDIDATE_OPTS, jobId: candidateJobId('evil', { candidate: 0, rung: 0 }) } }],
+      });
+      const refused = (why: string) => `refused by worker ${w.name}: ${why}`;
+      const outside = refused(`the job names the plugin "/etc/evil.ts", which is neither a built-in nor a file inside this worker's checkout (${ROOT}); workers run only those`);
+      const cases: [string, string][] = [
+        ['bad', refused('not a digitbench candidate job of this version (candidate: Too small: expected number to be >=0); give coordinator and workers the same checkout')],
+        ['orphan', refused('a candidate job without its parent run job')],
+        ['evil.r0.c0', outside],
+        // The parent goes on after its child failed (ignoreDependencyOnFailure), and is refused the same way.
+        ['evil', outside],
+      ];
+      for (const [id, reason] of cases) {
+        let state = '';
+        for (let i = 0; i < 300 && state !== 'failed'; i++) {
+          state = await queue.getJobState(id);
+          if (state !== 'failed') await sleep(100);
+        }
+        const job = (await queue.getJob(id))!;
+        expect([id, state]).toEqual([id, 'failed']);
+        expect(job.attemptsMade).toBe(1);
+        expect(job.failedReason).toBe(reason);
+      }
+    } finally {
+      await w.close();
+      await queue.obliterate({ force: true }).catch(() => {});
+      await Promise.all([queue.close(), flows.close()]);
+    }
+  }, 120_000);
 });
