@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FlowProducer, Queue } from 'bullmq';
+import { FlowProducer, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExperiment, type Experiment } from '../src/harness/experiment.ts';
 import { runExperiment } from '../src/harness/run.ts';
@@ -303,6 +303,47 @@ describe.skipIf(!redisAvailable)('a selection grid as a flow of candidate jobs',
       await w.close();
       await queue.obliterate({ force: true }).catch(() => {});
       await Promise.all([queue.close(), flows.close()]);
+    }
+  }, 120_000);
+
+  it('a candidate its workers died on three times (the stalled-job limit) is a failed selection row that names no worker, and the run chooses among the others', async () => {
+    const sdir = mkdtempSync(join(ROOT, '.tmp', 'queue-flow-stalled-'));
+    const sfile = join(sdir, 'exp.json');
+    writeFileSync(sfile, JSON.stringify({ ...GRID, classifiers: [{ ...GRID.classifiers[0], grid: { k: [1, 3], metric: ['l2'] } }] }, null, 2));
+    const sexp = await loadExperiment(sfile);
+    const name = queueName();
+    const target = parseQueueUrl(redis.url, name);
+    const queue = new Queue(name, { connection: bullConnection(target) });
+    // A stand-in for the dead workers: it takes the first candidate job and fails it, finally, with the reason BullMQ gives a job stalled too often.
+    const dead = new Worker(name, undefined, { connection: bullConnection(target), autorun: false });
+    let w: Awaited<ReturnType<typeof worker>> | undefined;
+    try {
+      const queued = runQueued(sexp, { target, outDir: join(sdir, 'queued') });
+      let lost = -1;
+      for (let i = 0; i < 300 && lost < 0; i++) {
+        const job = await dead.getNextJob('dead-token');
+        if (job) {
+          lost = Number(/\.c(\d+)$/.exec(job.id!)![1]);
+          await job.moveToFailed(new UnrecoverableError('job stalled more than allowable limit'), 'dead-token', false);
+        } else await sleep(100);
+      }
+      expect(lost).toBeGreaterThanOrEqual(0);
+      w = await worker(redis.url, name);
+      const done = await queued;
+      expect(done.failed).toBe(0);
+      const sel = jsonl(join(sdir, 'queued', 'selection.jsonl')) as { candidate: number; status: string; reason?: string; env: { worker?: string } }[];
+      expect(sel).toHaveLength(2);
+      const failed = sel.find((r) => r.candidate === lost)!;
+      expect(failed).toMatchObject({ status: 'failed', reason: 'its worker died 3 times while scoring it (the queue\'s stalled-job limit)' });
+      expect(failed.env.worker).toBeUndefined();
+      expect(sel.find((r) => r.candidate !== lost)).toMatchObject({ status: 'ok', env: { worker: w.name } });
+      const [row] = await readRows(join(sdir, 'queued', 'results.jsonl'));
+      expect(row).toMatchObject({ status: 'ok', params: { k: lost === 0 ? 3 : 1 } });
+    } finally {
+      stop(w);
+      await dead.close();
+      await queue.obliterate({ force: true }).catch(() => {});
+      await queue.close();
     }
   }, 120_000);
 });

@@ -63,7 +63,8 @@ export async function parentRows(job: Job, ctx: ParentContext, run: RunSpec, hav
       ? `its worker died ${MAX_STALLED + 1} times while scoring it (the queue's stalled-job limit)`
       : `the queue gave up on it: ${reason}`;
     // When the failure was recorded is not kept by BullMQ here; the row's startedAt is when the parent read it.
-    fresh.push(selectionRowOf(ctx, run, { candidate: t.candidate, rung: t.rung }, new Date().toISOString(), { status: 'failed', reason: why }));
+    // No worker scored it: the row names none (the machine is the one that recorded it).
+    fresh.push(selectionRowOf({ ...ctx, env: { ...ctx.env, worker: undefined } }, run, { candidate: t.candidate, rung: t.rung }, new Date().toISOString(), { status: 'failed', reason: why }));
   }
   fresh.sort((a, b) => (a.rung ?? 0) - (b.rung ?? 0) || a.candidate - b.candidate);
   return { rows: [...have, ...fresh], fresh };
