@@ -16,9 +16,10 @@ import { loadExperiment } from '../src/harness/experiment.ts';
 import { runExperiment } from '../src/harness/run.ts';
 import { bullConnection, parseQueueUrl } from '../src/queue/connection.ts';
 import { runQueued } from '../src/queue/coordinator.ts';
-import { readRows, type ResultRow } from '../src/results/row.ts';
+import { readRows } from '../src/results/row.ts';
 import { fate, killsOf } from './fixtures/flaky-worker.ts';
 import { redisAvailable, sharedRedis, type RedisInstance } from './helpers/redis.ts';
+import { comparable } from './helpers/queue-procs.ts';
 import { writeTinyMnist } from './helpers/tiny-dataset.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -33,20 +34,6 @@ const CANDIDATES = K.length * 2;
 /** The candidates' places in their run, as the fixture reads them from the job ids. */
 const TASKS = Array.from({ length: CANDIDATES }, (_, c) => `r0.c${c}`);
 
-/** A row without what differs between two runs of the same code on the same data (as test/queue.test.ts's comparable). */
-function comparable(r: ResultRow) {
-  const { env, startedAt: _s, ...rest } = r as ResultRow & Record<string, unknown>;
-  const out: Record<string, unknown> = { ...rest, env: { packages: env.packages, tfjsBackend: env.tfjsBackend, threads: env.threads } };
-  delete out.timing;
-  delete out.peakRssMb;
-  delete out.elapsedSeconds;
-  if (out.deployment) {
-    const d = out.deployment as Record<string, unknown>;
-    out.deployment = { agreement: d.agreement, engine: d.engine, calls: d.calls, batch: d.batch, threads: d.threads };
-  }
-  if (out.bundle) out.bundle = { file: (out.bundle as { file: string }).file };
-  return out;
-}
 
 type Sel = { id: string; runId: string; candidate: number; status: string; env?: { worker?: string }; folds?: { accuracy: number }[]; [k: string]: unknown };
 const selectionOf = (dir: string): Sel[] =>

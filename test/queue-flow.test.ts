@@ -4,9 +4,7 @@
  * the result row must equal a local run's; a worker killed mid-candidate has that candidate finished
  * once by another; a coordinator killed mid-flow (and the queue lost with it) resumes per candidate.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FlowProducer, Queue, UnrecoverableError, Worker } from 'bullmq';
@@ -21,9 +19,9 @@ import { CANDIDATE_OPTS } from '../src/queue/flow.ts';
 import { startWorker } from '../src/queue/worker.ts';
 import { engineChoice } from '../src/engine/ort.ts';
 import { redisAvailable, sharedRedis, type RedisInstance } from './helpers/redis.ts';
+import { comparable, spawnCli, stop, until, worker as startWorkerProc, type Spawned } from './helpers/queue-procs.ts';
 
 const ROOT = resolve(__dirname, '..');
-const CLI = join(ROOT, 'bin/digitbench.js');
 /**
  * Short locks, so that a killed worker's candidate is taken up again within seconds; not test/queue.test.ts's
  * 2 s: a worker's first candidate proves its run (dataset load and hash, code hash) on the event loop, which
@@ -43,53 +41,8 @@ const GRID = {
 };
 const N = 12;
 
-interface Spawned {
-  proc: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function spawnCli(args: string[], env: Record<string, string> = {}): Spawned {
-  const proc = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((res) => proc.on('close', (code) => res(code)));
-  return { proc, output: () => out, exited };
-}
-
-async function until(what: string, cond: () => boolean, ms = 90_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-async function worker(url: string, queue: string): Promise<Spawned & { name: string }> {
-  const w = spawnCli(['worker', '--queue', url, '--queue-name', queue], FAST);
-  await until('the worker to be ready', () => w.output().includes('waiting for jobs'), 30_000);
-  return { ...w, name: `${hostname()}#${w.proc.pid}` };
-}
-
-function stop(...ws: (Spawned | undefined)[]) {
-  for (const w of ws) if (w && w.proc.exitCode === null) w.proc.kill('SIGKILL');
-}
-
-/** A row without what differs between two runs of the same code on the same data (as test/queue.test.ts's). */
-function comparable(r: ResultRow) {
-  const { env, startedAt: _s, ...rest } = r as ResultRow & Record<string, unknown>;
-  const out: Record<string, unknown> = { ...rest, env: { packages: env.packages, tfjsBackend: env.tfjsBackend, threads: env.threads } };
-  delete out.timing;
-  delete out.peakRssMb;
-  delete out.elapsedSeconds;
-  if (out.deployment) {
-    const d = out.deployment as Record<string, unknown>;
-    out.deployment = { agreement: d.agreement, engine: d.engine, calls: d.calls, batch: d.batch, threads: d.threads };
-  }
-  if (out.bundle) out.bundle = { file: (out.bundle as { file: string }).file };
-  return out;
-}
+/** A worker process with this file's lock settings. */
+const worker = (url: string, queue: string) => startWorkerProc(url, queue, FAST);
 
 const jsonl = (file: string): Record<string, unknown>[] => (existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((s) => JSON.parse(s)) : []);
 /** Selection rows without times and where they were scored; fold figures reduced to their accuracies. */

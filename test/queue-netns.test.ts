@@ -17,8 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadExperiment } from '../src/harness/experiment.ts';
 import { runExperiment } from '../src/harness/run.ts';
-import { readRows, type ResultRow } from '../src/results/row.ts';
+import { readRows } from '../src/results/row.ts';
 import { writeTinyMnist } from './helpers/tiny-dataset.ts';
+import { comparable, until } from './helpers/queue-procs.ts';
 import { makeLab, netnsSupport, removeStale, startLabRedis, type Lab, type LabRedis, type Spawned } from './helpers/netns.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -29,20 +30,6 @@ const FAST = { DIGITBENCH_QUEUE_LOCK_MS: '2000', DIGITBENCH_QUEUE_GONE_MS: '2000
 const support = netnsSupport();
 if (!support.ok && process.env.DIGITBENCH_REQUIRE_NETNS === '1') throw new Error(`DIGITBENCH_REQUIRE_NETNS=1 but network namespaces cannot be made here: ${support.reason}.`);
 
-/** A row without what differs between two runs of the same code on the same data (as test/queue.test.ts's comparable). */
-function comparable(r: ResultRow) {
-  const { env, startedAt: _s, ...rest } = r as ResultRow & Record<string, unknown>;
-  const out: Record<string, unknown> = { ...rest, env: { packages: env.packages, tfjsBackend: env.tfjsBackend, threads: env.threads } };
-  delete out.timing;
-  delete out.peakRssMb;
-  delete out.elapsedSeconds;
-  if (out.deployment) {
-    const d = out.deployment as Record<string, unknown>;
-    out.deployment = { agreement: d.agreement, engine: d.engine, calls: d.calls, batch: d.batch, threads: d.threads };
-  }
-  if (out.bundle) out.bundle = { file: (out.bundle as { file: string }).file };
-  return out;
-}
 
 /** Selection rows without their times and where they ran: what a local run and the queue must agree on. */
 function selection(dir: string) {
@@ -54,13 +41,6 @@ function selection(dir: string) {
     .sort((a, b) => (a as { id: string }).id.localeCompare((b as { id: string }).id));
 }
 
-async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 describe.skipIf(!support.ok)(`queue workers on other hosts (network namespaces)${support.ok ? '' : `: skipped, ${support.reason}`}`, () => {
   let lab: Lab;

@@ -3,7 +3,6 @@
  * processes (killed with SIGKILL where the test says so); the coordinator runs in this process or as
  * the CLI. Rows from the queue must equal a local run's rows, timings aside.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,14 +17,14 @@ import { bullConnection, parseQueueUrl, redactUrl } from '../src/queue/connectio
 import { runQueued } from '../src/queue/coordinator.ts';
 import { jobPluginRef, runJob, type RunJobInput } from '../src/queue/job.ts';
 import { startWorker } from '../src/queue/worker.ts';
-import { readRows, type ResultRow } from '../src/results/row.ts';
+import { readRows } from '../src/results/row.ts';
 import { redisAvailable, sharedRedis, startRedis, type RedisInstance } from './helpers/redis.ts';
+import { comparable, spawnCli, stop, until, worker as startWorkerProc } from './helpers/queue-procs.ts';
 import { engineChoice } from '../src/engine/ort.ts';
 import { loadDataset } from '../src/data/datasets.ts';
 import { makeSplit } from '../src/data/split.ts';
 
 const ROOT = resolve(__dirname, '..');
-const CLI = join(ROOT, 'bin/digitbench.js');
 const EXAMPLE = join(ROOT, 'examples/nearest-centroid.ts');
 const MISBEHAVING = join(ROOT, 'test/fixtures/plugins/misbehaving.ts');
 /** Short locks, so that a killed worker's job is taken up again within seconds. */
@@ -48,55 +47,8 @@ const small = { split: { train: 500, test: 200, seed: 3 }, features: [{ step: 's
 let queues = 0;
 const queueName = () => `test-${process.pid}-${++queues}`;
 
-interface Spawned {
-  proc: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function spawnCli(args: string[], env: Record<string, string> = {}): Spawned {
-  const proc = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((res) => proc.on('close', (code) => res(code)));
-  return { proc, output: () => out, exited };
-}
-
-async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
-/** A `digitbench worker` process, once it waits for jobs; `name` is what its rows record. */
-async function worker(url: string, queue: string, env: Record<string, string> = FAST): Promise<Spawned & { name: string }> {
-  const w = spawnCli(['worker', '--queue', url, '--queue-name', queue], env);
-  await until('the worker to be ready', () => w.output().includes('waiting for jobs'), 30_000);
-  return { ...w, name: `${hostname()}#${w.proc.pid}` };
-}
-
-function stop(...ws: (Spawned | undefined)[]) {
-  for (const w of ws) if (w && w.proc.exitCode === null) w.proc.kill('SIGKILL');
-}
-
-/** A row without what differs between two runs of the same code on the same data: times, machine, when. */
-function comparable(r: ResultRow) {
-  const { env, startedAt, ...rest } = r as ResultRow & Record<string, unknown>;
-  const out: Record<string, unknown> = { ...rest, env: { packages: env.packages, tfjsBackend: env.tfjsBackend, threads: env.threads } };
-  delete out.timing;
-  delete out.peakRssMb;
-  delete out.elapsedSeconds;
-  if (out.deployment) {
-    const d = out.deployment as Record<string, unknown>;
-    out.deployment = { agreement: d.agreement, engine: d.engine, calls: d.calls, batch: d.batch, threads: d.threads };
-  }
-  if (out.bundle) out.bundle = { file: (out.bundle as { file: string }).file };
-  if (out.compact) out.compact = (out.compact as Record<string, unknown>[]).map(({ bytes: _b, deployment, ...c }) => ({ ...c, ...(deployment ? { deployment: { agreement: (deployment as { agreement: unknown }).agreement } } : {}) }));
-  return out;
-}
+/** A worker process with this file's lock settings. */
+const worker = (url: string, queue: string, env: Record<string, string> = FAST) => startWorkerProc(url, queue, env);
 
 const rowsOf = async (dir: string) => (existsSync(join(dir, 'results.jsonl')) ? readRows(join(dir, 'results.jsonl')) : []);
 const lines = (dir: string) => (existsSync(join(dir, 'results.jsonl')) ? readFileSync(join(dir, 'results.jsonl'), 'utf8').trim().split('\n').filter(Boolean).length : 0);
