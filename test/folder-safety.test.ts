@@ -212,6 +212,10 @@ describe('generations and one writer per folder', () => {
     mkdirSync(join(finished, 'evaluate-photos'));
     writeFileSync(join(finished, 'evaluate-photos', '.evaluation-files.json'), '["evaluation.md"]\n');
     writeFileSync(join(finished, 'evaluate-photos', 'evaluation.md'), '# old\n');
+    // So does a queue run's record of its jobs (the coordinator's jobs.jsonl), and a line set aside from it.
+    const job = { jobId: 'j1', runId: '0123456789abcdef', experiment: 'good', classifier: 'naive-bayes', kind: 'run', queuedAt: '2026-12-05T10:00:00.000Z', attemptsStarted: 1, stalls: 0, status: 'completed' };
+    writeFileSync(join(finished, 'jobs.jsonl'), `${JSON.stringify(job)}\n`);
+    writeFileSync(join(finished, 'jobs.jsonl.torn-2026-12-05T10-00-01-000Z'), '{"jobId":"j2","ru');
     const withEvaluation = snapshot(finished);
     const file = writeConfig('other.json', { ...good, classifiers: [{ plugin: 'naive-bayes' }] });
     const notes: string[] = [];
@@ -223,7 +227,7 @@ describe('generations and one writer per folder', () => {
     // Restorable by hand: every file of the old generation, byte for byte.
     expect(snapshot(previous)).toEqual(withEvaluation);
     const now = readdirSync(finished);
-    expect(now.filter((f) => f.includes('decision-tree') || f.startsWith('evaluate-'))).toEqual([]);
+    expect(now.filter((f) => f.includes('decision-tree') || f.startsWith('evaluate-') || f.startsWith('jobs.jsonl'))).toEqual([]);
     expect(readdirSync(join(finished, 'models'))).toHaveLength(1);
     expect((await readRows(join(finished, 'results.jsonl'))).map((r) => r.classifier)).toEqual(['naive-bayes']);
   }, 60_000);

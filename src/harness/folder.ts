@@ -26,7 +26,7 @@ const EVALUATION_MANIFEST = '.evaluation-files.json';
 export const PREVIOUS_DIR = 'previous';
 
 /** The files of one generation besides the report's (charts come from its manifest). */
-const GENERATION_FILES = ['results.jsonl', 'selection.jsonl', 'browser.jsonl', 'runs.json', 'experiment.json', 'report.md', '.resume', REPORT_MANIFEST, 'models'];
+const GENERATION_FILES = ['results.jsonl', 'selection.jsonl', 'browser.jsonl', 'jobs.jsonl', 'runs.json', 'experiment.json', 'report.md', '.resume', REPORT_MANIFEST, 'models'];
 
 function errnoText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
@@ -92,7 +92,8 @@ interface LockInfo {
   since: string;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, under another user). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -197,7 +198,7 @@ export async function moveGenerationAside(dir: string): Promise<string | undefin
   // Lines set aside from the rows files (results/row.ts setAsideTornLine) belong to their generation too,
   // and so do the evaluations of its bundles (`evaluate`'s default folders, which hold its manifest).
   const entries = await readdir(dir);
-  const torn = entries.filter((n) => /^(results|selection|browser)\.jsonl\.torn-/.test(n));
+  const torn = entries.filter((n) => /^(results|selection|browser|jobs)\.jsonl\.torn-/.test(n));
   const evaluations = entries.filter((n) => n.startsWith('evaluate-') && existsSync(join(dir, n, EVALUATION_MANIFEST)));
   const names = [...new Set([...GENERATION_FILES, ...torn, ...evaluations, ...(await reportFiles(dir))])].filter((n) => existsSync(join(dir, n)));
   if (!names.some((n) => n !== '.resume')) return undefined;
