@@ -18,6 +18,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REDIS_SERVER } from './redis.ts';
+import { alive } from '../../src/harness/folder.ts';
 
 export const SUBNET = '10.213.7';
 const PREFIX = 'dbt';
@@ -43,14 +44,6 @@ export function netnsSupport(): { ok: true } | { ok: false; reason: string } {
   return { ok: true };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Kills every process in the namespace (SIGKILL), then deletes it. */
 export function removeNamespace(ns: string): void {
