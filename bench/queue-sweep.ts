@@ -139,12 +139,13 @@ function pathOf(out: string, wall: number): PathFigures {
       const own = segs.reduce((s, x) => s + x.seconds, 0);
       // Each activation of the parent ends in a 'plan' segment when it waits, or a 'plan' and a 'test' when it finishes.
       const activations = segs.filter((s) => s.phase === 'plan').length;
-      const lastOwn = segs.at(-1)!.seconds + (segs.at(-2)?.phase === 'plan' ? segs.at(-2)!.seconds : 0);
+      const lastOwn = (segs.at(-1)?.seconds ?? 0) + (segs.at(-2)?.phase === 'plan' ? segs.at(-2)!.seconds : 0);
+      // Without segments (a parent from an older checkout), its last activation's whole span stands for it.
       const overhead = Math.max(0, span(parent!) - lastOwn);
       const kids = js.filter((j) => j.kind === 'candidate');
       const rungs = groupBy(kids, (j) => j.rung ?? 0);
-      chain = own + activations * overhead + [...rungs.values()].reduce((s, r) => s + Math.max(...r.map(span)), 0);
-      jobSeconds += own + activations * overhead + kids.reduce((s, j) => s + span(j), 0);
+      chain = own + Math.max(1, activations) * overhead + [...rungs.values()].reduce((s, r) => s + Math.max(...r.map(span)), 0);
+      jobSeconds += own + Math.max(1, activations) * overhead + kids.reduce((s, j) => s + span(j), 0);
     }
     if (chain > critical) {
       critical = chain;
@@ -167,7 +168,7 @@ function pathOf(out: string, wall: number): PathFigures {
 async function timed(setup: string, workers: number, rep: number): Promise<{ seconds: number; out: string }> {
   const cache = mkdtempSync(join(tmpdir(), 'digitbench-cache-'));
   const env = { ...process.env, DIGITBENCH_CACHE_DIR: cache };
-  const out = join(ROOT, 'runs', 'queue-bench', `${setup}-${rep}`);
+  const out = join(ROOT, 'runs', 'queue-bench', `${experiment.replace(/[^A-Za-z0-9_-]+/g, '-')}-${setup}-${rep}`);
   const queueName = `bench-${process.pid}-${setup}-${rep}`;
   const started = [];
   try {
