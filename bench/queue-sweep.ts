@@ -103,7 +103,12 @@ function answers(out: string): { results: string; selection: string; summary: st
 
 function groupBy<T, K>(xs: T[], key: (x: T) => K): Map<K, T[]> {
   const m = new Map<K, T[]>();
-  for (const x of xs) m.set(key(x), [...(m.get(key(x)) ?? []), x]);
+  for (const x of xs) {
+    const k = key(x);
+    const list = m.get(k);
+    if (list) list.push(x);
+    else m.set(k, [x]);
+  }
   return m;
 }
 
